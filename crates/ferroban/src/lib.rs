@@ -1,0 +1,1 @@
+//! ferroban: a fail2ban-compatible intrusion-prevention daemon.
