@@ -1,27 +1,46 @@
 //! The fail2ban configuration dialect and typed configuration.
 //!
-//! CONTRACT (implemented by the config owner; the filter and CLIs depend on exactly this):
+//! * [`ini`]: one file of the INI dialect (sections, `[DEFAULT]`, continuation lines, comments);
+//! * [`store`]: merged files (`[INCLUDES]`, `X.conf → X.d/*.conf → X.local → X.d/*.local`,
+//!   `known/` values, `%(...)s` interpolation) read through a [`ConfigSource`] (a stack of
+//!   directory or in-memory roots, later ones overriding earlier ones file by file);
+//! * [`refs`]: `name[k=v, ...]` references and lists of them; [`duration`]: `10m`, `1d12h`, ...;
+//! * [`tags`]: `<tag>` substitution;
+//! * [`filter`], [`action`], [`jail`], [`global`]: typed readers following fail2ban's readers.
+//!
+//! CONTRACT (the filter and CLIs depend on exactly this):
 //!
 //! ```ignore
-//! /// Reads filter `name` (a name resolved in `<dir>/filter.d/` with the .conf/.d/.local order, or a path to a
-//! /// file) with init options `opts` (e.g. [("mode","aggressive")], overriding [Init]) the way fail2ban's
-//! /// FilterReader does, and returns the interpolated, split values.
 //! pub fn read_filter(config_dir: &Path, name: &str, opts: &[(String, String)]) -> Result<FilterDef, ConfigError>;
-//! pub struct FilterDef {
-//!     pub name: String,
-//!     pub files: Vec<PathBuf>,              // files read, in order
-//!     pub prefregex: Option<String>,
-//!     pub failregex: Vec<String>,           // one entry per non-empty line of the multi-line value
-//!     pub ignoreregex: Vec<String>,
-//!     pub maxlines: Option<usize>,
-//!     pub datepattern: Option<String>,
-//!     pub journalmatch: Option<String>,
-//!     pub values: Vec<(String, String)>,    // every other [Definition]/[Init] value, interpolated
-//! }
-//! /// "name[k=v, k2=\"v, 2\"]" -> ("name", [("k","v"),("k2","v, 2")])
+//! pub struct FilterDef { name, files, prefregex, failregex, ignoreregex, maxlines, datepattern, journalmatch, values }
 //! pub fn parse_reference(s: &str) -> Result<(String, Vec<(String, String)>), ConfigError>;
-//! /// "10m", "1d12h", "1w", "-1", "3600", "1.5h" -> seconds
 //! pub fn parse_duration(s: &str) -> Result<f64, ConfigError>;
 //! ```
-//! plus the jail.conf/jail.local/jail.d reader (jails with their filter, actions, logpath, settings), action.d
-//! reader and fail2ban.conf reader with typed, validated structures; errors name `file:line`.
+//! plus [`read_jails`], [`read_global`] and [`read_action_with`]; errors name `file:line`.
+
+pub mod action;
+mod definition;
+pub mod duration;
+pub mod error;
+pub mod filter;
+pub mod global;
+pub mod ini;
+pub mod jail;
+pub mod omap;
+pub mod refs;
+pub mod source;
+pub mod store;
+pub mod tags;
+
+pub use action::{ActionDef, ActionKind, as_bool, read_action_with};
+pub use duration::parse_duration;
+pub use error::{ConfigError, Origin};
+pub use filter::{FilterDef, read_filter, read_filter_with};
+pub use global::{GlobalConfig, LogLevel, read_global, read_global_with};
+pub use jail::{
+    BantimeIncrement, FilterRef, JailDef, JailError, JailsConfig, JailsOptions, LogPath,
+    read_jails, read_jails_with,
+};
+pub use refs::{parse_reference, split_references};
+pub use source::{ConfigSource, Root};
+pub use store::{IniSet, Loader};
