@@ -32,7 +32,13 @@ pub const ACTION_OPTIONS: [&str; 13] = [
 ];
 
 /// Tags left for the action itself to substitute at run time.
-const ESCAPED_TAGS: [&str; 5] = ["matches", "ipmatches", "ipjailmatches", "timeout", "bantime"];
+const ESCAPED_TAGS: [&str; 5] = [
+    "matches",
+    "ipmatches",
+    "ipjailmatches",
+    "timeout",
+    "bantime",
+];
 
 /// How an action is implemented.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,9 +140,8 @@ pub fn read_action_with(
         });
     }
     let mut opts: Vec<(String, String)> = opts.to_vec();
-    let get = |o: &[(String, String)], k: &str| {
-        o.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone())
-    };
+    let get =
+        |o: &[(String, String)], k: &str| o.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
     let name = match get(&opts, "name") {
         Some(n) => n,
         None => {

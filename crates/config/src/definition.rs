@@ -27,7 +27,7 @@ pub(crate) struct DefinitionReader {
 }
 
 impl DefinitionReader {
-    /// Reads `<kind_dir>/<name>` (or the absolute path `name` without extension) from `loader`.
+    /// Reads `<kind_dir>/<name>` (or the file at absolute path `name`) from `loader`.
     pub fn read(
         loader: &Loader,
         kind: &'static str,
@@ -35,20 +35,28 @@ impl DefinitionReader {
         name: &str,
         init: &[(String, String)],
     ) -> Result<Self, ConfigError> {
-        let base = if name.starts_with('/') {
-            name.strip_suffix(".conf")
-                .or_else(|| name.strip_suffix(".local"))
-                .unwrap_or(name)
-                .to_string()
+        let set = if name.starts_with('/') {
+            // An explicit file: read it (with its includes and `.local` companion) only.
+            if !loader.source().exists(name) {
+                return Err(ConfigError::NotFound {
+                    kind,
+                    name: name.to_string(),
+                    tried: vec![name.to_string()],
+                });
+            }
+            loader.read_files(&[name.to_string()])?
         } else {
-            format!("{kind_dir}/{name}")
-        };
-        let Some(set) = loader.read_named(&base)? else {
-            return Err(ConfigError::NotFound {
-                kind,
-                name: name.to_string(),
-                tried: loader.candidates(&base),
-            });
+            let base = format!("{kind_dir}/{name}");
+            match loader.read_named(&base)? {
+                Some(set) => set,
+                None => {
+                    return Err(ConfigError::NotFound {
+                        kind,
+                        name: name.to_string(),
+                        tried: loader.candidates(&base),
+                    });
+                }
+            }
         };
         Ok(DefinitionReader {
             set,

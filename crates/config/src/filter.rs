@@ -167,7 +167,9 @@ pub(crate) fn build(
         name: name.to_string(),
         files: r.set.files.iter().map(PathBuf::from).collect(),
         prefregex: pick("prefregex"),
-        failregex: pick("failregex").map(|v| split_lines(&v)).unwrap_or_default(),
+        failregex: pick("failregex")
+            .map(|v| split_lines(&v))
+            .unwrap_or_default(),
         ignoreregex: pick("ignoreregex")
             .map(|v| split_lines(&v))
             .unwrap_or_default(),

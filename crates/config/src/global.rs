@@ -88,7 +88,10 @@ pub fn parse_log_level(v: &str) -> Result<LogLevel, ConfigError> {
         Err(invalid(
             "loglevel",
             v,
-            format!("unknown log level (expected one of {})", LOG_LEVELS.join(", ")),
+            format!(
+                "unknown log level (expected one of {})",
+                LOG_LEVELS.join(", ")
+            ),
         ))
     }
 }
@@ -118,14 +121,13 @@ pub fn read_global_with(loader: &Loader) -> Result<GlobalConfig, ConfigError> {
         set.get("Definition", k, None)
     };
     let loglevel = parse_log_level(&get("loglevel", "INFO")?)?;
-    let dbmaxmatches = match opt("dbmaxmatches")? {
-        None => None,
-        Some(v) => Some(
-            v.trim()
-                .parse()
-                .map_err(|e: std::num::ParseIntError| invalid("dbmaxmatches", &v, e.to_string()))?,
-        ),
-    };
+    let dbmaxmatches =
+        match opt("dbmaxmatches")? {
+            None => None,
+            Some(v) => Some(v.trim().parse().map_err(|e: std::num::ParseIntError| {
+                invalid("dbmaxmatches", &v, e.to_string())
+            })?),
+        };
     let purge = get("dbpurgeage", "1d")?;
     let dbpurgeage =
         parse_duration(&purge).map_err(|e| invalid("dbpurgeage", &purge, e.to_string()))?;

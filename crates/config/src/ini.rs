@@ -211,12 +211,24 @@ mod tests {
         assert_eq!(get(&f, "s", "b"), "2");
         assert_eq!(get(&f, "s", "c"), "3");
         assert_eq!(get(&f, "s", "d"), "e=f");
-        assert_eq!(f.sections.get("s").unwrap().get("b").unwrap().origin.as_ref().unwrap().line, 4);
+        assert_eq!(
+            f.sections
+                .get("s")
+                .unwrap()
+                .get("b")
+                .unwrap()
+                .origin
+                .as_ref()
+                .unwrap()
+                .line,
+            4
+        );
     }
 
     #[test]
     fn continuation_lines_and_blank_lines() {
-        let f = p("[s]\nfailregex = one\n    two\n\n   three\n\nnext = x\n  # comment inside\n  y\n");
+        let f =
+            p("[s]\nfailregex = one\n    two\n\n   three\n\nnext = x\n  # comment inside\n  y\n");
         assert_eq!(get(&f, "s", "failregex"), "one\ntwo\n\nthree");
         assert_eq!(get(&f, "s", "next"), "x\ny");
         let f = p("[s]\nfailregex =\n  a\n  b\n");
@@ -225,7 +237,9 @@ mod tests {
 
     #[test]
     fn comments_inline_rules() {
-        let f = p("# c\n; c\n[s]\na = x ; comment\nb = x;not comment\nc = x # not comment\n  ; indented comment\nd = ; all comment\n");
+        let f = p(
+            "# c\n; c\n[s]\na = x ; comment\nb = x;not comment\nc = x # not comment\n  ; indented comment\nd = ; all comment\n",
+        );
         assert_eq!(get(&f, "s", "a"), "x");
         assert_eq!(get(&f, "s", "b"), "x;not comment");
         assert_eq!(get(&f, "s", "c"), "x # not comment");
@@ -247,7 +261,9 @@ mod tests {
 
     #[test]
     fn errors_name_file_and_line() {
-        let e = parse("f.conf", "[s]\na = 1\nbogus line\n").unwrap_err().to_string();
+        let e = parse("f.conf", "[s]\na = 1\nbogus line\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("f.conf:3:"), "{e}");
         let e = parse("f.conf", "a = 1\n").unwrap_err().to_string();
         assert!(e.starts_with("f.conf:1:"), "{e}");

@@ -184,7 +184,10 @@ pub fn read_jails(config_dir: &Path) -> Result<JailsConfig, ConfigError> {
 
 /// Reads the jails of any [`Loader`]. Errors only when the jail configuration itself cannot be
 /// read (missing, syntax error); per-jail problems go to [`JailsConfig::errors`].
-pub fn read_jails_with(loader: &Loader, options: &JailsOptions) -> Result<JailsConfig, ConfigError> {
+pub fn read_jails_with(
+    loader: &Loader,
+    options: &JailsOptions,
+) -> Result<JailsConfig, ConfigError> {
     let Some(mut set) = loader.read_named("jail")? else {
         return Err(ConfigError::NotFound {
             kind: "config",
@@ -261,11 +264,7 @@ const JAIL_OPTIONS: [(&str, Kind); 22] = [
 
 /// Reads the typed options `opts` of the jail as fail2ban does (defaults for `enabled`,
 /// `backend`, `filter`, `action`); returns them as interpolation variables.
-fn jail_options(
-    set: &IniSet,
-    jail: &str,
-    opts: &[(&str, Kind)],
-) -> Result<Vars, ConfigError> {
+fn jail_options(set: &IniSet, jail: &str, opts: &[(&str, Kind)]) -> Result<Vars, ConfigError> {
     let mut out = Vars::new();
     for (name, kind) in opts {
         let v = set.get(jail, name, None)?;
@@ -331,7 +330,14 @@ fn read_jail(
     // All typed options, plus the filter's typed options given in the jail.
     let mut all: Vec<(&str, Kind)> = JAIL_OPTIONS.to_vec();
     for f in FILTER_OPTIONS {
-        all.push((f, if f == "maxlines" { Kind::Int } else { Kind::Str }));
+        all.push((
+            f,
+            if f == "maxlines" {
+                Kind::Int
+            } else {
+                Kind::Str
+            },
+        ));
     }
     let opts = jail_options(set, name, &all)?;
     let mut filter_def = None;
@@ -354,34 +360,43 @@ fn read_jail(
     let dur = |k: &str| -> Result<Option<f64>, ConfigError> {
         match opts.get(k) {
             None => Ok(None),
-            Some(v) => parse_duration(v).map(Some).map_err(|e| ConfigError::InvalidValue {
-                section: name.to_string(),
-                option: k.to_string(),
-                value: v.clone(),
-                message: e.to_string(),
-            }),
+            Some(v) => parse_duration(v)
+                .map(Some)
+                .map_err(|e| ConfigError::InvalidValue {
+                    section: name.to_string(),
+                    option: k.to_string(),
+                    value: v.clone(),
+                    message: e.to_string(),
+                }),
         }
     };
     let int = |k: &str| -> Result<Option<u32>, ConfigError> {
         match opts.get(k) {
             None => Ok(None),
-            Some(v) => v.parse::<u32>().map(Some).map_err(|e| ConfigError::InvalidValue {
-                section: name.to_string(),
-                option: k.to_string(),
-                value: v.clone(),
-                message: e.to_string(),
-            }),
+            Some(v) => v
+                .parse::<u32>()
+                .map(Some)
+                .map_err(|e| ConfigError::InvalidValue {
+                    section: name.to_string(),
+                    option: k.to_string(),
+                    value: v.clone(),
+                    message: e.to_string(),
+                }),
         }
     };
     let flag = |k: &str| opts.get(k).map(|v| v == "True");
     let factor = match opts.get("bantime.factor") {
         None => None,
-        Some(v) => Some(v.trim().parse::<f64>().map_err(|e| ConfigError::InvalidValue {
-            section: name.to_string(),
-            option: "bantime.factor".into(),
-            value: v.clone(),
-            message: e.to_string(),
-        })?),
+        Some(v) => Some(
+            v.trim()
+                .parse::<f64>()
+                .map_err(|e| ConfigError::InvalidValue {
+                    section: name.to_string(),
+                    option: "bantime.factor".into(),
+                    value: v.clone(),
+                    message: e.to_string(),
+                })?,
+        ),
     };
     let logpath = get("logpath")
         .map(|v| {
@@ -419,7 +434,11 @@ fn read_jail(
         .map(|k| {
             let v = match set.get(name, &k, None) {
                 Ok(Some(v)) => v,
-                _ => set.get_raw(name, &k, None).ok().flatten().unwrap_or_default(),
+                _ => set
+                    .get_raw(name, &k, None)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default(),
             };
             (k, v)
         })

@@ -107,7 +107,10 @@ fn parse_options(input: &str, body: &str) -> Result<Vec<(String, String)>, Confi
             let tail: String = b[k..].iter().take(25).collect();
             return Err(err(
                 input,
-                format!("unexpected text after option '{}': {tail}", out.last().map(|(k, _)| k.as_str()).unwrap_or("")),
+                format!(
+                    "unexpected text after option '{}': {tail}",
+                    out.last().map(|(k, _)| k.as_str()).unwrap_or("")
+                ),
             ));
         }
         // Trailing `,` and/or whitespace.
@@ -144,12 +147,12 @@ pub fn split_references(s: &str) -> Vec<String> {
         let mut end = None;
         if j > i {
             let k = skip_ws(&b, j);
-            if k < n && b[k] == '[' {
-                if let Some(e) = match_options(&b, k + 1)
-                    && (e >= n || b[e].is_whitespace())
-                {
-                    end = Some(e);
-                }
+            if k < n
+                && b[k] == '['
+                && let Some(e) = match_options(&b, k + 1)
+                && (e >= n || b[e].is_whitespace())
+            {
+                end = Some(e);
             }
             if end.is_none() && (j >= n || b[j].is_whitespace()) {
                 end = Some(j);
@@ -195,10 +198,11 @@ fn match_options(b: &[char], p: usize) -> Option<usize> {
     }
     let v = k + 1;
     let mut ends = Vec::new();
-    if v < n && (b[v] == '"' || b[v] == '\'') {
-        if let Some(e) = (v + 1..n).find(|&x| b[x] == b[v]) {
-            ends.push(e + 1);
-        }
+    if v < n
+        && (b[v] == '"' || b[v] == '\'')
+        && let Some(e) = (v + 1..n).find(|&x| b[x] == b[v])
+    {
+        ends.push(e + 1);
     }
     let mut e = v;
     while e < n && b[e] != ',' && b[e] != ']' {
@@ -228,7 +232,6 @@ fn match_options(b: &[char], p: usize) -> Option<usize> {
     None
 }
 
-
 /// Splits on commas, spaces and new lines, dropping empty words.
 pub fn split_words(s: &str) -> Vec<String> {
     s.split([' ', ',', '\n'])
@@ -243,7 +246,9 @@ mod tests {
     use super::*;
 
     fn o(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -267,7 +272,10 @@ mod tests {
         );
         assert!(parse_reference("a[x=1").is_err());
         assert!(parse_reference("a[x='1]2', y = 3 ,][z=4]").is_err());
-        assert_eq!(parse_reference("a[x=1, ]  ").unwrap(), ("a".into(), o(&[("x", "1")])));
+        assert_eq!(
+            parse_reference("a[x=1, ]  ").unwrap(),
+            ("a".into(), o(&[("x", "1")]))
+        );
         assert!(parse_reference("a[x=\"1\" y]").is_err());
         assert!(parse_reference("a[=1]").is_err());
         assert!(parse_reference("a[b=1]c").is_err());
@@ -289,11 +297,17 @@ mod tests {
         assert_eq!(split_references("a[x=1][y=2] b"), vec!["a[x=1][y=2]", "b"]);
         assert_eq!(split_references(""), Vec::<String>::new());
         assert_eq!(split_references("a [x=1]"), vec!["a [x=1]"]);
-        assert_eq!(split_references("a[x=\"1 2\" y] b"), vec!["a[x=\"1 2\" y]", "b"]);
+        assert_eq!(
+            split_references("a[x=\"1 2\" y] b"),
+            vec!["a[x=\"1 2\" y]", "b"]
+        );
     }
 
     #[test]
     fn words() {
-        assert_eq!(split_words("127.0.0.1/8 ::1,\n 10.0.0.1"), vec!["127.0.0.1/8", "::1", "10.0.0.1"]);
+        assert_eq!(
+            split_words("127.0.0.1/8 ::1,\n 10.0.0.1"),
+            vec!["127.0.0.1/8", "::1", "10.0.0.1"]
+        );
     }
 }

@@ -380,7 +380,11 @@ impl IniSet {
         }
         let slash = key.find('/')?;
         let (sec, opt) = (&key[..slash], &key[slash + 1..]);
-        if sec.is_empty() || !sec.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') {
+        if sec.is_empty()
+            || !sec
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        {
             return None;
         }
         let from_defaults = || self.defaults.get(opt).map(|v| v.text.clone());
@@ -475,7 +479,9 @@ impl IniSet {
                     return Err(ConfigError::InterpolationSyntax {
                         section: section.to_string(),
                         option: option.to_string(),
-                        message: format!("'%' must be followed by '%' or '(name)s', found {rest:?}"),
+                        message: format!(
+                            "'%' must be followed by '%' or '(name)s', found {rest:?}"
+                        ),
                         origin: self.origin(section, option),
                     });
                 }
@@ -489,7 +495,10 @@ impl IniSet {
 pub(crate) fn split_section_option(s: &str) -> Option<(&str, &str)> {
     let i = s.find('/')?;
     let (sec, opt) = (&s[..i], &s[i + 1..]);
-    let sec_ok = !sec.is_empty() && sec.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    let sec_ok = !sec.is_empty()
+        && sec
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
     let opt_ok = !opt.is_empty() && !opt.chars().any(|c| c.is_whitespace() || c == '>');
     (sec_ok && opt_ok).then_some((sec, opt))
 }

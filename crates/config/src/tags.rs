@@ -108,13 +108,21 @@ mod tests {
     use super::*;
 
     fn m(v: &[(&str, &str)]) -> OrderedMap<String> {
-        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
     fn basic_and_embedded() {
         let r = substitute(
-            &m(&[("a", "3"), ("b", "<a>_3"), ("c", "<lt_<x>>"), ("x", "file"), ("lt_file", "F<a>")]),
+            &m(&[
+                ("a", "3"),
+                ("b", "<a>_3"),
+                ("c", "<lt_<x>>"),
+                ("x", "file"),
+                ("lt_file", "F<a>"),
+            ]),
             &HashSet::new(),
             |_| Ok(None),
         )
@@ -135,6 +143,11 @@ mod tests {
     #[test]
     fn loops() {
         assert!(substitute(&m(&[("a", "<a>")]), &HashSet::new(), |_| Ok(None)).is_err());
-        assert!(substitute(&m(&[("a", "<b>"), ("b", "<a>")]), &HashSet::new(), |_| Ok(None)).is_err());
+        assert!(
+            substitute(&m(&[("a", "<b>"), ("b", "<a>")]), &HashSet::new(), |_| Ok(
+                None
+            ))
+            .is_err()
+        );
     }
 }

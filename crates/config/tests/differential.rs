@@ -79,9 +79,7 @@ fn run_python(mode: &str, arg: &Path) -> Vec<Record> {
 }
 
 fn field<'a>(r: &'a Record, key: &str) -> Option<&'a str> {
-    r.iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v[0].as_str())
+    r.iter().find(|(k, _)| k == key).map(|(_, v)| v[0].as_str())
 }
 
 fn fields<'a>(r: &'a Record, key: &str) -> Vec<&'a str> {
@@ -120,9 +118,24 @@ fn filters_match_fail2ban() {
                         d.push(format!("{what}: python {a:?} ours {b:?}"));
                     }
                 };
-                cmp("prefregex", field(r, "prefregex"), f.prefregex.as_deref(), &mut diffs);
-                cmp("datepattern", field(r, "datepattern"), f.datepattern.as_deref(), &mut diffs);
-                cmp("journalmatch", field(r, "journalmatch"), f.journalmatch.as_deref(), &mut diffs);
+                cmp(
+                    "prefregex",
+                    field(r, "prefregex"),
+                    f.prefregex.as_deref(),
+                    &mut diffs,
+                );
+                cmp(
+                    "datepattern",
+                    field(r, "datepattern"),
+                    f.datepattern.as_deref(),
+                    &mut diffs,
+                );
+                cmp(
+                    "journalmatch",
+                    field(r, "journalmatch"),
+                    f.journalmatch.as_deref(),
+                    &mut diffs,
+                );
                 let ml = f.maxlines.map(|m| m.to_string());
                 cmp("maxlines", field(r, "maxlines"), ml.as_deref(), &mut diffs);
                 if fields(r, "failregex") != f.failregex {
@@ -217,7 +230,9 @@ fn jails_match_fail2ban() {
             })
             .unwrap_or_default();
         if our_logpath != py_logpath {
-            failures.push(format!("{name}: logpath python {py_logpath:?} ours {our_logpath:?}"));
+            failures.push(format!(
+                "{name}: logpath python {py_logpath:?} ours {our_logpath:?}"
+            ));
         }
         if opt("action").as_deref() != Some(j.action_raw.as_str()) {
             failures.push(format!(
@@ -238,7 +253,9 @@ fn jails_match_fail2ban() {
             .map(|a| a.name.as_str())
             .collect();
         if py_actions != our_actions {
-            failures.push(format!("{name}: actions python {py_actions:?} ours {our_actions:?}"));
+            failures.push(format!(
+                "{name}: actions python {py_actions:?} ours {our_actions:?}"
+            ));
             continue;
         }
         for a in j.actions.iter() {
@@ -278,7 +295,13 @@ fn jails_match_fail2ban() {
                     .keys()
                     .chain(ours_opts.keys())
                     .filter(|k| py_opts.get(*k) != ours_opts.get(*k))
-                    .map(|k| format!("{k}: python {:?} ours {:?}", py_opts.get(k), ours_opts.get(k)))
+                    .map(|k| {
+                        format!(
+                            "{k}: python {:?} ours {:?}",
+                            py_opts.get(k),
+                            ours_opts.get(k)
+                        )
+                    })
                     .collect();
                 failures.push(format!("{name}/{}: {}", a.name, diff.join("; ")));
             }
