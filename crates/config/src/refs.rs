@@ -6,6 +6,8 @@
 //! * A list (a jail's `action`) holds references separated by whitespace or new lines; the options
 //!   of one reference may span lines.
 
+use std::collections::HashMap;
+
 use crate::error::ConfigError;
 
 fn is_key_char(c: char) -> bool {
@@ -149,7 +151,7 @@ pub fn split_references(s: &str) -> Vec<String> {
             let k = skip_ws(&b, j);
             if k < n
                 && b[k] == '['
-                && let Some(e) = match_options(&b, k + 1)
+                && let Some(e) = match_options(&b, k + 1, &mut HashMap::new())
                 && (e >= n || b[e].is_whitespace())
             {
                 end = Some(e);
@@ -183,7 +185,21 @@ fn skip_ws(b: &[char], mut j: usize) -> usize {
 }
 
 /// Matches the options of a reference starting after `[`; returns the index after the closing `]`.
-fn match_options(b: &[char], p: usize) -> Option<usize> {
+/// Results are memoised per position so backtracking stays linear.
+fn match_options(b: &[char], p: usize, memo: &mut HashMap<usize, Option<usize>>) -> Option<usize> {
+    if let Some(r) = memo.get(&p) {
+        return *r;
+    }
+    let r = match_options_uncached(b, p, memo);
+    memo.insert(p, r);
+    r
+}
+
+fn match_options_uncached(
+    b: &[char],
+    p: usize,
+    memo: &mut HashMap<usize, Option<usize>>,
+) -> Option<usize> {
     let n = b.len();
     let p = skip_ws(b, p);
     if p < n && b[p] == ']' {
@@ -224,7 +240,7 @@ fn match_options(b: &[char], p: usize) -> Option<usize> {
         }
         nexts.push(q);
         for nx in nexts {
-            if let Some(r) = match_options(b, nx) {
+            if let Some(r) = match_options(b, nx, memo) {
                 return Some(r);
             }
         }
