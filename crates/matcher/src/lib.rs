@@ -1,37 +1,478 @@
 //! fail2ban's regex dialect, matched exactly and in bounded time.
 //!
-//! CONTRACT (implemented by the matcher owner; the filter depends on exactly this):
+//! A filter regex goes through these steps in [`Regex::new`]:
 //!
-//! ```ignore
-//! pub enum UseDns { Yes, Warn, No, Raw }
-//! pub struct RegexOptions { pub multiline: bool, pub use_dns: UseDns }
-//! pub struct Regex { .. }
-//! impl Regex {
-//!     /// `pattern` as written in a filter (tags unexpanded). Expands `<HOST> <ADDR> <IP4> <IP6> <DNS> <CIDR>
-//!     /// <SUBNET> <F-ID> <F-PORT> <F-*>…</F-*> <SKIPLINES>` like fail2ban, maps global flags to local ones,
-//!     /// translates the Python `re` dialect to PCRE2 and builds a linear-time gate.
-//!     pub fn new(pattern: &str, opts: &RegexOptions) -> Result<Regex, RegexError>;
-//!     pub fn source(&self) -> &str;          // as given
-//!     pub fn expanded(&self) -> &str;        // after tag expansion, Python dialect (fail2ban's getRegex())
-//!     pub fn has_group(&self, name: &str) -> bool;
-//!     /// Python `re.search(haystack)` semantics (haystack is lines joined with '\n' plus a trailing '\n').
-//!     pub fn search<'h>(&self, haystack: &'h str) -> Option<Captures<'h>>;
-//!     pub fn is_match(&self, haystack: &str) -> bool;
-//! }
-//! pub struct Captures<'h> { .. }
-//! impl<'h> Captures<'h> {
-//!     pub fn start(&self) -> usize; pub fn end(&self) -> usize;
-//!     pub fn name(&self, name: &str) -> Option<&'h str>;          // None if absent or not participating
-//!     /// fail2ban's getGroups(): every named group (None when not participating), with `alt_*` merged
-//!     /// and `tuple_*` combined. Keys are group names (e.g. "ip4", "fid", "user", "skiplines0").
-//!     pub fn groups(&self) -> Vec<(String, GroupValue)>;
-//! }
-//! pub enum GroupValue { None, Str(String), Tuple(Vec<Option<String>>) }
-//! /// Literal prefilter for a list of regexes: may report false candidates, never misses one.
-//! pub struct Prefilter { .. }
-//! impl Prefilter {
-//!     pub fn new(regexes: &[&Regex]) -> Prefilter;
-//!     /// Sets `out[i]` to false only when regex i cannot match `haystack`.
-//!     pub fn candidates(&self, haystack: &str, out: &mut Vec<bool>);
-//! }
+//! ```text
+//! pattern as written ──tags──▶ expanded (Python `re` dialect, = fail2ban's getRegex())
+//!        │                         │ parse (Python 3.11 `re` grammar, flags resolved)
+//!        │                         ▼
+//!        │          ┌──────── AST ─────────┬──────────────────────┐
+//!        │          ▼                      ▼                      ▼
+//!        │   PCRE2 (exact, JIT)     regex crate: gate      required literals
+//!        │   collects captures      (superset, linear)     (Prefilter, Aho-Corasick)
 //! ```
+//!
+//! [`Regex::search`] has Python `re.search` semantics: leftmost match, every
+//! named group (non-participating ones are `None`). The steps are:
+//!
+//! 1. the **gate** (`regex` crate, linear time) rejects haystacks the pattern
+//!    cannot match, which is nearly every line and every line built to make a
+//!    backtracker explode that does not actually match;
+//! 2. on haystacks up to [`LONG_HAYSTACK`] bytes PCRE2 (JIT) finds the match
+//!    and its groups, under a backtracking budget ([`MATCH_LIMIT`]);
+//! 3. on longer haystacks, or when PCRE2 exhausts its budget, the exact
+//!    `regex`-crate translation collects the captures in linear time whenever
+//!    it is exact for this pattern and haystack (see [`gate`]).
+//!    Otherwise (patterns with look-arounds, back-references or
+//!    conditionals) PCRE2's result stands, and a search that exhausts the
+//!    budget reports no match. That "fail closed" case needs a line that
+//!    passes the gate *and* exhausts a million backtracking steps; the caller
+//!    caps lines at 64 KiB, which bounds every search.
+//!
+//! Layout: [`tags`] (fail2ban tags, flag mapping), [`parse`] (Python `re`
+//! grammar), [`translate`] (PCRE2 and `regex`-crate emitters), [`gate`]
+//! (linear-time side), [`prefilter`] (literal prefilter), [`error`].
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+mod gate;
+mod parse;
+mod prefilter;
+mod tags;
+mod translate;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub use error::RegexError;
+pub use prefilter::Prefilter;
+pub use tags::UseDns;
+
+use parse::{Flags, Parsed};
+use prefilter::Lit;
+use translate::Target;
+
+/// Backtracking budget of one PCRE2 search (PCRE2's `match_limit`).
+pub const MATCH_LIMIT: u32 = 1_000_000;
+
+/// Haystacks longer than this (bytes) are searched by the linear-time exact
+/// translation when one exists, never by the backtracker.
+pub const LONG_HAYSTACK: usize = 4096;
+
+/// How a regex is compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RegexOptions {
+    /// Python's `re.MULTILINE` (fail2ban sets it for failregex when `maxlines > 1`).
+    pub multiline: bool,
+    /// fail2ban's `usedns`: whether `<HOST>` includes host names.
+    pub use_dns: UseDns,
+}
+
+/// The value of a group as fail2ban's `getGroups()` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupValue {
+    /// The group did not participate in the match.
+    None,
+    /// The matched text.
+    Str(String),
+    /// A `tuple_*` combination.
+    Tuple(Vec<Option<String>>),
+}
+
+/// What a [`Regex`] shares with its [`Captures`].
+#[derive(Debug)]
+struct Shared {
+    /// Name of group `i + 1`.
+    names: Vec<Option<String>>,
+    /// `(group name, target)` of `alt_*` groups, sorted.
+    alt: Vec<(String, String)>,
+    /// `(group name, target)` of `tuple_*` groups, sorted.
+    tuple: Vec<(String, String)>,
+    by_name: HashMap<String, usize>,
+}
+
+/// A fail2ban regex: tags expanded, Python semantics, bounded search time.
+#[derive(Debug)]
+pub struct Regex {
+    source: String,
+    expanded: String,
+    pcre: pcre2::bytes::Regex,
+    gate: gate::Gate,
+    shared: Arc<Shared>,
+    literals: Option<Vec<Lit>>,
+}
+
+/// A successful search: the match span and the groups.
+#[derive(Debug, Clone)]
+pub struct Captures<'h> {
+    haystack: &'h str,
+    /// Span of group `i` (0 = whole match).
+    spans: Vec<Option<(usize, usize)>>,
+    shared: Arc<Shared>,
+}
+
+impl Regex {
+    /// `pattern` as written in a filter (tags unexpanded). Expands `<HOST> <ADDR> <IP4> <IP6> <DNS> <CIDR>
+    /// <SUBNET> <F-ID> <F-PORT> <F-*>…</F-*> <SKIPLINES>` like fail2ban, maps global flags to local ones,
+    /// translates the Python `re` dialect to PCRE2 and builds a linear-time gate.
+    pub fn new(pattern: &str, opts: &RegexOptions) -> Result<Regex, RegexError> {
+        let expanded = tags::expand_tags(pattern, opts.use_dns);
+        if expanded.trim_start().is_empty() {
+            return Err(RegexError::Empty {
+                pattern: pattern.to_string(),
+            });
+        }
+        let expanded = tags::map_global_flags(&expanded);
+        let base = Flags {
+            multiline: opts.multiline,
+            ..Flags::default()
+        };
+        let Parsed { node, names } = parse::parse(&expanded, base).map_err(|e| {
+            if e.unsupported {
+                RegexError::Unsupported {
+                    pattern: expanded.clone(),
+                    offset: e.offset,
+                    message: e.message,
+                }
+            } else {
+                RegexError::Syntax {
+                    pattern: expanded.clone(),
+                    offset: e.offset,
+                    message: e.message,
+                }
+            }
+        })?;
+        let (pcre_src, _) = translate::emit(&node, Target::Pcre2);
+        let limited = format!("(*LIMIT_MATCH={MATCH_LIMIT})(*LIMIT_DEPTH={MATCH_LIMIT}){pcre_src}");
+        let pcre = pcre2::bytes::RegexBuilder::new()
+            .utf(true)
+            .ucp(true)
+            .jit_if_available(true)
+            .max_jit_stack_size(Some(1 << 20))
+            .build(&limited)
+            .map_err(|e| RegexError::Engine {
+                pattern: expanded.clone(),
+                translated: pcre_src.clone(),
+                message: e.to_string(),
+            })?;
+        let (gate_src, info) = translate::emit(&node, Target::Gate);
+        let (exact_src, _) = translate::emit(&node, Target::ExactAscii);
+        let gate = gate::Gate::new(&gate_src, &exact_src, info);
+
+        let mut by_name = HashMap::new();
+        let mut alt = Vec::new();
+        let mut tuple = Vec::new();
+        for (i, n) in names.iter().enumerate() {
+            if let Some(n) = n {
+                by_name.insert(n.clone(), i + 1);
+                if let Some((is_alt, target)) = tags::complex_name(n) {
+                    if is_alt {
+                        alt.push((n.clone(), target));
+                    } else {
+                        tuple.push((n.clone(), target));
+                    }
+                }
+            }
+        }
+        alt.sort();
+        tuple.sort();
+        let literals = prefilter::required_literals(&node);
+        Ok(Regex {
+            source: pattern.to_string(),
+            expanded,
+            pcre,
+            gate,
+            shared: Arc::new(Shared {
+                names,
+                alt,
+                tuple,
+                by_name,
+            }),
+            literals,
+        })
+    }
+
+    /// The pattern as given.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The pattern after tag expansion and flag mapping, in Python's dialect
+    /// (the counterpart of fail2ban's `getRegex()`).
+    pub fn expanded(&self) -> &str {
+        &self.expanded
+    }
+
+    /// The PCRE2 pattern the search runs (without the limit settings).
+    pub fn translated(&self) -> String {
+        let s = self.pcre.as_str();
+        let prefix = format!("(*LIMIT_MATCH={MATCH_LIMIT})(*LIMIT_DEPTH={MATCH_LIMIT})");
+        s.strip_prefix(&prefix).unwrap_or(s).to_string()
+    }
+
+    /// Whether the pattern has a named group `name`.
+    pub fn has_group(&self, name: &str) -> bool {
+        self.shared.by_name.contains_key(name)
+    }
+
+    /// Names of the named groups, in group order.
+    pub fn group_names(&self) -> impl Iterator<Item = &str> {
+        self.shared.names.iter().filter_map(|n| n.as_deref())
+    }
+
+    /// Whether a linear-time gate guards this regex.
+    pub fn has_gate(&self) -> bool {
+        self.gate.has_gate()
+    }
+
+    pub(crate) fn required_literals(&self) -> Option<&[Lit]> {
+        self.literals.as_deref()
+    }
+
+    /// Python `re.search(haystack)` semantics (haystack is lines joined with '\n' plus a trailing '\n').
+    pub fn search<'h>(&self, haystack: &'h str) -> Option<Captures<'h>> {
+        if !self.gate.may_match(haystack) {
+            return None;
+        }
+        let spans = self.spans(haystack)?;
+        Some(Captures {
+            haystack,
+            spans,
+            shared: Arc::clone(&self.shared),
+        })
+    }
+
+    /// Whether [`Regex::search`] would find a match.
+    pub fn is_match(&self, haystack: &str) -> bool {
+        if !self.gate.may_match(haystack) {
+            return false;
+        }
+        if haystack.len() > LONG_HAYSTACK {
+            if let Some(exact) = self.gate.exact_for(haystack) {
+                return exact.is_match(haystack);
+            }
+        }
+        match self.pcre.is_match(haystack.as_bytes()) {
+            Ok(m) => m,
+            Err(_) => self
+                .gate
+                .exact_for(haystack)
+                .is_some_and(|r| r.is_match(haystack)),
+        }
+    }
+
+    fn spans(&self, haystack: &str) -> Option<Vec<Option<(usize, usize)>>> {
+        if haystack.len() > LONG_HAYSTACK {
+            if let Some(exact) = self.gate.exact_for(haystack) {
+                return linear_spans(exact, haystack);
+            }
+        }
+        let mut locs = self.pcre.capture_locations();
+        match self.pcre.captures_read(&mut locs, haystack.as_bytes()) {
+            Ok(Some(_)) => Some((0..locs.len()).map(|i| locs.get(i)).collect()),
+            Ok(None) => None,
+            // Budget exhausted (match limit, JIT stack): linear time if exact, else no match.
+            Err(_) => linear_spans(self.gate.exact_for(haystack)?, haystack),
+        }
+    }
+}
+
+fn linear_spans(re: &regex::Regex, haystack: &str) -> Option<Vec<Option<(usize, usize)>>> {
+    let caps = re.captures(haystack)?;
+    Some(
+        (0..caps.len())
+            .map(|i| caps.get(i).map(|m| (m.start(), m.end())))
+            .collect(),
+    )
+}
+
+impl<'h> Captures<'h> {
+    /// Start of the match (byte offset).
+    pub fn start(&self) -> usize {
+        self.spans.first().copied().flatten().map_or(0, |s| s.0)
+    }
+
+    /// End of the match (byte offset).
+    pub fn end(&self) -> usize {
+        self.spans.first().copied().flatten().map_or(0, |s| s.1)
+    }
+
+    /// The matched text.
+    pub fn as_str(&self) -> &'h str {
+        &self.haystack[self.start()..self.end()]
+    }
+
+    /// The haystack searched.
+    pub fn haystack(&self) -> &'h str {
+        self.haystack
+    }
+
+    /// Text of group number `index` (0 = whole match).
+    pub fn get(&self, index: usize) -> Option<&'h str> {
+        let (s, e) = self.spans.get(index).copied().flatten()?;
+        self.haystack.get(s..e)
+    }
+
+    /// Span of named group `name`.
+    pub fn span(&self, name: &str) -> Option<(usize, usize)> {
+        let &i = self.shared.by_name.get(name)?;
+        self.spans.get(i).copied().flatten()
+    }
+
+    /// None if absent or not participating.
+    pub fn name(&self, name: &str) -> Option<&'h str> {
+        let &i = self.shared.by_name.get(name)?;
+        self.get(i)
+    }
+
+    /// Python's `groupdict()`: every named group in group order.
+    pub fn groupdict(&self) -> Vec<(String, Option<&'h str>)> {
+        self.shared
+            .names
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| n.as_ref().map(|n| (n.clone(), self.get(i + 1))))
+            .collect()
+    }
+
+    /// fail2ban's getGroups(): every named group (None when not participating), with `alt_*` merged
+    /// and `tuple_*` combined. Keys are group names (e.g. "ip4", "fid", "user", "skiplines0").
+    pub fn groups(&self) -> Vec<(String, GroupValue)> {
+        let mut out: Vec<(String, GroupValue)> = self
+            .groupdict()
+            .into_iter()
+            .map(|(n, v)| {
+                (
+                    n,
+                    v.map_or(GroupValue::None, |s| GroupValue::Str(s.to_string())),
+                )
+            })
+            .collect();
+        fn slot(out: &mut Vec<(String, GroupValue)>, name: &str) -> Option<usize> {
+            out.iter().position(|(n, _)| n == name)
+        }
+        let truthy = |v: &GroupValue| match v {
+            GroupValue::None => false,
+            GroupValue::Str(s) => !s.is_empty(),
+            GroupValue::Tuple(t) => !t.is_empty(),
+        };
+        for (k, n) in &self.shared.alt {
+            let v = self.name(k).unwrap_or("");
+            if v.is_empty() {
+                continue;
+            }
+            match slot(&mut out, n) {
+                Some(i) if truthy(&out[i].1) => {}
+                Some(i) => out[i].1 = GroupValue::Str(v.to_string()),
+                None => out.push((n.clone(), GroupValue::Str(v.to_string()))),
+            }
+        }
+        for (k, n) in &self.shared.tuple {
+            let v = self.name(k).map(str::to_string);
+            match slot(&mut out, n) {
+                Some(i) => {
+                    let new = match std::mem::replace(&mut out[i].1, GroupValue::None) {
+                        GroupValue::Tuple(mut t) => {
+                            t.push(v);
+                            t
+                        }
+                        GroupValue::None => vec![None, v],
+                        GroupValue::Str(s) => vec![Some(s), v],
+                    };
+                    out[i].1 = GroupValue::Tuple(new);
+                }
+                None => out.push((n.clone(), GroupValue::Tuple(vec![None, v]))),
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn re(p: &str) -> Regex {
+        Regex::new(p, &RegexOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn host_search_and_groups() {
+        let r = re("^Failed password for <F-USER>\\S+</F-USER> from <HOST> port \\d+$");
+        let h = "Failed password for root from 192.168.1.2 port 22\n";
+        let c = r.search(h).unwrap();
+        assert_eq!(c.name("ip4"), Some("192.168.1.2"));
+        assert_eq!(c.name("user"), Some("root"));
+        assert_eq!(c.name("ip6"), None);
+        assert_eq!((c.start(), c.end()), (0, h.len() - 1));
+        assert!(r.has_group("dns"));
+    }
+
+    #[test]
+    fn dollar_matches_before_final_newline_and_at_end() {
+        let r = re(r"x\s*$");
+        let c = r.search("ax \n").unwrap();
+        assert_eq!((c.start(), c.end()), (1, 4));
+    }
+
+    #[test]
+    fn multiline_caret_matches_after_final_newline() {
+        let r = Regex::new(
+            "(?P<e>^)$",
+            &RegexOptions {
+                multiline: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let c = r.search("a\n").unwrap();
+        assert_eq!(c.start(), 2);
+    }
+
+    #[test]
+    fn alt_and_tuple_groups() {
+        let r = re(
+            "(?:u=(?P<alt_user_1>\\w+)|n=(?P<alt_user_2>\\w+)) <F-ID>\\w+</F-ID> (?P<tuple_id_1>\\w+)",
+        );
+        let g = r.search("n=bob id1 t1\n").unwrap().groups();
+        assert!(g.contains(&("user".into(), GroupValue::Str("bob".into()))));
+        assert!(g.contains(&(
+            "fid".into(),
+            GroupValue::Tuple(vec![Some("id1".into()), Some("t1".into())])
+        )));
+        assert!(g.contains(&("alt_user_1".into(), GroupValue::None)));
+    }
+
+    #[test]
+    fn errors_name_the_pattern() {
+        let e = Regex::new("a(b", &RegexOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("a(b"), "{e}");
+        assert!(matches!(
+            Regex::new("  ", &RegexOptions::default()),
+            Err(RegexError::Empty { .. })
+        ));
+    }
+
+    #[test]
+    fn python_unicode_classes() {
+        assert!(re(r"^\w$").is_match("é\n"));
+        assert!(!re(r"^\w$").is_match("\u{301}\n")); // combining mark: not a word char in Python
+        assert!(re(r"^\s$").is_match("\u{1c}\n"));
+        assert!(re(r"(?i)^I$").is_match("\u{130}\n"));
+        assert!(re(r"^x\b").is_match("x\u{301}\n"));
+    }
+
+    #[test]
+    fn long_haystacks_use_the_linear_engine_with_same_result() {
+        let r = re(r"^(?:\s*\S+)*\s*<F-ID>end</F-ID>$");
+        let mut h = " a".repeat(5000);
+        h.push_str(" end\n");
+        let c = r.search(&h).unwrap();
+        assert_eq!(c.name("fid"), Some("end"));
+        let mut h = " a".repeat(5000);
+        h.push_str(" nope\n");
+        assert!(r.search(&h).is_none());
+    }
+}

@@ -1,0 +1,326 @@
+//! Literal prefilter across the regexes of a filter.
+//!
+//! For each regex a set of *required literals* is extracted from the parsed
+//! pattern: every match of the regex contains at least one of them. One
+//! Aho-Corasick scan of a line then tells which regexes can possibly match;
+//! the others are skipped. Like ripgrep's literal optimisations this may report
+//! false candidates but never misses one: the extraction only follows
+//! constructs whose matched text is known (literals, concatenation,
+//! alternation, groups, mandatory repetition) and gives up otherwise.
+//!
+//! Case-insensitive literals are searched ASCII-case-insensitively, which is
+//! only a superset of Python's folding when the letters have no non-ASCII case
+//! partners: under `re.IGNORECASE` Python also matches `i` with U+0130/U+0131,
+//! `k` with U+212A and `s` with U+017F, so those letters end a literal.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::Regex;
+use crate::parse::Node;
+
+/// A literal: its text and whether it must be matched ASCII-case-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Lit {
+    pub text: String,
+    pub icase: bool,
+}
+
+/// Bound on the size of literal sets built by cross products and unions.
+const MAX_SET: usize = 64;
+
+#[derive(Debug, Clone, Default)]
+struct Info {
+    /// Every string the node can match, if that is a small finite set.
+    exact: Option<Vec<Lit>>,
+    /// A set of literals one of which occurs in every match.
+    req: Option<Vec<Lit>>,
+}
+
+fn min_len(set: &[Lit]) -> usize {
+    set.iter().map(|l| l.text.len()).min().unwrap_or(0)
+}
+
+/// A usable requirement: non-empty set of non-empty literals.
+fn usable(set: &[Lit]) -> bool {
+    !set.is_empty() && min_len(set) > 0
+}
+
+/// Prefers the set whose shortest literal is longest (fewer false candidates).
+fn better(a: Option<Vec<Lit>>, b: Option<Vec<Lit>>) -> Option<Vec<Lit>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if min_len(&b) > min_len(&a) { b } else { a }),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+fn as_req(info: &Info) -> Option<Vec<Lit>> {
+    let from_exact = info.exact.clone().filter(|s| usable(s));
+    better(info.req.clone(), from_exact)
+}
+
+fn cross(a: &[Lit], b: &[Lit]) -> Option<Vec<Lit>> {
+    if a.len() * b.len() > MAX_SET {
+        return None;
+    }
+    let mut out = Vec::with_capacity(a.len() * b.len());
+    for x in a {
+        for y in b {
+            out.push(Lit {
+                text: format!("{}{}", x.text, y.text),
+                icase: x.icase || y.icase,
+            });
+        }
+    }
+    out.sort();
+    out.dedup();
+    Some(out)
+}
+
+fn info(node: &Node) -> Info {
+    match node {
+        Node::Empty | Node::Assert(_) | Node::Look { .. } => Info {
+            exact: Some(vec![Lit {
+                text: String::new(),
+                icase: false,
+            }]),
+            req: None,
+        },
+        Node::Literal { c, icase } => {
+            let exact = if !*icase || !c.is_alphabetic() {
+                Some(Lit {
+                    text: c.to_string(),
+                    icase: false,
+                })
+            } else if c.is_ascii_alphabetic() && !"iIkKsS".contains(*c) {
+                Some(Lit {
+                    text: c.to_string(),
+                    icase: true,
+                })
+            } else {
+                None
+            };
+            Info {
+                exact: exact.map(|l| vec![l]),
+                req: None,
+            }
+        }
+        Node::Class { .. } | Node::Perl(_) | Node::Any { .. } | Node::Backref { .. } => {
+            Info::default()
+        }
+        Node::Group { node, .. } | Node::NonCapture(node) | Node::Atomic(node) => info(node),
+        Node::Concat(items) => {
+            let mut best: Option<Vec<Lit>> = None;
+            let mut cur: Option<Vec<Lit>> = Some(vec![Lit {
+                text: String::new(),
+                icase: false,
+            }]);
+            let mut all_exact = true;
+            for item in items {
+                let i = info(item);
+                match (&cur, &i.exact) {
+                    (Some(c), Some(e)) => match cross(c, e) {
+                        Some(next) => cur = Some(next),
+                        None => {
+                            best = better(best, cur.take().filter(|s| usable(s)));
+                            all_exact = false;
+                            cur = Some(e.clone());
+                        }
+                    },
+                    (None, Some(e)) => cur = Some(e.clone()),
+                    (_, None) => {
+                        all_exact = false;
+                        best = better(best, cur.take().filter(|s| usable(s)));
+                        best = better(best, i.req.clone());
+                    }
+                }
+            }
+            if all_exact {
+                Info {
+                    exact: cur,
+                    req: best,
+                }
+            } else {
+                best = better(best, cur.filter(|s| usable(s)));
+                Info {
+                    exact: None,
+                    req: best,
+                }
+            }
+        }
+        Node::Alt(alts) => alternation(alts.iter().map(info).collect()),
+        Node::Cond { yes, no, .. } => alternation(vec![info(yes), info(no)]),
+        Node::Repeat { node, min, max, .. } => {
+            let i = info(node);
+            if *min == 1 && *max == Some(1) {
+                return i;
+            }
+            if *min >= 1 {
+                Info {
+                    exact: None,
+                    req: as_req(&i),
+                }
+            } else {
+                Info::default()
+            }
+        }
+    }
+}
+
+fn alternation(infos: Vec<Info>) -> Info {
+    let exact = infos
+        .iter()
+        .map(|i| i.exact.clone())
+        .collect::<Option<Vec<_>>>()
+        .map(|sets| {
+            let mut all: Vec<Lit> = sets.into_iter().flatten().collect();
+            all.sort();
+            all.dedup();
+            all
+        })
+        .filter(|s| s.len() <= MAX_SET);
+    let req = infos
+        .iter()
+        .map(as_req)
+        .collect::<Option<Vec<_>>>()
+        .map(|sets| {
+            let mut all: Vec<Lit> = sets.into_iter().flatten().collect();
+            all.sort();
+            all.dedup();
+            all
+        })
+        .filter(|s| s.len() <= MAX_SET * 4);
+    Info { exact, req }
+}
+
+/// The required literals of a parsed pattern (`None`: no requirement found).
+pub(crate) fn required_literals(node: &Node) -> Option<Vec<Lit>> {
+    as_req(&info(node)).filter(|s| usable(s))
+}
+
+/// Literal prefilter for a list of regexes: may report false candidates, never misses one.
+#[derive(Debug, Clone)]
+pub struct Prefilter {
+    len: usize,
+    /// Regexes without a literal requirement: always candidates.
+    always: Vec<usize>,
+    exact_case: Option<(AhoCorasick, Vec<Vec<usize>>)>,
+    any_case: Option<(AhoCorasick, Vec<Vec<usize>>)>,
+}
+
+fn automaton(
+    lits: Vec<(String, Vec<usize>)>,
+    icase: bool,
+) -> Option<(AhoCorasick, Vec<Vec<usize>>)> {
+    if lits.is_empty() {
+        return None;
+    }
+    let (pats, owners): (Vec<String>, Vec<Vec<usize>>) = lits.into_iter().unzip();
+    AhoCorasickBuilder::new()
+        .match_kind(MatchKind::Standard)
+        .ascii_case_insensitive(icase)
+        .build(&pats)
+        .ok()
+        .map(|ac| (ac, owners))
+}
+
+impl Prefilter {
+    /// Builds the prefilter for `regexes` (index `i` of [`Prefilter::candidates`] is `regexes[i]`).
+    pub fn new(regexes: &[&Regex]) -> Prefilter {
+        use std::collections::BTreeMap;
+        let mut always = Vec::new();
+        let mut exact: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        let mut icase: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, r) in regexes.iter().enumerate() {
+            match r.required_literals() {
+                Some(lits) => {
+                    for l in lits {
+                        let map = if l.icase { &mut icase } else { &mut exact };
+                        let owners = map.entry(l.text.clone()).or_default();
+                        if owners.last() != Some(&i) {
+                            owners.push(i);
+                        }
+                    }
+                }
+                None => always.push(i),
+            }
+        }
+        let mut p = Prefilter {
+            len: regexes.len(),
+            always,
+            exact_case: automaton(exact.into_iter().collect(), false),
+            any_case: automaton(icase.into_iter().collect(), true),
+        };
+        // If an automaton failed to build, fall back to "always a candidate".
+        for (i, r) in regexes.iter().enumerate() {
+            if let Some(lits) = r.required_literals() {
+                let lost = lits.iter().any(|l| {
+                    if l.icase {
+                        p.any_case.is_none()
+                    } else {
+                        p.exact_case.is_none()
+                    }
+                });
+                if lost && !p.always.contains(&i) {
+                    p.always.push(i);
+                }
+            }
+        }
+        p
+    }
+
+    /// Sets `out[i]` to false only when regex i cannot match `haystack`.
+    pub fn candidates(&self, haystack: &str, out: &mut Vec<bool>) {
+        out.clear();
+        out.resize(self.len, false);
+        for &i in &self.always {
+            out[i] = true;
+        }
+        for (ac, owners) in [&self.exact_case, &self.any_case].into_iter().flatten() {
+            for m in ac.find_overlapping_iter(haystack) {
+                for &i in &owners[m.pattern().as_usize()] {
+                    out[i] = true;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{Flags, parse};
+
+    fn req(p: &str) -> Option<Vec<String>> {
+        required_literals(&parse(p, Flags::default()).unwrap().node)
+            .map(|v| v.into_iter().map(|l| l.text).collect())
+    }
+
+    #[test]
+    fn extracts_required_literals() {
+        assert_eq!(
+            req("^Failed password for .* from x"),
+            Some(vec!["Failed password for ".into()])
+        );
+        assert_eq!(
+            req("(?:foo|bar)baz"),
+            Some(vec!["barbaz".into(), "foobaz".into()])
+        );
+        assert_eq!(req(r"\d+"), None);
+        assert_eq!(req("a?"), None);
+        assert_eq!(req("(?:ab)+c"), Some(vec!["ab".into()]));
+        assert_eq!(req("x|\\d"), None);
+    }
+
+    #[test]
+    fn icase_stops_at_letters_with_unicode_partners() {
+        let r = required_literals(&parse("(?i)user", Flags::default()).unwrap().node).unwrap();
+        assert_eq!(
+            r,
+            vec![Lit {
+                text: "er".into(),
+                icase: true
+            }]
+        );
+    }
+}
