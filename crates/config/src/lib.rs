@@ -18,6 +18,8 @@
 //! ```
 //! plus [`read_jails`], [`read_global`] and [`read_action_with`]; errors name `file:line`.
 
+#![warn(missing_docs)]
+
 pub mod action;
 mod definition;
 pub mod duration;

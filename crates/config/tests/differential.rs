@@ -43,13 +43,14 @@ fn unesc(s: &str) -> String {
 
 type Record = Vec<(String, Vec<String>)>;
 
-fn run_python(mode: &str, arg: &Path) -> Vec<Record> {
+fn run_python(mode: &str, arg: &Path, extra: &[&str]) -> Vec<Record> {
     let root = f2b_root();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/f2b_dump.py");
     let output = Command::new("python3")
         .arg(&script)
         .arg(mode)
         .arg(arg)
+        .args(extra)
         .env("PYTHONPATH", root.join("usr/lib/python3/dist-packages"))
         .output()
         .expect("python3 is needed for the differential tests");
@@ -92,7 +93,7 @@ fn fields<'a>(r: &'a Record, key: &str) -> Vec<&'a str> {
 #[test]
 fn filters_match_fail2ban() {
     let root = f2b_root();
-    let records = run_python("filters", &root);
+    let records = run_python("filters", &root, &[]);
     assert!(records.len() > 150, "too few cases: {}", records.len());
     let mut ok = 0;
     let mut both_err = 0;
@@ -168,15 +169,97 @@ fn filters_match_fail2ban() {
     assert!(failures.is_empty(), "mismatches:\n{}", failures.join("\n"));
 }
 
+const JAIL_LOCAL: &str = r#"
+[DEFAULT]
+banaction = nftables-multiport
+banaction_allports = nftables-allports
+bantime.increment = true
+bantime.factor = 2
+bantime.maxtime = 5w
+ignoreip = 127.0.0.1/8 ::1 192.0.2.0/24
+destemail = admin@example.org
+
+[sshd]
+enabled = true
+mode = aggressive
+port = %(known/port)s,2222
+action = %(action_mwl)s
+
+[nginx-http-auth]
+enabled = true
+action = %(action_)s
+         %(action_abuseipdb)s[abuseipdb_apikey="k", abuseipdb_category="18"]
+
+[recidive]
+enabled = true
+
+[postfix]
+enabled = true
+mode = ddos
+backend = systemd
+
+[asterisk]
+enabled = true
+
+[named-refused]
+enabled = true
+
+[sshd-custom]
+enabled = true
+filter = sshd[mode=ddos, logtype=journal]
+logpath = /var/log/custom.log tail
+          /var/log/custom-*.log
+bantime = 1h
+findtime = 30m
+maxretry = 2
+action = iptables-ipset-proto6[name=custom, bantime="%(bantime)s"]
+         dummy
+         smtp.py[host="localhost:25", dest="root"]
+"#;
+
+/// The reference tree with a jail.local and a jail.d/*.local (symlinks to the reference files).
+fn tree_with_local(etc: &Path) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ferroban-config-diff-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("jail.d")).unwrap();
+    for e in std::fs::read_dir(etc).unwrap().flatten() {
+        if e.file_name() != "jail.d" {
+            std::os::unix::fs::symlink(e.path(), dir.join(e.file_name())).unwrap();
+        }
+    }
+    for e in std::fs::read_dir(etc.join("jail.d")).unwrap().flatten() {
+        std::os::unix::fs::symlink(e.path(), dir.join("jail.d").join(e.file_name())).unwrap();
+    }
+    std::fs::write(dir.join("jail.local"), JAIL_LOCAL).unwrap();
+    std::fs::write(
+        dir.join("jail.d/zz-test.local"),
+        "[nginx-http-auth]\nmaxretry = 1\n[recidive]\nbantime = %(known/bantime)s\n",
+    )
+    .unwrap();
+    dir
+}
+
 #[test]
 fn jails_match_fail2ban() {
     let root = f2b_root();
     let etc = root.join("etc/fail2ban");
-    let records = run_python("jails", &etc);
+    compare_jails(&etc, true, 80);
+}
+
+#[test]
+fn jails_with_local_overrides_match_fail2ban() {
+    let root = f2b_root();
+    let dir = tree_with_local(&root.join("etc/fail2ban"));
+    compare_jails(&dir, false, 7);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn compare_jails(etc: &Path, force: bool, min_jails: usize) {
+    let records = run_python("jails", etc, &[if force { "force" } else { "noforce" }]);
     let version = field(&records[0], "version").unwrap().to_string();
-    let loader = Loader::new(ConfigSource::dir(&etc));
+    let loader = Loader::new(ConfigSource::dir(etc));
     let opts = JailsOptions {
-        force_enable: true,
+        force_enable: force,
         version,
         confpath: None,
     };
@@ -244,6 +327,36 @@ fn jails_match_fail2ban() {
         if opt("backend").as_deref() != Some(j.backend.as_str()) {
             failures.push(format!("{name}: backend differs"));
         }
+        let dur = |k: &str| opt(k).map(|v| ferroban_config::parse_duration(&v).unwrap());
+        if dur("bantime") != j.bantime || dur("findtime") != j.findtime {
+            failures.push(format!("{name}: bantime/findtime differ"));
+        }
+        if opt("maxretry").map(|v| v.parse::<u32>().unwrap()) != j.maxretry {
+            failures.push(format!("{name}: maxretry differs"));
+        }
+        let py_ignoreip: Vec<String> = opt("ignoreip")
+            .map(|v| ferroban_config::refs::split_words(&v))
+            .unwrap_or_default();
+        if py_ignoreip != j.ignoreip {
+            failures.push(format!(
+                "{name}: ignoreip python {py_ignoreip:?} ours {:?}",
+                j.ignoreip
+            ));
+        }
+        let py_py: Vec<String> = r
+            .iter()
+            .filter(|(k, _)| k == "pyaction")
+            .map(|(_, v)| v[0].clone())
+            .collect();
+        let our_py: Vec<String> = j
+            .actions
+            .iter()
+            .filter(|a| matches!(a.kind, ferroban_config::ActionKind::Python { .. }))
+            .map(|a| a.name.clone())
+            .collect();
+        if py_py != our_py {
+            failures.push(format!("{name}: python actions {py_py:?} ours {our_py:?}"));
+        }
         // Actions: names, commands and parameters.
         let py_actions = fields(r, "action");
         let our_actions: Vec<&str> = j
@@ -258,7 +371,11 @@ fn jails_match_fail2ban() {
             ));
             continue;
         }
-        for a in j.actions.iter() {
+        for a in j
+            .actions
+            .iter()
+            .filter(|a| matches!(a.kind, ferroban_config::ActionKind::Command))
+        {
             let mut ours_opts: BTreeMap<String, String> = a.params.iter().cloned().collect();
             for (k, v) in [
                 ("actionstart", &a.actionstart),
@@ -323,4 +440,5 @@ fn jails_match_fail2ban() {
         ours.errors.len()
     );
     assert!(failures.is_empty(), "mismatches:\n{}", failures.join("\n"));
+    assert!(compared >= min_jails, "only {compared} jails compared");
 }

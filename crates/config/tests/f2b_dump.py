@@ -5,7 +5,8 @@ fail2ban's own readers resolve. Written for ferroban; only fail2ban's public rea
 
 Usage:
   f2b_dump.py filters <f2b_root>      every filter (and option set used by the sample logs)
-  f2b_dump.py jails <config_dir>      every jail of jail.conf (forced enabled)
+  f2b_dump.py jails <config_dir> [force|noforce]
+                                      every (enabled, or all when forced) jail
 
 Format: records "BEGIN" ... "END"; inside, "key<TAB>value" lines with \\, \n, \t, \r escaped.
 """
@@ -80,13 +81,13 @@ def dump_filters(root):
         out("END")
 
 
-def dump_jails(basedir):
+def dump_jails(basedir, force=True):
     from fail2ban.client.jailsreader import JailsReader
     from fail2ban.version import version
     out("BEGIN")
     out("version", version)
     out("END")
-    r = JailsReader(force_enable=True, basedir=basedir)
+    r = JailsReader(force_enable=force, basedir=basedir)
     r.read()
     r.getOptions()
     for jail in r.jails:
@@ -126,6 +127,6 @@ if __name__ == "__main__":
     if mode == "filters":
         dump_filters(path)
     elif mode == "jails":
-        dump_jails(path)
+        dump_jails(path, len(sys.argv) < 4 or sys.argv[3] == "force")
     else:
         sys.exit("unknown mode " + mode)
