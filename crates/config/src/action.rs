@@ -110,6 +110,18 @@ pub fn as_bool(v: &str) -> bool {
     matches!(v.to_lowercase().as_str(), "1" | "on" | "true" | "yes")
 }
 
+/// Reads action `name` from `config_dir/action.d` for jail `jail` with reference options `opts`
+/// (no jail options), as fail2ban's action reader does.
+pub fn read_action(
+    config_dir: &std::path::Path,
+    name: &str,
+    jail: &str,
+    opts: &[(String, String)],
+) -> Result<ActionDef, ConfigError> {
+    let loader = Loader::new(crate::source::ConfigSource::dir(config_dir));
+    read_action_with(&loader, name, jail, opts, &Vars::new())
+}
+
 /// Reads action `file` for jail `jail` with reference options `opts`; `jail_opts` are the
 /// jail's typed options (interpolation variables).
 pub fn read_action_with(

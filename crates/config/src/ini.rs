@@ -53,6 +53,14 @@ pub const DEFAULT_SECTION: &str = "DEFAULT";
 /// Parses `text` (read from `path`, used in error messages).
 pub fn parse(path: &str, text: &str) -> Result<IniFile, ConfigError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Universal newlines: `\r\n`, `\n` and a lone `\r` all end a line.
+    let normalized;
+    let text = if text.contains('\r') {
+        normalized = text.replace("\r\n", "\n").replace('\r', "\n");
+        normalized.as_str()
+    } else {
+        text
+    };
     let mut file = IniFile {
         path: path.to_string(),
         ..Default::default()
@@ -244,6 +252,13 @@ mod tests {
         assert_eq!(get(&f, "s", "b"), "x;not comment");
         assert_eq!(get(&f, "s", "c"), "x # not comment");
         assert_eq!(get(&f, "s", "d"), "");
+    }
+
+    #[test]
+    fn universal_newlines() {
+        let f = p("[s]\r\na = 1\r  b\rc = 2\r\n");
+        assert_eq!(get(&f, "s", "a"), "1\nb");
+        assert_eq!(get(&f, "s", "c"), "2");
     }
 
     #[test]

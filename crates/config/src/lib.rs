@@ -16,7 +16,8 @@
 //! pub fn parse_reference(s: &str) -> Result<(String, Vec<(String, String)>), ConfigError>;
 //! pub fn parse_duration(s: &str) -> Result<f64, ConfigError>;
 //! ```
-//! plus [`read_jails`], [`read_global`] and [`read_action_with`]; errors name `file:line`.
+//! plus [`read_jails`], [`read_global`] and [`read_action`] (and `*_with` variants over a
+//! [`Loader`] for layered roots); errors name `file:line`.
 
 #![warn(missing_docs)]
 
@@ -34,7 +35,7 @@ pub mod source;
 pub mod store;
 pub mod tags;
 
-pub use action::{ActionDef, ActionKind, as_bool, read_action_with};
+pub use action::{ActionDef, ActionKind, as_bool, read_action, read_action_with};
 pub use duration::parse_duration;
 pub use error::{ConfigError, Origin};
 pub use filter::{FilterDef, read_filter, read_filter_with};

@@ -601,3 +601,28 @@ fn global_settings_of_reference_tree() {
     assert_eq!(g.dbpurgeage, 86400.0);
     assert_eq!(g.dbmaxmatches, Some(10));
 }
+
+#[test]
+fn stock_action_reads_with_jail_name() {
+    let root = std::env::var("FERROBAN_F2B_ROOT").unwrap_or_else(|_| "/tmp/f2b/root".into());
+    let dir = Path::new(&root).join("etc/fail2ban");
+    assert!(
+        dir.is_dir(),
+        "fail2ban reference tree not found at {root} (set FERROBAN_F2B_ROOT)"
+    );
+    let a =
+        ferroban_config::read_action(&dir, "iptables-multiport", "TEST", &o(&[("port", "ssh")]))
+            .unwrap();
+    assert_eq!(a.name, "iptables-multiport");
+    assert!(a.actionstart.as_deref().unwrap().contains("f2b-TEST"));
+    assert!(a.actionstart.as_deref().unwrap().contains("--dports ssh"));
+    assert_eq!(a.param("name"), Some("TEST"));
+    assert_eq!(
+        a.param("iptables?family=inet6"),
+        Some("ip6tables <lockingopt>")
+    );
+    let e = ferroban_config::read_action(&dir, "nope", "TEST", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("action.d/nope.conf"), "{e}");
+}
