@@ -49,6 +49,19 @@ guide_regex='^<HOST> -.* "(GET|POST).* HTTP/.*" (404|403)'
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 
+for t in $tools; do
+	[[ "$t" == fail2ban || "$t" == ferroban ]] || {
+		say "BENCH_TOOLS: unknown tool '$t' (fail2ban, ferroban)"
+		exit 2
+	}
+done
+for c in $cases; do
+	[[ "$c" == botsearch || "$c" == guide ]] || {
+		say "BENCH_CASES: unknown case '$c' (botsearch, guide)"
+		exit 2
+	}
+done
+
 # shellcheck source=scripts/f2b-env.sh
 source "$repo/scripts/f2b-env.sh"
 
