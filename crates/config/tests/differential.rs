@@ -169,6 +169,85 @@ fn filters_match_fail2ban() {
     assert!(failures.is_empty(), "mismatches:\n{}", failures.join("\n"));
 }
 
+fn action_opts(a: &ferroban_config::ActionDef) -> BTreeMap<String, String> {
+    let mut m: BTreeMap<String, String> = a.params.iter().cloned().collect();
+    for (k, v) in [
+        ("actionstart", &a.actionstart),
+        ("actionstop", &a.actionstop),
+        ("actionflush", &a.actionflush),
+        ("actionreload", &a.actionreload),
+        ("actioncheck", &a.actioncheck),
+        ("actionrepair", &a.actionrepair),
+        ("actionban", &a.actionban),
+        ("actionprolong", &a.actionprolong),
+        ("actionreban", &a.actionreban),
+        ("actionunban", &a.actionunban),
+    ] {
+        if let Some(v) = v {
+            m.insert(k.to_string(), v.clone());
+        }
+    }
+    for (k, v) in [
+        ("actionstart_on_demand", a.actionstart_on_demand),
+        ("actionrepair_on_unban", a.actionrepair_on_unban),
+        ("norestored", a.norestored),
+    ] {
+        if let Some(v) = v {
+            m.insert(k.to_string(), if v { "True" } else { "False" }.into());
+        }
+    }
+    m
+}
+
+#[test]
+fn actions_match_fail2ban() {
+    let root = f2b_root();
+    let etc = root.join("etc/fail2ban");
+    let records = run_python("actions", &etc, &[]);
+    assert!(records.len() > 100, "too few cases: {}", records.len());
+    let mut ok = 0;
+    let mut failures = Vec::new();
+    for r in &records {
+        let name = field(r, "name").unwrap();
+        let opts: Vec<(String, String)> = r
+            .iter()
+            .filter(|(k, _)| k == "opt")
+            .map(|(_, v)| (v[0].clone(), v[1].clone()))
+            .collect();
+        let ours = ferroban_config::read_action(&etc, name, "TEST", &opts);
+        match (field(r, "error"), ours) {
+            (Some(_), Err(_)) => ok += 1,
+            (Some(e), Ok(_)) => failures.push(format!("{name}: python error {e}, ours ok")),
+            (None, Err(e)) => failures.push(format!("{name} {opts:?}: ours error {e}")),
+            (None, Ok(a)) => {
+                let py: BTreeMap<String, String> = r
+                    .iter()
+                    .filter(|(k, _)| k == "aopt")
+                    .map(|(_, v)| (v[0].clone(), v[1].clone()))
+                    .collect();
+                let ours = action_opts(&a);
+                if field(r, "action") != Some(a.name.as_str()) || py != ours {
+                    let diff: Vec<String> = py
+                        .keys()
+                        .chain(ours.keys())
+                        .filter(|k| py.get(*k) != ours.get(*k))
+                        .map(|k| format!("{k}: python {:?} ours {:?}", py.get(k), ours.get(k)))
+                        .collect();
+                    failures.push(format!("{name} {opts:?}: {} / {}", a.name, diff.join("; ")));
+                } else {
+                    ok += 1;
+                }
+            }
+        }
+    }
+    eprintln!(
+        "action differential: {} cases, {ok} identical, {} mismatches",
+        records.len(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "mismatches:\n{}", failures.join("\n"));
+}
+
 const JAIL_LOCAL: &str = r#"
 [DEFAULT]
 banaction = nftables-multiport
@@ -376,32 +455,7 @@ fn compare_jails(etc: &Path, force: bool, min_jails: usize) {
             .iter()
             .filter(|a| matches!(a.kind, ferroban_config::ActionKind::Command))
         {
-            let mut ours_opts: BTreeMap<String, String> = a.params.iter().cloned().collect();
-            for (k, v) in [
-                ("actionstart", &a.actionstart),
-                ("actionstop", &a.actionstop),
-                ("actionflush", &a.actionflush),
-                ("actionreload", &a.actionreload),
-                ("actioncheck", &a.actioncheck),
-                ("actionrepair", &a.actionrepair),
-                ("actionban", &a.actionban),
-                ("actionprolong", &a.actionprolong),
-                ("actionreban", &a.actionreban),
-                ("actionunban", &a.actionunban),
-            ] {
-                if let Some(v) = v {
-                    ours_opts.insert(k.to_string(), v.clone());
-                }
-            }
-            for (k, v) in [
-                ("actionstart_on_demand", a.actionstart_on_demand),
-                ("actionrepair_on_unban", a.actionrepair_on_unban),
-                ("norestored", a.norestored),
-            ] {
-                if let Some(v) = v {
-                    ours_opts.insert(k.to_string(), if v { "True" } else { "False" }.into());
-                }
-            }
+            let ours_opts = action_opts(a);
             let py_opts: BTreeMap<String, String> = r
                 .iter()
                 .filter(|(k, v)| k == "aopt" && v[0] == a.name)

@@ -5,6 +5,7 @@ fail2ban's own readers resolve. Written for ferroban; only fail2ban's public rea
 
 Usage:
   f2b_dump.py filters <f2b_root>      every filter (and option set used by the sample logs)
+  f2b_dump.py actions <config_dir>    every action.d/*.conf for jail "TEST"
   f2b_dump.py jails <config_dir> [force|noforce]
                                       every (enabled, or all when forced) jail
 
@@ -122,10 +123,40 @@ def dump_jails(basedir, force=True):
         out("END")
 
 
+def dump_actions(basedir):
+    from fail2ban.client.actionreader import ActionReader
+    for f in sorted(glob.glob(os.path.join(basedir, "action.d", "*.conf"))):
+        name = os.path.splitext(os.path.basename(f))[0]
+        for opts in ({}, {"name": "other", "port": "ssh", "protocol": "udp"}):
+            out("BEGIN")
+            out("name", name)
+            for k, v in opts.items():
+                out("opt", k, v)
+            try:
+                r = ActionReader(name, "TEST", dict(opts), basedir=basedir)
+                if not r.read():
+                    raise ValueError("cannot read")
+                r.getOptions({})
+                for cmd in r.convert():
+                    if cmd[0] == "set" and cmd[2] == "addaction":
+                        out("action", cmd[3])
+                    elif cmd[0] == "multi-set":
+                        for k, v in cmd[4]:
+                            if v is not None:  # None: option not set (no [Definition])
+                                out("aopt", k, v)
+                    elif cmd[0] == "set":
+                        out("aopt", cmd[4], cmd[5])
+            except Exception as e:
+                out("error", "%s: %s" % (type(e).__name__, e))
+            out("END")
+
+
 if __name__ == "__main__":
     mode, path = sys.argv[1], sys.argv[2]
     if mode == "filters":
         dump_filters(path)
+    elif mode == "actions":
+        dump_actions(path)
     elif mode == "jails":
         dump_jails(path, len(sys.argv) < 4 or sys.argv[3] == "force")
     else:
