@@ -10,7 +10,7 @@
 //!
 //! CONTRACT (the filter and CLIs depend on exactly this):
 //!
-//! ```ignore
+//! ```text
 //! pub fn read_filter(config_dir: &Path, name: &str, opts: &[(String, String)]) -> Result<FilterDef, ConfigError>;
 //! pub struct FilterDef { name, files, prefregex, failregex, ignoreregex, maxlines, datepattern, journalmatch, values }
 //! pub fn parse_reference(s: &str) -> Result<(String, Vec<(String, String)>), ConfigError>;
