@@ -465,6 +465,27 @@ mod tests {
     }
 
     #[test]
+    fn exhausted_backtracking_budget_falls_back_to_the_linear_engine() {
+        // The first branch is exponential for a backtracker; the second matches.
+        let r = re(r"^(?:a|aa)*c|^.*b");
+        let h = format!("{}b\n", "a".repeat(60));
+        let t = std::time::Instant::now();
+        let c = r.search(&h).unwrap();
+        assert_eq!((c.start(), c.end()), (0, 61));
+        assert!(r.is_match(&h));
+        assert!(t.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn exhausted_budget_without_exact_translation_fails_closed() {
+        // A look-ahead leaves no exact linear translation: documented as "no match".
+        let r = re(r"^(?:a|aa)*c|^(?=a).*b");
+        let h = format!("{}b\n", "a".repeat(60));
+        assert!(r.search(&h).is_none());
+        assert!(r.search("aab\n").is_some());
+    }
+
+    #[test]
     fn long_haystacks_use_the_linear_engine_with_same_result() {
         let r = re(r"^(?:\s*\S+)*\s*<F-ID>end</F-ID>$");
         let mut h = " a".repeat(5000);

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use ferroban_matcher::{GroupValue, Regex, RegexOptions, UseDns};
+use ferroban_matcher::{GroupValue, Prefilter, Regex, RegexOptions, UseDns};
 use serde_json::{Map, Value};
 
 fn f2b_root() -> String {
@@ -97,6 +97,23 @@ fn agrees_with_python_on_every_stock_regex_and_sample() {
         compiled.push(ours.ok());
     }
 
+    // One prefilter over every regex: it must never rule out a regex Python matches.
+    let present: Vec<usize> = (0..compiled.len())
+        .filter(|&i| compiled[i].is_some())
+        .collect();
+    let refs: Vec<&Regex> = present
+        .iter()
+        .filter_map(|&i| compiled[i].as_ref())
+        .collect();
+    let prefilter = Prefilter::new(&refs);
+    let mut slot = vec![usize::MAX; compiled.len()];
+    for (k, &i) in present.iter().enumerate() {
+        slot[i] = k;
+    }
+    let mut cand = Vec::new();
+    let mut ruled_out = 0usize;
+    let mut last_hay = "";
+
     let searches = data["searches"].as_array().expect("searches");
     let mut matched = 0usize;
     let t1 = Instant::now();
@@ -108,6 +125,19 @@ fn agrees_with_python_on_every_stock_regex_and_sample() {
         };
         let ours = re.search(hay);
         let expected = &s["m"];
+        if hay != last_hay {
+            prefilter.candidates(hay, &mut cand);
+            last_hay = hay;
+        }
+        if !cand[slot[rid]] {
+            ruled_out += 1;
+            if !expected.is_null() {
+                disagreements.push(format!(
+                    "prefilter ruled out a matching regex {:?} on {hay:?}",
+                    specs[rid]["pattern"]
+                ));
+            }
+        }
         let ctx = || format!("regex {:?} on {:?}", specs[rid]["pattern"], hay);
         if re.is_match(hay) != ours.is_some() {
             disagreements.push(format!("is_match and search disagree: {}", ctx()));
@@ -164,12 +194,13 @@ fn agrees_with_python_on_every_stock_regex_and_sample() {
         specs.iter().filter_map(|s| s["pattern"].as_str()).collect();
     eprintln!(
         "differential: {} regexes ({} distinct patterns; {} compiled), {} searches compared \
-         ({} matches), {} disagreements; oracle {:.2?}, ferroban searches {:.2?}",
+         ({} matches, {} ruled out by the prefilter), {} disagreements; oracle {:.2?}, ferroban searches {:.2?}",
         specs.len(),
         distinct.len(),
         compiled.iter().filter(|c| c.is_some()).count(),
         searches.len(),
         matched,
+        ruled_out,
         disagreements.len(),
         t_oracle,
         t_ours
