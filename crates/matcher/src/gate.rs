@@ -70,7 +70,8 @@ impl Gate {
 
     /// The exact linear-time regex, if it is exact for `haystack`.
     pub(crate) fn exact_for(&self, haystack: &str) -> Option<&regex::Regex> {
-        if self.info.relaxed {
+        // Python's `\B` never matches an empty string; the `regex` crate's does.
+        if self.info.relaxed || haystack.is_empty() {
             return None;
         }
         if self.info.unicode_boundary && !haystack.is_ascii() {

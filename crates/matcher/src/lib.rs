@@ -22,16 +22,16 @@
 //!    and its groups, under a backtracking budget ([`MATCH_LIMIT`]);
 //! 3. on longer haystacks, or when PCRE2 exhausts its budget, the exact
 //!    `regex`-crate translation collects the captures in linear time whenever
-//!    it is exact for this pattern and haystack (see [`gate`]).
+//!    it is exact for this pattern and haystack (see `gate`).
 //!    Otherwise (patterns with look-arounds, back-references or
 //!    conditionals) PCRE2's result stands, and a search that exhausts the
 //!    budget reports no match. That "fail closed" case needs a line that
 //!    passes the gate *and* exhausts a million backtracking steps; the caller
 //!    caps lines at 64 KiB, which bounds every search.
 //!
-//! Layout: [`tags`] (fail2ban tags, flag mapping), [`parse`] (Python `re`
-//! grammar), [`translate`] (PCRE2 and `regex`-crate emitters), [`gate`]
-//! (linear-time side), [`prefilter`] (literal prefilter), [`error`].
+//! Layout: `tags` (fail2ban tags, flag mapping), `parse` (Python `re`
+//! grammar), `translate` (PCRE2 and `regex`-crate emitters), `gate`
+//! (linear-time side), `prefilter` (literal prefilter), `error`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -249,10 +249,10 @@ impl Regex {
         if !self.gate.may_match(haystack) {
             return false;
         }
-        if haystack.len() > LONG_HAYSTACK {
-            if let Some(exact) = self.gate.exact_for(haystack) {
-                return exact.is_match(haystack);
-            }
+        if haystack.len() > LONG_HAYSTACK
+            && let Some(exact) = self.gate.exact_for(haystack)
+        {
+            return exact.is_match(haystack);
         }
         match self.pcre.is_match(haystack.as_bytes()) {
             Ok(m) => m,
@@ -263,11 +263,25 @@ impl Regex {
         }
     }
 
+    /// Runs only the linear-time exact translation (the path taken for long
+    /// haystacks and after an exhausted backtracking budget). `None` when that
+    /// translation is not exact for this pattern and haystack. For tests that
+    /// prove every internal path agrees.
+    #[doc(hidden)]
+    pub fn search_linear<'h>(&self, haystack: &'h str) -> Option<Option<Captures<'h>>> {
+        let exact = self.gate.exact_for(haystack)?;
+        Some(linear_spans(exact, haystack).map(|spans| Captures {
+            haystack,
+            spans,
+            shared: Arc::clone(&self.shared),
+        }))
+    }
+
     fn spans(&self, haystack: &str) -> Option<Vec<Option<(usize, usize)>>> {
-        if haystack.len() > LONG_HAYSTACK {
-            if let Some(exact) = self.gate.exact_for(haystack) {
-                return linear_spans(exact, haystack);
-            }
+        if haystack.len() > LONG_HAYSTACK
+            && let Some(exact) = self.gate.exact_for(haystack)
+        {
+            return linear_spans(exact, haystack);
         }
         let mut locs = self.pcre.capture_locations();
         match self.pcre.captures_read(&mut locs, haystack.as_bytes()) {
@@ -350,7 +364,7 @@ impl<'h> Captures<'h> {
                 )
             })
             .collect();
-        fn slot(out: &mut Vec<(String, GroupValue)>, name: &str) -> Option<usize> {
+        fn slot(out: &[(String, GroupValue)], name: &str) -> Option<usize> {
             out.iter().position(|(n, _)| n == name)
         }
         let truthy = |v: &GroupValue| match v {
@@ -363,7 +377,7 @@ impl<'h> Captures<'h> {
             if v.is_empty() {
                 continue;
             }
-            match slot(&mut out, n) {
+            match slot(&out, n) {
                 Some(i) if truthy(&out[i].1) => {}
                 Some(i) => out[i].1 = GroupValue::Str(v.to_string()),
                 None => out.push((n.clone(), GroupValue::Str(v.to_string()))),
@@ -371,7 +385,7 @@ impl<'h> Captures<'h> {
         }
         for (k, n) in &self.shared.tuple {
             let v = self.name(k).map(str::to_string);
-            match slot(&mut out, n) {
+            match slot(&out, n) {
                 Some(i) => {
                     let new = match std::mem::replace(&mut out[i].1, GroupValue::None) {
                         GroupValue::Tuple(mut t) => {

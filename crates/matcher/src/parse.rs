@@ -247,21 +247,21 @@ impl Parser {
                 self.skip_verbose();
             }
             let save = self.pos;
-            if self.peek() == Some('(') && self.peek_at(1) == Some('?') {
-                if let Some(c) = self.peek_at(2) {
-                    if "aiLmsux".contains(c) {
-                        self.pos += 2;
-                        let first = self.next().unwrap_or(')');
-                        match self.flags(first, self.global)? {
-                            FlagsOutcome::Global(f) => {
-                                self.global = f;
-                                continue;
-                            }
-                            FlagsOutcome::Scoped(_) => {
-                                self.pos = save;
-                                return Ok(());
-                            }
-                        }
+            if self.peek() == Some('(')
+                && self.peek_at(1) == Some('?')
+                && let Some(c) = self.peek_at(2)
+                && "aiLmsux".contains(c)
+            {
+                self.pos += 2;
+                let first = self.next().unwrap_or(')');
+                match self.flags(first, self.global)? {
+                    FlagsOutcome::Global(f) => {
+                        self.global = f;
+                        continue;
+                    }
+                    FlagsOutcome::Scoped(_) => {
+                        self.pos = save;
+                        return Ok(());
                     }
                 }
             }
@@ -396,10 +396,10 @@ impl Parser {
         } else {
             Some(parse(&hi)?)
         };
-        if let Some(max) = max {
-            if max < min {
-                return Err(self.err_at(here, "min repeat greater than max repeat"));
-            }
+        if let Some(max) = max
+            && max < min
+        {
+            return Err(self.err_at(here, "min repeat greater than max repeat"));
         }
         Ok(Some((min, max)))
     }

@@ -190,11 +190,12 @@ pub(crate) fn complex_name(name: &str) -> Option<(bool, String)> {
     let mut cut = rest.len();
     for (j, _) in rest.char_indices() {
         let tail = &rest[j..];
-        if let Some(d) = tail.strip_prefix('_') {
-            if !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()) {
-                cut = j;
-                break;
-            }
+        if let Some(d) = tail.strip_prefix('_')
+            && !d.is_empty()
+            && d.chars().all(|c| c.is_ascii_digit())
+        {
+            cut = j;
+            break;
         }
     }
     Some((alt, tag_to_group(&rest[..cut])))

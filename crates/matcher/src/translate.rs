@@ -152,19 +152,19 @@ impl Emitter {
                 let mut i = 0;
                 while i < items.len() {
                     // Merge runs of case-insensitive literals into one `(?i:...)`.
-                    if let Node::Literal { c, icase: true } = items[i] {
-                        if !is_i(c) {
-                            let mut run = String::new();
-                            while let Some(Node::Literal { c, icase: true }) = items.get(i) {
-                                if is_i(*c) {
-                                    break;
-                                }
-                                push_lit(&mut run, *c);
-                                i += 1;
+                    if let Node::Literal { c, icase: true } = items[i]
+                        && !is_i(c)
+                    {
+                        let mut run = String::new();
+                        while let Some(Node::Literal { c, icase: true }) = items.get(i) {
+                            if is_i(*c) {
+                                break;
                             }
-                            let _ = write!(out, "(?i:{run})");
-                            continue;
+                            push_lit(&mut run, *c);
+                            i += 1;
                         }
+                        let _ = write!(out, "(?i:{run})");
+                        continue;
                     }
                     self.node(&items[i], out);
                     i += 1;

@@ -116,6 +116,7 @@ fn agrees_with_python_on_every_stock_regex_and_sample() {
 
     let searches = data["searches"].as_array().expect("searches");
     let mut matched = 0usize;
+    let mut linear_checked = 0usize;
     let t1 = Instant::now();
     for s in searches {
         let rid = s["r"].as_u64().unwrap_or(0) as usize;
@@ -123,8 +124,20 @@ fn agrees_with_python_on_every_stock_regex_and_sample() {
         let Some(re) = compiled[rid].as_ref() else {
             continue;
         };
-        let ours = re.search(hay);
         let expected = &s["m"];
+        // The linear-time path (long haystacks, exhausted budget) must agree with PCRE2's.
+        if let Some(linear) = re.search_linear(hay) {
+            linear_checked += 1;
+            let a = linear.map(|c| (c.start(), c.end(), c.groupdict()));
+            let b = re.search(hay).map(|c| (c.start(), c.end(), c.groupdict()));
+            if a != b {
+                disagreements.push(format!(
+                    "linear path {a:?} vs PCRE2 {b:?}: regex {:?} on {hay:?}",
+                    specs[rid]["pattern"]
+                ));
+            }
+        }
+        let ours = re.search(hay);
         if hay != last_hay {
             prefilter.candidates(hay, &mut cand);
             last_hay = hay;
@@ -194,13 +207,14 @@ fn agrees_with_python_on_every_stock_regex_and_sample() {
         specs.iter().filter_map(|s| s["pattern"].as_str()).collect();
     eprintln!(
         "differential: {} regexes ({} distinct patterns; {} compiled), {} searches compared \
-         ({} matches, {} ruled out by the prefilter), {} disagreements; oracle {:.2?}, ferroban searches {:.2?}",
+         ({} matches, {} ruled out by the prefilter, {} also run on the linear path), {} disagreements; oracle {:.2?}, ferroban searches {:.2?}",
         specs.len(),
         distinct.len(),
         compiled.iter().filter(|c| c.is_some()).count(),
         searches.len(),
         matched,
         ruled_out,
+        linear_checked,
         disagreements.len(),
         t_oracle,
         t_ours

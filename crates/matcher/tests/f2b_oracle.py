@@ -107,6 +107,30 @@ def group_value(v):
     return v
 
 
+SYNTH_PATTERNS = [
+    r"\w+", r"\W+", r"\d+", r"\D+", r"\s+", r"\S+", r"\bx\b", r"\Bx", r"x\B", r"\b", r"\B",
+    r"[\w.]+", r"[^\w.]+", r"[\W\d]+", r"[^\W\d]+", r"[\S]+", r"[^\S ]+", r"[\D]", r"[^\s\d]",
+    r"(?i)stra\w+e", r"(?i)[a-z]+", r"(?i)k", r"(?i)s+", r"(?i)i", r"(?i)[h-j]", r"(?i)\xe9",
+    r"(?a)\w+", r"(?a)\b\w", r"(?a)\s", r"(?a)\d",
+    r"x{,2}", r"x{2,}", r"a{", r"a{1", r"a{,}", r"a{}", r"}x", r"[[]+", r"\<\>", r"(?iu)ab",
+    r"((?i)ab)c", r"(?:(?i)ab)c", r"^$", r"^", r"$", r"(?m)^$", r"(?m)^.*$", r"a$", r"a\Z", r"\Aa",
+    r"(?s).+", r".+", r"(?P<a>x)?(?(a)y|z)", r"(x)?(?(1)y|z)", r"(?P<a>\w)(?P=a)", r"(\w)\1",
+    r"(?i)(\w)\1", r"(?<=a)b", r"(?<!a)b", r"a(?=b)", r"a(?!b)", r"(?>a+)b", r"a++b", r"a*?b",
+    r"(a|ab)(c|bcd)(d*)", r"(a*)*b", r"(a*)+b", r"(a|b)*?c", r"\x41\u00e9\U0001F600", r"\101\0",
+    r"[\x00-\x1f]+", r"(?x) a b # comment\n c", r"\n", r"a$\n^b", r"(?m)a$\n^b", r"[\b]", r"[-a]+",
+    r"[a-]+", r"[]a]+", r"[^]a]+", r"\t\v\f", r"(?P<alt_user_1>a)|(?P<alt_user_2>b)", r"(?P<tuple_id_1>a)(?P<tuple_id>b)?",
+    r".\n.", r"(?s).\n", r"\s*$", r"^\s*", r"(?:.*\n)*?b", r"\S+$",
+]
+SYNTH_HAYS = [
+    "", "x", "ax", "xa", "\xe9", "e\u0301x", "x\u0301", "\xb2", "\u0663", "\u2167", "\xa0", "\x1c",
+    "\x85", "\u180e", "\u200b", "\u203f", "\u0130", "\u0131", "K", "\u212a", "\u017f", "STRASSE",
+    "stra\xdfe", "Stra\xdfe", "ab\nb", "a\n", "\n", "a\n\n", "xy", "xz", "yy", "aab", "abcd",
+    "aaab", "{", "a{", "a{1", "}x", "[[", "<>", "AB c", "Abc", "a b c", "\t\x0b\x0c", "\x08", "-",
+    "]", "\U0001F600", "A\xe9\U0001F600", "A\x00", "x{,2}", "xxx", "ABC", "\xc9", "\u0130x", "ab\n b",
+    "b\na\nb", " a ", "\u3000x\u3000",
+]
+
+
 def main():
     regexes = []  # dicts
     index = {}  # (pattern, multiline, usedns) -> id
@@ -196,6 +220,13 @@ def main():
                         for rid in fail + ign:
                             search(rid, h)
     shutil.rmtree(merged, ignore_errors=True)
+    # Synthetic cases: each translation rule against Unicode and edge haystacks.
+    for multiline in (False, True):
+        rids = [regex_id(p, multiline, "warn") for p in SYNTH_PATTERNS]
+        for h in SYNTH_HAYS:
+            for hay in (h, h + "\n"):
+                for rid in rids:
+                    search(rid, hay)
     for e in regexes:
         del e["_obj"]
     json.dump({"regexes": regexes, "searches": searches}, sys.stdout)
