@@ -1,0 +1,1 @@
+//! Failure tracking (findtime/maxretry), bans (bantime, bantime.increment), and their store.
