@@ -1,29 +1,500 @@
-//! fail2ban-compatible date detection.
+//! fail2ban-compatible date detection for log lines.
 //!
-//! CONTRACT (implemented by the date module owner; the filter depends on exactly this):
+//! A [`DateDetector`] holds an ordered list of date templates and finds the
+//! date of a line the way fail2ban 1.0 does, so that the same lines yield the
+//! same date spans and unix times:
 //!
-//! ```ignore
-//! pub struct DateDetector { .. }
-//! impl DateDetector {
-//!     /// fail2ban's default template list (adaptive: templates reordered by hits, last hit tried first).
-//!     pub fn with_default_templates() -> DateDetector;
-//!     /// A filter's `datepattern` value: `%`-codes (strptime dialect incl. `%ExY`, `%Exy`, `%z`, `%Z`, `%f`, `%s`...),
-//!     /// `{^LN-BEG}`, `{DATE}`, `{DEFAULT}`, `{NONE}`, `Epoch`, `LEPOCH`, `TAI64N`, `ISO8601`, a plain regex with `(?P<..>)`
-//!     /// groups; several patterns separated by newlines.
-//!     pub fn from_pattern(datepattern: &str) -> Result<DateDetector, DateError>;
-//!     /// Time zone used for dates that carry none (default: the process' local zone, `TZ` honoured).
-//!     pub fn set_default_timezone(&mut self, tz: jiff::tz::TimeZone);
-//!     /// The `logtimezone` option (`UTC`, `UTC+0200`, `UTC-5` ...).
-//!     pub fn set_log_timezone(&mut self, spec: &str) -> Result<(), DateError>;
-//!     /// Find the date in `line`. `now` (unix seconds, from the injectable clock) drives year
-//!     /// inference for year-less dates exactly as fail2ban does.
-//!     pub fn match_time(&mut self, line: &str, now: f64) -> Option<DateHit>;
-//! }
-//! pub struct DateHit {
-//!     /// byte span of the date text in `line` (fail2ban's `group(1)` of the template match;
-//!     /// this span is cut out of the line before the failregex runs). May be empty.
-//!     pub start: usize, pub end: usize,
-//!     /// unix seconds (fractional), `None` when the text matched but could not be parsed.
-//!     pub time: Option<f64>,
-//! }
-//! ```
+//! * the default list ([`DateDetector::with_default_templates`]) contains
+//!   fail2ban's default templates, each non-anchored one preceded by a
+//!   line-begin twin that is preferred; the list is reordered adaptively by
+//!   hits, and the template that hit last is tried first, restricted to the
+//!   same position in the line when its surroundings look alike;
+//! * a filter's `datepattern` ([`DateDetector::from_pattern`]) uses the
+//!   strptime-like `%`-codes (`%Y %y %m %d %e %H %I %M %S %f %p %a %A %b %B
+//!   %j %z %Z %s`, exact `%Ex..` variants, `%%`), the markers `{^LN-BEG}`,
+//!   `{DATE}`, `{DEFAULT}`, `{NONE}`, `{UNB}` and the keywords `Epoch`,
+//!   `LEPOCH`, `TAI64N`, or a plain regular expression with named groups;
+//! * year-less dates take their year from `now` (a date more than a day in the
+//!   future belongs to the previous year), zone-less dates are in the
+//!   `logtimezone` or else in the default (local) zone.
+//!
+//! Matching never backtracks: the common default formats are recognised by
+//! hand-written constant-time matchers, everything else by the `regex` crate.
+//! The current time is always passed in, never read from the system clock.
+
+mod civil;
+mod native;
+mod pattern;
+mod strptime;
+mod template;
+mod zone;
+
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
+
+use jiff::tz::TimeZone;
+use regex::CaptureLocations;
+
+use pattern::defaults::{self, Spec};
+use pattern::{LINE_BEGIN, LINE_END};
+use strptime::{Context, LocalZone};
+use template::{Hit, Template};
+
+/// Errors of template construction and time-zone options.
+#[derive(Debug, thiserror::Error)]
+pub enum DateError {
+    /// The datepattern is not valid (unknown `%` code, unsupported construct...).
+    #[error("invalid datepattern `{pattern}`: {reason}")]
+    Pattern {
+        /// The offending pattern.
+        pattern: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The regular expression built from a datepattern does not compile.
+    #[error("invalid datepattern `{pattern}`: {source}")]
+    Regex {
+        /// The offending pattern.
+        pattern: String,
+        /// The regex error.
+        source: Box<regex::Error>,
+    },
+    /// Two templates of a detector have the same name.
+    #[error("there is already a date template named `{0}`")]
+    DuplicateTemplate(String),
+    /// The `logtimezone` value is not understood.
+    #[error("unknown or unsupported time zone `{0}`")]
+    TimeZone(String),
+}
+
+/// A date found in a line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DateHit {
+    /// Byte offset of the start of the date text (fail2ban's `group(1)`).
+    pub start: usize,
+    /// Byte offset of the end of the date text; `start == end` for an empty
+    /// match (`{NONE}` or an optional date), whose time is `None`.
+    pub end: usize,
+    /// Unix seconds (fractional for epochs), `None` when the text matched but
+    /// could not be converted (invalid date, unknown zone...).
+    pub time: Option<f64>,
+}
+
+/// A template in a detector, with its usage statistics.
+#[derive(Debug)]
+struct Slot {
+    template: Arc<Template>,
+    locations: Option<CaptureLocations>,
+    /// Lines this template won.
+    hits: u64,
+    /// Successful searches of this template (wins or not).
+    matched: u64,
+    /// `now` of its last win.
+    last_used: f64,
+    /// Character offset of its last win.
+    distance: usize,
+}
+
+impl Slot {
+    fn new(template: Arc<Template>) -> Slot {
+        Slot {
+            locations: template.new_locations(),
+            template,
+            hits: 0,
+            matched: 0,
+            last_used: 0.0,
+            distance: 0x7fff_ffff,
+        }
+    }
+
+    fn weight(&self) -> f64 {
+        self.hits as f64 * self.template.weight / self.distance.max(1) as f64
+    }
+}
+
+/// The cached default templates.
+struct Defaults {
+    /// Line-begin twins first, then the defaults themselves.
+    all: Vec<Arc<Template>>,
+    /// The defaults without twins, in order.
+    plain: Vec<Arc<Template>>,
+}
+
+fn build_defaults() -> Result<Defaults, DateError> {
+    let mut twins = Vec::new();
+    let mut plain = Vec::new();
+    for spec in defaults::LIST {
+        let (t, twin) = match spec {
+            Spec::Pattern(p) => {
+                let t = Template::pattern(p)?;
+                let twin = if p.starts_with('^') || p.starts_with("{^LN-BEG}") {
+                    None
+                } else {
+                    Some(Template::pattern(&format!("{{^LN-BEG}}{p}"))?)
+                };
+                (t, twin)
+            }
+            Spec::Epoch => (Template::epoch(false, false), Some(Template::epoch(true, false))),
+            Spec::Tai64n => (Template::tai64n(false), Some(Template::tai64n(true))),
+        };
+        if let Some(mut twin) = twin
+            && twin.name != t.name
+        {
+            twin.weight = 100.0;
+            twins.push(Arc::new(twin));
+        }
+        plain.push(Arc::new(t));
+    }
+    let mut all = twins;
+    all.extend(plain.iter().cloned());
+    Ok(Defaults { all, plain })
+}
+
+fn default_templates() -> &'static Defaults {
+    static CELL: OnceLock<Defaults> = OnceLock::new();
+    CELL.get_or_init(|| match build_defaults() {
+        Ok(d) => d,
+        // The defaults are constants covered by the tests; never reached.
+        Err(_) => Defaults {
+            all: Vec::new(),
+            plain: Vec::new(),
+        },
+    })
+}
+
+/// Byte offset of character `n` (clamped to the end).
+fn char_to_byte(line: &str, n: usize) -> usize {
+    let b = line.as_bytes();
+    if n <= b.len() && b[..n].is_ascii() {
+        return n;
+    }
+    line.char_indices().nth(n).map_or(line.len(), |(i, _)| i)
+}
+
+/// Character offset of byte `i`.
+fn byte_to_char(line: &str, i: usize) -> usize {
+    let b = &line.as_bytes()[..i];
+    if b.is_ascii() {
+        i
+    } else {
+        line[..i].chars().count()
+    }
+}
+
+/// Character `n` of the line (Python `line[n:n+1]`, `None` when empty).
+fn char_at(line: &str, n: usize) -> Option<char> {
+    let i = char_to_byte(line, n);
+    if i >= line.len() && n >= byte_to_char(line, line.len()) {
+        return None;
+    }
+    line[i..].chars().next()
+}
+
+/// Python `line[n-1:n]`.
+fn char_before(line: &str, n: usize) -> Option<char> {
+    if n == 0 { None } else { char_at(line, n - 1) }
+}
+
+/// Python `line[n-1]` (negative index wraps to the last character).
+fn char_index_before(line: &str, n: usize) -> Option<char> {
+    if n == 0 { line.chars().next_back() } else { char_at(line, n - 1) }
+}
+
+/// Which templates of the default list to add.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Select {
+    All,
+    LineBegin,
+}
+
+/// Finds dates in log lines like fail2ban's date detector. See the crate docs.
+#[derive(Debug)]
+pub struct DateDetector {
+    slots: Vec<Slot>,
+    names: HashSet<String>,
+    last_index: usize,
+    last_pos: (usize, Option<char>, Option<char>),
+    last_end: (usize, Option<char>, Option<char>),
+    first_unused: usize,
+    log_tz: Option<i32>,
+    local: LocalZone,
+}
+
+impl Default for DateDetector {
+    fn default() -> Self {
+        DateDetector::with_default_templates()
+    }
+}
+
+/// How long (seconds) a template may stay unused before it can be displaced.
+const UNUSED_TIME: f64 = 300.0;
+
+impl DateDetector {
+    fn empty() -> DateDetector {
+        DateDetector {
+            slots: Vec::new(),
+            names: HashSet::new(),
+            last_index: usize::MAX,
+            last_pos: (1, None, None),
+            last_end: (0x7fff_ffff, None, None),
+            first_unused: 0,
+            log_tz: None,
+            local: LocalZone::new(TimeZone::system()),
+        }
+    }
+
+    /// fail2ban's default template list (adaptive: templates are reordered by
+    /// hits and the last hit is tried first). The default zone is the process'
+    /// local zone (`TZ` honoured); see [`DateDetector::set_default_timezone`].
+    pub fn with_default_templates() -> DateDetector {
+        let mut d = DateDetector::empty();
+        d.add_defaults(Select::All, None, true);
+        d
+    }
+
+    /// A detector for a filter's `datepattern` value: one or more patterns
+    /// separated by newlines, each a `%`-code pattern, a marker (`{^LN-BEG}`,
+    /// `{DEFAULT}`, `{NONE}`, a regex containing `{DATE}`), a keyword (`Epoch`,
+    /// `LEPOCH`, `TAI64N`, `ISO8601`, optionally prefixed by `{^LN-BEG}` or `^`),
+    /// or a regex using `{EPOCH}`/`{LEPOCH}` or named groups (`(?P<Y>...)`).
+    ///
+    /// An empty value gives the default templates.
+    pub fn from_pattern(datepattern: &str) -> Result<DateDetector, DateError> {
+        let mut d = DateDetector::empty();
+        for p in datepattern.split('\n').map(str::trim).filter(|p| !p.is_empty()) {
+            d.append_pattern(p)?;
+        }
+        if d.slots.is_empty() {
+            d.add_defaults(Select::All, None, true);
+        }
+        Ok(d)
+    }
+
+    /// Time zone of dates that carry none when no `logtimezone` is set
+    /// (fail2ban: the process' local zone). Also the zone of `now` for year
+    /// inference.
+    pub fn set_default_timezone(&mut self, tz: TimeZone) {
+        self.local = LocalZone::new(tz);
+    }
+
+    /// The `logtimezone` option: `UTC`, `GMT`, `Z`, a zone abbreviation
+    /// (`CET`, `EST`...), an offset (`+0200`, `-05:00`, `-05`), or both
+    /// (`UTC+0200`, `UTC-5`); offsets are fixed (no DST).
+    pub fn set_log_timezone(&mut self, spec: &str) -> Result<(), DateError> {
+        let minutes = zone::zone_offset_minutes(spec.trim(), true)
+            .ok_or_else(|| DateError::TimeZone(spec.to_owned()))?;
+        self.log_tz = Some(minutes);
+        Ok(())
+    }
+
+    /// Names of the templates, in their current order (for diagnostics).
+    pub fn template_names(&self) -> Vec<&str> {
+        self.slots.iter().map(|s| s.template.name.as_str()).collect()
+    }
+
+    fn append(&mut self, t: Arc<Template>, ignore_dup: bool) -> Result<(), DateError> {
+        if !self.names.insert(t.name.clone()) {
+            if ignore_dup {
+                return Ok(());
+            }
+            return Err(DateError::DuplicateTemplate(t.name.clone()));
+        }
+        self.slots.push(Slot::new(t));
+        Ok(())
+    }
+
+    fn add_defaults(&mut self, select: Select, date_wrap: Option<&str>, all: bool) {
+        let _ = self.try_add_defaults(select, date_wrap, all);
+    }
+
+    fn try_add_defaults(&mut self, select: Select, date_wrap: Option<&str>, all: bool) -> Result<(), DateError> {
+        let ignore_dup = !self.slots.is_empty();
+        let set = default_templates();
+        let list = if all { &set.all } else { &set.plain };
+        for t in list {
+            if select == Select::LineBegin && t.flags & LINE_BEGIN == 0 {
+                continue;
+            }
+            let t = match date_wrap {
+                Some(wrap) => {
+                    let body = template::replace_marker(wrap, &["{DATE}"], &t.embed);
+                    let mut w = Template::pattern(&body)?;
+                    w.name = template::replace_marker(wrap, &["{DATE}"], &t.name);
+                    Arc::new(w)
+                }
+                None => Arc::clone(t),
+            };
+            self.append(t, ignore_dup)?;
+        }
+        Ok(())
+    }
+
+    fn append_pattern(&mut self, p: &str) -> Result<(), DateError> {
+        let key = if p.contains('%') { p.to_owned() } else { p.to_uppercase() };
+        match key.as_str() {
+            "{^LN-BEG}" => return self.try_add_defaults(Select::LineBegin, None, true),
+            "{DEFAULT}" => return self.try_add_defaults(Select::All, None, true),
+            _ => {}
+        }
+        if key.contains("{DATE}") {
+            return self.try_add_defaults(Select::All, Some(p), false);
+        }
+        let t = match key.as_str() {
+            "{NONE}" => {
+                let mut t = Template::pattern("{UNB}^")?;
+                t.name = "{NONE}".into();
+                t
+            }
+            _ if key.contains("EPOCH") && (key.contains("{EPOCH}") || key.contains("{LEPOCH}")) => {
+                Template::epoch_pattern(p, key.contains("LEPOCH"))?
+            }
+            "EPOCH" | "{^LN-BEG}EPOCH" | "^EPOCH" => Template::epoch(key != "EPOCH", false),
+            "LEPOCH" | "{^LN-BEG}LEPOCH" | "^LEPOCH" => Template::epoch(key != "LEPOCH", true),
+            "TAI64N" | "{^LN-BEG}TAI64N" | "^TAI64N" => Template::tai64n(key != "TAI64N"),
+            "ISO8601" => Template::pattern(defaults::ISO)?,
+            "{^LN-BEG}ISO8601" => Template::pattern(&format!("{{^LN-BEG}}{}", defaults::ISO))?,
+            _ => Template::pattern(p)?,
+        };
+        self.append(Arc::new(t), false)
+    }
+
+    /// Runs template `i` on the line; counts successful searches.
+    fn search(&mut self, i: usize, line: &str, window: Option<(usize, usize)>) -> Option<(Hit, usize, usize)> {
+        let slot = &mut self.slots[i];
+        let (pos, end) = match window {
+            Some((d, e)) => (char_to_byte(line, d), char_to_byte(line, e)),
+            None => (0, line.len()),
+        };
+        if end < pos {
+            return None;
+        }
+        let hit = slot.template.find(line, pos, end, window.is_some(), &mut slot.locations)?;
+        slot.matched += 1;
+        Some((hit, byte_to_char(line, hit.start), byte_to_char(line, hit.end)))
+    }
+
+    /// Finds the date in `line`. `now` (unix seconds, from the injectable
+    /// clock) drives year inference for year-less dates and the template
+    /// usage bookkeeping.
+    pub fn match_time(&mut self, line: &str, now: f64) -> Option<DateHit> {
+        if self.slots.is_empty() {
+            self.add_defaults(Select::All, None, true);
+        }
+        let n = self.slots.len();
+        let anchored = |s: &Slot| s.template.flags & (LINE_BEGIN | LINE_END) != 0;
+        let mut found: Option<(Hit, usize, usize, usize)> = None;
+        let mut winner = None;
+        let mut skip = usize::MAX;
+        let last = self.last_index;
+        if last < n {
+            let m = if anchored(&self.slots[last]) {
+                skip = last;
+                self.search(last, line, None)
+            } else {
+                let (d, before, at) = self.last_pos;
+                let (e, end_before, end_at) = self.last_end;
+                let not_alnum = |c: Option<char>| !c.is_some_and(char::is_alphanumeric);
+                let left = char_before(line, d) == before || (char_at(line, d) == at && not_alnum(at));
+                let right = char_at(line, e) == end_at || (char_before(line, e) == end_before && not_alnum(end_before));
+                if left && right {
+                    self.search(last, line, Some((d, e)))
+                } else {
+                    skip = last;
+                    self.search(last, line, None)
+                }
+            };
+            if let Some((hit, d, e)) = m {
+                if n == 1 || anchored(&self.slots[last]) || (d == self.last_pos.0 && e == self.last_end.0) {
+                    winner = Some((hit, d, e, last));
+                } else {
+                    found = Some((hit, d, e, last));
+                }
+            }
+        }
+        if winner.is_none() {
+            for i in 0..n {
+                if i == skip {
+                    continue;
+                }
+                let Some((hit, d, e)) = self.search(i, line, None) else {
+                    continue;
+                };
+                let slot = &self.slots[i];
+                if i + 1 >= n
+                    || anchored(slot)
+                    || (d == 0 && slot.hits > 0 && self.slots[i + 1].matched == 0)
+                {
+                    winner = Some((hit, d, e, i));
+                    break;
+                }
+                if d > slot.distance || d > self.last_pos.0 {
+                    if found.as_ref().is_none_or(|f| d < f.1) {
+                        found = Some((hit, d, e, i));
+                    }
+                    continue;
+                }
+                winner = Some((hit, d, e, i));
+                break;
+            }
+            if winner.is_none() {
+                winner = found;
+            }
+        }
+        let (hit, d, e, mut i) = winner?;
+        {
+            let slot = &mut self.slots[i];
+            slot.hits += 1;
+            slot.last_used = now;
+            slot.distance = d;
+        }
+        if self.first_unused == i {
+            self.first_unused += 1;
+        }
+        self.last_pos = (d, char_before(line, d), char_at(line, d));
+        self.last_end = (e, char_index_before(line, e), char_at(line, e));
+        if i != 0 && i != self.last_index {
+            i = self.reorder(i);
+        }
+        self.last_index = i;
+        let Some((start, end)) = hit.date else {
+            return Some(DateHit { start: hit.start, end: hit.start, time: None });
+        };
+        if start == end {
+            return Some(DateHit { start, end, time: None });
+        }
+        let whole = now.floor();
+        let offset = self.local.offset_at(whole as i64);
+        let mut ctx = Context {
+            now_civil: whole + offset as f64 + (now - whole),
+            log_tz: self.log_tz,
+            local: &mut self.local,
+        };
+        let slot = &self.slots[i];
+        let time = slot.template.time(line, &hit, slot.locations.as_ref(), &mut ctx);
+        Some(DateHit { start, end, time })
+    }
+
+    /// Moves a winning template towards the front when it weighs more than
+    /// the one it would displace (or that one is long unused).
+    fn reorder(&mut self, num: usize) -> usize {
+        let untime = self.slots[num].last_used - UNUSED_TIME;
+        let weight = self.slots[num].weight();
+        let mut pos = if self.first_unused < num { self.first_unused } else { num / 2 };
+        let movable = |s: &[Slot], pos: usize| weight > s[pos].weight() || untime > s[pos].last_used;
+        if !movable(&self.slots, pos) {
+            if pos == num - 1 {
+                return num;
+            }
+            pos = num - 1;
+            if !movable(&self.slots, pos) {
+                return num;
+            }
+        }
+        let slot = self.slots.remove(num);
+        self.slots.insert(pos, slot);
+        while self.first_unused < self.slots.len() && self.slots[self.first_unused].hits > 0 {
+            self.first_unused += 1;
+        }
+        pos
+    }
+}

@@ -1,0 +1,465 @@
+//! Hand-written matchers for the hottest default templates.
+//!
+//! Each matcher answers, for one start position, exactly what the regex form of
+//! its template would answer with a leftmost-first (backtracking-preference)
+//! engine: the preferred match starting there, or no match there. Whenever the
+//! answer would depend on something the matcher does not model (any non-ASCII
+//! byte it has to look at, for instance) it returns [`Unsure`] and the caller
+//! falls back to the `regex` crate, so a native answer is always exact.
+//! The equivalence is checked by the tests against the regex forms.
+//!
+//! All matchers are constant-time per position (a handful of byte reads).
+
+use crate::strptime::{Fields, LineZone, month_abbr};
+use crate::zone::zone_offset_minutes;
+
+/// The matcher cannot decide: use the regex form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unsure;
+
+type R<T> = Result<T, Unsure>;
+
+/// Which default template a native matcher implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Native {
+    /// `YYYY-MM-DD HH:MM:SS[,fff][ zone]` (also `/` and `.` separated, `T`).
+    Iso,
+    /// `[Www ]Mmm dd HH:MM:SS[.fff][ YYYY]`.
+    Syslog,
+    /// `dd/Mmm/YYYY:HH:MM:SS[.fff][ zone]` (also `-` separated).
+    Apache,
+}
+
+/// A native match: end of the date and its fields.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct NativeMatch {
+    pub end: usize,
+    pub fields: Fields,
+}
+
+#[inline]
+fn byte(h: &[u8], i: usize) -> R<Option<u8>> {
+    match h.get(i) {
+        None => Ok(None),
+        Some(&b) if b >= 0x80 => Err(Unsure),
+        Some(&b) => Ok(Some(b)),
+    }
+}
+
+#[inline]
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+#[inline]
+fn digit(h: &[u8], i: usize) -> R<Option<i64>> {
+    Ok(byte(h, i)?
+        .filter(u8::is_ascii_digit)
+        .map(|b| i64::from(b - b'0')))
+}
+
+/// The "not inside a word" assertion used around templates: false only when
+/// both neighbours of `i` are word characters.
+#[inline]
+fn bound(h: &[u8], i: usize) -> R<bool> {
+    if i == 0 || i >= h.len() {
+        return Ok(true);
+    }
+    let prev = byte(h, i - 1)?.unwrap_or(b' ');
+    let next = byte(h, i)?.unwrap_or(b' ');
+    Ok(!(is_word(prev) && is_word(next)))
+}
+
+/// Day of month followed by a non-digit: `[12]\d | [0 ]?[1-9] | 3[01]`.
+fn day(h: &[u8], i: usize) -> R<Option<(i64, usize)>> {
+    let Some(b0) = byte(h, i)? else {
+        return Ok(None);
+    };
+    let d1 = digit(h, i + 1)?;
+    Ok(match (b0, d1) {
+        (b'1' | b'2', Some(d)) => Some((i64::from(b0 - b'0') * 10 + d, 2)),
+        (b'0' | b' ', Some(d)) if d >= 1 => Some((d, 2)),
+        (b'3', Some(d)) if d <= 1 => Some((30 + d, 2)),
+        (b'1'..=b'9', None) => Some((i64::from(b0 - b'0'), 1)),
+        _ => None,
+    })
+}
+
+/// One- or two-digit field followed by a non-digit; two digits allowed when
+/// the first is at most `max_tens` (and, if `tens_limit` is set, tens == 2
+/// allows units up to that limit).
+fn two(h: &[u8], i: usize, max_tens: i64, two_limit: Option<i64>) -> R<Option<(i64, usize)>> {
+    let Some(d0) = digit(h, i)? else {
+        return Ok(None);
+    };
+    Ok(match digit(h, i + 1)? {
+        Some(d1) if d0 <= max_tens => Some((d0 * 10 + d1, 2)),
+        Some(d1) if two_limit.is_some_and(|l| d0 == 2 && d1 <= l) => Some((20 + d1, 2)),
+        Some(_) => None,
+        None => Some((d0, 1)),
+    })
+}
+
+/// `20[0-2]\d`.
+fn ex_year(h: &[u8], i: usize) -> R<Option<i64>> {
+    if byte(h, i)? != Some(b'2') || byte(h, i + 1)? != Some(b'0') {
+        return Ok(None);
+    }
+    match (digit(h, i + 2)?, digit(h, i + 3)?) {
+        (Some(c), Some(d)) if c <= 2 => Ok(Some(2000 + c * 10 + d)),
+        _ => Ok(None),
+    }
+}
+
+fn letters3(h: &[u8], i: usize) -> R<Option<[u8; 3]>> {
+    let mut out = [0u8; 3];
+    for (k, slot) in out.iter_mut().enumerate() {
+        match byte(h, i + k)? {
+            Some(b) if b.is_ascii_alphabetic() => *slot = b.to_ascii_lowercase(),
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(out))
+}
+
+fn month(h: &[u8], i: usize) -> R<Option<i64>> {
+    Ok(letters3(h, i)?.and_then(|l| month_abbr(std::str::from_utf8(&l).ok()?)))
+}
+
+/// `HH:MM:SS` seconds candidates in preference order: `[0-5]?\d | 6[01]`.
+fn second_candidates(h: &[u8], i: usize) -> R<[Option<(i64, usize)>; 3]> {
+    let d0 = digit(h, i)?;
+    let d1 = digit(h, i + 1)?;
+    Ok([
+        match (d0, d1) {
+            (Some(a), Some(b)) if a <= 5 => Some((a * 10 + b, 2)),
+            _ => None,
+        },
+        d0.map(|a| (a, 1)),
+        match (d0, d1) {
+            (Some(6), Some(b)) if b <= 1 => Some((60 + b, 2)),
+            _ => None,
+        },
+    ])
+}
+
+/// Preferred end of a `%z` at `r` (`Z|UTC|GMT|[+-][01]\d(:?\d\d)?`) that is
+/// followed by a word bound.
+fn zone_at(h: &[u8], r: usize, nocase: bool) -> R<Option<usize>> {
+    let lit = |s: &[u8]| -> R<bool> {
+        for (k, &c) in s.iter().enumerate() {
+            match byte(h, r + k)? {
+                Some(b) if b == c || (nocase && b.to_ascii_uppercase() == c) => {}
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
+    };
+    for word in [&b"Z"[..], b"UTC", b"GMT"] {
+        if lit(word)? && bound(h, r + word.len())? {
+            return Ok(Some(r + word.len()));
+        }
+    }
+    if matches!(byte(h, r)?, Some(b'+' | b'-'))
+        && matches!(byte(h, r + 1)?, Some(b'0' | b'1'))
+        && digit(h, r + 2)?.is_some()
+    {
+        let colon = byte(h, r + 3)? == Some(b':');
+        let off = usize::from(colon);
+        if digit(h, r + 3 + off)?.is_some()
+            && digit(h, r + 4 + off)?.is_some()
+            && bound(h, r + 5 + off)?
+        {
+            return Ok(Some(r + 5 + off));
+        }
+        if bound(h, r + 3)? {
+            return Ok(Some(r + 3));
+        }
+    }
+    Ok(None)
+}
+
+fn set_zone(f: &mut Fields, text: &[u8]) {
+    let s = std::str::from_utf8(text).unwrap_or("?");
+    f.zone = match zone_offset_minutes(s, false) {
+        Some(m) => LineZone::Offset(m),
+        None => LineZone::Invalid,
+    };
+}
+
+/// Ends of an optional fraction (`sep` then 1..=6 digits) in preference order,
+/// followed by "no fraction".
+fn fraction_ends(h: &[u8], q: usize, seps: &[u8]) -> R<([usize; 7], usize)> {
+    let mut out = [q; 7];
+    let mut n = 0;
+    if byte(h, q)?.is_some_and(|b| seps.contains(&b)) {
+        let mut run = 0;
+        while run < 7 && digit(h, q + 1 + run)?.is_some() {
+            run += 1;
+        }
+        for l in (1..=run.min(6)).rev() {
+            out[n] = q + 1 + l;
+            n += 1;
+        }
+    }
+    out[n] = q;
+    Ok((out, n + 1))
+}
+
+fn iso_tail(h: &[u8], q: usize, f: &mut Fields) -> R<Option<usize>> {
+    let (ends, n) = fraction_ends(h, q, b".,")?;
+    for &e in &ends[..n] {
+        let mut r = e;
+        while byte(h, r)?.is_some_and(|b| b.is_ascii_whitespace() || b == 0x0b) {
+            r += 1;
+        }
+        if let Some(z) = zone_at(h, r, false)? {
+            set_zone(f, &h[r..z]);
+            return Ok(Some(z));
+        }
+        if bound(h, e)? {
+            return Ok(Some(e));
+        }
+    }
+    Ok(None)
+}
+
+/// `%ExY(sep)%m(sep)%d(T| {1,2})%H:%M:%S([.,]%f)?(\s*%z)?` at `i`.
+fn iso(h: &[u8], i: usize) -> R<Option<NativeMatch>> {
+    let mut f = Fields::default();
+    let Some(y) = ex_year(h, i)? else {
+        return Ok(None);
+    };
+    let mut p = i + 4;
+    let Some(sep) = byte(h, p)?.filter(|b| matches!(b, b'-' | b'/' | b'.')) else {
+        return Ok(None);
+    };
+    p += 1;
+    let m = match (digit(h, p)?, digit(h, p + 1)?) {
+        (Some(0), Some(d)) if d >= 1 => (d, 2),
+        (Some(1), Some(d)) if d <= 2 => (10 + d, 2),
+        (Some(d), None) if d >= 1 => (d, 1),
+        _ => return Ok(None),
+    };
+    p += m.1;
+    if byte(h, p)? != Some(sep) {
+        return Ok(None);
+    }
+    p += 1;
+    let Some((d, dl)) = day(h, p)? else {
+        return Ok(None);
+    };
+    p += dl;
+    match byte(h, p)? {
+        Some(b'T') => p += 1,
+        Some(b' ') => p += if byte(h, p + 1)? == Some(b' ') { 2 } else { 1 },
+        _ => return Ok(None),
+    }
+    let Some((hh, hl)) = two(h, p, 1, Some(3))? else {
+        return Ok(None);
+    };
+    p += hl;
+    if byte(h, p)? != Some(b':') {
+        return Ok(None);
+    }
+    let Some((mi, ml)) = two(h, p + 1, 5, None)? else {
+        return Ok(None);
+    };
+    p += 1 + ml;
+    if byte(h, p)? != Some(b':') {
+        return Ok(None);
+    }
+    p += 1;
+    (f.year, f.month, f.day, f.hour, f.minute) = (Some(y), Some(m.0), Some(d), hh, mi);
+    for (s, sl) in second_candidates(h, p)?.into_iter().flatten() {
+        let mut g = f;
+        g.second = s;
+        if let Some(end) = iso_tail(h, p + sl, &mut g)? {
+            return Ok(Some(NativeMatch { end, fields: g }));
+        }
+    }
+    Ok(None)
+}
+
+/// `(Www )?Mmm %d %k:%M:%S(\.%f)?( %ExY)?` (case-insensitive names) at `i`.
+fn syslog(h: &[u8], i: usize) -> R<Option<NativeMatch>> {
+    const DAYS: [&[u8; 3]; 7] = [b"mon", b"tue", b"wed", b"thu", b"fri", b"sat", b"sun"];
+    let mut p = i;
+    if let Some(l) = letters3(h, p)?
+        && DAYS.contains(&&l)
+        && byte(h, p + 3)? == Some(b' ')
+    {
+        p += 4;
+    }
+    let Some(mo) = month(h, p)? else {
+        return Ok(None);
+    };
+    p += 3;
+    if byte(h, p)? != Some(b' ') {
+        return Ok(None);
+    }
+    let Some((d, dl)) = day(h, p + 1)? else {
+        return Ok(None);
+    };
+    p += 1 + dl;
+    if byte(h, p)? != Some(b' ') {
+        return Ok(None);
+    }
+    p += 1;
+    if byte(h, p)? == Some(b' ') {
+        p += 1;
+    }
+    let Some((hh, hl)) = two(h, p, 2, None)? else {
+        return Ok(None);
+    };
+    p += hl;
+    if byte(h, p)? != Some(b':') {
+        return Ok(None);
+    }
+    let Some((mi, ml)) = two(h, p + 1, 5, None)? else {
+        return Ok(None);
+    };
+    p += 1 + ml;
+    if byte(h, p)? != Some(b':') {
+        return Ok(None);
+    }
+    p += 1;
+    let mut f = Fields {
+        month: Some(mo),
+        day: Some(d),
+        hour: hh,
+        minute: mi,
+        ..Fields::default()
+    };
+    for (s, sl) in second_candidates(h, p)?.into_iter().flatten() {
+        f.second = s;
+        let (ends, n) = fraction_ends(h, p + sl, b".")?;
+        for &e in &ends[..n] {
+            if byte(h, e)? == Some(b' ')
+                && let Some(y) = ex_year(h, e + 1)?
+                && bound(h, e + 5)?
+            {
+                f.year = Some(y);
+                return Ok(Some(NativeMatch { end: e + 5, fields: f }));
+            }
+            if bound(h, e)? {
+                return Ok(Some(NativeMatch { end: e, fields: f }));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// `%d(sep)Mmm(sep)%ExY[ :]?%H:%M:%S(\.%f)?( %z)?` (case-insensitive) at `i`.
+fn apache(h: &[u8], i: usize) -> R<Option<NativeMatch>> {
+    let Some((d, dl)) = day(h, i)? else {
+        return Ok(None);
+    };
+    let mut p = i + dl;
+    let Some(sep) = byte(h, p)?.filter(|b| matches!(b, b'-' | b'/')) else {
+        return Ok(None);
+    };
+    let Some(mo) = month(h, p + 1)? else {
+        return Ok(None);
+    };
+    p += 4;
+    if byte(h, p)? != Some(sep) {
+        return Ok(None);
+    }
+    let Some(y) = ex_year(h, p + 1)? else {
+        return Ok(None);
+    };
+    p += 5;
+    if matches!(byte(h, p)?, Some(b' ' | b':')) {
+        p += 1;
+    }
+    let Some((hh, hl)) = two(h, p, 1, Some(3))? else {
+        return Ok(None);
+    };
+    p += hl;
+    if byte(h, p)? != Some(b':') {
+        return Ok(None);
+    }
+    let Some((mi, ml)) = two(h, p + 1, 5, None)? else {
+        return Ok(None);
+    };
+    p += 1 + ml;
+    if byte(h, p)? != Some(b':') {
+        return Ok(None);
+    }
+    p += 1;
+    let mut f = Fields {
+        year: Some(y),
+        month: Some(mo),
+        day: Some(d),
+        hour: hh,
+        minute: mi,
+        ..Fields::default()
+    };
+    for (s, sl) in second_candidates(h, p)?.into_iter().flatten() {
+        f.second = s;
+        let (ends, n) = fraction_ends(h, p + sl, b".")?;
+        for &e in &ends[..n] {
+            if byte(h, e)? == Some(b' ')
+                && let Some(z) = zone_at(h, e + 1, true)?
+            {
+                let mut g = f;
+                set_zone(&mut g, &h[e + 1..z]);
+                return Ok(Some(NativeMatch { end: z, fields: g }));
+            }
+            if bound(h, e)? {
+                return Ok(Some(NativeMatch { end: e, fields: f }));
+            }
+        }
+    }
+    Ok(None)
+}
+
+impl Native {
+    /// Recognises the default template a datepattern is (without `{^LN-BEG}`).
+    pub(crate) fn for_pattern(pattern: &str) -> Option<Native> {
+        use crate::pattern::defaults as d;
+        match pattern {
+            d::ISO => Some(Native::Iso),
+            d::SYSLOG => Some(Native::Syslog),
+            d::APACHE => Some(Native::Apache),
+            _ => None,
+        }
+    }
+
+    /// The preferred match of the template body starting exactly at `i`
+    /// (no boundary assertion before `i`).
+    pub(crate) fn body_at(self, h: &[u8], i: usize) -> R<Option<NativeMatch>> {
+        match self {
+            Native::Iso => iso(h, i),
+            Native::Syslog => syslog(h, i),
+            Native::Apache => apache(h, i),
+        }
+    }
+
+    /// Word-bounded form at `i`: `Some((start, match))` when the template
+    /// matches starting at `i`.
+    pub(crate) fn word_at(self, h: &[u8], i: usize) -> R<Option<NativeMatch>> {
+        if !bound(h, i)? {
+            return Ok(None);
+        }
+        self.body_at(h, i)
+    }
+
+    /// Line-begin form: up to two leading non-word characters, then the body.
+    /// Returns `(body start, match)`.
+    pub(crate) fn line_begin(self, h: &[u8]) -> R<Option<(usize, NativeMatch)>> {
+        let mut run = 0;
+        while run < 2 && byte(h, run)?.is_some_and(|b| !is_word(b)) {
+            run += 1;
+        }
+        for k in (0..=run).rev() {
+            if let Some(m) = self.body_at(h, k)?
+                && bound(h, m.end)?
+            {
+                return Ok(Some((k, m)));
+            }
+        }
+        Ok(None)
+    }
+}

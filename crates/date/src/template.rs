@@ -1,0 +1,439 @@
+//! Date templates: one way of finding a date in a line and converting it.
+
+use regex::{CaptureLocations, Regex};
+
+use crate::DateError;
+use crate::native::Native;
+use crate::pattern::{self, Begin, LINE_BEGIN, WORD_BEGIN};
+use crate::strptime::{self, Context, Fields, Key};
+
+/// How a template finds its date.
+#[derive(Debug)]
+pub(crate) enum Kind {
+    /// A regular expression (datepattern), optionally with a native fast path.
+    Regex(Box<RegexTemplate>),
+    /// Unix time, optionally in milli-/microseconds (`LEPOCH`).
+    Epoch { long: bool },
+    /// A TAI64N label (`@4000000...`).
+    Tai64n,
+}
+
+/// A regex-based template.
+#[derive(Debug)]
+pub(crate) struct RegexTemplate {
+    re: Regex,
+    /// Groups (duplicates included) holding the date text.
+    date_groups: Vec<usize>,
+    /// Field groups in group order.
+    fields: Vec<(usize, Key)>,
+    /// `%p` groups.
+    ampm: Vec<usize>,
+    /// `{EPOCH}` patterns: group of the epoch value and long form flag.
+    epoch_value: Option<(Vec<usize>, bool)>,
+    /// Empty marker groups at the start of an embedded epoch.
+    epoch_at: Vec<usize>,
+    native: Option<Native>,
+}
+
+/// A date template.
+#[derive(Debug)]
+pub(crate) struct Template {
+    /// Unique name within a detector.
+    pub name: String,
+    /// `LINE_BEGIN`, `LINE_END`, `WORD_BEGIN`, `WORD_END`.
+    pub flags: u8,
+    /// Sorting weight (line-begin twins of the defaults weigh 100).
+    pub weight: f64,
+    /// Text substituted for `{DATE}` when this default is embedded.
+    pub embed: String,
+    pub kind: Kind,
+}
+
+/// A template match, byte offsets into the line.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hit {
+    pub start: usize,
+    pub end: usize,
+    /// The date text (group 1), if that group took part in the match.
+    pub date: Option<(usize, usize)>,
+    /// Fields already parsed by a native matcher.
+    pub native: Option<Fields>,
+}
+
+fn groups_named(re: &Regex, pred: impl Fn(&str) -> bool) -> Vec<usize> {
+    re.capture_names()
+        .enumerate()
+        .filter_map(|(i, n)| n.filter(|n| pred(pattern::base_name(n))).map(|_| i))
+        .collect()
+}
+
+/// Python-like word character (`str.isalnum()` or `_`).
+pub(crate) fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+fn word_at(s: &str, i: usize) -> bool {
+    s[i..].chars().next().is_some_and(is_word_char)
+}
+
+fn word_before(s: &str, i: usize) -> bool {
+    s[..i].chars().next_back().is_some_and(is_word_char)
+}
+
+/// Byte offsets of the first (up to) two leading non-word characters'
+/// ends, i.e. the possible starts after `^\W{0,2}`, longest first.
+fn line_starts(s: &str) -> ([usize; 3], usize) {
+    let mut out = [0; 3];
+    let mut n = 1;
+    let mut at = 0;
+    for c in s.chars().take(2) {
+        if is_word_char(c) {
+            break;
+        }
+        at += c.len_utf8();
+        out[n] = at;
+        n += 1;
+    }
+    out[..n].reverse();
+    (out, n)
+}
+
+/// End of the preferred epoch match starting at `p` (`hay` is the searchable text).
+fn epoch_at(hay: &str, p: usize, long: bool) -> Option<usize> {
+    let b = hay.as_bytes();
+    let run = |from: usize| b[from.min(b.len())..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let n = run(p);
+    let edge = |e: usize| e >= hay.len() || !word_at(hay, e) || !word_before(hay, e);
+    for k in [11, 10] {
+        if n < k {
+            continue;
+        }
+        let base = p + k;
+        if long {
+            if n >= k + 3 {
+                let q = base + 3;
+                if b.get(q) == Some(&b'.') {
+                    let f = run(q + 1);
+                    for l in (1..=f.min(6)).rev() {
+                        if edge(q + 1 + l) {
+                            return Some(q + 1 + l);
+                        }
+                    }
+                }
+                if n >= k + 6 && edge(q + 3) {
+                    return Some(q + 3);
+                }
+                if edge(q) {
+                    return Some(q);
+                }
+            }
+            if edge(base) {
+                return Some(base);
+            }
+        } else {
+            // `\b` right after the digits
+            if !edge(base) {
+                continue;
+            }
+            if b.get(base) == Some(&b'.') {
+                let f = run(base + 1);
+                for l in (3..=f.min(6)).rev() {
+                    if edge(base + 1 + l) {
+                        return Some(base + 1 + l);
+                    }
+                }
+            }
+            return Some(base);
+        }
+    }
+    None
+}
+
+/// Can an (unanchored) epoch start at `p`: line start, right after a leading
+/// `[`, or right after a word `audit(`.
+fn epoch_start_ok(line: &str, p: usize) -> bool {
+    p == 0
+        || (p == 1 && line.starts_with('['))
+        || (p >= 6 && line.is_char_boundary(p - 6) && &line[p - 6..p] == "audit(" && !word_before(line, p - 6))
+}
+
+fn tai64n_at(hay: &str, p: usize) -> Option<usize> {
+    let b = hay.as_bytes();
+    let e = p + 25;
+    (b.get(p) == Some(&b'@')
+        && b.len() >= e
+        && b[p + 1..e].iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+        && (e == b.len() || !word_at(hay, e)))
+    .then_some(e)
+}
+
+/// Value of an epoch text: seconds, or milli-/microseconds in the long form.
+fn epoch_value(text: &str, long: bool) -> Option<f64> {
+    let v: f64 = text.parse().ok()?;
+    if long && text.len() >= 13 {
+        if text.len() >= 16 && !text.contains('.') {
+            return Some(v / 1_000_000.0);
+        }
+        return Some(v / 1000.0);
+    }
+    Some(v)
+}
+
+impl Template {
+    fn from_spec(spec: pattern::RegexSpec, name: String, embed: String, native: Option<Native>, epoch_long: Option<bool>) -> Result<Template, DateError> {
+        let re = Regex::new(&spec.source).map_err(|e| DateError::Regex {
+            pattern: name.clone(),
+            source: Box::new(e),
+        })?;
+        let date_groups = groups_named(&re, |n| n == spec.date_group);
+        let mut fields = Vec::new();
+        for (i, n) in re.capture_names().enumerate() {
+            if let Some(k) = n.and_then(|n| Key::from_group_name(pattern::base_name(n))) {
+                fields.push((i, k));
+            }
+        }
+        let ampm = groups_named(&re, |n| n == "p");
+        let epoch_at = groups_named(&re, |n| n == pattern::EPOCH_AT);
+        let epoch_value = match (epoch_long, &spec.second_group) {
+            (Some(long), Some(g)) => Some((groups_named(&re, |n| n == g), long)),
+            _ => None,
+        };
+        Ok(Template {
+            name,
+            flags: spec.flags,
+            weight: 1.0,
+            embed,
+            kind: Kind::Regex(Box::new(RegexTemplate {
+                re,
+                date_groups,
+                fields,
+                ampm,
+                epoch_value,
+                epoch_at,
+                native,
+            })),
+        })
+    }
+
+    /// A `%`-code datepattern template.
+    pub(crate) fn pattern(p: &str) -> Result<Template, DateError> {
+        let (spec, name) = pattern::pattern_regex(p)?;
+        let body = p.strip_prefix("{UNB}").or_else(|| p.strip_prefix("{^LN-BEG}")).unwrap_or(p);
+        let native = if p.starts_with("{UNB}") { None } else { Native::for_pattern(body) };
+        Template::from_spec(spec, name, body.to_owned(), native, None)
+    }
+
+    /// A pattern with an `{EPOCH}` / `{LEPOCH}` placeholder.
+    pub(crate) fn epoch_pattern(p: &str, long: bool) -> Result<Template, DateError> {
+        let inner = if long {
+            r"\d{10,11}(?:\d{3}(?:\.\d{1,6}|\d{3})?)?"
+        } else {
+            r"\d{10,11}\b(?:\.\d{3,6})?"
+        };
+        let replaced = replace_marker(p, &["{LEPOCH}", "{EPOCH}"], &format!("({inner})"));
+        let regex = format!("({replaced})");
+        let spec = pattern::template_regex(&regex, Begin::Word, true, true, p)?;
+        Template::from_spec(spec, p.to_owned(), p.to_owned(), None, Some(long))
+    }
+
+    /// The plain epoch template.
+    pub(crate) fn epoch(line_begin: bool, long: bool) -> Template {
+        let base = if long { "LongEpoch" } else { "Epoch" };
+        Template {
+            name: if line_begin { format!("{{^LN-BEG}}{base}") } else { base.to_owned() },
+            flags: if line_begin { LINE_BEGIN | pattern::WORD_END } else { pattern::WORD_END },
+            weight: 1.0,
+            embed: pattern::defaults::EPOCH_EMBED.to_owned(),
+            kind: Kind::Epoch { long },
+        }
+    }
+
+    /// The TAI64N template.
+    pub(crate) fn tai64n(line_begin: bool) -> Template {
+        Template {
+            name: if line_begin { "{^LN-BEG}TAI64N".into() } else { "TAI64N".into() },
+            flags: if line_begin { LINE_BEGIN | pattern::WORD_END } else { pattern::WORD_END },
+            weight: 1.0,
+            embed: pattern::defaults::TAI64N_EMBED.to_owned(),
+            kind: Kind::Tai64n,
+        }
+    }
+
+    /// Fresh capture slots for this template (regex templates only).
+    pub(crate) fn new_locations(&self) -> Option<CaptureLocations> {
+        match &self.kind {
+            Kind::Regex(r) => Some(r.re.capture_locations()),
+            _ => None,
+        }
+    }
+
+    /// Searches `line[pos..end]` (byte offsets; `end` limits what the search
+    /// sees, like a line that ends there).
+    pub(crate) fn find(&self, line: &str, pos: usize, end: usize, windowed: bool, locs: &mut Option<CaptureLocations>) -> Option<Hit> {
+        let hay = &line[..end];
+        if pos > hay.len() {
+            return None;
+        }
+        let line_begin = self.flags & LINE_BEGIN != 0;
+        match &self.kind {
+            Kind::Epoch { long } => {
+                if line_begin {
+                    if pos > 0 {
+                        return None;
+                    }
+                    let (starts, n) = line_starts(hay);
+                    return starts[..n].iter().find_map(|&k| {
+                        epoch_at(hay, k, *long).map(|e| Hit { start: 0, end: e, date: Some((k, e)), native: None })
+                    });
+                }
+                let mut cands = [usize::MAX; 2];
+                if pos == 0 {
+                    cands[0] = 0;
+                }
+                if pos <= 1 && line.starts_with('[') {
+                    cands[1] = 1;
+                }
+                for p in cands.into_iter().filter(|&p| p != usize::MAX) {
+                    if let Some(e) = epoch_at(hay, p, *long) {
+                        return Some(Hit { start: p, end: e, date: Some((p, e)), native: None });
+                    }
+                }
+                let mut from = pos.saturating_sub(6);
+                while let Some(off) = hay.get(from..).and_then(|s| s.find("audit(")) {
+                    let p = from + off + 6;
+                    if p >= pos && epoch_start_ok(line, p)
+                        && let Some(e) = epoch_at(hay, p, *long)
+                    {
+                        return Some(Hit { start: p, end: e, date: Some((p, e)), native: None });
+                    }
+                    from = from + off + 1;
+                }
+                None
+            }
+            Kind::Tai64n => {
+                if line_begin {
+                    if pos > 0 {
+                        return None;
+                    }
+                    let (starts, n) = line_starts(hay);
+                    return starts[..n].iter().find_map(|&k| {
+                        tai64n_at(hay, k).map(|e| Hit { start: 0, end: e, date: Some((k, e)), native: None })
+                    });
+                }
+                let mut from = pos;
+                while let Some(off) = hay.get(from..).and_then(|s| s.find('@')) {
+                    let p = from + off;
+                    if let Some(e) = tai64n_at(hay, p) {
+                        return Some(Hit { start: p, end: e, date: Some((p, e)), native: None });
+                    }
+                    from = p + 1;
+                }
+                None
+            }
+            Kind::Regex(rt) => {
+                if let Some(native) = rt.native {
+                    if line_begin && pos == 0 {
+                        match native.line_begin(hay.as_bytes()) {
+                            Ok(Some((k, m))) => {
+                                return Some(Hit { start: 0, end: m.end, date: Some((k, m.end)), native: Some(m.fields) });
+                            }
+                            Ok(None) => return None,
+                            Err(_) => {}
+                        }
+                    } else if windowed && self.flags & WORD_BEGIN != 0
+                        && let Ok(Some(m)) = native.word_at(hay.as_bytes(), pos)
+                    {
+                        return Some(Hit { start: pos, end: m.end, date: Some((pos, m.end)), native: Some(m.fields) });
+                    }
+                }
+                let locs = locs.get_or_insert_with(|| rt.re.capture_locations());
+                let m = rt.re.captures_read_at(locs, hay, pos)?;
+                if !rt.epoch_at.is_empty() {
+                    let at = rt.epoch_at.iter().find_map(|&g| locs.get(g))?;
+                    if !epoch_start_ok(line, at.0) {
+                        return None;
+                    }
+                }
+                let date = rt.date_groups.iter().find_map(|&g| locs.get(g));
+                Some(Hit { start: m.start(), end: m.end(), date, native: None })
+            }
+        }
+    }
+
+    /// Converts a hit of this template to unix seconds.
+    pub(crate) fn time(&self, line: &str, hit: &Hit, locs: Option<&CaptureLocations>, ctx: &mut Context<'_>) -> Option<f64> {
+        let (s, e) = hit.date?;
+        match &self.kind {
+            Kind::Epoch { long } => epoch_value(&line[s..e], *long),
+            Kind::Tai64n => {
+                let hex = line.get(s + 2..s + 17)?;
+                i64::from_str_radix(hex, 16).ok().map(|v| v as f64)
+            }
+            Kind::Regex(rt) => {
+                if let Some(f) = &hit.native {
+                    return strptime::to_unix(f, ctx);
+                }
+                let locs = locs?;
+                if let Some((groups, long)) = &rt.epoch_value {
+                    let (a, b) = groups.iter().find_map(|&g| locs.get(g))?;
+                    return epoch_value(&line[a..b], *long);
+                }
+                let ampm = rt.ampm.iter().find_map(|&g| locs.get(g)).map(|(a, b)| &line[a..b]);
+                let mut f = Fields::default();
+                for &(g, key) in &rt.fields {
+                    if let Some((a, b)) = locs.get(g) {
+                        f.set(key, &line[a..b], ampm);
+                    }
+                }
+                strptime::to_unix(&f, ctx)
+            }
+        }
+    }
+}
+
+/// Replaces unescaped, case-insensitive occurrences of any of `markers`.
+pub(crate) fn replace_marker(s: &str, markers: &[&str], with: &str) -> String {
+    let upper = s.to_ascii_uppercase();
+    let mut out = String::with_capacity(s.len() + with.len());
+    let mut i = 0;
+    'outer: while i < s.len() {
+        for m in markers {
+            if upper[i..].starts_with(m) && !(i > 0 && s.as_bytes()[i - 1] == b'\\') {
+                out.push_str(with);
+                i += m.len();
+                continue 'outer;
+            }
+        }
+        let c = s[i..].chars().next().unwrap_or(' ');
+        out.push(c);
+        i += c.len_utf8();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_forms() {
+        assert_eq!(epoch_at("1138253920 x", 0, false), Some(10));
+        assert_eq!(epoch_at("1138253920.123 x", 0, false), Some(14));
+        assert_eq!(epoch_at("1138253920.1234567 x", 0, false), Some(10));
+        assert_eq!(epoch_at("1138253920.12a", 0, false), Some(10));
+        assert_eq!(epoch_at("113825392012", 0, false), None);
+        assert_eq!(epoch_at("1138253920x", 0, false), None);
+        assert_eq!(epoch_at("1138253920123", 0, true), Some(13));
+        assert_eq!(epoch_at("1138253920123456", 0, true), Some(16));
+        assert_eq!(epoch_at("1138253920123.4", 0, true), Some(15));
+        assert_eq!(epoch_value("1138253920123", true), Some(1_138_253_920.123));
+        assert_eq!(epoch_value("1138253920123456", true), Some(1_138_253_920.123456));
+        assert!(epoch_start_ok("type=x audit(1138253920.123:1)", 13));
+        assert!(!epoch_start_ok("xaudit(1138253920", 7));
+    }
+
+    #[test]
+    fn markers() {
+        assert_eq!(replace_marker(r"^a{epoch}b\{EPOCH}", &["{EPOCH}"], "X"), r"^aXb\{EPOCH}");
+    }
+}
