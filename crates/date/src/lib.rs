@@ -200,6 +200,23 @@ fn char_index_before(line: &str, n: usize) -> Option<char> {
     if n == 0 { line.chars().next_back() } else { char_at(line, n - 1) }
 }
 
+/// The template of one datepattern line (keywords, `{EPOCH}` patterns,
+/// `%`-code patterns).
+fn template_for(p: &str) -> Result<Template, DateError> {
+    let key = if p.contains('%') { p.to_owned() } else { p.to_uppercase() };
+    Ok(match key.as_str() {
+        _ if key.contains("{EPOCH}") || key.contains("{LEPOCH}") => {
+            Template::epoch_pattern(p, key.contains("LEPOCH"))?
+        }
+        "EPOCH" | "{^LN-BEG}EPOCH" | "^EPOCH" => Template::epoch(key != "EPOCH", false),
+        "LEPOCH" | "{^LN-BEG}LEPOCH" | "^LEPOCH" => Template::epoch(key != "LEPOCH", true),
+        "TAI64N" | "{^LN-BEG}TAI64N" | "^TAI64N" => Template::tai64n(key != "TAI64N"),
+        "ISO8601" => Template::pattern(defaults::ISO)?,
+        "{^LN-BEG}ISO8601" => Template::pattern(&format!("{{^LN-BEG}}{}", defaults::ISO))?,
+        _ => Template::pattern(p)?,
+    })
+}
+
 /// Which templates of the default list to add.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Select {
@@ -316,12 +333,12 @@ impl DateDetector {
                 continue;
             }
             let t = match date_wrap {
-                Some(wrap) => {
-                    let body = template::replace_marker(wrap, &["{DATE}"], &t.embed);
-                    let mut w = Template::pattern(&body)?;
-                    w.name = template::replace_marker(wrap, &["{DATE}"], &t.name);
-                    Arc::new(w)
-                }
+                // a pattern default is embedded by its pattern, an epoch or TAI64N
+                // one by its name, which is then read like a datepattern keyword
+                Some(wrap) => Arc::new(match &t.embed {
+                    Some(body) => Template::pattern(&template::replace_marker(wrap, &["{DATE}"], body))?,
+                    None => template_for(&template::replace_marker(wrap, &["{DATE}"], &t.name))?,
+                }),
                 None => Arc::clone(t),
             };
             self.append(t, ignore_dup)?;
@@ -339,21 +356,12 @@ impl DateDetector {
         if key.contains("{DATE}") {
             return self.try_add_defaults(Select::All, Some(p), false);
         }
-        let t = match key.as_str() {
-            "{NONE}" => {
-                let mut t = Template::pattern("{UNB}^")?;
-                t.name = "{NONE}".into();
-                t
-            }
-            _ if key.contains("EPOCH") && (key.contains("{EPOCH}") || key.contains("{LEPOCH}")) => {
-                Template::epoch_pattern(p, key.contains("LEPOCH"))?
-            }
-            "EPOCH" | "{^LN-BEG}EPOCH" | "^EPOCH" => Template::epoch(key != "EPOCH", false),
-            "LEPOCH" | "{^LN-BEG}LEPOCH" | "^LEPOCH" => Template::epoch(key != "LEPOCH", true),
-            "TAI64N" | "{^LN-BEG}TAI64N" | "^TAI64N" => Template::tai64n(key != "TAI64N"),
-            "ISO8601" => Template::pattern(defaults::ISO)?,
-            "{^LN-BEG}ISO8601" => Template::pattern(&format!("{{^LN-BEG}}{}", defaults::ISO))?,
-            _ => Template::pattern(p)?,
+        let t = if key == "{NONE}" {
+            let mut t = Template::pattern("{UNB}^")?;
+            t.name = "{NONE}".into();
+            t
+        } else {
+            template_for(p)?
         };
         self.append(Arc::new(t), false)
     }

@@ -518,8 +518,6 @@ pub(crate) struct RegexSpec {
 pub(crate) const G1: &str = "__date";
 /// Name of the group 2 marker.
 pub(crate) const G2: &str = "__value";
-/// Name of the empty marker group recording where an epoch begins.
-pub(crate) const EPOCH_AT: &str = "__epoch_at";
 
 /// Builds the final regex of a template from a (code-expanded) regex, like
 /// fail2ban's generic template setup.
@@ -662,11 +660,6 @@ pub(crate) mod defaults {
         Spec::Pattern(r"(?:%z )?(?:%a )?%b %d %k:%M:%S(?:\.%f)?(?: %ExY)?"),
         Spec::Tai64n,
     ];
-
-    /// Regex text standing for an epoch when a default is embedded via `{DATE}`.
-    pub const EPOCH_EMBED: &str = r"((?P<__epoch_at>)\d{10,11}\b(?:\.\d{3,6})?)";
-    /// Regex text standing for a TAI64N label embedded via `{DATE}`.
-    pub const TAI64N_EMBED: &str = r"(@[0-9a-f]{24})";
 }
 
 #[cfg(test)]

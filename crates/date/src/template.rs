@@ -30,8 +30,6 @@ pub(crate) struct RegexTemplate {
     ampm: Vec<usize>,
     /// `{EPOCH}` patterns: group of the epoch value and long form flag.
     epoch_value: Option<(Vec<usize>, bool)>,
-    /// Empty marker groups at the start of an embedded epoch.
-    epoch_at: Vec<usize>,
     native: Option<Native>,
 }
 
@@ -44,8 +42,9 @@ pub(crate) struct Template {
     pub flags: u8,
     /// Sorting weight (line-begin twins of the defaults weigh 100).
     pub weight: f64,
-    /// Text substituted for `{DATE}` when this default is embedded.
-    pub embed: String,
+    /// Pattern substituted for `{DATE}` when this default is embedded
+    /// (`None`: the name is substituted instead).
+    pub embed: Option<String>,
     pub kind: Kind,
 }
 
@@ -180,7 +179,7 @@ fn epoch_value(text: &str, long: bool) -> Option<f64> {
 }
 
 impl Template {
-    fn from_spec(spec: pattern::RegexSpec, name: String, embed: String, native: Option<Native>, epoch_long: Option<bool>) -> Result<Template, DateError> {
+    fn from_spec(spec: pattern::RegexSpec, name: String, embed: Option<String>, native: Option<Native>, epoch_long: Option<bool>) -> Result<Template, DateError> {
         let re = Regex::new(&spec.source).map_err(|e| DateError::Regex {
             pattern: name.clone(),
             source: Box::new(e),
@@ -193,7 +192,6 @@ impl Template {
             }
         }
         let ampm = groups_named(&re, |n| n == "p");
-        let epoch_at = groups_named(&re, |n| n == pattern::EPOCH_AT);
         let epoch_value = match (epoch_long, &spec.second_group) {
             (Some(long), Some(g)) => Some((groups_named(&re, |n| n == g), long)),
             _ => None,
@@ -209,7 +207,6 @@ impl Template {
                 fields,
                 ampm,
                 epoch_value,
-                epoch_at,
                 native,
             })),
         })
@@ -220,7 +217,7 @@ impl Template {
         let (spec, name) = pattern::pattern_regex(p)?;
         let body = p.strip_prefix("{UNB}").or_else(|| p.strip_prefix("{^LN-BEG}")).unwrap_or(p);
         let native = if p.starts_with("{UNB}") { None } else { Native::for_pattern(body) };
-        Template::from_spec(spec, name, body.to_owned(), native, None)
+        Template::from_spec(spec, name, Some(body.to_owned()), native, None)
     }
 
     /// A pattern with an `{EPOCH}` / `{LEPOCH}` placeholder.
@@ -233,7 +230,7 @@ impl Template {
         let replaced = replace_marker(p, &["{LEPOCH}", "{EPOCH}"], &format!("({inner})"));
         let regex = format!("({replaced})");
         let spec = pattern::template_regex(&regex, Begin::Word, true, true, p)?;
-        Template::from_spec(spec, p.to_owned(), p.to_owned(), None, Some(long))
+        Template::from_spec(spec, p.to_owned(), None, None, Some(long))
     }
 
     /// The plain epoch template.
@@ -243,7 +240,7 @@ impl Template {
             name: if line_begin { format!("{{^LN-BEG}}{base}") } else { base.to_owned() },
             flags: if line_begin { LINE_BEGIN | pattern::WORD_END } else { pattern::WORD_END },
             weight: 1.0,
-            embed: pattern::defaults::EPOCH_EMBED.to_owned(),
+            embed: None,
             kind: Kind::Epoch { long },
         }
     }
@@ -254,7 +251,7 @@ impl Template {
             name: if line_begin { "{^LN-BEG}TAI64N".into() } else { "TAI64N".into() },
             flags: if line_begin { LINE_BEGIN | pattern::WORD_END } else { pattern::WORD_END },
             weight: 1.0,
-            embed: pattern::defaults::TAI64N_EMBED.to_owned(),
+            embed: None,
             kind: Kind::Tai64n,
         }
     }
@@ -348,12 +345,6 @@ impl Template {
                 }
                 let locs = locs.get_or_insert_with(|| rt.re.capture_locations());
                 let m = rt.re.captures_read_at(locs, hay, pos)?;
-                if !rt.epoch_at.is_empty() {
-                    let at = rt.epoch_at.iter().find_map(|&g| locs.get(g))?;
-                    if !epoch_start_ok(line, at.0) {
-                        return None;
-                    }
-                }
                 let date = rt.date_groups.iter().find_map(|&g| locs.get(g));
                 Some(Hit { start: m.start(), end: m.end(), date, native: None })
             }
