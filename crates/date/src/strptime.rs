@@ -254,6 +254,9 @@ pub(crate) struct LocalZone {
     to_utc: Option<(i64, i64)>,
     /// `(bucket, offset seconds)` for UTC → civil (`now`).
     to_civil: Option<(i64, i64)>,
+    /// Offset of the previous civil → UTC conversion: like C's `mktime`, an
+    /// ambiguous wall time (DST fold) keeps the offset used last when it can.
+    last_offset: i64,
 }
 
 const BUCKET: i64 = 900;
@@ -264,6 +267,7 @@ impl LocalZone {
             tz,
             to_utc: None,
             to_civil: None,
+            last_offset: 0,
         }
     }
 
@@ -287,13 +291,16 @@ impl LocalZone {
         Some(self.tz.to_ambiguous_timestamp(Self::civil_dt(cs)?).offset())
     }
 
-    /// Unix seconds of a naive local civil second (like `time.mktime`, which
-    /// resolves both gaps and folds to the later instant).
+    /// Unix seconds of a naive local civil second, like C's `mktime` with an
+    /// unknown DST flag: a time in a gap uses the offset before the gap (it
+    /// lands in DST), a time in a fold keeps the offset of the previous
+    /// conversion if that is one of the two candidates.
     pub(crate) fn to_unix(&mut self, cs: i64) -> Option<i64> {
         let bucket = cs.div_euclid(BUCKET);
         if let Some((b, off)) = self.to_utc
             && b == bucket
         {
+            self.last_offset = off;
             return Some(cs - off);
         }
         let off = match self.ambiguous(cs)? {
@@ -309,10 +316,19 @@ impl LocalZone {
                 }
                 off
             }
-            // gap: the offset before the transition; fold: the one after it.
             AmbiguousOffset::Gap { before, .. } => i64::from(before.seconds()),
-            AmbiguousOffset::Fold { after, .. } => i64::from(after.seconds()),
+            AmbiguousOffset::Fold { before, after } => {
+                let (b, a) = (i64::from(before.seconds()), i64::from(after.seconds()));
+                if self.last_offset == b || self.last_offset == a {
+                    self.last_offset
+                } else {
+                    // first guess with the previous offset, then its own offset
+                    Timestamp::from_second(cs - self.last_offset)
+                        .map_or(a, |t| i64::from(self.tz.to_offset(t).seconds()))
+                }
+            }
         };
+        self.last_offset = off;
         Some(cs - off)
     }
 
@@ -433,7 +449,6 @@ mod tests {
         let cs = |y, m, d, h, mi| civil::civil_seconds(y, m, d, h, mi, 0).unwrap();
         assert_eq!(z.to_unix(cs(2005, 3, 27, 2, 30)), Some(1_111_887_000));
         assert_eq!(z.to_unix(cs(2005, 10, 30, 2, 30)), Some(1_130_635_800));
-        assert_eq!(z.to_unix(cs(2005, 10, 30, 1, 30)), Some(1_130_632_200));
         assert_eq!(z.to_unix(cs(2005, 8, 14, 12, 0)), Some(1_124_013_600));
         // cached bucket reuse
         assert_eq!(z.to_unix(cs(2005, 8, 14, 12, 1)), Some(1_124_013_660));
@@ -455,5 +470,23 @@ mod tests {
         assert_eq!(int("07"), Some(7));
         assert_eq!(int(""), None);
         assert_eq!(int("1a"), None);
+    }
+}
+
+#[cfg(test)]
+mod fold_tests {
+    use super::*;
+
+    #[test]
+    fn fold_keeps_previous_offset() {
+        // POSIX rule without a time: DST ends 02:00 CEST, 01:00..02:00 is ambiguous
+        let mut z = LocalZone::new(TimeZone::posix("CET-01CEST-02,M3.5.0,M10.5.0").unwrap());
+        let fold = civil::civil_seconds(2005, 10, 30, 1, 2, 3).unwrap();
+        let summer = civil::civil_seconds(2005, 10, 29, 10, 0, 0).unwrap();
+        let winter = civil::civil_seconds(2005, 11, 2, 10, 0, 0).unwrap();
+        z.to_unix(summer);
+        assert_eq!(z.to_unix(fold), Some(1_130_626_923));
+        z.to_unix(winter);
+        assert_eq!(z.to_unix(fold), Some(1_130_630_523));
     }
 }

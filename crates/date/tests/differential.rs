@@ -144,6 +144,91 @@ fn chars(line: &str, byte: usize) -> i64 {
     line[..byte].chars().count() as i64
 }
 
+/// Synthetic lines: edge cases of every default format (year boundaries,
+/// leap days, invalid values, zones, fractions, prefixes, non-ASCII).
+fn synthetic_lines() -> Vec<String> {
+    let mut out = Vec::new();
+    let dates = [
+        "Dec 31 23:59:59",
+        "Jan  1 00:00:01",
+        "Jan 1 00:00:01",
+        "Aug 14 11:59:59",
+        "Aug 15 10:00:00",
+        "Aug 16 10:00:00",
+        "Feb 29 12:00:00",
+        "Feb 30 12:00:00",
+        "Aug 14 24:00:00",
+        "Aug 14 10:00:60",
+        "aug 14 10:00:00",
+        "Sun Aug 14 10:00:00 2005",
+        "Sun Aug 14 10:00:00.123456 2005",
+        "Sun Aug 14 10:00:00.1234567 2005",
+        "Aug 14 2005 10:00:00",
+        "Mar 27 02:30:00",
+        "Oct 30 02:30:00",
+        "2005-08-14 10:00:00",
+        "2005-08-14T10:00:00.123Z",
+        "2005-08-14 10:00:00,123 +0200",
+        "2005-08-14 10:00:00 -05:30",
+        "2005-08-14 10:00:00+02",
+        "2005-08-14 10:00:00 UTC",
+        "2005-08-14 10:00:00 GMTx",
+        "2005/08/14 10:00:00",
+        "2005.08.14 10:00:00",
+        "2005-8-4 1:2:3",
+        "2005-08-14  8:00:00",
+        "2005-08-32 10:00:00",
+        "2035-08-14 10:00:00",
+        "14/Aug/2005:10:00:00 +0200",
+        "14/aug/2005:10:00:00 utc",
+        "14-Aug-2005 10:00:00.252",
+        "[14/Aug/2005:10:00:00 -0000]",
+        "08/14/2005:10:00:00",
+        "08-14-2005 10:00:00.5",
+        "14/08/2005 10:00:00",
+        "14-08-05 10:00:00",
+        "<08/14/05@10:00:00>",
+        "050814 10:00:00",
+        "050814  9:00:00",
+        "Aug 14, 2005 10:00:00 PM",
+        "Aug 14, 2005 12:00:00 am",
+        "Aug-14-05 10:00:00",
+        "20050814T100000",
+        "20050814 100000.5+0100",
+        "CEST Aug 14 10:00:00",
+        "PDT Aug 14 10:00:00",
+        "XYZW Aug 14 10:00:00",
+        "+0100 Aug 14 10:00:00",
+        "1124013600",
+        "1124013600.123",
+        "[1124013600]",
+        "1124013600123",
+        "@4000000042ff0e9c00000000",
+        "10:00:00",
+        "23:59:59",
+    ];
+    let prefixes = ["", "x ", "host: ", "é ", "[", "--", "abc"];
+    let suffixes = ["", " msg", "x", ".", "é", "0", ": audit(1124013600.123:42) end"];
+    for d in dates {
+        for p in prefixes {
+            for s in suffixes {
+                out.push(format!("{p}{d}{s}"));
+            }
+        }
+    }
+    out.push("type=AVC msg=audit(1124013600.456:1): denied".into());
+    out.push(String::new());
+    out.push("no date here at all".into());
+    out
+}
+
+struct Job {
+    pattern: Option<String>,
+    now: f64,
+    name: String,
+    lines: Vec<String>,
+}
+
 #[test]
 fn same_dates_as_fail2ban() {
     let root = root();
@@ -151,81 +236,119 @@ fn same_dates_as_fail2ban() {
     let pats = patterns(&root);
     let mut jobs = Vec::new();
     for p in &pats {
-        for (_, lines) in &logs {
-            jobs.push(json!({"pattern": p, "lines": lines}));
+        for (name, lines) in &logs {
+            jobs.push(Job { pattern: p.clone(), now: NOW, name: name.clone(), lines: lines.clone() });
         }
     }
-    let expected = python_results(&root, &Value::Array(jobs));
+    // one long stream of all logs: exercises template reordering and switches
+    let stream: Vec<String> = logs.iter().flat_map(|(_, l)| l.iter().cloned()).collect();
+    for p in [None, Some("{^LN-BEG}".to_owned())] {
+        jobs.push(Job { pattern: p, now: NOW, name: "<all logs>".into(), lines: stream.clone() });
+    }
+    // synthetic edge cases with clocks around year ends, leap days and DST
+    let nows = [
+        NOW,
+        1_136_069_400.0,   // 2005-12-31 23:50 CET
+        1_136_073_000.0,   // 2006-01-01 00:50 CET
+        1_104_534_000.5,   // 2005-01-01 00:00:00.5 CET
+        1_078_052_400.0,   // 2004-02-29 12:00 CET
+        1_111_885_200.0,   // 2005-03-27 01:00 CET
+        1_130_634_000.0,   // 2005-10-30 02:00 CET
+    ];
+    let synth = synthetic_lines();
+    for now in nows {
+        for p in [None, Some("{^LN-BEG}"), Some("%b %d %H:%M:%S"), Some("%H:%M:%S"), Some("EPOCH")] {
+            jobs.push(Job { pattern: p.map(str::to_owned), now, name: format!("<synthetic @{now}>"), lines: synth.clone() });
+            // each line alone too (fresh detector: no adaptive history)
+        }
+        for line in &synth {
+            jobs.push(Job { pattern: None, now, name: format!("<single @{now}>"), lines: vec![line.clone()] });
+        }
+    }
+    let payload = Value::Array(
+        jobs.iter()
+            .map(|j| json!({"pattern": j.pattern, "now": j.now, "lines": j.lines}))
+            .collect(),
+    );
+    let expected = python_results(&root, &payload);
     let tz = TimeZone::posix("CET-01CEST-02,M3.5.0,M10.5.0").unwrap();
     let (mut total, mut agree, mut dated, mut raised) = (0usize, 0usize, 0usize, 0usize);
     let mut failures = Vec::new();
-    let mut k = 0;
-    for p in &pats {
-        let (mut pt, mut pa) = (0, 0);
-        for (name, lines) in &logs {
-            let exp = &expected[k];
-            k += 1;
-            let mut det = match p {
-                None => DateDetector::with_default_templates(),
-                Some(p) => match DateDetector::from_pattern(p) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        if exp.get("error").is_none() {
-                            failures.push(format!("pattern {p:?}: we fail ({e}), fail2ban accepts it"));
-                        }
-                        continue;
+    let mut per_pattern: Vec<(String, usize, usize)> = Vec::new();
+    for (job, exp) in jobs.iter().zip(&expected) {
+        let label = format!("{:?}", job.pattern);
+        let mut det = match &job.pattern {
+            None => DateDetector::with_default_templates(),
+            Some(p) => match DateDetector::from_pattern(p) {
+                Ok(d) => d,
+                Err(e) => {
+                    if exp.get("error").is_none() {
+                        failures.push(format!("pattern {p:?}: we fail ({e}), fail2ban accepts it"));
                     }
-                },
-            };
-            if let Some(err) = exp.get("error") {
-                failures.push(format!("pattern {p:?}: fail2ban fails ({err}), we accept it"));
-                continue;
-            }
-            det.set_default_timezone(tz.clone());
-            let hits = exp["hits"].as_array().expect("hits");
-            for (line, want) in lines.iter().zip(hits) {
-                if want.as_str() == Some("raised") {
-                    // fail2ban raised IndexError on this line: keep our state in step
-                    det.match_time(line, NOW);
-                    raised += 1;
                     continue;
                 }
-                let got = det.match_time(line, NOW).map(|h| {
-                    let (s, e) = (chars(line, h.start), chars(line, h.end));
-                    (s, e, h.time)
-                });
-                let want = want.as_array().map(|w| {
-                    (w[0].as_i64().unwrap_or(-9), w[1].as_i64().unwrap_or(-9), w[2].as_f64())
-                });
-                let same = match (&got, &want) {
-                    (None, None) => true,
-                    (Some((s, e, t)), Some((ws, we, wt))) => {
-                        let span = (s == ws && e == we) || (*ws < 0 && s == e);
-                        span && match (t, wt) {
-                            (None, None) => true,
-                            (Some(a), Some(b)) => (a - b).abs() < 1e-6,
-                            _ => false,
-                        }
+            },
+        };
+        if let Some(err) = exp.get("error") {
+            failures.push(format!("pattern {label}: fail2ban fails ({err}), we accept it"));
+            continue;
+        }
+        det.set_default_timezone(tz.clone());
+        let hits = exp["hits"].as_array().expect("hits");
+        let (mut pt, mut pa) = (0, 0);
+        for (line, want) in job.lines.iter().zip(hits) {
+            if want.as_str() == Some("raised") {
+                // fail2ban raised IndexError on this line: keep our state in step
+                det.match_time(line, job.now);
+                raised += 1;
+                continue;
+            }
+            let got = det.match_time(line, job.now).map(|h| {
+                let (s, e) = (chars(line, h.start), chars(line, h.end));
+                (s, e, h.time)
+            });
+            let want = want
+                .as_array()
+                .map(|w| (w[0].as_i64().unwrap_or(-9), w[1].as_i64().unwrap_or(-9), w[2].as_f64()));
+            let same = match (&got, &want) {
+                (None, None) => true,
+                (Some((s, e, t)), Some((ws, we, wt))) => {
+                    let span = (s == ws && e == we) || (*ws < 0 && s == e);
+                    span && match (t, wt) {
+                        (None, None) => true,
+                        (Some(a), Some(b)) => (a - b).abs() < 1e-6,
+                        _ => false,
                     }
-                    _ => false,
-                };
-                total += 1;
-                pt += 1;
-                dated += usize::from(want.is_some());
-                if same {
-                    agree += 1;
-                    pa += 1;
-                } else if failures.len() < 40 {
-                    failures.push(format!("pattern {p:?} {name}: {line:?}\n    ours {got:?}\n    f2b  {want:?}"));
                 }
+                _ => false,
+            };
+            total += 1;
+            pt += 1;
+            dated += usize::from(want.is_some_and(|w| w.2.is_some()));
+            if same {
+                agree += 1;
+                pa += 1;
+            } else if failures.len() < 40 {
+                failures.push(format!(
+                    "pattern {label} now {} {}: {line:?}\n    ours {got:?}\n    f2b  {want:?}",
+                    job.now, job.name
+                ));
             }
         }
-        println!("pattern {:<60} {pa:>6}/{pt:<6} lines agree", format!("{p:?}"));
+        match per_pattern.iter_mut().find(|(l, _, _)| *l == label) {
+            Some(e) => {
+                e.1 += pa;
+                e.2 += pt;
+            }
+            None => per_pattern.push((label, pa, pt)),
+        }
+    }
+    for (label, pa, pt) in &per_pattern {
+        println!("pattern {label:<60} {pa:>6}/{pt:<6} lines agree");
     }
     println!(
-        "TOTAL: {agree}/{total} lines agree ({dated} dated by fail2ban, {raised} lines where fail2ban raised skipped), {} patterns x {} logs",
-        pats.len(),
-        logs.len()
+        "TOTAL: {agree}/{total} lines agree ({dated} with a time from fail2ban, {raised} lines where fail2ban raised skipped), {} jobs",
+        jobs.len()
     );
     assert!(failures.is_empty(), "{} disagreements, first ones:\n{}", total - agree, failures.join("\n"));
 }

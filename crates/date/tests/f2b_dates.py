@@ -1,6 +1,6 @@
 """Differential oracle: runs fail2ban's own date detector.
 
-Reads JSON jobs on stdin: [{"pattern": str|null, "lines": [str, ...]}, ...]
+Reads JSON jobs on stdin: [{"pattern": str|null, "now": float, "lines": [str, ...]}, ...]
 and writes, for each job, either {"error": str} or
 {"hits": [null | [start, end, time|null], ...]} (character offsets of the
 date group, unix time) to stdout. fail2ban comes from $FERROBAN_F2B_ROOT.
@@ -41,6 +41,7 @@ def detector(pattern):
 
 
 def run(job):
+    MyTime.setTime(job.get("now", 1124013600))
     try:
         dd = detector(job["pattern"])
     except Exception as e:  # invalid pattern
