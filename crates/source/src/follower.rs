@@ -200,6 +200,8 @@ pub(crate) struct OpenFile {
     hash: Option<FirstLineHash>,
     /// Length of the bytes `hash` covers (first line with its newline, or [`MAX_LINE`]).
     hash_len: u64,
+    /// Modification time at the last check (seconds, nanoseconds).
+    mtime: (i64, i64),
 }
 
 impl OpenFile {
@@ -220,6 +222,7 @@ impl OpenFile {
                 skipping: false,
                 hash: None,
                 hash_len: 0,
+                mtime: (meta.mtime(), meta.mtime_nsec()),
             },
             meta,
         ))
@@ -773,14 +776,18 @@ impl FileFollower {
             self.current = Some(new);
             self.last = None;
         } else {
-            // Same file: shrunk (copytruncate) or rewritten (truncated and refilled past our
-            // offset before we looked)?
+            // Same file: shrunk (copytruncate) or rewritten (truncated and refilled up to or
+            // past our offset before we looked: the first line changed)? The hash is checked
+            // when the size or the modification time changed.
             let cur = self.current.as_mut().expect("checked above");
-            let size = cur.file.metadata().map_err(&io_err)?.len();
+            let m = cur.file.metadata().map_err(&io_err)?;
+            let size = m.len();
+            let mtime = (m.mtime(), m.mtime_nsec());
+            let touched = std::mem::replace(&mut cur.mtime, mtime) != mtime;
             let mut kind = None;
             if size < cur.read_offset {
                 kind = Some(RotationKind::Truncated);
-            } else if size > cur.read_offset || cur.hash.is_none() {
+            } else if size > cur.read_offset || touched || cur.hash.is_none() {
                 let (h, hl) = cur.current_hash(&mut self.hash_buf).map_err(&io_err)?;
                 if cur.hash.is_some() && h != cur.hash {
                     kind = Some(RotationKind::Rewritten);

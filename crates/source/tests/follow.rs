@@ -174,6 +174,33 @@ fn truncated_and_refilled_past_the_offset_between_polls() {
 }
 
 #[test]
+fn rewritten_to_the_same_size_is_seen_by_its_modification_time() {
+    let d = tempdir();
+    let p = d.path().join("a.log");
+    append(
+        &p, b"a1
+",
+    );
+    let mut f = follower(&p);
+    assert_eq!(poll(&mut f).0, lines(&["a1"]));
+    overwrite(
+        &p, b"b2
+",
+    );
+    // File times tick coarsely (a few ms); make the change visible without sleeping.
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    fs::File::options()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let (got, r) = poll(&mut f);
+    assert_eq!(got, lines(&["b2"]));
+    assert_eq!(rotation_kind(&r), Some(RotationKind::Rewritten));
+}
+
+#[test]
 fn delete_and_recreate_with_unread_lines() {
     let d = tempdir();
     let p = d.path().join("a.log");
