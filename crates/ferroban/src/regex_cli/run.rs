@@ -66,8 +66,66 @@ fn date_name(filter: &Filter) -> String {
     if names.is_empty() || names.len() > 2 {
         "Default Detectors".to_string()
     } else {
-        names[0].to_string()
+        display_date_name(names[0])
     }
+}
+
+/// fail2ban's display name of a date template: `%`-codes become words (`%Y` → `Year`,
+/// `%ExY` → `ExYear`, `%%` → `%`); other codes stay.
+fn display_date_name(name: &str) -> String {
+    fn word(c: char) -> Option<&'static str> {
+        Some(match c {
+            'a' => "DAY",
+            'A' => "DAYNAME",
+            'b' => "MON",
+            'B' => "MONTH",
+            'd' => "Day",
+            'H' => "24hour",
+            'I' => "12hour",
+            'j' => "Yearday",
+            'm' => "Month",
+            'M' => "Minute",
+            'p' => "AMPM",
+            'S' => "Second",
+            'U' | 'W' => "Yearweek",
+            'w' => "Weekday",
+            'y' => "Year2",
+            'Y' => "Year",
+            'z' => "Zone offset",
+            'f' => "Microseconds",
+            'Z' => "Zone name",
+            _ => return None,
+        })
+    }
+    let mut out = String::with_capacity(name.len() + 16);
+    let mut rest = name;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let mut chars = after.chars();
+        match chars.next() {
+            Some('%') => {
+                out.push('%');
+                rest = &after[1..];
+            }
+            Some('E') if after.starts_with("Ex") && after[2..].chars().next().and_then(word).is_some() => {
+                let c = after[2..].chars().next().unwrap_or('x');
+                out.push_str("Ex");
+                out.push_str(word(c).unwrap_or_default());
+                rest = &after[2 + c.len_utf8()..];
+            }
+            Some(c) if word(c).is_some() => {
+                out.push_str(word(c).unwrap_or_default());
+                rest = &after[c.len_utf8()..];
+            }
+            _ => {
+                out.push('%');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Date template hits: not exposed by `ferroban_date` yet (needs `DateDetector::template_hits`).
@@ -229,6 +287,20 @@ impl Scan<'_> {
         }
         self.stats.add(kind, line, &self.print);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_names_like_fail2ban() {
+        assert_eq!(
+            display_date_name("^%Y-%m-%d %H:%M:%S"),
+            "^Year-Month-Day 24hour:Minute:Second"
+        );
+        assert_eq!(display_date_name("%d/%b[^/]*/%ExY %k %%"), "Day/MON[^/]*/ExYear %k %");
     }
 }
 
