@@ -562,6 +562,13 @@ impl FileFollower {
             .map(|of| (of.dev, of.ino))
     }
 
+    /// Whether the file being read from the path now has identity `id`.
+    pub(crate) fn holds_current(&self, id: (u64, u64)) -> bool {
+        self.current
+            .as_ref()
+            .is_some_and(|of| (of.dev, of.ino) == id)
+    }
+
     /// Gives up the open file with identity `id` (the path it came from was renamed to a path
     /// that another follower now owns). Lines already delivered stay delivered: the taker goes
     /// on from the same offset.

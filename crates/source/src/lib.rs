@@ -57,7 +57,9 @@
 //!   startup is waited for the same way. Glob matches missing for
 //!   [`SourceOptions::forget_missing_after`] are dropped.
 //! - **Renamed to a name a glob also matches** (`logpath = /var/log/app.log*`): the glob's new
-//!   follower adopts the open file at its current offset instead of reading it again.
+//!   follower adopts the open file at its current offset instead of reading it again. A glob
+//!   match that names a file another path is reading now (symlink, hard link) is not followed
+//!   a second time.
 //!
 //! At most two descriptors are held per path. Positions are the start of the first line not
 //! yet delivered: an incomplete last line is held (at most [`MAX_LINE`] bytes) and never counted

@@ -411,25 +411,37 @@ impl LogSource {
             }
         }
         for (p, start) in found {
+            // A file we already hold open under another path: either that path was rotated
+            // away from it (renamed to a name the glob also matches) and the new follower goes
+            // on where the old one was, or both paths name it now (symlink, hard link) and it
+            // is not followed twice.
+            let mut taken = None;
+            if let Ok(meta) = std::fs::metadata(&p) {
+                let id = (meta.dev(), meta.ino());
+                let mut alias = false;
+                for (q, e) in self.followers.iter_mut() {
+                    if !e.follower.held().any(|h| h == id) {
+                        continue;
+                    }
+                    let still_named = std::fs::metadata(q).is_ok_and(|m| (m.dev(), m.ino()) == id);
+                    if e.follower.holds_current(id) && still_named {
+                        alias = true;
+                    } else {
+                        taken = e.follower.take_file(id);
+                    }
+                    break;
+                }
+                if alias {
+                    continue;
+                }
+            }
             if !self.add(p.clone(), start, true) {
                 continue;
             }
-            // A file we already hold open under another path (renamed by a rotation to a name
-            // the glob also matches) goes on where it was, instead of being read again.
-            if let Ok(meta) = std::fs::metadata(&p) {
-                let id = (meta.dev(), meta.ino());
-                let mut taken = None;
-                for (q, e) in self.followers.iter_mut() {
-                    if *q != p && e.follower.held().any(|h| h == id) {
-                        taken = e.follower.take_file(id);
-                        break;
-                    }
-                }
-                if let Some(of) = taken
-                    && let Some(e) = self.followers.get_mut(&p)
-                {
-                    e.follower.adopt(of);
-                }
+            if let Some(of) = taken
+                && let Some(e) = self.followers.get_mut(&p)
+            {
+                e.follower.adopt(of);
             }
             if let Some(e) = self.followers.get_mut(&p) {
                 match e.follower.poll(sink) {

@@ -116,6 +116,21 @@ fn glob_rename_while_path_missing_is_adopted_not_reread() {
 }
 
 #[test]
+fn glob_matching_a_symlink_and_its_target_reads_lines_once() {
+    let d = tempdir();
+    let target = d.path().join("app-2026.log");
+    append(&target, b"1\n");
+    std::os::unix::fs::symlink(&target, d.path().join("current.log")).unwrap();
+    let pat = format!("{}/*.log", d.path().display());
+    let mut src = LogSource::new(vec![LogPathSpec::parse(&pat)], polling()).unwrap();
+    let t = Instant::now();
+    assert_eq!(texts(&poll_src(&mut src, t).0), lines(&["1"]));
+    append(&target, b"2\n");
+    assert_eq!(texts(&poll_src(&mut src, t).0), lines(&["2"]));
+    assert_eq!(src.paths().count(), 1);
+}
+
+#[test]
 fn missing_glob_match_is_forgotten_after_the_delay() {
     let d = tempdir();
     let p = d.path().join("x.log");
