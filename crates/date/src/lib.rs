@@ -85,6 +85,8 @@ pub struct DateHit {
 struct Slot {
     template: Arc<Template>,
     locations: Option<CaptureLocations>,
+    /// Fields of the last native match.
+    fields: strptime::Fields,
     /// Lines this template won.
     hits: u64,
     /// Successful searches of this template (wins or not).
@@ -99,6 +101,7 @@ impl Slot {
     fn new(template: Arc<Template>) -> Slot {
         Slot {
             locations: template.new_locations(),
+            fields: strptime::Fields::default(),
             template,
             hits: 0,
             matched: 0,
@@ -134,7 +137,10 @@ fn build_defaults() -> Result<Defaults, DateError> {
                 };
                 (t, twin)
             }
-            Spec::Epoch => (Template::epoch(false, false), Some(Template::epoch(true, false))),
+            Spec::Epoch => (
+                Template::epoch(false, false),
+                Some(Template::epoch(true, false)),
+            ),
             Spec::Tai64n => (Template::tai64n(false), Some(Template::tai64n(true))),
         };
         if let Some(mut twin) = twin
@@ -183,11 +189,7 @@ fn byte_to_char(line: &str, i: usize) -> usize {
 
 /// Character `n` of the line (Python `line[n:n+1]`, `None` when empty).
 fn char_at(line: &str, n: usize) -> Option<char> {
-    let i = char_to_byte(line, n);
-    if i >= line.len() && n >= byte_to_char(line, line.len()) {
-        return None;
-    }
-    line[i..].chars().next()
+    line[char_to_byte(line, n)..].chars().next()
 }
 
 /// Python `line[n-1:n]`.
@@ -197,13 +199,21 @@ fn char_before(line: &str, n: usize) -> Option<char> {
 
 /// Python `line[n-1]` (negative index wraps to the last character).
 fn char_index_before(line: &str, n: usize) -> Option<char> {
-    if n == 0 { line.chars().next_back() } else { char_at(line, n - 1) }
+    if n == 0 {
+        line.chars().next_back()
+    } else {
+        char_at(line, n - 1)
+    }
 }
 
 /// The template of one datepattern line (keywords, `{EPOCH}` patterns,
 /// `%`-code patterns).
 fn template_for(p: &str) -> Result<Template, DateError> {
-    let key = if p.contains('%') { p.to_owned() } else { p.to_uppercase() };
+    let key = if p.contains('%') {
+        p.to_owned()
+    } else {
+        p.to_uppercase()
+    };
     Ok(match key.as_str() {
         _ if key.contains("{EPOCH}") || key.contains("{LEPOCH}") => {
             Template::epoch_pattern(p, key.contains("LEPOCH"))?
@@ -278,7 +288,11 @@ impl DateDetector {
     /// An empty value gives the default templates.
     pub fn from_pattern(datepattern: &str) -> Result<DateDetector, DateError> {
         let mut d = DateDetector::empty();
-        for p in datepattern.split('\n').map(str::trim).filter(|p| !p.is_empty()) {
+        for p in datepattern
+            .split('\n')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
             d.append_pattern(p)?;
         }
         if d.slots.is_empty() {
@@ -306,7 +320,10 @@ impl DateDetector {
 
     /// Names of the templates, in their current order (for diagnostics).
     pub fn template_names(&self) -> Vec<&str> {
-        self.slots.iter().map(|s| s.template.name.as_str()).collect()
+        self.slots
+            .iter()
+            .map(|s| s.template.name.as_str())
+            .collect()
     }
 
     fn append(&mut self, t: Arc<Template>, ignore_dup: bool) -> Result<(), DateError> {
@@ -324,7 +341,12 @@ impl DateDetector {
         let _ = self.try_add_defaults(select, date_wrap, all);
     }
 
-    fn try_add_defaults(&mut self, select: Select, date_wrap: Option<&str>, all: bool) -> Result<(), DateError> {
+    fn try_add_defaults(
+        &mut self,
+        select: Select,
+        date_wrap: Option<&str>,
+        all: bool,
+    ) -> Result<(), DateError> {
         let ignore_dup = !self.slots.is_empty();
         let set = default_templates();
         let list = if all { &set.all } else { &set.plain };
@@ -336,7 +358,9 @@ impl DateDetector {
                 // a pattern default is embedded by its pattern, an epoch or TAI64N
                 // one by its name, which is then read like a datepattern keyword
                 Some(wrap) => Arc::new(match &t.embed {
-                    Some(body) => Template::pattern(&template::replace_marker(wrap, &["{DATE}"], body))?,
+                    Some(body) => {
+                        Template::pattern(&template::replace_marker(wrap, &["{DATE}"], body))?
+                    }
                     None => template_for(&template::replace_marker(wrap, &["{DATE}"], &t.name))?,
                 }),
                 None => Arc::clone(t),
@@ -347,7 +371,11 @@ impl DateDetector {
     }
 
     fn append_pattern(&mut self, p: &str) -> Result<(), DateError> {
-        let key = if p.contains('%') { p.to_owned() } else { p.to_uppercase() };
+        let key = if p.contains('%') {
+            p.to_owned()
+        } else {
+            p.to_uppercase()
+        };
         match key.as_str() {
             "{^LN-BEG}" => return self.try_add_defaults(Select::LineBegin, None, true),
             "{DEFAULT}" => return self.try_add_defaults(Select::All, None, true),
@@ -367,7 +395,12 @@ impl DateDetector {
     }
 
     /// Runs template `i` on the line; counts successful searches.
-    fn search(&mut self, i: usize, line: &str, window: Option<(usize, usize)>) -> Option<(Hit, usize, usize)> {
+    fn search(
+        &mut self,
+        i: usize,
+        line: &str,
+        window: Option<(usize, usize)>,
+    ) -> Option<(Hit, usize, usize)> {
         let slot = &mut self.slots[i];
         let (pos, end) = match window {
             Some((d, e)) => (char_to_byte(line, d), char_to_byte(line, e)),
@@ -376,9 +409,20 @@ impl DateDetector {
         if end < pos {
             return None;
         }
-        let hit = slot.template.find(line, pos, end, window.is_some(), &mut slot.locations)?;
+        let hit = slot.template.find(
+            line,
+            pos,
+            end,
+            window.is_some(),
+            &mut slot.locations,
+            &mut slot.fields,
+        )?;
         slot.matched += 1;
-        Some((hit, byte_to_char(line, hit.start), byte_to_char(line, hit.end)))
+        Some((
+            hit,
+            byte_to_char(line, hit.start),
+            byte_to_char(line, hit.end),
+        ))
     }
 
     /// Finds the date in `line`. `now` (unix seconds, from the injectable
@@ -402,8 +446,10 @@ impl DateDetector {
                 let (d, before, at) = self.last_pos;
                 let (e, end_before, end_at) = self.last_end;
                 let not_alnum = |c: Option<char>| !c.is_some_and(char::is_alphanumeric);
-                let left = char_before(line, d) == before || (char_at(line, d) == at && not_alnum(at));
-                let right = char_at(line, e) == end_at || (char_before(line, e) == end_before && not_alnum(end_before));
+                let left =
+                    char_before(line, d) == before || (char_at(line, d) == at && not_alnum(at));
+                let right = char_at(line, e) == end_at
+                    || (char_before(line, e) == end_before && not_alnum(end_before));
                 if left && right {
                     self.search(last, line, Some((d, e)))
                 } else {
@@ -412,7 +458,10 @@ impl DateDetector {
                 }
             };
             if let Some((hit, d, e)) = m {
-                if n == 1 || anchored(&self.slots[last]) || (d == self.last_pos.0 && e == self.last_end.0) {
+                if n == 1
+                    || anchored(&self.slots[last])
+                    || (d == self.last_pos.0 && e == self.last_end.0)
+                {
                     winner = Some((hit, d, e, last));
                 } else {
                     found = Some((hit, d, e, last));
@@ -465,10 +514,18 @@ impl DateDetector {
         }
         self.last_index = i;
         let Some((start, end)) = hit.date else {
-            return Some(DateHit { start: hit.start, end: hit.start, time: None });
+            return Some(DateHit {
+                start: hit.start,
+                end: hit.start,
+                time: None,
+            });
         };
         if start == end {
-            return Some(DateHit { start, end, time: None });
+            return Some(DateHit {
+                start,
+                end,
+                time: None,
+            });
         }
         let whole = now.floor();
         let offset = self.local.offset_at(whole as i64);
@@ -478,7 +535,9 @@ impl DateDetector {
             local: &mut self.local,
         };
         let slot = &self.slots[i];
-        let time = slot.template.time(line, &hit, slot.locations.as_ref(), &mut ctx);
+        let time = slot
+            .template
+            .time(line, &hit, slot.locations.as_ref(), &slot.fields, &mut ctx);
         Some(DateHit { start, end, time })
     }
 
@@ -487,8 +546,13 @@ impl DateDetector {
     fn reorder(&mut self, num: usize) -> usize {
         let untime = self.slots[num].last_used - UNUSED_TIME;
         let weight = self.slots[num].weight();
-        let mut pos = if self.first_unused < num { self.first_unused } else { num / 2 };
-        let movable = |s: &[Slot], pos: usize| weight > s[pos].weight() || untime > s[pos].last_used;
+        let mut pos = if self.first_unused < num {
+            self.first_unused
+        } else {
+            num / 2
+        };
+        let movable =
+            |s: &[Slot], pos: usize| weight > s[pos].weight() || untime > s[pos].last_used;
         if !movable(&self.slots, pos) {
             if pos == num - 1 {
                 return num;

@@ -30,13 +30,6 @@ pub(crate) enum Native {
     Apache,
 }
 
-/// A native match: end of the date and its fields.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct NativeMatch {
-    pub end: usize,
-    pub fields: Fields,
-}
-
 #[inline]
 fn byte(h: &[u8], i: usize) -> R<Option<u8>> {
     match h.get(i) {
@@ -225,7 +218,7 @@ fn iso_tail(h: &[u8], q: usize, f: &mut Fields) -> R<Option<usize>> {
 }
 
 /// `%ExY(sep)%m(sep)%d(T| {1,2})%H:%M:%S([.,]%f)?(\s*%z)?` at `i`.
-fn iso(h: &[u8], i: usize) -> R<Option<NativeMatch>> {
+fn iso(h: &[u8], i: usize, out: &mut Fields) -> R<Option<usize>> {
     let mut f = Fields::default();
     let Some(y) = ex_year(h, i)? else {
         return Ok(None);
@@ -272,17 +265,18 @@ fn iso(h: &[u8], i: usize) -> R<Option<NativeMatch>> {
     p += 1;
     (f.year, f.month, f.day, f.hour, f.minute) = (Some(y), Some(m.0), Some(d), hh, mi);
     for (s, sl) in second_candidates(h, p)?.into_iter().flatten() {
-        let mut g = f;
-        g.second = s;
-        if let Some(end) = iso_tail(h, p + sl, &mut g)? {
-            return Ok(Some(NativeMatch { end, fields: g }));
+        f.second = s;
+        f.zone = LineZone::Absent;
+        if let Some(end) = iso_tail(h, p + sl, &mut f)? {
+            *out = f;
+            return Ok(Some(end));
         }
     }
     Ok(None)
 }
 
 /// `(Www )?Mmm %d %k:%M:%S(\.%f)?( %ExY)?` (case-insensitive names) at `i`.
-fn syslog(h: &[u8], i: usize) -> R<Option<NativeMatch>> {
+fn syslog(h: &[u8], i: usize, out: &mut Fields) -> R<Option<usize>> {
     const DAYS: [&[u8; 3]; 7] = [b"mon", b"tue", b"wed", b"thu", b"fri", b"sat", b"sun"];
     let mut p = i;
     if let Some(l) = letters3(h, p)?
@@ -340,10 +334,12 @@ fn syslog(h: &[u8], i: usize) -> R<Option<NativeMatch>> {
                 && bound(h, e + 5)?
             {
                 f.year = Some(y);
-                return Ok(Some(NativeMatch { end: e + 5, fields: f }));
+                *out = f;
+                return Ok(Some(e + 5));
             }
             if bound(h, e)? {
-                return Ok(Some(NativeMatch { end: e, fields: f }));
+                *out = f;
+                return Ok(Some(e));
             }
         }
     }
@@ -351,7 +347,7 @@ fn syslog(h: &[u8], i: usize) -> R<Option<NativeMatch>> {
 }
 
 /// `%d(sep)Mmm(sep)%ExY[ :]?%H:%M:%S(\.%f)?( %z)?` (case-insensitive) at `i`.
-fn apache(h: &[u8], i: usize) -> R<Option<NativeMatch>> {
+fn apache(h: &[u8], i: usize, out: &mut Fields) -> R<Option<usize>> {
     let Some((d, dl)) = day(h, i)? else {
         return Ok(None);
     };
@@ -403,12 +399,13 @@ fn apache(h: &[u8], i: usize) -> R<Option<NativeMatch>> {
             if byte(h, e)? == Some(b' ')
                 && let Some(z) = zone_at(h, e + 1, true)?
             {
-                let mut g = f;
-                set_zone(&mut g, &h[e + 1..z]);
-                return Ok(Some(NativeMatch { end: z, fields: g }));
+                set_zone(&mut f, &h[e + 1..z]);
+                *out = f;
+                return Ok(Some(z));
             }
             if bound(h, e)? {
-                return Ok(Some(NativeMatch { end: e, fields: f }));
+                *out = f;
+                return Ok(Some(e));
             }
         }
     }
@@ -429,37 +426,125 @@ impl Native {
 
     /// The preferred match of the template body starting exactly at `i`
     /// (no boundary assertion before `i`).
-    pub(crate) fn body_at(self, h: &[u8], i: usize) -> R<Option<NativeMatch>> {
+    pub(crate) fn body_at(self, h: &[u8], i: usize, out: &mut Fields) -> R<Option<usize>> {
         match self {
-            Native::Iso => iso(h, i),
-            Native::Syslog => syslog(h, i),
-            Native::Apache => apache(h, i),
+            Native::Iso => iso(h, i, out),
+            Native::Syslog => syslog(h, i, out),
+            Native::Apache => apache(h, i, out),
         }
     }
 
-    /// Word-bounded form at `i`: `Some((start, match))` when the template
-    /// matches starting at `i`.
-    pub(crate) fn word_at(self, h: &[u8], i: usize) -> R<Option<NativeMatch>> {
+    /// Word-bounded form at `i`: the end of the match starting at `i`.
+    pub(crate) fn word_at(self, h: &[u8], i: usize, out: &mut Fields) -> R<Option<usize>> {
         if !bound(h, i)? {
             return Ok(None);
         }
-        self.body_at(h, i)
+        self.body_at(h, i, out)
     }
 
     /// Line-begin form: up to two leading non-word characters, then the body.
-    /// Returns `(body start, match)`.
-    pub(crate) fn line_begin(self, h: &[u8]) -> R<Option<(usize, NativeMatch)>> {
+    /// Returns `(date start, date end)`.
+    pub(crate) fn line_begin(self, h: &[u8], out: &mut Fields) -> R<Option<(usize, usize)>> {
         let mut run = 0;
         while run < 2 && byte(h, run)?.is_some_and(|b| !is_word(b)) {
             run += 1;
         }
         for k in (0..=run).rev() {
-            if let Some(m) = self.body_at(h, k)?
-                && bound(h, m.end)?
-            {
-                return Ok(Some((k, m)));
+            if let Some(end) = self.body_at(h, k, out)? {
+                return Ok(Some((k, end)));
             }
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pattern;
+
+    /// Exhaustive-ish check: the native matchers agree with the regex forms of
+    /// their templates at every start position of many generated lines.
+    #[test]
+    fn native_equals_regex() {
+        let bodies = [
+            (Native::Iso, pattern::defaults::ISO),
+            (Native::Syslog, pattern::defaults::SYSLOG),
+            (Native::Apache, pattern::defaults::APACHE),
+        ];
+        let seeds = [
+            "2005-08-14 10:00:00",
+            "2005/8/4  1:02:03,5 +02:00",
+            "2029.12.31T23:59:61.1234567Z",
+            "2005-08-14 10:00:00 UTCx",
+            "2005-08-14 10:00:00+0200x",
+            "2005-10-31 24:00:00",
+            "Sun Aug 14 10:00:00.123 2005",
+            "aug  4  9:05:07",
+            "Aug 34 10:00:00",
+            "Aug 14 29:00:00 20291",
+            "14/Aug/2005:10:00:00 +0200",
+            "4-aug-2005 9:00:00.5 utc",
+            "31/Dec/2005 23:59:60 -05",
+            "14/Aug/2005:10:00:00 +02:0",
+            "05-Aug-2005:00:00:00 GMT",
+            "Mon Aug  1 00:00:00",
+        ];
+        let affixes = [
+            "", "a", " ", "_", "x ", "[", "0", ".5", " 2005", ":", "é", "\t+0100", ",1234567",
+        ];
+        let mut lines = Vec::new();
+        for s in seeds {
+            for a in affixes {
+                for b in affixes {
+                    lines.push(format!("{a}{s}{b}"));
+                }
+            }
+            // single-character mutations
+            for i in 0..s.len() {
+                for c in [
+                    '0', '1', '2', '3', '6', '9', ' ', ':', '-', 'T', 'Z', 'x', 'é',
+                ] {
+                    let mut t = s.to_owned();
+                    if t.is_char_boundary(i) && t.is_char_boundary(i + 1) {
+                        t.replace_range(i..i + 1, c.encode_utf8(&mut [0; 4]));
+                        lines.push(t);
+                    }
+                }
+            }
+        }
+        let mut checked = 0;
+        for (native, body) in bodies {
+            let word = regex::Regex::new(&pattern::pattern_regex(body).unwrap().0.source).unwrap();
+            let line = regex::Regex::new(
+                &pattern::pattern_regex(&format!("{{^LN-BEG}}{body}"))
+                    .unwrap()
+                    .0
+                    .source,
+            )
+            .unwrap();
+            for l in &lines {
+                let h = l.as_bytes();
+                for i in (0..=l.len()).filter(|&i| l.is_char_boundary(i)) {
+                    if let Ok(got) = native.word_at(h, i, &mut Fields::default()) {
+                        let want = word
+                            .find_at(l, i)
+                            .filter(|m| m.start() == i)
+                            .map(|m| m.end());
+                        assert_eq!(got, want, "{native:?} at {i} in {l:?}");
+                        checked += 1;
+                    }
+                }
+                if let Ok(got) = native.line_begin(h, &mut Fields::default()) {
+                    let want = line.captures(l).map(|c| {
+                        let g = c.iter().skip(1).flatten().next().unwrap();
+                        (g.start(), g.end())
+                    });
+                    assert_eq!(got, want, "{native:?} line-begin {l:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 50_000, "{checked}");
     }
 }

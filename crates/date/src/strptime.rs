@@ -47,9 +47,6 @@ pub(crate) struct Fields {
     pub invalid: bool,
 }
 
-const MONTHS: [&str; 12] = [
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-];
 const MONTHS_FULL: [&str; 12] = [
     "january",
     "february",
@@ -100,7 +97,28 @@ fn name_index(list: &[&str], text: &str) -> Option<i64> {
 
 /// Month number (1..=12) of an abbreviated English month name, any case.
 pub(crate) fn month_abbr(text: &str) -> Option<i64> {
-    name_index(&MONTHS, text).map(|m| m + 1)
+    let b = text.as_bytes();
+    if b.len() != 3 {
+        return None;
+    }
+    let l = [b[0] | 0x20, b[1] | 0x20, b[2] | 0x20];
+    let m = match &l {
+        b"jan" => 1,
+        b"feb" => 2,
+        b"mar" => 3,
+        b"apr" => 4,
+        b"may" => 5,
+        b"jun" => 6,
+        b"jul" => 7,
+        b"aug" => 8,
+        b"sep" => 9,
+        b"oct" => 10,
+        b"nov" => 11,
+        b"dec" => 12,
+        _ => return None,
+    };
+    // `| 0x20` folds only ASCII letters correctly
+    b.iter().all(u8::is_ascii_alphabetic).then_some(m)
 }
 
 /// The strptime field a capture group feeds, by group name.
@@ -168,13 +186,36 @@ impl Fields {
                 Some(v) => self.year = Some(if v <= 2000 { v + 2000 } else { v }),
                 None => bad = true,
             },
-            Key::Y => self.year = num().or_else(|| { bad = true; None }),
-            Key::Month => self.month = num().or_else(|| { bad = true; None }),
-            Key::MonthName => {
-                self.month = name_index(&MONTHS_FULL, text).map(|m| m + 1).or_else(|| { bad = true; None })
+            Key::Y => {
+                self.year = num().or_else(|| {
+                    bad = true;
+                    None
+                })
             }
-            Key::MonthAbbr => self.month = month_abbr(text).or_else(|| { bad = true; None }),
-            Key::Day => self.day = num().or_else(|| { bad = true; None }),
+            Key::Month => {
+                self.month = num().or_else(|| {
+                    bad = true;
+                    None
+                })
+            }
+            Key::MonthName => {
+                self.month = name_index(&MONTHS_FULL, text).map(|m| m + 1).or_else(|| {
+                    bad = true;
+                    None
+                })
+            }
+            Key::MonthAbbr => {
+                self.month = month_abbr(text).or_else(|| {
+                    bad = true;
+                    None
+                })
+            }
+            Key::Day => {
+                self.day = num().or_else(|| {
+                    bad = true;
+                    None
+                })
+            }
             Key::Hour => match num() {
                 Some(v) => self.hour = v,
                 None => bad = true,
@@ -202,13 +243,28 @@ impl Fields {
                 None => bad = true,
             },
             Key::AmPm | Key::Fraction => {}
-            Key::WeekdayName => self.weekday = name_index(&DAYS_FULL, text).or_else(|| { bad = true; None }),
-            Key::WeekdayAbbr => self.weekday = name_index(&DAYS, text).or_else(|| { bad = true; None }),
+            Key::WeekdayName => {
+                self.weekday = name_index(&DAYS_FULL, text).or_else(|| {
+                    bad = true;
+                    None
+                })
+            }
+            Key::WeekdayAbbr => {
+                self.weekday = name_index(&DAYS, text).or_else(|| {
+                    bad = true;
+                    None
+                })
+            }
             Key::WeekdayNum => match num() {
                 Some(v) => self.weekday = Some(if v - 1 < 0 { 6 } else { v - 1 }),
                 None => bad = true,
             },
-            Key::YearDay => self.julian = num().or_else(|| { bad = true; None }),
+            Key::YearDay => {
+                self.julian = num().or_else(|| {
+                    bad = true;
+                    None
+                })
+            }
             Key::WeekSun | Key::WeekMon => match num() {
                 Some(v) => self.week = Some((v, key == Key::WeekMon)),
                 None => bad = true,
@@ -219,7 +275,12 @@ impl Fields {
                     None => LineZone::Invalid,
                 }
             }
-            Key::Epoch => self.epoch = num().or_else(|| { bad = true; None }),
+            Key::Epoch => {
+                self.epoch = num().or_else(|| {
+                    bad = true;
+                    None
+                })
+            }
         }
         self.invalid |= bad;
     }
@@ -295,7 +356,7 @@ impl LocalZone {
     /// unknown DST flag: a time in a gap uses the offset before the gap (it
     /// lands in DST), a time in a fold keeps the offset of the previous
     /// conversion if that is one of the two candidates.
-    pub(crate) fn to_unix(&mut self, cs: i64) -> Option<i64> {
+    pub(crate) fn civil_to_unix(&mut self, cs: i64) -> Option<i64> {
         let bucket = cs.div_euclid(BUCKET);
         if let Some((b, off)) = self.to_utc
             && b == bucket
@@ -430,7 +491,7 @@ pub(crate) fn to_unix(f: &Fields, ctx: &mut Context<'_>) -> Option<f64> {
     }
     let unix = match offset {
         Some(_) => dt,
-        None => ctx.local.to_unix(dt)?,
+        None => ctx.local.civil_to_unix(dt)?,
     };
     Some(unix as f64)
 }
@@ -447,11 +508,14 @@ mod tests {
     fn mktime_like() {
         let mut z = LocalZone::new(cet());
         let cs = |y, m, d, h, mi| civil::civil_seconds(y, m, d, h, mi, 0).unwrap();
-        assert_eq!(z.to_unix(cs(2005, 3, 27, 2, 30)), Some(1_111_887_000));
-        assert_eq!(z.to_unix(cs(2005, 10, 30, 2, 30)), Some(1_130_635_800));
-        assert_eq!(z.to_unix(cs(2005, 8, 14, 12, 0)), Some(1_124_013_600));
+        assert_eq!(z.civil_to_unix(cs(2005, 3, 27, 2, 30)), Some(1_111_887_000));
+        assert_eq!(
+            z.civil_to_unix(cs(2005, 10, 30, 2, 30)),
+            Some(1_130_635_800)
+        );
+        assert_eq!(z.civil_to_unix(cs(2005, 8, 14, 12, 0)), Some(1_124_013_600));
         // cached bucket reuse
-        assert_eq!(z.to_unix(cs(2005, 8, 14, 12, 1)), Some(1_124_013_660));
+        assert_eq!(z.civil_to_unix(cs(2005, 8, 14, 12, 1)), Some(1_124_013_660));
         assert_eq!(z.offset_at(1_124_013_600), 7200);
     }
 
@@ -484,9 +548,9 @@ mod fold_tests {
         let fold = civil::civil_seconds(2005, 10, 30, 1, 2, 3).unwrap();
         let summer = civil::civil_seconds(2005, 10, 29, 10, 0, 0).unwrap();
         let winter = civil::civil_seconds(2005, 11, 2, 10, 0, 0).unwrap();
-        z.to_unix(summer);
-        assert_eq!(z.to_unix(fold), Some(1_130_626_923));
-        z.to_unix(winter);
-        assert_eq!(z.to_unix(fold), Some(1_130_630_523));
+        z.civil_to_unix(summer);
+        assert_eq!(z.civil_to_unix(fold), Some(1_130_626_923));
+        z.civil_to_unix(winter);
+        assert_eq!(z.civil_to_unix(fold), Some(1_130_630_523));
     }
 }

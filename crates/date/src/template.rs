@@ -55,8 +55,8 @@ pub(crate) struct Hit {
     pub end: usize,
     /// The date text (group 1), if that group took part in the match.
     pub date: Option<(usize, usize)>,
-    /// Fields already parsed by a native matcher.
-    pub native: Option<Fields>,
+    /// The fields were parsed by a native matcher (into the caller's buffer).
+    pub native: bool,
 }
 
 fn groups_named(re: &Regex, pred: impl Fn(&str) -> bool) -> Vec<usize> {
@@ -100,7 +100,12 @@ fn line_starts(s: &str) -> ([usize; 3], usize) {
 /// End of the preferred epoch match starting at `p` (`hay` is the searchable text).
 fn epoch_at(hay: &str, p: usize, long: bool) -> Option<usize> {
     let b = hay.as_bytes();
-    let run = |from: usize| b[from.min(b.len())..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let run = |from: usize| {
+        b[from.min(b.len())..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count()
+    };
     let n = run(p);
     let edge = |e: usize| e >= hay.len() || !word_at(hay, e) || !word_before(hay, e);
     for k in [11, 10] {
@@ -153,7 +158,10 @@ fn epoch_at(hay: &str, p: usize, long: bool) -> Option<usize> {
 fn epoch_start_ok(line: &str, p: usize) -> bool {
     p == 0
         || (p == 1 && line.starts_with('['))
-        || (p >= 6 && line.is_char_boundary(p - 6) && &line[p - 6..p] == "audit(" && !word_before(line, p - 6))
+        || (p >= 6
+            && line.is_char_boundary(p - 6)
+            && &line[p - 6..p] == "audit("
+            && !word_before(line, p - 6))
 }
 
 fn tai64n_at(hay: &str, p: usize) -> Option<usize> {
@@ -161,7 +169,9 @@ fn tai64n_at(hay: &str, p: usize) -> Option<usize> {
     let e = p + 25;
     (b.get(p) == Some(&b'@')
         && b.len() >= e
-        && b[p + 1..e].iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+        && b[p + 1..e]
+            .iter()
+            .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
         && (e == b.len() || !word_at(hay, e)))
     .then_some(e)
 }
@@ -179,7 +189,13 @@ fn epoch_value(text: &str, long: bool) -> Option<f64> {
 }
 
 impl Template {
-    fn from_spec(spec: pattern::RegexSpec, name: String, embed: Option<String>, native: Option<Native>, epoch_long: Option<bool>) -> Result<Template, DateError> {
+    fn from_spec(
+        spec: pattern::RegexSpec,
+        name: String,
+        embed: Option<String>,
+        native: Option<Native>,
+        epoch_long: Option<bool>,
+    ) -> Result<Template, DateError> {
         let re = Regex::new(&spec.source).map_err(|e| DateError::Regex {
             pattern: name.clone(),
             source: Box::new(e),
@@ -215,8 +231,15 @@ impl Template {
     /// A `%`-code datepattern template.
     pub(crate) fn pattern(p: &str) -> Result<Template, DateError> {
         let (spec, name) = pattern::pattern_regex(p)?;
-        let body = p.strip_prefix("{UNB}").or_else(|| p.strip_prefix("{^LN-BEG}")).unwrap_or(p);
-        let native = if p.starts_with("{UNB}") { None } else { Native::for_pattern(body) };
+        let body = p
+            .strip_prefix("{UNB}")
+            .or_else(|| p.strip_prefix("{^LN-BEG}"))
+            .unwrap_or(p);
+        let native = if p.starts_with("{UNB}") {
+            None
+        } else {
+            Native::for_pattern(body)
+        };
         Template::from_spec(spec, name, Some(body.to_owned()), native, None)
     }
 
@@ -237,8 +260,16 @@ impl Template {
     pub(crate) fn epoch(line_begin: bool, long: bool) -> Template {
         let base = if long { "LongEpoch" } else { "Epoch" };
         Template {
-            name: if line_begin { format!("{{^LN-BEG}}{base}") } else { base.to_owned() },
-            flags: if line_begin { LINE_BEGIN | pattern::WORD_END } else { pattern::WORD_END },
+            name: if line_begin {
+                format!("{{^LN-BEG}}{base}")
+            } else {
+                base.to_owned()
+            },
+            flags: if line_begin {
+                LINE_BEGIN | pattern::WORD_END
+            } else {
+                pattern::WORD_END
+            },
             weight: 1.0,
             embed: None,
             kind: Kind::Epoch { long },
@@ -248,8 +279,16 @@ impl Template {
     /// The TAI64N template.
     pub(crate) fn tai64n(line_begin: bool) -> Template {
         Template {
-            name: if line_begin { "{^LN-BEG}TAI64N".into() } else { "TAI64N".into() },
-            flags: if line_begin { LINE_BEGIN | pattern::WORD_END } else { pattern::WORD_END },
+            name: if line_begin {
+                "{^LN-BEG}TAI64N".into()
+            } else {
+                "TAI64N".into()
+            },
+            flags: if line_begin {
+                LINE_BEGIN | pattern::WORD_END
+            } else {
+                pattern::WORD_END
+            },
             weight: 1.0,
             embed: None,
             kind: Kind::Tai64n,
@@ -266,7 +305,15 @@ impl Template {
 
     /// Searches `line[pos..end]` (byte offsets; `end` limits what the search
     /// sees, like a line that ends there).
-    pub(crate) fn find(&self, line: &str, pos: usize, end: usize, windowed: bool, locs: &mut Option<CaptureLocations>) -> Option<Hit> {
+    pub(crate) fn find(
+        &self,
+        line: &str,
+        pos: usize,
+        end: usize,
+        windowed: bool,
+        locs: &mut Option<CaptureLocations>,
+        fields: &mut Fields,
+    ) -> Option<Hit> {
         let hay = &line[..end];
         if pos > hay.len() {
             return None;
@@ -280,7 +327,12 @@ impl Template {
                     }
                     let (starts, n) = line_starts(hay);
                     return starts[..n].iter().find_map(|&k| {
-                        epoch_at(hay, k, *long).map(|e| Hit { start: 0, end: e, date: Some((k, e)), native: None })
+                        epoch_at(hay, k, *long).map(|e| Hit {
+                            start: 0,
+                            end: e,
+                            date: Some((k, e)),
+                            native: false,
+                        })
                     });
                 }
                 let mut cands = [usize::MAX; 2];
@@ -292,16 +344,27 @@ impl Template {
                 }
                 for p in cands.into_iter().filter(|&p| p != usize::MAX) {
                     if let Some(e) = epoch_at(hay, p, *long) {
-                        return Some(Hit { start: p, end: e, date: Some((p, e)), native: None });
+                        return Some(Hit {
+                            start: p,
+                            end: e,
+                            date: Some((p, e)),
+                            native: false,
+                        });
                     }
                 }
                 let mut from = pos.saturating_sub(6);
                 while let Some(off) = hay.get(from..).and_then(|s| s.find("audit(")) {
                     let p = from + off + 6;
-                    if p >= pos && epoch_start_ok(line, p)
+                    if p >= pos
+                        && epoch_start_ok(line, p)
                         && let Some(e) = epoch_at(hay, p, *long)
                     {
-                        return Some(Hit { start: p, end: e, date: Some((p, e)), native: None });
+                        return Some(Hit {
+                            start: p,
+                            end: e,
+                            date: Some((p, e)),
+                            native: false,
+                        });
                     }
                     from = from + off + 1;
                 }
@@ -314,14 +377,24 @@ impl Template {
                     }
                     let (starts, n) = line_starts(hay);
                     return starts[..n].iter().find_map(|&k| {
-                        tai64n_at(hay, k).map(|e| Hit { start: 0, end: e, date: Some((k, e)), native: None })
+                        tai64n_at(hay, k).map(|e| Hit {
+                            start: 0,
+                            end: e,
+                            date: Some((k, e)),
+                            native: false,
+                        })
                     });
                 }
                 let mut from = pos;
                 while let Some(off) = hay.get(from..).and_then(|s| s.find('@')) {
                     let p = from + off;
                     if let Some(e) = tai64n_at(hay, p) {
-                        return Some(Hit { start: p, end: e, date: Some((p, e)), native: None });
+                        return Some(Hit {
+                            start: p,
+                            end: e,
+                            date: Some((p, e)),
+                            native: false,
+                        });
                     }
                     from = p + 1;
                 }
@@ -330,29 +403,52 @@ impl Template {
             Kind::Regex(rt) => {
                 if let Some(native) = rt.native {
                     if line_begin && pos == 0 {
-                        match native.line_begin(hay.as_bytes()) {
-                            Ok(Some((k, m))) => {
-                                return Some(Hit { start: 0, end: m.end, date: Some((k, m.end)), native: Some(m.fields) });
+                        match native.line_begin(hay.as_bytes(), fields) {
+                            Ok(Some((k, end))) => {
+                                return Some(Hit {
+                                    start: 0,
+                                    end,
+                                    date: Some((k, end)),
+                                    native: true,
+                                });
                             }
                             Ok(None) => return None,
                             Err(_) => {}
                         }
-                    } else if windowed && self.flags & WORD_BEGIN != 0
-                        && let Ok(Some(m)) = native.word_at(hay.as_bytes(), pos)
+                    } else if windowed
+                        && self.flags & WORD_BEGIN != 0
+                        && let Ok(Some(end)) = native.word_at(hay.as_bytes(), pos, fields)
                     {
-                        return Some(Hit { start: pos, end: m.end, date: Some((pos, m.end)), native: Some(m.fields) });
+                        return Some(Hit {
+                            start: pos,
+                            end,
+                            date: Some((pos, end)),
+                            native: true,
+                        });
                     }
                 }
                 let locs = locs.get_or_insert_with(|| rt.re.capture_locations());
                 let m = rt.re.captures_read_at(locs, hay, pos)?;
                 let date = rt.date_groups.iter().find_map(|&g| locs.get(g));
-                Some(Hit { start: m.start(), end: m.end(), date, native: None })
+                Some(Hit {
+                    start: m.start(),
+                    end: m.end(),
+                    date,
+                    native: false,
+                })
             }
         }
     }
 
     /// Converts a hit of this template to unix seconds.
-    pub(crate) fn time(&self, line: &str, hit: &Hit, locs: Option<&CaptureLocations>, ctx: &mut Context<'_>) -> Option<f64> {
+    pub(crate) fn time(
+        &self,
+        line: &str,
+        hit: &Hit,
+        locs: Option<&CaptureLocations>,
+        native: &Fields,
+        ctx: &mut Context<'_>,
+    ) -> Option<f64> {
         let (s, e) = hit.date?;
         match &self.kind {
             Kind::Epoch { long } => epoch_value(&line[s..e], *long),
@@ -361,15 +457,19 @@ impl Template {
                 i64::from_str_radix(hex, 16).ok().map(|v| v as f64)
             }
             Kind::Regex(rt) => {
-                if let Some(f) = &hit.native {
-                    return strptime::to_unix(f, ctx);
+                if hit.native {
+                    return strptime::to_unix(native, ctx);
                 }
                 let locs = locs?;
                 if let Some((groups, long)) = &rt.epoch_value {
                     let (a, b) = groups.iter().find_map(|&g| locs.get(g))?;
                     return epoch_value(&line[a..b], *long);
                 }
-                let ampm = rt.ampm.iter().find_map(|&g| locs.get(g)).map(|(a, b)| &line[a..b]);
+                let ampm = rt
+                    .ampm
+                    .iter()
+                    .find_map(|&g| locs.get(g))
+                    .map(|(a, b)| &line[a..b]);
                 let mut f = Fields::default();
                 for &(g, key) in &rt.fields {
                     if let Some((a, b)) = locs.get(g) {
@@ -418,13 +518,19 @@ mod tests {
         assert_eq!(epoch_at("1138253920123456", 0, true), Some(16));
         assert_eq!(epoch_at("1138253920123.4", 0, true), Some(15));
         assert_eq!(epoch_value("1138253920123", true), Some(1_138_253_920.123));
-        assert_eq!(epoch_value("1138253920123456", true), Some(1_138_253_920.123456));
+        assert_eq!(
+            epoch_value("1138253920123456", true),
+            Some(1_138_253_920.123456)
+        );
         assert!(epoch_start_ok("type=x audit(1138253920.123:1)", 13));
         assert!(!epoch_start_ok("xaudit(1138253920", 7));
     }
 
     #[test]
     fn markers() {
-        assert_eq!(replace_marker(r"^a{epoch}b\{EPOCH}", &["{EPOCH}"], "X"), r"^aXb\{EPOCH}");
+        assert_eq!(
+            replace_marker(r"^a{epoch}b\{EPOCH}", &["{EPOCH}"], "X"),
+            r"^aXb\{EPOCH}"
+        );
     }
 }

@@ -18,7 +18,9 @@ use serde_json::{Value, json};
 const NOW: f64 = 1_124_013_600.0;
 
 fn root() -> PathBuf {
-    let root = PathBuf::from(std::env::var("FERROBAN_F2B_ROOT").unwrap_or_else(|_| "/tmp/f2b/root".into()));
+    let root = PathBuf::from(
+        std::env::var("FERROBAN_F2B_ROOT").unwrap_or_else(|_| "/tmp/f2b/root".into()),
+    );
     let pkg = root.join("usr/lib/python3/dist-packages/fail2ban");
     assert!(
         pkg.is_dir(),
@@ -51,14 +53,18 @@ fn sample_logs(root: &Path) -> Vec<(String, Vec<String>)> {
     files
         .into_iter()
         .map(|p| {
-            let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()));
+            let bytes =
+                std::fs::read(&p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()));
             let text = String::from_utf8_lossy(&bytes).into_owned();
             let lines = text
                 .lines()
                 .map(|l| l.trim_end_matches('\r').to_owned())
                 .filter(|l| !l.starts_with('#'))
                 .collect();
-            (p.strip_prefix(&dir).unwrap_or(&p).display().to_string(), lines)
+            (
+                p.strip_prefix(&dir).unwrap_or(&p).display().to_string(),
+                lines,
+            )
         })
         .collect()
 }
@@ -69,11 +75,18 @@ fn patterns(root: &Path) -> Vec<Option<String>> {
     let mut out: Vec<Option<String>> = vec![None];
     let mut files = Vec::new();
     walk(&root.join("etc/fail2ban/filter.d"), &mut files);
-    for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "conf")) {
+    for f in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "conf"))
+    {
         let text = std::fs::read_to_string(f).unwrap_or_default();
         for line in text.lines() {
-            let Some(v) = line.strip_prefix("datepattern") else { continue };
-            let Some(v) = v.trim_start().strip_prefix('=') else { continue };
+            let Some(v) = line.strip_prefix("datepattern") else {
+                continue;
+            };
+            let Some(v) = v.trim_start().strip_prefix('=') else {
+                continue;
+            };
             let v = v.trim();
             if v.is_empty() || v.contains("%(") || v.contains('<') && !v.contains("^<") {
                 continue;
@@ -132,7 +145,9 @@ fn python_results(root: &Path, jobs: &Value) -> Vec<Value> {
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(jobs.to_string().as_bytes()).expect("write jobs");
+        stdin
+            .write_all(jobs.to_string().as_bytes())
+            .expect("write jobs");
     }
     let out = child.wait_with_output().expect("python output");
     assert!(out.status.success(), "f2b_dates.py failed");
@@ -208,7 +223,15 @@ fn synthetic_lines() -> Vec<String> {
         "23:59:59",
     ];
     let prefixes = ["", "x ", "host: ", "é ", "[", "--", "abc"];
-    let suffixes = ["", " msg", "x", ".", "é", "0", ": audit(1124013600.123:42) end"];
+    let suffixes = [
+        "",
+        " msg",
+        "x",
+        ".",
+        "é",
+        "0",
+        ": audit(1124013600.123:42) end",
+    ];
     for d in dates {
         for p in prefixes {
             for s in suffixes {
@@ -237,32 +260,58 @@ fn same_dates_as_fail2ban() {
     let mut jobs = Vec::new();
     for p in &pats {
         for (name, lines) in &logs {
-            jobs.push(Job { pattern: p.clone(), now: NOW, name: name.clone(), lines: lines.clone() });
+            jobs.push(Job {
+                pattern: p.clone(),
+                now: NOW,
+                name: name.clone(),
+                lines: lines.clone(),
+            });
         }
     }
     // one long stream of all logs: exercises template reordering and switches
     let stream: Vec<String> = logs.iter().flat_map(|(_, l)| l.iter().cloned()).collect();
     for p in [None, Some("{^LN-BEG}".to_owned())] {
-        jobs.push(Job { pattern: p, now: NOW, name: "<all logs>".into(), lines: stream.clone() });
+        jobs.push(Job {
+            pattern: p,
+            now: NOW,
+            name: "<all logs>".into(),
+            lines: stream.clone(),
+        });
     }
     // synthetic edge cases with clocks around year ends, leap days and DST
     let nows = [
         NOW,
-        1_136_069_400.0,   // 2005-12-31 23:50 CET
-        1_136_073_000.0,   // 2006-01-01 00:50 CET
-        1_104_534_000.5,   // 2005-01-01 00:00:00.5 CET
-        1_078_052_400.0,   // 2004-02-29 12:00 CET
-        1_111_885_200.0,   // 2005-03-27 01:00 CET
-        1_130_634_000.0,   // 2005-10-30 02:00 CET
+        1_136_069_400.0, // 2005-12-31 23:50 CET
+        1_136_073_000.0, // 2006-01-01 00:50 CET
+        1_104_534_000.5, // 2005-01-01 00:00:00.5 CET
+        1_078_052_400.0, // 2004-02-29 12:00 CET
+        1_111_885_200.0, // 2005-03-27 01:00 CET
+        1_130_634_000.0, // 2005-10-30 02:00 CET
     ];
     let synth = synthetic_lines();
     for now in nows {
-        for p in [None, Some("{^LN-BEG}"), Some("%b %d %H:%M:%S"), Some("%H:%M:%S"), Some("EPOCH")] {
-            jobs.push(Job { pattern: p.map(str::to_owned), now, name: format!("<synthetic @{now}>"), lines: synth.clone() });
+        for p in [
+            None,
+            Some("{^LN-BEG}"),
+            Some("%b %d %H:%M:%S"),
+            Some("%H:%M:%S"),
+            Some("EPOCH"),
+        ] {
+            jobs.push(Job {
+                pattern: p.map(str::to_owned),
+                now,
+                name: format!("<synthetic @{now}>"),
+                lines: synth.clone(),
+            });
             // each line alone too (fresh detector: no adaptive history)
         }
         for line in &synth {
-            jobs.push(Job { pattern: None, now, name: format!("<single @{now}>"), lines: vec![line.clone()] });
+            jobs.push(Job {
+                pattern: None,
+                now,
+                name: format!("<single @{now}>"),
+                lines: vec![line.clone()],
+            });
         }
     }
     let payload = Value::Array(
@@ -290,7 +339,9 @@ fn same_dates_as_fail2ban() {
             },
         };
         if let Some(err) = exp.get("error") {
-            failures.push(format!("pattern {label}: fail2ban fails ({err}), we accept it"));
+            failures.push(format!(
+                "pattern {label}: fail2ban fails ({err}), we accept it"
+            ));
             continue;
         }
         det.set_default_timezone(tz.clone());
@@ -307,9 +358,13 @@ fn same_dates_as_fail2ban() {
                 let (s, e) = (chars(line, h.start), chars(line, h.end));
                 (s, e, h.time)
             });
-            let want = want
-                .as_array()
-                .map(|w| (w[0].as_i64().unwrap_or(-9), w[1].as_i64().unwrap_or(-9), w[2].as_f64()));
+            let want = want.as_array().map(|w| {
+                (
+                    w[0].as_i64().unwrap_or(-9),
+                    w[1].as_i64().unwrap_or(-9),
+                    w[2].as_f64(),
+                )
+            });
             let same = match (&got, &want) {
                 (None, None) => true,
                 (Some((s, e, t)), Some((ws, we, wt))) => {
@@ -350,5 +405,10 @@ fn same_dates_as_fail2ban() {
         "TOTAL: {agree}/{total} lines agree ({dated} with a time from fail2ban, {raised} lines where fail2ban raised skipped), {} jobs",
         jobs.len()
     );
-    assert!(failures.is_empty(), "{} disagreements, first ones:\n{}", total - agree, failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} disagreements, first ones:\n{}",
+        total - agree,
+        failures.join("\n")
+    );
 }
