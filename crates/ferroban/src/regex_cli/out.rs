@@ -39,6 +39,15 @@ fn py_value(v: &GroupValue) -> String {
     }
 }
 
+/// Python's `repr()` of a groups dict.
+pub fn py_dict(fields: &[(String, GroupValue)]) -> String {
+    let items: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("{}: {}", py_repr(k), py_value(v)))
+        .collect();
+    format!("{{{}}}", items.join(", "))
+}
+
 fn plain_value(v: Option<&GroupValue>) -> String {
     match v {
         None | Some(GroupValue::None) => "None".into(),

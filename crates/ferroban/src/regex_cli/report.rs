@@ -135,7 +135,7 @@ pub fn local_time(t: Option<f64>) -> String {
 
 /// Everything the "Results" part needs.
 pub struct Results<'a> {
-    pub prefregex: Option<(&'a str, u64)>,
+    pub prefregex: Option<(&'a str, u64, &'a [String])>,
     pub failregex: &'a [RegexStat],
     pub ignoreregex: &'a [RegexStat],
     /// Date templates (name, hits) in the detector's order; `None` when unknown.
@@ -191,9 +191,13 @@ pub fn print_results(w: &mut dyn Write, r: &Results<'_>) -> io::Result<()> {
     writeln!(w)?;
     writeln!(w, "Results")?;
     writeln!(w, "=======")?;
-    if let Some((pattern, count)) = r.prefregex {
+    if let Some((pattern, count, groups)) = r.prefregex {
         writeln!(w, "\nPrefregex: {count} total")?;
-        pprint_list(w, &[pattern.to_string()], None)?;
+        let mut items = vec![pattern.to_string()];
+        if r.verbose > 0 {
+            items.extend(groups.iter().map(|g| format!("    {g}")));
+        }
+        pprint_list(w, &items, None)?;
     }
     print_regexes(w, "Failregex", r.failregex, r.verbose)?;
     print_regexes(w, "Ignoreregex", r.ignoreregex, r.verbose)?;

@@ -209,6 +209,8 @@ struct Scan<'a> {
     failregex: Vec<RegexStat>,
     ignoreregex: Vec<RegexStat>,
     pref_matched: u64,
+    /// Groups of the prefregex matches (`-v`), as Python dicts.
+    pref_groups: Vec<String>,
     /// Second date detector used only to count prefregex matches on lines without results.
     pref_dates: Option<DateDetector>,
     stripped: String,
@@ -251,9 +253,12 @@ impl Scan<'_> {
             }
         }
         if let Some(pref) = filter.prefregex() {
-            let hit = if !res.failures.is_empty() || !res.ignored.is_empty() {
-                true
-            } else if let Some(d) = &mut self.pref_dates {
+            let has_result = !res.failures.is_empty() || !res.ignored.is_empty();
+            let want_groups = self.verbose > 0 && self.pref_groups.len() as u64 <= self.print.limit;
+            let mut hit = has_result;
+            if (!has_result || want_groups)
+                && let Some(d) = &mut self.pref_dates
+            {
                 self.stripped.clear();
                 match d.match_time(line, now) {
                     Some(h) => {
@@ -263,10 +268,19 @@ impl Scan<'_> {
                     None => self.stripped.push_str(line),
                 }
                 self.stripped.push('\n');
-                pref.is_match(&self.stripped)
-            } else {
-                false
-            };
+                if want_groups {
+                    if let Some(caps) = pref.search(&self.stripped) {
+                        hit = true;
+                        if (self.pref_groups.len() as u64) < self.print.limit {
+                            self.pref_groups.push(out::py_dict(&caps.groups()));
+                        } else {
+                            self.pref_groups.push("...".into());
+                        }
+                    }
+                } else {
+                    hit = pref.is_match(&self.stripped);
+                }
+            }
             if hit {
                 self.pref_matched += 1;
             }
@@ -445,6 +459,7 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
         failregex: spec.failregex.iter().map(|p| RegexStat::new(p)).collect(),
         ignoreregex: spec.ignoreregex.iter().map(|p| RegexStat::new(p)).collect(),
         pref_matched: 0,
+        pref_groups: Vec::new(),
         pref_dates,
         stripped: String::new(),
         stats: LineStats::default(),
@@ -510,7 +525,7 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
     if mode == Mode::Report {
         let pref_text = filter.prefregex().map(|p| p.expanded().to_string());
         let results = Results {
-            prefregex: pref_text.as_deref().map(|p| (p, scan.pref_matched)),
+            prefregex: pref_text.as_deref().map(|p| (p, scan.pref_matched, &scan.pref_groups[..])),
             failregex: &scan.failregex,
             ignoreregex: &scan.ignoreregex,
             date_templates: date_templates(filter.date_detector()),
