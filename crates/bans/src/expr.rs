@@ -107,10 +107,19 @@ pub enum ExprError {
     /// A math function outside its domain or range (e.g. `math.log(0)`, `math.exp(1000)`).
     #[error("math error: {0}")]
     Math(String),
+    /// The expression is longer than [`MAX_LEN`] characters or nests deeper than [`MAX_DEPTH`].
+    #[error("expression too complex: {0}")]
+    TooComplex(String),
     /// The result is not a finite number.
     #[error("expression result is not a finite number: {0}")]
     NotFinite(f64),
 }
+
+/// The longest expression accepted, in characters (fail2ban's formulas are well under 200).
+pub const MAX_LEN: usize = 1000;
+
+/// The deepest nesting of parentheses, unary operators and calls accepted.
+pub const MAX_DEPTH: usize = 64;
 
 /// A value during evaluation, following Python's numeric types.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -325,14 +334,28 @@ pub struct Expr {
 impl Expr {
     /// Parses `source`. Names and functions are resolved now: an unknown one is an error here.
     pub fn parse(source: &str) -> Result<Expr, ExprError> {
+        let len = source.chars().count();
+        if len > MAX_LEN {
+            return Err(ExprError::TooComplex(format!(
+                "{len} characters, at most {MAX_LEN} allowed"
+            )));
+        }
         let tokens = lex(source)?;
         let mut p = Parser {
             src: source,
             tokens,
             pos: 0,
+            depth: 0,
         };
         let root = p.test()?;
         p.expect_end()?;
+        // Evaluation recurses over the tree: bound its height (a long `1+1+…` chain is as deep as it is long).
+        let h = height(&root);
+        if h > MAX_DEPTH {
+            return Err(ExprError::TooComplex(format!(
+                "{h} levels of operations, at most {MAX_DEPTH} allowed"
+            )));
+        }
         Ok(Expr {
             source: source.to_string(),
             root,
@@ -384,6 +407,38 @@ impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.source)
     }
+}
+
+/// The height of the tree, computed without recursion.
+fn height(root: &Node) -> usize {
+    let mut max = 0;
+    let mut stack = vec![(root, 1usize)];
+    while let Some((n, h)) = stack.pop() {
+        max = max.max(h);
+        match n {
+            Node::Const(_) | Node::Var(_) => {}
+            Node::Unary(_, a) | Node::Not(a) => stack.push((a, h + 1)),
+            Node::Binary(_, a, b) | Node::And(a, b) | Node::Or(a, b) => {
+                stack.push((a, h + 1));
+                stack.push((b, h + 1));
+            }
+            Node::Compare(a, rest) => {
+                stack.push((a, h + 1));
+                stack.extend(rest.iter().map(|(_, n)| (n, h + 1)));
+            }
+            Node::IfElse {
+                cond,
+                then,
+                otherwise,
+            } => {
+                stack.push((cond, h + 1));
+                stack.push((then, h + 1));
+                stack.push((otherwise, h + 1));
+            }
+            Node::Call(_, args) => stack.extend(args.iter().map(|a| (a, h + 1))),
+        }
+    }
+    max
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -533,6 +588,8 @@ struct Parser<'a> {
     src: &'a str,
     tokens: Vec<Spanned>,
     pos: usize,
+    /// Current nesting of recursive rules, bounded by [`MAX_DEPTH`] so no input can exhaust the stack.
+    depth: usize,
 }
 
 const KEYWORDS: [&str; 7] = ["if", "else", "and", "or", "not", "True", "False"];
@@ -552,6 +609,24 @@ impl Parser<'_> {
             self.pos += 1;
         }
         t
+    }
+
+    /// Runs a recursive rule one level deeper.
+    fn nested(
+        &mut self,
+        rule: fn(&mut Self) -> Result<Node, ExprError>,
+    ) -> Result<Node, ExprError> {
+        self.depth += 1;
+        let r = if self.depth > MAX_DEPTH {
+            Err(ExprError::TooComplex(format!(
+                "nested deeper than {MAX_DEPTH} levels at column {}",
+                self.column()
+            )))
+        } else {
+            rule(self)
+        };
+        self.depth -= 1;
+        r
     }
 
     fn is_keyword(&self, kw: &str) -> bool {
@@ -581,6 +656,19 @@ impl Parser<'_> {
 
     /// test := or_test ['if' or_test 'else' test]
     fn test(&mut self) -> Result<Node, ExprError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(ExprError::TooComplex(format!(
+                "nested deeper than {MAX_DEPTH} levels at column {}",
+                self.column()
+            )));
+        }
+        let r = self.test_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn test_inner(&mut self) -> Result<Node, ExprError> {
         let then = self.or_test()?;
         if !self.is_keyword("if") {
             return Ok(then);
@@ -622,7 +710,7 @@ impl Parser<'_> {
     fn not_test(&mut self) -> Result<Node, ExprError> {
         if self.is_keyword("not") {
             self.bump();
-            return Ok(Node::Not(Box::new(self.not_test()?)));
+            return Ok(Node::Not(Box::new(self.nested(Self::not_test)?)));
         }
         self.comparison()
     }
@@ -710,7 +798,7 @@ impl Parser<'_> {
             _ => return self.power(),
         };
         self.bump();
-        Ok(Node::Unary(op, Box::new(self.factor()?)))
+        Ok(Node::Unary(op, Box::new(self.nested(Self::factor)?)))
     }
 
     /// power := primary ['**' factor]
@@ -718,7 +806,7 @@ impl Parser<'_> {
         let base = self.primary()?;
         if self.is_op("**") {
             self.bump();
-            let exp = self.factor()?;
+            let exp = self.nested(Self::factor)?;
             return Ok(Node::Binary(BinOp::Pow, Box::new(base), Box::new(exp)));
         }
         Ok(base)
@@ -1275,6 +1363,45 @@ mod tests {
             e.to_string(),
             "syntax error at column 7 in \"(1 + 2\": expected \")\", found end of expression"
         );
+    }
+
+    #[test]
+    fn hostile_inputs_are_refused_not_crashed() {
+        let deep = format!("{}1{}", "(".repeat(500), ")".repeat(500));
+        assert!(matches!(Expr::parse(&deep), Err(ExprError::TooComplex(_))));
+        assert!(matches!(
+            Expr::parse(&"-".repeat(500)),
+            Err(ExprError::TooComplex(_))
+        ));
+        assert!(matches!(
+            Expr::parse(&"not ".repeat(200)),
+            Err(ExprError::TooComplex(_))
+        ));
+        assert!(matches!(
+            Expr::parse(&"2**".repeat(200)),
+            Err(ExprError::TooComplex(_))
+        ));
+        let long = format!("1{}", "+1".repeat(600));
+        assert!(matches!(Expr::parse(&long), Err(ExprError::TooComplex(_))));
+        let flat = format!("1{}", "+1".repeat(400));
+        assert!(matches!(Expr::parse(&flat), Err(ExprError::TooComplex(_))));
+        // Within the limits, a flat chain still evaluates.
+        let flat = format!("1{}", "+1".repeat(60));
+        assert_eq!(ev(&flat), Value::Int(61));
+        let nested = format!("{}1{}", "(".repeat(30), ")".repeat(30));
+        assert_eq!(ev(&nested), Value::Int(1));
+        for junk in [
+            "\0",
+            "ban.Time;",
+            "`",
+            "1 ? 2 : 3",
+            "lambda: 1",
+            "[1]",
+            "ban.Time.x",
+            "1 if 2 else",
+        ] {
+            assert!(Expr::parse(junk).is_err(), "{junk:?}");
+        }
     }
 
     #[test]
