@@ -40,7 +40,7 @@ pub struct FollowOptions {
     pub start: StartAt,
     /// The files' encoding (`logencoding`).
     pub encoding: LogEncoding,
-    /// Bytes read per file and poll at most ([`DEFAULT_READ_BUDGET`]); at least one chunk is read.
+    /// Bytes read per poll at most ([`DEFAULT_READ_BUDGET`]; 0 counts as 1).
     pub read_budget: u64,
 }
 
@@ -200,8 +200,6 @@ pub(crate) struct OpenFile {
     hash: Option<FirstLineHash>,
     /// Length of the bytes `hash` covers (first line with its newline, or [`MAX_LINE`]).
     hash_len: u64,
-    /// Modification time at the last check (seconds, nanoseconds).
-    mtime: (i64, i64),
 }
 
 impl OpenFile {
@@ -222,7 +220,6 @@ impl OpenFile {
                 skipping: false,
                 hash: None,
                 hash_len: 0,
-                mtime: (meta.mtime(), meta.mtime_nsec()),
             },
             meta,
         ))
@@ -625,7 +622,7 @@ impl FileFollower {
             self.chunk.resize(CHUNK, 0);
         }
         let mut rep = PollReport::default();
-        let mut budget = self.opts.read_budget;
+        let mut budget = self.opts.read_budget.max(1);
         let path = self.path.clone();
         let io_err = |e: io::Error| {
             if e.get_ref().is_some_and(|m| m.to_string() == NOT_A_FILE) {
@@ -645,6 +642,13 @@ impl FileFollower {
 
         // 1. The rest of a rotated-away file comes first (it is older).
         if let Some(old) = self.retired.as_mut() {
+            if let Some(kind) = check_rewritten(old, &mut self.hash_buf).map_err(&io_err)? {
+                em.stats.rotations += 1;
+                rep.notices.push(Notice::Rotated {
+                    path: self.path.clone(),
+                    kind,
+                });
+            }
             let before = old.read_offset;
             let eof = read_available(old, &mut self.chunk, &mut em, &mut budget, true)
                 .map_err(&io_err)?;
@@ -669,6 +673,13 @@ impl FileFollower {
             // Renamed or deleted: keep draining the file we hold (a writer may still append to
             // it) and wait for the path to come back.
             if let Some(cur) = self.current.as_mut() {
+                if let Some(kind) = check_rewritten(cur, &mut self.hash_buf).map_err(&io_err)? {
+                    em.stats.rotations += 1;
+                    rep.notices.push(Notice::Rotated {
+                        path: self.path.clone(),
+                        kind,
+                    });
+                }
                 let eof = read_available(cur, &mut self.chunk, &mut em, &mut budget, false)
                     .map_err(&io_err)?;
                 rep.more |= !eof;
@@ -702,14 +713,18 @@ impl FileFollower {
         if self.current.is_some() && !same {
             // Replaced (rename + create, delete + recreate). Finish the old file first.
             let cur = self.current.as_mut().expect("checked above");
+            if let Some(kind) = check_rewritten(cur, &mut self.hash_buf).map_err(&io_err)? {
+                em.stats.rotations += 1;
+                rep.notices.push(Notice::Rotated {
+                    path: self.path.clone(),
+                    kind,
+                });
+            }
+            // Read what the budget allows now; the rest is drained as the retired file, so the
+            // new file is opened (and held) before anything can rotate it away as well.
             let eof = read_available(cur, &mut self.chunk, &mut em, &mut budget, true)
                 .map_err(&io_err)?;
-            if !eof {
-                // Budget spent on the old file: switch on the next poll.
-                rep.more = true;
-                rep.lines = em.lines;
-                return Ok(rep);
-            }
+            rep.more |= !eof;
             let (mut new, _) = match OpenFile::open(&self.path) {
                 Ok(x) => x,
                 // Gone again between stat and open: next poll.
@@ -783,32 +798,8 @@ impl FileFollower {
             self.current = Some(new);
             self.last = None;
         } else {
-            // Same file: shrunk (copytruncate) or rewritten (truncated and refilled up to or
-            // past our offset before we looked: the first line changed)? The hash is checked
-            // when the size or the modification time changed.
             let cur = self.current.as_mut().expect("checked above");
-            let m = cur.file.metadata().map_err(&io_err)?;
-            let size = m.len();
-            let mtime = (m.mtime(), m.mtime_nsec());
-            let touched = std::mem::replace(&mut cur.mtime, mtime) != mtime;
-            let mut kind = None;
-            if size < cur.read_offset {
-                kind = Some(RotationKind::Truncated);
-            } else if size > cur.read_offset || touched || cur.hash.is_none() {
-                let (h, hl) = cur.current_hash(&mut self.hash_buf).map_err(&io_err)?;
-                if cur.hash.is_some() && h != cur.hash {
-                    kind = Some(RotationKind::Rewritten);
-                } else if cur.hash.is_none() {
-                    cur.hash = h;
-                    cur.hash_len = hl;
-                }
-            }
-            if let Some(kind) = kind {
-                em.finish(cur, false);
-                cur.seek_to(0).map_err(&io_err)?;
-                let (h, hl) = cur.current_hash(&mut self.hash_buf).map_err(&io_err)?;
-                cur.hash = h;
-                cur.hash_len = hl;
+            if let Some(kind) = check_rewritten(cur, &mut self.hash_buf).map_err(&io_err)? {
                 em.stats.rotations += 1;
                 rep.notices.push(Notice::Rotated {
                     path: self.path.clone(),
@@ -832,6 +823,38 @@ impl FileFollower {
         rep.lines = em.lines;
         Ok(rep)
     }
+}
+
+/// Detects, on a file we hold, a truncation (size below the read offset: copytruncate,
+/// `> file`) or a rewrite (same inode, not shorter, other first line: truncated and refilled up
+/// to or past our offset before we looked), and restarts it at 0. The first line is re-hashed
+/// on every call: one small `pread`, and no dependence on file times, whose clock ticks too
+/// coarsely to see a refill within a few milliseconds.
+///
+/// A held incomplete line is dropped: its completion went into the copy, not into this file.
+fn check_rewritten(of: &mut OpenFile, hash_buf: &mut Vec<u8>) -> io::Result<Option<RotationKind>> {
+    let size = of.file.metadata()?.len();
+    let kind = if size < of.read_offset {
+        RotationKind::Truncated
+    } else if size == 0 {
+        return Ok(None);
+    } else {
+        let (h, hl) = of.current_hash(hash_buf)?;
+        if of.hash.is_none() {
+            of.hash = h;
+            of.hash_len = hl;
+            return Ok(None);
+        }
+        if h == of.hash {
+            return Ok(None);
+        }
+        RotationKind::Rewritten
+    };
+    of.seek_to(0)?;
+    let (h, hl) = of.current_hash(hash_buf)?;
+    of.hash = h;
+    of.hash_len = hl;
+    Ok(Some(kind))
 }
 
 /// Start offset for [`StartAt::Tail`]: after the last newline, so that a line being written

@@ -36,8 +36,8 @@
 //! A follower keeps the file it reads **open**, and on every poll compares it with what its
 //! path names now:
 //!
-//! - **Same inode, size ≥ read offset**: append. If the size or the modification time changed,
-//!   the first line is re-hashed (one `pread` of its length); a different hash means the file
+//! - **Same inode, size ≥ read offset**: append. The first line is re-hashed on every poll
+//!   (one `pread` of its length); a different hash means the file
 //!   was truncated and refilled up to or past our offset between two polls →
 //!   [`RotationKind::Rewritten`], read from 0. (A refill with an identical first line, to no
 //!   more than our offset, cannot be told from an untouched file.)
@@ -70,8 +70,8 @@
 //! # Differences from fail2ban 1.0.2
 //! - A restored position wins over `tail` (fail2ban ignores the database with `tail`, dropping
 //!   lines written while it was stopped).
-//! - fail2ban re-checks the first-line hash every 30 s; here on every poll that finds the size
-//!   or modification time changed (no wall-clock dependency, earlier detection).
+//! - fail2ban re-checks the first-line hash every 30 s; here on every poll (no wall-clock
+//!   dependency, earlier detection; the cost is one small `pread` per file and poll).
 //! - fail2ban closes the file after every read and reopens the path, so lines appended to a
 //!   renamed file after its last read are lost; here they are read (see above).
 //! - The initial "seek to now − findtime" of `head` mode needs date detection and is left to
