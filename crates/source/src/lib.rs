@@ -43,7 +43,11 @@
 //!   more than our offset, cannot be told from an untouched file.)
 //! - **Same inode, size < read offset** (copytruncate, `> file`): [`RotationKind::Truncated`],
 //!   read from 0. Lines written between our last read and the truncation went into the copy and
-//!   are not seen here (inherent to copytruncate).
+//!   are not seen here (inherent to copytruncate); a held incomplete line is dropped (its end
+//!   went into the copy too).
+//!
+//! These two checks run on every file held, before it is read — also on one whose path has
+//! meanwhile been renamed or deleted.
 //! - **Other inode** (rename + create, delete + recreate): the old file is read to its end
 //!   through the descriptor we hold (still readable after a rename or unlink) *before* the new
 //!   file is opened and read from 0 ([`RotationKind::Replaced`]). The old descriptor is then kept
@@ -61,7 +65,9 @@
 //!   match that names a file another path is reading now (symlink, hard link) is not followed
 //!   a second time.
 //!
-//! At most two descriptors are held per path. Positions are the start of the first line not
+//! At most two descriptors are held per path. A read budget per poll
+//! ([`SourceOptions::read_budget`]) bounds the time one poll takes on a large backlog;
+//! [`PollReport::more`] then asks for another poll right away. Positions are the start of the first line not
 //! yet delivered: an incomplete last line is held (at most [`MAX_LINE`] bytes) and never counted
 //! as read. On restart, [`Position`] is honoured when the first-line hash (and inode, if stored)
 //! match and the file is not shorter; otherwise the file was rotated while we were down and is
