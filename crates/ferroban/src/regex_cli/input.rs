@@ -110,7 +110,10 @@ mod tests {
 
     #[test]
     fn splits_on_newline_and_drops_incomplete_tail() {
-        assert_eq!(lines(b"a\nb\r\n\nc"), vec![b"a".to_vec(), b"b\r".to_vec(), Vec::new()]);
+        assert_eq!(
+            lines(b"a\nb\r\n\nc"),
+            vec![b"a".to_vec(), b"b\r".to_vec(), Vec::new()]
+        );
         assert!(lines(b"").is_empty());
     }
 

@@ -65,7 +65,11 @@ pub fn shortstr(s: &str, l: usize) -> String {
 
 /// Python's `repr()` of a string (enough for option values).
 pub fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
@@ -78,7 +82,9 @@ pub fn py_repr(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -107,7 +113,9 @@ fn has_ext(name: &str) -> bool {
 }
 
 fn basename(p: &Path) -> String {
-    p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
+    p.file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Reads the REGEX argument into `spec`.
@@ -118,7 +126,11 @@ pub fn read_fail(spec: &mut Spec, value: &str, config: &Path) -> anyhow::Result<
         let tries: Vec<String> = if has_ext(&name) {
             vec![name.clone()]
         } else {
-            vec![name.clone(), format!("{name}.conf"), format!("{name}.local")]
+            vec![
+                name.clone(),
+                format!("{name}.conf"),
+                format!("{name}.local"),
+            ]
         };
         let mut basedir = config.to_path_buf();
         let mut found = None;
@@ -174,8 +186,9 @@ fn read_filter_file(
             basedir.display()
         ));
         push_options(spec, opts);
-        ferroban_config::read_filter(&basedir, &stem, opts)
-            .with_context(|| format!("failed to load filter {value} (from {})", basedir.display()))?
+        ferroban_config::read_filter(&basedir, &stem, opts).with_context(|| {
+            format!("failed to load filter {value} (from {})", basedir.display())
+        })?
     } else {
         spec.header.push(format!("Use   failregex file : {name}"));
         push_options(spec, opts);

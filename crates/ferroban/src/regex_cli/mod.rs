@@ -96,7 +96,6 @@ pub struct RegexArgs {
     pub json: bool,
 }
 
-
 /// Runs `ferroban regex`; returns the process exit code.
 pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
     run::run(args)

@@ -9,7 +9,8 @@ use super::load::py_repr;
 use crate::filter::Failure;
 
 fn id_text(f: &Failure) -> String {
-    f.id.as_ref().map_or_else(|| "None".to_string(), ToString::to_string)
+    f.id.as_ref()
+        .map_or_else(|| "None".to_string(), ToString::to_string)
 }
 
 /// Python's `repr()` of a float (`1.0`, `1700000000.5`).
@@ -94,7 +95,9 @@ pub fn print_token(w: &mut dyn Write, token: &str, failures: &[&Failure]) -> io:
                 if let Some(ip) = &f.data.ip {
                     items.push(format!("'ip': {}", py_repr(&ip.to_string())));
                 }
-                let id = f.id.as_ref().map_or_else(|| "None".into(), |i| py_repr(&i.to_string()));
+                let id =
+                    f.id.as_ref()
+                        .map_or_else(|| "None".into(), |i| py_repr(&i.to_string()));
                 let time = f.time.map_or_else(|| "None".into(), py_float);
                 writeln!(w, "[{id},\t{time},\t{{{}}}],", items.join(", "))?;
             }
@@ -129,13 +132,20 @@ fn substitute(template: &str, f: &Failure, msg: Option<&str>) -> String {
         };
         let tag = &after[..close];
         let value = match tag {
-            "ip" => Some(f.data.ip.as_ref().map_or_else(|| id_text(f), ToString::to_string)),
+            "ip" => Some(
+                f.data
+                    .ip
+                    .as_ref()
+                    .map_or_else(|| id_text(f), ToString::to_string),
+            ),
             "fid" | "F-ID" | "id" => Some(id_text(f)),
             "time" => Some(f.time.map_or_else(|| "None".into(), py_float)),
             "matches" => Some(match_lines(f).join("\n")),
             "msg" => Some(msg.map_or_else(|| match_lines(f).join("\n"), str::to_string)),
             t => {
-                let key = t.strip_prefix("F-").map_or_else(|| t.to_string(), str::to_lowercase);
+                let key = t
+                    .strip_prefix("F-")
+                    .map_or_else(|| t.to_string(), str::to_lowercase);
                 f.data.get(&key).map(|v| plain_value(Some(v)))
             }
         };
@@ -181,10 +191,14 @@ fn failure_json(f: &Failure) -> Map<String, Value> {
     o.insert("regex".into(), json!(f.regex_index + 1));
     o.insert(
         "id".into(),
-        f.id.as_ref().map_or(Value::Null, |i| Value::String(i.to_string())),
+        f.id.as_ref()
+            .map_or(Value::Null, |i| Value::String(i.to_string())),
     );
     let ip = f.data.ip.as_ref().or(f.id.as_ref()).filter(|i| i.is_ip());
-    o.insert("ip".into(), ip.map_or(Value::Null, |i| Value::String(i.to_string())));
+    o.insert(
+        "ip".into(),
+        ip.map_or(Value::Null, |i| Value::String(i.to_string())),
+    );
     o.insert("time".into(), f.time.map_or(Value::Null, |t| json!(t)));
     o.insert("time_iso".into(), f.time.map_or(Value::Null, iso_time));
     let mut caps = Map::new();
@@ -202,7 +216,12 @@ fn failure_json(f: &Failure) -> Map<String, Value> {
 /// first failure's `regex` (1-based, as in the report), `id`, `ip`, `time` (unix seconds),
 /// `time_iso` (RFC 3339, UTC) and `captures` (every named group: `user`, `fid`, `F-*` tags...,
 /// `null` when not participating); further failures of the same line under `also`.
-pub fn print_json(w: &mut dyn Write, line_no: u64, text: &str, failures: &[&Failure]) -> io::Result<()> {
+pub fn print_json(
+    w: &mut dyn Write,
+    line_no: u64,
+    text: &str,
+    failures: &[&Failure],
+) -> io::Result<()> {
     let Some((first, rest)) = failures.split_first() else {
         return Ok(());
     };
@@ -213,7 +232,11 @@ pub fn print_json(w: &mut dyn Write, line_no: u64, text: &str, failures: &[&Fail
     if !rest.is_empty() {
         o.insert(
             "also".into(),
-            Value::Array(rest.iter().map(|f| Value::Object(failure_json(f))).collect()),
+            Value::Array(
+                rest.iter()
+                    .map(|f| Value::Object(failure_json(f)))
+                    .collect(),
+            ),
         );
     }
     serde_json::to_writer(&mut *w, &Value::Object(o))?;
@@ -228,7 +251,10 @@ mod tests {
     fn floats_like_python() {
         assert_eq!(py_float(1.0), "1.0");
         assert_eq!(py_float(1.5), "1.5");
-        assert_eq!(py_value(&GroupValue::Tuple(vec![Some("a".into())])), "('a',)");
+        assert_eq!(
+            py_value(&GroupValue::Tuple(vec![Some("a".into())])),
+            "('a',)"
+        );
     }
 
     #[test]

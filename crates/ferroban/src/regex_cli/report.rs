@@ -146,7 +146,12 @@ pub struct Results<'a> {
     pub print: PrintOpts,
 }
 
-fn print_regexes(w: &mut dyn Write, title: &str, list: &[RegexStat], verbose: u8) -> io::Result<()> {
+fn print_regexes(
+    w: &mut dyn Write,
+    title: &str,
+    list: &[RegexStat],
+    verbose: u8,
+) -> io::Result<()> {
     let total: u64 = list.iter().map(|r| r.hits).sum();
     let mut out = Vec::new();
     for (i, r) in list.iter().enumerate() {
@@ -159,7 +164,11 @@ fn print_regexes(w: &mut dyn Write, title: &str, list: &[RegexStat], verbose: u8
                     "    {}  {}{}",
                     h.id,
                     local_time(h.time),
-                    if h.multiple { " (multiple regex matched)" } else { "" }
+                    if h.multiple {
+                        " (multiple regex matched)"
+                    } else {
+                        ""
+                    }
                 ));
             }
         }
@@ -168,7 +177,14 @@ fn print_regexes(w: &mut dyn Write, title: &str, list: &[RegexStat], verbose: u8
     pprint_list(w, &out, Some(" #) [# of hits] regular expression"))
 }
 
-fn print_lines(w: &mut dyn Write, name: &str, count: i64, lines: &[String], all: bool, limit: u64) -> io::Result<()> {
+fn print_lines(
+    w: &mut dyn Write,
+    name: &str,
+    count: i64,
+    lines: &[String],
+    all: bool,
+    limit: u64,
+) -> io::Result<()> {
     if count == 0 {
         return Ok(());
     }
@@ -223,10 +239,24 @@ pub fn print_results(w: &mut dyn Write, r: &Results<'_>) -> io::Result<()> {
         print_lines(w, "matched", l.matched, &l.matched_lines, true, p.limit)?;
     }
     if !p.no_ignored {
-        print_lines(w, "ignored", l.ignored, &l.ignored_lines, p.all_ignored, p.limit)?;
+        print_lines(
+            w,
+            "ignored",
+            l.ignored,
+            &l.ignored_lines,
+            p.all_ignored,
+            p.limit,
+        )?;
     }
     if !p.no_missed {
-        print_lines(w, "missed", l.missed, &l.missed_lines, p.all_missed, p.limit)?;
+        print_lines(
+            w,
+            "missed",
+            l.missed,
+            &l.missed_lines,
+            p.all_missed,
+            p.limit,
+        )?;
     }
     Ok(())
 }

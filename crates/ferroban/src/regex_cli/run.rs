@@ -108,7 +108,10 @@ fn display_date_name(name: &str) -> String {
                 out.push('%');
                 rest = &after[1..];
             }
-            Some('E') if after.starts_with("Ex") && after[2..].chars().next().and_then(word).is_some() => {
+            Some('E')
+                if after.starts_with("Ex")
+                    && after[2..].chars().next().and_then(word).is_some() =>
+            {
                 let c = after[2..].chars().next().unwrap_or('x');
                 out.push_str("Ex");
                 out.push_str(word(c).unwrap_or_default());
@@ -183,7 +186,11 @@ impl Shadow {
         let full = self.lines.len() >= self.max;
         let consumed = |text: &str| {
             res.failures.iter().any(|f| {
-                f.data.matches.iter().chain(f.data.nofail_matches.iter()).any(|m| m.iter().any(|l| l.text == text))
+                f.data
+                    .matches
+                    .iter()
+                    .chain(f.data.nofail_matches.iter())
+                    .any(|m| m.iter().any(|l| l.text == text))
             })
         };
         for bl in self.lines.iter().skip(usize::from(full)) {
@@ -219,7 +226,14 @@ struct Scan<'a> {
 }
 
 impl Scan<'_> {
-    fn line(&mut self, w: &mut dyn Write, filter: &mut Filter, line: &str, line_no: u64, now: f64) -> io::Result<()> {
+    fn line(
+        &mut self,
+        w: &mut dyn Write,
+        filter: &mut Filter,
+        line: &str,
+        line_no: u64,
+        now: f64,
+    ) -> io::Result<()> {
         let res = filter.process_line(line, now);
         if self.mode == Mode::Token {
             let ret: Vec<&Failure> = res.failures.iter().filter(|f| !f.is_nofail()).collect();
@@ -235,7 +249,10 @@ impl Scan<'_> {
                 stat.hits += 1;
                 if self.verbose > 0 && self.mode == Mode::Report {
                     stat.list.push(Hit {
-                        id: f.id.as_ref().map_or_else(|| "None".into(), ToString::to_string),
+                        id: f
+                            .id
+                            .as_ref()
+                            .map_or_else(|| "None".into(), ToString::to_string),
                         time: f.time,
                         multiple: n_ret > 1,
                     });
@@ -304,25 +321,14 @@ impl Scan<'_> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn date_names_like_fail2ban() {
-        assert_eq!(
-            display_date_name("^%Y-%m-%d %H:%M:%S"),
-            "^Year-Month-Day 24hour:Minute:Second"
-        );
-        assert_eq!(display_date_name("%d/%b[^/]*/%ExY %k %%"), "Day/MON[^/]*/ExYear %k %");
-    }
-}
-
 fn progress_bar(size: u64) -> Option<indicatif::ProgressBar> {
     if size < PROGRESS_MIN_BYTES || !io::stderr().is_terminal() {
         return None;
     }
-    let pb = indicatif::ProgressBar::with_draw_target(Some(size), indicatif::ProgressDrawTarget::stderr());
+    let pb = indicatif::ProgressBar::with_draw_target(
+        Some(size),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
     if let Ok(style) = indicatif::ProgressStyle::with_template(
         "{spinner} [{elapsed_precise}] [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
     ) {
@@ -340,7 +346,10 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
         bail!("--print-no-ignored and --print-all-ignored are mutually exclusive");
     }
     if args.log.starts_with("systemd-journal") {
-        bail!("LOG {:?}: the systemd journal is not supported yet (issue 6)", args.log);
+        bail!(
+            "LOG {:?}: the systemd journal is not supported yet (issue 6)",
+            args.log
+        );
     }
     let mode = if args.json {
         Mode::Json
@@ -373,10 +382,7 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
         load::read_ignore(&mut spec, ign, config)?;
     }
     let maxlines = spec.maxlines.unwrap_or(1);
-    let timezone = match &args.timezone {
-        Some(tz) => Some(tz.clone()),
-        None => None,
-    };
+    let timezone = args.timezone.clone();
     let opts = FilterOptions {
         use_dns,
         check_all_regex: !args.no_check_all && mode != Mode::Token,
@@ -413,7 +419,11 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
         match &source {
             Source::File(p) => {
                 writeln!(w, "Use         log file : {}", p.display())?;
-                writeln!(w, "Use         encoding : {}", args.encoding.as_deref().unwrap_or("UTF-8"))?;
+                writeln!(
+                    w,
+                    "Use         encoding : {}",
+                    args.encoding.as_deref().unwrap_or("UTF-8")
+                )?;
             }
             Source::Literal(lines) if maxlines <= 1 && lines.len() == 1 => {
                 writeln!(w, "Use      single line : {}", shortstr(&args.log, 53))?;
@@ -436,7 +446,11 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
     }
 
     let print = PrintOpts {
-        limit: if args.maxlines > 0 { args.maxlines as u64 } else { 20 },
+        limit: if args.maxlines > 0 {
+            args.maxlines as u64
+        } else {
+            20
+        },
         no_missed: args.print_no_missed,
         no_ignored: args.print_no_ignored,
         all_matched: args.print_all_matched,
@@ -444,10 +458,17 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
         all_ignored: args.print_all_ignored,
     };
     let pref_dates = if filter.prefregex().is_some() && mode == Mode::Report {
-        Some(match spec.datepattern.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
-            Some(p) => DateDetector::from_pattern(p)?,
-            None => DateDetector::with_default_templates(),
-        })
+        Some(
+            match spec
+                .datepattern
+                .as_deref()
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+            {
+                Some(p) => DateDetector::from_pattern(p)?,
+                None => DateDetector::with_default_templates(),
+            },
+        )
     } else {
         None
     };
@@ -481,15 +502,18 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
             let mut scratch = String::new();
             let mut line_no = 0u64;
             loop {
-                let more = reader
-                    .next_line(&mut buf)
-                    .with_context(|| format!("log file {}: read error after line {line_no}", path.display()))?;
+                let more = reader.next_line(&mut buf).with_context(|| {
+                    format!(
+                        "log file {}: read error after line {line_no}",
+                        path.display()
+                    )
+                })?;
                 if !more {
                     break;
                 }
                 line_no += 1;
                 if let Some(pb) = &pb
-                    && line_no % 65536 == 0
+                    && line_no.is_multiple_of(65536)
                 {
                     pb.set_position(reader.consumed);
                 }
@@ -525,7 +549,9 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
     if mode == Mode::Report {
         let pref_text = filter.prefregex().map(|p| p.expanded().to_string());
         let results = Results {
-            prefregex: pref_text.as_deref().map(|p| (p, scan.pref_matched, &scan.pref_groups[..])),
+            prefregex: pref_text
+                .as_deref()
+                .map(|p| (p, scan.pref_matched, &scan.pref_groups[..])),
             failregex: &scan.failregex,
             ignoreregex: &scan.ignoreregex,
             date_templates: date_templates(filter.date_detector()),
@@ -538,4 +564,21 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
     }
     w.flush()?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_names_like_fail2ban() {
+        assert_eq!(
+            display_date_name("^%Y-%m-%d %H:%M:%S"),
+            "^Year-Month-Day 24hour:Minute:Second"
+        );
+        assert_eq!(
+            display_date_name("%d/%b[^/]*/%ExY %k %%"),
+            "Day/MON[^/]*/ExYear %k %"
+        );
+    }
 }
