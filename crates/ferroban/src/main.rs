@@ -1,1 +1,140 @@
-fn main() {}
+//! The `ferroban` binary. Invoked as `fail2ban-server`, `fail2ban-client` or `fail2ban-regex`
+//! (a symlink), it behaves as `ferroban server`, `ferroban client` or `ferroban regex`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use ferroban::regex_cli::RegexArgs;
+use ferroban::testfilters::{self, TestFiltersOptions};
+
+/// fail2ban-compatible intrusion prevention.
+#[derive(Debug, Parser)]
+#[command(name = "ferroban", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The daemon (fail2ban-server).
+    Server {
+        /// Arguments (fail2ban-server's).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Control a running daemon (fail2ban-client).
+    Client {
+        /// Arguments (fail2ban-client's).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Test a filter or regex against a log (fail2ban-regex).
+    Regex(Box<RegexArgs>),
+    /// Run annotated sample logs (`# failJSON:`) against filters.
+    TestFilters {
+        /// Configuration directory with filter.d/.
+        #[arg(short = 'c', long = "config", default_value = "/etc/fail2ban")]
+        config: PathBuf,
+        /// Only these filters (repeatable); default: every filter.d/*.conf but *common.conf.
+        #[arg(short = 'f', long = "filter")]
+        filter: Vec<String>,
+        /// Print per-filter totals.
+        #[arg(short = 'v', long = "verbose")]
+        verbose: bool,
+        /// Directory of sample logs named after their filters.
+        samples: PathBuf,
+    },
+}
+
+/// Maps the program name to a subcommand: `fail2ban-regex ARGS` → `ferroban regex ARGS`.
+fn normalise_args(mut args: Vec<OsString>) -> Vec<OsString> {
+    let prog = args
+        .first()
+        .map(|a| {
+            std::path::Path::new(a)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    let sub = match prog.as_str() {
+        "fail2ban-server" => Some("server"),
+        "fail2ban-client" => Some("client"),
+        "fail2ban-regex" => Some("regex"),
+        _ => None,
+    };
+    if let Some(sub) = sub {
+        args[0] = OsString::from("ferroban");
+        args.insert(1, OsString::from(sub));
+    }
+    args
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_from(normalise_args(std::env::args_os().collect()));
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("ERROR: {e:#}");
+            ExitCode::from(255)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Server { .. } => {
+            anyhow::bail!(
+                "`ferroban server` is not available in this build yet (tracked in issue 3)"
+            )
+        }
+        Command::Client { .. } => {
+            anyhow::bail!(
+                "`ferroban client` is not available in this build yet (tracked in issue 3)"
+            )
+        }
+        Command::Regex(args) => {
+            let code = ferroban::regex_cli::run(&args)?;
+            Ok(u8::try_from(code).unwrap_or(255))
+        }
+        Command::TestFilters {
+            config,
+            filter,
+            verbose,
+            samples,
+        } => {
+            let report = testfilters::run(&TestFiltersOptions {
+                config_dir: config,
+                samples_dir: samples,
+                filters: filter,
+            })?;
+            if verbose {
+                for (name, (p, f)) in &report.per_filter {
+                    println!("{name}: {p} passed, {f} failed");
+                }
+            }
+            print!("{}", report.render());
+            Ok(u8::from(!report.failures.is_empty()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn program_name_selects_the_subcommand() {
+        let a = normalise_args(vec!["/usr/bin/fail2ban-regex".into(), "x".into()]);
+        assert_eq!(
+            a,
+            vec![OsString::from("ferroban"), "regex".into(), "x".into()]
+        );
+        let b = normalise_args(vec!["ferroban".into(), "regex".into()]);
+        assert_eq!(b, vec![OsString::from("ferroban"), "regex".into()]);
+    }
+}

@@ -1,0 +1,962 @@
+//! The filter: date detection, `prefregex`, `failregex`, `ignoreregex`, multi-line buffers and
+//! multi-line failure ids (`<F-MLFID>`), with fail2ban's semantics.
+//!
+//! One [`Filter`] belongs to one jail (or one `ferroban regex` run) and is fed lines in order.
+//! For each line it returns the failures found, exactly as fail2ban's `processLine` does,
+//! including its quirks (the date text is cut out of the line before matching; a failure of a
+//! multi-line connection is merged with what was seen earlier for the same `mlfid`; `nofail`
+//! lines hold matches back until a failure of the same connection is seen).
+//!
+//! Speed: for a single-line filter a line first goes through a cheap check (the prefregex,
+//! or the literal prefilter plus each failregex's linear-time gate); only candidate lines pay
+//! for captures and the bookkeeping below.
+
+mod mlfid;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use ferroban_config::FilterDef;
+use ferroban_date::DateDetector;
+use ferroban_matcher::{Captures, GroupValue, Prefilter, Regex, RegexOptions, UseDns};
+
+use crate::ip::{Family, HostId};
+use mlfid::MlfidCache;
+
+/// Errors building a filter.
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    /// A regex did not compile.
+    #[error("{kind} #{index}: {source}")]
+    Regex {
+        /// `failregex`, `ignoreregex` or `prefregex`.
+        kind: &'static str,
+        /// Index of the regex in its list.
+        index: usize,
+        /// The engine's error.
+        #[source]
+        source: ferroban_matcher::RegexError,
+    },
+    /// A failregex has no group that identifies the failure.
+    #[error(
+        "no failure-id group (<HOST>, <ADDR>, <F-ID>, <F-MLFID>...) in failregex #{index}: {pattern}"
+    )]
+    NoFailureId {
+        /// Index of the regex.
+        index: usize,
+        /// The regex as written.
+        pattern: String,
+    },
+    /// The date pattern is invalid.
+    #[error("datepattern: {0}")]
+    Date(#[from] ferroban_date::DateError),
+    /// `maxlines` is not a positive integer.
+    #[error("maxlines must be an integer greater than zero, got {0}")]
+    MaxLines(usize),
+}
+
+/// A log line as the filter keeps it: the whole text and the span of its date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TupleLine {
+    /// The line as read (without the newline).
+    pub text: String,
+    /// Byte span of the date text within `text` (empty when none).
+    pub date: (usize, usize),
+}
+
+impl TupleLine {
+    /// The line with its date text removed (what the regexes see).
+    pub fn stripped(&self) -> String {
+        let mut s = String::with_capacity(self.text.len());
+        self.push_stripped(&mut s);
+        s
+    }
+
+    fn push_stripped(&self, out: &mut String) {
+        out.push_str(&self.text[..self.date.0]);
+        out.push_str(&self.text[self.date.1..]);
+    }
+}
+
+/// Shared line (a line can be held by the buffer, a cached multi-line failure and a result).
+pub type Line = Arc<TupleLine>;
+
+/// Values captured for one failure (fail2ban's `fail` dict).
+#[derive(Debug, Clone, Default)]
+pub struct FailData {
+    /// Named groups (including non-participating ones as [`GroupValue::None`]), in order.
+    pub fields: Vec<(String, GroupValue)>,
+    /// The lines that make up the failure (`matches`); `None` when the key is absent.
+    pub matches: Option<Vec<Line>>,
+    /// Lines of `nofail` matches held back until a failure of the same connection.
+    pub nofail_matches: Option<Vec<Line>>,
+    /// Every user seen on a multi-line connection.
+    pub users: Option<BTreeSet<String>>,
+    /// The address when the failure id is not the address itself (`F-ID` differs from `<HOST>`).
+    pub ip: Option<HostId>,
+    /// The failure waits for its id (multi-line).
+    pub mlfpending: bool,
+}
+
+fn truthy(v: Option<&GroupValue>) -> bool {
+    match v {
+        None | Some(GroupValue::None) => false,
+        Some(GroupValue::Str(s)) => !s.is_empty(),
+        Some(GroupValue::Tuple(t)) => !t.is_empty(),
+    }
+}
+
+impl FailData {
+    /// A field's value, `None` when absent or not participating.
+    pub fn get(&self, key: &str) -> Option<&GroupValue> {
+        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// A field's text, `None` when absent, not participating or a tuple.
+    pub fn get_str(&self, key: &str) -> Option<&str> {
+        match self.get(key) {
+            Some(GroupValue::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn truthy(&self, key: &str) -> bool {
+        truthy(self.get(key))
+    }
+
+    fn set(&mut self, key: &str, value: GroupValue) {
+        match self.fields.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.fields.push((key.to_string(), value)),
+        }
+    }
+
+    fn pop(&mut self, key: &str) -> Option<GroupValue> {
+        let pos = self.fields.iter().position(|(k, _)| k == key)?;
+        Some(self.fields.remove(pos).1)
+    }
+
+    /// dict.update(other): every key of `other` overwrites.
+    fn update_all(&mut self, other: &FailData) {
+        for (k, v) in &other.fields {
+            self.set(k, v.clone());
+        }
+    }
+
+    /// `update((k, v) for k, v in other.items() if v is not None)`.
+    fn update_non_none(&mut self, other: FailData) {
+        for (k, v) in other.fields {
+            if !matches!(v, GroupValue::None) {
+                self.set(&k, v);
+            }
+        }
+        if other.matches.is_some() {
+            self.matches = other.matches;
+        }
+        if other.nofail_matches.is_some() {
+            self.nofail_matches = other.nofail_matches;
+        }
+        if other.users.is_some() {
+            self.users = other.users;
+        }
+        if other.ip.is_some() {
+            self.ip = other.ip;
+        }
+        if other.mlfpending {
+            self.mlfpending = true;
+        }
+    }
+
+    /// Adds the current `user` to `users`; returns the number of users known (0 when the set is absent).
+    fn update_users(&mut self) -> usize {
+        let user = self
+            .get_str("user")
+            .filter(|u| !u.is_empty())
+            .map(str::to_string);
+        if let Some(user) = user {
+            self.users.get_or_insert_with(BTreeSet::new).insert(user);
+        }
+        self.users.as_ref().map_or(0, BTreeSet::len)
+    }
+
+    /// Number of lines that make up the failure.
+    pub fn attempts(&self) -> usize {
+        self.matches.as_ref().map_or(0, Vec::len)
+    }
+}
+
+/// One failure found on a line.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// Index of the failregex that matched.
+    pub regex_index: usize,
+    /// The failure id; `None` for a multi-line failure still waiting for its id (pending).
+    pub id: Option<HostId>,
+    /// Time of the failure (unix seconds); `None` when the line had no usable date.
+    pub time: Option<f64>,
+    /// Captured values.
+    pub data: FailData,
+}
+
+impl Failure {
+    /// True for a `nofail` match (a line that belongs to a connection but is no failure).
+    pub fn is_nofail(&self) -> bool {
+        self.data.truthy("nofail")
+    }
+}
+
+/// What one line produced.
+#[derive(Debug, Default)]
+pub struct LineResult {
+    /// Failures (and, with `check_all_regex`, pending/nofail matches).
+    pub failures: Vec<Failure>,
+    /// Indexes of the ignoreregexes that matched.
+    pub ignored: Vec<usize>,
+    /// The line was dropped because it is older than `findtime` (start-up catch-up).
+    pub too_old: bool,
+    /// A failregex matched but no date could be found for the line.
+    pub no_date: bool,
+}
+
+/// Behaviour switches (fail2ban's filter attributes).
+#[derive(Debug, Clone)]
+pub struct FilterOptions {
+    /// `usedns`.
+    pub use_dns: UseDns,
+    /// Report every matching failregex, not only the first (samples, `ferroban regex`).
+    pub check_all_regex: bool,
+    /// Never resolve or parse host names: ids stay raw text when not an address.
+    pub return_raw_host: bool,
+    /// Drop pending multi-line failures (no id yet) instead of reporting them.
+    pub ignore_pending: bool,
+    /// Apply `findtime` to line times (daemon); off for tests and `ferroban regex`.
+    pub check_find_time: bool,
+    /// `findtime` in seconds.
+    pub find_time: f64,
+    /// `logtimezone`.
+    pub log_timezone: Option<String>,
+    /// Zone for dates without one (default: the process' local zone).
+    pub default_timezone: Option<jiff::tz::TimeZone>,
+}
+
+impl Default for FilterOptions {
+    fn default() -> Self {
+        FilterOptions {
+            use_dns: UseDns::Warn,
+            check_all_regex: false,
+            return_raw_host: false,
+            ignore_pending: true,
+            check_find_time: true,
+            find_time: 600.0,
+            log_timezone: None,
+            default_timezone: None,
+        }
+    }
+}
+
+/// Resolves host names to addresses (injectable so tests never touch DNS).
+pub type Resolver = Arc<dyn Fn(&str) -> Vec<std::net::IpAddr> + Send + Sync>;
+
+fn system_resolver() -> Resolver {
+    Arc::new(|name: &str| {
+        use std::net::ToSocketAddrs;
+        let mut out: Vec<std::net::IpAddr> = (name, 0)
+            .to_socket_addrs()
+            .map(|it| it.map(|sa| sa.ip()).collect())
+            .unwrap_or_default();
+        out.sort();
+        out.dedup();
+        out
+    })
+}
+
+/// A compiled filter with its state (line buffer, last date, multi-line cache).
+pub struct Filter {
+    prefregex: Option<Regex>,
+    failregex: Vec<Regex>,
+    ignoreregex: Vec<Regex>,
+    prefilter: Option<Prefilter>,
+    candidates: Vec<bool>,
+    dates: DateDetector,
+    max_lines: usize,
+    opts: FilterOptions,
+    buffer: Vec<Line>,
+    last_time_text: String,
+    last_date: Option<f64>,
+    mlfid: MlfidCache,
+    scratch: String,
+    resolver: Resolver,
+    /// The filter is following new lines (not catching up at start): odd dates are taken as "now".
+    pub in_operation: bool,
+}
+
+impl std::fmt::Debug for Filter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Filter")
+            .field("failregex", &self.failregex.len())
+            .field("ignoreregex", &self.ignoreregex.len())
+            .field("max_lines", &self.max_lines)
+            .finish_non_exhaustive()
+    }
+}
+
+const FAILURE_ID_GROUPS: [&str; 5] = ["fid", "ip4", "ip6", "dns", "mlfid"];
+
+impl Filter {
+    /// Builds a filter from its definition.
+    pub fn new(def: &FilterDef, opts: FilterOptions) -> Result<Filter, FilterError> {
+        Filter::from_parts(
+            def.prefregex.as_deref(),
+            &def.failregex,
+            &def.ignoreregex,
+            def.maxlines.unwrap_or(1),
+            def.datepattern.as_deref(),
+            opts,
+        )
+    }
+
+    /// Builds a filter from its parts (what `ferroban regex` gets on its command line).
+    pub fn from_parts(
+        prefregex: Option<&str>,
+        failregex: &[String],
+        ignoreregex: &[String],
+        max_lines: usize,
+        datepattern: Option<&str>,
+        opts: FilterOptions,
+    ) -> Result<Filter, FilterError> {
+        if max_lines == 0 {
+            return Err(FilterError::MaxLines(max_lines));
+        }
+        let single = RegexOptions {
+            multiline: false,
+            use_dns: opts.use_dns,
+        };
+        let multi = RegexOptions {
+            multiline: max_lines > 1,
+            use_dns: opts.use_dns,
+        };
+        let prefregex = match prefregex.filter(|p| !p.trim().is_empty()) {
+            Some(p) => Some(Regex::new(p, &single).map_err(|source| FilterError::Regex {
+                kind: "prefregex",
+                index: 0,
+                source,
+            })?),
+            None => None,
+        };
+        let mut fail = Vec::with_capacity(failregex.len());
+        for (index, p) in failregex.iter().enumerate() {
+            let r = Regex::new(p, &multi).map_err(|source| FilterError::Regex {
+                kind: "failregex",
+                index,
+                source,
+            })?;
+            let has_id = |r: &Regex| FAILURE_ID_GROUPS.iter().any(|g| r.has_group(g));
+            if !has_id(&r) && !prefregex.as_ref().is_some_and(has_id) {
+                return Err(FilterError::NoFailureId {
+                    index,
+                    pattern: p.clone(),
+                });
+            }
+            fail.push(r);
+        }
+        let mut ignore = Vec::with_capacity(ignoreregex.len());
+        for (index, p) in ignoreregex.iter().enumerate() {
+            ignore.push(Regex::new(p, &single).map_err(|source| FilterError::Regex {
+                kind: "ignoreregex",
+                index,
+                source,
+            })?);
+        }
+        let mut dates = match datepattern.map(str::trim).filter(|p| !p.is_empty()) {
+            Some(p) => DateDetector::from_pattern(p)?,
+            None => DateDetector::with_default_templates(),
+        };
+        if let Some(tz) = &opts.default_timezone {
+            dates.set_default_timezone(tz.clone());
+        }
+        if let Some(tz) = &opts.log_timezone {
+            dates.set_log_timezone(tz)?;
+        }
+        let prefilter = (fail.len() > 1).then(|| Prefilter::new(&fail.iter().collect::<Vec<_>>()));
+        Ok(Filter {
+            prefregex,
+            candidates: vec![true; fail.len()],
+            failregex: fail,
+            ignoreregex: ignore,
+            prefilter,
+            dates,
+            max_lines,
+            opts,
+            buffer: Vec::new(),
+            last_time_text: String::new(),
+            last_date: None,
+            mlfid: MlfidCache::new(100, 300.0),
+            scratch: String::new(),
+            resolver: system_resolver(),
+            in_operation: true,
+        })
+    }
+
+    /// Replaces the host-name resolver (tests).
+    pub fn set_resolver(&mut self, resolver: Resolver) {
+        self.resolver = resolver;
+    }
+
+    /// The failregexes.
+    pub fn failregex(&self) -> &[Regex] {
+        &self.failregex
+    }
+
+    /// The ignoreregexes.
+    pub fn ignoreregex(&self) -> &[Regex] {
+        &self.ignoreregex
+    }
+
+    /// The prefregex.
+    pub fn prefregex(&self) -> Option<&Regex> {
+        self.prefregex.as_ref()
+    }
+
+    /// The date detector (for reports of which templates hit).
+    pub fn date_detector(&self) -> &DateDetector {
+        &self.dates
+    }
+
+    /// The options the filter runs with.
+    pub fn options(&self) -> &FilterOptions {
+        &self.opts
+    }
+
+    /// `maxlines`.
+    pub fn max_lines(&self) -> usize {
+        self.max_lines
+    }
+
+    /// `findtime` (seconds).
+    pub fn set_find_time(&mut self, secs: f64) {
+        self.opts.find_time = secs;
+    }
+
+    /// Processes one line read from a log file at time `now`.
+    pub fn process_line(&mut self, line: &str, now: f64) -> LineResult {
+        let mut no_date = false;
+        let mut date: Option<f64> = None;
+        let span;
+        match self.dates.match_time(line, now) {
+            Some(hit) => {
+                span = (hit.start, hit.end);
+                if hit.end > hit.start {
+                    if let Some(t) = hit.time {
+                        date = Some(t);
+                        self.last_time_text.clear();
+                        self.last_time_text.push_str(&line[hit.start..hit.end]);
+                        self.last_date = Some(t);
+                    }
+                } else if self.last_date.is_some_and(|d| d > now - 60.0) {
+                    date = self.last_date;
+                } else {
+                    date = Some(now);
+                }
+            }
+            None => span = (0, 0),
+        }
+        let mut use_last_text = false;
+        if date.is_none() {
+            no_date = true;
+            if self.last_date.is_some_and(|d| d > now - 60.0) {
+                use_last_text = true;
+                date = self.last_date;
+            } else if self.opts.check_find_time && self.in_operation {
+                date = Some(now);
+            }
+        }
+        if let Some(r) = self.check_time(&mut date, now) {
+            return r;
+        }
+        if use_last_text {
+            // fail2ban rebuilds the line as ("", last time text, line): the regexes see the whole line.
+            let text = format!("{}{}", self.last_time_text, line);
+            let n = self.last_time_text.len();
+            return self.find_failure(Tuple::Owned(text, (0, n)), date, no_date, now);
+        }
+        self.find_failure(Tuple::Borrowed(line, span), date, no_date, now)
+    }
+
+    /// Processes a line whose time is known (journal entries): `prefix` + `time_text` + `message`,
+    /// where `time_text` is not seen by the regexes.
+    pub fn process_dated(
+        &mut self,
+        time_text: &str,
+        message: &str,
+        date: f64,
+        now: f64,
+    ) -> LineResult {
+        self.last_time_text.clear();
+        self.last_time_text.push_str(time_text);
+        self.last_date = Some(date);
+        let mut d = Some(date);
+        if let Some(r) = self.check_time(&mut d, now) {
+            return r;
+        }
+        let text = format!("{time_text}{message}");
+        self.find_failure(Tuple::Owned(text, (0, time_text.len())), d, false, now)
+    }
+
+    fn check_time(&mut self, date: &mut Option<f64>, now: f64) -> Option<LineResult> {
+        if !self.opts.check_find_time {
+            return None;
+        }
+        let d = (*date)?;
+        if self.in_operation {
+            if (d - now).trunc().abs() > 60.0 {
+                *date = Some(now);
+                self.last_date = Some(now);
+            }
+        } else if d < now - self.opts.find_time {
+            return Some(LineResult {
+                too_old: true,
+                ..LineResult::default()
+            });
+        }
+        None
+    }
+
+    fn ignore_line(&mut self, buf: &str, result: &mut LineResult) -> bool {
+        let mut found = false;
+        for (i, r) in self.ignoreregex.iter().enumerate() {
+            if r.is_match(buf) {
+                found = true;
+                result.ignored.push(i);
+                if !self.opts.check_all_regex {
+                    break;
+                }
+            }
+        }
+        found
+    }
+
+    fn find_failure(
+        &mut self,
+        tuple: Tuple<'_>,
+        date: Option<f64>,
+        no_date: bool,
+        now: f64,
+    ) -> LineResult {
+        let mut result = LineResult::default();
+        let multi = self.max_lines > 1;
+
+        // Fast path: a single-line filter decides on the stripped line alone; nothing is kept.
+        if !multi {
+            let mut buf = std::mem::take(&mut self.scratch);
+            buf.clear();
+            tuple.push_stripped(&mut buf);
+            buf.push('\n');
+            let candidate = self.is_candidate(&buf, &mut result);
+            self.scratch = buf;
+            if !candidate {
+                return result;
+            }
+            result.ignored.clear();
+        }
+
+        let line: Line = Arc::new(tuple.into_owned());
+        let org: Vec<Line> = if multi {
+            self.buffer.push(line);
+            let excess = self.buffer.len().saturating_sub(self.max_lines);
+            self.buffer.drain(..excess);
+            self.buffer.clone()
+        } else {
+            self.buffer.clear();
+            self.buffer.push(line);
+            self.buffer.clone()
+        };
+        let mut buf = Some(lines_buf(&org));
+
+        if !self.ignoreregex.is_empty()
+            && self.ignoreregex.len() + 2 < self.failregex.len()
+            && self.ignore_line(buf.as_deref().unwrap_or_default(), &mut result)
+        {
+            return result;
+        }
+
+        let mut pre_groups: Option<FailData> = None;
+        if let Some(pref) = &self.prefregex {
+            let Some(caps) = pref.search(buf.as_deref().unwrap_or_default()) else {
+                return result;
+            };
+            let mut groups = FailData {
+                fields: caps.groups(),
+                ..FailData::default()
+            };
+            if let Some(GroupValue::Str(content)) = groups.pop("content")
+                && !content.is_empty()
+            {
+                self.buffer = vec![Arc::new(TupleLine {
+                    text: content,
+                    date: (0, 0),
+                })];
+                buf = None;
+            }
+            pre_groups = Some(groups);
+        }
+
+        let raw_default = self.opts.use_dns == UseDns::Raw || self.opts.return_raw_host;
+        for index in 0..self.failregex.len() {
+            let haystack = match &buf {
+                Some(b) => b.clone(),
+                None => {
+                    let b = lines_buf(&self.buffer);
+                    buf = Some(b.clone());
+                    b
+                }
+            };
+            let regex = &self.failregex[index];
+            let Some(caps) = regex.search(&haystack) else {
+                continue;
+            };
+            let (matched, unmatched) = split_matched(&caps, &haystack, &org);
+            let mut fail = FailData {
+                fields: caps.groups(),
+                ..FailData::default()
+            };
+            drop(caps);
+
+            if !self.ignoreregex.is_empty() {
+                let ignore_buf = if multi {
+                    lines_buf(&matched)
+                } else {
+                    haystack.clone()
+                };
+                if self.ignore_line(&ignore_buf, &mut result) {
+                    if !self.opts.check_all_regex || multi {
+                        self.buffer = unmatched.clone();
+                    }
+                    buf = None;
+                    if !self.opts.check_all_regex {
+                        break;
+                    }
+                    continue;
+                }
+            }
+            if no_date {
+                result.no_date = true;
+                if date.is_none() && self.opts.check_find_time {
+                    continue;
+                }
+            }
+            if !self.opts.check_all_regex || multi {
+                self.buffer = unmatched;
+                buf = None;
+            }
+            if let Some(pre) = &pre_groups {
+                let mut merged = pre.clone();
+                merged.update_all(&fail);
+                fail = merged;
+            }
+            let mlfid = fail.get_str("mlfid").map(str::to_string);
+            let mut write_back = None;
+            if let Some(key) = &mlfid {
+                let (merged, keep) = self.merge_failure(key, fail, &matched, now);
+                fail = merged;
+                if keep {
+                    write_back = Some(key.clone());
+                }
+                if fail.truthy("nofail") && !self.opts.check_all_regex {
+                    if let Some(k) = write_back {
+                        self.mlfid.update(&k, fail);
+                    }
+                    return result;
+                }
+            } else {
+                let mut m = fail.matches.take().unwrap_or_default();
+                m.extend(matched.iter().cloned());
+                fail.matches = Some(m);
+            }
+
+            let mut fid = fail.get_str("fid").map(str::to_string);
+            let mut raw = raw_default;
+            let mut family = Family::Any;
+            let mut prefix: Option<u8> = None;
+            let cidr = fail
+                .get_str("cidr")
+                .filter(|c| !c.is_empty())
+                .and_then(|c| c.parse::<u8>().ok());
+            let host: Option<String>;
+            if let Some(ip) = fail.get_str("ip4") {
+                host = Some(ip.to_string());
+                family = Family::V4;
+                prefix = cidr;
+                raw = true;
+            } else if let Some(ip) = fail.get_str("ip6") {
+                host = Some(ip.to_string());
+                family = Family::V6;
+                prefix = cidr;
+                raw = true;
+            } else if let Some(dns) = fail.get_str("dns") {
+                host = Some(dns.to_string());
+            } else {
+                if fid.is_none() && mlfid.is_none() {
+                    // No id at all: only possible with an unusual regex; fail2ban reports an error.
+                    continue;
+                }
+                host = fid.clone();
+                raw = true;
+            }
+            let ids: Vec<Option<HostId>> = match host {
+                None => {
+                    fail.mlfpending = true;
+                    if !self.opts.check_all_regex && self.opts.ignore_pending {
+                        if let Some(k) = write_back {
+                            self.mlfid.update(&k, fail);
+                        }
+                        return result;
+                    }
+                    vec![None]
+                }
+                Some(h) if raw => {
+                    let id = match fid.take() {
+                        Some(f) if f != h => {
+                            fail.ip = Some(HostId::with_prefix(&h, family, prefix));
+                            if raw_default {
+                                HostId::raw(&f)
+                            } else {
+                                HostId::parse(&f)
+                            }
+                        }
+                        _ => HostId::with_prefix(&h, family, prefix),
+                    };
+                    vec![Some(id)]
+                }
+                Some(h) => self.text_to_ip(&h).into_iter().map(Some).collect(),
+            };
+            if let Some(k) = write_back {
+                self.mlfid.update(&k, fail.clone());
+            }
+            for id in ids {
+                result.failures.push(Failure {
+                    regex_index: index,
+                    id,
+                    time: date,
+                    data: fail.clone(),
+                });
+            }
+            if !self.opts.check_all_regex {
+                break;
+            }
+        }
+        result
+    }
+
+    /// Cheap decision whether a single-line haystack can produce anything.
+    fn is_candidate(&mut self, buf: &str, result: &mut LineResult) -> bool {
+        if !self.ignoreregex.is_empty()
+            && self.ignoreregex.len() + 2 < self.failregex.len()
+            && self.ignore_line(buf, result)
+        {
+            return false;
+        }
+        if let Some(pref) = &self.prefregex {
+            return pref.is_match(buf);
+        }
+        if let Some(pf) = &self.prefilter {
+            pf.candidates(buf, &mut self.candidates);
+            self.failregex
+                .iter()
+                .zip(&self.candidates)
+                .any(|(r, &c)| c && r.is_match(buf))
+        } else {
+            self.failregex.iter().any(|r| r.is_match(buf))
+        }
+    }
+
+    fn text_to_ip(&self, text: &str) -> Vec<HostId> {
+        let id = HostId::parse(text);
+        if id.is_ip() {
+            return vec![id];
+        }
+        if matches!(self.opts.use_dns, UseDns::Yes | UseDns::Warn) {
+            return (self.resolver)(text)
+                .into_iter()
+                .map(HostId::Addr)
+                .collect();
+        }
+        Vec::new()
+    }
+
+    /// fail2ban's multi-line failure merge for connection id `key`.
+    /// Returns the merged failure and whether it is (still) cached under `key`.
+    fn merge_failure(
+        &mut self,
+        key: &str,
+        mut fail: FailData,
+        matched: &[Line],
+        now: f64,
+    ) -> (FailData, bool) {
+        const NOFAIL: u8 = 1;
+        const FORGET: u8 = 2;
+        const OLD_NOFAIL: u8 = 4;
+        const GAINED: u8 = 8;
+        let mut flags = 0u8;
+        if fail.truthy("mlfgained") {
+            flags |= GAINED | NOFAIL;
+            if !fail.truthy("nofail") {
+                let v = fail.get("mlfgained").cloned().unwrap_or(GroupValue::None);
+                fail.set("nofail", v);
+            }
+        } else if fail.truthy("nofail") {
+            flags |= NOFAIL;
+        }
+        if truthy(fail.pop("mlfforget").as_ref()) {
+            flags |= FORGET;
+        }
+        let users;
+        match self.mlfid.get(key, now) {
+            Some(mut cached) => {
+                let user = fail.get_str("user").map(str::to_string);
+                if let Some(u) = user.filter(|u| !u.is_empty()) {
+                    cached.users.get_or_insert_with(BTreeSet::new).insert(u);
+                }
+                users = cached.users.as_ref().map_or(0, BTreeSet::len);
+                if truthy(cached.pop("nofail").as_ref()) {
+                    flags |= OLD_NOFAIL;
+                }
+                if truthy(cached.pop("mlfgained").as_ref()) {
+                    flags |= OLD_NOFAIL;
+                }
+                if flags & GAINED != 0 {
+                    cached.mlfpending = false;
+                }
+                if flags & OLD_NOFAIL == 0 && !cached.mlfpending {
+                    cached.matches = None;
+                }
+                cached.update_non_none(fail);
+                fail = cached;
+                if flags & FORGET != 0 {
+                    self.mlfid.unset(key);
+                }
+            }
+            None if flags & FORGET == 0 => {
+                users = fail.update_users();
+                self.mlfid.insert(key, fail.clone(), now);
+            }
+            None => users = fail.users.as_ref().map_or(0, BTreeSet::len),
+        }
+        let pending = std::mem::take(&mut fail.mlfpending);
+        if pending || users > 1 {
+            fail.pop("nofail");
+            fail.pop("mlfgained");
+            flags &= !(GAINED | NOFAIL);
+        }
+        if flags & NOFAIL == 0 {
+            let mut m = fail.nofail_matches.take().unwrap_or_default();
+            m.extend(fail.matches.take().unwrap_or_default());
+            if flags & GAINED == 0 {
+                m.extend(matched.iter().cloned());
+            }
+            fail.matches = Some(m);
+        } else if flags & (NOFAIL | FORGET) == NOFAIL {
+            let mut m = fail.nofail_matches.take().unwrap_or_default();
+            m.extend(matched.iter().cloned());
+            fail.nofail_matches = Some(m);
+        }
+        (fail, flags & FORGET == 0)
+    }
+}
+
+/// A line on its way into the filter: borrowed from the reader, or rebuilt.
+enum Tuple<'a> {
+    Borrowed(&'a str, (usize, usize)),
+    Owned(String, (usize, usize)),
+}
+
+impl Tuple<'_> {
+    fn push_stripped(&self, out: &mut String) {
+        let (text, (s, e)) = match self {
+            Tuple::Borrowed(t, span) => (*t, *span),
+            Tuple::Owned(t, span) => (t.as_str(), *span),
+        };
+        out.push_str(&text[..s]);
+        out.push_str(&text[e..]);
+    }
+
+    fn into_owned(self) -> TupleLine {
+        match self {
+            Tuple::Borrowed(t, date) => TupleLine {
+                text: t.to_string(),
+                date,
+            },
+            Tuple::Owned(text, date) => TupleLine { text, date },
+        }
+    }
+}
+
+/// The regex haystack: lines without their dates, joined by `\n`, with a final `\n`.
+fn lines_buf(lines: &[Line]) -> String {
+    let mut s = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        if i > 0 {
+            s.push('\n');
+        }
+        l.push_stripped(&mut s);
+    }
+    s.push('\n');
+    s
+}
+
+/// Which of `org` the match covers (minus `<SKIPLINES>` lines) and which it does not.
+fn split_matched(caps: &Captures<'_>, haystack: &str, org: &[Line]) -> (Vec<Line>, Vec<Line>) {
+    if org.len() <= 1 {
+        return (org.to_vec(), Vec::new());
+    }
+    let bytes = haystack.as_bytes();
+    let start = caps.start();
+    let end = caps.end();
+    let line_start =
+        memchr::memrchr(b'\n', &bytes[..(start + 1).min(bytes.len())]).map_or(0, |p| p + 1);
+    let line_end = memchr::memchr(b'\n', &bytes[end.saturating_sub(1).min(bytes.len())..])
+        .map_or(bytes.len(), |p| end.saturating_sub(1) + p + 1);
+    let c1 = memchr::memchr_iter(b'\n', &bytes[..line_start])
+        .count()
+        .min(org.len());
+    let c2 = memchr::memchr_iter(b'\n', &bytes[..line_end])
+        .count()
+        .min(org.len())
+        .max(c1);
+    let mut matched: Vec<Line> = org[c1..c2].to_vec();
+    let mut unmatched: Vec<Line> = org[..c1].to_vec();
+    let mut skipped = String::new();
+    for (name, value) in caps.groups() {
+        if let Some(rest) = name.strip_prefix("skiplines")
+            && rest.chars().all(|c| c.is_ascii_digit())
+            && let GroupValue::Str(s) = value
+        {
+            skipped.push_str(&s);
+        }
+    }
+    let mut n = 0usize;
+    for skipped_line in python_splitlines(&skipped) {
+        if let Some(m) = matched[n.min(matched.len())..]
+            .iter()
+            .position(|l| l.stripped() == skipped_line)
+        {
+            unmatched.push(matched.remove(n + m));
+            n += m;
+        }
+    }
+    unmatched.extend(org[c2..].iter().cloned());
+    (matched, unmatched)
+}
+
+/// `str.splitlines()` for the separators a log line can contain.
+fn python_splitlines(s: &str) -> Vec<&str> {
+    let mut out: Vec<&str> = s.split('\n').collect();
+    if out.last() == Some(&"") {
+        out.pop();
+    }
+    out.into_iter()
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
