@@ -95,6 +95,8 @@ struct Slot {
     last_used: f64,
     /// Character offset of its last win.
     distance: usize,
+    /// Index of its regex in the detector's screening set (regex templates only).
+    set_index: Option<usize>,
 }
 
 impl Slot {
@@ -107,6 +109,7 @@ impl Slot {
             matched: 0,
             last_used: 0.0,
             distance: 0x7fff_ffff,
+            set_index: None,
         }
     }
 
@@ -245,6 +248,28 @@ pub struct DateDetector {
     first_unused: usize,
     log_tz: Option<i32>,
     local: LocalZone,
+    screen: Screen,
+}
+
+/// One pass over a line that tells which regex templates can match it at all.
+///
+/// fail2ban's detector searches every template whenever the date moved (in access logs it
+/// moves with the client address length), which costs one regex search per template. A
+/// `RegexSet` of the very same patterns answers "which of them match anywhere" in one pass;
+/// a template whose regex matches nowhere in the line cannot match from offset 0 either, so
+/// skipping its search changes nothing.
+#[derive(Debug, Default)]
+struct Screen {
+    set: Option<regex::RegexSet>,
+    /// The same patterns with ASCII classes, for ASCII lines: on an ASCII haystack Unicode
+    /// `\d`, `\w`, `\b` and case-insensitive letters match exactly what the ASCII classes
+    /// match, and the much smaller automaton is several times faster.
+    ascii: Option<regex::bytes::RegexSet>,
+    /// Slots were added since the set was built.
+    stale: bool,
+    /// The current line was screened; `hits` holds the indexes of the patterns that match.
+    done: bool,
+    hits: Vec<usize>,
 }
 
 impl Default for DateDetector {
@@ -267,6 +292,7 @@ impl DateDetector {
             first_unused: 0,
             log_tz: None,
             local: LocalZone::new(TimeZone::system()),
+            screen: Screen::default(),
         }
     }
 
@@ -318,12 +344,64 @@ impl DateDetector {
         Ok(())
     }
 
+    /// Regex sources of the templates, in their current order (diagnostics).
+    #[doc(hidden)]
+    pub fn template_sources(&self) -> Vec<Option<&str>> {
+        self.slots
+            .iter()
+            .map(|s| s.template.regex_source())
+            .collect()
+    }
+
     /// Names of the templates, in their current order (for diagnostics).
     pub fn template_names(&self) -> Vec<&str> {
         self.slots
             .iter()
             .map(|s| s.template.name.as_str())
             .collect()
+    }
+
+    fn build_screen(&mut self) {
+        self.screen.stale = false;
+        let mut sources = Vec::new();
+        for slot in &mut self.slots {
+            slot.set_index = slot.template.regex_source().map(|src| {
+                sources.push(src.to_owned());
+                sources.len() - 1
+            });
+        }
+        // Only worth it with several regex templates; a set that fails to build (size
+        // limits) just means every template is searched.
+        self.screen.set = if sources.len() > 1 {
+            regex::RegexSet::new(&sources).ok()
+        } else {
+            None
+        };
+        self.screen.ascii = self.screen.set.as_ref().and_then(|_| {
+            let ascii: Vec<String> = sources
+                .iter()
+                .map(|s| {
+                    s.strip_prefix("(?iu)")
+                        .map_or_else(|| s.clone(), |r| format!("(?i){r}"))
+                })
+                .collect();
+            // Only when no other Unicode switch is left in the patterns.
+            if ascii
+                .iter()
+                .any(|s| s.contains("(?u") || s.contains("\\p") || s.contains("\\P"))
+            {
+                return None;
+            }
+            regex::bytes::RegexSetBuilder::new(&ascii)
+                .unicode(false)
+                .build()
+                .ok()
+        });
+        if self.screen.set.is_none() {
+            for slot in &mut self.slots {
+                slot.set_index = None;
+            }
+        }
     }
 
     fn append(&mut self, t: Arc<Template>, ignore_dup: bool) -> Result<(), DateError> {
@@ -334,6 +412,7 @@ impl DateDetector {
             return Err(DateError::DuplicateTemplate(t.name.clone()));
         }
         self.slots.push(Slot::new(t));
+        self.screen.stale = true;
         Ok(())
     }
 
@@ -401,6 +480,25 @@ impl DateDetector {
         line: &str,
         window: Option<(usize, usize)>,
     ) -> Option<(Hit, usize, usize)> {
+        if window.is_none()
+            && let Some(k) = self.slots[i].set_index
+            && let Some(set) = &self.screen.set
+        {
+            if !self.screen.done {
+                self.screen.done = true;
+                self.screen.hits.clear();
+                match &self.screen.ascii {
+                    Some(ascii) if line.is_ascii() => self
+                        .screen
+                        .hits
+                        .extend(ascii.matches(line.as_bytes()).iter()),
+                    _ => self.screen.hits.extend(set.matches(line).iter()),
+                }
+            }
+            if !self.screen.hits.contains(&k) {
+                return None;
+            }
+        }
         let slot = &mut self.slots[i];
         let (pos, end) = match window {
             Some((d, e)) => (char_to_byte(line, d), char_to_byte(line, e)),
@@ -432,6 +530,10 @@ impl DateDetector {
         if self.slots.is_empty() {
             self.add_defaults(Select::All, None, true);
         }
+        if self.screen.stale {
+            self.build_screen();
+        }
+        self.screen.done = false;
         let n = self.slots.len();
         let anchored = |s: &Slot| s.template.flags & (LINE_BEGIN | LINE_END) != 0;
         let mut found: Option<(Hit, usize, usize, usize)> = None;

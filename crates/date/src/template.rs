@@ -305,6 +305,14 @@ impl Template {
 
     /// Searches `line[pos..end]` (byte offsets; `end` limits what the search
     /// sees, like a line that ends there).
+    /// The source of the template's regex (regex templates only).
+    pub(crate) fn regex_source(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Regex(rt) => Some(rt.re.as_str()),
+            _ => None,
+        }
+    }
+
     pub(crate) fn find(
         &self,
         line: &str,
@@ -423,6 +431,25 @@ impl Template {
                             start: pos,
                             end,
                             date: Some((pos, end)),
+                            native: true,
+                        });
+                    }
+                }
+                // A full search with a native matcher: the DFA finds the span, the native
+                // matcher (exact at a given start) reads the fields, no capture engine needed.
+                if let Some(native) = rt.native
+                    && !windowed
+                    && !line_begin
+                    && self.flags & WORD_BEGIN != 0
+                {
+                    let m = rt.re.find_at(hay, pos)?;
+                    if let Ok(Some(end)) = native.word_at(hay.as_bytes(), m.start(), fields)
+                        && end == m.end()
+                    {
+                        return Some(Hit {
+                            start: m.start(),
+                            end,
+                            date: Some((m.start(), end)),
                             native: true,
                         });
                     }

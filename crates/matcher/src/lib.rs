@@ -111,6 +111,9 @@ pub struct Regex {
     gate: gate::Gate,
     shared: Arc<Shared>,
     literals: Option<Vec<Lit>>,
+    /// Reusable PCRE2 match data: creating one allocates its JIT stack (1 MiB), far more
+    /// than the search itself costs.
+    locations: std::sync::Mutex<Vec<pcre2::bytes::CaptureLocations>>,
 }
 
 /// A successful search: the match span and the groups.
@@ -193,6 +196,7 @@ impl Regex {
             expanded,
             pcre,
             gate,
+            locations: std::sync::Mutex::new(Vec::new()),
             shared: Arc::new(Shared {
                 names,
                 alt,
@@ -292,9 +296,20 @@ impl Regex {
         {
             return linear_spans(exact, haystack);
         }
-        let mut locs = self.pcre.capture_locations();
-        match self.pcre.captures_read(&mut locs, haystack.as_bytes()) {
+        let pooled = self.locations.lock().ok().and_then(|mut p| p.pop());
+        let mut locs = pooled.unwrap_or_else(|| self.pcre.capture_locations());
+        let result = self.pcre.captures_read(&mut locs, haystack.as_bytes());
+        let spans = match &result {
             Ok(Some(_)) => Some((0..locs.len()).map(|i| locs.get(i)).collect()),
+            _ => None,
+        };
+        if let Ok(mut p) = self.locations.lock()
+            && p.len() < 8
+        {
+            p.push(locs);
+        }
+        match result {
+            Ok(Some(_)) => spans,
             Ok(None) => None,
             // Budget exhausted (match limit, JIT stack): linear time if exact, else no match.
             Err(_) => linear_spans(self.gate.exact_for(haystack)?, haystack),
