@@ -91,3 +91,96 @@ fn test_config_filters_pass_their_samples() {
     assert!(report.passed >= 200, "{}", report.render());
     assert!(report.failures.is_empty(), "{}", report.render());
 }
+
+/// The `ferroban test-filters` command itself, as a user runs it, on the stock tree.
+#[test]
+fn test_filters_command_reports_all_passed() {
+    let root = reference_root();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferroban"))
+        .arg("test-filters")
+        .arg("-c")
+        .arg(root.join("etc/fail2ban"))
+        .args([
+            "-f",
+            "sshd",
+            "-f",
+            "nginx-botsearch",
+            "-f",
+            "nginx-http-auth",
+        ])
+        .arg(tests_dir(&root).join("files/logs"))
+        .output()
+        .expect("run ferroban test-filters");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(out.status.success(), "exit {:?}: {stdout}", out.status);
+    let passed: usize = last
+        .strip_suffix(" passed, 0 failed")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected closing line: {last:?}"));
+    assert!(passed > 150, "{last}");
+}
+
+/// A failing case is reported with its location and a non-zero exit.
+#[test]
+fn test_filters_command_reports_a_failing_case() {
+    let dir = std::env::temp_dir().join(format!("ferroban-tf-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("cfg/filter.d")).expect("scratch");
+    std::fs::create_dir_all(dir.join("logs")).expect("scratch");
+    std::fs::write(
+        dir.join("cfg/filter.d/demo.conf"),
+        "[Definition]\nfailregex = ^ login failed from <HOST>$\n",
+    )
+    .expect("filter");
+    std::fs::write(
+        dir.join("logs/demo"),
+        "# failJSON: { \"time\": \"2005-08-14T11:00:00\", \"match\": true , \"host\": \"192.0.2.1\" }\n\
+         2005-08-14 11:00:00 login failed from 192.0.2.1\n\
+         # failJSON: { \"match\": true , \"host\": \"192.0.2.2\" }\n\
+         2005-08-14 11:00:01 login refused from 192.0.2.2\n",
+    )
+    .expect("samples");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferroban"))
+        .args(["test-filters", "-c"])
+        .arg(dir.join("cfg"))
+        .arg(dir.join("logs"))
+        .output()
+        .expect("run ferroban test-filters");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(stdout.contains("logs/demo:4"), "{stdout}");
+    assert!(
+        stdout.trim_end().ends_with("1 passed, 1 failed"),
+        "{stdout}"
+    );
+}
+
+/// The README's first command works without any configuration tree.
+#[test]
+fn readme_first_command_runs_without_configuration() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let regex = r"sshd\[\d+\]: Failed \S+ for (?:invalid user )?\S+ from <HOST> port \d+";
+    let readme = std::fs::read_to_string(repo.join("README.md")).expect("README.md");
+    let first = readme
+        .lines()
+        .find(|l| l.starts_with("cargo run"))
+        .expect("first command");
+    assert_eq!(
+        first,
+        format!("cargo run --release -- regex examples/sshd-sample.log '{regex}'"),
+        "keep this test in step with the README"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferroban"))
+        .current_dir(&repo)
+        .args(["regex", "examples/sshd-sample.log", regex])
+        .output()
+        .expect("run ferroban regex");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("Lines: 33 lines, 0 ignored, 8 matched, 25 missed"),
+        "{stdout}"
+    );
+}
