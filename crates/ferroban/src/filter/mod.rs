@@ -216,6 +216,8 @@ pub struct LineResult {
     pub too_old: bool,
     /// A failregex matched but no date could be found for the line.
     pub no_date: bool,
+    /// The filter has a prefregex and it matched the line (buffer).
+    pub prefregex_matched: bool,
 }
 
 /// Behaviour switches (fail2ban's filter attributes).
@@ -584,6 +586,7 @@ impl Filter {
             let Some(caps) = pref.search(buf.as_deref().unwrap_or_default()) else {
                 return result;
             };
+            result.prefregex_matched = true;
             let mut groups = FailData {
                 fields: caps.groups(),
                 ..FailData::default()
@@ -756,7 +759,8 @@ impl Filter {
             return false;
         }
         if let Some(pref) = &self.prefregex {
-            return pref.is_match(buf);
+            result.prefregex_matched = pref.is_match(buf);
+            return result.prefregex_matched;
         }
         if let Some(pf) = &self.prefilter {
             pf.candidates(buf, &mut self.candidates);

@@ -270,12 +270,12 @@ impl Scan<'_> {
             }
         }
         if let Some(pref) = filter.prefregex() {
-            let has_result = !res.failures.is_empty() || !res.ignored.is_empty();
+            let has_result =
+                res.prefregex_matched || !res.failures.is_empty() || !res.ignored.is_empty();
             let want_groups = self.verbose > 0 && self.pref_groups.len() as u64 <= self.print.limit;
             let mut hit = has_result;
-            if (!has_result || want_groups)
-                && let Some(d) = &mut self.pref_dates
-            {
+            // The filter says whether its prefregex matched; only -v needs its groups again.
+            if want_groups && let Some(d) = &mut self.pref_dates {
                 self.stripped.clear();
                 match d.match_time(line, now) {
                     Some(h) => {
