@@ -114,6 +114,22 @@ pub struct Regex {
     /// Reusable PCRE2 match data: creating one allocates its JIT stack (1 MiB), far more
     /// than the search itself costs.
     locations: std::sync::Mutex<Vec<pcre2::bytes::CaptureLocations>>,
+    /// Literal sets every match contains one of (checked before the gate).
+    required: prefilter::Required,
+    /// Process-unique id, the key of [`LAST_MATCH`].
+    id: u64,
+}
+
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+thread_local! {
+    /// `(regex id, haystack)` of this thread's last successful [`Regex::is_match`].
+    /// A caller that asks `is_match` and then `search` on the same text (the
+    /// filter does, for every matching line) skips the second gate run. The gate
+    /// never changes a result (it only rejects haystacks the pattern cannot
+    /// match), so this only saves time.
+    static LAST_MATCH: std::cell::RefCell<(u64, String)> =
+        const { std::cell::RefCell::new((u64::MAX, String::new())) };
 }
 
 /// A successful search: the match span and the groups.
@@ -197,6 +213,8 @@ impl Regex {
             pcre,
             gate,
             locations: std::sync::Mutex::new(Vec::new()),
+            required: prefilter::Required::new(&node),
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             shared: Arc::new(Shared {
                 names,
                 alt,
@@ -246,7 +264,9 @@ impl Regex {
 
     /// Python `re.search(haystack)` semantics (haystack is lines joined with '\n' plus a trailing '\n').
     pub fn search<'h>(&self, haystack: &'h str) -> Option<Captures<'h>> {
-        if !self.gate.may_match(haystack) {
+        let gated = self.just_matched(haystack)
+            || (self.required.may_match(haystack) && self.gate.may_match(haystack));
+        if !gated {
             return None;
         }
         let spans = self.spans(haystack)?;
@@ -259,7 +279,31 @@ impl Regex {
 
     /// Whether [`Regex::search`] would find a match.
     pub fn is_match(&self, haystack: &str) -> bool {
-        if !self.gate.may_match(haystack) {
+        let m = self.is_match_inner(haystack);
+        if m {
+            let _ = LAST_MATCH.try_with(|l| {
+                if let Ok(mut l) = l.try_borrow_mut() {
+                    l.0 = self.id;
+                    l.1.clear();
+                    l.1.push_str(haystack);
+                }
+            });
+        }
+        m
+    }
+
+    /// Whether the last successful `is_match` on this thread was this regex on `haystack`.
+    fn just_matched(&self, haystack: &str) -> bool {
+        LAST_MATCH
+            .try_with(|l| {
+                l.try_borrow()
+                    .is_ok_and(|l| l.0 == self.id && l.1 == haystack)
+            })
+            .unwrap_or(false)
+    }
+
+    fn is_match_inner(&self, haystack: &str) -> bool {
+        if !self.required.may_match(haystack) || !self.gate.may_match(haystack) {
             return false;
         }
         if haystack.len() > LONG_HAYSTACK

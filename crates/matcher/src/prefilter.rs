@@ -206,6 +206,116 @@ pub struct Prefilter {
     always: Vec<usize>,
     exact_case: Option<(AhoCorasick, Vec<Vec<usize>>)>,
     any_case: Option<(AhoCorasick, Vec<Vec<usize>>)>,
+    /// The same literals in leftmost-first automata, which use the packed
+    /// (SIMD) searcher: one cheap "is any literal present" scan settles lines
+    /// that contain none (nearly every line), before the overlapping pass.
+    screen: Vec<Screen>,
+    /// The regex owning every literal, when only one regex has literals: a
+    /// screen hit then settles the line without the overlapping pass.
+    sole_owner: Option<usize>,
+}
+
+/// Literal sets that are *all* required: every match of the pattern contains
+/// a literal of each set (the items of a top-level concatenation each bring
+/// their own requirement; [`required_literals`] keeps only the best one).
+pub(crate) fn required_sets(node: &Node) -> Vec<Vec<Lit>> {
+    let mut out = Vec::new();
+    collect_sets(node, &mut out);
+    out.retain(|s| usable(s));
+    out.sort();
+    out.dedup();
+    // Longest shortest literal first: usually the most selective.
+    out.sort_by_key(|s| std::cmp::Reverse(min_len(s)));
+    out
+}
+
+fn collect_sets(node: &Node, out: &mut Vec<Vec<Lit>>) {
+    match node {
+        Node::Group { node, .. } | Node::NonCapture(node) | Node::Atomic(node) => {
+            collect_sets(node, out)
+        }
+        Node::Repeat { node, min, .. } if *min >= 1 => collect_sets(node, out),
+        Node::Concat(items) => {
+            let mut cur: Option<Vec<Lit>> = Some(vec![Lit {
+                text: String::new(),
+                icase: false,
+            }]);
+            for item in items {
+                let i = info(item);
+                match (&cur, &i.exact) {
+                    (Some(c), Some(e)) => match cross(c, e) {
+                        Some(next) => cur = Some(next),
+                        None => {
+                            out.extend(cur.take());
+                            cur = Some(e.clone());
+                        }
+                    },
+                    (None, Some(e)) => cur = Some(e.clone()),
+                    (_, None) => {
+                        out.extend(cur.take());
+                        collect_sets(item, out);
+                    }
+                }
+            }
+            out.extend(cur);
+        }
+        _ => out.extend(as_req(&info(node))),
+    }
+}
+
+/// A conjunction of literal screens: `false` only if the pattern cannot match.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Required(Vec<Screen>);
+
+impl Required {
+    pub(crate) fn new(node: &Node) -> Required {
+        let mut screens = Vec::new();
+        for set in required_sets(node).into_iter().take(4) {
+            let icase = set.iter().any(|l| l.icase);
+            let lits: Vec<String> = set.into_iter().map(|l| l.text).collect();
+            screens.extend(screen(&lits, icase));
+        }
+        Required(screens)
+    }
+
+    pub(crate) fn may_match(&self, haystack: &str) -> bool {
+        self.0.iter().all(|s| s.is_match(haystack))
+    }
+}
+
+/// An "is any of these literals present" searcher.
+#[derive(Debug, Clone)]
+enum Screen {
+    /// Teddy (SIMD), when the platform and the literal set allow it.
+    Packed(aho_corasick::packed::Searcher),
+    Automaton(AhoCorasick),
+}
+
+impl Screen {
+    fn is_match(&self, haystack: &str) -> bool {
+        match self {
+            Screen::Packed(s) => s.find(haystack).is_some(),
+            Screen::Automaton(ac) => ac.is_match(haystack),
+        }
+    }
+}
+
+fn screen(lits: &[String], icase: bool) -> Option<Screen> {
+    if !icase
+        && let Some(s) = aho_corasick::packed::Config::new()
+            .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
+            .builder()
+            .extend(lits)
+            .build()
+    {
+        return Some(Screen::Packed(s));
+    }
+    AhoCorasickBuilder::new()
+        .match_kind(MatchKind::LeftmostFirst)
+        .ascii_case_insensitive(icase)
+        .build(lits)
+        .ok()
+        .map(Screen::Automaton)
 }
 
 fn automaton(
@@ -245,12 +355,35 @@ impl Prefilter {
                 None => always.push(i),
             }
         }
+        let owners: std::collections::BTreeSet<usize> = exact
+            .values()
+            .chain(icase.values())
+            .flatten()
+            .copied()
+            .collect();
+        let sole_owner = (owners.len() == 1)
+            .then(|| owners.first().copied())
+            .flatten();
+        let exact_lits: Vec<String> = exact.keys().cloned().collect();
+        let icase_lits: Vec<String> = icase.keys().cloned().collect();
         let mut p = Prefilter {
             len: regexes.len(),
             always,
             exact_case: automaton(exact.into_iter().collect(), false),
             any_case: automaton(icase.into_iter().collect(), true),
+            screen: Vec::new(),
+            sole_owner,
         };
+        // The screen is only used when it covers every literal exactly.
+        let screens = [
+            (!exact_lits.is_empty()).then(|| screen(&exact_lits, false)),
+            (!icase_lits.is_empty()).then(|| screen(&icase_lits, true)),
+        ];
+        if screens.iter().all(|s| !matches!(s, Some(None))) {
+            p.screen = screens.into_iter().flatten().flatten().collect();
+        } else {
+            p.sole_owner = None;
+        }
         // If an automaton failed to build, fall back to "always a candidate".
         for (i, r) in regexes.iter().enumerate() {
             if let Some(lits) = r.required_literals() {
@@ -275,6 +408,16 @@ impl Prefilter {
         out.resize(self.len, false);
         for &i in &self.always {
             out[i] = true;
+        }
+        if !self.screen.is_empty() || self.exact_case.is_none() && self.any_case.is_none() {
+            // Existence of a literal does not depend on the match kind.
+            if !self.screen.iter().any(|ac| ac.is_match(haystack)) {
+                return;
+            }
+            if let Some(i) = self.sole_owner {
+                out[i] = true;
+                return;
+            }
         }
         for (ac, owners) in [&self.exact_case, &self.any_case].into_iter().flatten() {
             for m in ac.find_overlapping_iter(haystack) {
