@@ -171,9 +171,20 @@ fn default_templates() -> &'static Defaults {
     })
 }
 
+/// A line and whether it is all ASCII (character and byte offsets are then equal).
+#[derive(Clone, Copy)]
+struct Text<'a> {
+    line: &'a str,
+    ascii: bool,
+}
+
 /// Byte offset of character `n` (clamped to the end).
-fn char_to_byte(line: &str, n: usize) -> usize {
+fn char_to_byte(t: Text<'_>, n: usize) -> usize {
+    let line = t.line;
     let b = line.as_bytes();
+    if t.ascii {
+        return n.min(b.len());
+    }
     if n <= b.len() && b[..n].is_ascii() {
         return n;
     }
@@ -181,7 +192,11 @@ fn char_to_byte(line: &str, n: usize) -> usize {
 }
 
 /// Character offset of byte `i`.
-fn byte_to_char(line: &str, i: usize) -> usize {
+fn byte_to_char(t: Text<'_>, i: usize) -> usize {
+    let line = t.line;
+    if t.ascii {
+        return i;
+    }
     let b = &line.as_bytes()[..i];
     if b.is_ascii() {
         i
@@ -191,21 +206,24 @@ fn byte_to_char(line: &str, i: usize) -> usize {
 }
 
 /// Character `n` of the line (Python `line[n:n+1]`, `None` when empty).
-fn char_at(line: &str, n: usize) -> Option<char> {
-    line[char_to_byte(line, n)..].chars().next()
+fn char_at(t: Text<'_>, n: usize) -> Option<char> {
+    if t.ascii {
+        return t.line.as_bytes().get(n).map(|&b| char::from(b));
+    }
+    t.line[char_to_byte(t, n)..].chars().next()
 }
 
 /// Python `line[n-1:n]`.
-fn char_before(line: &str, n: usize) -> Option<char> {
-    if n == 0 { None } else { char_at(line, n - 1) }
+fn char_before(text: Text<'_>, n: usize) -> Option<char> {
+    if n == 0 { None } else { char_at(text, n - 1) }
 }
 
 /// Python `line[n-1]` (negative index wraps to the last character).
-fn char_index_before(line: &str, n: usize) -> Option<char> {
+fn char_index_before(text: Text<'_>, n: usize) -> Option<char> {
     if n == 0 {
-        line.chars().next_back()
+        text.line.chars().next_back()
     } else {
-        char_at(line, n - 1)
+        char_at(text, n - 1)
     }
 }
 
@@ -265,8 +283,11 @@ struct Screen {
     /// `\d`, `\w`, `\b` and case-insensitive letters match exactly what the ASCII classes
     /// match, and the much smaller automaton is several times faster.
     ascii: Option<regex::bytes::RegexSet>,
-    /// Slots were added since the set was built.
+    /// Slots were added since the set was built (the set is then not used).
     stale: bool,
+    /// Full searches done so far: the set is only built after a few of them, so a
+    /// detector whose anchored template keeps winning never pays for compiling it.
+    loops: u32,
     /// The current line was screened; `hits` holds the indexes of the patterns that match.
     done: bool,
     hits: Vec<usize>,
@@ -277,6 +298,9 @@ impl Default for DateDetector {
         DateDetector::with_default_templates()
     }
 }
+
+/// Full searches done without the screening set before it is built.
+const SCREEN_AFTER: u32 = 8;
 
 /// How long (seconds) a template may stay unused before it can be displaced.
 const UNUSED_TIME: f64 = 300.0;
@@ -437,9 +461,7 @@ impl DateDetector {
                 // a pattern default is embedded by its pattern, an epoch or TAI64N
                 // one by its name, which is then read like a datepattern keyword
                 Some(wrap) => Arc::new(match &t.embed {
-                    Some(body) => {
-                        Template::pattern(&template::replace_marker(wrap, &["{DATE}"], body))?
-                    }
+                    Some(body) => Template::wrapped(wrap, body)?,
                     None => template_for(&template::replace_marker(wrap, &["{DATE}"], &t.name))?,
                 }),
                 None => Arc::clone(t),
@@ -477,10 +499,14 @@ impl DateDetector {
     fn search(
         &mut self,
         i: usize,
-        line: &str,
+        text: Text<'_>,
         window: Option<(usize, usize)>,
+        screen: bool,
     ) -> Option<(Hit, usize, usize)> {
-        if window.is_none()
+        let line = text.line;
+        if screen
+            && !self.screen.stale
+            && window.is_none()
             && let Some(k) = self.slots[i].set_index
             && let Some(set) = &self.screen.set
         {
@@ -488,7 +514,7 @@ impl DateDetector {
                 self.screen.done = true;
                 self.screen.hits.clear();
                 match &self.screen.ascii {
-                    Some(ascii) if line.is_ascii() => self
+                    Some(ascii) if text.ascii => self
                         .screen
                         .hits
                         .extend(ascii.matches(line.as_bytes()).iter()),
@@ -501,7 +527,7 @@ impl DateDetector {
         }
         let slot = &mut self.slots[i];
         let (pos, end) = match window {
-            Some((d, e)) => (char_to_byte(line, d), char_to_byte(line, e)),
+            Some((d, e)) => (char_to_byte(text, d), char_to_byte(text, e)),
             None => (0, line.len()),
         };
         if end < pos {
@@ -518,8 +544,8 @@ impl DateDetector {
         slot.matched += 1;
         Some((
             hit,
-            byte_to_char(line, hit.start),
-            byte_to_char(line, hit.end),
+            byte_to_char(text, hit.start),
+            byte_to_char(text, hit.end),
         ))
     }
 
@@ -530,10 +556,11 @@ impl DateDetector {
         if self.slots.is_empty() {
             self.add_defaults(Select::All, None, true);
         }
-        if self.screen.stale {
-            self.build_screen();
-        }
         self.screen.done = false;
+        let text = Text {
+            line,
+            ascii: line.is_ascii(),
+        };
         let n = self.slots.len();
         let anchored = |s: &Slot| s.template.flags & (LINE_BEGIN | LINE_END) != 0;
         let mut found: Option<(Hit, usize, usize, usize)> = None;
@@ -543,20 +570,20 @@ impl DateDetector {
         if last < n {
             let m = if anchored(&self.slots[last]) {
                 skip = last;
-                self.search(last, line, None)
+                self.search(last, text, None, false)
             } else {
                 let (d, before, at) = self.last_pos;
                 let (e, end_before, end_at) = self.last_end;
                 let not_alnum = |c: Option<char>| !c.is_some_and(char::is_alphanumeric);
                 let left =
-                    char_before(line, d) == before || (char_at(line, d) == at && not_alnum(at));
-                let right = char_at(line, e) == end_at
-                    || (char_before(line, e) == end_before && not_alnum(end_before));
+                    char_before(text, d) == before || (char_at(text, d) == at && not_alnum(at));
+                let right = char_at(text, e) == end_at
+                    || (char_before(text, e) == end_before && not_alnum(end_before));
                 if left && right {
-                    self.search(last, line, Some((d, e)))
+                    self.search(last, text, Some((d, e)), false)
                 } else {
                     skip = last;
-                    self.search(last, line, None)
+                    self.search(last, text, None, false)
                 }
             };
             if let Some((hit, d, e)) = m {
@@ -571,11 +598,17 @@ impl DateDetector {
             }
         }
         if winner.is_none() {
+            if self.screen.stale {
+                self.screen.loops += 1;
+                if self.screen.loops > SCREEN_AFTER {
+                    self.build_screen();
+                }
+            }
             for i in 0..n {
                 if i == skip {
                     continue;
                 }
-                let Some((hit, d, e)) = self.search(i, line, None) else {
+                let Some((hit, d, e)) = self.search(i, text, None, true) else {
                     continue;
                 };
                 let slot = &self.slots[i];
@@ -609,8 +642,8 @@ impl DateDetector {
         if self.first_unused == i {
             self.first_unused += 1;
         }
-        self.last_pos = (d, char_before(line, d), char_at(line, d));
-        self.last_end = (e, char_index_before(line, e), char_at(line, e));
+        self.last_pos = (d, char_before(text, d), char_at(text, d));
+        self.last_end = (e, char_index_before(text, e), char_at(text, e));
         if i != 0 && i != self.last_index {
             i = self.reorder(i);
         }

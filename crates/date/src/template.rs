@@ -31,6 +31,9 @@ pub(crate) struct RegexTemplate {
     /// `{EPOCH}` patterns: group of the epoch value and long form flag.
     epoch_value: Option<(Vec<usize>, bool)>,
     native: Option<Native>,
+    /// `^[^c]*c({DATE})` wrapping a default with a native matcher: the regex can only match
+    /// with the date right after the first `c` of the line.
+    wrapped: Option<(char, Native)>,
 }
 
 /// A date template.
@@ -176,6 +179,15 @@ fn tai64n_at(hay: &str, p: usize) -> Option<usize> {
     .then_some(e)
 }
 
+/// The delimiter `c` of a wrap `^[^c]*c({DATE})` (`c` an escaped ASCII punctuation
+/// character, the same in both places).
+fn first_char_wrap(wrap: &str) -> Option<char> {
+    let rest = wrap.strip_prefix("^[^\\")?;
+    let c = rest.chars().next().filter(char::is_ascii_punctuation)?;
+    let tail = &rest[1..];
+    (tail == format!("]*\\{c}({{DATE}})")).then_some(c)
+}
+
 /// Value of an epoch text: seconds, or milli-/microseconds in the long form.
 fn epoch_value(text: &str, long: bool) -> Option<f64> {
     let v: f64 = text.parse().ok()?;
@@ -224,6 +236,7 @@ impl Template {
                 ampm,
                 epoch_value,
                 native,
+                wrapped: None,
             })),
         })
     }
@@ -241,6 +254,20 @@ impl Template {
             Native::for_pattern(body)
         };
         Template::from_spec(spec, name, Some(body.to_owned()), native, None)
+    }
+
+    /// A default template `body` embedded in a `{DATE}` wrap.
+    pub(crate) fn wrapped(wrap: &str, body: &str) -> Result<Template, DateError> {
+        let mut t = Template::pattern(&replace_marker(wrap, &["{DATE}"], body))?;
+        if let Some(c) = first_char_wrap(wrap)
+            && let Some(native) = Native::for_pattern(body)
+            && let Kind::Regex(rt) = &mut t.kind
+            && t.flags == LINE_BEGIN | pattern::WORD_END
+            && rt.date_groups.len() == 1
+        {
+            rt.wrapped = Some((c, native));
+        }
+        Ok(t)
     }
 
     /// A pattern with an `{EPOCH}` / `{LEPOCH}` placeholder.
@@ -409,6 +436,23 @@ impl Template {
                 None
             }
             Kind::Regex(rt) => {
+                if let Some((c, native)) = rt.wrapped
+                    && pos == 0
+                {
+                    let p = hay.find(c)?;
+                    match native.body_at(hay.as_bytes(), p + 1, fields) {
+                        Ok(Some(end)) => {
+                            return Some(Hit {
+                                start: 0,
+                                end,
+                                date: Some((p + 1, end)),
+                                native: true,
+                            });
+                        }
+                        Ok(None) => return None,
+                        Err(_) => {}
+                    }
+                }
                 if let Some(native) = rt.native {
                     if line_begin && pos == 0 {
                         match native.line_begin(hay.as_bytes(), fields) {

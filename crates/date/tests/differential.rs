@@ -133,7 +133,31 @@ fn patterns(root: &Path) -> Vec<Option<String>> {
     out
 }
 
+/// fail2ban's results, cached in `$FERROBAN_F2B_CACHE_DIR` (keyed on the jobs and the
+/// script) when that variable is set: the Python side takes minutes.
 fn python_results(root: &Path, jobs: &Value) -> Vec<Value> {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let Ok(dir) = std::env::var("FERROBAN_F2B_CACHE_DIR") else {
+        return run_python(root, jobs);
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/f2b_dates.py");
+    let mut h = DefaultHasher::new();
+    jobs.to_string().hash(&mut h);
+    std::fs::read(&script).unwrap_or_default().hash(&mut h);
+    root.hash(&mut h);
+    let file = Path::new(&dir).join(format!("f2b-dates-{:016x}.json", h.finish()));
+    if let Ok(bytes) = std::fs::read(&file)
+        && let Ok(Value::Array(v)) = serde_json::from_slice(&bytes)
+    {
+        return v;
+    }
+    let v = run_python(root, jobs);
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(&file, Value::Array(v.clone()).to_string());
+    v
+}
+
+fn run_python(root: &Path, jobs: &Value) -> Vec<Value> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/f2b_dates.py");
     let mut child = Command::new("python3")
         .arg(&script)
