@@ -68,6 +68,12 @@ impl Gate {
         self.gate.is_some()
     }
 
+    /// Whether the gate itself is the exact regex for `haystack`: a gate match
+    /// is then the answer of [`crate::Regex::is_match`].
+    pub(crate) fn gate_is_exact_for(&self, haystack: &str) -> bool {
+        self.exact_src.is_none() && self.exact_for(haystack).is_some()
+    }
+
     /// The exact linear-time regex, if it is exact for `haystack`.
     pub(crate) fn exact_for(&self, haystack: &str) -> Option<&regex::Regex> {
         // Python's `\B` never matches an empty string; the `regex` crate's does.

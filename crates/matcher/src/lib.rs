@@ -306,6 +306,11 @@ impl Regex {
         if !self.required.may_match(haystack) || !self.gate.may_match(haystack) {
             return false;
         }
+        if self.gate.gate_is_exact_for(haystack) {
+            // The gate that just matched is the exact translation (Python semantics,
+            // linear time): no need to ask the backtracker.
+            return true;
+        }
         if haystack.len() > LONG_HAYSTACK
             && let Some(exact) = self.gate.exact_for(haystack)
         {
