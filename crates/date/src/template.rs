@@ -188,6 +188,9 @@ fn first_char_wrap(wrap: &str) -> Option<char> {
     (tail == format!("]*\\{c}({{DATE}})")).then_some(c)
 }
 
+/// Start positions a full search tries with the native matcher before the DFA.
+const NATIVE_SCAN: usize = 48;
+
 /// Value of an epoch text: seconds, or milli-/microseconds in the long form.
 fn epoch_value(text: &str, long: bool) -> Option<f64> {
     let v: f64 = text.parse().ok()?;
@@ -486,7 +489,30 @@ impl Template {
                     && !line_begin
                     && self.flags & WORD_BEGIN != 0
                 {
-                    let m = rt.re.find_at(hay, pos)?;
+                    // The first positions are tried natively (the date is usually near the
+                    // line start): the first start with a native match is the leftmost match;
+                    // after positions without one the DFA goes on from the next position.
+                    let h = hay.as_bytes();
+                    let mut from = pos;
+                    let limit = h.len().min(pos + NATIVE_SCAN);
+                    while from < limit {
+                        match native.word_at(h, from, fields) {
+                            Ok(Some(end)) => {
+                                return Some(Hit {
+                                    start: from,
+                                    end,
+                                    date: Some((from, end)),
+                                    native: true,
+                                });
+                            }
+                            Ok(None) => from += 1,
+                            Err(_) => {
+                                from = pos;
+                                break;
+                            }
+                        }
+                    }
+                    let m = rt.re.find_at(hay, from)?;
                     if let Ok(Some(end)) = native.word_at(hay.as_bytes(), m.start(), fields)
                         && end == m.end()
                     {
