@@ -210,9 +210,10 @@ pub struct Prefilter {
     /// (SIMD) searcher: one cheap "is any literal present" scan settles lines
     /// that contain none (nearly every line), before the overlapping pass.
     screen: Vec<Screen>,
-    /// The regex owning every literal, when only one regex has literals: a
-    /// screen hit then settles the line without the overlapping pass.
-    sole_owner: Option<usize>,
+    /// After a screen hit, with few regexes: each regex's own conjunction of
+    /// required literal sets decides (a few SIMD scans, far cheaper than the
+    /// overlapping pass, and sharper: every set must be present).
+    per_regex: Option<Vec<(usize, Required)>>,
 }
 
 /// Literal sets that are *all* required: every match of the pattern contains
@@ -282,6 +283,9 @@ impl Required {
         self.0.iter().all(|s| s.is_match(haystack))
     }
 }
+
+/// Up to this many regexes with literals, a screen hit is refined per regex.
+const MAX_PER_REGEX: usize = 8;
 
 /// An "is any of these literals present" searcher.
 #[derive(Debug, Clone)]
@@ -361,9 +365,12 @@ impl Prefilter {
             .flatten()
             .copied()
             .collect();
-        let sole_owner = (owners.len() == 1)
-            .then(|| owners.first().copied())
-            .flatten();
+        let per_regex = (owners.len() <= MAX_PER_REGEX).then(|| {
+            owners
+                .iter()
+                .map(|&i| (i, regexes[i].required.clone()))
+                .collect()
+        });
         let exact_lits: Vec<String> = exact.keys().cloned().collect();
         let icase_lits: Vec<String> = icase.keys().cloned().collect();
         let mut p = Prefilter {
@@ -372,7 +379,7 @@ impl Prefilter {
             exact_case: automaton(exact.into_iter().collect(), false),
             any_case: automaton(icase.into_iter().collect(), true),
             screen: Vec::new(),
-            sole_owner,
+            per_regex,
         };
         // The screen is only used when it covers every literal exactly.
         let screens = [
@@ -382,7 +389,7 @@ impl Prefilter {
         if screens.iter().all(|s| !matches!(s, Some(None))) {
             p.screen = screens.into_iter().flatten().flatten().collect();
         } else {
-            p.sole_owner = None;
+            p.per_regex = None;
         }
         // If an automaton failed to build, fall back to "always a candidate".
         for (i, r) in regexes.iter().enumerate() {
@@ -414,8 +421,12 @@ impl Prefilter {
             if !self.screen.iter().any(|ac| ac.is_match(haystack)) {
                 return;
             }
-            if let Some(i) = self.sole_owner {
-                out[i] = true;
+            if let Some(per) = &self.per_regex {
+                for (i, req) in per {
+                    if !out[*i] && req.may_match(haystack) {
+                        out[*i] = true;
+                    }
+                }
                 return;
             }
         }
@@ -453,6 +464,30 @@ mod tests {
         assert_eq!(req("a?"), None);
         assert_eq!(req("(?:ab)+c"), Some(vec!["ab".into()]));
         assert_eq!(req("x|\\d"), None);
+    }
+
+    #[test]
+    fn few_regexes_are_refined_by_every_required_set() {
+        let o = crate::RegexOptions::default();
+        let a = Regex::new(r#"^<HOST> \S+ "GET /(?:wp|pma)\S* HTTP/1\.1" 404 "#, &o).unwrap();
+        let b = Regex::new(r"(?i)failed login from <HOST>", &o).unwrap();
+        let c = Regex::new(r"\d+", &o).unwrap();
+        let p = Prefilter::new(&[&a, &b, &c]);
+        let mut out = Vec::new();
+        let check = |h: &str, out: &mut Vec<bool>| {
+            p.candidates(h, out);
+            for (i, r) in [&a, &b, &c].iter().enumerate() {
+                assert!(out[i] || !r.is_match(h), "{i} ruled out on {h:?}");
+            }
+            out.clone()
+        };
+        let h = "1.2.3.4 - \"GET /wp-login HTTP/1.1\" 404 \n";
+        assert_eq!(check(h, &mut out), vec![true, false, true]);
+        let h = "1.2.3.4 - \"GET /wp-login HTTP/1.1\" 200 \n";
+        assert_eq!(check(h, &mut out), vec![false, false, true]);
+        let h = "FAILED LOGIN from 1.2.3.4\n";
+        assert_eq!(check(h, &mut out), vec![false, true, true]);
+        assert_eq!(check("nothing\n", &mut out), vec![false, false, true]);
     }
 
     #[test]
