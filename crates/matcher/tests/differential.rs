@@ -110,6 +110,12 @@ fn agrees_with_python_on_every_stock_regex_and_sample() {
     for (k, &i) in present.iter().enumerate() {
         slot[i] = k;
     }
+    // A prefilter per regex takes the few-regexes path (screen, then each regex's required sets).
+    let single: Vec<Option<Prefilter>> = compiled
+        .iter()
+        .map(|r| r.as_ref().map(|r| Prefilter::new(&[r])))
+        .collect();
+    let mut single_cand = Vec::new();
     let mut cand = Vec::new();
     let mut ruled_out = 0usize;
     let mut last_hay = "";
@@ -147,6 +153,15 @@ fn agrees_with_python_on_every_stock_regex_and_sample() {
             if !expected.is_null() {
                 disagreements.push(format!(
                     "prefilter ruled out a matching regex {:?} on {hay:?}",
+                    specs[rid]["pattern"]
+                ));
+            }
+        }
+        if let Some(p) = &single[rid] {
+            p.candidates(hay, &mut single_cand);
+            if !single_cand[0] && !expected.is_null() {
+                disagreements.push(format!(
+                    "single-regex prefilter ruled out a matching regex {:?} on {hay:?}",
                     specs[rid]["pattern"]
                 ));
             }
