@@ -377,6 +377,16 @@ impl DateDetector {
             .collect()
     }
 
+    /// Each template's display name and the number of lines it won, in the current order
+    /// (what `fail2ban-regex` reports as "Date template hits"). `%`-codes in the names are
+    /// spelled out (`%Y` → `Year`, `%b` → `MON`, `%ExY` → `ExYear`...).
+    pub fn template_hits(&self) -> Vec<(String, u64)> {
+        self.slots
+            .iter()
+            .map(|s| (display_name(&s.template.name), s.hits))
+            .collect()
+    }
+
     /// Names of the templates, in their current order (for diagnostics).
     pub fn template_names(&self) -> Vec<&str> {
         self.slots
@@ -703,5 +713,80 @@ impl DateDetector {
             self.first_unused += 1;
         }
         pos
+    }
+}
+
+/// A template name with its `%`-codes replaced by words, as date-format reports show them.
+fn display_name(pattern: &str) -> String {
+    fn word(code: &str) -> Option<&'static str> {
+        Some(match code {
+            "a" => "DAY",
+            "A" => "DAYNAME",
+            "b" => "MON",
+            "B" => "MONTH",
+            "d" => "Day",
+            "H" => "24hour",
+            "I" => "12hour",
+            "j" => "Yearday",
+            "m" => "Month",
+            "M" => "Minute",
+            "p" => "AMPM",
+            "S" => "Second",
+            "U" | "W" => "Yearweek",
+            "w" => "Weekday",
+            "y" => "Year2",
+            "Y" => "Year",
+            "z" => "Zone offset",
+            "Z" => "Zone name",
+            "f" => "Microseconds",
+            "%" => "%",
+            _ => return None,
+        })
+    }
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut rest = pattern;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let (code, len) = if let Some(ex) = after.strip_prefix("Ex") {
+            match ex.chars().next() {
+                Some(c) => (format!("Ex{c}"), 2 + c.len_utf8()),
+                None => (String::new(), 0),
+            }
+        } else {
+            match after.chars().next() {
+                Some(c) => (c.to_string(), c.len_utf8()),
+                None => (String::new(), 0),
+            }
+        };
+        let spelled = match code.strip_prefix("Ex") {
+            Some(c) => word(c).map(|w| format!("Ex{w}")),
+            None => word(&code).map(str::to_string),
+        };
+        match spelled {
+            Some(w) if len > 0 => out.push_str(&w),
+            _ => {
+                out.push('%');
+                out.push_str(&code);
+            }
+        }
+        rest = &after[len.min(after.len())..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::display_name;
+
+    #[test]
+    fn codes_are_spelled_out() {
+        assert_eq!(
+            display_name("{^LN-BEG}(?:%a )?%b %d %k:%M:%S(?:\\.%f)?(?: %ExY)?"),
+            "{^LN-BEG}(?:DAY )?MON Day %k:Minute:Second(?:\\.Microseconds)?(?: ExYear)?"
+        );
+        assert_eq!(display_name("Epoch"), "Epoch");
+        assert_eq!(display_name("100%% %"), "100% %");
     }
 }

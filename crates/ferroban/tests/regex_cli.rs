@@ -320,3 +320,29 @@ fn errors_name_what_is_wrong() {
         r.stderr
     );
 }
+
+/// The "Date template hits" section counts what fail2ban-regex counts, per template.
+#[test]
+fn date_template_hits_match_fail2ban_regex() {
+    fn section(out: &str) -> Vec<u64> {
+        let mut counts: Vec<u64> = out
+            .split("Date template hits:")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no date template section in:\n{out}"))
+            .lines()
+            .take_while(|l| !l.starts_with('`'))
+            .filter_map(|l| l.strip_prefix("|  ["))
+            .filter_map(|l| l.split(']').next()?.parse().ok())
+            .collect();
+        counts.sort_unstable();
+        counts
+    }
+    let cfg = config();
+    for name in ["sshd", "nginx-botsearch", "apache-auth"] {
+        let log = sample(name);
+        let args = ["-c", cfg.as_str(), log.as_str(), name];
+        let ours = ferroban(&args);
+        let theirs = fail2ban(&args);
+        assert_eq!(section(&ours.stdout), section(&theirs.stdout), "{name}");
+    }
+}

@@ -131,9 +131,9 @@ fn display_date_name(name: &str) -> String {
     out
 }
 
-/// Date template hits: not exposed by `ferroban_date` yet (needs `DateDetector::template_hits`).
-fn date_templates(_d: &DateDetector) -> Option<Vec<(String, u64)>> {
-    None
+/// The "Date template hits" section: every template with its hits, in the detector's order.
+fn date_templates(d: &DateDetector) -> Option<Vec<(String, u64)>> {
+    Some(d.template_hits())
 }
 
 fn build_filter(spec: &Spec, maxlines: usize, opts: FilterOptions) -> anyhow::Result<Filter> {
