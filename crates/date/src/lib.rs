@@ -291,6 +291,14 @@ struct Screen {
     /// The current line was screened; `hits` holds the indexes of the patterns that match.
     done: bool,
     hits: Vec<usize>,
+    /// The ASCII patterns the `ascii` set was built from.
+    ascii_sources: Vec<String>,
+    /// Set index of the template the current full search skips (already searched).
+    skip: Option<usize>,
+    /// Per skipped template: a set of all the other ASCII patterns, asked only "does any of
+    /// them match?". That question stops at the first match and runs the plain (not the
+    /// overlapping) automaton, so the common answer "none" is cheaper than listing matches.
+    others: Vec<(Option<usize>, Option<regex::bytes::RegexSet>)>,
 }
 
 impl Default for DateDetector {
@@ -426,11 +434,14 @@ impl DateDetector {
             {
                 return None;
             }
-            regex::bytes::RegexSetBuilder::new(&ascii)
+            let set = regex::bytes::RegexSetBuilder::new(&ascii)
                 .unicode(false)
                 .build()
-                .ok()
+                .ok();
+            self.screen.ascii_sources = ascii;
+            set
         });
+        self.screen.others.clear();
         if self.screen.set.is_none() {
             for slot in &mut self.slots {
                 slot.set_index = None;
@@ -523,12 +534,41 @@ impl DateDetector {
             if !self.screen.done {
                 self.screen.done = true;
                 self.screen.hits.clear();
-                match &self.screen.ascii {
-                    Some(ascii) if text.ascii => self
-                        .screen
-                        .hits
-                        .extend(ascii.matches(line.as_bytes()).iter()),
-                    _ => self.screen.hits.extend(set.matches(line).iter()),
+                match self.screen.ascii.take() {
+                    Some(ascii) if text.ascii => {
+                        let screen = &mut self.screen;
+                        let skip = screen.skip;
+                        let pos = match screen.others.iter().position(|(k, _)| *k == skip) {
+                            Some(p) => p,
+                            None => {
+                                let rest: Vec<&String> = screen
+                                    .ascii_sources
+                                    .iter()
+                                    .enumerate()
+                                    .filter(|(j, _)| Some(*j) != skip)
+                                    .map(|(_, s)| s)
+                                    .collect();
+                                let others = regex::bytes::RegexSetBuilder::new(rest)
+                                    .unicode(false)
+                                    .build()
+                                    .ok();
+                                screen.others.push((skip, others));
+                                screen.others.len() - 1
+                            }
+                        };
+                        let none_other = screen.others[pos]
+                            .1
+                            .as_ref()
+                            .is_some_and(|o| !o.is_match(line.as_bytes()));
+                        if !none_other {
+                            screen.hits.extend(ascii.matches(line.as_bytes()).iter());
+                        }
+                        screen.ascii = Some(ascii);
+                    }
+                    other => {
+                        self.screen.ascii = other;
+                        self.screen.hits.extend(set.matches(line).iter());
+                    }
                 }
             }
             if !self.screen.hits.contains(&k) {
@@ -607,6 +647,11 @@ impl DateDetector {
                 }
             }
         }
+        self.screen.skip = if skip < n {
+            self.slots[skip].set_index
+        } else {
+            None
+        };
         if winner.is_none() {
             if self.screen.stale {
                 self.screen.loops += 1;
