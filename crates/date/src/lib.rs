@@ -267,6 +267,16 @@ pub struct DateDetector {
     log_tz: Option<i32>,
     local: LocalZone,
     screen: Screen,
+    time_cache: Option<TimeCache>,
+}
+
+/// The last natively read date: its template, text, the `now` it was converted at, and the time.
+#[derive(Debug)]
+struct TimeCache {
+    template: Arc<Template>,
+    text: String,
+    now: f64,
+    time: Option<f64>,
 }
 
 /// One pass over a line that tells which regex templates can match it at all.
@@ -325,6 +335,7 @@ impl DateDetector {
             log_tz: None,
             local: LocalZone::new(TimeZone::system()),
             screen: Screen::default(),
+            time_cache: None,
         }
     }
 
@@ -363,6 +374,7 @@ impl DateDetector {
     /// (fail2ban: the process' local zone). Also the zone of `now` for year
     /// inference.
     pub fn set_default_timezone(&mut self, tz: TimeZone) {
+        self.time_cache = None;
         self.local = LocalZone::new(tz);
     }
 
@@ -373,6 +385,7 @@ impl DateDetector {
         let minutes = zone::zone_offset_minutes(spec.trim(), true)
             .ok_or_else(|| DateError::TimeZone(spec.to_owned()))?;
         self.log_tz = Some(minutes);
+        self.time_cache = None;
         Ok(())
     }
 
@@ -717,6 +730,25 @@ impl DateDetector {
                 time: None,
             });
         }
+        // Consecutive lines usually carry the same timestamp: a native hit reads its fields
+        // from the date text alone, so the same text, template and `now` give the same time.
+        let cacheable = hit.native;
+        if cacheable
+            && let Some(c) = &self.time_cache
+            && c.now.to_bits() == now.to_bits()
+            && Arc::ptr_eq(&c.template, &self.slots[i].template)
+            && c.text == line[start..end]
+        {
+            return Some(DateHit {
+                start,
+                end,
+                time: c.time,
+            });
+        }
+        if !cacheable {
+            // Another conversion may change the zone's fold state the cached one relied on.
+            self.time_cache = None;
+        }
         let whole = now.floor();
         let offset = self.local.offset_at(whole as i64);
         let mut ctx = Context {
@@ -728,6 +760,19 @@ impl DateDetector {
         let time = slot
             .template
             .time(line, &hit, slot.locations.as_ref(), &slot.fields, &mut ctx);
+        if cacheable {
+            let c = self.time_cache.get_or_insert_with(|| TimeCache {
+                template: Arc::clone(&slot.template),
+                text: String::new(),
+                now,
+                time,
+            });
+            c.template = Arc::clone(&slot.template);
+            c.text.clear();
+            c.text.push_str(&line[start..end]);
+            c.now = now;
+            c.time = time;
+        }
         Some(DateHit { start, end, time })
     }
 

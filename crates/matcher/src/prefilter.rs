@@ -225,8 +225,9 @@ pub(crate) fn required_sets(node: &Node) -> Vec<Vec<Lit>> {
     out.retain(|s| usable(s));
     out.sort();
     out.dedup();
-    // Longest shortest literal first: usually the most selective.
-    out.sort_by_key(|s| std::cmp::Reverse(min_len(s)));
+    // Most selective first: a single literal before a disjunction (one long literal is
+    // rarely present, one of many often is), then the longest shortest literal.
+    out.sort_by_key(|s| (s.len(), std::cmp::Reverse(min_len(s))));
     out
 }
 
@@ -290,6 +291,8 @@ const MAX_PER_REGEX: usize = 8;
 /// An "is any of these literals present" searcher.
 #[derive(Debug, Clone)]
 enum Screen {
+    /// One literal: SIMD substring search.
+    Single(memchr::memmem::Finder<'static>),
     /// Teddy (SIMD), when the platform and the literal set allow it.
     Packed(aho_corasick::packed::Searcher),
     Automaton(AhoCorasick),
@@ -298,6 +301,7 @@ enum Screen {
 impl Screen {
     fn is_match(&self, haystack: &str) -> bool {
         match self {
+            Screen::Single(f) => f.find(haystack.as_bytes()).is_some(),
             Screen::Packed(s) => s.find(haystack).is_some(),
             Screen::Automaton(ac) => ac.is_match(haystack),
         }
@@ -305,6 +309,11 @@ impl Screen {
 }
 
 fn screen(lits: &[String], icase: bool) -> Option<Screen> {
+    if !icase && let [one] = lits {
+        return Some(Screen::Single(
+            memchr::memmem::Finder::new(one.as_bytes()).into_owned(),
+        ));
+    }
     if !icase
         && let Some(s) = aho_corasick::packed::Config::new()
             .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
