@@ -306,9 +306,126 @@ struct Screen {
     /// Set index of the template the current full search skips (already searched).
     skip: Option<usize>,
     /// Per skipped template: a set of all the other ASCII patterns, asked only "does any of
-    /// them match?". That question stops at the first match and runs the plain (not the
+    /// them match?" (see [`Others`]). That question stops at the first match and runs the plain (not the
     /// overlapping) automaton, so the common answer "none" is cheaper than listing matches.
-    others: Vec<(Option<usize>, Option<regex::bytes::RegexSet>)>,
+    others: Vec<(Option<usize>, Option<Others>)>,
+}
+
+/// "Does any of these ASCII patterns match?" split by a required `:`.
+///
+/// A pattern every match of which contains a `:` and is at most `len` bytes long can only
+/// match inside `[c + 1 - len, c + len)` for some `:` at byte `c`; `colon` holds those
+/// patterns and is run over the (merged) windows only. Look-around still sees the whole
+/// line (regex-automata's `Input::range`), so a match inside a window is a match in the
+/// line and the answer is exactly the whole-line answer. `start` (line-start anchored) and
+/// `rest` hold the other patterns; they are asked last (a "yes" is usually found sooner in
+/// the windows).
+#[derive(Debug)]
+struct Others {
+    colon: Option<(regex_automata::meta::Regex, usize)>,
+    start: Option<regex_automata::meta::Regex>,
+    rest: Option<regex_automata::meta::Regex>,
+}
+
+impl Others {
+    fn build(sources: &[&String]) -> Option<Others> {
+        let syntax = regex_automata::util::syntax::Config::new()
+            .unicode(false)
+            .utf8(false);
+        let mut colon = Vec::new();
+        let mut start = Vec::new();
+        let mut rest = Vec::new();
+        let mut len = 0;
+        for s in sources {
+            let hir = regex_automata::util::syntax::parse_with(s, &syntax).ok()?;
+            match hir.properties().maximum_len() {
+                Some(l) if requires_colon(&hir) => {
+                    len = len.max(l);
+                    colon.push(s.as_str());
+                }
+                _ if hir
+                    .properties()
+                    .look_set_prefix()
+                    .contains(regex_syntax::hir::Look::Start) =>
+                {
+                    start.push(s.as_str())
+                }
+                _ => rest.push(s.as_str()),
+            }
+        }
+        // The windows are short: no prefilter there. Elsewhere (the line-start set, and
+        // the rest whose matches usually start with a literal) the automaton picks one.
+        let build = |pats: &[&str], pre: bool| -> Option<Option<regex_automata::meta::Regex>> {
+            if pats.is_empty() {
+                return Some(None);
+            }
+            regex_automata::meta::Regex::builder()
+                .configure(
+                    regex_automata::meta::Config::new()
+                        .which_captures(regex_automata::nfa::thompson::WhichCaptures::None)
+                        .auto_prefilter(pre),
+                )
+                .syntax(syntax)
+                .build_many(pats)
+                .ok()
+                .map(Some)
+        };
+        Some(Others {
+            colon: build(&colon, false)?.map(|r| (r, len)),
+            start: build(&start, true)?,
+            rest: build(&rest, true)?,
+        })
+    }
+
+    fn is_match(&self, hay: &[u8]) -> bool {
+        use regex_automata::Input;
+        let rest = || {
+            [&self.start, &self.rest]
+                .into_iter()
+                .flatten()
+                .any(|r| r.is_match(Input::new(hay)))
+        };
+        let Some((re, len)) = &self.colon else {
+            return rest();
+        };
+        let mut window: Option<(usize, usize)> = None;
+        for c in memchr::memchr_iter(b':', hay) {
+            let (a, b) = ((c + 1).saturating_sub(*len), (c + len).min(hay.len()));
+            match &mut window {
+                Some((_, e)) if a <= *e => *e = b,
+                _ => {
+                    if let Some((s, e)) = window
+                        && re.is_match(Input::new(hay).range(s..e))
+                    {
+                        return true;
+                    }
+                    window = Some((a, b));
+                }
+            }
+        }
+        window.is_some_and(|(s, e)| re.is_match(Input::new(hay).range(s..e))) || rest()
+    }
+}
+
+/// Whether every match of `hir` contains a `:` byte (conservative: `false` when unsure).
+fn requires_colon(hir: &regex_syntax::hir::Hir) -> bool {
+    use regex_syntax::hir::{Class, HirKind};
+    match hir.kind() {
+        HirKind::Literal(lit) => lit.0.contains(&b':'),
+        HirKind::Class(Class::Bytes(c)) => c
+            .ranges()
+            .iter()
+            .all(|r| r.start() == b':' && r.end() == b':'),
+        HirKind::Class(Class::Unicode(c)) => c
+            .ranges()
+            .iter()
+            .all(|r| r.start() == ':' && r.end() == ':'),
+        HirKind::Repetition(r) => r.min >= 1 && requires_colon(&r.sub),
+        HirKind::Capture(c) => requires_colon(&c.sub),
+        HirKind::Concat(hs) => hs.iter().any(requires_colon),
+        HirKind::Alternation(hs) => !hs.is_empty() && hs.iter().all(requires_colon),
+        HirKind::Empty | HirKind::Look(_) => false,
+    }
 }
 
 impl Default for DateDetector {
@@ -561,10 +678,7 @@ impl DateDetector {
                                     .filter(|(j, _)| Some(*j) != skip)
                                     .map(|(_, s)| s)
                                     .collect();
-                                let others = regex::bytes::RegexSetBuilder::new(rest)
-                                    .unicode(false)
-                                    .build()
-                                    .ok();
+                                let others = Others::build(&rest);
                                 screen.others.push((skip, others));
                                 screen.others.len() - 1
                             }
@@ -878,5 +992,98 @@ mod display_tests {
         );
         assert_eq!(display_name("Epoch"), "Epoch");
         assert_eq!(display_name("100%% %"), "100% %");
+    }
+}
+
+#[cfg(test)]
+mod others_tests {
+    use super::{DateDetector, Others, requires_colon};
+
+    fn hir(p: &str) -> regex_syntax::hir::Hir {
+        let c = regex_automata::util::syntax::Config::new()
+            .unicode(false)
+            .utf8(false);
+        regex_automata::util::syntax::parse_with(p, &c).unwrap()
+    }
+
+    #[test]
+    fn colon_requirement() {
+        assert!(requires_colon(&hir(r"\d+:\d+")));
+        assert!(requires_colon(&hir(r"(?:a:|b:c)")));
+        assert!(requires_colon(&hir(r"(?::){1,2}x")));
+        assert!(!requires_colon(&hir(r"(?:a:|b)")));
+        assert!(!requires_colon(&hir(r"(?::)?x")));
+        assert!(!requires_colon(&hir(r"[:;]")));
+        assert!(!requires_colon(&hir(r"\b")));
+    }
+
+    /// The windowed "does any other template match" answers exactly what one whole-line
+    /// `RegexSet` of the same patterns answers, for every skipped template.
+    #[test]
+    fn windows_agree_with_whole_line_set() {
+        let mut det = DateDetector::with_default_templates();
+        det.build_screen();
+        let sources = det.screen.ascii_sources.clone();
+        assert!(sources.len() > 5);
+        let mut lines: Vec<String> = vec![
+            "1.2.3.4 - - [25/Nov/2026:13:04:31 +0000] \"GET / HTTP/1.1\" 404 1 \"-\" \"x\"".into(),
+            "2005-08-14 12:00:01 x".into(),
+            "20050814T120001 x".into(),
+            "x 20050814 120001".into(),
+            "Aug 14 12:00:01 host sshd[1]: x".into(),
+            "Sun Aug 14 12:00:01 2005 x".into(),
+            "a:b:c:d http://x:80/ 12:00 1:2:3".into(),
+            "[2005-08-14 12:00:01.123456 +02:00] x".into(),
+            "14-Aug-2005 12:00:01 x :".into(),
+            ":".into(),
+            String::new(),
+        ];
+        let root = std::path::Path::new(
+            "/tmp/f2b/root/usr/lib/python3/dist-packages/fail2ban/tests/files/logs",
+        );
+        if let Ok(dir) = std::fs::read_dir(root) {
+            for e in dir.flatten() {
+                if let Ok(b) = std::fs::read(e.path()) {
+                    let text = String::from_utf8_lossy(&b).into_owned();
+                    lines.extend(text.lines().take(400).map(str::to_owned));
+                }
+            }
+        }
+        // shift dates towards and across both ends of the line
+        let mut more = Vec::new();
+        for l in &lines {
+            for k in [1, 3, 7, 15, 30] {
+                if let Some(s) = l.get(k..) {
+                    more.push(s.to_owned());
+                }
+                if let Some(s) = l.get(..l.len().saturating_sub(k)) {
+                    more.push(s.to_owned());
+                }
+            }
+            more.push(format!("{} {l}", "y".repeat(50)));
+        }
+        lines.extend(more);
+        lines.retain(|l| l.is_ascii());
+        for skip in std::iter::once(None).chain((0..sources.len()).map(Some)) {
+            let rest: Vec<&String> = sources
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| Some(*j) != skip)
+                .map(|(_, s)| s)
+                .collect();
+            let others = Others::build(&rest).expect("builds");
+            assert!(others.colon.is_some());
+            let set = regex::bytes::RegexSetBuilder::new(&rest)
+                .unicode(false)
+                .build()
+                .unwrap();
+            for l in &lines {
+                assert_eq!(
+                    others.is_match(l.as_bytes()),
+                    set.is_match(l.as_bytes()),
+                    "skip {skip:?}: {l:?}"
+                );
+            }
+        }
     }
 }

@@ -3,6 +3,12 @@
 use regex::{CaptureLocations, Regex};
 
 use crate::DateError;
+
+/// The precomputed `audit(` searcher of the Epoch templates.
+fn audit_finder() -> &'static memchr::memmem::Finder<'static> {
+    static F: std::sync::OnceLock<memchr::memmem::Finder<'static>> = std::sync::OnceLock::new();
+    F.get_or_init(|| memchr::memmem::Finder::new(b"audit("))
+}
 use crate::native::Native;
 use crate::pattern::{self, Begin, LINE_BEGIN, WORD_BEGIN};
 use crate::strptime::{self, Context, Fields, Key};
@@ -391,7 +397,10 @@ impl Template {
                     }
                 }
                 let mut from = pos.saturating_sub(6);
-                while let Some(off) = hay.get(from..).and_then(|s| s.find("audit(")) {
+                while let Some(off) = hay
+                    .get(from..)
+                    .and_then(|s| audit_finder().find(s.as_bytes()))
+                {
                     let p = from + off + 6;
                     if p >= pos
                         && epoch_start_ok(line, p)
@@ -424,7 +433,10 @@ impl Template {
                     });
                 }
                 let mut from = pos;
-                while let Some(off) = hay.get(from..).and_then(|s| s.find('@')) {
+                while let Some(off) = hay
+                    .get(from..)
+                    .and_then(|s| memchr::memchr(b'@', s.as_bytes()))
+                {
                     let p = from + off;
                     if let Some(e) = tai64n_at(hay, p) {
                         return Some(Hit {
