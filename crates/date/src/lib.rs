@@ -322,7 +322,9 @@ struct Screen {
 /// the windows).
 #[derive(Debug)]
 struct Others {
-    colon: Option<(regex_automata::meta::Regex, usize)>,
+    /// The set, the longest match of its templates, and whether every one of them has a
+    /// `:` with an ASCII digit on each side (then only such colons can anchor a match).
+    colon: Option<(regex_automata::meta::Regex, usize, bool)>,
     start: Option<regex_automata::meta::Regex>,
     rest: Option<regex_automata::meta::Regex>,
 }
@@ -336,11 +338,13 @@ impl Others {
         let mut start = Vec::new();
         let mut rest = Vec::new();
         let mut len = 0;
+        let mut digits = true;
         for s in sources {
             let hir = regex_automata::util::syntax::parse_with(s, &syntax).ok()?;
             match hir.properties().maximum_len() {
                 Some(l) if requires_colon(&hir) => {
                     len = len.max(l);
+                    digits &= digit_colon_digit(&hir);
                     colon.push(s.as_str());
                 }
                 _ if hir
@@ -371,7 +375,7 @@ impl Others {
                 .map(Some)
         };
         Some(Others {
-            colon: build(&colon, false)?.map(|r| (r, len)),
+            colon: build(&colon, false)?.map(|r| (r, len, digits)),
             start: build(&start, true)?,
             rest: build(&rest, true)?,
         })
@@ -385,11 +389,15 @@ impl Others {
                 .flatten()
                 .any(|r| r.is_match(Input::new(hay)))
         };
-        let Some((re, len)) = &self.colon else {
+        let Some((re, len, digits)) = &self.colon else {
             return rest();
         };
         let mut window: Option<(usize, usize)> = None;
+        let digit = |i: usize| hay.get(i).is_some_and(u8::is_ascii_digit);
         for c in memchr::memchr_iter(b':', hay) {
+            if *digits && !(c > 0 && digit(c - 1) && digit(c + 1)) {
+                continue;
+            }
             let (a, b) = ((c + 1).saturating_sub(*len), (c + len).min(hay.len()));
             match &mut window {
                 Some((_, e)) if a <= *e => *e = b,
@@ -404,6 +412,124 @@ impl Others {
             }
         }
         window.is_some_and(|(s, e)| re.is_match(Input::new(hay).range(s..e))) || rest()
+    }
+}
+
+/// Whether every match of `hir` contains a `:` with an ASCII digit right before and right
+/// after it, all three inside the match (conservative: `false` when unsure).
+fn digit_colon_digit(hir: &regex_syntax::hir::Hir) -> bool {
+    use regex_syntax::hir::HirKind;
+    match hir.kind() {
+        HirKind::Capture(c) => digit_colon_digit(&c.sub),
+        HirKind::Repetition(r) => r.min >= 1 && digit_colon_digit(&r.sub),
+        HirKind::Alternation(hs) => !hs.is_empty() && hs.iter().all(digit_colon_digit),
+        HirKind::Concat(hs) => {
+            if hs.iter().any(digit_colon_digit) {
+                return true;
+            }
+            hs.iter().enumerate().any(|(j, h)| {
+                let HirKind::Literal(lit) = h.kind() else {
+                    return false;
+                };
+                let b = &lit.0;
+                b.iter().enumerate().any(|(k, &x)| {
+                    if x != b':' {
+                        return false;
+                    }
+                    let left = if k > 0 {
+                        b[k - 1].is_ascii_digit()
+                    } else {
+                        side_is_digit(hs[..j].iter().rev(), Side::Last)
+                    };
+                    let right = if k + 1 < b.len() {
+                        b[k + 1].is_ascii_digit()
+                    } else {
+                        side_is_digit(hs[j + 1..].iter(), Side::First)
+                    };
+                    left && right
+                })
+            })
+        }
+        HirKind::Literal(lit) => lit
+            .0
+            .windows(3)
+            .any(|w| w[1] == b':' && w[0].is_ascii_digit() && w[2].is_ascii_digit()),
+        _ => false,
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Side {
+    First,
+    Last,
+}
+
+/// Whether the byte next to a position is surely a digit, given the elements that follow it
+/// (`Side::First`, in order) or precede it (`Side::Last`, nearest first).
+fn side_is_digit<'a>(
+    mut items: impl Iterator<Item = &'a regex_syntax::hir::Hir>,
+    side: Side,
+) -> bool {
+    for h in items.by_ref() {
+        let p = h.properties();
+        if p.maximum_len() == Some(0) {
+            continue; // zero-width (look-around, empty)
+        }
+        if !edge_is_digit(h, side) {
+            return false;
+        }
+        if p.minimum_len().unwrap_or(0) > 0 {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether every non-empty match of `hir` starts (`First`) or ends (`Last`) with an ASCII digit.
+fn edge_is_digit(hir: &regex_syntax::hir::Hir, side: Side) -> bool {
+    use regex_syntax::hir::{Class, HirKind};
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => true,
+        HirKind::Literal(lit) => match side {
+            Side::First => lit.0.first(),
+            Side::Last => lit.0.last(),
+        }
+        .is_some_and(u8::is_ascii_digit),
+        HirKind::Class(Class::Bytes(c)) => c
+            .ranges()
+            .iter()
+            .all(|r| r.start().is_ascii_digit() && r.end().is_ascii_digit()),
+        HirKind::Class(Class::Unicode(c)) => c
+            .ranges()
+            .iter()
+            .all(|r| r.start().is_ascii_digit() && r.end().is_ascii_digit()),
+        HirKind::Capture(c) => edge_is_digit(&c.sub, side),
+        HirKind::Repetition(r) => edge_is_digit(&r.sub, side),
+        HirKind::Alternation(hs) => hs.iter().all(|h| edge_is_digit(h, side)),
+        HirKind::Concat(hs) => {
+            // The first (last) byte comes from the first (last) element that is not empty
+            // in this match: every element up to and including the first non-nullable one
+            // must give a digit edge.
+            let check = |it: &mut dyn Iterator<Item = &regex_syntax::hir::Hir>| {
+                for h in it {
+                    let p = h.properties();
+                    if p.maximum_len() == Some(0) {
+                        continue;
+                    }
+                    if !edge_is_digit(h, side) {
+                        return false;
+                    }
+                    if p.minimum_len().unwrap_or(0) > 0 {
+                        return true;
+                    }
+                }
+                true
+            };
+            match side {
+                Side::First => check(&mut hs.iter()),
+                Side::Last => check(&mut hs.iter().rev()),
+            }
+        }
     }
 }
 
@@ -997,13 +1123,53 @@ mod display_tests {
 
 #[cfg(test)]
 mod others_tests {
-    use super::{DateDetector, Others, requires_colon};
+    use super::{DateDetector, Others, digit_colon_digit, requires_colon};
 
     fn hir(p: &str) -> regex_syntax::hir::Hir {
         let c = regex_automata::util::syntax::Config::new()
             .unicode(false)
             .utf8(false);
         regex_automata::util::syntax::parse_with(p, &c).unwrap()
+    }
+
+    #[test]
+    fn digit_colon_digit_requirement() {
+        for yes in [
+            r"\d:\d",
+            r"(?P<H>[01]?\d|2[0-3]):(?P<M>[0-5]?\d)",
+            r"\b(?P<x>\d{2})(?::?\d{2})?x\d:\d",
+            r"a\d?\d:\d",
+            r"(?:1:2|3:4)",
+        ] {
+            assert!(digit_colon_digit(&hir(yes)), "{yes}");
+        }
+        for no in [
+            r":\d",
+            r"\d:",
+            r"\d?:\d",
+            r"[0-9a]:\d",
+            r"\d:(?:\d|x)",
+            r"(?:\d:\d)?",
+            r"(?:\d:\d|x)",
+            r"a?:1",
+            r"https?://",
+        ] {
+            assert!(!digit_colon_digit(&hir(no)), "{no}");
+        }
+        // Every default template that needs a colon has it between two digits.
+        let d = DateDetector::with_default_templates();
+        let mut n = 0;
+        for src in d.template_sources().into_iter().flatten() {
+            let ascii = src
+                .strip_prefix("(?iu)")
+                .map_or_else(|| src.to_string(), |r| format!("(?i){r}"));
+            let h = hir(&ascii);
+            if requires_colon(&h) {
+                n += 1;
+                assert!(digit_colon_digit(&h), "{src}");
+            }
+        }
+        assert!(n >= 15, "{n}");
     }
 
     #[test]
