@@ -424,6 +424,22 @@ impl Native {
         }
     }
 
+    /// True when the template's regex surely cannot match starting at byte `i` (judged from
+    /// a few ASCII bytes; any non-ASCII byte among them means "cannot tell": `false`).
+    /// ISO dates start with the literal `2` of `20[0-2]\d`; Apache dates have `/` or `-`
+    /// after a one- or two-character day.
+    pub(crate) fn cannot_start(self, h: &[u8], i: usize) -> bool {
+        let ascii = |k: usize| h.get(k).is_none_or(u8::is_ascii);
+        match self {
+            Native::Iso => h.get(i).is_some_and(|&b| b.is_ascii() && b != b'2'),
+            Native::Apache => {
+                let sep = |k: usize| matches!(h.get(k), Some(b'/' | b'-'));
+                ascii(i) && ascii(i + 1) && ascii(i + 2) && !sep(i + 1) && !sep(i + 2)
+            }
+            Native::Syslog => false,
+        }
+    }
+
     /// The preferred match of the template body starting exactly at `i`
     /// (no boundary assertion before `i`).
     pub(crate) fn body_at(self, h: &[u8], i: usize, out: &mut Fields) -> R<Option<usize>> {
@@ -526,6 +542,11 @@ mod tests {
             for l in &lines {
                 let h = l.as_bytes();
                 for i in (0..=l.len()).filter(|&i| l.is_char_boundary(i)) {
+                    if native.cannot_start(h, i) {
+                        let at_i = word.find_at(l, i).filter(|m| m.start() == i);
+                        assert_eq!(at_i, None, "{native:?} cannot_start at {i} in {l:?}");
+                        checked += 1;
+                    }
                     if let Ok(got) = native.word_at(h, i, &mut Fields::default()) {
                         let want = word
                             .find_at(l, i)

@@ -508,6 +508,10 @@ impl Template {
                     let mut from = pos;
                     let limit = h.len().min(pos + NATIVE_SCAN);
                     while from < limit {
+                        if native.cannot_start(h, from) {
+                            from += 1;
+                            continue;
+                        }
                         match native.word_at(h, from, fields) {
                             Ok(Some(end)) => {
                                 return Some(Hit {
