@@ -605,19 +605,13 @@ impl Filter {
 
         let raw_default = self.opts.use_dns == UseDns::Raw || self.opts.return_raw_host;
         for index in 0..self.failregex.len() {
-            let haystack = match &buf {
-                Some(b) => b.clone(),
-                None => {
-                    let b = lines_buf(&self.buffer);
-                    buf = Some(b.clone());
-                    b
-                }
-            };
+            // The buffer text is rebuilt only after a match changed the line buffer.
+            let haystack: &str = buf.get_or_insert_with(|| lines_buf(&self.buffer));
             let regex = &self.failregex[index];
-            let Some(caps) = regex.search(&haystack) else {
+            let Some(caps) = regex.search(haystack) else {
                 continue;
             };
-            let (matched, unmatched) = split_matched(&caps, &haystack, &org);
+            let (matched, unmatched) = split_matched(&caps, haystack, &org);
             let mut fail = FailData {
                 fields: caps.groups(),
                 ..FailData::default()
@@ -625,12 +619,14 @@ impl Filter {
             drop(caps);
 
             if !self.ignoreregex.is_empty() {
+                let matched_text;
                 let ignore_buf = if multi {
-                    lines_buf(&matched)
+                    matched_text = lines_buf(&matched);
+                    matched_text.as_str()
                 } else {
-                    haystack.clone()
+                    haystack
                 };
-                if self.ignore_line(&ignore_buf, &mut result) {
+                if self.ignore_line(ignore_buf, &mut result) {
                     if !self.opts.check_all_regex || multi {
                         self.buffer = unmatched.clone();
                     }
