@@ -457,7 +457,8 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
         all_missed: args.print_all_missed,
         all_ignored: args.print_all_ignored,
     };
-    let pref_dates = if filter.prefregex().is_some() && mode == Mode::Report {
+    // Only `-v` prints the prefregex groups, which need the line's date cut out a second time.
+    let pref_dates = if filter.prefregex().is_some() && mode == Mode::Report && verbose > 0 {
         Some(
             match spec
                 .datepattern
