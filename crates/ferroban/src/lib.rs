@@ -12,7 +12,10 @@
 //! - [`testfilters`]: `ferroban test-filters`, the annotated-sample runner.
 //! - [`regex_cli`]: `ferroban regex`, fail2ban-regex's twin.
 
+pub mod action;
 pub mod clock;
+pub mod control;
+pub mod daemon;
 pub mod filter;
 pub mod ip;
 pub mod regex_cli;

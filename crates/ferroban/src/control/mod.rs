@@ -1,0 +1,1 @@
+//! Control socket protocol and `ferroban client` (fail2ban-client) (issue 3).

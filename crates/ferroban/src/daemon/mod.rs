@@ -1,0 +1,1 @@
+//! The daemon: jails, sources, bans, actions and the control socket wired together (issue 3).
