@@ -753,6 +753,27 @@ impl Store {
             .map_err(self.err("reading a log position"))
     }
 
+    /// Every stored file position of `jail` (journal cursors excluded), for restoring a jail whose
+    /// `logpath` has globs.
+    pub fn positions(&self, jail: &str) -> Result<Vec<LogPosition>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT path, first_line_hash, offset FROM log_positions
+                 WHERE jail = ?1 AND journal_cursor IS NULL ORDER BY path",
+            )
+            .map_err(self.err("reading log positions"))?;
+        stmt.query_map([jail], |r| {
+            Ok(LogPosition {
+                path: r.get(0)?,
+                first_line_hash: r.get(1)?,
+                offset: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(self.err("reading log positions"))
+    }
+
     /// Stores the cursor where reading `journal` (e.g. `systemd-journal`) for `jail` stopped.
     pub fn set_journal_cursor(
         &mut self,
