@@ -87,7 +87,12 @@ fn join(v: &Value, sep: &str) -> Option<String> {
 }
 
 /// A `|- a` / `` `- z `` list after `header`; `empty` when there is nothing.
-fn tree_list(v: &Value, empty: &str, header: &str, label: impl Fn(usize, &str) -> String) -> Dressed {
+fn tree_list(
+    v: &Value,
+    empty: &str,
+    header: &str,
+    label: impl Fn(usize, &str) -> String,
+) -> Dressed {
     match is_empty(v) {
         None => return Err(v.clone()),
         Some(true) => return Ok(empty.to_string()),

@@ -9,3 +9,4 @@
 pub mod beautify;
 pub mod proto;
 pub mod pyrepr;
+pub mod server;

@@ -180,7 +180,11 @@ pub struct Response {
     /// The protocol version ([`VERSION`]).
     pub v: u32,
     /// The command's value, when it succeeded (`null` is a valid value).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "some_value")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_value"
+    )]
     pub ok: Option<Value>,
     /// The error message, when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -241,7 +245,10 @@ impl Response {
         match (r.ok, r.error) {
             (Some(v), None) => Ok(Ok(v)),
             (None, Some(e)) => Ok(Err(e)),
-            _ => Err("malformed response from the server: expected exactly one of \"ok\" and \"error\"".into()),
+            _ => Err(
+                "malformed response from the server: expected exactly one of \"ok\" and \"error\""
+                    .into(),
+            ),
         }
     }
 }
@@ -303,7 +310,11 @@ mod tests {
 
     #[test]
     fn bad_requests_are_errors() {
-        assert!(Request::parse(b"{").unwrap_err().starts_with("malformed request"));
+        assert!(
+            Request::parse(b"{")
+                .unwrap_err()
+                .starts_with("malformed request")
+        );
         assert!(Request::parse(b"[\"ping\"]").is_err());
         assert!(Request::parse(b"{\"v\":1}").is_err());
         assert!(Request::parse(b"{\"v\":1,\"argv\":[1]}").is_err());
@@ -314,12 +325,30 @@ mod tests {
 
     #[test]
     fn responses() {
-        assert_eq!(Response::ok(json!("pong")).to_line(), "{\"v\":1,\"ok\":\"pong\"}\n");
-        assert_eq!(Response::ok(Value::Null).to_line(), "{\"v\":1,\"ok\":null}\n");
-        assert_eq!(Response::error("x").to_line(), "{\"v\":1,\"error\":\"x\"}\n");
-        assert_eq!(Response::parse(b"{\"v\":1,\"ok\":null}\n").unwrap(), Ok(Value::Null));
-        assert_eq!(Response::parse(b"{\"v\":1,\"ok\":[1]}").unwrap(), Ok(json!([1])));
-        assert_eq!(Response::parse(b"{\"v\":1,\"error\":\"e\"}").unwrap(), Err("e".to_string()));
+        assert_eq!(
+            Response::ok(json!("pong")).to_line(),
+            "{\"v\":1,\"ok\":\"pong\"}\n"
+        );
+        assert_eq!(
+            Response::ok(Value::Null).to_line(),
+            "{\"v\":1,\"ok\":null}\n"
+        );
+        assert_eq!(
+            Response::error("x").to_line(),
+            "{\"v\":1,\"error\":\"x\"}\n"
+        );
+        assert_eq!(
+            Response::parse(b"{\"v\":1,\"ok\":null}\n").unwrap(),
+            Ok(Value::Null)
+        );
+        assert_eq!(
+            Response::parse(b"{\"v\":1,\"ok\":[1]}").unwrap(),
+            Ok(json!([1]))
+        );
+        assert_eq!(
+            Response::parse(b"{\"v\":1,\"error\":\"e\"}").unwrap(),
+            Err("e".to_string())
+        );
         assert!(Response::parse(b"{\"v\":1}").is_err());
         assert!(Response::parse(b"{\"v\":1,\"ok\":1,\"error\":\"e\"}").is_err());
         assert!(Response::parse(b"{\"v\":9,\"ok\":1}").is_err());

@@ -193,6 +193,9 @@ mod tests {
         assert_eq!(repr_str("it's"), "\"it's\"");
         assert_eq!(repr_str("it's \"x\""), "'it\\'s \"x\"'");
         assert_eq!(repr_str("a\\b\tc\n"), "'a\\\\b\\tc\\n'");
-        assert_eq!(repr_str("\u{1}\u{7f}é\u{a0}\u{200b}"), "'\\x01\\x7fé\\xa0\\u200b'");
+        assert_eq!(
+            repr_str("\u{1}\u{7f}é\u{a0}\u{200b}"),
+            "'\\x01\\x7fé\\xa0\\u200b'"
+        );
     }
 }

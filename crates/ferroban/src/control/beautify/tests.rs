@@ -16,8 +16,22 @@ fn argv(words: &str) -> Vec<String> {
 
 fn jail_status() -> Value {
     json!([
-        ["Filter", [["Currently failed", 0], ["Total failed", 5], ["File list", ["/var/log/nginx/access.log"]]]],
-        ["Actions", [["Currently banned", 1], ["Total banned", 1], ["Banned IP list", ["198.51.100.7"]]]]
+        [
+            "Filter",
+            [
+                ["Currently failed", 0],
+                ["Total failed", 5],
+                ["File list", ["/var/log/nginx/access.log"]]
+            ]
+        ],
+        [
+            "Actions",
+            [
+                ["Currently banned", 1],
+                ["Total banned", 1],
+                ["Banned IP list", ["198.51.100.7"]]
+            ]
+        ]
     ])
 }
 
@@ -48,38 +62,86 @@ fn cases() -> Vec<(Vec<String>, Value)> {
         (w("server-status"), json!("Server ready")),
         (w("reload --all"), json!("OK")),
         (w("reload --restart --unban sshd"), json!("OK")),
-        (w("status"), json!([["Number of jail", 2], ["Jail list", "nginx-404, sshd"]])),
-        (w("status"), json!([["Number of jail", 0], ["Jail list", ""]])),
+        (
+            w("status"),
+            json!([["Number of jail", 2], ["Jail list", "nginx-404, sshd"]]),
+        ),
+        (
+            w("status"),
+            json!([["Number of jail", 0], ["Jail list", ""]]),
+        ),
         (w("status nginx-404"), jail_status()),
         (w("status sshd basic"), jail_status()),
         (
             w("status sshd short"),
             json!([
-                ["Filter", [["Currently failed", 2], ["Total failed", 9], ["File list", ["/var/log/auth.log", "/var/log/secure"]]]],
+                [
+                    "Filter",
+                    [
+                        ["Currently failed", 2],
+                        ["Total failed", 9],
+                        ["File list", ["/var/log/auth.log", "/var/log/secure"]]
+                    ]
+                ],
                 ["Actions", [["Currently banned", 2], ["Total banned", 7]]]
             ]),
         ),
         (
             w("status sshd cymru"),
             json!([
-                ["Filter", [["Currently failed", 0], ["Total failed", 0], ["File list", []]]],
-                ["Actions", [["Currently banned", 2], ["Total banned", 2], ["Banned IP list", ["198.51.100.7", "2001:db8::1"]],
-                    ["Banned ASN list", ["error"]], ["Banned Country list", ["error"]], ["Banned RIR list", ["error"]]]]
+                [
+                    "Filter",
+                    [
+                        ["Currently failed", 0],
+                        ["Total failed", 0],
+                        ["File list", []]
+                    ]
+                ],
+                [
+                    "Actions",
+                    [
+                        ["Currently banned", 2],
+                        ["Total banned", 2],
+                        ["Banned IP list", ["198.51.100.7", "2001:db8::1"]],
+                        ["Banned ASN list", ["error"]],
+                        ["Banned Country list", ["error"]],
+                        ["Banned RIR list", ["error"]]
+                    ]
+                ]
             ]),
         ),
         (
             w("status sshd"),
             json!([
-                ["Filter", [["Currently failed", 0], ["Total failed", 3],
-                    ["Journal matches", ["_SYSTEMD_UNIT=sshd.service + _COMM=sshd"]]]],
-                ["Actions", [["Currently banned", 0], ["Total banned", 0], ["Banned IP list", []]]]
+                [
+                    "Filter",
+                    [
+                        ["Currently failed", 0],
+                        ["Total failed", 3],
+                        [
+                            "Journal matches",
+                            ["_SYSTEMD_UNIT=sshd.service + _COMM=sshd"]
+                        ]
+                    ]
+                ],
+                [
+                    "Actions",
+                    [
+                        ["Currently banned", 0],
+                        ["Total banned", 0],
+                        ["Banned IP list", []]
+                    ]
+                ]
             ]),
         ),
         (w("status sshd"), json!([])),
         (w("status sshd"), Value::Null),
         (w("status sshd"), json!([["Filter", 3]])),
         (w("status"), json!([["Number of jail"]])),
-        (w("banned"), json!([{"sshd": ["198.51.100.7", "203.0.113.5"]}, {"nginx-404": []}])),
+        (
+            w("banned"),
+            json!([{"sshd": ["198.51.100.7", "203.0.113.5"]}, {"nginx-404": []}]),
+        ),
         (w("banned"), json!([])),
         (w("banned 198.51.100.7 192.0.2.1"), json!([["sshd"], []])),
         (w("banned 198.51.100.7"), json!([["sshd", "nginx-404"]])),
@@ -89,7 +151,10 @@ fn cases() -> Vec<(Vec<String>, Value)> {
         (w("get sshd banned 198.51.100.7"), json!(1)),
         (w("get sshd banned 198.51.100.7 1.2.3.4"), json!([1, 0])),
         (w("get sshd banip"), json!(["203.0.113.5", "198.51.100.7"])),
-        (w("get sshd banip ,"), json!(["203.0.113.5", "198.51.100.7"])),
+        (
+            w("get sshd banip ,"),
+            json!(["203.0.113.5", "198.51.100.7"]),
+        ),
         (w("get sshd banip"), json!([])),
         (
             w("get sshd banip --with-time"),
@@ -110,25 +175,43 @@ fn cases() -> Vec<(Vec<String>, Value)> {
         (w("get sshd ignoreip"), json!(["127.0.0.0/8", "::1"])),
         (w("get sshd ignoreip"), json!([])),
         (w("get sshd ignoreip"), json!(["10.0.0.1"])),
-        (w("set sshd addignoreip 10.0.0.1"), json!(["127.0.0.0/8", "10.0.0.1", "::1"])),
-        (w("set sshd delignoreip 10.0.0.1"), json!(["127.0.0.0/8", "::1"])),
+        (
+            w("set sshd addignoreip 10.0.0.1"),
+            json!(["127.0.0.0/8", "10.0.0.1", "::1"]),
+        ),
+        (
+            w("set sshd delignoreip 10.0.0.1"),
+            json!(["127.0.0.0/8", "::1"]),
+        ),
         (w("get sshd ignoreip"), json!("ab")),
         (w("get sshd ignoreip"), json!(5)),
         (w("get sshd ignoreip"), json!(["a", 1])),
         (w("get sshd ignoreip"), json!({"a": 1})),
         (w("get sshd ignoreip"), json!({})),
         (w("get sshd logpath"), json!(["/var/log/auth.log"])),
-        (w("get sshd logpath"), json!(["/var/log/auth.log", "/var/log/secure", "/x"])),
+        (
+            w("get sshd logpath"),
+            json!(["/var/log/auth.log", "/var/log/secure", "/x"]),
+        ),
         (w("get sshd logpath"), json!([])),
-        (w("set sshd addlogpath /x tail"), json!(["/var/log/auth.log", "/x"])),
+        (
+            w("set sshd addlogpath /x tail"),
+            json!(["/var/log/auth.log", "/x"]),
+        ),
         (w("set sshd dellogpath /x"), json!([])),
         (w("get sshd logpath"), Value::Null),
         (w("get sshd logencoding"), json!("UTF-8")),
         (w("set sshd logencoding latin-1"), json!("latin-1")),
         (w("get sshd logencoding"), Value::Null),
         (w("get sshd journalmatch"), json!([])),
-        (w("get sshd journalmatch"), json!([["_SYSTEMD_UNIT=sshd.service", "+", "_COMM=sshd"]])),
-        (w("set sshd addjournalmatch _COMM=x"), json!([["_SYSTEMD_UNIT=sshd.service"], ["_COMM=x"]])),
+        (
+            w("get sshd journalmatch"),
+            json!([["_SYSTEMD_UNIT=sshd.service", "+", "_COMM=sshd"]]),
+        ),
+        (
+            w("set sshd addjournalmatch _COMM=x"),
+            json!([["_SYSTEMD_UNIT=sshd.service"], ["_COMM=x"]]),
+        ),
         (w("get sshd journalmatch"), json!([[1]])),
         (w("get sshd failregex"), regexes.clone()),
         (w("get sshd failregex"), json!([])),
@@ -142,8 +225,14 @@ fn cases() -> Vec<(Vec<String>, Value)> {
         (w("get sshd usedns"), json!("warn")),
         (w("set sshd usedns no"), json!("no")),
         (w("get sshd datepattern"), Value::Null),
-        (w("get sshd datepattern"), json!([null, "Default Detectors"])),
-        (w("get sshd datepattern"), json!(["%Y-%m-%d", "{^LN-BEG}%Y-%m-%d"])),
+        (
+            w("get sshd datepattern"),
+            json!([null, "Default Detectors"]),
+        ),
+        (
+            w("get sshd datepattern"),
+            json!(["%Y-%m-%d", "{^LN-BEG}%Y-%m-%d"]),
+        ),
         (w("set sshd datepattern %Y"), json!(["%Y", "%Y"])),
         (w("get sshd datepattern"), json!("ab")),
         (w("get sshd logtimezone"), Value::Null),
@@ -153,16 +242,31 @@ fn cases() -> Vec<(Vec<String>, Value)> {
         (w("get sshd ignorecommand"), json!(false)),
         (w("get sshd ignorecommand"), json!("/bin/true <ip>")),
         (w("get sshd ignorecache"), Value::Null),
-        (w("get sshd ignorecache"), json!({"key": "<ip>", "max-count": "100", "max-time": "300"})),
+        (
+            w("get sshd ignorecache"),
+            json!({"key": "<ip>", "max-count": "100", "max-time": "300"}),
+        ),
         (w("get sshd actions"), json!([])),
-        (w("get sshd actions"), json!(["iptables-multiport", "sendmail-whois"])),
+        (
+            w("get sshd actions"),
+            json!(["iptables-multiport", "sendmail-whois"]),
+        ),
         (w("get sshd actions"), json!([1])),
-        (w("get sshd actionproperties iptables"), json!(["actionban", "actionstart"])),
+        (
+            w("get sshd actionproperties iptables"),
+            json!(["actionban", "actionstart"]),
+        ),
         (w("get sshd actionproperties iptables"), json!([])),
-        (w("get sshd actionmethods iptables"), json!(["ban", "start"])),
+        (
+            w("get sshd actionmethods iptables"),
+            json!(["ban", "start"]),
+        ),
         (w("get sshd actionmethods iptables"), json!([])),
         (w("get sshd actionmethods"), json!([])),
-        (w("get sshd action iptables actionban"), json!("iptables -I f2b-<name> 1 -s <ip> -j <blocktype>")),
+        (
+            w("get sshd action iptables actionban"),
+            json!("iptables -I f2b-<name> 1 -s <ip> -j <blocktype>"),
+        ),
         (w("set sshd action iptables timeout 60"), json!("60")),
         (w("get sshd bantime.increment"), Value::Null),
         (w("set sshd bantime.factor 2"), json!("2")),
@@ -279,7 +383,13 @@ fn matches_fail2ban_beautifier_byte_for_byte() {
             ));
         }
     }
-    assert!(bad.is_empty(), "{} of {} differ:\n{}", bad.len(), cases.len(), bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{} of {} differ:\n{}",
+        bad.len(),
+        cases.len(),
+        bad.join("\n")
+    );
 }
 
 #[test]
@@ -338,7 +448,10 @@ fn status_all_like_fail2ban_1_1() {
     let mut paired = value.as_array().unwrap().clone();
     let jails = paired.pop().unwrap();
     paired.push(json!(["Jails", jails]));
-    assert_eq!(beautify(&argv("status --all short"), &Value::Array(paired)), want);
+    assert_eq!(
+        beautify(&argv("status --all short"), &Value::Array(paired)),
+        want
+    );
     // Without jails, only the summary.
     let none = json!([["Number of jail", 0], ["Jail list", ""], {}]);
     assert_eq!(
@@ -357,13 +470,34 @@ fn stats_table_like_fail2ban_1_1() {
     let lines: Vec<&str> = got.lines().collect();
     assert_eq!(lines.len(), 7, "{got}");
     // Column widths follow the widest cell: "pyinotify" (9) widens the backend column.
-    assert_eq!(lines[0], "                ║           ║ Filter    ║ Actions   ");
-    assert_eq!(lines[1], "Jail            ║ Backend   ╟───────────╫────────────");
-    assert_eq!(lines[2], "                ║           ║ cur │ tot ║ cur │  tot");
-    assert_eq!(lines[3], "════════════════╬═══════════╬═══════════╬════════════");
-    assert_eq!(lines[4], "nginx-botsearch ║ pyinotify ║   0 │  12 ║   3 │ 1234");
-    assert_eq!(lines[5], "sshd            ║ polling   ║   1 │   5 ║   0 │    1");
-    assert_eq!(lines[6], "════════════════╩═══════════╩═══════════╩════════════");
+    assert_eq!(
+        lines[0],
+        "                ║           ║ Filter    ║ Actions   "
+    );
+    assert_eq!(
+        lines[1],
+        "Jail            ║ Backend   ╟───────────╫────────────"
+    );
+    assert_eq!(
+        lines[2],
+        "                ║           ║ cur │ tot ║ cur │  tot"
+    );
+    assert_eq!(
+        lines[3],
+        "════════════════╬═══════════╬═══════════╬════════════"
+    );
+    assert_eq!(
+        lines[4],
+        "nginx-botsearch ║ pyinotify ║   0 │  12 ║   3 │ 1234"
+    );
+    assert_eq!(
+        lines[5],
+        "sshd            ║ polling   ║   1 │   5 ║   0 │    1"
+    );
+    assert_eq!(
+        lines[6],
+        "════════════════╩═══════════╩═══════════╩════════════"
+    );
     assert_eq!(beautify(&argv("stats"), &json!({})), "No jails found.");
     assert_eq!(beautify(&argv("statistics"), &json!({})), "No jails found.");
 }
