@@ -59,7 +59,10 @@ pub enum Severity {
 /// Where an action's log records go: `(severity, logger name, message)`, the logger name being
 /// fail2ban's (`fail2ban.utils` for command execution, `fail2ban.actions` for the action).
 #[derive(Clone, Default)]
-pub struct LogSink(Option<Arc<dyn Fn(Severity, &str, &str) + Send + Sync>>);
+pub struct LogSink(Option<Arc<LogFn>>);
+
+/// The function behind a [`LogSink`].
+type LogFn = dyn Fn(Severity, &str, &str) + Send + Sync;
 
 impl LogSink {
     /// A sink calling `f` for each record.

@@ -162,7 +162,21 @@ fn hostnames() -> &'static (String, String) {
     static NAMES: OnceLock<(String, String)> = OnceLock::new();
     NAMES.get_or_init(|| {
         let short = host_name();
-        let fq = canonical_name(&short).unwrap_or_else(|| short.clone());
+        let fq = match canonical_names(&short) {
+            // A canonical name extending the host name (`www.example.org` for `www`), else the
+            // first one; no canonical name at all leaves nothing (Python's `None`).
+            Some(names) => {
+                let pref = format!("{short}.");
+                names
+                    .iter()
+                    .find(|n| n.starts_with(&pref))
+                    .or(names.first())
+                    .cloned()
+                    .unwrap_or_else(|| "None".to_string())
+            }
+            // Resolution failed: the primary name of the address's reverse lookup.
+            None => reverse_name(&short).unwrap_or_else(|| short.clone()),
+        };
         (fq, short)
     })
 }
@@ -178,9 +192,44 @@ fn host_name() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
-/// The primary name of the first address `name` resolves to: what Python's `getfqdn` answers
-/// when no alias of the address has a dot (aliases are not consulted).
-fn canonical_name(name: &str) -> Option<String> {
+/// The canonical names `getaddrinfo(name, AI_CANONNAME)` reports (datagram sockets), `None`
+/// when the name does not resolve.
+fn canonical_names(name: &str) -> Option<Vec<String>> {
+    let cname = std::ffi::CString::new(name).ok()?;
+    // SAFETY: addrinfo is plain data; all-zero is a valid hints value.
+    let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
+    hints.ai_socktype = libc::SOCK_DGRAM;
+    hints.ai_flags = libc::AI_CANONNAME;
+    let mut res: *mut libc::addrinfo = std::ptr::null_mut();
+    // SAFETY: valid C string and hints; `res` receives a list freed below.
+    let rc = unsafe { libc::getaddrinfo(cname.as_ptr(), std::ptr::null(), &hints, &mut res) };
+    if rc != 0 {
+        return None;
+    }
+    let mut names = Vec::new();
+    let mut p = res;
+    while !p.is_null() {
+        // SAFETY: `p` walks the list getaddrinfo returned; canonname, when set, is a C string.
+        unsafe {
+            let canon = (*p).ai_canonname;
+            if !canon.is_null() {
+                let n = std::ffi::CStr::from_ptr(canon)
+                    .to_string_lossy()
+                    .into_owned();
+                if !n.is_empty() {
+                    names.push(n);
+                }
+            }
+            p = (*p).ai_next;
+        }
+    }
+    // SAFETY: `res` came from a successful getaddrinfo and is freed once.
+    unsafe { libc::freeaddrinfo(res) };
+    Some(names)
+}
+
+/// The primary name of the first address `name` resolves to.
+fn reverse_name(name: &str) -> Option<String> {
     use std::net::ToSocketAddrs;
     let addr = (name, 0).to_socket_addrs().ok()?.next()?;
     super::info::reverse_lookup(addr.ip())
