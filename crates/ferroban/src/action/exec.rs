@@ -145,6 +145,21 @@ fn kill_group(pgid: u32, sig: i32) {
     }
 }
 
+/// Kills the process group when the command's future is dropped before the shell was reaped
+/// (the caller gave up on it): nothing the command started outlives it.
+struct GroupGuard {
+    pgid: u32,
+    armed: bool,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            kill_group(self.pgid, libc::SIGKILL);
+        }
+    }
+}
+
 struct Capture {
     buf: Vec<u8>,
     eof: bool,
@@ -223,6 +238,8 @@ pub async fn run(
         }
     };
     let pgid = child.id().unwrap_or(0);
+    // Declared after `child`, so it is dropped first, while the shell is not yet reaped.
+    let mut guard = GroupGuard { pgid, armed: true };
     let mut out_pipe = child.stdout.take();
     let mut err_pipe = child.stderr.take();
     let mut out = Capture::new(out_pipe.is_some());
@@ -251,6 +268,7 @@ pub async fn run(
                     }
                     Err(e) => Exit::SpawnFailed(e.to_string()),
                 });
+                guard.armed = false;
                 phase = Phase::Draining;
                 deadline = Instant::now() + PIPE_GRACE;
             }

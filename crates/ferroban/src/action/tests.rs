@@ -224,21 +224,36 @@ async fn timeout_kills_the_process_group() {
     );
     let pid: i32 = read(Path::new(&pidfile)).trim().parse().unwrap();
     // The background sleep was in the group: it is gone (at most a zombie awaiting init).
+    assert_gone(pid).await;
+    // A failed start leaves the action not started: stop has nothing to do.
+    a.stop().await.unwrap();
+}
+
+/// Waits until process `pid` is gone (or a zombie awaiting its reaper).
+async fn assert_gone(pid: i32) {
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         let state = stat.rsplit(')').next().unwrap_or("").trim().chars().next();
         if stat.is_empty() || state == Some('Z') {
-            break;
+            return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "sleep {pid} still running: {stat}"
-        );
+        assert!(Instant::now() < deadline, "{pid} still running: {stat}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // A failed start leaves the action not started: stop has nothing to do.
-    a.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn abandoned_command_is_killed() {
+    let dir = TempDir::new("abandon");
+    let pidfile = dir.file("pid");
+    let ban = format!("sleep 5 & echo $! > {pidfile}; wait");
+    let mut a = action(&[("actionban", &ban)]);
+    let t = ticket("192.0.2.1");
+    let r = tokio::time::timeout(Duration::from_millis(300), a.ban(&t)).await;
+    assert!(r.is_err(), "the ban should still be running");
+    let pid: i32 = read(Path::new(&pidfile)).trim().parse().unwrap();
+    assert_gone(pid).await;
 }
 
 #[tokio::test(flavor = "current_thread")]
