@@ -7,6 +7,11 @@
 //! - [`client`]: the `fail2ban-client` command line.
 
 pub mod beautify;
+pub mod client;
+mod help;
+pub mod json_output;
 pub mod proto;
 pub mod pyrepr;
 pub mod server;
+#[cfg(test)]
+mod testutil;

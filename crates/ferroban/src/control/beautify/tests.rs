@@ -3,36 +3,15 @@
 //! and `stats`, against written-out text.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
 use super::{beautify, render};
+use crate::control::testutil::{f2b_root, jail_status, python};
 
 fn argv(words: &str) -> Vec<String> {
     words.split(' ').map(str::to_string).collect()
-}
-
-fn jail_status() -> Value {
-    json!([
-        [
-            "Filter",
-            [
-                ["Currently failed", 0],
-                ["Total failed", 5],
-                ["File list", ["/var/log/nginx/access.log"]]
-            ]
-        ],
-        [
-            "Actions",
-            [
-                ["Currently banned", 1],
-                ["Total banned", 1],
-                ["Banned IP list", ["198.51.100.7"]]
-            ]
-        ]
-    ])
 }
 
 /// Every (command, value) pair compared with fail2ban; `|` separates words that contain spaces.
@@ -318,20 +297,6 @@ fn cases() -> Vec<(Vec<String>, Value)> {
     ]
 }
 
-fn f2b_root() -> PathBuf {
-    let root = PathBuf::from(
-        std::env::var("FERROBAN_F2B_ROOT").unwrap_or_else(|_| "/tmp/f2b/root".to_string()),
-    );
-    assert!(
-        root.join("usr/lib/python3/dist-packages/fail2ban/client/beautifier.py")
-            .is_file(),
-        "fail2ban reference not found at {} (set FERROBAN_F2B_ROOT to an unpacked fail2ban 1.0.2 tree, \
-         see scripts/f2b-env.sh)",
-        root.display()
-    );
-    root
-}
-
 /// Runs fail2ban's Beautifier on every case in one python process; returns what `print()`
 /// would write for each (without the newline).
 fn reference(cases: &[(Vec<String>, Value)]) -> Vec<String> {
@@ -347,8 +312,8 @@ for argv, value in json.load(sys.stdin):
     out.append(str(Beautifier(argv).beautify(value)))
 json.dump(out, sys.stdout)
 "#;
-    let root = f2b_root();
-    let python = std::env::var("FERROBAN_F2B_PYTHON").unwrap_or_else(|_| "python3".into());
+    let root = f2b_root("usr/lib/python3/dist-packages/fail2ban/client/beautifier.py");
+    let python = python();
     let mut child = Command::new(&python)
         .arg("-c")
         .arg(SCRIPT)
