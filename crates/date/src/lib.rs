@@ -24,6 +24,7 @@
 
 mod civil;
 mod native;
+mod others;
 mod pattern;
 mod strptime;
 mod template;
@@ -33,6 +34,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
 use jiff::tz::TimeZone;
+use others::Others;
 use regex::CaptureLocations;
 
 use pattern::defaults::{self, Spec};
@@ -298,260 +300,22 @@ struct Screen {
     /// Full searches done so far: the set is only built after a few of them, so a
     /// detector whose anchored template keeps winning never pays for compiling it.
     loops: u32,
-    /// The current line was screened; `hits` holds the indexes of the patterns that match.
+    /// The current line was screened: `none` when no pattern but the skipped one can
+    /// match, else `hits[k]` tells whether pattern `k` matches.
     done: bool,
-    hits: Vec<usize>,
+    none: bool,
+    hits: Vec<bool>,
     /// The ASCII patterns the `ascii` set was built from.
     ascii_sources: Vec<String>,
+    /// Indexes of the slots without a set pattern (epoch, TAI64N), in order (kept up to date
+    /// while the set is not stale).
+    unscreened: Vec<usize>,
     /// Set index of the template the current full search skips (already searched).
     skip: Option<usize>,
     /// Per skipped template: a set of all the other ASCII patterns, asked only "does any of
     /// them match?" (see [`Others`]). That question stops at the first match and runs the plain (not the
     /// overlapping) automaton, so the common answer "none" is cheaper than listing matches.
     others: Vec<(Option<usize>, Option<Others>)>,
-}
-
-/// "Does any of these ASCII patterns match?" split by a required `:`.
-///
-/// A pattern every match of which contains a `:` and is at most `len` bytes long can only
-/// match inside `[c + 1 - len, c + len)` for some `:` at byte `c`; `colon` holds those
-/// patterns and is run over the (merged) windows only. Look-around still sees the whole
-/// line (regex-automata's `Input::range`), so a match inside a window is a match in the
-/// line and the answer is exactly the whole-line answer. `start` (line-start anchored) and
-/// `rest` hold the other patterns; they are asked last (a "yes" is usually found sooner in
-/// the windows).
-#[derive(Debug)]
-struct Others {
-    /// The set, the longest match of its templates, and whether every one of them has a
-    /// `:` with an ASCII digit on each side (then only such colons can anchor a match).
-    colon: Option<(regex_automata::meta::Regex, usize, bool)>,
-    start: Option<regex_automata::meta::Regex>,
-    rest: Option<regex_automata::meta::Regex>,
-}
-
-impl Others {
-    fn build(sources: &[&String]) -> Option<Others> {
-        let syntax = regex_automata::util::syntax::Config::new()
-            .unicode(false)
-            .utf8(false);
-        let mut colon = Vec::new();
-        let mut start = Vec::new();
-        let mut rest = Vec::new();
-        let mut len = 0;
-        let mut digits = true;
-        for s in sources {
-            let hir = regex_automata::util::syntax::parse_with(s, &syntax).ok()?;
-            match hir.properties().maximum_len() {
-                Some(l) if requires_colon(&hir) => {
-                    len = len.max(l);
-                    digits &= digit_colon_digit(&hir);
-                    colon.push(s.as_str());
-                }
-                _ if hir
-                    .properties()
-                    .look_set_prefix()
-                    .contains(regex_syntax::hir::Look::Start) =>
-                {
-                    start.push(s.as_str())
-                }
-                _ => rest.push(s.as_str()),
-            }
-        }
-        // The windows are short: no prefilter there. Elsewhere (the line-start set, and
-        // the rest whose matches usually start with a literal) the automaton picks one.
-        let build = |pats: &[&str], pre: bool| -> Option<Option<regex_automata::meta::Regex>> {
-            if pats.is_empty() {
-                return Some(None);
-            }
-            regex_automata::meta::Regex::builder()
-                .configure(
-                    regex_automata::meta::Config::new()
-                        .which_captures(regex_automata::nfa::thompson::WhichCaptures::None)
-                        .auto_prefilter(pre),
-                )
-                .syntax(syntax)
-                .build_many(pats)
-                .ok()
-                .map(Some)
-        };
-        Some(Others {
-            colon: build(&colon, false)?.map(|r| (r, len, digits)),
-            start: build(&start, true)?,
-            rest: build(&rest, true)?,
-        })
-    }
-
-    fn is_match(&self, hay: &[u8]) -> bool {
-        use regex_automata::Input;
-        let rest = || {
-            [&self.start, &self.rest]
-                .into_iter()
-                .flatten()
-                .any(|r| r.is_match(Input::new(hay)))
-        };
-        let Some((re, len, digits)) = &self.colon else {
-            return rest();
-        };
-        let mut window: Option<(usize, usize)> = None;
-        let digit = |i: usize| hay.get(i).is_some_and(u8::is_ascii_digit);
-        for c in memchr::memchr_iter(b':', hay) {
-            if *digits && !(c > 0 && digit(c - 1) && digit(c + 1)) {
-                continue;
-            }
-            let (a, b) = ((c + 1).saturating_sub(*len), (c + len).min(hay.len()));
-            match &mut window {
-                Some((_, e)) if a <= *e => *e = b,
-                _ => {
-                    if let Some((s, e)) = window
-                        && re.is_match(Input::new(hay).range(s..e))
-                    {
-                        return true;
-                    }
-                    window = Some((a, b));
-                }
-            }
-        }
-        window.is_some_and(|(s, e)| re.is_match(Input::new(hay).range(s..e))) || rest()
-    }
-}
-
-/// Whether every match of `hir` contains a `:` with an ASCII digit right before and right
-/// after it, all three inside the match (conservative: `false` when unsure).
-fn digit_colon_digit(hir: &regex_syntax::hir::Hir) -> bool {
-    use regex_syntax::hir::HirKind;
-    match hir.kind() {
-        HirKind::Capture(c) => digit_colon_digit(&c.sub),
-        HirKind::Repetition(r) => r.min >= 1 && digit_colon_digit(&r.sub),
-        HirKind::Alternation(hs) => !hs.is_empty() && hs.iter().all(digit_colon_digit),
-        HirKind::Concat(hs) => {
-            if hs.iter().any(digit_colon_digit) {
-                return true;
-            }
-            hs.iter().enumerate().any(|(j, h)| {
-                let HirKind::Literal(lit) = h.kind() else {
-                    return false;
-                };
-                let b = &lit.0;
-                b.iter().enumerate().any(|(k, &x)| {
-                    if x != b':' {
-                        return false;
-                    }
-                    let left = if k > 0 {
-                        b[k - 1].is_ascii_digit()
-                    } else {
-                        side_is_digit(hs[..j].iter().rev(), Side::Last)
-                    };
-                    let right = if k + 1 < b.len() {
-                        b[k + 1].is_ascii_digit()
-                    } else {
-                        side_is_digit(hs[j + 1..].iter(), Side::First)
-                    };
-                    left && right
-                })
-            })
-        }
-        HirKind::Literal(lit) => lit
-            .0
-            .windows(3)
-            .any(|w| w[1] == b':' && w[0].is_ascii_digit() && w[2].is_ascii_digit()),
-        _ => false,
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Side {
-    First,
-    Last,
-}
-
-/// Whether the byte next to a position is surely a digit, given the elements that follow it
-/// (`Side::First`, in order) or precede it (`Side::Last`, nearest first).
-fn side_is_digit<'a>(
-    mut items: impl Iterator<Item = &'a regex_syntax::hir::Hir>,
-    side: Side,
-) -> bool {
-    for h in items.by_ref() {
-        let p = h.properties();
-        if p.maximum_len() == Some(0) {
-            continue; // zero-width (look-around, empty)
-        }
-        if !edge_is_digit(h, side) {
-            return false;
-        }
-        if p.minimum_len().unwrap_or(0) > 0 {
-            return true;
-        }
-    }
-    false
-}
-
-/// Whether every non-empty match of `hir` starts (`First`) or ends (`Last`) with an ASCII digit.
-fn edge_is_digit(hir: &regex_syntax::hir::Hir, side: Side) -> bool {
-    use regex_syntax::hir::{Class, HirKind};
-    match hir.kind() {
-        HirKind::Empty | HirKind::Look(_) => true,
-        HirKind::Literal(lit) => match side {
-            Side::First => lit.0.first(),
-            Side::Last => lit.0.last(),
-        }
-        .is_some_and(u8::is_ascii_digit),
-        HirKind::Class(Class::Bytes(c)) => c
-            .ranges()
-            .iter()
-            .all(|r| r.start().is_ascii_digit() && r.end().is_ascii_digit()),
-        HirKind::Class(Class::Unicode(c)) => c
-            .ranges()
-            .iter()
-            .all(|r| r.start().is_ascii_digit() && r.end().is_ascii_digit()),
-        HirKind::Capture(c) => edge_is_digit(&c.sub, side),
-        HirKind::Repetition(r) => edge_is_digit(&r.sub, side),
-        HirKind::Alternation(hs) => hs.iter().all(|h| edge_is_digit(h, side)),
-        HirKind::Concat(hs) => {
-            // The first (last) byte comes from the first (last) element that is not empty
-            // in this match: every element up to and including the first non-nullable one
-            // must give a digit edge.
-            let check = |it: &mut dyn Iterator<Item = &regex_syntax::hir::Hir>| {
-                for h in it {
-                    let p = h.properties();
-                    if p.maximum_len() == Some(0) {
-                        continue;
-                    }
-                    if !edge_is_digit(h, side) {
-                        return false;
-                    }
-                    if p.minimum_len().unwrap_or(0) > 0 {
-                        return true;
-                    }
-                }
-                true
-            };
-            match side {
-                Side::First => check(&mut hs.iter()),
-                Side::Last => check(&mut hs.iter().rev()),
-            }
-        }
-    }
-}
-
-/// Whether every match of `hir` contains a `:` byte (conservative: `false` when unsure).
-fn requires_colon(hir: &regex_syntax::hir::Hir) -> bool {
-    use regex_syntax::hir::{Class, HirKind};
-    match hir.kind() {
-        HirKind::Literal(lit) => lit.0.contains(&b':'),
-        HirKind::Class(Class::Bytes(c)) => c
-            .ranges()
-            .iter()
-            .all(|r| r.start() == b':' && r.end() == b':'),
-        HirKind::Class(Class::Unicode(c)) => c
-            .ranges()
-            .iter()
-            .all(|r| r.start() == ':' && r.end() == ':'),
-        HirKind::Repetition(r) => r.min >= 1 && requires_colon(&r.sub),
-        HirKind::Capture(c) => requires_colon(&c.sub),
-        HirKind::Concat(hs) => hs.iter().any(requires_colon),
-        HirKind::Alternation(hs) => !hs.is_empty() && hs.iter().all(requires_colon),
-        HirKind::Empty | HirKind::Look(_) => false,
-    }
 }
 
 impl Default for DateDetector {
@@ -703,6 +467,14 @@ impl DateDetector {
                 slot.set_index = None;
             }
         }
+        self.list_unscreened();
+    }
+
+    fn list_unscreened(&mut self) {
+        self.screen.unscreened.clear();
+        let slots = self.slots.iter().enumerate();
+        let unset = slots.filter(|(_, s)| s.set_index.is_none()).map(|(i, _)| i);
+        self.screen.unscreened.extend(unset);
     }
 
     fn append(&mut self, t: Arc<Template>, ignore_dup: bool) -> Result<(), DateError> {
@@ -772,62 +544,81 @@ impl DateDetector {
         self.append(Arc::new(t), false)
     }
 
+    /// Whether template `i` may match the line: `false` only when the screen proves that its
+    /// regex matches nowhere in it (the line is screened on the first question).
+    #[inline]
+    fn may_match(&mut self, i: usize, text: Text<'_>) -> bool {
+        if self.screen.stale {
+            return true;
+        }
+        let Some(k) = self.slots[i].set_index else {
+            return true;
+        };
+        if !self.screen.done {
+            self.screen_line(text);
+        }
+        !self.screen.none && self.screen.hits.get(k).copied().unwrap_or(false)
+    }
+
+    /// Screens the current line: which regex templates match anywhere in it.
+    fn screen_line(&mut self, text: Text<'_>) {
+        let line = text.line;
+        let screen = &mut self.screen;
+        screen.done = true;
+        screen.none = false;
+        screen.hits.clear();
+        let Some(set) = &screen.set else {
+            // no set: every template is searched
+            screen.hits.resize(self.slots.len(), true);
+            return;
+        };
+        screen.hits.resize(set.len(), false);
+        match &screen.ascii {
+            Some(ascii) if text.ascii => {
+                let skip = screen.skip;
+                let pos = match screen.others.iter().position(|(k, _)| *k == skip) {
+                    Some(p) => p,
+                    None => {
+                        let rest: Vec<&String> = screen
+                            .ascii_sources
+                            .iter()
+                            .enumerate()
+                            .filter(|(j, _)| Some(*j) != skip)
+                            .map(|(_, s)| s)
+                            .collect();
+                        let others = Others::build(&rest);
+                        screen.others.push((skip, others));
+                        screen.others.len() - 1
+                    }
+                };
+                if screen.others[pos]
+                    .1
+                    .as_mut()
+                    .is_some_and(|o| !o.is_match(line.as_bytes()))
+                {
+                    screen.none = true;
+                    return;
+                }
+                for k in ascii.matches(line.as_bytes()).iter() {
+                    screen.hits[k] = true;
+                }
+            }
+            _ => {
+                for k in set.matches(line).iter() {
+                    screen.hits[k] = true;
+                }
+            }
+        }
+    }
+
     /// Runs template `i` on the line; counts successful searches.
     fn search(
         &mut self,
         i: usize,
         text: Text<'_>,
         window: Option<(usize, usize)>,
-        screen: bool,
     ) -> Option<(Hit, usize, usize)> {
         let line = text.line;
-        if screen
-            && !self.screen.stale
-            && window.is_none()
-            && let Some(k) = self.slots[i].set_index
-            && let Some(set) = &self.screen.set
-        {
-            if !self.screen.done {
-                self.screen.done = true;
-                self.screen.hits.clear();
-                match self.screen.ascii.take() {
-                    Some(ascii) if text.ascii => {
-                        let screen = &mut self.screen;
-                        let skip = screen.skip;
-                        let pos = match screen.others.iter().position(|(k, _)| *k == skip) {
-                            Some(p) => p,
-                            None => {
-                                let rest: Vec<&String> = screen
-                                    .ascii_sources
-                                    .iter()
-                                    .enumerate()
-                                    .filter(|(j, _)| Some(*j) != skip)
-                                    .map(|(_, s)| s)
-                                    .collect();
-                                let others = Others::build(&rest);
-                                screen.others.push((skip, others));
-                                screen.others.len() - 1
-                            }
-                        };
-                        let none_other = screen.others[pos]
-                            .1
-                            .as_ref()
-                            .is_some_and(|o| !o.is_match(line.as_bytes()));
-                        if !none_other {
-                            screen.hits.extend(ascii.matches(line.as_bytes()).iter());
-                        }
-                        screen.ascii = Some(ascii);
-                    }
-                    other => {
-                        self.screen.ascii = other;
-                        self.screen.hits.extend(set.matches(line).iter());
-                    }
-                }
-            }
-            if !self.screen.hits.contains(&k) {
-                return None;
-            }
-        }
         let slot = &mut self.slots[i];
         let (pos, end) = match window {
             Some((d, e)) => (char_to_byte(text, d), char_to_byte(text, e)),
@@ -841,6 +632,7 @@ impl DateDetector {
             pos,
             end,
             window.is_some(),
+            text.ascii,
             &mut slot.locations,
             &mut slot.fields,
         )?;
@@ -873,7 +665,7 @@ impl DateDetector {
         if last < n {
             let m = if anchored(&self.slots[last]) {
                 skip = last;
-                self.search(last, text, None, false)
+                self.search(last, text, None)
             } else {
                 let (d, before, at) = self.last_pos;
                 let (e, end_before, end_at) = self.last_end;
@@ -883,10 +675,10 @@ impl DateDetector {
                 let right = char_at(text, e) == end_at
                     || (char_before(text, e) == end_before && not_alnum(end_before));
                 if left && right {
-                    self.search(last, text, Some((d, e)), false)
+                    self.search(last, text, Some((d, e)))
                 } else {
                     skip = last;
-                    self.search(last, text, None, false)
+                    self.search(last, text, None)
                 }
             };
             if let Some((hit, d, e)) = m {
@@ -912,11 +704,27 @@ impl DateDetector {
                     self.build_screen();
                 }
             }
-            for i in 0..n {
-                if i == skip {
+            // When the screen proves that no regex template but the skipped one matches,
+            // only the others (epoch, TAI64N) are visited, in the same order.
+            let only_unscreened = !self.screen.stale && self.screen.set.is_some() && {
+                self.screen_line(text);
+                self.screen.none
+            };
+            let count = if only_unscreened {
+                self.screen.unscreened.len()
+            } else {
+                n
+            };
+            for t in 0..count {
+                let i = if only_unscreened {
+                    self.screen.unscreened[t]
+                } else {
+                    t
+                };
+                if i == skip || !self.may_match(i, text) {
                     continue;
                 }
-                let Some((hit, d, e)) = self.search(i, text, None, true) else {
+                let Some((hit, d, e)) = self.search(i, text, None) else {
                     continue;
                 };
                 let slot = &self.slots[i];
@@ -1039,6 +847,7 @@ impl DateDetector {
         }
         let slot = self.slots.remove(num);
         self.slots.insert(pos, slot);
+        self.list_unscreened();
         while self.first_unused < self.slots.len() && self.slots[self.first_unused].hits > 0 {
             self.first_unused += 1;
         }
@@ -1118,138 +927,5 @@ mod display_tests {
         );
         assert_eq!(display_name("Epoch"), "Epoch");
         assert_eq!(display_name("100%% %"), "100% %");
-    }
-}
-
-#[cfg(test)]
-mod others_tests {
-    use super::{DateDetector, Others, digit_colon_digit, requires_colon};
-
-    fn hir(p: &str) -> regex_syntax::hir::Hir {
-        let c = regex_automata::util::syntax::Config::new()
-            .unicode(false)
-            .utf8(false);
-        regex_automata::util::syntax::parse_with(p, &c).unwrap()
-    }
-
-    #[test]
-    fn digit_colon_digit_requirement() {
-        for yes in [
-            r"\d:\d",
-            r"(?P<H>[01]?\d|2[0-3]):(?P<M>[0-5]?\d)",
-            r"\b(?P<x>\d{2})(?::?\d{2})?x\d:\d",
-            r"a\d?\d:\d",
-            r"(?:1:2|3:4)",
-        ] {
-            assert!(digit_colon_digit(&hir(yes)), "{yes}");
-        }
-        for no in [
-            r":\d",
-            r"\d:",
-            r"\d?:\d",
-            r"[0-9a]:\d",
-            r"\d:(?:\d|x)",
-            r"(?:\d:\d)?",
-            r"(?:\d:\d|x)",
-            r"a?:1",
-            r"https?://",
-        ] {
-            assert!(!digit_colon_digit(&hir(no)), "{no}");
-        }
-        // Every default template that needs a colon has it between two digits.
-        let d = DateDetector::with_default_templates();
-        let mut n = 0;
-        for src in d.template_sources().into_iter().flatten() {
-            let ascii = src
-                .strip_prefix("(?iu)")
-                .map_or_else(|| src.to_string(), |r| format!("(?i){r}"));
-            let h = hir(&ascii);
-            if requires_colon(&h) {
-                n += 1;
-                assert!(digit_colon_digit(&h), "{src}");
-            }
-        }
-        assert!(n >= 15, "{n}");
-    }
-
-    #[test]
-    fn colon_requirement() {
-        assert!(requires_colon(&hir(r"\d+:\d+")));
-        assert!(requires_colon(&hir(r"(?:a:|b:c)")));
-        assert!(requires_colon(&hir(r"(?::){1,2}x")));
-        assert!(!requires_colon(&hir(r"(?:a:|b)")));
-        assert!(!requires_colon(&hir(r"(?::)?x")));
-        assert!(!requires_colon(&hir(r"[:;]")));
-        assert!(!requires_colon(&hir(r"\b")));
-    }
-
-    /// The windowed "does any other template match" answers exactly what one whole-line
-    /// `RegexSet` of the same patterns answers, for every skipped template.
-    #[test]
-    fn windows_agree_with_whole_line_set() {
-        let mut det = DateDetector::with_default_templates();
-        det.build_screen();
-        let sources = det.screen.ascii_sources.clone();
-        assert!(sources.len() > 5);
-        let mut lines: Vec<String> = vec![
-            "1.2.3.4 - - [25/Nov/2026:13:04:31 +0000] \"GET / HTTP/1.1\" 404 1 \"-\" \"x\"".into(),
-            "2005-08-14 12:00:01 x".into(),
-            "20050814T120001 x".into(),
-            "x 20050814 120001".into(),
-            "Aug 14 12:00:01 host sshd[1]: x".into(),
-            "Sun Aug 14 12:00:01 2005 x".into(),
-            "a:b:c:d http://x:80/ 12:00 1:2:3".into(),
-            "[2005-08-14 12:00:01.123456 +02:00] x".into(),
-            "14-Aug-2005 12:00:01 x :".into(),
-            ":".into(),
-            String::new(),
-        ];
-        let root = std::path::Path::new(
-            "/tmp/f2b/root/usr/lib/python3/dist-packages/fail2ban/tests/files/logs",
-        );
-        if let Ok(dir) = std::fs::read_dir(root) {
-            for e in dir.flatten() {
-                if let Ok(b) = std::fs::read(e.path()) {
-                    let text = String::from_utf8_lossy(&b).into_owned();
-                    lines.extend(text.lines().take(400).map(str::to_owned));
-                }
-            }
-        }
-        // shift dates towards and across both ends of the line
-        let mut more = Vec::new();
-        for l in &lines {
-            for k in [1, 3, 7, 15, 30] {
-                if let Some(s) = l.get(k..) {
-                    more.push(s.to_owned());
-                }
-                if let Some(s) = l.get(..l.len().saturating_sub(k)) {
-                    more.push(s.to_owned());
-                }
-            }
-            more.push(format!("{} {l}", "y".repeat(50)));
-        }
-        lines.extend(more);
-        lines.retain(|l| l.is_ascii());
-        for skip in std::iter::once(None).chain((0..sources.len()).map(Some)) {
-            let rest: Vec<&String> = sources
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| Some(*j) != skip)
-                .map(|(_, s)| s)
-                .collect();
-            let others = Others::build(&rest).expect("builds");
-            assert!(others.colon.is_some());
-            let set = regex::bytes::RegexSetBuilder::new(&rest)
-                .unicode(false)
-                .build()
-                .unwrap();
-            for l in &lines {
-                assert_eq!(
-                    others.is_match(l.as_bytes()),
-                    set.is_match(l.as_bytes()),
-                    "skip {skip:?}: {l:?}"
-                );
-            }
-        }
     }
 }

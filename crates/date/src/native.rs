@@ -10,8 +10,8 @@
 //!
 //! All matchers are constant-time per position (a handful of byte reads).
 
-use crate::strptime::{Fields, LineZone, month_abbr};
-use crate::zone::zone_offset_minutes;
+use crate::strptime::{Fields, LineZone, month_lower};
+use crate::zone::{parse_numeric, zone_offset_minutes};
 
 /// The matcher cannot decide: use the regex form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +116,7 @@ fn letters3(h: &[u8], i: usize) -> R<Option<[u8; 3]>> {
 }
 
 fn month(h: &[u8], i: usize) -> R<Option<i64>> {
-    Ok(letters3(h, i)?.and_then(|l| month_abbr(std::str::from_utf8(&l).ok()?)))
+    Ok(letters3(h, i)?.and_then(|l| month_lower(&l)))
 }
 
 /// `HH:MM:SS` seconds candidates in preference order: `[0-5]?\d | 6[01]`.
@@ -173,8 +173,13 @@ fn zone_at(h: &[u8], r: usize, nocase: bool) -> R<Option<usize>> {
 }
 
 fn set_zone(f: &mut Fields, text: &[u8]) {
-    let s = std::str::from_utf8(text).unwrap_or("?");
-    f.zone = match zone_offset_minutes(s, false) {
+    // a numeric offset is read directly (what `zone_offset_minutes` does with it)
+    let minutes = if matches!(text.first(), Some(b'+' | b'-')) {
+        parse_numeric(text, false)
+    } else {
+        zone_offset_minutes(std::str::from_utf8(text).unwrap_or("?"), false)
+    };
+    f.zone = match minutes {
         Some(m) => LineZone::Offset(m),
         None => LineZone::Invalid,
     };
@@ -440,6 +445,25 @@ impl Native {
         }
     }
 
+    /// Whether [`Native::next_start`] skips positions (else it returns every position).
+    pub(crate) fn skips(self) -> bool {
+        !matches!(self, Native::Syslog)
+    }
+
+    /// On an ASCII haystack: the first position `>= from` that [`Native::cannot_start`] does
+    /// not rule out, found with memchr; `None` when there is none (the end of `h` included).
+    pub(crate) fn next_start(self, h: &[u8], from: usize) -> Option<usize> {
+        match self {
+            Native::Iso => memchr::memchr(b'2', h.get(from..)?).map(|o| from + o),
+            // a separator at `i + 1` or `i + 2`
+            Native::Apache => {
+                let q = from + 1 + memchr::memchr2(b'/', b'-', h.get(from + 1..)?)?;
+                Some(q.saturating_sub(2).max(from))
+            }
+            Native::Syslog => (from < h.len()).then_some(from),
+        }
+    }
+
     /// The preferred match of the template body starting exactly at `i`
     /// (no boundary assertion before `i`).
     pub(crate) fn body_at(self, h: &[u8], i: usize, out: &mut Fields) -> R<Option<usize>> {
@@ -567,5 +591,35 @@ mod tests {
             }
         }
         assert!(checked > 50_000, "{checked}");
+    }
+
+    /// On ASCII haystacks `next_start` returns exactly the positions `cannot_start` keeps.
+    #[test]
+    fn next_start_skips_what_cannot_start() {
+        let lines = [
+            "198.18.79.121 - alice [30/May/2024:00:00:00 +0000] \"GET /a/b-c HTTP/1.1\" 404",
+            "2005-08-14 10:00:00 x 2 22 -/",
+            "-/--//a-b/c",
+            "",
+            "x",
+            "12/",
+            "1-",
+        ];
+        for native in [Native::Iso, Native::Apache, Native::Syslog] {
+            for l in lines {
+                let h = l.as_bytes();
+                let keep: Vec<usize> = (0..=h.len())
+                    .filter(|&i| !native.cannot_start(h, i) && (i < h.len() || !native.skips()))
+                    .collect();
+                let mut got = Vec::new();
+                let mut from = 0;
+                while let Some(i) = native.next_start(h, from) {
+                    got.push(i);
+                    from = i + 1;
+                }
+                let keep: Vec<usize> = keep.into_iter().filter(|&i| i < h.len()).collect();
+                assert_eq!(got, keep, "{native:?} {l:?}");
+            }
+        }
     }
 }

@@ -101,8 +101,14 @@ pub(crate) fn month_abbr(text: &str) -> Option<i64> {
     if b.len() != 3 {
         return None;
     }
-    let l = [b[0] | 0x20, b[1] | 0x20, b[2] | 0x20];
-    let m = match &l {
+    let m = month_lower(&[b[0] | 0x20, b[1] | 0x20, b[2] | 0x20])?;
+    // `| 0x20` folds only ASCII letters correctly
+    b.iter().all(u8::is_ascii_alphabetic).then_some(m)
+}
+
+/// Month number of a lower-case three-letter English abbreviation.
+pub(crate) fn month_lower(l: &[u8; 3]) -> Option<i64> {
+    Some(match l {
         b"jan" => 1,
         b"feb" => 2,
         b"mar" => 3,
@@ -116,9 +122,7 @@ pub(crate) fn month_abbr(text: &str) -> Option<i64> {
         b"nov" => 11,
         b"dec" => 12,
         _ => return None,
-    };
-    // `| 0x20` folds only ASCII letters correctly
-    b.iter().all(u8::is_ascii_alphabetic).then_some(m)
+    })
 }
 
 /// The strptime field a capture group feeds, by group name.

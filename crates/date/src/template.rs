@@ -68,6 +68,18 @@ pub(crate) struct Hit {
     pub native: bool,
 }
 
+impl Hit {
+    /// A match read by a native matcher, the date being the whole match.
+    fn native(start: usize, end: usize) -> Hit {
+        Hit {
+            start,
+            end,
+            date: Some((start, end)),
+            native: true,
+        }
+    }
+}
+
 fn groups_named(re: &Regex, pred: impl Fn(&str) -> bool) -> Vec<usize> {
     re.capture_names()
         .enumerate()
@@ -339,8 +351,6 @@ impl Template {
         }
     }
 
-    /// Searches `line[pos..end]` (byte offsets; `end` limits what the search
-    /// sees, like a line that ends there).
     /// The source of the template's regex (regex templates only).
     pub(crate) fn regex_source(&self) -> Option<&str> {
         match &self.kind {
@@ -349,12 +359,16 @@ impl Template {
         }
     }
 
+    /// Searches `line[pos..end]` (byte offsets; `end` limits what the search
+    /// sees, like a line that ends there). `ascii`: the line is all ASCII.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn find(
         &self,
         line: &str,
         pos: usize,
         end: usize,
         windowed: bool,
+        ascii: bool,
         locs: &mut Option<CaptureLocations>,
         fields: &mut Fields,
     ) -> Option<Hit> {
@@ -486,12 +500,7 @@ impl Template {
                         && self.flags & WORD_BEGIN != 0
                         && let Ok(Some(end)) = native.word_at(hay.as_bytes(), pos, fields)
                     {
-                        return Some(Hit {
-                            start: pos,
-                            end,
-                            date: Some((pos, end)),
-                            native: true,
-                        });
+                        return Some(Hit::native(pos, end));
                     }
                 }
                 // A full search with a native matcher: the DFA finds the span, the native
@@ -506,6 +515,23 @@ impl Template {
                     // after positions without one the DFA goes on from the next position.
                     let h = hay.as_bytes();
                     let mut from = pos;
+                    if ascii && native.skips() {
+                        // On ASCII text the native matcher is exact at every start, and the
+                        // starts it rules out are skipped with memchr: the first native match
+                        // is the leftmost match, and no native match means no match at all.
+                        let mut at = pos;
+                        loop {
+                            let i = native.next_start(h, at)?;
+                            match native.word_at(h, i, fields) {
+                                Ok(Some(end)) => {
+                                    return Some(Hit::native(i, end));
+                                }
+                                Ok(None) => at = i + 1,
+                                // not on ASCII text; the scan below decides
+                                Err(_) => break,
+                            }
+                        }
+                    }
                     let limit = h.len().min(pos + NATIVE_SCAN);
                     while from < limit {
                         if native.cannot_start(h, from) {
@@ -514,12 +540,7 @@ impl Template {
                         }
                         match native.word_at(h, from, fields) {
                             Ok(Some(end)) => {
-                                return Some(Hit {
-                                    start: from,
-                                    end,
-                                    date: Some((from, end)),
-                                    native: true,
-                                });
+                                return Some(Hit::native(from, end));
                             }
                             Ok(None) => from += 1,
                             Err(_) => {
@@ -532,12 +553,7 @@ impl Template {
                     if let Ok(Some(end)) = native.word_at(hay.as_bytes(), m.start(), fields)
                         && end == m.end()
                     {
-                        return Some(Hit {
-                            start: m.start(),
-                            end,
-                            date: Some((m.start(), end)),
-                            native: true,
-                        });
+                        return Some(Hit::native(m.start(), end));
                     }
                 }
                 let locs = locs.get_or_insert_with(|| rt.re.capture_locations());

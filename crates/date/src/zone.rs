@@ -240,7 +240,7 @@ pub(crate) fn abbreviation_offset(name: &str) -> Option<i32> {
 
 /// Parses `[+-]hh`, `[+-]hhmm` or `[+-]hh:mm` (the hour's first digit is 0 or 1)
 /// into minutes. `lenient` additionally accepts a single hour digit (`-5`).
-fn parse_numeric(s: &[u8], lenient: bool) -> Option<i32> {
+pub(crate) fn parse_numeric(s: &[u8], lenient: bool) -> Option<i32> {
     let sign = match s.first()? {
         b'+' => 1,
         b'-' => -1,
