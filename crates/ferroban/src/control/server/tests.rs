@@ -217,7 +217,11 @@ async fn early_disconnects_do_not_disturb_the_server() {
 
 #[tokio::test]
 async fn a_stalled_client_does_not_block_others_and_times_out() {
-    let f = start(small_limits()).await;
+    let f = start(Limits {
+        request_timeout: Duration::from_secs(3),
+        ..small_limits()
+    })
+    .await;
     let mut stalled = Client::connect(&f.path).await;
     stalled.send_raw(b"{\"v\":1,\"argv\":[\"pi").await;
     // A client that never reads its answers.
@@ -291,8 +295,12 @@ async fn serve_ends_when_the_handler_goes_and_delivers_the_last_answer() {
     let path = dir.0.join("f2b.sock");
     let listener = bind(&path).await.unwrap();
     let (tx, mut rx) = mpsc::channel::<ControlRequest>(8);
-    let server = tokio::spawn(serve_with(listener, tx, small_limits()));
-    // An idle connection must not hold the shutdown up.
+    let limits = Limits {
+        shutdown_grace: Duration::from_secs(4),
+        ..small_limits()
+    };
+    let server = tokio::spawn(serve_with(listener, tx, limits));
+    // An idle connection must not hold the shutdown up (for the 4 s grace).
     let _idle = Client::connect(&path).await;
     let mut c = Client::connect(&path).await;
     let req = Request::new(vec!["stop".into()]).to_line();
