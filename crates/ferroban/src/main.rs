@@ -21,12 +21,14 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// The daemon (fail2ban-server).
+    #[command(disable_help_flag = true)]
     Server {
         /// Arguments (fail2ban-server's).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
     /// Control a running daemon (fail2ban-client).
+    #[command(disable_help_flag = true)]
     Client {
         /// Arguments (fail2ban-client's).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -87,16 +89,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Server { .. } => {
-            anyhow::bail!(
-                "`ferroban server` is not available in this build yet (tracked in issue 3)"
-            )
-        }
-        Command::Client { .. } => {
-            anyhow::bail!(
-                "`ferroban client` is not available in this build yet (tracked in issue 3)"
-            )
-        }
+        Command::Server { args } => ferroban::daemon::run(&args),
+        Command::Client { args } => ferroban::control::client::run(&args),
         Command::Regex(args) => {
             let code = ferroban::regex_cli::run(&args)?;
             Ok(u8::try_from(code).unwrap_or(255))

@@ -220,6 +220,14 @@ fn nginx_404_bans_survive_restart_unban_ipv6_and_expiry() {
         vec![CLI_V4],
         "`client status {JAIL}` after the restart"
     );
+    // The restored ban's actions run right after the log line: a shell action that was not
+    // stopped cleanly is stopped and started again first (no duplicate rule), so give the
+    // actions a moment to re-add the element before probing traffic.
+    wait_for(
+        &format!("{CLI_V4} back in {set4} after the restart"),
+        Duration::from_secs(10),
+        || (lab.nft_ruleset().set_elements(&set4) == Some(vec![CLI_V4.to_string()])).then_some(()),
+    );
     assert!(
         matches!(lab.http(&page_v4), Http::NoResponse(_)),
         "{CLI_V4} is still banned after the restart"

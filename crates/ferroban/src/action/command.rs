@@ -592,6 +592,39 @@ impl CommandAction {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// Cleans up what an unclean stop (the daemon killed, the machine kept running) left in the
+    /// firewall, so that the next start does not add its rules a second time: for each family
+    /// of the action whose `actioncheck` succeeds before anything was started, runs `actionstop`.
+    /// Checks run silently (a failing check is the normal case). Returns the families cleaned
+    /// (`""` for an action without families). fail2ban 1.0.2 has no such step and duplicates
+    /// its rules after `kill -9` and restart.
+    pub async fn clean_stale(&mut self) -> Vec<String> {
+        let mut cleaned = Vec::new();
+        if self.raw(Operation::Check).is_empty() || self.raw(Operation::Stop).is_empty() {
+            return cleaned;
+        }
+        let quiet = LogSink::none();
+        for fam in self.families() {
+            let Ok(check) = self.render_operation(Operation::Check, fam.as_deref()) else {
+                continue;
+            };
+            if check.is_empty() {
+                continue;
+            }
+            let out = exec::run(&check, self.timeout, &self.timeout_text, &quiet).await;
+            if !out.exit.success() {
+                continue;
+            }
+            if let Ok(stop) = self.render_operation(Operation::Stop, fam.as_deref())
+                && !stop.is_empty()
+            {
+                let _ = exec::run(&stop, self.timeout, &self.timeout_text, &self.log).await;
+                cleaned.push(fam.unwrap_or_default());
+            }
+        }
+        cleaned
+    }
+
     /// Runs `actionstart` (fail2ban's `start`): for each family of the action, unless the action
     /// starts on demand (then the first ban of a family starts it).
     pub async fn start(&mut self) -> Result<(), ActionError> {

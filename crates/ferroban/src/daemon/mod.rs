@@ -1,1 +1,480 @@
-//! The daemon: jails, sources, bans, actions and the control socket wired together (issue 3).
+//! The daemon (`ferroban server`, `fail2ban-server`): jails, sources, bans, actions and the
+//! control socket wired together.
+//!
+//! - [`jail`]: one jail's synchronous state machine (lines in, ban/unban orders out).
+//! - [`ignore`]: `ignoreip`, `ignoreself`, `ignorecommand`.
+//! - [`server`]: the tasks (sources, unban timer, control, signals) on a current-thread runtime.
+//! - [`actions`]: the per-jail action task.
+//! - [`dispatch`]: the control commands.
+//! - [`log`]: fail2ban's log line format and targets.
+
+pub mod actions;
+pub mod dispatch;
+pub mod ignore;
+pub mod jail;
+pub mod log;
+pub mod server;
+#[cfg(test)]
+mod tests;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use clap::Parser;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{Notify, mpsc};
+
+use crate::clock::{Clock, SystemClock};
+use crate::flog;
+use server::{Settings, Shared, State};
+
+/// The version string fail2ban clients see (`version`).
+pub const FAIL2BAN_VERSION: &str = "1.0.2";
+
+/// fail2ban-server's command line.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "ferroban server",
+    about = "The ferroban daemon (fail2ban-server compatible).",
+    disable_version_flag = true
+)]
+pub struct ServerArgs {
+    /// Configuration directory.
+    #[arg(
+        short = 'c',
+        long = "conf",
+        value_name = "DIR",
+        default_value = "/etc/fail2ban"
+    )]
+    pub conf: PathBuf,
+    /// Control socket path (default: `socket` of fail2ban.conf).
+    #[arg(short = 's', value_name = "FILE")]
+    pub socket: Option<PathBuf>,
+    /// Pid file path (default: `pidfile` of fail2ban.conf).
+    #[arg(short = 'p', value_name = "FILE")]
+    pub pidfile: Option<PathBuf>,
+    /// Process name (accepted for compatibility).
+    #[arg(long = "pname", value_name = "NAME")]
+    pub pname: Option<String>,
+    /// Log level (default: `loglevel` of fail2ban.conf).
+    #[arg(long = "loglevel", value_name = "LEVEL")]
+    pub loglevel: Option<String>,
+    /// Log target: a file, STDOUT, STDERR, SYSLOG, SYSTEMD-JOURNAL.
+    #[arg(long = "logtarget", value_name = "TARGET")]
+    pub logtarget: Option<String>,
+    /// Syslog socket (accepted for compatibility; the local /dev/log is used).
+    #[arg(long = "syslogsocket", value_name = "SOCKET")]
+    pub syslogsocket: Option<String>,
+    /// Stay in the foreground.
+    #[arg(short = 'f')]
+    pub foreground: bool,
+    /// Go to the background (the default).
+    #[arg(short = 'b')]
+    pub background: bool,
+    /// Remove the socket file of a server that is not running any more, and start.
+    #[arg(short = 'x')]
+    pub force: bool,
+    /// Test the configuration, list the jails and exit (non-zero on errors).
+    #[arg(short = 't', long = "test")]
+    pub test: bool,
+    /// Print the version and exit.
+    #[arg(short = 'V', long = "version")]
+    pub version: bool,
+    /// Convert a duration (`1d12h`) to seconds and exit.
+    #[arg(long = "str2sec", value_name = "DURATION")]
+    pub str2sec: Option<String>,
+}
+
+/// Runs `ferroban server ARGS`. Returns the exit code.
+pub fn run(args: &[String]) -> anyhow::Result<u8> {
+    let mut argv = vec!["ferroban server".to_string()];
+    argv.extend(args.iter().cloned());
+    let a = match ServerArgs::try_parse_from(&argv) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return Ok(if e.use_stderr() { 255 } else { 0 });
+        }
+    };
+    if a.version {
+        println!(
+            "ferroban v{} (fail2ban v{FAIL2BAN_VERSION} compatible)",
+            env!("CARGO_PKG_VERSION")
+        );
+        return Ok(0);
+    }
+    if let Some(d) = &a.str2sec {
+        let s = ferroban_config::parse_duration(d)?;
+        println!("{}", fmt_secs(s));
+        return Ok(0);
+    }
+    let global = ferroban_config::read_global(&a.conf).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let dbfile = match global.dbfile.trim() {
+        "" | "None" | "none" | ":memory:" => None,
+        f => Some(PathBuf::from(f)),
+    };
+    let settings = Settings {
+        conf_dir: a.conf.clone(),
+        socket: a.socket.clone().unwrap_or(global.socket.clone()),
+        pidfile: a.pidfile.clone().unwrap_or(global.pidfile.clone()),
+        dbfile,
+        dbpurgeage: global.dbpurgeage,
+        dbmaxmatches: global.dbmaxmatches,
+    };
+    let loglevel = a
+        .loglevel
+        .clone()
+        .unwrap_or_else(|| match &global.loglevel {
+            ferroban_config::LogLevel::Named(n) => n.clone(),
+            ferroban_config::LogLevel::Numeric(n) => n.to_string(),
+        });
+    let logtarget = a.logtarget.clone().unwrap_or(global.logtarget.clone());
+    if a.test {
+        return Ok(test_config(&settings));
+    }
+    if !a.force && socket_alive(&settings.socket) {
+        eprintln!(
+            "ERROR  Server already running: {} answers (use -x to force)",
+            settings.socket.display()
+        );
+        return Ok(255);
+    }
+    if a.force {
+        let _ = std::fs::remove_file(&settings.socket);
+    }
+    let ready = if a.foreground {
+        None
+    } else {
+        Some(daemonize()?)
+    };
+    log::init(&logtarget, &loglevel)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let local = tokio::task::LocalSet::new();
+    let code = local.block_on(&rt, serve(settings, ready));
+    Ok(code)
+}
+
+/// Seconds as fail2ban prints them (`600`, `0.5`).
+pub fn fmt_secs(s: f64) -> String {
+    if s.fract() == 0.0 && s.abs() < 1e15 {
+        format!("{}", s as i64)
+    } else {
+        format!("{s}")
+    }
+}
+
+fn socket_alive(path: &std::path::Path) -> bool {
+    std::os::unix::net::UnixStream::connect(path).is_ok()
+}
+
+/// `-t`: reads every jail, prints each active one with its filter, log paths and actions, and
+/// every error. Returns 0 when everything loads.
+fn test_config(s: &Settings) -> u8 {
+    let cfg = match server::load_jails(&s.conf_dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ERROR  {e}");
+            return 255;
+        }
+    };
+    let mut bad = 0;
+    for e in &cfg.errors {
+        eprintln!("ERROR  jail '{}': {}", e.jail, e.error);
+        bad += 1;
+    }
+    for def in &cfg.jails {
+        let jail = jail::Jail::new(def.clone());
+        let source = server::source_of(def);
+        let acts = actions::build(def);
+        let filter = def
+            .filter
+            .as_ref()
+            .map_or("-".to_string(), |f| f.name.clone());
+        match (&jail, &source, &acts) {
+            (Ok(_), Ok(_), Ok(a)) => {
+                let names: Vec<&str> = a.iter().map(|x| x.name()).collect();
+                let paths: Vec<&str> = def.logpath.iter().map(|l| l.path.as_str()).collect();
+                println!(
+                    "OK     jail '{}': filter {filter}, logpath {}, actions {}",
+                    def.name,
+                    paths.join(" "),
+                    names.join(" ")
+                );
+                for p in &paths {
+                    if !p.contains(['*', '?', '[']) && !std::path::Path::new(p).exists() {
+                        println!(
+                            "WARN   jail '{}': log file {p} does not exist yet (the jail waits for it)",
+                            def.name
+                        );
+                    }
+                }
+            }
+            _ => {
+                bad += 1;
+                if let Err(e) = jail {
+                    eprintln!("ERROR  {e}");
+                }
+                if let Err(e) = source {
+                    eprintln!("ERROR  {e}");
+                }
+                if let Err(e) = acts {
+                    eprintln!("ERROR  {e}");
+                }
+            }
+        }
+    }
+    if bad == 0 {
+        println!("OK: configuration test is successful");
+        0
+    } else {
+        eprintln!("ERROR: {bad} jail(s) failed the configuration test");
+        255
+    }
+}
+
+/// Forks into the background: the parent waits until the child says it is ready (or failed),
+/// then exits with that status. Returns, in the child, the pipe to report readiness on.
+fn daemonize() -> anyhow::Result<std::fs::File> {
+    let mut fds = [0i32; 2];
+    // SAFETY: plain POSIX calls before any thread exists (the runtime is built afterwards).
+    unsafe {
+        if libc::pipe(fds.as_mut_ptr()) != 0 {
+            anyhow::bail!("pipe: {}", std::io::Error::last_os_error());
+        }
+        match libc::fork() {
+            -1 => anyhow::bail!("fork: {}", std::io::Error::last_os_error()),
+            0 => {
+                libc::close(fds[0]);
+                libc::setsid();
+                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+                if null >= 0 {
+                    libc::dup2(null, 0);
+                    libc::dup2(null, 1);
+                    libc::dup2(null, 2);
+                    if null > 2 {
+                        libc::close(null);
+                    }
+                }
+                use std::os::fd::FromRawFd;
+                Ok(std::fs::File::from_raw_fd(fds[1]))
+            }
+            _ => {
+                libc::close(fds[1]);
+                use std::io::Read;
+                use std::os::fd::FromRawFd;
+                let mut r = std::fs::File::from_raw_fd(fds[0]);
+                let mut buf = [0u8; 1];
+                let code = match r.read(&mut buf) {
+                    Ok(1) => buf[0] as i32,
+                    _ => 255,
+                };
+                if code != 0 {
+                    eprintln!("ERROR  the server failed to start; see its log");
+                }
+                std::process::exit(code);
+            }
+        }
+    }
+}
+
+/// Starts every jail and serves until stopped.
+async fn serve(settings: Settings, ready: Option<std::fs::File>) -> u8 {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    flog!(
+        Info,
+        "server",
+        "--------------------------------------------------"
+    );
+    flog!(
+        Info,
+        "server",
+        "Starting ferroban v{} (fail2ban v{FAIL2BAN_VERSION} compatible)",
+        env!("CARGO_PKG_VERSION")
+    );
+    let listener = match crate::control::server::bind(&settings.socket).await {
+        Ok(l) => l,
+        Err(e) => {
+            flog!(
+                Error,
+                "server",
+                "Cannot bind the control socket {}: {e}",
+                settings.socket.display()
+            );
+            report_ready(ready, 255);
+            return 255;
+        }
+    };
+    write_pidfile(&settings.pidfile);
+    let store = server::open_store(&settings, clock.now());
+    let state: Shared = Rc::new(RefCell::new(State {
+        settings: settings.clone(),
+        jails: Vec::new(),
+        store,
+        clock,
+        timer: Rc::new(Notify::new()),
+        shutdown: Rc::new(Notify::new()),
+        reload: Rc::new(Notify::new()),
+        reload_only: Vec::new(),
+        broken: BTreeMap::new(),
+    }));
+    start_all(&state, None);
+    let (tx, rx) = mpsc::channel(64);
+    tokio::task::spawn_local(crate::control::server::serve(listener, tx));
+    tokio::task::spawn_local(server::control_task(state.clone(), rx));
+    tokio::task::spawn_local(server::timer_task(state.clone()));
+    tokio::task::spawn_local(purge_task(state.clone()));
+    report_ready(ready, 0);
+
+    let (shutdown, reload) = {
+        let st = state.borrow();
+        (st.shutdown.clone(), st.reload.clone())
+    };
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut int = signal(SignalKind::interrupt()).ok();
+    let mut hup = signal(SignalKind::hangup()).ok();
+    let mut usr1 = signal(SignalKind::user_defined1()).ok();
+    loop {
+        tokio::select! {
+            _ = shutdown.notified() => break,
+            _ = recv(&mut term) => break,
+            _ = recv(&mut int) => break,
+            _ = recv(&mut hup) => {
+                flog!(Info, "server", "Reloading the configuration (SIGHUP)");
+                reload_jails(&state, &[]).await;
+            }
+            _ = reload.notified() => {
+                let only = std::mem::take(&mut state.borrow_mut().reload_only);
+                reload_jails(&state, &only).await;
+            }
+            _ = recv(&mut usr1) => {
+                let r = log::reopen();
+                flog!(Info, "server", "Log target reopened ({r})");
+            }
+        }
+    }
+    flog!(Info, "server", "Shutdown in progress...");
+    let names: Vec<String> = state
+        .borrow()
+        .jails
+        .iter()
+        .map(|j| j.jail.name().to_string())
+        .collect();
+    for n in names {
+        server::stop_jail(&state, &n).await;
+    }
+    let _ = std::fs::remove_file(&settings.socket);
+    let _ = std::fs::remove_file(&settings.pidfile);
+    flog!(Info, "server", "Exiting ferroban");
+    0
+}
+
+async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+fn report_ready(ready: Option<std::fs::File>, code: u8) {
+    if let Some(mut f) = ready {
+        let _ = f.write_all(&[code]);
+    }
+}
+
+fn write_pidfile(path: &std::path::Path) {
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
+        flog!(
+            Error,
+            "server",
+            "Cannot write pid file {}: {e}",
+            path.display()
+        );
+    }
+}
+
+/// Reads the jails and starts them (all, or only those named in `only`).
+pub fn start_all(state: &Shared, only: Option<&[String]>) {
+    let conf_dir = state.borrow().settings.conf_dir.clone();
+    let cfg = match server::load_jails(&conf_dir) {
+        Ok(c) => c,
+        Err(e) => {
+            flog!(Error, "server", "Cannot read the jails: {e}");
+            return;
+        }
+    };
+    let wanted = |n: &str| only.is_none_or(|o| o.iter().any(|x| x == n));
+    for e in &cfg.errors {
+        if wanted(&e.jail) {
+            flog!(Error, "jail", "Jail '{}' skipped: {}", e.jail, e.error);
+            state
+                .borrow_mut()
+                .broken
+                .insert(e.jail.clone(), e.error.to_string());
+        }
+    }
+    for def in cfg.jails {
+        if !wanted(&def.name) || state.borrow().jail(&def.name).is_some() {
+            continue;
+        }
+        let name = def.name.clone();
+        match server::start_jail(state, def) {
+            Ok(()) => {
+                state.borrow_mut().broken.remove(&name);
+            }
+            Err(e) => {
+                flog!(Error, "jail", "Jail '{name}' skipped: {e}");
+                state.borrow_mut().broken.insert(name, e);
+            }
+        }
+    }
+}
+
+/// `reload`: stops the jails (all, or those named) and starts them again from the configuration
+/// as it is now; bans are restored from the store. Jails gone from the configuration stay stopped.
+pub async fn reload_jails(state: &Shared, only: &[String]) {
+    let names: Vec<String> = state
+        .borrow()
+        .jails
+        .iter()
+        .map(|j| j.jail.name().to_string())
+        .filter(|n| only.is_empty() || only.contains(n))
+        .collect();
+    for n in &names {
+        server::stop_jail(state, n).await;
+    }
+    if only.is_empty() {
+        state.borrow_mut().broken.clear();
+        start_all(state, None);
+    } else {
+        start_all(state, Some(only));
+    }
+    flog!(Info, "server", "Reload finished.");
+}
+
+/// Purges old ban events from the store once an hour (`dbpurgeage`).
+async fn purge_task(state: Shared) {
+    loop {
+        {
+            let mut st = state.borrow_mut();
+            let now = st.clock.now();
+            if let Some(store) = st.store.as_mut() {
+                match store.purge(now) {
+                    Ok(r) => flog!(Debug, "database", "Purged {r:?}"),
+                    Err(e) => flog!(Error, "database", "Purge failed: {e}"),
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
+}

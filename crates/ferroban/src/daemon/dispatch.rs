@@ -1,0 +1,479 @@
+//! The control commands: `argv` in, the JSON rendering of what fail2ban's server returns out
+//! (shapes documented in [`crate::control::proto`]).
+
+use serde_json::{Value, json};
+
+use super::server::Shared;
+use crate::flog;
+use crate::ip::HostId;
+
+type Res = Result<Value, String>;
+
+fn unknown_jail(name: &str) -> String {
+    format!("Sorry but the jail '{name}' does not exist")
+}
+
+fn jail_index(state: &Shared, name: &str) -> Result<usize, String> {
+    state
+        .borrow()
+        .jails
+        .iter()
+        .position(|j| j.jail.name() == name)
+        .ok_or_else(|| unknown_jail(name))
+}
+
+fn secs_value(s: f64) -> Value {
+    if s.fract() == 0.0 && s.abs() < 9e15 {
+        json!(s as i64)
+    } else {
+        json!(s)
+    }
+}
+
+/// A valid id for `banip` / `unbanip`: an address or network; anything else is refused, so a
+/// typo never becomes a raw id handed to the actions.
+fn parse_id(text: &str) -> Result<HostId, String> {
+    match HostId::parse(text) {
+        HostId::Raw(_) => Err(format!("{text:?} is not an IP address or network")),
+        id => Ok(id),
+    }
+}
+
+/// Handles one request.
+pub async fn handle(state: &Shared, argv: &[String]) -> Res {
+    let words: Vec<&str> = argv.iter().map(String::as_str).collect();
+    flog!(Debug, "server", "Command: {words:?}");
+    match words.as_slice() {
+        [] => Err("Invalid command: empty".into()),
+        ["ping"] => Ok(json!("pong")),
+        ["version"] => Ok(json!(super::FAIL2BAN_VERSION)),
+        ["echo", rest @ ..] => Ok(json!(rest)),
+        ["server-status"] => Ok(json!("Server ready")),
+        ["stop"] => {
+            state.borrow().shutdown.notify_one();
+            Ok(Value::Null)
+        }
+        ["stop", "--all"] => {
+            let names: Vec<String> = jail_names(state);
+            for n in names {
+                super::server::stop_jail(state, &n).await;
+            }
+            Ok(Value::Null)
+        }
+        ["stop", name] => {
+            if super::server::stop_jail(state, name).await {
+                Ok(Value::Null)
+            } else {
+                Err(unknown_jail(name))
+            }
+        }
+        ["start", name] => {
+            if state.borrow().jail(name).is_some() {
+                return Ok(Value::Null);
+            }
+            super::start_all(state, Some(&[name.to_string()]));
+            if state.borrow().jail(name).is_some() {
+                Ok(Value::Null)
+            } else {
+                let why = state.borrow().broken.get(*name).cloned();
+                Err(why.unwrap_or_else(|| unknown_jail(name)))
+            }
+        }
+        ["reload", rest @ ..] => {
+            // Options first, then the target: a jail name or `--all` (or nothing: all).
+            let only: Vec<String> = rest
+                .iter()
+                .filter(|w| !w.starts_with("--"))
+                .map(|w| w.to_string())
+                .collect();
+            if let Some(j) = only.first()
+                && state.borrow().jail(j).is_none()
+                && !state.borrow().broken.contains_key(j.as_str())
+                && !rest.contains(&"--if-exists")
+                && !jail_configured(state, j)
+            {
+                return Err(unknown_jail(j));
+            }
+            super::reload_jails(state, &only).await;
+            Ok(json!("OK"))
+        }
+        ["flushlogs"] => {
+            let r = super::log::reopen();
+            flog!(
+                Info,
+                "server",
+                "flush performed on {}",
+                super::log::target()
+            );
+            Ok(json!(r))
+        }
+        ["status"] => Ok(status_all(state)),
+        ["status", "--all"] => Ok(status_every(state, "basic")),
+        ["status", "--all", flavor] => Ok(status_every(state, flavor)),
+        ["status", name] => status_jail(state, name, "basic"),
+        ["status", name, flavor] => status_jail(state, name, flavor),
+        ["stats"] | ["statistics"] => Ok(stats(state)),
+        ["banned"] => Ok(banned_all(state)),
+        ["banned", ids @ ..] => Ok(banned_ids(state, ids)),
+        ["unban", "--all"] => Ok(json!(unban_all(state))),
+        ["unban", ids @ ..] if !ids.is_empty() => {
+            let mut n = 0;
+            for id in ids {
+                let id = parse_id(id)?;
+                let count = state.borrow().jails.len();
+                for idx in 0..count {
+                    if state.borrow_mut().unban_in(idx, &id) {
+                        n += 1;
+                    }
+                }
+            }
+            Ok(json!(n))
+        }
+        ["get", rest @ ..] => get(state, rest),
+        ["set", rest @ ..] => set(state, rest),
+        ["status", ..] => Err("Invalid command (no status)".into()),
+        _ => Err("Invalid command".into()),
+    }
+}
+
+fn jail_configured(state: &Shared, name: &str) -> bool {
+    let dir = state.borrow().settings.conf_dir.clone();
+    super::server::load_jails(&dir).is_ok_and(|c| c.jails.iter().any(|j| j.name == name))
+}
+
+fn ignore_list(j: &super::jail::Jail) -> Value {
+    use super::ignore::IgnoreEntry;
+    let (nets, rest): (Vec<&IgnoreEntry>, Vec<&IgnoreEntry>) = j
+        .ignore
+        .entries()
+        .iter()
+        .partition(|e| matches!(e, IgnoreEntry::Net(HostId::Net(..))));
+    json!(
+        nets.iter()
+            .chain(rest.iter())
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+    )
+}
+
+fn jail_names(state: &Shared) -> Vec<String> {
+    state
+        .borrow()
+        .jails
+        .iter()
+        .map(|j| j.jail.name().to_string())
+        .collect()
+}
+
+fn status_all(state: &Shared) -> Value {
+    let mut names = jail_names(state);
+    names.sort();
+    json!([
+        ["Number of jail", names.len()],
+        ["Jail list", names.join(", ")]
+    ])
+}
+
+fn status_jail(state: &Shared, name: &str, flavor: &str) -> Res {
+    let st = state.borrow();
+    let rt = st.jail(name).ok_or_else(|| unknown_jail(name))?;
+    let c = rt.jail.counts();
+    let files: Vec<String> = rt.source.paths().map(|p| p.display().to_string()).collect();
+    let filter = json!([
+        ["Currently failed", c.currently_failed],
+        ["Total failed", c.total_failed],
+        ["File list", files]
+    ]);
+    let actions = if flavor == "short" {
+        json!([
+            ["Currently banned", c.currently_banned],
+            ["Total banned", c.total_banned]
+        ])
+    } else {
+        let ids: Vec<String> = rt
+            .jail
+            .banned()
+            .into_iter()
+            .map(|(id, _)| id.to_string())
+            .collect();
+        json!([
+            ["Currently banned", ids.len()],
+            ["Total banned", c.total_banned],
+            ["Banned IP list", ids]
+        ])
+    };
+    Ok(json!([["Filter", filter], ["Actions", actions]]))
+}
+
+fn status_every(state: &Shared, flavor: &str) -> Value {
+    let mut names = jail_names(state);
+    names.sort();
+    let mut jails = serde_json::Map::new();
+    for n in &names {
+        if let Ok(v) = status_jail(state, n, flavor) {
+            jails.insert(n.clone(), v);
+        }
+    }
+    json!([
+        ["Number of jail", names.len()],
+        ["Jail list", names.join(", ")],
+        Value::Object(jails)
+    ])
+}
+
+fn stats(state: &Shared) -> Value {
+    let st = state.borrow();
+    let mut out = serde_json::Map::new();
+    for rt in &st.jails {
+        let c = rt.jail.counts();
+        let backend = match rt.source.backend() {
+            ferroban_source::Backend::Inotify => "pyinotify",
+            _ => "polling",
+        };
+        out.insert(
+            rt.jail.name().to_string(),
+            json!([
+                backend,
+                [c.currently_failed, c.total_failed],
+                [c.currently_banned, c.total_banned]
+            ]),
+        );
+    }
+    Value::Object(out)
+}
+
+fn banned_all(state: &Shared) -> Value {
+    let st = state.borrow();
+    let v: Vec<Value> = st
+        .jails
+        .iter()
+        .map(|rt| {
+            let ids: Vec<String> = rt
+                .jail
+                .banned()
+                .into_iter()
+                .map(|(id, _)| id.to_string())
+                .collect();
+            json!({ rt.jail.name(): ids })
+        })
+        .collect();
+    Value::Array(v)
+}
+
+fn banned_ids(state: &Shared, ids: &[&str]) -> Value {
+    let st = state.borrow();
+    let v: Vec<Value> = ids
+        .iter()
+        .map(|text| {
+            let id = HostId::parse(text);
+            let jails: Vec<&str> = st
+                .jails
+                .iter()
+                .filter(|rt| rt.jail.is_banned(&id))
+                .map(|rt| rt.jail.name())
+                .collect();
+            json!(jails)
+        })
+        .collect();
+    Value::Array(v)
+}
+
+fn unban_all(state: &Shared) -> usize {
+    let mut n = 0;
+    let count = state.borrow().jails.len();
+    for idx in 0..count {
+        let ids: Vec<HostId> = state.borrow().jails[idx]
+            .jail
+            .banned()
+            .into_iter()
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            if state.borrow_mut().unban_in(idx, &id) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+fn get(state: &Shared, words: &[&str]) -> Res {
+    match words {
+        ["loglevel"] => Ok(json!(super::log::level_name())),
+        ["logtarget"] => Ok(json!(super::log::target())),
+        ["dbfile"] => Ok(json!(
+            state
+                .borrow()
+                .settings
+                .dbfile
+                .as_ref()
+                .map(|p| p.display().to_string())
+        )),
+        ["dbpurgeage"] => Ok(secs_value(state.borrow().settings.dbpurgeage)),
+        [name, what, rest @ ..] => {
+            let st = state.borrow();
+            let rt = st.jail(name).ok_or_else(|| unknown_jail(name))?;
+            let j = &rt.jail;
+            match (*what, rest) {
+                ("banned", []) => Ok(json!(
+                    j.banned()
+                        .into_iter()
+                        .map(|(id, _)| id.to_string())
+                        .collect::<Vec<_>>()
+                )),
+                ("banned", ids) => {
+                    let flags: Vec<u8> = ids
+                        .iter()
+                        .map(|t| u8::from(j.is_banned(&HostId::parse(t))))
+                        .collect();
+                    if flags.len() == 1 {
+                        Ok(json!(flags[0]))
+                    } else {
+                        Ok(json!(flags))
+                    }
+                }
+                ("banip", rest) => {
+                    let with_time = rest.contains(&"--with-time");
+                    let mut bans = j.banned();
+                    bans.sort_by(|a, b| {
+                        let ea = a.1.end().unwrap_or(f64::INFINITY);
+                        let eb = b.1.end().unwrap_or(f64::INFINITY);
+                        ea.total_cmp(&eb)
+                    });
+                    let v: Vec<String> = bans
+                        .into_iter()
+                        .map(|(id, b)| {
+                            if with_time {
+                                let end = b.end().map_or("inf".to_string(), |e| {
+                                    super::log::local_time(e as i64)
+                                });
+                                format!(
+                                    "{id} \t{} + {} = {end}",
+                                    super::log::local_time(b.banned_at as i64),
+                                    b.bantime as i64
+                                )
+                            } else {
+                                id.to_string()
+                            }
+                        })
+                        .collect();
+                    Ok(json!(v))
+                }
+                ("findtime", []) => Ok(secs_value(j.findtime())),
+                ("bantime", []) => Ok(secs_value(j.bantime())),
+                ("maxretry", []) => Ok(json!(j.maxretry())),
+                ("maxmatches", []) => Ok(json!(j.def().maxmatches.unwrap_or_else(|| j.maxretry()))),
+                ("ignoreip", []) => Ok(ignore_list(j)),
+                ("ignoreself", []) => Ok(json!(j.ignore.ignore_self())),
+                ("ignorecommand", []) => Ok(match j.def().ignorecommand.as_deref() {
+                    Some(c) if !c.is_empty() => json!(c),
+                    _ => json!(false),
+                }),
+                ("logpath", []) => Ok(json!(
+                    rt.source
+                        .paths()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                )),
+                ("logencoding", []) => Ok(json!(
+                    j.def()
+                        .logencoding
+                        .clone()
+                        .unwrap_or_else(|| "UTF-8".into())
+                )),
+                ("usedns", []) => Ok(json!(
+                    j.def().usedns.clone().unwrap_or_else(|| "warn".into())
+                )),
+                ("failregex", []) => Ok(json!(j.failregex())),
+                ("ignoreregex", []) => Ok(json!(j.ignoreregex())),
+                ("actions", []) => Ok(json!(rt.action_names)),
+                _ => Err("Invalid command (no get action or not yet implemented)".into()),
+            }
+        }
+        _ => Err("Sorry but the command is invalid".into()),
+    }
+}
+
+fn set(state: &Shared, words: &[&str]) -> Res {
+    match words {
+        ["loglevel", level] => {
+            super::log::set_level(level).map_err(|e| e.to_string())?;
+            Ok(json!(level.to_ascii_uppercase()))
+        }
+        [name, what, rest @ ..] => {
+            let idx = jail_index(state, name)?;
+            match (*what, rest) {
+                ("banip", ids) if !ids.is_empty() => {
+                    let ids: Vec<HostId> =
+                        ids.iter().map(|t| parse_id(t)).collect::<Result<_, _>>()?;
+                    let mut n = 0;
+                    for id in ids {
+                        if state.borrow_mut().ban_in(idx, id) {
+                            n += 1;
+                        }
+                    }
+                    Ok(json!(n))
+                }
+                ("unbanip", ids) if !ids.is_empty() => {
+                    let (report_absent, ids) = match ids {
+                        ["--report-absent", rest @ ..] => (true, rest),
+                        _ => (false, ids),
+                    };
+                    let parsed: Vec<HostId> =
+                        ids.iter().map(|t| parse_id(t)).collect::<Result<_, _>>()?;
+                    if report_absent {
+                        let st = state.borrow();
+                        let absent: Vec<String> = parsed
+                            .iter()
+                            .filter(|id| !st.jails[idx].jail.is_banned(id))
+                            .map(|id| format!("'{id}'"))
+                            .collect();
+                        if !absent.is_empty() {
+                            return Err(format!("not banned: [{}]", absent.join(", ")));
+                        }
+                    }
+                    let mut n = 0;
+                    for id in parsed {
+                        if state.borrow_mut().unban_in(idx, &id) {
+                            n += 1;
+                        }
+                    }
+                    Ok(json!(n))
+                }
+                (op @ ("addignoreip" | "delignoreip"), ips) if !ips.is_empty() => {
+                    let mut st = state.borrow_mut();
+                    let j = &mut st.jails[idx].jail;
+                    for ip in ips {
+                        if op == "addignoreip" {
+                            j.ignore.add(ip);
+                        } else {
+                            j.ignore.remove(ip);
+                        }
+                    }
+                    Ok(ignore_list(j))
+                }
+                ("bantime", [v]) => {
+                    let s = ferroban_config::parse_duration(v).map_err(|e| e.to_string())?;
+                    state.borrow_mut().jails[idx].jail.set_bantime(s);
+                    Ok(secs_value(s))
+                }
+                ("findtime", [v]) => {
+                    let s = ferroban_config::parse_duration(v).map_err(|e| e.to_string())?;
+                    state.borrow_mut().jails[idx].jail.set_findtime(s);
+                    Ok(secs_value(s))
+                }
+                ("maxretry", [v]) => {
+                    let n: u32 = v
+                        .parse()
+                        .map_err(|_| format!("maxretry {v:?} is not a number"))?;
+                    state.borrow_mut().jails[idx].jail.set_maxretry(n);
+                    Ok(json!(n))
+                }
+                _ => Err(format!(
+                    "Invalid command '{what}' (no set action or not yet implemented)"
+                )),
+            }
+        }
+        _ => Err("Sorry but the command is invalid".into()),
+    }
+}

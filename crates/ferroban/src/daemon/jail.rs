@@ -1,0 +1,634 @@
+//! One jail's state, driven synchronously: log lines in, ban and unban orders out.
+//!
+//! [`Jail`] owns the filter, the failure tracker and the current bans; the daemon feeds it lines
+//! and the time, and passes the store so that a ban is recorded **before** its [`Event::Ban`] is
+//! handed to the actions. Nothing here sleeps or reads the clock: tests drive it with any time.
+
+use std::collections::BTreeMap;
+
+use ferroban_bans::{
+    AddOutcome, Ban, BanHistory, BanManager, BanRecord, BanTimeIncrement, BanTimePolicy,
+    FailureTracker, IncrementOptions, KnownOffender, Outcome, SplitMix64, Store, TrackerConfig,
+};
+use ferroban_config::JailDef;
+use ferroban_matcher::{GroupValue, UseDns};
+
+use super::ignore::IgnoreList;
+use crate::filter::{Filter, FilterOptions};
+use crate::flog;
+use crate::ip::HostId;
+
+/// fail2ban-server's defaults for options a jail does not set.
+pub const DEFAULT_MAXRETRY: u32 = 3;
+/// Seconds.
+pub const DEFAULT_FINDTIME: f64 = 600.0;
+/// Seconds.
+pub const DEFAULT_BANTIME: f64 = 600.0;
+
+/// Why a jail could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum JailError {
+    /// The jail has no filter.
+    #[error("jail '{0}' has no filter")]
+    NoFilter(String),
+    /// The filter's regexes or date pattern are invalid.
+    #[error("jail '{jail}': filter {filter}: {error}")]
+    Filter {
+        /// The jail.
+        jail: String,
+        /// The filter name.
+        filter: String,
+        /// What is wrong.
+        error: Box<crate::filter::FilterError>,
+    },
+    /// An option has an invalid value.
+    #[error("jail '{jail}': {message}")]
+    Option {
+        /// The jail.
+        jail: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A ban as the actions see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ticket {
+    /// The banned id.
+    pub id: HostId,
+    /// Ban start (time of the last failure).
+    pub time: f64,
+    /// Seconds; negative is permanent.
+    pub bantime: f64,
+    /// Bans of this id so far, this one included.
+    pub ban_count: u64,
+    /// Failures that led to the ban.
+    pub failures: u32,
+    /// Matched lines.
+    pub matches: Vec<String>,
+    /// Captured `F-*` values of the last failure (`user`, `fid`, ...).
+    pub fields: Vec<(String, String)>,
+    /// Restored from the store at start.
+    pub restored: bool,
+}
+
+/// What the actions must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Ban (`actionban`).
+    Ban(Ticket),
+    /// Unban (`actionunban`).
+    Unban(Ticket),
+}
+
+/// Counters for `status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JailCounts {
+    /// Ids with failures counted now.
+    pub currently_failed: usize,
+    /// Failures ever counted.
+    pub total_failed: u64,
+    /// Ids banned now.
+    pub currently_banned: usize,
+    /// Bans ever made.
+    pub total_banned: u64,
+}
+
+/// One jail.
+pub struct Jail {
+    name: String,
+    def: JailDef,
+    filter: Filter,
+    tracker: FailureTracker<HostId>,
+    bans: BanManager<HostId>,
+    tickets: BTreeMap<HostId, Ticket>,
+    policy: BanTimePolicy,
+    /// `ignoreip`, `ignoreself`, `ignorecommand`.
+    pub ignore: IgnoreList,
+    rng: SplitMix64,
+    total_failed: u64,
+}
+
+impl std::fmt::Debug for Jail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jail").field("name", &self.name).finish()
+    }
+}
+
+fn group_text(v: &GroupValue) -> Option<String> {
+    match v {
+        GroupValue::None => None,
+        GroupValue::Str(s) => Some(s.clone()),
+        GroupValue::Tuple(t) => t.iter().flatten().next().cloned(),
+    }
+}
+
+/// fail2ban's `usedns` values.
+pub fn parse_usedns(v: Option<&str>) -> UseDns {
+    match v.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+        Some("yes") => UseDns::Yes,
+        Some("no") => UseDns::No,
+        Some("raw") => UseDns::Raw,
+        _ => UseDns::Warn,
+    }
+}
+
+impl Jail {
+    /// Builds the jail from its configuration.
+    pub fn new(def: JailDef) -> Result<Jail, JailError> {
+        let name = def.name.clone();
+        let fdef = def
+            .filter_def
+            .clone()
+            .ok_or_else(|| JailError::NoFilter(name.clone()))?;
+        let findtime = def.findtime.unwrap_or(DEFAULT_FINDTIME);
+        let maxretry = def.maxretry.unwrap_or(DEFAULT_MAXRETRY);
+        let opts = FilterOptions {
+            use_dns: parse_usedns(def.usedns.as_deref()),
+            find_time: findtime,
+            check_find_time: true,
+            log_timezone: def.logtimezone.clone(),
+            ..FilterOptions::default()
+        };
+        let mut filter = Filter::new(&fdef, opts).map_err(|error| JailError::Filter {
+            jail: name.clone(),
+            filter: fdef.name.clone(),
+            error: Box::new(error),
+        })?;
+        // Catching up with existing log content: lines older than findtime are dropped. Once a
+        // source reached the end of its files the daemon switches to live operation.
+        filter.in_operation = false;
+        let tracker = FailureTracker::new(TrackerConfig {
+            findtime,
+            maxretry,
+            maxmatches: def.maxmatches.unwrap_or(maxretry) as usize,
+            ..TrackerConfig::default()
+        });
+        let policy = policy_of(&def)?;
+        let ignore = IgnoreList::new(
+            &def.ignoreip,
+            def.ignoreself.unwrap_or(true),
+            def.ignorecommand.clone(),
+        );
+        Ok(Jail {
+            name,
+            def,
+            filter,
+            tracker,
+            bans: BanManager::new(),
+            tickets: BTreeMap::new(),
+            policy,
+            ignore,
+            rng: SplitMix64::from_entropy(),
+            total_failed: 0,
+        })
+    }
+
+    /// fail2ban's `inOperation`: `false` while reading existing log content at start (lines
+    /// older than `findtime` are dropped), `true` when following new lines (a line whose date is
+    /// more than a minute off is taken as written now).
+    pub fn set_in_operation(&mut self, live: bool) {
+        self.filter.in_operation = live;
+    }
+
+    /// `bantime.maxtime` with increment, else `bantime`: the cap for bans restored from the store.
+    pub fn max_bantime(&self) -> Option<f64> {
+        self.policy.max_bantime()
+    }
+
+    /// The jail's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The failregexes with their tags expanded (`get <jail> failregex`).
+    pub fn failregex(&self) -> Vec<String> {
+        self.filter
+            .failregex()
+            .iter()
+            .map(|r| r.expanded().to_string())
+            .collect()
+    }
+
+    /// The ignoreregexes with their tags expanded.
+    pub fn ignoreregex(&self) -> Vec<String> {
+        self.filter
+            .ignoreregex()
+            .iter()
+            .map(|r| r.expanded().to_string())
+            .collect()
+    }
+
+    /// Its configuration.
+    pub fn def(&self) -> &JailDef {
+        &self.def
+    }
+
+    /// `findtime` in seconds.
+    pub fn findtime(&self) -> f64 {
+        self.tracker.config().findtime
+    }
+
+    /// `maxretry`.
+    pub fn maxretry(&self) -> u32 {
+        self.tracker.config().maxretry
+    }
+
+    /// `bantime` in seconds.
+    pub fn bantime(&self) -> f64 {
+        self.policy.bantime
+    }
+
+    /// `set <jail> findtime`.
+    pub fn set_findtime(&mut self, secs: f64) {
+        let mut c = *self.tracker.config();
+        c.findtime = secs;
+        self.tracker.set_config(c);
+        self.filter.set_find_time(secs);
+    }
+
+    /// `set <jail> maxretry`.
+    pub fn set_maxretry(&mut self, n: u32) {
+        let mut c = *self.tracker.config();
+        c.maxretry = n;
+        self.tracker.set_config(c);
+    }
+
+    /// `set <jail> bantime`.
+    pub fn set_bantime(&mut self, secs: f64) {
+        self.policy.bantime = secs;
+    }
+
+    /// Status counters.
+    pub fn counts(&self) -> JailCounts {
+        JailCounts {
+            currently_failed: self.tracker.len(),
+            total_failed: self.total_failed,
+            currently_banned: self.bans.len(),
+            total_banned: self.bans.total(),
+        }
+    }
+
+    /// The banned ids, in ban order (oldest first), with their ban.
+    pub fn banned(&self) -> Vec<(&HostId, &Ban)> {
+        let mut v: Vec<(&HostId, &Ban)> = self.bans.by_end();
+        v.sort_by(|a, b| a.1.banned_at.total_cmp(&b.1.banned_at).then(a.0.cmp(b.0)));
+        v
+    }
+
+    /// Whether `id` is banned here.
+    pub fn is_banned(&self, id: &HostId) -> bool {
+        self.bans.is_banned(id)
+    }
+
+    /// When the next ban ends.
+    pub fn next_deadline(&self) -> Option<f64> {
+        self.bans.next_deadline()
+    }
+
+    /// Processes one log line read at `now`.
+    pub fn process_line(&mut self, line: &str, now: f64, store: Option<&mut Store>) -> Vec<Event> {
+        let res = self.filter.process_line(line, now);
+        if res.failures.is_empty() {
+            return Vec::new();
+        }
+        let mut store = store;
+        let mut out = Vec::new();
+        for f in res.failures {
+            if f.is_nofail() {
+                continue;
+            }
+            let Some(id) = f.id.clone() else { continue };
+            let time = f.time.unwrap_or(now);
+            let matches: Vec<String> = f
+                .data
+                .matches
+                .as_ref()
+                .map(|m| m.iter().map(|l| l.text.clone()).collect())
+                .unwrap_or_else(|| vec![line.to_string()]);
+            let fields: Vec<(String, String)> = f
+                .data
+                .fields
+                .iter()
+                .filter_map(|(k, v)| group_text(v).map(|t| (k.clone(), t)))
+                .collect();
+            let weight = f.data.attempts().max(1) as u32;
+            if let Some(ev) =
+                self.add_failure(id, time, matches, fields, weight, now, store.as_deref_mut())
+            {
+                out.push(ev);
+            }
+        }
+        if let Some(n) = self.tracker.service(now)
+            && n > 0
+        {
+            flog!(Debug, "filter", "[{}] {n} failure(s) expired", self.name);
+        }
+        out
+    }
+
+    /// Counts one failure of `id` at `time`; returns the ban it leads to, if any.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_failure(
+        &mut self,
+        id: HostId,
+        time: f64,
+        matches: Vec<String>,
+        fields: Vec<(String, String)>,
+        weight: u32,
+        now: f64,
+        mut store: Option<&mut Store>,
+    ) -> Option<Event> {
+        if let Some(reason) = self.ignore.check(&id, now) {
+            flog!(
+                Info,
+                "filter",
+                "[{}] Ignore {id} by {}",
+                self.name,
+                reason.word()
+            );
+            return None;
+        }
+        if time < now - self.findtime() {
+            flog!(
+                Debug,
+                "filter",
+                "[{}] Ignore line since time {} < {} - {}",
+                self.name,
+                time,
+                now,
+                self.findtime()
+            );
+            return None;
+        }
+        flog!(
+            Info,
+            "filter",
+            "[{}] Found {id} - {}",
+            self.name,
+            super::log::local_time(time as i64)
+        );
+        self.total_failed += 1;
+        let history = self.history(&id, store.as_deref_mut());
+        let outcome = match (&self.policy.increment, history) {
+            (Some(_), Some(h)) => self.tracker.record_known(
+                id.clone(),
+                time,
+                matches,
+                Some(KnownOffender {
+                    ban_count: h.count,
+                    last_banned_at: h.last_banned_at,
+                }),
+            ),
+            _ => self
+                .tracker
+                .record_weighted(id.clone(), time, matches, weight),
+        };
+        let order = match outcome {
+            Outcome::Ban(o) => o,
+            Outcome::Counted { .. } | Outcome::Ignored => return None,
+        };
+        let (decision, err) =
+            self.policy
+                .decide_or_base(order.time, history.as_ref(), &mut self.rng);
+        if let Some(e) = err {
+            flog!(
+                Error,
+                "actions",
+                "[{}] bantime.formula failed ({e}); banning for bantime",
+                self.name
+            );
+        }
+        let ticket = Ticket {
+            id: order.id.clone(),
+            time: order.time,
+            bantime: decision.bantime,
+            ban_count: decision.ban_count,
+            failures: order.failures,
+            matches: order.matches,
+            fields,
+            restored: false,
+        };
+        self.ban(ticket, now, store, !decision.already_recorded)
+    }
+
+    fn history(&self, id: &HostId, store: Option<&mut Store>) -> Option<BanHistory> {
+        let inc: &BanTimeIncrement = self.policy.increment.as_ref()?;
+        let store = store?;
+        match store.ban_count(&id.to_string(), inc.scope(&self.name), None) {
+            Ok(h) => h,
+            Err(e) => {
+                flog!(Error, "database", "[{}] {e}", self.name);
+                None
+            }
+        }
+    }
+
+    /// Bans `ticket` at `now`: records it in the store (when `record`), then returns the
+    /// [`Event::Ban`] for the actions. Logs like fail2ban.
+    pub fn ban(
+        &mut self,
+        ticket: Ticket,
+        now: f64,
+        store: Option<&mut Store>,
+        record: bool,
+    ) -> Option<Event> {
+        let ban = Ban {
+            banned_at: ticket.time,
+            bantime: ticket.bantime,
+            ban_count: ticket.ban_count,
+        };
+        match self.bans.add(ticket.id.clone(), ban, now) {
+            AddOutcome::Added => {}
+            outcome @ (AddOutcome::Prolonged { .. } | AddOutcome::AlreadyBanned) => {
+                flog!(
+                    Notice,
+                    "actions",
+                    "[{}] {} already banned",
+                    self.name,
+                    ticket.id
+                );
+                if let AddOutcome::Prolonged { ban, .. } = outcome {
+                    flog!(
+                        Debug,
+                        "actions",
+                        "[{}] ban of {} extended to {} s",
+                        self.name,
+                        ticket.id,
+                        ban.bantime.round()
+                    );
+                    self.record(&ticket, store, record);
+                }
+                return None;
+            }
+            AddOutcome::Expired => {
+                flog!(
+                    Info,
+                    "actions",
+                    "[{}] Ban of {} skipped: it ended before now",
+                    self.name,
+                    ticket.id
+                );
+                return None;
+            }
+        }
+        self.tracker.remove(&ticket.id);
+        if ticket.restored {
+            flog!(
+                Notice,
+                "actions",
+                "[{}] Restore Ban {}",
+                self.name,
+                ticket.id
+            );
+        } else {
+            self.record(&ticket, store, record);
+            flog!(Notice, "actions", "[{}] Ban {}", self.name, ticket.id);
+        }
+        self.tickets.insert(ticket.id.clone(), ticket.clone());
+        Some(Event::Ban(ticket))
+    }
+
+    fn record(&self, t: &Ticket, store: Option<&mut Store>, record: bool) {
+        if !record {
+            return;
+        }
+        let Some(store) = store else { return };
+        let id = t.id.to_string();
+        let r = store.record_ban(&BanRecord {
+            jail: &self.name,
+            id: &id,
+            banned_at: t.time,
+            bantime: t.bantime,
+            ban_count: t.ban_count,
+            matches: &t.matches,
+            failures: u64::from(t.failures),
+        });
+        if let Err(e) = r {
+            flog!(
+                Error,
+                "database",
+                "[{}] cannot record ban of {id}: {e}",
+                self.name
+            );
+        }
+    }
+
+    /// Bans `id` by hand (`set <jail> banip`) at `now`.
+    pub fn ban_by_hand(&mut self, id: HostId, now: f64, store: Option<&mut Store>) -> bool {
+        if self.bans.is_banned(&id) {
+            return false;
+        }
+        let history = self.history(&id, None);
+        let (decision, _) = self
+            .policy
+            .decide_or_base(now, history.as_ref(), &mut self.rng);
+        let failures = self.maxretry();
+        let ticket = Ticket {
+            id,
+            time: now,
+            bantime: decision.bantime,
+            ban_count: decision.ban_count,
+            failures,
+            matches: Vec::new(),
+            fields: Vec::new(),
+            restored: false,
+        };
+        self.ban(ticket, now, store, true).is_some()
+    }
+
+    /// Restores a ban read from the store at start.
+    pub fn restore(&mut self, ticket: Ticket, now: f64) -> Option<Event> {
+        self.ban(ticket, now, None, false)
+    }
+
+    /// Unbans `id` by hand; its history goes from the store as in fail2ban.
+    pub fn unban(&mut self, id: &HostId, store: Option<&mut Store>) -> Option<Event> {
+        self.bans.remove(id)?;
+        if let Some(store) = store
+            && let Err(e) = store.remove_ban(&self.name, &id.to_string())
+        {
+            flog!(
+                Error,
+                "database",
+                "[{}] cannot remove ban of {id}: {e}",
+                self.name
+            );
+        }
+        flog!(Notice, "actions", "[{}] Unban {id}", self.name);
+        let t = self.tickets.remove(id).unwrap_or_else(|| Ticket {
+            id: id.clone(),
+            time: 0.0,
+            bantime: 0.0,
+            ban_count: 0,
+            failures: 0,
+            matches: Vec::new(),
+            fields: Vec::new(),
+            restored: false,
+        });
+        Some(Event::Unban(t))
+    }
+
+    /// Unbans everything whose ban ended at `now`.
+    pub fn expire(&mut self, now: f64) -> Vec<Event> {
+        let mut out = Vec::new();
+        for (id, ban) in self.bans.expire(now) {
+            flog!(Notice, "actions", "[{}] Unban {id}", self.name);
+            let t = self.tickets.remove(&id).unwrap_or(Ticket {
+                id: id.clone(),
+                time: ban.banned_at,
+                bantime: ban.bantime,
+                ban_count: ban.ban_count,
+                failures: 0,
+                matches: Vec::new(),
+                fields: Vec::new(),
+                restored: false,
+            });
+            out.push(Event::Unban(t));
+        }
+        out
+    }
+
+    /// Drops every ban (jail stop: `actionstop` flushes the firewall), returning their tickets.
+    pub fn take_all(&mut self) -> Vec<Ticket> {
+        let bans = self.bans.flush();
+        bans.into_iter()
+            .map(|(id, b)| {
+                self.tickets.remove(&id).unwrap_or(Ticket {
+                    id,
+                    time: b.banned_at,
+                    bantime: b.bantime,
+                    ban_count: b.ban_count,
+                    failures: 0,
+                    matches: Vec::new(),
+                    fields: Vec::new(),
+                    restored: false,
+                })
+            })
+            .collect()
+    }
+}
+
+fn policy_of(def: &JailDef) -> Result<BanTimePolicy, JailError> {
+    let bantime = def.bantime.unwrap_or(DEFAULT_BANTIME);
+    let inc = &def.bantime_increment;
+    if inc.increment != Some(true) {
+        return Ok(BanTimePolicy::fixed(bantime));
+    }
+    let opts = IncrementOptions {
+        factor: inc.factor.map(|f| f.to_string()),
+        formula: inc.formula.clone(),
+        multipliers: inc.multipliers.clone(),
+        maxtime: inc.maxtime,
+        rndtime: inc.rndtime,
+        overalljails: inc.overalljails.unwrap_or(false),
+    };
+    let increment = BanTimeIncrement::from_options(&opts).map_err(|e| JailError::Option {
+        jail: def.name.clone(),
+        message: format!("bantime.increment: {e}"),
+    })?;
+    Ok(BanTimePolicy {
+        bantime,
+        increment: Some(increment),
+    })
+}

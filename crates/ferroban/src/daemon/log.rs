@@ -1,0 +1,350 @@
+//! The daemon's log, in fail2ban's line format so that `tail -f`, logwatch and the `recidive`
+//! filter read it as they read fail2ban's:
+//!
+//! ```text
+//! 2026-11-25 13:55:01,123 fail2ban.actions        [4242]: NOTICE  [sshd] Ban 198.51.100.7
+//! ```
+//!
+//! (`%(asctime)s %(name)-24s[%(process)d]: %(levelname)-7s %(message)s`, local time.) Targets:
+//! a file path (appended; reopened on SIGUSR1 / `flushlogs` for logrotate), `STDOUT`, `STDERR`,
+//! `SYSLOG` (the local syslog socket, without the time stamp, as fail2ban writes it) and
+//! `SYSTEMD-JOURNAL` (written to stderr, which systemd puts in the journal).
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// Severity, ordered like fail2ban's numeric levels (the action module's [`Severity`]).
+///
+/// [`Severity`]: crate::action::Severity
+pub use crate::action::Severity as Level;
+
+impl Level {
+    /// fail2ban's numeric value.
+    pub fn value(self) -> u32 {
+        match self {
+            Level::Critical => 50,
+            Level::Error => 40,
+            Level::Warning => 30,
+            Level::Notice => 25,
+            Level::Info => 20,
+            Level::Debug => 10,
+            Level::Trace => 7,
+        }
+    }
+
+    /// The name printed in the log.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Critical => "CRITICAL",
+            Level::Error => "ERROR",
+            Level::Warning => "WARNING",
+            Level::Notice => "NOTICE",
+            Level::Info => "INFO",
+            Level::Debug => "DEBUG",
+            Level::Trace => "TRACE",
+        }
+    }
+
+    /// Parses a `loglevel` value: a name (`INFO`, `WARN`, `HEAVYDEBUG`, ...) or a number.
+    pub fn threshold(text: &str) -> Option<u32> {
+        let t = text.trim().to_ascii_uppercase();
+        if let Ok(n) = t.parse::<u32>() {
+            return Some(n);
+        }
+        Some(match t.as_str() {
+            "CRITICAL" | "FATAL" => 50,
+            "ERROR" => 40,
+            "WARNING" | "WARN" => 30,
+            "NOTICE" => 25,
+            "INFO" => 20,
+            "DEBUG" => 10,
+            "TRACEDEBUG" => 7,
+            "HEAVYDEBUG" => 5,
+            _ => return None,
+        })
+    }
+}
+
+/// Where log lines go.
+#[derive(Debug)]
+enum Sink {
+    File { path: PathBuf, file: File },
+    Stdout,
+    Stderr,
+    Syslog(Option<UnixDatagram>),
+}
+
+#[derive(Debug)]
+struct Logger {
+    sink: Sink,
+    threshold: u32,
+    pid: u32,
+}
+
+static LOGGER: Mutex<Option<Logger>> = Mutex::new(None);
+
+/// Errors setting up the log target.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The log file could not be opened.
+    #[error("cannot open log target {path}: {source}")]
+    Open {
+        /// The target.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Unknown `loglevel`.
+    #[error("invalid loglevel {0:?}")]
+    Level(String),
+}
+
+fn open_sink(target: &str) -> Result<Sink, LogError> {
+    Ok(match target.trim() {
+        "STDOUT" => Sink::Stdout,
+        "STDERR" | "SYSTEMD-JOURNAL" => Sink::Stderr,
+        "SYSLOG" => Sink::Syslog(connect_syslog()),
+        path => {
+            let path = PathBuf::from(path);
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|source| LogError::Open {
+                    path: path.clone(),
+                    source,
+                })?;
+            Sink::File { path, file }
+        }
+    })
+}
+
+fn connect_syslog() -> Option<UnixDatagram> {
+    let s = UnixDatagram::unbound().ok()?;
+    s.connect("/dev/log").ok()?;
+    Some(s)
+}
+
+/// Sets (or replaces) the log target and level. `target` is fail2ban's `logtarget`.
+pub fn init(target: &str, level: &str) -> Result<(), LogError> {
+    let threshold = Level::threshold(level).ok_or_else(|| LogError::Level(level.to_string()))?;
+    let sink = open_sink(target)?;
+    let mut g = LOGGER.lock().unwrap_or_else(|e| e.into_inner());
+    *g = Some(Logger {
+        sink,
+        threshold,
+        pid: std::process::id(),
+    });
+    Ok(())
+}
+
+/// Changes the level only.
+pub fn set_level(level: &str) -> Result<(), LogError> {
+    let threshold = Level::threshold(level).ok_or_else(|| LogError::Level(level.to_string()))?;
+    if let Some(l) = LOGGER.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        l.threshold = threshold;
+    }
+    Ok(())
+}
+
+/// The current level's name (`get loglevel`).
+pub fn level_name() -> String {
+    let t = LOGGER
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map_or(20, |l| l.threshold);
+    match t {
+        50 => "CRITICAL".into(),
+        40 => "ERROR".into(),
+        30 => "WARNING".into(),
+        25 => "NOTICE".into(),
+        20 => "INFO".into(),
+        10 => "DEBUG".into(),
+        7 => "TRACEDEBUG".into(),
+        5 => "HEAVYDEBUG".into(),
+        n => format!("Level {n}"),
+    }
+}
+
+/// Reopens a file target (logrotate moved it away: SIGUSR1, `flushlogs`). Returns what was done.
+pub fn reopen() -> String {
+    let mut g = LOGGER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(l) = g.as_mut() else {
+        return "logging not set up".into();
+    };
+    match &l.sink {
+        Sink::File { path, .. } => {
+            let path = path.clone();
+            match open_sink(&path.to_string_lossy()) {
+                Ok(s) => {
+                    l.sink = s;
+                    "rolled over".into()
+                }
+                Err(e) => format!("{e}"),
+            }
+        }
+        Sink::Syslog(_) => {
+            l.sink = Sink::Syslog(connect_syslog());
+            "flushed".into()
+        }
+        _ => "flushed".into(),
+    }
+}
+
+/// The current target as fail2ban names it.
+pub fn target() -> String {
+    match LOGGER.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        Some(Logger {
+            sink: Sink::File { path, .. },
+            ..
+        }) => path.display().to_string(),
+        Some(Logger {
+            sink: Sink::Stdout, ..
+        }) => "STDOUT".into(),
+        Some(Logger {
+            sink: Sink::Syslog(_),
+            ..
+        }) => "SYSLOG".into(),
+        _ => "STDERR".into(),
+    }
+}
+
+/// Whether a message at `level` would be written.
+pub fn enabled(level: Level) -> bool {
+    LOGGER
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .is_some_and(|l| level.value() >= l.threshold)
+}
+
+/// Formats one line (without the newline) as fail2ban does, for time `now` (unix seconds).
+pub fn format_line(now: f64, module: &str, pid: u32, level: Level, msg: &str) -> String {
+    format!(
+        "{} {:<24}[{pid}]: {:<7} {msg}",
+        asctime(now),
+        format!("fail2ban.{module}"),
+        level.name()
+    )
+}
+
+/// `YYYY-MM-DD HH:MM:SS,mmm` in the local zone.
+pub fn asctime(now: f64) -> String {
+    let secs = now.floor();
+    let millis = ((now - secs) * 1000.0).floor().clamp(0.0, 999.0) as u32;
+    format!("{},{millis:03}", local_time(secs as i64))
+}
+
+/// `YYYY-MM-DD HH:MM:SS` of unix time `secs` in the local zone (fail2ban's Found lines).
+pub fn local_time(secs: i64) -> String {
+    jiff::Timestamp::from_second(secs)
+        .map(|t| {
+            t.to_zoned_datetime(jiff::tz::TimeZone::system())
+                .strftime("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|_| secs.to_string())
+}
+
+/// Writes a message for `module` (`actions`, `filter`, `jail`, `server`, ...).
+pub fn log(level: Level, module: &str, msg: &str) {
+    let mut g = LOGGER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(l) = g.as_mut() else {
+        eprintln!(
+            "{}",
+            format_line(now(), module, std::process::id(), level, msg)
+        );
+        return;
+    };
+    if level.value() < l.threshold {
+        return;
+    }
+    let pid = l.pid;
+    match &mut l.sink {
+        Sink::File { file, .. } => {
+            let mut line = format_line(now(), module, pid, level, msg);
+            line.push('\n');
+            let _ = file.write_all(line.as_bytes());
+        }
+        Sink::Stdout => {
+            let line = format_line(now(), module, pid, level, msg);
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+        Sink::Stderr => eprintln!("{}", format_line(now(), module, pid, level, msg)),
+        Sink::Syslog(sock) => {
+            // <facility*8 + severity>: daemon (3).
+            let sev = match level {
+                Level::Critical => 2,
+                Level::Error => 3,
+                Level::Warning => 4,
+                Level::Notice => 5,
+                Level::Info => 6,
+                Level::Debug | Level::Trace => 7,
+            };
+            let text = format!(
+                "<{}>{:<24}[{pid}]: {:<7} {msg}",
+                3 * 8 + sev,
+                format!("fail2ban.{module}"),
+                level.name()
+            );
+            if let Some(s) = sock
+                && s.send(text.as_bytes()).is_err()
+            {
+                *sock = connect_syslog();
+                if let Some(s) = sock {
+                    let _ = s.send(text.as_bytes());
+                }
+            }
+        }
+    }
+}
+
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// `log(level, module, format!(...))`.
+#[macro_export]
+macro_rules! flog {
+    ($level:ident, $module:expr, $($arg:tt)*) => {
+        if $crate::daemon::log::enabled($crate::daemon::log::Level::$level) {
+            $crate::daemon::log::log($crate::daemon::log::Level::$level, $module, &format!($($arg)*))
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_layout_is_fail2bans() {
+        let l = format_line(0.5, "actions", 42, Level::Notice, "[sshd] Ban 1.2.3.4");
+        // Date part depends on the local zone; the rest is fixed.
+        let (_, rest) = l.split_at(23);
+        assert_eq!(
+            rest,
+            " fail2ban.actions        [42]: NOTICE  [sshd] Ban 1.2.3.4"
+        );
+        assert!(l[..23].ends_with(",500"), "{l}");
+    }
+
+    #[test]
+    fn levels_parse() {
+        assert_eq!(Level::threshold("info"), Some(20));
+        assert_eq!(Level::threshold("HEAVYDEBUG"), Some(5));
+        assert_eq!(Level::threshold("17"), Some(17));
+        assert_eq!(Level::threshold("loud"), None);
+    }
+}

@@ -1,0 +1,631 @@
+//! The running daemon: jails, their log sources, the unban timer, the control socket and signals,
+//! on one current-thread tokio runtime.
+//!
+//! All jail state lives in one [`State`] behind `Rc<RefCell<…>>`; tasks borrow it only between
+//! awaits, so there are no locks and no borrow is ever held across a suspension point. Each
+//! jail's actions run in their own task (in order, one command at a time, as fail2ban's per-jail
+//! action thread does), so a slow action never delays matching or the other jails.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferroban_bans::{LogPosition, Store, StoreOptions};
+use ferroban_config::{JailDef, JailsOptions};
+use ferroban_source::{
+    Backend, FirstLineHash, LogEncoding, LogPathSpec, LogSource, Notice, Position, SourceOptions,
+    StartAt,
+};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use super::actions::{self, Job};
+use super::jail::{Event, Jail, Ticket};
+use crate::clock::Clock;
+use crate::control::server::ControlRequest;
+use crate::flog;
+use crate::ip::HostId;
+
+/// How often every source is polled even without inotify events (and the polling backend's
+/// interval, fail2ban's `sleeptime`).
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How often read positions are written to the store when they changed.
+const POSITION_SAVE_INTERVAL: f64 = 5.0;
+
+/// Where the daemon's settings come from (fail2ban.conf, overridden by the command line).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Configuration directory (`-c`).
+    pub conf_dir: PathBuf,
+    /// Control socket.
+    pub socket: PathBuf,
+    /// Pid file.
+    pub pidfile: PathBuf,
+    /// `dbfile` (`None`: no database).
+    pub dbfile: Option<PathBuf>,
+    /// `dbpurgeage` in seconds.
+    pub dbpurgeage: f64,
+    /// `dbmaxmatches`.
+    pub dbmaxmatches: Option<u32>,
+}
+
+/// A jail with its source and action queue.
+pub struct JailRt {
+    /// The jail.
+    pub jail: Jail,
+    /// Its log files.
+    pub source: LogSource,
+    /// Its action task's queue.
+    pub jobs: mpsc::UnboundedSender<Job>,
+    /// Names of its actions (`get <jail> actions`).
+    pub action_names: Vec<String>,
+    /// Some action uses `<ipmatches>` or `<ipjailmatches>`.
+    pub history_matches: bool,
+    positions_saved: Vec<Position>,
+    next_position_save: f64,
+    /// Wakes the source task (a stop or reload).
+    pub stop: Rc<Notify>,
+    /// The source task's end.
+    pub task: Option<tokio::task::JoinHandle<()>>,
+    /// The action task's end.
+    pub action_task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Everything the tasks share.
+pub struct State {
+    /// Settings.
+    pub settings: Settings,
+    /// Jails in configuration order.
+    pub jails: Vec<JailRt>,
+    /// The ban database.
+    pub store: Option<Store>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Wakes the unban timer when a ban that ends earlier was added.
+    pub timer: Rc<Notify>,
+    /// Set to stop the daemon.
+    pub shutdown: Rc<Notify>,
+    /// Set to reload (SIGHUP, `reload`).
+    pub reload: Rc<Notify>,
+    /// Reload requested for these jails only (`reload <jail>`); empty: all.
+    pub reload_only: Vec<String>,
+    /// Jails whose configuration failed at the last (re)load, with why.
+    pub broken: BTreeMap<String, String>,
+}
+
+/// The shared state.
+pub type Shared = Rc<RefCell<State>>;
+
+impl State {
+    /// The jail named `name`.
+    pub fn jail(&self, name: &str) -> Option<&JailRt> {
+        self.jails.iter().find(|j| j.jail.name() == name)
+    }
+
+    /// The jail named `name`, mutable.
+    pub fn jail_mut(&mut self, name: &str) -> Option<&mut JailRt> {
+        self.jails.iter_mut().find(|j| j.jail.name() == name)
+    }
+
+    /// Sends `events` of jail `idx` to its actions.
+    fn dispatch(&mut self, idx: usize, events: Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        let ban_added = events.iter().any(|e| matches!(e, Event::Ban(_)));
+        let jail = &self.jails[idx];
+        for ev in events {
+            let job = match ev {
+                Event::Ban(t) => Job::Ban(Box::new(self.ban_job_data(idx, t))),
+                Event::Unban(t) => Job::Unban(Box::new(t)),
+            };
+            let _ = jail.jobs.send(job);
+        }
+        if ban_added {
+            self.timer.notify_one();
+        }
+    }
+
+    fn ban_job_data(&self, idx: usize, t: Ticket) -> actions::BanJob {
+        let jail = &self.jails[idx];
+        let id = t.id.to_string();
+        let (ipmatches, ipjailmatches) = match &self.store {
+            Some(store) if jail.history_matches => (
+                store_matches(store, &id, None),
+                store_matches(store, &id, Some(jail.jail.name())),
+            ),
+            _ => (None, None),
+        };
+        actions::BanJob {
+            ticket: t,
+            ipmatches,
+            ipjailmatches,
+        }
+    }
+
+    /// Unbans `id` in jail `idx` by hand.
+    pub fn unban_in(&mut self, idx: usize, id: &HostId) -> bool {
+        let ev = {
+            let store = self.store.as_mut();
+            self.jails[idx].jail.unban(id, store)
+        };
+        match ev {
+            Some(ev) => {
+                self.dispatch(idx, vec![ev]);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Bans `id` in jail `idx` by hand.
+    pub fn ban_in(&mut self, idx: usize, id: HostId) -> bool {
+        let now = self.clock.now();
+        let store = self.store.as_mut();
+        let jail = &mut self.jails[idx].jail;
+        if !jail.ban_by_hand(id.clone(), now, store) {
+            return false;
+        }
+        // `ban_by_hand` recorded the ticket; hand it to the actions.
+        let t = jail
+            .banned()
+            .into_iter()
+            .find(|(i, _)| **i == id)
+            .map(|(_, b)| Ticket {
+                id: id.clone(),
+                time: b.banned_at,
+                bantime: b.bantime,
+                ban_count: b.ban_count,
+                failures: jail.maxretry(),
+                matches: Vec::new(),
+                fields: Vec::new(),
+                restored: false,
+            });
+        if let Some(t) = t {
+            self.dispatch(idx, vec![Event::Ban(t)]);
+        }
+        true
+    }
+
+    /// Reads new lines of jail `idx`; returns whether more is pending (read budget exhausted).
+    pub fn poll_jail(&mut self, idx: usize) -> bool {
+        let now = self.clock.now();
+        let mut events = Vec::new();
+        let report = {
+            let State { jails, store, .. } = self;
+            let rt = &mut jails[idx];
+            let jail = &mut rt.jail;
+            let mut store = store.as_mut();
+            rt.source.poll(&mut |line| {
+                events.extend(jail.process_line(line.text, now, store.as_deref_mut()));
+            })
+        };
+        let name = self.jails[idx].jail.name().to_string();
+        let more = match report {
+            Ok(r) => {
+                for n in &r.notices {
+                    log_notice(&name, n);
+                }
+                r.more
+            }
+            Err(e) => {
+                flog!(Error, "filter", "[{name}] {e}");
+                false
+            }
+        };
+        if !more {
+            self.jails[idx].jail.set_in_operation(true);
+        }
+        let banned = !events.is_empty();
+        // Positions go to the store before the actions run, with the ban already recorded: a
+        // crash after this point neither loses the ban nor re-reads its lines.
+        if banned || now >= self.jails[idx].next_position_save {
+            self.save_positions(idx, now);
+        }
+        self.dispatch(idx, events);
+        more
+    }
+
+    /// Writes jail `idx`'s read positions to the store when they changed.
+    pub fn save_positions(&mut self, idx: usize, now: f64) {
+        let State { jails, store, .. } = self;
+        let rt = &mut jails[idx];
+        rt.next_position_save = now + POSITION_SAVE_INTERVAL;
+        let Some(store) = store.as_mut() else { return };
+        let current = rt.source.positions();
+        if current == rt.positions_saved {
+            return;
+        }
+        for p in &current {
+            if rt.positions_saved.contains(p) {
+                continue;
+            }
+            let lp = LogPosition {
+                path: p.path.display().to_string(),
+                first_line_hash: p.first_line_hash.map(|h| h.to_hex()),
+                offset: p.offset,
+            };
+            if let Err(e) = store.set_position(rt.jail.name(), &lp) {
+                flog!(Error, "database", "[{}] {e}", rt.jail.name());
+            }
+        }
+        rt.positions_saved = current;
+    }
+
+    /// Ends bans whose time is up; returns when the next one ends.
+    pub fn expire(&mut self) -> Option<f64> {
+        let now = self.clock.now();
+        for idx in 0..self.jails.len() {
+            let events = self.jails[idx].jail.expire(now);
+            self.dispatch(idx, events);
+        }
+        self.jails
+            .iter()
+            .filter_map(|j| j.jail.next_deadline())
+            .min_by(f64::total_cmp)
+    }
+}
+
+fn store_matches(store: &Store, id: &str, jail: Option<&str>) -> Option<Vec<String>> {
+    let bans = store.current_bans(0.0).ok()?;
+    Some(
+        bans.into_iter()
+            .filter(|b| b.id == id && jail.is_none_or(|j| j == b.jail))
+            .flat_map(|b| b.data.matches)
+            .collect(),
+    )
+}
+
+fn log_notice(jail: &str, n: &Notice) {
+    match n {
+        Notice::Missing { path } => flog!(
+            Warning,
+            "filter",
+            "[{jail}] Log file {} does not exist (yet); waiting for it",
+            path.display()
+        ),
+        Notice::Appeared { path } => {
+            flog!(
+                Info,
+                "filter",
+                "[{jail}] Log file {} appeared",
+                path.display()
+            )
+        }
+        Notice::Rotated { path, kind } => flog!(
+            Info,
+            "filter",
+            "[{jail}] Log rotation detected for {} ({kind:?}); reading the new file from its start",
+            path.display()
+        ),
+        Notice::Resumed { path, offset } => flog!(
+            Debug,
+            "filter",
+            "[{jail}] Resuming {} at {offset}",
+            path.display()
+        ),
+        Notice::Error(e) => flog!(Error, "filter", "[{jail}] {e}"),
+        Notice::Forgotten { path } => {
+            flog!(
+                Info,
+                "filter",
+                "[{jail}] Removed logfile: '{}'",
+                path.display()
+            )
+        }
+        _ => flog!(Debug, "filter", "[{jail}] {n:?}"),
+    }
+}
+
+/// Builds the source of a jail: its `logpath` entries, backend and encoding.
+pub fn source_of(def: &JailDef) -> Result<LogSource, String> {
+    let backend_name = def.backend.split('[').next().unwrap_or("").trim();
+    let backend = match backend_name {
+        "systemd" => {
+            return Err(format!(
+                "jail '{}': backend = systemd is not supported in this build (issue 6)",
+                def.name
+            ));
+        }
+        "gamin" => Backend::Auto,
+        other => other
+            .parse::<Backend>()
+            .map_err(|e| format!("jail '{}': {e}", def.name))?,
+    };
+    let encoding = match def.logencoding.as_deref().map(str::trim) {
+        None | Some("") | Some("auto") => LogEncoding::Utf8,
+        Some(e) => LogEncoding::parse(e).map_err(|e| format!("jail '{}': {e}", def.name))?,
+    };
+    if def.logpath.is_empty() {
+        return Err(format!("jail '{}': no logpath", def.name));
+    }
+    let specs = def
+        .logpath
+        .iter()
+        .map(|l| LogPathSpec {
+            pattern: l.path.clone(),
+            start: if l.tail { StartAt::Tail } else { StartAt::Head },
+        })
+        .collect();
+    LogSource::new(
+        specs,
+        SourceOptions {
+            backend,
+            encoding,
+            ..SourceOptions::default()
+        },
+    )
+    .map_err(|e| format!("jail '{}': {e}", def.name))
+}
+
+/// Opens the store named by the settings.
+pub fn open_store(s: &Settings, now: f64) -> Option<Store> {
+    let path = s.dbfile.as_ref()?;
+    let mut opts = StoreOptions {
+        purge_age: s.dbpurgeage,
+        ..StoreOptions::default()
+    };
+    if let Some(m) = s.dbmaxmatches {
+        opts.max_matches = m as usize;
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match Store::open_or_move_aside(path, opts, now) {
+        Ok((store, moved)) => {
+            if let Some(m) = moved {
+                flog!(
+                    Error,
+                    "database",
+                    "Database {} was corrupt; moved to {} and started anew",
+                    path.display(),
+                    m.display()
+                );
+            }
+            flog!(
+                Info,
+                "database",
+                "Connected to fail2ban persistent database '{}'",
+                path.display()
+            );
+            Some(store)
+        }
+        Err(e) => {
+            flog!(Error, "database", "{e}; running without a database");
+            None
+        }
+    }
+}
+
+/// Reads the jails from the configuration directory.
+pub fn load_jails(conf_dir: &Path) -> Result<ferroban_config::JailsConfig, String> {
+    let loader = ferroban_config::Loader::new(ferroban_config::ConfigSource::dir(conf_dir));
+    ferroban_config::read_jails_with(&loader, &JailsOptions::default()).map_err(|e| e.to_string())
+}
+
+/// Creates jail `def`, restores its positions and bans from the store and starts its tasks.
+pub fn start_jail(state: &Shared, def: JailDef) -> Result<(), String> {
+    let name = def.name.clone();
+    flog!(Info, "jail", "Creating new jail '{name}'");
+    let mut jail = Jail::new(def.clone()).map_err(|e| e.to_string())?;
+    let mut source = source_of(&def)?;
+    let built = actions::build(&def)?;
+    let action_names: Vec<String> = built.iter().map(|a| a.name().to_string()).collect();
+    let history_matches =
+        actions::uses_tag(&built, "ipmatches") || actions::uses_tag(&built, "ipjailmatches");
+    let backend = match source.backend() {
+        Backend::Inotify => "pyinotify",
+        _ => "polling",
+    };
+    flog!(Info, "jail", "Jail '{name}' uses {backend} {{}}");
+    let (tx, rx) = mpsc::unbounded_channel();
+    let now;
+    {
+        let st = state.borrow();
+        now = st.clock.now();
+        if let Some(store) = &st.store {
+            match store.positions(&name) {
+                Ok(ps) => {
+                    for p in &ps {
+                        flog!(
+                            Info,
+                            "filter",
+                            "Added logfile: '{}' (pos = {}, hash = {})",
+                            p.path,
+                            p.offset,
+                            p.first_line_hash.as_deref().unwrap_or("")
+                        );
+                    }
+                    source.restore(ps.into_iter().map(|p| {
+                        Position {
+                            path: PathBuf::from(&p.path),
+                            first_line_hash: p
+                                .first_line_hash
+                                .as_deref()
+                                .and_then(FirstLineHash::from_hex),
+                            offset: p.offset,
+                            inode: None,
+                        }
+                    }))
+                }
+                Err(e) => flog!(Error, "database", "[{name}] {e}"),
+            }
+        }
+    }
+    let _ = tx.send(Job::Start);
+    // Restore the bans still in force.
+    let mut restored = Vec::new();
+    {
+        let mut st = state.borrow_mut();
+        if let Some(store) = st.store.as_mut() {
+            let _ = store.add_jail(&name);
+            match store.current_bans_for(&name, now, jail.max_bantime()) {
+                Ok(bans) => {
+                    for b in bans {
+                        let t = Ticket {
+                            id: HostId::parse(&b.id),
+                            time: b.banned_at,
+                            bantime: b.bantime,
+                            ban_count: b.ban_count,
+                            failures: u32::try_from(b.data.failures).unwrap_or(u32::MAX),
+                            matches: b.data.matches,
+                            fields: Vec::new(),
+                            restored: true,
+                        };
+                        if let Some(Event::Ban(t)) = jail.restore(t, now) {
+                            restored.push(t);
+                        }
+                    }
+                }
+                Err(e) => flog!(Error, "database", "[{name}] {e}"),
+            }
+        }
+    }
+    for t in restored {
+        let _ = tx.send(Job::Ban(Box::new(actions::BanJob {
+            ticket: t,
+            ipmatches: None,
+            ipjailmatches: None,
+        })));
+    }
+    let stop = Rc::new(Notify::new());
+    let action_task = tokio::task::spawn_local(actions::worker(name.clone(), built, rx));
+    {
+        let mut st = state.borrow_mut();
+        st.jails.push(JailRt {
+            jail,
+            source,
+            jobs: tx,
+            action_names,
+            history_matches,
+            positions_saved: Vec::new(),
+            next_position_save: 0.0,
+            stop: stop.clone(),
+            task: None,
+            action_task: Some(action_task),
+        });
+        st.timer.notify_one();
+    }
+    let task = tokio::task::spawn_local(source_task(state.clone(), name.clone(), stop));
+    if let Some(rt) = state.borrow_mut().jail_mut(&name) {
+        rt.task = Some(task);
+    }
+    flog!(Info, "jail", "Jail '{name}' started");
+    Ok(())
+}
+
+/// Stops jail `name`: its source task ends, its actions flush and stop; bans stay in the store.
+pub async fn stop_jail(state: &Shared, name: &str) -> bool {
+    let (idx, stop) = {
+        let st = state.borrow();
+        match st.jails.iter().position(|j| j.jail.name() == name) {
+            Some(i) => (i, st.jails[i].stop.clone()),
+            None => return false,
+        }
+    };
+    stop.notify_one();
+    let (task, action_task, jobs, tickets) = {
+        let mut st = state.borrow_mut();
+        let now = st.clock.now();
+        st.save_positions(idx, now);
+        let mut rt = st.jails.remove(idx);
+        let tickets = rt.jail.take_all();
+        (rt.task.take(), rt.action_task.take(), rt.jobs, tickets)
+    };
+    if let Some(t) = task {
+        let _ = t.await;
+    }
+    let (done_tx, done_rx) = oneshot::channel();
+    let _ = jobs.send(Job::Stop {
+        tickets,
+        done: done_tx,
+    });
+    let _ = done_rx.await;
+    if let Some(t) = action_task {
+        let _ = t.await;
+    }
+    flog!(Info, "jail", "Jail '{name}' stopped");
+    true
+}
+
+/// Follows one jail's logs until told to stop.
+async fn source_task(state: Shared, name: String, stop: Rc<Notify>) {
+    // A duplicate of the inotify descriptor, registered with the reactor: readable when the
+    // source has events (the source itself drains them when polled).
+    let wake: Option<AsyncFd<OwnedFd>> = {
+        let st = state.borrow();
+        st.jail(&name)
+            .and_then(|j| j.source.wake_fd())
+            .and_then(|fd| fd.try_clone_to_owned().ok())
+            // SAFETY: the OwnedFd is a fresh duplicate owned by the AsyncFd for its whole life;
+            // it stays open and names the same inotify instance until dropped.
+            .and_then(|fd| {
+                unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.ok()
+            })
+    };
+    loop {
+        // Read everything pending, yielding between budget-sized chunks.
+        loop {
+            let more = {
+                let mut st = state.borrow_mut();
+                let Some(idx) = st.jails.iter().position(|j| j.jail.name() == name) else {
+                    return;
+                };
+                st.poll_jail(idx)
+            };
+            if !more {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        match &wake {
+            Some(fd) => {
+                tokio::select! {
+                    r = fd.readable() => {
+                        if let Ok(mut g) = r {
+                            g.clear_ready();
+                        }
+                    }
+                    _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                    _ = stop.notified() => return,
+                }
+            }
+            None => {
+                tokio::select! {
+                    _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                    _ = stop.notified() => return,
+                }
+            }
+        }
+    }
+}
+
+/// Unbans when bans end.
+pub async fn timer_task(state: Shared) {
+    loop {
+        let (next, timer, now) = {
+            let mut st = state.borrow_mut();
+            let next = st.expire();
+            (next, st.timer.clone(), st.clock.now())
+        };
+        let wait = next.map_or(Duration::from_secs(3600), |t| {
+            Duration::from_secs_f64((t - now).clamp(0.0, 3600.0))
+        });
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = timer.notified() => {}
+        }
+    }
+}
+
+/// Serves control requests.
+pub async fn control_task(state: Shared, mut rx: mpsc::Receiver<ControlRequest>) {
+    while let Some(req) = rx.recv().await {
+        let res = super::dispatch::handle(&state, &req.argv).await;
+        let _ = req.reply.send(res);
+    }
+}

@@ -1,0 +1,234 @@
+//! Jail state-machine tests: configuration read from a scratch tree, time given by a manual
+//! clock (nothing sleeps), bans checked in an in-memory store.
+
+use std::path::PathBuf;
+
+use ferroban_bans::{Store, StoreOptions};
+
+use super::jail::{Event, Jail, Ticket};
+use crate::clock::{Clock, ManualClock};
+use crate::ip::HostId;
+
+struct Tree(PathBuf);
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A configuration tree with one filter (`test`) matching `FAIL from <HOST>` and a jail.
+fn tree(tag: &str, jail_opts: &str) -> Tree {
+    let dir = std::env::temp_dir().join(format!("ferroban-jail-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("filter.d")).unwrap();
+    std::fs::write(
+        dir.join("filter.d/test.conf"),
+        "[Definition]\nfailregex = ^\\s*FAIL from <HOST>(?: user <F-USER>\\S+</F-USER>)?$\nignoreregex =\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("jail.conf"),
+        format!(
+            "[DEFAULT]\nbantime = 10m\nfindtime = 10m\nmaxretry = 3\n\n[test]\nenabled = true\nfilter = test\nlogpath = /nonexistent/test.log\naction =\n{jail_opts}\n"
+        ),
+    )
+    .unwrap();
+    Tree(dir)
+}
+
+fn jail(t: &Tree) -> Jail {
+    let cfg = super::server::load_jails(&t.0).unwrap();
+    assert!(cfg.errors.is_empty(), "{:?}", cfg.errors);
+    let def = cfg.jails.into_iter().next().expect("one jail");
+    let mut j = Jail::new(def).unwrap();
+    j.ignore.set_self_addresses(Vec::new());
+    j
+}
+
+/// A log line at unix time `t` (ISO date, so the filter reads the time back exactly).
+fn line(t: f64, host: &str) -> String {
+    let ts = jiff::Timestamp::from_second(t as i64)
+        .unwrap()
+        .to_zoned_datetime(jiff::tz::TimeZone::system())
+        .strftime("%Y-%m-%dT%H:%M:%S")
+        .to_string();
+    format!("{ts} FAIL from {host}")
+}
+
+fn bans(ev: &[Event]) -> Vec<&Ticket> {
+    ev.iter()
+        .filter_map(|e| match e {
+            Event::Ban(t) => Some(t),
+            _ => None,
+        })
+        .collect()
+}
+
+const T0: f64 = 1_780_000_000.0;
+
+#[test]
+fn maxretry_failures_within_findtime_ban_then_unban_when_time_is_up() {
+    let t = tree("basic", "");
+    let mut j = jail(&t);
+    let clock = ManualClock::new(T0);
+    let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    for i in 0..2 {
+        clock.advance(10.0);
+        let ev = j.process_line(
+            &line(clock.now(), "198.51.100.7"),
+            clock.now(),
+            Some(&mut store),
+        );
+        assert!(ev.is_empty(), "failure {i} must not ban yet");
+    }
+    clock.advance(10.0);
+    let ev = j.process_line(
+        &line(clock.now(), "198.51.100.7"),
+        clock.now(),
+        Some(&mut store),
+    );
+    let b = bans(&ev);
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].id, HostId::parse("198.51.100.7"));
+    assert_eq!(b[0].failures, 3);
+    assert_eq!(b[0].bantime, 600.0);
+    assert_eq!(j.counts().currently_banned, 1);
+    assert_eq!(j.counts().total_failed, 3);
+    // The ban is in the store before the actions see it.
+    let stored = store.current_bans(clock.now()).unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].id, "198.51.100.7");
+    // Not yet expired 599 s later; expired at 600 s.
+    let banned_at = b[0].time;
+    clock.set(banned_at + 599.0);
+    assert!(j.expire(clock.now()).is_empty());
+    clock.set(banned_at + 600.0);
+    let ev = j.expire(clock.now());
+    assert!(matches!(&ev[..], [Event::Unban(t)] if t.id == HostId::parse("198.51.100.7")));
+    assert_eq!(j.counts().currently_banned, 0);
+    assert_eq!(j.counts().total_banned, 1);
+}
+
+#[test]
+fn failures_spread_beyond_findtime_do_not_ban() {
+    let t = tree("spread", "");
+    let mut j = jail(&t);
+    let clock = ManualClock::new(T0);
+    for _ in 0..5 {
+        clock.advance(700.0);
+        let ev = j.process_line(&line(clock.now(), "198.51.100.8"), clock.now(), None);
+        assert!(ev.is_empty());
+    }
+}
+
+#[test]
+fn ignoreip_wins_and_old_lines_are_skipped() {
+    let t = tree("ignore", "ignoreip = 127.0.0.1/8 198.51.100.0/24");
+    let mut j = jail(&t);
+    let clock = ManualClock::new(T0);
+    for _ in 0..5 {
+        clock.advance(1.0);
+        assert!(
+            j.process_line(&line(clock.now(), "198.51.100.9"), clock.now(), None)
+                .is_empty()
+        );
+    }
+    assert_eq!(j.counts().total_failed, 0);
+    // Lines older than findtime (a log read at start) are not counted.
+    for k in 0..5 {
+        let old = clock.now() - 3600.0 + f64::from(k);
+        let ev = j.process_line(&line(old, "203.0.113.5"), clock.now(), None);
+        assert!(ev.is_empty(), "{} {:?}", line(old, "203.0.113.5"), ev);
+    }
+    assert_eq!(j.counts().total_failed, 0);
+}
+
+#[test]
+fn bantime_increment_grows_with_each_ban_from_the_store() {
+    let t = tree(
+        "incr",
+        "maxretry = 1\nbantime = 100\nbantime.increment = true\nbantime.factor = 1\nbantime.multipliers = 1 2 4 8",
+    );
+    let mut j = jail(&t);
+    let clock = ManualClock::new(T0);
+    let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        clock.advance(1000.0);
+        let ev = j.process_line(
+            &line(clock.now(), "192.0.2.1"),
+            clock.now(),
+            Some(&mut store),
+        );
+        let b = bans(&ev);
+        assert_eq!(
+            b.len(),
+            1,
+            "every failure after the previous ban ended bans again"
+        );
+        seen.push(b[0].bantime);
+        clock.advance(b[0].bantime);
+        j.expire(clock.now());
+    }
+    assert_eq!(seen, vec![100.0, 200.0, 400.0, 800.0]);
+}
+
+#[test]
+fn manual_ban_unban_and_restore() {
+    let t = tree("manual", "");
+    let mut j = jail(&t);
+    let clock = ManualClock::new(T0);
+    let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    let id = HostId::parse("2001:db8::7");
+    assert!(j.ban_by_hand(id.clone(), clock.now(), Some(&mut store)));
+    assert!(!j.ban_by_hand(id.clone(), clock.now(), Some(&mut store)));
+    assert!(j.is_banned(&id));
+    // A new jail (restart) restores it from the store with the remaining time.
+    clock.advance(100.0);
+    let mut j2 = jail(&t);
+    let active = store
+        .current_bans_for("test", clock.now(), Some(600.0))
+        .unwrap();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0].remaining, Some(500.0));
+    let ev = j2.restore(
+        Ticket {
+            id: HostId::parse(&active[0].id),
+            time: active[0].banned_at,
+            bantime: active[0].bantime,
+            ban_count: active[0].ban_count,
+            failures: 3,
+            matches: Vec::new(),
+            fields: Vec::new(),
+            restored: true,
+        },
+        clock.now(),
+    );
+    assert!(matches!(ev, Some(Event::Ban(ref t)) if t.restored));
+    // Unban by hand removes it from the store too.
+    assert!(matches!(
+        j2.unban(&id, Some(&mut store)),
+        Some(Event::Unban(_))
+    ));
+    assert!(store.current_bans(clock.now()).unwrap().is_empty());
+    assert!(j2.unban(&id, Some(&mut store)).is_none());
+}
+
+#[test]
+fn captured_user_reaches_the_ticket() {
+    let t = tree("fuser", "maxretry = 1");
+    let mut j = jail(&t);
+    let now = T0;
+    let l = format!("{} user root;touch", line(now, "192.0.2.44"));
+    let ev = j.process_line(&l, now, None);
+    let b = bans(&ev);
+    assert_eq!(b.len(), 1);
+    assert!(
+        b[0].fields
+            .iter()
+            .any(|(k, v)| k == "user" && v == "root;touch"),
+        "{:?}",
+        b[0].fields
+    );
+}

@@ -1,0 +1,321 @@
+//! The daemon end to end, without a firewall: `ferroban server -f` in a scratch configuration
+//! tree whose action appends what it is asked to do to a file; log lines appended by the test;
+//! `ferroban client` asked about it. (Firewall bans are tested in network namespaces, in
+//! e2e_nginx.rs.)
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ferroban");
+
+struct Daemon {
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const FILTER: &str = r#"[Definition]
+failregex = ^<HOST> -.* "(GET|POST).* HTTP/.*" (404|403)
+            ^\s*auth failure for user <F-USER>.+</F-USER> from <HOST>$
+ignoreregex =
+"#;
+
+const ACTION: &str = r#"[Definition]
+actionstart = echo "start <name>" >> %(out)s
+actionstop = echo "stop <name>" >> %(out)s
+actionban = echo "ban <ip> user=<F-USER> failures=<failures> restored=<restored>" >> %(out)s
+actionunban = echo "unban <ip>" >> %(out)s
+[Init]
+out = /dev/null
+"#;
+
+impl Daemon {
+    /// A tree with jail `web` reading `access.log`; `extra` goes into the jail's section.
+    fn new(tag: &str, extra: &str) -> Daemon {
+        let dir =
+            std::env::temp_dir().join(format!("ferroban-daemon-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("filter.d")).unwrap();
+        std::fs::create_dir_all(dir.join("action.d")).unwrap();
+        std::fs::write(dir.join("filter.d/web.conf"), FILTER).unwrap();
+        std::fs::write(dir.join("action.d/record.conf"), ACTION).unwrap();
+        let d = dir.display();
+        std::fs::write(
+            dir.join("fail2ban.conf"),
+            format!(
+                "[Definition]\nloglevel = INFO\nlogtarget = {d}/ferroban.log\nsocket = {d}/ferroban.sock\npidfile = {d}/ferroban.pid\ndbfile = {d}/ferroban.sqlite3\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("jail.conf"),
+            format!(
+                "[DEFAULT]\nbantime = 1h\nfindtime = 10m\nmaxretry = 3\nignoreself = false\n\n[web]\nenabled = true\nfilter = web\nlogpath = {d}/access.log\naction = record[out=\"{d}/actions.out\"]\n{extra}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join("access.log"), "").unwrap();
+        let mut me = Daemon { dir, child: None };
+        me.start();
+        me
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn start(&mut self) {
+        let child = Command::new(BIN)
+            .args(["server", "-f", "-x", "-c"])
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start ferroban server");
+        self.child = Some(child);
+        wait_for("the server answers ping", Duration::from_secs(10), || {
+            self.client(&["ping"]).0 == 0
+        });
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn stop(&mut self) {
+        let (code, out, err) = self.client(&["stop"]);
+        assert_eq!(code, 0, "stop: {out} {err}");
+        if let Some(mut c) = self.child.take() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "server did not exit after stop");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    fn client(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(BIN)
+            .arg("client")
+            .arg("-c")
+            .arg(&self.dir)
+            .args(args)
+            .output()
+            .expect("run ferroban client");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn append(&self, lines: &[String]) {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.path("access.log"))
+            .unwrap();
+        for l in lines {
+            writeln!(f, "{l}").unwrap();
+        }
+    }
+
+    fn actions(&self) -> String {
+        std::fs::read_to_string(self.path("actions.out")).unwrap_or_default()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.path("ferroban.log")).unwrap_or_default()
+    }
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn access(ip: &str, path: &str) -> String {
+    let now = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::system())
+        .strftime("%d/%b/%Y:%H:%M:%S %z");
+    format!(r#"{ip} - - [{now}] "GET {path} HTTP/1.1" 404 153 "-" "curl/7.88.1""#)
+}
+
+fn count(hay: &str, needle: &str) -> usize {
+    hay.lines().filter(|l| l.contains(needle)).count()
+}
+
+#[test]
+fn bans_after_maxretry_restores_after_kill9_and_unbans_by_hand() {
+    let mut d = Daemon::new("main", "");
+    wait_for("actionstart", Duration::from_secs(5), || {
+        d.actions().contains("start web")
+    });
+    d.append(&[access("198.51.100.7", "/a"), access("198.51.100.7", "/b")]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !d.actions().contains("ban 198.51.100.7"),
+        "banned too early"
+    );
+    let t0 = Instant::now();
+    d.append(&[access("198.51.100.7", "/c")]);
+    wait_for("the ban action", Duration::from_secs(5), || {
+        d.actions().contains("ban 198.51.100.7 ")
+    });
+    eprintln!("line to ban action: {:?}", t0.elapsed());
+    assert!(
+        d.actions()
+            .contains("ban 198.51.100.7 user= failures=3 restored=0"),
+        "{}",
+        d.actions()
+    );
+    let log = d.log();
+    assert_eq!(count(&log, "[web] Found 198.51.100.7"), 3, "{log}");
+    assert_eq!(count(&log, "NOTICE  [web] Ban 198.51.100.7"), 1, "{log}");
+
+    let (code, out, _) = d.client(&["status", "web"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Status for the jail: web"), "{out}");
+    assert!(out.contains("198.51.100.7"), "{out}");
+    let (_, out, _) = d.client(&["status"]);
+    assert!(out.contains("Jail list:\tweb"), "{out}");
+
+    // kill -9, restart: the ban is restored from the store, not re-made from old lines.
+    d.kill9();
+    d.start();
+    wait_for("the restored ban", Duration::from_secs(5), || {
+        d.actions().contains("restored=1")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let log = d.log();
+    assert_eq!(
+        count(&log, "NOTICE  [web] Restore Ban 198.51.100.7"),
+        1,
+        "{log}"
+    );
+    assert_eq!(
+        count(&log, "NOTICE  [web] Ban 198.51.100.7"),
+        1,
+        "re-banned from old lines: {log}"
+    );
+    assert_eq!(
+        count(&log, "[web] Found 198.51.100.7"),
+        3,
+        "old lines re-read: {log}"
+    );
+    let (_, out, _) = d.client(&["status", "web"]);
+    assert!(out.contains("198.51.100.7"), "{out}");
+
+    // Unban by hand.
+    let (code, out, err) = d.client(&["set", "web", "unbanip", "198.51.100.7"]);
+    assert_eq!(code, 0, "{out}{err}");
+    wait_for("the unban action", Duration::from_secs(5), || {
+        d.actions().contains("unban 198.51.100.7")
+    });
+    let (_, out, _) = d.client(&["get", "web", "banned"]);
+    assert!(!out.contains("198.51.100.7"), "{out}");
+    d.stop();
+    assert!(d.actions().contains("stop web"));
+    assert!(!d.path("ferroban.sock").exists(), "socket left behind");
+}
+
+#[test]
+fn short_bantime_expires_by_itself() {
+    let d = Daemon::new("expire", "bantime = 1\nmaxretry = 1");
+    d.append(&[access("203.0.113.9", "/x")]);
+    wait_for("ban", Duration::from_secs(5), || {
+        d.actions().contains("ban 203.0.113.9")
+    });
+    wait_for("unban after 1 s", Duration::from_secs(5), || {
+        d.actions().contains("unban 203.0.113.9")
+    });
+    assert!(d.log().contains("NOTICE  [web] Unban 203.0.113.9"));
+}
+
+#[test]
+fn hostile_user_names_never_reach_a_shell() {
+    let d = Daemon::new("hostile", "maxretry = 1");
+    let marker = d.path("pwned");
+    let m = marker.display();
+    for evil in [
+        format!("$(touch {m})"),
+        format!("`touch {m}`"),
+        format!("x; touch {m}"),
+        format!("x' ; touch {m}; echo '"),
+        format!("x\" && touch {m} && echo \""),
+        format!("x | touch {m}"),
+    ] {
+        d.append(&[format!("auth failure for user {evil} from 192.0.2.77")]);
+        wait_for("ban", Duration::from_secs(5), || {
+            d.actions().contains("ban 192.0.2.77")
+        });
+        let (code, _, _) = d.client(&["set", "web", "unbanip", "192.0.2.77"]);
+        assert_eq!(code, 0);
+        wait_for("unban", Duration::from_secs(5), || {
+            d.actions().contains("unban 192.0.2.77")
+        });
+        std::fs::write(d.path("actions.out"), "").unwrap();
+    }
+    assert!(!marker.exists(), "a crafted user name executed a command");
+}
+
+#[test]
+fn rotation_by_rename_loses_nothing_and_counts_nothing_twice() {
+    let d = Daemon::new("rotate", "maxretry = 4");
+    d.append(&[access("198.51.100.20", "/1"), access("198.51.100.20", "/2")]);
+    wait_for("two failures", Duration::from_secs(5), || {
+        count(&d.log(), "Found 198.51.100.20") == 2
+    });
+    std::fs::rename(d.path("access.log"), d.path("access.log.1")).unwrap();
+    std::fs::write(d.path("access.log"), "").unwrap();
+    d.append(&[access("198.51.100.20", "/3"), access("198.51.100.20", "/4")]);
+    wait_for("ban after rotation", Duration::from_secs(5), || {
+        d.actions().contains("ban 198.51.100.20")
+    });
+    assert_eq!(count(&d.log(), "Found 198.51.100.20"), 4, "{}", d.log());
+}
+
+#[test]
+fn a_broken_jail_does_not_stop_the_others_and_missing_logs_are_waited_for() {
+    let mut d = Daemon::new(
+        "broken",
+        "\n[bad]\nenabled = true\nfilter = does-not-exist\nlogpath = /nonexistent\n\n[later]\nenabled = true\nfilter = web\nmaxretry = 1\nlogpath = %(here)s/later.log\naction = record[out=\"%(here)s/later.out\"]\nhere = PLACEHOLDER\n",
+    );
+    // Rewrite the placeholder with the real directory and reload.
+    let conf = std::fs::read_to_string(d.path("jail.conf"))
+        .unwrap()
+        .replace("PLACEHOLDER", &d.dir.display().to_string());
+    std::fs::write(d.path("jail.conf"), conf).unwrap();
+    let (code, _, _) = d.client(&["reload"]);
+    assert_eq!(code, 0);
+    wait_for("both good jails", Duration::from_secs(5), || {
+        d.client(&["status"]).1.contains("later, web")
+    });
+    assert!(d.log().contains("bad"), "the broken jail is reported");
+    // `later.log` does not exist yet: created now, it is picked up.
+    std::fs::write(d.path("later.log"), access("192.0.2.5", "/nope") + "\n").unwrap();
+    let later_out = d.path("later.out");
+    wait_for("ban in the late log", Duration::from_secs(5), || {
+        std::fs::read_to_string(&later_out)
+            .unwrap_or_default()
+            .contains("ban 192.0.2.5")
+    });
+    d.stop();
+}
