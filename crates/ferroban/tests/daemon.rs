@@ -97,6 +97,7 @@ impl Daemon {
     fn stop(&mut self) {
         let (code, out, err) = self.client(&["stop"]);
         assert_eq!(code, 0, "stop: {out} {err}");
+        assert!(out.contains("Shutdown successful"), "stop: {out}");
         if let Some(mut c) = self.child.take() {
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
@@ -196,6 +197,12 @@ fn bans_after_maxretry_restores_after_kill9_and_unbans_by_hand() {
     assert!(out.contains("198.51.100.7"), "{out}");
     let (_, out, _) = d.client(&["status"]);
     assert!(out.contains("Jail list:\tweb"), "{out}");
+    let (code, out, _) = d.client(&["--json", "status", "web"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("--json prints JSON");
+    assert!(out.contains("198.51.100.7"), "{v}");
+    let (_, out, _) = d.client(&["banned", "198.51.100.7"]);
+    assert!(out.contains("web"), "{out}");
 
     // kill -9, restart: the ban is restored from the store, not re-made from old lines.
     d.kill9();
@@ -318,4 +325,47 @@ fn a_broken_jail_does_not_stop_the_others_and_missing_logs_are_waited_for() {
             .contains("ban 192.0.2.5")
     });
     d.stop();
+}
+
+/// The reference's filter.d (recidive.conf and the common.conf it includes), at test time.
+fn reference_filter(name: &str) -> Option<String> {
+    let root = std::env::var("FERROBAN_F2B_ROOT").unwrap_or_else(|_| "/tmp/f2b/root".into());
+    std::fs::read_to_string(format!("{root}/etc/fail2ban/filter.d/{name}")).ok()
+}
+
+#[test]
+fn recidive_bans_repeat_offenders_from_our_own_log() {
+    let (Some(recidive), Some(common)) = (
+        reference_filter("recidive.conf"),
+        reference_filter("common.conf"),
+    ) else {
+        panic!("the fail2ban reference is missing: run scripts/f2b-env.sh (FERROBAN_F2B_ROOT)");
+    };
+    let mut d = Daemon::new("recidive", "maxretry = 1\nbantime = 1");
+    std::fs::write(d.path("filter.d/recidive.conf"), recidive).unwrap();
+    std::fs::write(d.path("filter.d/common.conf"), common).unwrap();
+    let dir = d.dir.display().to_string();
+    let mut conf = std::fs::read_to_string(d.path("jail.conf")).unwrap();
+    conf.push_str(&format!(
+        "\n[recidive]\nenabled = true\nfilter = recidive\nlogpath = {dir}/ferroban.log\nmaxretry = 2\nfindtime = 1d\nbantime = 1w\naction = record[out=\"{dir}/recidive.out\"]\n"
+    ));
+    std::fs::write(d.path("jail.conf"), conf).unwrap();
+    d.stop();
+    d.start();
+    let recidive_out = d.path("recidive.out");
+    for round in 1..=2 {
+        d.append(&[access("192.0.2.99", &format!("/r{round}"))]);
+        wait_for("the web jail's unban", Duration::from_secs(5), || {
+            count(&d.actions(), "unban 192.0.2.99") == round
+        });
+    }
+    wait_for("recidive's ban", Duration::from_secs(5), || {
+        std::fs::read_to_string(&recidive_out)
+            .unwrap_or_default()
+            .contains("ban 192.0.2.99")
+    });
+    let log = d.log();
+    assert!(log.contains("NOTICE  [recidive] Ban 192.0.2.99"), "{log}");
+    // recidive does not count its own bans.
+    assert_eq!(count(&log, "[recidive] Found 192.0.2.99"), 2, "{log}");
 }
