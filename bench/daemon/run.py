@@ -149,6 +149,10 @@ class Daemon:
             "maxretry = 1",
             "findtime = 1h",
             "bantime = 1h",
+            # The addresses are documentation ranges, and a lab machine may own one of them (this
+            # one has 192.0.2.2 on eth0): ferroban's ignoreself covers every interface address,
+            # fail2ban's only the host name's, so switch it off for both.
+            "ignoreself = false",
             "",
             "[sshd]",
             "enabled = true",

@@ -516,18 +516,16 @@ impl<'a> Client<'a> {
             return Ok(());
         }
         let conf = self.opts.conf.clone();
-        if !conf.is_dir() {
-            if self.opts.conf_given {
-                self.logging = false;
-                return Err(self.init_error(&format!(
-                    "Base configuration directory {} does not exist",
-                    conf.display()
-                )));
-            }
-            self.socket = PathBuf::from(DEFAULT_SOCKET);
-            return Ok(());
+        if self.opts.conf_given && !conf.is_dir() {
+            self.logging = false;
+            return Err(self.init_error(&format!(
+                "Base configuration directory {} does not exist",
+                conf.display()
+            )));
         }
-        match ferroban_config::read_global(&conf) {
+        // The same configuration the server finds: embedded defaults under the directory.
+        let loc = crate::defaults::locate(self.opts.conf_given.then_some(conf.as_path()));
+        match ferroban_config::read_global_with(&loc.loader()) {
             Ok(g) => self.socket = g.socket,
             Err(ferroban_config::ConfigError::NotFound { .. }) => {
                 self.socket = PathBuf::from(DEFAULT_SOCKET);
@@ -778,7 +776,9 @@ impl<'a> Client<'a> {
         c.args(&self.server.args);
         c.arg("server");
         c.arg(if self.opts.background { "-b" } else { "-f" });
-        c.arg("-c").arg(&self.opts.conf);
+        if self.opts.conf_given {
+            c.arg("-c").arg(&self.opts.conf);
+        }
         c.arg("-s").arg(&self.socket);
         if self.opts.force {
             c.arg("-x");

@@ -137,8 +137,8 @@ pub async fn handle(state: &Shared, argv: &[String]) -> Res {
 }
 
 fn jail_configured(state: &Shared, name: &str) -> bool {
-    let dir = state.borrow().settings.conf_dir.clone();
-    super::server::load_jails(&dir).is_ok_and(|c| c.jails.iter().any(|j| j.name == name))
+    let conf = state.borrow().settings.conf.clone();
+    super::server::load_jails(&conf).is_ok_and(|c| c.jails.iter().any(|j| j.name == name))
 }
 
 fn ignore_list(j: &super::jail::Jail) -> Value {

@@ -43,14 +43,10 @@ pub const FAIL2BAN_VERSION: &str = "1.0.2";
     disable_version_flag = true
 )]
 pub struct ServerArgs {
-    /// Configuration directory.
-    #[arg(
-        short = 'c',
-        long = "conf",
-        value_name = "DIR",
-        default_value = "/etc/fail2ban"
-    )]
-    pub conf: PathBuf,
+    /// Configuration directory, layered over the embedded defaults (default: /etc/fail2ban if it
+    /// exists, else /etc/ferroban if it exists, else the embedded defaults alone).
+    #[arg(short = 'c', long = "conf", value_name = "DIR")]
+    pub conf: Option<PathBuf>,
     /// Control socket path (default: `socket` of fail2ban.conf).
     #[arg(short = 's', value_name = "FILE")]
     pub socket: Option<PathBuf>,
@@ -112,13 +108,20 @@ pub fn run(args: &[String]) -> anyhow::Result<u8> {
         println!("{}", fmt_secs(s));
         return Ok(0);
     }
-    let global = ferroban_config::read_global(&a.conf).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(d) = &a.conf
+        && !d.is_dir()
+    {
+        anyhow::bail!("configuration directory {} does not exist", d.display());
+    }
+    let conf = crate::defaults::locate(a.conf.as_deref());
+    let global =
+        ferroban_config::read_global_with(&conf.loader()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let dbfile = match global.dbfile.trim() {
         "" | "None" | "none" | ":memory:" => None,
         f => Some(PathBuf::from(f)),
     };
     let settings = Settings {
-        conf_dir: a.conf.clone(),
+        conf,
         socket: a.socket.clone().unwrap_or(global.socket.clone()),
         pidfile: a.pidfile.clone().unwrap_or(global.pidfile.clone()),
         dbfile,
@@ -176,7 +179,8 @@ fn socket_alive(path: &std::path::Path) -> bool {
 /// `-t`: reads every jail, prints each active one with its filter, log paths and actions, and
 /// every error. Returns 0 when everything loads.
 fn test_config(s: &Settings) -> u8 {
-    let cfg = match server::load_jails(&s.conf_dir) {
+    println!("Configuration: {}", s.conf.describe());
+    let cfg = match server::load_jails(&s.conf) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("ERROR  {e}");
@@ -405,8 +409,8 @@ fn write_pidfile(path: &std::path::Path) {
 
 /// Reads the jails and starts them (all, or only those named in `only`).
 pub fn start_all(state: &Shared, only: Option<&[String]>) {
-    let conf_dir = state.borrow().settings.conf_dir.clone();
-    let cfg = match server::load_jails(&conf_dir) {
+    let conf = state.borrow().settings.conf.clone();
+    let cfg = match server::load_jails(&conf) {
         Ok(c) => c,
         Err(e) => {
             flog!(Error, "server", "Cannot read the jails: {e}");

@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,8 +39,8 @@ const POSITION_SAVE_INTERVAL: f64 = 5.0;
 /// Where the daemon's settings come from (fail2ban.conf, overridden by the command line).
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Configuration directory (`-c`).
-    pub conf_dir: PathBuf,
+    /// The configuration (`-c DIR` or the default directories, over the embedded defaults).
+    pub conf: crate::defaults::ConfigLocation,
     /// Control socket.
     pub socket: PathBuf,
     /// Pid file.
@@ -402,9 +402,11 @@ pub fn open_store(s: &Settings, now: f64) -> Option<Store> {
 }
 
 /// Reads the jails from the configuration directory.
-pub fn load_jails(conf_dir: &Path) -> Result<ferroban_config::JailsConfig, String> {
-    let loader = ferroban_config::Loader::new(ferroban_config::ConfigSource::dir(conf_dir));
-    ferroban_config::read_jails_with(&loader, &JailsOptions::default()).map_err(|e| e.to_string())
+pub fn load_jails(
+    conf: &crate::defaults::ConfigLocation,
+) -> Result<ferroban_config::JailsConfig, String> {
+    ferroban_config::read_jails_with(&conf.loader(), &JailsOptions::default())
+        .map_err(|e| e.to_string())
 }
 
 /// Creates jail `def`, restores its positions and bans from the store and starts its tasks.

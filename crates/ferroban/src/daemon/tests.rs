@@ -38,7 +38,7 @@ fn tree(tag: &str, jail_opts: &str) -> Tree {
 }
 
 fn jail(t: &Tree) -> Jail {
-    let cfg = super::server::load_jails(&t.0).unwrap();
+    let cfg = super::server::load_jails(&crate::defaults::locate(Some(&t.0))).unwrap();
     assert!(cfg.errors.is_empty(), "{:?}", cfg.errors);
     let def = cfg.jails.into_iter().next().expect("one jail");
     let mut j = Jail::new(def).unwrap();
