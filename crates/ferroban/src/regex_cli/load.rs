@@ -154,6 +154,25 @@ pub fn read_fail(spec: &mut Spec, value: &str, config: &Path) -> anyhow::Result<
         if found.is_some() {
             return read_filter_file(spec, value, &name, &opts, basedir, config);
         }
+        // Not on disk: ferroban's own filter of that name, with the directory layered over the
+        // embedded defaults (the server's view of the configuration).
+        if !name.contains('/') && !has_ext(&name) {
+            let dir = config.is_dir().then_some(config);
+            let loc = crate::defaults::locate(dir);
+            if loc.source.exists(&format!("filter.d/{name}.conf")) {
+                spec.header.push(format!(
+                    "Use   failregex filter file : {name}, basedir: {}",
+                    loc.describe()
+                ));
+                push_options(spec, &opts);
+                let def = ferroban_config::read_filter_with(&loc.loader(), &name, &opts, None)
+                    .with_context(|| {
+                        format!("failed to load filter {value} (from {})", loc.describe())
+                    })?;
+                apply_filter(spec, &def);
+                return Ok(());
+            }
+        }
         spec.not_found = Some((value.to_string(), tried));
     }
     spec.header
@@ -196,6 +215,12 @@ fn read_filter_file(
         ferroban_config::read_filter(config, &abs.display().to_string(), opts)
             .with_context(|| format!("failed to load filter file {}", abs.display()))?
     };
+    apply_filter(spec, &def);
+    Ok(())
+}
+
+/// Takes the filter's regexes, options and date pattern into `spec`.
+fn apply_filter(spec: &mut Spec, def: &ferroban_config::FilterDef) {
     spec.filter_name = Some(def.name.clone());
     // fail2ban's order: maxlines and prefregex first, then the regexes and the date pattern.
     if let Some(m) = def.maxlines {
@@ -210,7 +235,6 @@ fn read_filter_file(
     if spec.journalmatch.is_none() {
         spec.journalmatch = def.journalmatch.clone();
     }
-    Ok(())
 }
 
 fn push_options(spec: &mut Spec, opts: &[(String, String)]) {
