@@ -427,13 +427,11 @@ impl DateDetector {
         self.screen.stale = false;
         let mut sources = Vec::new();
         for slot in &mut self.slots {
-            slot.set_index = slot.template.regex_source().map(|src| {
-                sources.push(src.to_owned());
-                sources.len() - 1
-            });
+            sources.push(slot.template.screen_source().to_owned());
+            slot.set_index = Some(sources.len() - 1);
         }
-        // Only worth it with several regex templates; a set that fails to build (size
-        // limits) just means every template is searched.
+        // Only worth it with several templates; a set that fails to build (size limits) just
+        // means every template is searched.
         self.screen.set = if sources.len() > 1 {
             regex::RegexSet::new(&sources).ok()
         } else {

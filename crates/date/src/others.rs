@@ -17,8 +17,11 @@
 //!   set is searched only in windows `[c - before, c + 1 + after]` around the line's
 //!   digit-colon-digit positions `c` (look-around still sees the whole line: regex-automata's
 //!   `Input::range`);
-//! * **rest**: the others, cut to a length-bounded run the same way and searched over the
-//!   whole line with a literal prefilter.
+//! * **rest**: the others, cut to a length-bounded run the same way and grouped by the
+//!   literal prefix every match starts with: memmem finds the candidates in the whole line and
+//!   an anchored lazy DFA checks each.
+//!
+//! A pattern whose top level is an alternation is split into its branches first.
 
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::nfa::thompson::{self, WhichCaptures};
@@ -53,29 +56,15 @@ impl Engine {
         }
     }
 
-    /// A literal-led engine for `hirs` when all their matches start with the same byte(s);
-    /// the meta regex otherwise.
-    fn led(hirs: &[Hir]) -> Option<Engine> {
-        let alt = Hir::alternation(hirs.to_vec());
-        let seq = regex_syntax::hir::literal::Extractor::new().extract(&alt);
-        let common = seq.literals().and_then(|lits| {
-            let first = lits.first()?.as_bytes();
-            let n = (0..first.len())
-                .take_while(|&k| lits.iter().all(|l| l.as_bytes().get(k) == first.get(k)))
-                .count();
-            (n > 0).then(|| first[..n].to_vec())
-        });
-        match (common, lazy_dfa(hirs)) {
-            (Some(common), Some(dfa)) => {
-                let cache = dfa.create_cache();
-                Some(Engine::Led {
-                    finder: Box::new(memchr::memmem::Finder::new(&common).into_owned()),
-                    dfa: Box::new(dfa),
-                    cache: Box::new(cache),
-                })
-            }
-            _ => Engine::meta(hirs),
-        }
+    /// A literal-led engine for `hirs`, whose matches all start with `prefix`.
+    fn led(hirs: &[Hir], prefix: &[u8]) -> Option<Engine> {
+        let dfa = lazy_dfa(hirs)?;
+        let cache = dfa.create_cache();
+        Some(Engine::Led {
+            finder: Box::new(memchr::memmem::Finder::new(prefix).into_owned()),
+            dfa: Box::new(dfa),
+            cache: Box::new(cache),
+        })
     }
 
     fn meta(hirs: &[Hir]) -> Option<Engine> {
@@ -112,6 +101,30 @@ impl Engine {
     }
 }
 
+/// The bytes every match of `hir` starts with (empty when there are none or they are unknown).
+fn prefix(hir: &Hir) -> Vec<u8> {
+    let seq = regex_syntax::hir::literal::Extractor::new().extract(hir);
+    let Some(lits) = seq.literals() else {
+        return Vec::new();
+    };
+    let Some(first) = lits.first().map(|l| l.as_bytes()) else {
+        return Vec::new();
+    };
+    let n = (0..first.len())
+        .take_while(|&k| lits.iter().all(|l| l.as_bytes().get(k) == first.get(k)))
+        .count();
+    first[..n].to_vec()
+}
+
+/// The branches of a top-level alternation (capture groups around it unwrapped), or `hir`.
+fn branches(hir: &Hir) -> Vec<Hir> {
+    match hir.kind() {
+        HirKind::Capture(c) => branches(&c.sub),
+        HirKind::Alternation(hs) => hs.clone(),
+        _ => vec![hir.clone()],
+    }
+}
+
 /// A lazy DFA for `hirs` (all patterns; no captures).
 fn lazy_dfa(hirs: &[Hir]) -> Option<DFA> {
     let nfa = thompson::Compiler::new()
@@ -134,7 +147,8 @@ pub(crate) struct Others {
     start: Option<Engine>,
     /// The runs around a colon, and the largest `before` / `after` of the group.
     colon: Option<(Engine, usize, usize)>,
-    rest: Option<Engine>,
+    /// One engine per common literal prefix, and one for the patterns without a prefix.
+    rest: Vec<Engine>,
 }
 
 impl Others {
@@ -148,8 +162,14 @@ impl Others {
         let mut colon = Vec::new();
         let mut rest = Vec::new();
         let (mut before, mut after) = (0, 0);
+        // a match of a pattern is a match of one of its top-level branches
+        let mut hirs = Vec::new();
         for s in sources {
-            let hir = regex_automata::util::syntax::parse_with(s, &syntax).ok()?;
+            hirs.extend(branches(
+                &regex_automata::util::syntax::parse_with(s, &syntax).ok()?,
+            ));
+        }
+        for hir in hirs {
             if hir.properties().look_set_prefix().contains(Look::Start) {
                 start.push(hir);
             } else if let Some(r) = relax_colon(&hir) {
@@ -160,21 +180,33 @@ impl Others {
                 rest.push(relax_bounded(&hir));
             }
         }
-        let group = |hirs: &[Hir], lazy: bool| -> Option<Option<Engine>> {
+        let group = |hirs: &[Hir]| -> Option<Option<Engine>> {
             if hirs.is_empty() {
                 return Some(None);
             }
-            let e = if lazy {
-                Engine::lazy(hirs)
-            } else {
-                Engine::led(hirs)
-            };
-            e.map(Some)
+            Engine::lazy(hirs).map(Some)
         };
+        // the rest by literal prefix (patterns without one share a meta regex)
+        let mut by_prefix: Vec<(Vec<u8>, Vec<Hir>)> = Vec::new();
+        for hir in rest {
+            let p = prefix(&hir);
+            match by_prefix.iter_mut().find(|(q, _)| *q == p) {
+                Some((_, hs)) => hs.push(hir),
+                None => by_prefix.push((p, vec![hir])),
+            }
+        }
+        let mut engines = Vec::new();
+        for (p, hs) in &by_prefix {
+            engines.push(if p.is_empty() {
+                Engine::meta(hs)?
+            } else {
+                Engine::led(hs, p).or_else(|| Engine::meta(hs))?
+            });
+        }
         Some(Others {
-            start: group(&start, true)?,
-            colon: group(&colon, true)?.map(|e| (e, before, after)),
-            rest: group(&rest, false)?,
+            start: group(&start)?,
+            colon: group(&colon)?.map(|e| (e, before, after)),
+            rest: engines,
         })
     }
 
@@ -212,9 +244,7 @@ impl Others {
                 return true;
             }
         }
-        self.rest
-            .as_mut()
-            .is_some_and(|e| e.is_match(Input::new(hay)))
+        self.rest.iter_mut().any(|e| e.is_match(Input::new(hay)))
     }
 }
 
@@ -603,7 +633,9 @@ mod tests {
             let mut others = Others::build(&rest).expect("builds");
             assert!(others.colon.is_some());
             if skip.is_none() {
-                assert!(matches!(others.rest, Some(Engine::Led { .. })));
+                // compact ISO ("20"), epoch after `audit(`, TAI64N ("@")
+                assert_eq!(others.rest.len(), 3);
+                assert!(others.rest.iter().all(|e| matches!(e, Engine::Led { .. })));
                 assert!(matches!(others.start, Some(Engine::Lazy(..))));
             }
             let set = regex::bytes::RegexSetBuilder::new(&rest)

@@ -351,6 +351,21 @@ impl Template {
         }
     }
 
+    /// The pattern the screen runs for this template: a regex that matches wherever the
+    /// template can match (its own regex, or a looser one for the epoch and TAI64N scanners).
+    pub(crate) fn screen_source(&self) -> &str {
+        let line_begin = self.flags & LINE_BEGIN != 0;
+        match (&self.kind, line_begin) {
+            (Kind::Regex(rt), _) => rt.re.as_str(),
+            // up to two leading characters, then at least ten digits
+            (Kind::Epoch { .. }, true) => r"^(?s:.){0,2}[0-9]{10}",
+            // at the start, after a leading `[`, or after `audit(`
+            (Kind::Epoch { .. }, false) => r"^\[?[0-9]{10}|audit\([0-9]{10}",
+            (Kind::Tai64n, true) => r"^(?s:.){0,2}@[0-9a-f]{24}",
+            (Kind::Tai64n, false) => r"@[0-9a-f]{24}",
+        }
+    }
+
     /// The source of the template's regex (regex templates only).
     pub(crate) fn regex_source(&self) -> Option<&str> {
         match &self.kind {
@@ -653,6 +668,75 @@ mod tests {
         );
         assert!(epoch_start_ok("type=x audit(1138253920.123:1)", 13));
         assert!(!epoch_start_ok("xaudit(1138253920", 7));
+    }
+
+    /// The screen pattern of the epoch and TAI64N templates matches every line they match.
+    #[test]
+    fn screen_sources_cover_the_scanners() {
+        let templates = [
+            Template::epoch(false, false),
+            Template::epoch(true, false),
+            Template::epoch(false, true),
+            Template::epoch(true, true),
+            Template::tai64n(false),
+            Template::tai64n(true),
+        ];
+        let mut lines = Vec::new();
+        for date in [
+            "1138253920",
+            "1138253920.123",
+            "11382539201",
+            "1138253920123",
+            "1138253920123456",
+            "@4000000037c219bf2ef02e94",
+            "@4000000037C219BF2EF02E94",
+        ] {
+            for pre in [
+                "",
+                "[",
+                " ",
+                "[[",
+                "é",
+                "x ",
+                "audit(",
+                "type=X audit(",
+                "xaudit(",
+                "a@",
+            ] {
+                for post in ["", " x", "]", ":1)", "a", "0"] {
+                    lines.push(format!("{pre}{date}{post}"));
+                }
+            }
+        }
+        let mut found = 0;
+        for t in &templates {
+            let screen = regex::Regex::new(t.screen_source()).unwrap();
+            let bytes = regex::bytes::RegexBuilder::new(t.screen_source())
+                .unicode(false)
+                .build()
+                .unwrap();
+            for l in &lines {
+                let hit = t.find(
+                    l,
+                    0,
+                    l.len(),
+                    false,
+                    l.is_ascii(),
+                    &mut None,
+                    &mut Fields::default(),
+                );
+                if hit.is_some() {
+                    found += 1;
+                    assert!(screen.is_match(l), "{} {l:?}", t.name);
+                    assert!(
+                        !l.is_ascii() || bytes.is_match(l.as_bytes()),
+                        "{} {l:?}",
+                        t.name
+                    );
+                }
+            }
+        }
+        assert!(found > 100, "{found}");
     }
 
     #[test]
