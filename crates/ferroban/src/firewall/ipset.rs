@@ -281,11 +281,12 @@ impl IpsetBackend {
         let mut argv = vec![fam.iptables(), "-w", "-C", &self.opts.chain];
         argv.extend(spec.iter().map(String::as_str));
         let out = self.runner.run_any(&argv, None).await?;
-        // -C exits 1 when the rule is absent; anything it says beyond that is a real failure.
-        if !out.success
-            && !out.stderr.contains("does a matching rule exist")
-            && !out.stderr.is_empty()
-        {
+        // -C fails when the rule is absent, or when its set is (then the rule cannot be there);
+        // anything else is a real failure.
+        let absent = out.stderr.contains("does a matching rule exist")
+            || out.stderr.contains("doesn't exist")
+            || out.stderr.is_empty();
+        if !out.success && !absent {
             return Err(super::exec::command_error(&argv, &out, None));
         }
         Ok(out.success)

@@ -386,7 +386,7 @@ impl NftBackend {
 
     /// Makes the kernel hold exactly `desired` (after dropping expired bans and merging
     /// overlapping prefixes), in one transaction: missing elements are added with their remaining
-    /// time, extra ones deleted, and elements whose timeout is off by more than 2 s rewritten.
+    /// time, extra ones deleted, and elements whose timeout is off by more than 5 s rewritten.
     pub async fn reconcile(&self, desired: &[Ban]) -> Result<ReconcileReport, FirewallError> {
         let (items, expired) = prepare(self.jail(), desired)?;
         let mut report = ReconcileReport {
