@@ -13,8 +13,10 @@ mod netns;
 
 use std::time::{Duration, Instant};
 
-use netns::daemon::{Daemon, Flavour, copy_reference_config};
-use netns::{CLI_V4, CLI_V6, Http, Lab, PAGE, SRV_V4, SRV_V6, require_root, wait_for};
+use netns::daemon::{Daemon, Flavour, lab_config};
+use netns::{
+    CLI_V4, CLI_V6, Http, Lab, PAGE, SRV_V4, SRV_V6, check_duration, require_root, wait_for,
+};
 
 const MAXRETRY: usize = 3;
 const SHORT_BANTIME: f64 = 3.0;
@@ -28,14 +30,8 @@ ignoreregex =\n";
 
 /// Writes the user's files over the copied reference tree; returns the config dir.
 fn write_config(lab: &Lab) -> std::path::PathBuf {
-    let cfg = lab.path("etc-fail2ban");
-    copy_reference_config(&cfg);
+    let cfg = lab_config(lab);
     let d = lab.dir.display();
-    std::fs::write(
-        cfg.join("fail2ban.local"),
-        format!("[Definition]\ndbfile = {d}/fail2ban.sqlite3\nlogtarget = {d}/fail2ban.log\n"),
-    )
-    .expect("fail2ban.local");
     std::fs::write(cfg.join("filter.d/nginx-404.conf"), FILTER).expect("filter");
     // [sshd]: Debian's jail.d/defaults-debian.conf enables it; this machine has no sshd log, and a
     // jail without a log stops the server from starting, so the user switches it off.
@@ -380,35 +376,8 @@ fn nginx_404_bans_survive_restart_unban_ipv6_and_expiry() {
     );
 
     // 6. client stop: a clean shutdown that takes the firewall table down with it.
-    let out = daemon.client(&lab, &["stop"]).expect_ok("`client stop`");
-    assert!(
-        out.stdout.contains("Shutdown successful"),
-        "`client stop` output: {out}"
-    );
-    let status = daemon.wait_exit(&mut lab, Duration::from_secs(15));
-    assert!(
-        status.success(),
-        "{} exited with {status} after `client stop`",
-        daemon.flavour.name()
-    );
-    let tables = lab.nft_ruleset().tables();
-    assert!(
-        !tables.iter().any(|t| t == "inet f2b-table"),
-        "after stop no f2b table remains: {tables:?}\n{}",
-        lab.nft_text()
-    );
-
-    let took = t0.elapsed();
-    eprintln!(
-        "e2e: all checks passed with {} in {:.1} s",
-        daemon.flavour.name(),
-        took.as_secs_f64()
-    );
-    assert!(
-        took < Duration::from_secs(110),
-        "the test took {:.1} s (bound: 110 s)",
-        took.as_secs_f64()
-    );
+    daemon.stop(&mut lab);
+    check_duration("e2e", daemon.flavour.name(), t0, Duration::from_secs(110));
 }
 
 /// The rows of table `bans` in the SQLite database, each as text (schema-agnostic: fail2ban's and

@@ -99,6 +99,20 @@ pub fn copy_reference_config(dest: &Path) {
     copy_tree(&reference_root().join("etc/fail2ban"), dest);
 }
 
+/// The reference configuration copied to `<lab>/etc-fail2ban`, with a `fail2ban.local` that puts
+/// the database and the log in the lab's dir (`fail2ban.sqlite3`, `fail2ban.log`). Returns the dir.
+pub fn lab_config(lab: &Lab) -> PathBuf {
+    let cfg = lab.path("etc-fail2ban");
+    copy_reference_config(&cfg);
+    let d = lab.dir.display();
+    std::fs::write(
+        cfg.join("fail2ban.local"),
+        format!("[Definition]\ndbfile = {d}/fail2ban.sqlite3\nlogtarget = {d}/fail2ban.log\n"),
+    )
+    .expect("fail2ban.local");
+    cfg
+}
+
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("creating {}: {e}", to.display()));
     let entries =
@@ -205,6 +219,28 @@ impl Daemon {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// `client stop`, which must answer "Shutdown successful", then waits (up to 15 s) for the server
+    /// to exit with success; no `inet f2b-table` may remain in "srv" (the actions' stop ran).
+    pub fn stop(&mut self, lab: &mut Lab) {
+        let out = self.client(lab, &["stop"]).expect_ok("`client stop`");
+        assert!(
+            out.stdout.contains("Shutdown successful"),
+            "`client stop` output: {out}"
+        );
+        let status = self.wait_exit(lab, Duration::from_secs(15));
+        assert!(
+            status.success(),
+            "{} exited with {status} after `client stop`",
+            self.flavour.name()
+        );
+        let tables = lab.nft_ruleset().tables();
+        assert!(
+            !tables.iter().any(|t| t == "inet f2b-table"),
+            "after stop no f2b table remains: {tables:?}\n{}",
+            lab.nft_text()
+        );
     }
 
     /// The running server's PID.

@@ -5,6 +5,7 @@
 //!   netns "srv" (Lab::srv)                     netns "cli" (Lab::cli)
 //!   veth0 198.51.100.1/24, 2001:db8::1/64 <--> veth1 198.51.100.7/24, 2001:db8::7/64
 //!   nginx :80 (access.log), :8080 (access-8080.log)   curl
+//!                                                      (more addresses: Lab::add_cli_v4)
 //! ```
 //!
 //! Everything the lab makes is its own and goes away in [`Lab`]'s `Drop`, also when the test
@@ -15,6 +16,9 @@
 //!
 //! Needs root and iproute2's `ip netns`; [`require_root`] fails with a clear message otherwise.
 //! Set `FERROBAN_E2E_KEEP=1` to keep the temp dir (its path is printed) for a post-mortem.
+
+// Each e2e test binary compiles this module and uses a different part of it.
+#![allow(dead_code)]
 
 pub mod daemon;
 
@@ -76,6 +80,17 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Opt
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Prints how long the test took since `t0` and fails it if that is `bound` or more.
+pub fn check_duration(test: &str, server: &str, t0: Instant, bound: Duration) {
+    let took = t0.elapsed().as_secs_f64();
+    eprintln!("{test}: all checks passed with {server} in {took:.1} s");
+    assert!(
+        took < bound.as_secs_f64(),
+        "the test took {took:.1} s (bound: {} s)",
+        bound.as_secs()
+    );
 }
 
 /// What a finished command left.
@@ -375,6 +390,27 @@ impl Lab {
         std::fs::create_dir_all(&www).expect("www dir");
         set_mode(&www, 0o755);
         std::fs::write(www.join(PAGE.trim_start_matches('/')), PAGE_BODY).expect("page");
+        std::fs::write(self.path("access.log"), "").expect("access.log");
+        std::fs::write(self.path("access-8080.log"), "").expect("access-8080.log");
+        let d = self.dir.display();
+        let servers = format!(
+            "\x20 server {{ listen 80; listen [::]:80; root {d}/www; access_log {d}/access.log combined; }}\n\
+             \x20 server {{ listen 8080; listen [::]:8080; root {d}/www; access_log {d}/access-8080.log combined; }}\n"
+        );
+        let ready: Vec<String> = [
+            format!("http://{SRV_V4}{PAGE}"),
+            format!("http://[{SRV_V6}]{PAGE}"),
+            format!("http://{SRV_V4}:8080{PAGE}"),
+            format!("http://[{SRV_V6}]:8080{PAGE}"),
+        ]
+        .into();
+        self.start_nginx_with(&servers, &ready)
+    }
+
+    /// Starts Debian's nginx in "srv" with `http_directives` (server blocks, `include`s, ...) inside
+    /// its `http` block, every temp and pid path in the lab's dir, and waits until each of
+    /// `ready_urls` answers 200 to "cli". Returns its PID.
+    pub fn start_nginx_with(&mut self, http_directives: &str, ready_urls: &[String]) -> u32 {
         let d = self.dir.display();
         // One process (master_process off), so killing its PID stops all of nginx; it stays
         // root and never forks workers under another user. Every path is in the temp dir.
@@ -391,14 +427,11 @@ impl Lab {
              \x20 fastcgi_temp_path {d}/nginx-tmp-fastcgi;\n\
              \x20 uwsgi_temp_path {d}/nginx-tmp-uwsgi;\n\
              \x20 scgi_temp_path {d}/nginx-tmp-scgi;\n\
-             \x20 server {{ listen 80; listen [::]:80; root {d}/www; access_log {d}/access.log combined; }}\n\
-             \x20 server {{ listen 8080; listen [::]:8080; root {d}/www; access_log {d}/access-8080.log combined; }}\n\
+             {http_directives}\
              }}\n"
         );
         let conf_path = self.path("nginx.conf");
         std::fs::write(&conf_path, conf).expect("nginx.conf");
-        std::fs::write(self.path("access.log"), "").expect("access.log");
-        std::fs::write(self.path("access-8080.log"), "").expect("access-8080.log");
         let err_log = self.path("nginx-error.log");
         self.show_on_failure(err_log.clone());
         let srv = self.srv.clone();
@@ -414,18 +447,13 @@ impl Lab {
             ],
             &[],
         );
-        for url in [
-            format!("http://{SRV_V4}{PAGE}"),
-            format!("http://[{SRV_V6}]{PAGE}"),
-            format!("http://{SRV_V4}:8080{PAGE}"),
-            format!("http://[{SRV_V6}]:8080{PAGE}"),
-        ] {
+        for url in ready_urls {
             let ready = Instant::now();
             loop {
                 if let Some(s) = self.exited(pid) {
                     panic!("nginx exited with {s} at start:\n{}", self.output_of(pid));
                 }
-                if self.http(&url) == Http::Status(200) {
+                if self.http(url) == Http::Status(200) {
                     break;
                 }
                 assert!(
@@ -441,24 +469,27 @@ impl Lab {
 
     /// GET `url` from "cli" with curl (1 s to connect, 2 s in all).
     pub fn http(&self, url: &str) -> Http {
-        let out = self.exec(
-            &self.cli,
-            &[
-                "curl",
-                "-g",
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "--connect-timeout",
-                "1",
-                "-m",
-                "2",
-                url,
-            ],
-            Duration::from_secs(5),
-        );
+        self.curl(&[url])
+    }
+
+    /// Runs curl in "cli" with `args` (a URL and any options: `--interface`, `-H`, `--data`, ...),
+    /// 1 s to connect, 2 s in all; the response's status, or why there was none.
+    pub fn curl(&self, args: &[&str]) -> Http {
+        let mut argv = vec![
+            "curl",
+            "-g",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--connect-timeout",
+            "1",
+            "-m",
+            "2",
+        ];
+        argv.extend(args);
+        let out = self.exec(&self.cli, &argv, Duration::from_secs(5));
         match out.status.and_then(|s| s.code()) {
             Some(0) => Http::Status(
                 out.stdout
@@ -469,6 +500,33 @@ impl Lab {
             Some(code) => Http::NoResponse(code),
             None => Http::NoResponse(-1),
         }
+    }
+
+    /// Adds `addr` (IPv4, in the lab's /24) as a further address of "cli"'s interface, for a
+    /// second client: `curl --interface ADDR` sends from it.
+    pub fn add_cli_v4(&self, addr: &str) {
+        self.host(&[
+            "ip",
+            "-n",
+            &self.cli,
+            "addr",
+            "add",
+            &format!("{addr}/24"),
+            "dev",
+            "veth1",
+        ])
+        .expect_ok("adding a client address");
+    }
+
+    /// Runs `argv` on the host, not in a namespace, killing it after `timeout`: only for commands
+    /// that leave the network alone (e.g. building a Python venv with pip).
+    pub fn run_host(
+        &self,
+        argv: &[&str],
+        env: &[(String, String)],
+        timeout: Duration,
+    ) -> CmdOutput {
+        self.run_argv(argv.iter().map(|s| s.to_string()).collect(), env, timeout)
     }
 
     /// `nft -j list ruleset` inside "srv", parsed.
