@@ -1,13 +1,26 @@
 //! The per-jail action task: runs the jail's actions for each ban and unban, in order, as
 //! fail2ban's per-jail action thread does. Errors are logged; they never stop the jail.
+//!
+//! Two kinds of action: fail2ban's shell actions ([`CommandAction`], one command per ban), and
+//! ferroban's native firewall actions ([`Firewall`]: `ferroban-nftables`, `ferroban-iptables`,
+//! `ferroban-ufw`, recognised by the `ferroban_native` option of their action file). Bans that
+//! are queued together (the bans restored at start, a burst of bans) reach a native action as one
+//! batch, i.e. one firewall transaction; at start the native action is reconciled with the
+//! restored bans (missing elements added with their remaining time, stale ones removed) in one
+//! transaction.
 
-use ferroban_config::JailDef;
+use std::sync::Arc;
+
+use ferroban_config::{ActionDef, JailDef};
 use tokio::sync::{mpsc, oneshot};
 
 use super::jail::Ticket;
 use super::log::{self, Level};
 use crate::action::{BanInfo, CommandAction, LogSink, TicketTime};
+use crate::clock::Clock;
+use crate::firewall::{Firewall, JailRule, Runner};
 use crate::flog;
+use crate::ip::HostId;
 
 /// A ban for the actions, with the id's matches from the store when a command wants them.
 #[derive(Debug)]
@@ -25,6 +38,9 @@ pub struct BanJob {
 pub enum Job {
     /// `actionstart` (each action, unless it starts on demand).
     Start,
+    /// The bans restored from the store at start (native actions: one reconciliation); sent
+    /// once after [`Job::Start`], even when empty. Logs that the jail started.
+    Restore(Vec<BanJob>),
     /// `actionban`.
     Ban(Box<BanJob>),
     /// `actionunban`.
@@ -39,8 +55,65 @@ pub enum Job {
     },
 }
 
+/// One action of a jail.
+pub enum JailAction {
+    /// A fail2ban shell action.
+    Shell(CommandAction),
+    /// A native firewall action.
+    Native {
+        /// Its name in the jail (`actname`).
+        name: String,
+        /// The backend.
+        fw: Firewall,
+    },
+}
+
+impl JailAction {
+    /// The action's name in the jail.
+    pub fn name(&self) -> &str {
+        match self {
+            JailAction::Shell(a) => a.name(),
+            JailAction::Native { name, .. } => name,
+        }
+    }
+
+    /// Whether the action substitutes `tag` (native actions use none).
+    pub fn uses_tag(&self, tag: &str) -> bool {
+        match self {
+            JailAction::Shell(a) => a.uses_tag(tag),
+            JailAction::Native { .. } => false,
+        }
+    }
+}
+
+fn native_of(def: &ActionDef, jail: &str) -> Result<Option<JailAction>, String> {
+    let Some(kind) = def.param("ferroban_native") else {
+        return Ok(None);
+    };
+    let p = |k: &str, d: &'static str| def.param(k).map(str::trim).unwrap_or(d).to_string();
+    let rule = JailRule::new(
+        jail,
+        &p("type", "multiport"),
+        &p("port", "0:65535"),
+        &p("protocol", "tcp"),
+        &p("blocktype", "reject"),
+    )
+    .map_err(|e| format!("jail '{jail}' action '{}': {e}", def.name))?;
+    let banaction = format!("ferroban-{}", kind.trim());
+    let fw = Firewall::for_banaction(&banaction, rule, Runner::new()).ok_or_else(|| {
+        format!(
+            "jail '{jail}' action '{}': unknown native action {kind:?} (ferroban_native)",
+            def.name
+        )
+    })?;
+    Ok(Some(JailAction::Native {
+        name: def.name.clone(),
+        fw,
+    }))
+}
+
 /// Builds the jail's actions. A Python action or an unusable definition fails the jail.
-pub fn build(def: &JailDef) -> Result<Vec<CommandAction>, String> {
+pub fn build(def: &JailDef) -> Result<Vec<JailAction>, String> {
     let sink = LogSink::new(|sev, logger, msg| {
         let module = logger.strip_prefix("fail2ban.").unwrap_or(logger);
         let level: Level = sev;
@@ -52,17 +125,20 @@ pub fn build(def: &JailDef) -> Result<Vec<CommandAction>, String> {
     def.actions
         .iter()
         .map(|a| {
+            if let Some(native) = native_of(a, &def.name)? {
+                return Ok(native);
+            }
             let mut act = CommandAction::new(a, &def.name)
                 .map_err(|e| e.to_string())?
                 .with_log(sink.clone());
             act.set_jail_bantime(bantime as i64);
-            Ok(act)
+            Ok(JailAction::Shell(act))
         })
         .collect()
 }
 
 /// Whether any action substitutes `tag` (so the daemon fetches the value only then).
-pub fn uses_tag(actions: &[CommandAction], tag: &str) -> bool {
+pub fn uses_tag(actions: &[JailAction], tag: &str) -> bool {
     actions.iter().any(|a| a.uses_tag(tag))
 }
 
@@ -82,55 +158,126 @@ fn info_of(t: &Ticket) -> BanInfo {
     info
 }
 
+/// A ban as a firewall element: the id and its remaining time at `now` (`None`: permanent).
+fn element(t: &Ticket, now: f64) -> (HostId, Option<f64>) {
+    let remaining = (t.bantime >= 0.0).then(|| t.time + t.bantime - now);
+    (t.id.clone(), remaining)
+}
+
+async fn ban_all(jail: &str, actions: &mut [JailAction], bans: &[BanJob], now: f64) {
+    for a in actions.iter_mut() {
+        match a {
+            JailAction::Native { name, fw } => {
+                let batch: Vec<(HostId, Option<f64>)> =
+                    bans.iter().map(|b| element(&b.ticket, now)).collect();
+                if let Err(e) = fw.ban(&batch).await {
+                    flog!(
+                        Error,
+                        "actions",
+                        "Failed to execute ban jail '{jail}' action '{name}' ({} ids): {e}",
+                        batch.len()
+                    );
+                }
+            }
+            JailAction::Shell(a) => shell_ban(jail, a, bans).await,
+        }
+    }
+}
+
+async fn shell_ban(jail: &str, a: &mut CommandAction, bans: &[BanJob]) {
+    for b in bans {
+        let mut info = info_of(&b.ticket);
+        info.ipmatches = b.ipmatches.clone();
+        info.ipjailmatches = b.ipjailmatches.clone();
+        if let Err(e) = a.ban(&info).await {
+            flog!(
+                Error,
+                "actions",
+                "Failed to execute ban jail '{jail}' action '{}' info '{}': {e}",
+                a.name(),
+                b.ticket.id
+            );
+        }
+    }
+}
+
 /// Runs the jobs of jail `jail` until [`Job::Stop`] (or until the queue closes).
 pub async fn worker(
     jail: String,
-    mut actions: Vec<CommandAction>,
+    mut actions: Vec<JailAction>,
     mut rx: mpsc::UnboundedReceiver<Job>,
+    clock: Arc<dyn Clock>,
 ) {
-    while let Some(job) = rx.recv().await {
+    let mut pending: Option<Job> = None;
+    loop {
+        let job = match pending.take() {
+            Some(j) => j,
+            None => match rx.recv().await {
+                Some(j) => j,
+                None => return,
+            },
+        };
         match job {
-            Job::Start => {
-                for a in &mut actions {
-                    let cleaned = a.clean_stale().await;
-                    if !cleaned.is_empty() {
-                        flog!(
-                            Warning,
-                            "actions",
-                            "[{jail}] action '{}' was not stopped cleanly before (found by actioncheck); stopped it before starting again",
-                            a.name()
-                        );
-                    }
-                    if let Err(e) = a.start().await {
-                        flog!(
-                            Error,
-                            "actions",
-                            "Failed to start jail '{jail}' action '{}': {e}",
-                            a.name()
-                        );
+            Job::Start => start(&jail, &mut actions).await,
+            Job::Restore(bans) => {
+                let now = clock.now();
+                for a in actions.iter_mut() {
+                    match a {
+                        JailAction::Native { name, fw } => {
+                            let desired: Vec<(HostId, Option<f64>)> =
+                                bans.iter().map(|b| element(&b.ticket, now)).collect();
+                            match fw.reconcile(&desired).await {
+                                Ok(r) => flog!(
+                                    Info,
+                                    "actions",
+                                    "[{jail}] {name}: {} restored bans reconciled in one transaction ({} added, {} updated, {} removed, {} unchanged)",
+                                    desired.len(),
+                                    r.added,
+                                    r.updated,
+                                    r.removed,
+                                    r.unchanged
+                                ),
+                                Err(e) => flog!(
+                                    Error,
+                                    "actions",
+                                    "Failed to restore bans of jail '{jail}' action '{name}': {e}"
+                                ),
+                            }
+                        }
+                        JailAction::Shell(a) => shell_ban(&jail, a, &bans).await,
                     }
                 }
+                // The daemon sends this job once, right after Start: the jail is up.
+                flog!(Info, "jail", "Jail '{jail}' started");
             }
-            Job::Ban(b) => {
-                let mut info = info_of(&b.ticket);
-                info.ipmatches = b.ipmatches;
-                info.ipjailmatches = b.ipjailmatches;
-                for a in &mut actions {
-                    if let Err(e) = a.ban(&info).await {
-                        flog!(
-                            Error,
-                            "actions",
-                            "Failed to execute ban jail '{jail}' action '{}' info '{}': {e}",
-                            a.name(),
-                            b.ticket.id
-                        );
+            Job::Ban(first) => {
+                // Take every ban already queued behind it: one batch, one transaction.
+                let mut batch = vec![*first];
+                while let Ok(next) = rx.try_recv() {
+                    match next {
+                        Job::Ban(b) => batch.push(*b),
+                        other => {
+                            pending = Some(other);
+                            break;
+                        }
                     }
                 }
+                ban_all(&jail, &mut actions, &batch, clock.now()).await;
             }
             Job::Unban(t) => {
-                let info = info_of(&t);
-                for a in &mut actions {
-                    if let Err(e) = a.unban(&info).await {
+                for a in actions.iter_mut() {
+                    let r = match a {
+                        JailAction::Native { fw, .. } => fw
+                            .unban(std::slice::from_ref(&t.id))
+                            .await
+                            .map_err(|e| e.to_string()),
+                        JailAction::Shell(a) => a
+                            .unban(&info_of(&t))
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| e.to_string()),
+                    };
+                    if let Err(e) = r {
                         flog!(
                             Error,
                             "actions",
@@ -142,40 +289,83 @@ pub async fn worker(
                 }
             }
             Job::Stop { tickets, done } => {
-                for a in actions.iter_mut().rev() {
-                    if a.has_flush() {
-                        if let Err(e) = a.flush().await {
-                            flog!(
-                                Error,
-                                "actions",
-                                "Failed to flush jail '{jail}' action '{}': {e}",
-                                a.name()
-                            );
-                        }
-                    } else {
-                        for t in &tickets {
-                            if let Err(e) = a.unban(&info_of(t)).await {
-                                flog!(
-                                    Error,
-                                    "actions",
-                                    "Failed to unban jail '{jail}' action '{}' info '{}': {e}",
-                                    a.name(),
-                                    t.id
-                                );
-                            }
-                        }
-                    }
-                    if let Err(e) = a.stop().await {
+                stop(&jail, &mut actions, &tickets).await;
+                let _ = done.send(());
+                return;
+            }
+        }
+    }
+}
+
+async fn start(jail: &str, actions: &mut [JailAction]) {
+    for a in actions.iter_mut() {
+        let r = match a {
+            JailAction::Native { fw, .. } => fw.start().await.map_err(|e| e.to_string()),
+            JailAction::Shell(a) => {
+                if !a.clean_stale().await.is_empty() {
+                    flog!(
+                        Warning,
+                        "actions",
+                        "[{jail}] action '{}' was not stopped cleanly before (found by actioncheck); stopped it before starting again",
+                        a.name()
+                    );
+                }
+                a.start().await.map_err(|e| e.to_string())
+            }
+        };
+        if let Err(e) = r {
+            flog!(
+                Error,
+                "actions",
+                "Failed to start jail '{jail}' action '{}': {e}",
+                a.name()
+            );
+        }
+    }
+}
+
+async fn stop(jail: &str, actions: &mut [JailAction], tickets: &[Ticket]) {
+    for a in actions.iter_mut().rev() {
+        let name = a.name().to_string();
+        match a {
+            // Removes the jail's sets and rules (and the table when it was the last user).
+            JailAction::Native { fw, .. } => {
+                if let Err(e) = fw.stop().await {
+                    flog!(
+                        Error,
+                        "actions",
+                        "Failed to stop jail '{jail}' action '{name}': {e}"
+                    );
+                }
+            }
+            JailAction::Shell(a) => {
+                if a.has_flush() {
+                    if let Err(e) = a.flush().await {
                         flog!(
                             Error,
                             "actions",
-                            "Failed to stop jail '{jail}' action '{}': {e}",
-                            a.name()
+                            "Failed to flush jail '{jail}' action '{name}': {e}"
                         );
                     }
+                } else {
+                    for t in tickets {
+                        if let Err(e) = a.unban(&info_of(t)).await {
+                            flog!(
+                                Error,
+                                "actions",
+                                "Failed to unban jail '{jail}' action '{name}' info '{}': {e}",
+                                t.id
+                            );
+                        }
+                    }
                 }
-                let _ = done.send(());
-                return;
+                if let Err(e) = a.stop().await {
+                    flog!(
+                        Error,
+                        "actions",
+                        "Failed to stop jail '{jail}' action '{name}': {e}"
+                    );
+                }
             }
         }
     }

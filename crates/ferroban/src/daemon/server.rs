@@ -487,15 +487,19 @@ pub fn start_jail(state: &Shared, def: JailDef) -> Result<(), String> {
             }
         }
     }
-    for t in restored {
-        let _ = tx.send(Job::Ban(Box::new(actions::BanJob {
-            ticket: t,
-            ipmatches: None,
-            ipjailmatches: None,
-        })));
-    }
+    let _ = tx.send(Job::Restore(
+        restored
+            .into_iter()
+            .map(|t| actions::BanJob {
+                ticket: t,
+                ipmatches: None,
+                ipjailmatches: None,
+            })
+            .collect(),
+    ));
     let stop = Rc::new(Notify::new());
-    let action_task = tokio::task::spawn_local(actions::worker(name.clone(), built, rx));
+    let clock = state.borrow().clock.clone();
+    let action_task = tokio::task::spawn_local(actions::worker(name.clone(), built, rx, clock));
     {
         let mut st = state.borrow_mut();
         st.jails.push(JailRt {
@@ -516,7 +520,8 @@ pub fn start_jail(state: &Shared, def: JailDef) -> Result<(), String> {
     if let Some(rt) = state.borrow_mut().jail_mut(&name) {
         rt.task = Some(task);
     }
-    flog!(Info, "jail", "Jail '{name}' started");
+    // "Jail '<name>' started" is logged by the action task once the actions started and the
+    // restored bans are in place: from then on the jail's firewall state is complete.
     Ok(())
 }
 
