@@ -98,9 +98,10 @@ impl HostId {
     /// True when `other` is this address or lies in this network.
     pub fn contains(&self, other: &HostId) -> bool {
         match (self, other) {
-            (HostId::Net(net, p), HostId::Addr(a)) => mask(*a, *p) == *net && same_family(*a, *net),
+            // Family first: a prefix length is only meaningful in its own family.
+            (HostId::Net(net, p), HostId::Addr(a)) => same_family(*a, *net) && mask(*a, *p) == *net,
             (HostId::Net(net, p), HostId::Net(n2, p2)) => {
-                p2 >= p && same_family(*n2, *net) && mask(*n2, *p) == *net
+                same_family(*n2, *net) && p2 >= p && mask(*n2, *p) == *net
             }
             _ => self == other,
         }
@@ -166,6 +167,16 @@ fn mask_to_prefix(mask: IpAddr) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn containment_across_families_is_false_not_a_panic() {
+        let v6net = HostId::parse("2001:db8::/64");
+        let v4net = HostId::parse("192.0.2.0/24");
+        assert!(!v6net.contains(&HostId::parse("192.0.2.1")));
+        assert!(!v4net.contains(&HostId::parse("2001:db8::1")));
+        assert!(!v6net.contains(&v4net));
+        assert!(!v4net.contains(&v6net));
+    }
 
     #[test]
     fn parses_and_normalises() {

@@ -107,6 +107,106 @@ pub struct Jail {
     pub ignore: IgnoreList,
     rng: SplitMix64,
     total_failed: u64,
+    prefixes: PrefixPolicy,
+}
+
+/// Subnet bans: `banprefix.ipv4` / `banprefix.ipv6` ban the covering prefix of an offending
+/// address instead of the address; `banprefix.escalate = N` bans the
+/// `banprefix.escalate.ipv4` (default 24) / `banprefix.escalate.ipv6` (default 64) prefix once N
+/// addresses of it are banned. `ignoreip` always wins: a prefix that covers an ignored address is
+/// never banned (the address alone is).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PrefixPolicy {
+    /// Prefix length banned for an IPv4 address (32: the address).
+    pub v4: u8,
+    /// Prefix length banned for an IPv6 address (128: the address).
+    pub v6: u8,
+    /// Banned addresses of one prefix that make the prefix banned (0: never).
+    pub escalate: u32,
+    /// The IPv4 prefix length of escalation.
+    pub escalate_v4: u8,
+    /// The IPv6 prefix length of escalation.
+    pub escalate_v6: u8,
+}
+
+impl Default for PrefixPolicy {
+    fn default() -> Self {
+        PrefixPolicy {
+            v4: 32,
+            v6: 128,
+            escalate: 0,
+            escalate_v4: 24,
+            escalate_v6: 64,
+        }
+    }
+}
+
+impl PrefixPolicy {
+    fn of(def: &JailDef) -> Result<PrefixPolicy, JailError> {
+        let mut p = PrefixPolicy::default();
+        let num = |key: &str, max: u32| -> Result<Option<u32>, JailError> {
+            let Some(v) = def.value(key).map(str::trim).filter(|v| !v.is_empty()) else {
+                return Ok(None);
+            };
+            match v.parse::<u32>() {
+                Ok(n) if n <= max => Ok(Some(n)),
+                _ => Err(JailError::Option {
+                    jail: def.name.clone(),
+                    message: format!("{key} = {v:?}: expected a number from 0 to {max}"),
+                }),
+            }
+        };
+        if let Some(n) = num("banprefix.ipv4", 32)? {
+            p.v4 = n as u8;
+        }
+        if let Some(n) = num("banprefix.ipv6", 128)? {
+            p.v6 = n as u8;
+        }
+        if let Some(n) = num("banprefix.escalate", u32::MAX)? {
+            p.escalate = n;
+        }
+        if let Some(n) = num("banprefix.escalate.ipv4", 32)? {
+            p.escalate_v4 = n as u8;
+        }
+        if let Some(n) = num("banprefix.escalate.ipv6", 128)? {
+            p.escalate_v6 = n as u8;
+        }
+        Ok(p)
+    }
+
+    /// The id to ban for `id` (its covering prefix when configured).
+    pub fn ban_id(&self, id: &HostId) -> HostId {
+        match id {
+            HostId::Addr(a) => {
+                let p = if a.is_ipv4() { self.v4 } else { self.v6 };
+                HostId::with_prefix(&a.to_string(), crate::ip::Family::Any, Some(p))
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// The escalation prefix of `id`, when escalation is on and `id` is an address.
+    pub fn escalation(&self, id: &HostId) -> Option<HostId> {
+        if self.escalate == 0 {
+            return None;
+        }
+        match id {
+            HostId::Addr(a) => {
+                let p = if a.is_ipv4() {
+                    self.escalate_v4
+                } else {
+                    self.escalate_v6
+                };
+                Some(HostId::with_prefix(
+                    &a.to_string(),
+                    crate::ip::Family::Any,
+                    Some(p),
+                ))
+                .filter(|n| matches!(n, HostId::Net(..)))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Debug for Jail {
@@ -165,6 +265,7 @@ impl Jail {
             ..TrackerConfig::default()
         });
         let policy = policy_of(&def)?;
+        let prefixes = PrefixPolicy::of(&def)?;
         let ignore = IgnoreList::new(
             &def.ignoreip,
             def.ignoreself.unwrap_or(true),
@@ -181,6 +282,7 @@ impl Jail {
             ignore,
             rng: SplitMix64::from_entropy(),
             total_failed: 0,
+            prefixes,
         })
     }
 
@@ -313,11 +415,15 @@ impl Jail {
                 .filter_map(|(k, v)| group_text(v).map(|t| (k.clone(), t)))
                 .collect();
             let weight = f.data.attempts().max(1) as u32;
-            if let Some(ev) =
-                self.add_failure(id, time, matches, fields, weight, now, store.as_deref_mut())
-            {
-                out.push(ev);
-            }
+            out.extend(self.add_failure(
+                id,
+                time,
+                matches,
+                fields,
+                weight,
+                now,
+                store.as_deref_mut(),
+            ));
         }
         if let Some(n) = self.tracker.service(now)
             && n > 0
@@ -327,7 +433,8 @@ impl Jail {
         out
     }
 
-    /// Counts one failure of `id` at `time`; returns the ban it leads to, if any.
+    /// Counts one failure of `id` at `time`; returns the bans it leads to (the address or its
+    /// prefix, and an escalation to a wider prefix).
     #[allow(clippy::too_many_arguments)]
     pub fn add_failure(
         &mut self,
@@ -338,7 +445,7 @@ impl Jail {
         weight: u32,
         now: f64,
         mut store: Option<&mut Store>,
-    ) -> Option<Event> {
+    ) -> Vec<Event> {
         if let Some(reason) = self.ignore.check(&id, now) {
             flog!(
                 Info,
@@ -347,7 +454,7 @@ impl Jail {
                 self.name,
                 reason.word()
             );
-            return None;
+            return Vec::new();
         }
         if time < now - self.findtime() {
             flog!(
@@ -359,7 +466,7 @@ impl Jail {
                 now,
                 self.findtime()
             );
-            return None;
+            return Vec::new();
         }
         flog!(
             Info,
@@ -386,7 +493,7 @@ impl Jail {
         };
         let order = match outcome {
             Outcome::Ban(o) => o,
-            Outcome::Counted { .. } | Outcome::Ignored => return None,
+            Outcome::Counted { .. } | Outcome::Ignored => return Vec::new(),
         };
         let (decision, err) =
             self.policy
@@ -399,8 +506,19 @@ impl Jail {
                 self.name
             );
         }
+        let mut ban_id = self.prefixes.ban_id(&order.id);
+        if ban_id != order.id && self.ignore.check(&ban_id, now).is_some() {
+            flog!(
+                Notice,
+                "filter",
+                "[{}] not banning {ban_id}: it covers an ignored address; banning {} alone",
+                self.name,
+                order.id
+            );
+            ban_id = order.id.clone();
+        }
         let ticket = Ticket {
-            id: order.id.clone(),
+            id: ban_id,
             time: order.time,
             bantime: decision.bantime,
             ban_count: decision.ban_count,
@@ -409,7 +527,49 @@ impl Jail {
             fields,
             restored: false,
         };
-        self.ban(ticket, now, store, !decision.already_recorded)
+        let mut out = Vec::new();
+        let escalation = self.prefixes.escalation(&ticket.id);
+        let template = ticket.clone();
+        out.extend(self.ban(
+            ticket,
+            now,
+            store.as_deref_mut(),
+            !decision.already_recorded,
+        ));
+        if let Some(net) = escalation
+            && !out.is_empty()
+            && !self.bans.is_banned(&net)
+        {
+            let n = self
+                .bans
+                .by_end()
+                .iter()
+                .filter(|(id, _)| matches!(id, HostId::Addr(_)) && net.contains(id))
+                .count();
+            if n >= self.prefixes.escalate as usize {
+                if self.ignore.check(&net, now).is_some() {
+                    flog!(
+                        Notice,
+                        "filter",
+                        "[{}] not escalating to {net}: it covers an ignored address",
+                        self.name
+                    );
+                } else {
+                    flog!(
+                        Notice,
+                        "actions",
+                        "[{}] {n} addresses of {net} banned: banning the prefix",
+                        self.name
+                    );
+                    let t = Ticket {
+                        id: net,
+                        ..template
+                    };
+                    out.extend(self.ban(t, now, store, true));
+                }
+            }
+        }
+        out
     }
 
     fn history(&self, id: &HostId, store: Option<&mut Store>) -> Option<BanHistory> {

@@ -232,3 +232,56 @@ fn captured_user_reaches_the_ticket() {
         b[0].fields
     );
 }
+
+#[test]
+fn banprefix_bans_the_covering_prefix_but_never_over_an_ignored_address() {
+    let t = tree(
+        "prefix",
+        "maxretry = 1\nbanprefix.ipv4 = 24\nbanprefix.ipv6 = 64\nignoreip = 203.0.113.9",
+    );
+    let mut j = jail(&t);
+    let now = T0;
+    let ev = j.process_line(&line(now, "198.51.100.7"), now, None);
+    assert_eq!(bans(&ev)[0].id, HostId::parse("198.51.100.0/24"));
+    let ev = j.process_line(&line(now, "2001:db8:1:2:3::7"), now, None);
+    assert_eq!(bans(&ev)[0].id, HostId::parse("2001:db8:1:2::/64"));
+    // 203.0.113.0/24 covers the ignored 203.0.113.9: only the address is banned.
+    let ev = j.process_line(&line(now, "203.0.113.50"), now, None);
+    assert_eq!(bans(&ev)[0].id, HostId::parse("203.0.113.50"));
+    // The ignored address itself is never banned.
+    assert!(
+        j.process_line(&line(now, "203.0.113.9"), now, None)
+            .is_empty()
+    );
+}
+
+#[test]
+fn banprefix_escalates_after_n_addresses_of_one_prefix() {
+    let t = tree(
+        "escalate",
+        "maxretry = 1\nbanprefix.escalate = 3\nbanprefix.escalate.ipv4 = 24\nignoreip = 192.0.2.200",
+    );
+    let mut j = jail(&t);
+    let now = T0;
+    for host in ["198.51.100.1", "198.51.100.2"] {
+        let ev = j.process_line(&line(now, host), now, None);
+        assert_eq!(bans(&ev).len(), 1);
+    }
+    let ev = j.process_line(&line(now, "198.51.100.3"), now, None);
+    let ids: Vec<String> = bans(&ev).iter().map(|t| t.id.to_string()).collect();
+    assert_eq!(ids, vec!["198.51.100.3", "198.51.100.0/24"]);
+    // A prefix holding an ignored address is never escalated to.
+    for host in ["192.0.2.1", "192.0.2.2", "192.0.2.3"] {
+        let ev = j.process_line(&line(now, host), now, None);
+        assert_eq!(bans(&ev).len(), 1, "{host}");
+    }
+    assert!(!j.is_banned(&HostId::parse("192.0.2.0/24")));
+}
+
+#[test]
+fn banprefix_options_are_validated() {
+    let t = tree("prefix-bad", "banprefix.ipv4 = 40");
+    let cfg = super::server::load_jails(&crate::defaults::locate(Some(&t.0))).unwrap();
+    let err = Jail::new(cfg.jails.into_iter().next().unwrap()).unwrap_err();
+    assert!(err.to_string().contains("banprefix.ipv4"), "{err}");
+}
