@@ -10,7 +10,6 @@
 //!
 //! Needs root, iproute2, nftables, ipset, iptables, ufw, nginx and curl (see .ci/run).
 
-#[allow(dead_code)]
 mod netns;
 
 use std::collections::{BTreeMap, BTreeSet};
