@@ -369,3 +369,64 @@ fn recidive_bans_repeat_offenders_from_our_own_log() {
     // recidive does not count its own bans.
     assert_eq!(count(&log, "[recidive] Found 192.0.2.99"), 2, "{log}");
 }
+
+/// `kill -SIG` the server.
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} {pid}");
+}
+
+#[test]
+fn sighup_reloads_sigusr1_reopens_the_log_and_background_mode_detaches() {
+    let mut d = Daemon::new("signals", "");
+    let pid = d.child.as_ref().unwrap().id();
+    // SIGHUP: a jail added to the configuration starts.
+    let dir = d.dir.display().to_string();
+    let mut conf = std::fs::read_to_string(d.path("jail.conf")).unwrap();
+    conf.push_str(&format!(
+        "\n[second]\nenabled = true\nfilter = web\nlogpath = {dir}/second.log\naction =\n"
+    ));
+    std::fs::write(d.path("jail.conf"), conf).unwrap();
+    signal(pid, "HUP");
+    wait_for("the new jail after SIGHUP", Duration::from_secs(5), || {
+        d.client(&["status"]).1.contains("second, web")
+    });
+    // SIGUSR1: logrotate moved the log away; the daemon writes a new one.
+    std::fs::rename(d.path("ferroban.log"), d.path("ferroban.log.1")).unwrap();
+    signal(pid, "USR1");
+    wait_for("a new log file", Duration::from_secs(5), || {
+        d.path("ferroban.log").exists()
+    });
+    d.append(&[access("198.51.100.50", "/after-rotate")]);
+    wait_for(
+        "the Found line in the new log",
+        Duration::from_secs(5),
+        || d.log().contains("Found 198.51.100.50"),
+    );
+    d.stop();
+
+    // Without -f the server goes to the background and the command returns once it answers.
+    let out = Command::new(BIN)
+        .args(["server", "-x", "-c"])
+        .arg(&d.dir)
+        .output()
+        .expect("ferroban server (background)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, _, _) = d.client(&["ping"]);
+    assert_eq!(code, 0, "the background server answers");
+    let (code, out, _) = d.client(&["stop"]);
+    assert_eq!(code, 0, "{out}");
+    wait_for(
+        "the background server to exit",
+        Duration::from_secs(10),
+        || !d.path("ferroban.sock").exists(),
+    );
+}
