@@ -36,6 +36,13 @@ enum Command {
     },
     /// Test a filter or regex against a log (fail2ban-regex).
     Regex(Box<RegexArgs>),
+    /// Write man pages (man/*.1) and shell completions (bash, zsh, fish) into DIR, generated
+    /// from this command-line definition (used by the package build).
+    #[command(hide = true)]
+    Assets {
+        /// Output directory.
+        dir: PathBuf,
+    },
     /// Run annotated sample logs (`# failJSON:`) against filters.
     TestFilters {
         /// Configuration directory with filter.d/.
@@ -95,6 +102,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let code = ferroban::regex_cli::run(&args)?;
             Ok(u8::try_from(code).unwrap_or(255))
         }
+        Command::Assets { dir } => {
+            write_assets(&dir)?;
+            Ok(0)
+        }
         Command::TestFilters {
             config,
             filter,
@@ -117,9 +128,66 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// Man pages for `ferroban` and each subcommand (`ferroban-server.1`, ...), and completions.
+fn write_assets(dir: &std::path::Path) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    let man = dir.join("man");
+    let comp = dir.join("completions");
+    std::fs::create_dir_all(&man)?;
+    std::fs::create_dir_all(&comp)?;
+    let top = Cli::command();
+    let mut pages: Vec<(String, clap::Command)> = vec![("ferroban".into(), top.clone())];
+    for sub in top.get_subcommands().filter(|c| !c.is_hide_set()) {
+        let name = format!("ferroban-{}", sub.get_name());
+        let cmd = match sub.get_name() {
+            // The server and client parse their own (fail2ban's) options: document those.
+            "server" => ferroban::daemon::ServerArgs::command(),
+            _ => sub.clone(),
+        };
+        pages.push((name.clone(), cmd.name(name)));
+    }
+    for (name, cmd) in pages {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(cmd).render(&mut buf)?;
+        std::fs::write(man.join(format!("{name}.1")), buf)?;
+    }
+    let mut cmd = Cli::command();
+    for (shell, file) in [
+        (clap_complete::Shell::Bash, "ferroban.bash"),
+        (clap_complete::Shell::Zsh, "_ferroban"),
+        (clap_complete::Shell::Fish, "ferroban.fish"),
+    ] {
+        let mut buf = Vec::new();
+        clap_complete::generate(shell, &mut cmd, "ferroban", &mut buf);
+        std::fs::write(comp.join(file), buf)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn assets_are_generated_from_the_cli() {
+        let dir = std::env::temp_dir().join(format!("ferroban-assets-{}", std::process::id()));
+        write_assets(&dir).unwrap();
+        for f in [
+            "man/ferroban.1",
+            "man/ferroban-server.1",
+            "man/ferroban-regex.1",
+            "man/ferroban-client.1",
+            "completions/ferroban.bash",
+            "completions/_ferroban",
+            "completions/ferroban.fish",
+        ] {
+            let text = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+            assert!(text.len() > 100, "{f} is empty");
+        }
+        let server = std::fs::read_to_string(dir.join("man/ferroban-server.1")).unwrap();
+        assert!(server.contains("logtarget"), "{server}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn program_name_selects_the_subcommand() {
