@@ -26,9 +26,12 @@
 //! permanent bans have no timeout.
 //!
 //! Every call that changes the kernel is one `nft -f -` transaction: all or nothing.
-//! - `ban` writes each address as `add` + `delete` + `add ... timeout` in one transaction: the
-//!   first `add` makes the `delete` safe when the element is absent, and the final `add` sets the
-//!   new timeout also on kernels that do not update the timeout of an existing element.
+//! - `ban` must also set the new time of an address already in the set (a re-ban, a longer ban).
+//!   Recent kernels (seen on 6.18) do that on a plain `add element` of an existing element, older
+//!   ones keep the old timeout. `start` probes which kind this kernel is (on a scratch set
+//!   `probe-<jail>`, deleted at once); on an old kernel, or before a probe, `ban` writes each
+//!   address as `add` + `delete` + `add ... timeout` in the one transaction (the first `add` makes
+//!   the `delete` safe when the element is absent), which costs about twice as much.
 //! - An interval set cannot hold overlapping prefixes (`192.0.2.0/24` inside `192.0.0.0/16`):
 //!   the wider prefix is kept with the longer of the two timeouts and the pair is reported in
 //!   [`BanReport::merged`]. Unbanning the wider prefix does not bring the narrower one back; the
@@ -42,6 +45,7 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
+use super::TOLERANCE;
 use super::rule::{BlockType, PortMatch, check_jail_name};
 use super::{
     Ban, BanReport, FirewallError, JailRule, Plan, ReconcileReport, Runner, Target, millis,
@@ -64,6 +68,9 @@ pub struct NftOptions {
     pub table: String,
     /// Priority of each jail's input chain.
     pub priority: i32,
+    /// Probe at `start` whether the kernel sets the timeout of an element added again (then
+    /// `ban` writes a plain `add`); `false` always uses `add` + `delete` + `add`.
+    pub probe_readd: bool,
 }
 
 impl Default for NftOptions {
@@ -71,6 +78,7 @@ impl Default for NftOptions {
         NftOptions {
             table: "ferroban".to_string(),
             priority: -1,
+            probe_readd: true,
         }
     }
 }
@@ -81,6 +89,8 @@ pub struct NftBackend {
     rule: JailRule,
     opts: NftOptions,
     runner: Runner,
+    /// Whether re-adding an existing element sets its timeout (found by `start`'s probe).
+    readd_sets_timeout: std::sync::Arc<std::sync::OnceLock<bool>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -136,7 +146,12 @@ impl SetKind {
 impl NftBackend {
     /// The backend for `rule`'s jail. Nothing runs until `start`.
     pub fn new(rule: JailRule, opts: NftOptions, runner: Runner) -> NftBackend {
-        NftBackend { rule, opts, runner }
+        NftBackend {
+            rule,
+            opts,
+            runner,
+            readd_sets_timeout: Default::default(),
+        }
     }
 
     /// The command runner (its invocation log).
@@ -247,8 +262,12 @@ impl NftBackend {
         let mut s = format!("add table inet {t}\n");
         let _ = writeln!(s, "add chain inet {t} {chain} {}", self.chain_decl());
         let _ = writeln!(s, "delete chain inet {t} {chain}");
-        for k in SETS {
-            let name = self.set_name(k);
+        let probe = (self.probe_set(), SetKind::Addr4);
+        for (name, k) in SETS
+            .map(|k| (self.set_name(k), k))
+            .into_iter()
+            .chain([probe])
+        {
             let _ = writeln!(s, "add set inet {t} {name} {{ {} }}", k.decl());
             let _ = writeln!(s, "delete set inet {t} {name}");
         }
@@ -265,7 +284,64 @@ impl NftBackend {
     pub async fn start(&self) -> Result<(), FirewallError> {
         let script = self.start_script()?;
         let _guard = TABLE_LOCK.lock().await;
-        self.apply(&script).await
+        self.apply(&script).await?;
+        if self.opts.probe_readd && self.readd_sets_timeout.get().is_none() {
+            let found = self.probe_readd().await?;
+            let _ = self.readd_sets_timeout.set(found);
+        }
+        Ok(())
+    }
+
+    /// What `start`'s probe found: `Some(true)` when a plain `add element` sets the timeout of
+    /// an existing element (then `ban` writes one `add` per element), `None` before a probe.
+    pub fn readd_sets_timeout(&self) -> Option<bool> {
+        self.readd_sets_timeout.get().copied()
+    }
+
+    fn probe_set(&self) -> String {
+        format!("probe-{}", self.jail())
+    }
+
+    /// Does an `add element` of an existing element set its timeout (also to none)? Tried on a
+    /// scratch set that is deleted again (also when the probe fails).
+    async fn probe_readd(&self) -> Result<bool, FirewallError> {
+        let t = &self.opts.table;
+        let set = self.probe_set();
+        let script = format!(
+            "add set inet {t} {set} {{ {} }}\n\
+             flush set inet {t} {set}\n\
+             add element inet {t} {set} {{ 192.0.2.1 timeout 3600s, 192.0.2.2 timeout 3600s }}\n\
+             add element inet {t} {set} {{ 192.0.2.1 timeout 7200s, 192.0.2.2 }}\n",
+            SetKind::Addr4.decl()
+        );
+        let probed = async {
+            self.apply(&script).await?;
+            let argv = ["nft", "-j", "list", "set", "inet", t, &set];
+            let out = self.runner.run(&argv, None).await?;
+            let json = parse_json(&argv, &out.stdout)?;
+            let elems = parse_set_elements(&json).map_err(|message| FirewallError::Parse {
+                command: argv.join(" "),
+                message,
+            })?;
+            let of = |a: &str| {
+                elems
+                    .iter()
+                    .find(|(e, _)| e.addr.to_string() == a)
+                    .map(|(_, r)| *r)
+            };
+            Ok::<bool, FirewallError>(
+                matches!(of("192.0.2.1"), Some(Some(r)) if r > 3600.0 + TOLERANCE)
+                    && of("192.0.2.2") == Some(None),
+            )
+        }
+        .await;
+        let cleanup = self
+            .runner
+            .run(&["nft", "delete", "set", "inet", t, &set], None)
+            .await;
+        let found = probed?;
+        cleanup?;
+        Ok(found)
     }
 
     /// Removes the jail's chain (with its rules) and sets, then the table if nothing is left in
@@ -315,18 +391,11 @@ impl NftBackend {
                 report.written += plan.adds.len();
                 report.merged.extend(plan.merged);
             } else {
-                self.elements_cmd(
-                    &mut script,
-                    "add",
-                    &name,
-                    list.iter().map(|(t, _)| t.text()),
-                );
-                self.elements_cmd(
-                    &mut script,
-                    "delete",
-                    &name,
-                    list.iter().map(|(t, _)| t.text()),
-                );
+                if self.readd_sets_timeout.get() != Some(&true) {
+                    let texts = || list.iter().map(|(t, _)| t.text());
+                    self.elements_cmd(&mut script, "add", &name, texts());
+                    self.elements_cmd(&mut script, "delete", &name, texts());
+                }
                 self.elements_cmd(&mut script, "add", &name, list.iter().map(element));
                 report.written += list.len();
             }
@@ -674,7 +743,7 @@ add rule inet ferroban input-nginx-404 udp dport { http, https, 8000-8010 } ip6 
             JailRule::new("j", "", "80", "tcp", "").unwrap(),
             NftOptions {
                 table: "x; flush ruleset".into(),
-                priority: -1,
+                ..NftOptions::default()
             },
             Runner::new(),
         );
