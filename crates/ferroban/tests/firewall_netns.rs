@@ -160,6 +160,43 @@ fn nft_bans_block_ipv4_ipv6_addresses_and_prefixes_and_unbans_restore() {
         assert!(rt.block_on(fw.elements()).expect("elements").is_empty());
         assert_reach(&lab, true, true, &format!("{what} unbanned"));
     }
+    // A re-ban sets the new time (longer, shorter, permanent, and back), on the probed path and
+    // on the add+delete+add path.
+    assert_eq!(
+        fw.readd_sets_timeout(),
+        Some(true),
+        "kernel 6.18 updates in place"
+    );
+    let forced = NftBackend::new(
+        JailRule::new("web", "multiport", "http,https", "tcp", "reject").expect("rule"),
+        NftOptions {
+            probe_readd: false,
+            ..NftOptions::default()
+        },
+        runner(&lab),
+    );
+    rt.block_on(forced.start()).expect("start without probe");
+    assert_eq!(forced.readd_sets_timeout(), None);
+    for b in [&fw, &forced] {
+        for (remaining, lo, hi) in [
+            (Some(600.0), 590.0, 600.0),
+            (Some(60.0), 50.0, 60.0),
+            (None, 0.0, 0.0),
+            (Some(3000.0), 2990.0, 3000.0),
+        ] {
+            let bans = [(id(CLI_V4), remaining), (id(CLI_V6), remaining)];
+            rt.block_on(b.ban(&bans)).expect("re-ban");
+            for (i, r) in rt.block_on(b.elements()).expect("elements") {
+                match (remaining, r) {
+                    (None, None) => {}
+                    (Some(_), Some(r)) if (lo..=hi).contains(&r) => {}
+                    _ => panic!("re-ban of {i} with {remaining:?}: kernel has {r:?}"),
+                }
+            }
+        }
+        rt.block_on(b.unban(&[id(CLI_V4), id(CLI_V6)]))
+            .expect("unban");
+    }
     // Unbanning what is not banned is not an error.
     rt.block_on(fw.unban(&[id(CLI_V4), id("2001:db8::/64")]))
         .expect("unban of absent ids");
