@@ -23,6 +23,7 @@
 //! The current time is always passed in, never read from the system clock.
 
 mod civil;
+mod memo;
 mod native;
 mod others;
 mod pattern;
@@ -34,6 +35,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
 use jiff::tz::TimeZone;
+use memo::Memo;
 use others::Others;
 use regex::CaptureLocations;
 
@@ -104,7 +106,7 @@ struct Slot {
 impl Slot {
     fn new(template: Arc<Template>) -> Slot {
         Slot {
-            locations: template.new_locations(),
+            locations: None,
             fields: strptime::Fields::default(),
             template,
             hits: 0,
@@ -134,11 +136,11 @@ fn build_defaults() -> Result<Defaults, DateError> {
     for spec in defaults::LIST {
         let (t, twin) = match spec {
             Spec::Pattern(p) => {
-                let t = Template::pattern(p)?;
+                let t = Template::default_pattern(p)?;
                 let twin = if p.starts_with('^') || p.starts_with("{^LN-BEG}") {
                     None
                 } else {
-                    Some(Template::pattern(&format!("{{^LN-BEG}}{p}"))?)
+                    Some(Template::default_pattern(&format!("{{^LN-BEG}}{p}"))?)
                 };
                 (t, twin)
             }
@@ -290,22 +292,23 @@ struct TimeCache {
 /// skipping its search changes nothing.
 #[derive(Debug, Default)]
 struct Screen {
-    set: Option<regex::RegexSet>,
+    /// The screen pattern of every template (its regex, or a looser one), in slot order;
+    /// empty while the screen is off.
+    sources: Vec<String>,
+    /// Their set, compiled on first use (`Some(None)`: it does not compile).
+    set: Option<Option<regex::RegexSet>>,
     /// The same patterns with ASCII classes, for ASCII lines: on an ASCII haystack Unicode
     /// `\d`, `\w`, `\b` and case-insensitive letters match exactly what the ASCII classes
     /// match, and the much smaller automaton is several times faster.
-    ascii: Option<regex::bytes::RegexSet>,
+    ascii: Option<Option<regex::bytes::RegexSet>>,
     /// Slots were added since the set was built (the set is then not used).
     stale: bool,
-    /// Full searches done so far: the set is only built after a few of them, so a
-    /// detector whose anchored template keeps winning never pays for compiling it.
-    loops: u32,
     /// The current line was screened: `none` when no pattern but the skipped one can
     /// match, else `hits[k]` tells whether pattern `k` matches.
     done: bool,
     none: bool,
     hits: Vec<bool>,
-    /// The ASCII patterns the `ascii` set was built from.
+    /// The ASCII patterns the `ascii` set is built from (empty when there are none).
     ascii_sources: Vec<String>,
     /// Indexes of the slots without a set pattern (epoch, TAI64N), in order (kept up to date
     /// while the set is not stale).
@@ -323,9 +326,6 @@ impl Default for DateDetector {
         DateDetector::with_default_templates()
     }
 }
-
-/// Full searches done without the screening set before it is built.
-const SCREEN_AFTER: u32 = 8;
 
 /// How long (seconds) a template may stay unused before it can be displaced.
 const UNUSED_TIME: f64 = 300.0;
@@ -425,46 +425,37 @@ impl DateDetector {
 
     fn build_screen(&mut self) {
         self.screen.stale = false;
-        let mut sources = Vec::new();
-        for slot in &mut self.slots {
-            sources.push(slot.template.screen_source().to_owned());
-            slot.set_index = Some(sources.len() - 1);
+        let sources: Vec<String> = self
+            .slots
+            .iter()
+            .map(|slot| slot.template.screen_source().to_owned())
+            .collect();
+        // Only worth it with several templates.
+        let active = sources.len() > 1;
+        for (k, slot) in self.slots.iter_mut().enumerate() {
+            slot.set_index = active.then_some(k);
         }
-        // Only worth it with several templates; a set that fails to build (size limits) just
-        // means every template is searched.
-        self.screen.set = if sources.len() > 1 {
-            regex::RegexSet::new(&sources).ok()
+        // The sets are compiled when first needed (see `screen_line`).
+        self.screen.set = None;
+        self.screen.ascii = None;
+        let ascii: Vec<String> = sources
+            .iter()
+            .map(|s| {
+                s.strip_prefix("(?iu)")
+                    .map_or_else(|| s.clone(), |r| format!("(?i){r}"))
+            })
+            .collect();
+        // ASCII forms only when no other Unicode switch is left in the patterns.
+        let unicode_left = ascii
+            .iter()
+            .any(|s| s.contains("(?u") || s.contains("\\p") || s.contains("\\P"));
+        self.screen.ascii_sources = if unicode_left || !active {
+            Vec::new()
         } else {
-            None
+            ascii
         };
-        self.screen.ascii = self.screen.set.as_ref().and_then(|_| {
-            let ascii: Vec<String> = sources
-                .iter()
-                .map(|s| {
-                    s.strip_prefix("(?iu)")
-                        .map_or_else(|| s.clone(), |r| format!("(?i){r}"))
-                })
-                .collect();
-            // Only when no other Unicode switch is left in the patterns.
-            if ascii
-                .iter()
-                .any(|s| s.contains("(?u") || s.contains("\\p") || s.contains("\\P"))
-            {
-                return None;
-            }
-            let set = regex::bytes::RegexSetBuilder::new(&ascii)
-                .unicode(false)
-                .build()
-                .ok();
-            self.screen.ascii_sources = ascii;
-            set
-        });
+        self.screen.sources = if active { sources } else { Vec::new() };
         self.screen.others.clear();
-        if self.screen.set.is_none() {
-            for slot in &mut self.slots {
-                slot.set_index = None;
-            }
-        }
         self.list_unscreened();
     }
 
@@ -558,54 +549,69 @@ impl DateDetector {
         !self.screen.none && self.screen.hits.get(k).copied().unwrap_or(false)
     }
 
-    /// Screens the current line: which regex templates match anywhere in it.
+    /// Screens the current line: which templates can match anywhere in it.
     fn screen_line(&mut self, text: Text<'_>) {
         let line = text.line;
         let screen = &mut self.screen;
         screen.done = true;
         screen.none = false;
         screen.hits.clear();
-        let Some(set) = &screen.set else {
-            // no set: every template is searched
-            screen.hits.resize(self.slots.len(), true);
-            return;
-        };
-        screen.hits.resize(set.len(), false);
-        match &screen.ascii {
-            Some(ascii) if text.ascii => {
-                let skip = screen.skip;
-                let pos = match screen.others.iter().position(|(k, _)| *k == skip) {
-                    Some(p) => p,
-                    None => {
-                        let rest: Vec<&String> = screen
-                            .ascii_sources
-                            .iter()
-                            .enumerate()
-                            .filter(|(j, _)| Some(*j) != skip)
-                            .map(|(_, s)| s)
-                            .collect();
-                        let others = Others::build(&rest);
-                        screen.others.push((skip, others));
-                        screen.others.len() - 1
-                    }
-                };
-                if screen.others[pos]
-                    .1
-                    .as_mut()
-                    .is_some_and(|o| !o.is_match(line.as_bytes()))
-                {
-                    screen.none = true;
-                    return;
+        screen.hits.resize(screen.sources.len(), false);
+        if text.ascii && !screen.ascii_sources.is_empty() {
+            let skip = screen.skip;
+            let pos = match screen.others.iter().position(|(k, _)| *k == skip) {
+                Some(p) => p,
+                None => {
+                    let rest: Vec<&String> = screen
+                        .ascii_sources
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, _)| Some(*j) != skip)
+                        .map(|(_, s)| s)
+                        .collect();
+                    let others = Others::build(&rest);
+                    screen.others.push((skip, others));
+                    screen.others.len() - 1
                 }
+            };
+            if screen.others[pos]
+                .1
+                .as_mut()
+                .is_some_and(|o| !o.is_match(line.as_bytes()))
+            {
+                screen.none = true;
+                return;
+            }
+            let sources = &screen.ascii_sources;
+            let ascii = screen.ascii.get_or_insert_with(|| {
+                static MEMO: Memo<Option<regex::bytes::RegexSet>> = Memo::new();
+                MEMO.get(sources, || {
+                    regex::bytes::RegexSetBuilder::new(sources)
+                        .unicode(false)
+                        .build()
+                        .ok()
+                })
+            });
+            if let Some(ascii) = ascii {
                 for k in ascii.matches(line.as_bytes()).iter() {
                     screen.hits[k] = true;
                 }
+                return;
             }
-            _ => {
+        }
+        let sources = &screen.sources;
+        let set = screen.set.get_or_insert_with(|| {
+            static MEMO: Memo<Option<regex::RegexSet>> = Memo::new();
+            MEMO.get(sources, || regex::RegexSet::new(sources).ok())
+        });
+        match set {
+            Some(set) => {
                 for k in set.matches(line).iter() {
                     screen.hits[k] = true;
                 }
             }
+            // A set that fails to build (size limits): every template is searched.
+            None => screen.hits.fill(true),
         }
     }
 
@@ -690,21 +696,19 @@ impl DateDetector {
                 }
             }
         }
-        self.screen.skip = if skip < n {
-            self.slots[skip].set_index
-        } else {
-            None
-        };
         if winner.is_none() {
+            // Setting up the screen compiles nothing (that happens on first use).
             if self.screen.stale {
-                self.screen.loops += 1;
-                if self.screen.loops > SCREEN_AFTER {
-                    self.build_screen();
-                }
+                self.build_screen();
             }
+            self.screen.skip = if skip < n {
+                self.slots[skip].set_index
+            } else {
+                None
+            };
             // When the screen proves that no regex template but the skipped one matches,
             // only the others (epoch, TAI64N) are visited, in the same order.
-            let only_unscreened = !self.screen.stale && self.screen.set.is_some() && {
+            let only_unscreened = !self.screen.stale && !self.screen.sources.is_empty() && {
                 self.screen_line(text);
                 self.screen.none
             };

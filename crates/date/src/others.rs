@@ -23,25 +23,44 @@
 //!
 //! A pattern whose top level is an alternation is split into its branches first.
 
+use std::sync::Arc;
+
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::nfa::thompson::{self, WhichCaptures};
 use regex_automata::{Anchored, Input, MatchKind, meta};
 use regex_syntax::hir::{Hir, HirKind, Look};
 
-/// One compiled group of patterns.
+use crate::memo::Memo;
+
+/// One compiled group of patterns. A clone shares the compiled parts and starts with a fresh
+/// search cache.
 #[derive(Debug)]
 enum Engine {
     /// A lazy DFA with its own cache: no pool, no strategy dispatch (the windows are short).
-    Lazy(Box<DFA>, Box<Cache>),
+    Lazy(Arc<DFA>, Box<Cache>),
     /// Every match starts with the `finder`'s needle: memmem finds the candidates and an
     /// anchored lazy DFA checks each one.
     Led {
-        finder: Box<memchr::memmem::Finder<'static>>,
-        dfa: Box<DFA>,
+        finder: Arc<memchr::memmem::Finder<'static>>,
+        dfa: Arc<DFA>,
         cache: Box<Cache>,
     },
     /// regex-automata's meta regex, which picks a literal prefilter for whole-line scans.
     Meta(meta::Regex),
+}
+
+impl Clone for Engine {
+    fn clone(&self) -> Engine {
+        match self {
+            Engine::Lazy(dfa, _) => Engine::Lazy(Arc::clone(dfa), Box::new(dfa.create_cache())),
+            Engine::Led { finder, dfa, .. } => Engine::Led {
+                finder: Arc::clone(finder),
+                dfa: Arc::clone(dfa),
+                cache: Box::new(dfa.create_cache()),
+            },
+            Engine::Meta(re) => Engine::Meta(re.clone()),
+        }
+    }
 }
 
 impl Engine {
@@ -50,7 +69,7 @@ impl Engine {
         match lazy_dfa(hirs) {
             Some(dfa) => {
                 let cache = dfa.create_cache();
-                Some(Engine::Lazy(Box::new(dfa), Box::new(cache)))
+                Some(Engine::Lazy(Arc::new(dfa), Box::new(cache)))
             }
             None => Engine::meta(hirs),
         }
@@ -61,8 +80,8 @@ impl Engine {
         let dfa = lazy_dfa(hirs)?;
         let cache = dfa.create_cache();
         Some(Engine::Led {
-            finder: Box::new(memchr::memmem::Finder::new(prefix).into_owned()),
-            dfa: Box::new(dfa),
+            finder: Arc::new(memchr::memmem::Finder::new(prefix).into_owned()),
+            dfa: Arc::new(dfa),
             cache: Box::new(cache),
         })
     }
@@ -142,7 +161,7 @@ fn lazy_dfa(hirs: &[Hir]) -> Option<DFA> {
 }
 
 /// "Can any of these ASCII patterns match?" See the module docs.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Others {
     start: Option<Engine>,
     /// The runs around a colon, and the largest `before` / `after` of the group.
@@ -152,9 +171,15 @@ pub(crate) struct Others {
 }
 
 impl Others {
-    /// Compiles the groups of `sources` (regex sources without Unicode classes). `None` when
-    /// a source does not parse or a group does not compile.
+    /// The groups of `sources` (regex sources without Unicode classes), compiled once per
+    /// process. `None` when a source does not parse or a group does not compile.
     pub(crate) fn build(sources: &[&String]) -> Option<Others> {
+        static MEMO: Memo<Option<Others>> = Memo::new();
+        let key: Vec<String> = sources.iter().map(|s| (*s).clone()).collect();
+        MEMO.get(&key, || Others::compile(sources))
+    }
+
+    fn compile(sources: &[&String]) -> Option<Others> {
         let syntax = regex_automata::util::syntax::Config::new()
             .unicode(false)
             .utf8(false);

@@ -1,5 +1,7 @@
 //! Date templates: one way of finding a date in a line and converting it.
 
+use std::sync::OnceLock;
+
 use regex::{CaptureLocations, Regex};
 
 use crate::DateError;
@@ -27,7 +29,10 @@ pub(crate) enum Kind {
 /// A regex-based template.
 #[derive(Debug)]
 pub(crate) struct RegexTemplate {
-    re: Regex,
+    source: String,
+    /// Compiled on first use for the default templates (most of them are never searched with
+    /// it: the screen rules them out, or a native matcher reads the date).
+    re: OnceLock<Regex>,
     /// Groups (duplicates included) holding the date text.
     date_groups: Vec<usize>,
     /// Field groups in group order.
@@ -80,10 +85,56 @@ impl Hit {
     }
 }
 
-fn groups_named(re: &Regex, pred: impl Fn(&str) -> bool) -> Vec<usize> {
-    re.capture_names()
+impl RegexTemplate {
+    fn re(&self) -> &Regex {
+        self.re.get_or_init(|| {
+            // Only the default templates are compiled lazily; they all compile (tested).
+            Regex::new(&self.source).expect("default date template compiles")
+        })
+    }
+}
+
+/// Names of the capture groups of `source` by group index (0 = the whole match), as the
+/// `regex` crate numbers them, read from the syntax tree without compiling.
+fn capture_names(source: &str) -> Result<Vec<Option<String>>, regex_syntax::ast::Error> {
+    use regex_syntax::ast::{Ast, GroupKind};
+    fn walk(ast: &Ast, out: &mut Vec<Option<String>>) {
+        match ast {
+            Ast::Group(g) => {
+                let (index, name) = match &g.kind {
+                    GroupKind::CaptureIndex(i) => (Some(*i), None),
+                    GroupKind::CaptureName { name, .. } => (Some(name.index), Some(&name.name)),
+                    GroupKind::NonCapturing(_) => (None, None),
+                };
+                if let Some(i) = index.and_then(|i| usize::try_from(i).ok()) {
+                    if out.len() <= i {
+                        out.resize(i + 1, None);
+                    }
+                    out[i] = name.cloned();
+                }
+                walk(&g.ast, out);
+            }
+            Ast::Repetition(r) => walk(&r.ast, out),
+            Ast::Alternation(a) => a.asts.iter().for_each(|a| walk(a, out)),
+            Ast::Concat(c) => c.asts.iter().for_each(|a| walk(a, out)),
+            _ => {}
+        }
+    }
+    let ast = regex_syntax::ast::parse::Parser::new().parse(source)?;
+    let mut out = vec![None];
+    walk(&ast, &mut out);
+    Ok(out)
+}
+
+fn groups_named(names: &[Option<String>], pred: impl Fn(&str) -> bool) -> Vec<usize> {
+    names
+        .iter()
         .enumerate()
-        .filter_map(|(i, n)| n.filter(|n| pred(pattern::base_name(n))).map(|_| i))
+        .filter_map(|(i, n)| {
+            n.as_deref()
+                .filter(|n| pred(pattern::base_name(n)))
+                .map(|_| i)
+        })
         .collect()
 }
 
@@ -228,21 +279,33 @@ impl Template {
         embed: Option<String>,
         native: Option<Native>,
         epoch_long: Option<bool>,
+        lazy: bool,
     ) -> Result<Template, DateError> {
-        let re = Regex::new(&spec.source).map_err(|e| DateError::Regex {
+        let re = OnceLock::new();
+        if !lazy {
+            let compiled = Regex::new(&spec.source).map_err(|e| DateError::Regex {
+                pattern: name.clone(),
+                source: Box::new(e),
+            })?;
+            let _ = re.set(compiled);
+        }
+        let names = capture_names(&spec.source).map_err(|e| DateError::Pattern {
             pattern: name.clone(),
-            source: Box::new(e),
+            reason: e.to_string(),
         })?;
-        let date_groups = groups_named(&re, |n| n == spec.date_group);
+        let date_groups = groups_named(&names, |n| n == spec.date_group);
         let mut fields = Vec::new();
-        for (i, n) in re.capture_names().enumerate() {
-            if let Some(k) = n.and_then(|n| Key::from_group_name(pattern::base_name(n))) {
+        for (i, n) in names.iter().enumerate() {
+            if let Some(k) = n
+                .as_deref()
+                .and_then(|n| Key::from_group_name(pattern::base_name(n)))
+            {
                 fields.push((i, k));
             }
         }
-        let ampm = groups_named(&re, |n| n == "p");
+        let ampm = groups_named(&names, |n| n == "p");
         let epoch_value = match (epoch_long, &spec.second_group) {
-            (Some(long), Some(g)) => Some((groups_named(&re, |n| n == g), long)),
+            (Some(long), Some(g)) => Some((groups_named(&names, |n| n == g), long)),
             _ => None,
         };
         Ok(Template {
@@ -251,6 +314,7 @@ impl Template {
             weight: 1.0,
             embed,
             kind: Kind::Regex(Box::new(RegexTemplate {
+                source: spec.source,
                 re,
                 date_groups,
                 fields,
@@ -264,6 +328,15 @@ impl Template {
 
     /// A `%`-code datepattern template.
     pub(crate) fn pattern(p: &str) -> Result<Template, DateError> {
+        Template::pattern_with(p, false)
+    }
+
+    /// A default template: its regex is compiled on first use.
+    pub(crate) fn default_pattern(p: &str) -> Result<Template, DateError> {
+        Template::pattern_with(p, true)
+    }
+
+    fn pattern_with(p: &str, lazy: bool) -> Result<Template, DateError> {
         let (spec, name) = pattern::pattern_regex(p)?;
         let body = p
             .strip_prefix("{UNB}")
@@ -274,7 +347,7 @@ impl Template {
         } else {
             Native::for_pattern(body)
         };
-        Template::from_spec(spec, name, Some(body.to_owned()), native, None)
+        Template::from_spec(spec, name, Some(body.to_owned()), native, None, lazy)
     }
 
     /// A default template `body` embedded in a `{DATE}` wrap.
@@ -301,7 +374,7 @@ impl Template {
         let replaced = replace_marker(p, &["{LEPOCH}", "{EPOCH}"], &format!("({inner})"));
         let regex = format!("({replaced})");
         let spec = pattern::template_regex(&regex, Begin::Word, true, true, p)?;
-        Template::from_spec(spec, p.to_owned(), None, None, Some(long))
+        Template::from_spec(spec, p.to_owned(), None, None, Some(long), false)
     }
 
     /// The plain epoch template.
@@ -343,20 +416,12 @@ impl Template {
         }
     }
 
-    /// Fresh capture slots for this template (regex templates only).
-    pub(crate) fn new_locations(&self) -> Option<CaptureLocations> {
-        match &self.kind {
-            Kind::Regex(r) => Some(r.re.capture_locations()),
-            _ => None,
-        }
-    }
-
     /// The pattern the screen runs for this template: a regex that matches wherever the
     /// template can match (its own regex, or a looser one for the epoch and TAI64N scanners).
     pub(crate) fn screen_source(&self) -> &str {
         let line_begin = self.flags & LINE_BEGIN != 0;
         match (&self.kind, line_begin) {
-            (Kind::Regex(rt), _) => rt.re.as_str(),
+            (Kind::Regex(rt), _) => &rt.source,
             // up to two leading characters, then at least ten digits
             (Kind::Epoch { .. }, true) => r"^(?s:.){0,2}[0-9]{10}",
             // at the start, after a leading `[`, or after `audit(`
@@ -369,7 +434,7 @@ impl Template {
     /// The source of the template's regex (regex templates only).
     pub(crate) fn regex_source(&self) -> Option<&str> {
         match &self.kind {
-            Kind::Regex(rt) => Some(rt.re.as_str()),
+            Kind::Regex(rt) => Some(&rt.source),
             _ => None,
         }
     }
@@ -564,15 +629,15 @@ impl Template {
                             }
                         }
                     }
-                    let m = rt.re.find_at(hay, from)?;
+                    let m = rt.re().find_at(hay, from)?;
                     if let Ok(Some(end)) = native.word_at(hay.as_bytes(), m.start(), fields)
                         && end == m.end()
                     {
                         return Some(Hit::native(m.start(), end));
                     }
                 }
-                let locs = locs.get_or_insert_with(|| rt.re.capture_locations());
-                let m = rt.re.captures_read_at(locs, hay, pos)?;
+                let locs = locs.get_or_insert_with(|| rt.re().capture_locations());
+                let m = rt.re().captures_read_at(locs, hay, pos)?;
                 let date = rt.date_groups.iter().find_map(|&g| locs.get(g));
                 Some(Hit {
                     start: m.start(),
@@ -737,6 +802,39 @@ mod tests {
             }
         }
         assert!(found > 100, "{found}");
+    }
+
+    /// The lazily compiled defaults compile, and their group names read from the syntax tree
+    /// are the `regex` crate's.
+    #[test]
+    fn defaults_compile_with_the_same_groups() {
+        let mut n = 0;
+        for spec in pattern::defaults::LIST {
+            let pattern::defaults::Spec::Pattern(p) = spec else {
+                continue;
+            };
+            let mut forms = vec![p.to_string()];
+            if !p.starts_with('^') && !p.starts_with("{^LN-BEG}") {
+                forms.push(format!("{{^LN-BEG}}{p}"));
+            }
+            for p in forms {
+                let t = Template::default_pattern(&p).unwrap();
+                let Kind::Regex(rt) = &t.kind else { panic!() };
+                assert!(rt.re.get().is_none());
+                let names: Vec<Option<String>> = rt
+                    .re()
+                    .capture_names()
+                    .map(|n| n.map(str::to_owned))
+                    .collect();
+                assert_eq!(capture_names(&rt.source).unwrap(), names, "{p}");
+                n += 1;
+            }
+        }
+        assert!(n >= 25, "{n}");
+        assert_eq!(
+            capture_names(r"(a)(?:b)(?P<x>c(d))|(?<y>e)").unwrap(),
+            vec![None, None, Some("x".into()), None, Some("y".into())]
+        );
     }
 
     #[test]
