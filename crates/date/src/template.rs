@@ -96,7 +96,7 @@ impl RegexTemplate {
 
 /// Names of the capture groups of `source` by group index (0 = the whole match), as the
 /// `regex` crate numbers them, read from the syntax tree without compiling.
-fn capture_names(source: &str) -> Result<Vec<Option<String>>, regex_syntax::ast::Error> {
+fn capture_names(source: &str) -> Result<Vec<Option<String>>, Box<regex_syntax::ast::Error>> {
     use regex_syntax::ast::{Ast, GroupKind};
     fn walk(ast: &Ast, out: &mut Vec<Option<String>>) {
         match ast {
@@ -120,7 +120,9 @@ fn capture_names(source: &str) -> Result<Vec<Option<String>>, regex_syntax::ast:
             _ => {}
         }
     }
-    let ast = regex_syntax::ast::parse::Parser::new().parse(source)?;
+    let ast = regex_syntax::ast::parse::Parser::new()
+        .parse(source)
+        .map_err(Box::new)?;
     let mut out = vec![None];
     walk(&ast, &mut out);
     Ok(out)
