@@ -7,6 +7,7 @@
 //! - [`Position`], [`FirstLineHash`] (`position.rs`): what the daemon persists per file.
 //! - [`LogEncoding`] (`encoding.rs`): `logencoding`, lossy decoding that never fails.
 //! - [`SourceError`] (`error.rs`): typed errors naming the path.
+//! - [`journal`]: the systemd journal, read through `journalctl` children shared by the jails.
 //!
 //! # Driving it
 //! Nothing runs in the background. The owner (a tokio task or a thread) calls
@@ -87,6 +88,7 @@
 mod encoding;
 mod error;
 mod follower;
+pub mod journal;
 mod position;
 mod source;
 
