@@ -22,14 +22,13 @@
 #      status` without -s, the log file, a logrotate run with the packaged configuration
 #      (flushlogs), ExecReload and ExecStop verbatim; the name switch and the postinst trigger
 #      and prerm branches;
-#    - with the guide's configuration in /etc/fail2ban (jail.local + jail.d/custom.conf as
-#      issue 5 describes them; FERROBAN_GUIDE_DIR=DIR uses DIR's jail.local and jail.d/ instead):
-#      ExecStart verbatim, every jail up, the guide's status loop through `fail2ban-client`,
-#      ExecStop.
+#    - when FERROBAN_GUIDE_DIR names a directory with the guide's jail.local and jail.d/
+#      (deb.rs writes the guide's files of tests/guide.rs there), that configuration in
+#      /etc/fail2ban, on a machine with nginx, sshd, ufw and FastAPI logs: ExecStart verbatim,
+#      every jail up, the guide's status loop through `fail2ban-client`, ExecStop.
 #
 # Environment: CARGO_TARGET_DIR (where cargo deb builds), FERROBAN_DEB_NO_BUILD=1 (see 2.),
-# FERROBAN_DEB_KEEP=DIR (copy the .deb there), FERROBAN_GUIDE_DIR (see above),
-# FERROBAN_DEB_GUIDE=0 (skip the guide's configuration, saying so).
+# FERROBAN_DEB_KEEP=DIR (copy the .deb there), FERROBAN_GUIDE_DIR (see above).
 # Needs: cargo, dpkg-deb, and for step 5 root, unshare, mount (overlay, tmpfs); optional:
 # systemd-analyze, logrotate (their checks are skipped, and said so, when missing).
 set -euo pipefail
@@ -156,7 +155,7 @@ mkdir -p "$work/all-on"
 sed 's/^enabled = false$/enabled = true/' "$root/etc/ferroban/jail.local" >"$work/all-on/jail.local"
 cp "$root/etc/ferroban/fail2ban.local" "$work/all-on/"
 template_jails="$(grep -c '^enabled = true$' "$work/all-on/jail.local")"
-((template_jails >= 13)) || fail "jail.local has $template_jails jails, expected the guide's 13"
+((template_jails >= 13)) || fail "jail.local has $template_jails jails, expected 13 (the guide's 12 and recidive)"
 "$bin" server -t -c "$work/all-on" >"$work/t-all.out" 2>&1 ||
 	fail "jail.local with every jail enabled does not pass server -t:\n$(cat "$work/t-all.out")"
 active="$(grep -c "^OK  *jail '" "$work/t-all.out" || true)"
@@ -188,103 +187,16 @@ fi
 for p in unshare mount; do command -v "$p" >/dev/null || fail "$p is missing (util-linux, mount)"; done
 
 guide="$work/guide"
-mkdir -p "$guide/jail.d"
-if [[ "${FERROBAN_DEB_GUIDE:-1}" == 0 ]]; then
-	: # guide_jails=skip below
-elif [[ -n "${FERROBAN_GUIDE_DIR:-}" ]]; then
+if [[ -n "${FERROBAN_GUIDE_DIR:-}" ]]; then
+	[[ -f "$FERROBAN_GUIDE_DIR/jail.local" ]] || fail "FERROBAN_GUIDE_DIR=$FERROBAN_GUIDE_DIR has no jail.local"
+	mkdir -p "$guide/jail.d"
 	cp "$FERROBAN_GUIDE_DIR/jail.local" "$guide/"
-	cp "$FERROBAN_GUIDE_DIR"/jail.d/* "$guide/jail.d/"
-else
-	# The guide's jail.local, as issue 5 describes it.
-	cat >"$guide/jail.local" <<'EOF'
-[nginx-http-auth]
-enabled  = true
-port     = http,https
-logpath  = %(nginx_error_log)s
-
-[nginx-badbots]
-enabled  = true
-port     = http,https
-filter   = nginx-badbots
-logpath  = %(nginx_access_log)s
-maxretry = 2
-
-[nginx-noscript]
-enabled  = true
-port     = http,https
-filter   = nginx-noscript
-logpath  = %(nginx_access_log)s
-maxretry = 6
-
-[nginx-404]
-enabled  = true
-port     = http,https
-filter   = nginx-404
-logpath  = /var/log/nginx/access.log
-maxretry = 10
-
-[nginx-limit-req]
-enabled  = true
-port     = http,https
-filter   = nginx-limit-req
-logpath  = %(nginx_error_log)s
-EOF
-	# The guide's jail.d/custom.conf, as issue 5 describes it.
-	cat >"$guide/jail.d/custom.conf" <<'EOF'
-[DEFAULT]
-bantime = 1d
-findtime = 1d
-ignoreip = 127.0.0.1/8 192.168.0.0/16
-maxretry = 1
-banaction = ufw
-banaction_allports = ufw
-
-[sshd]
-enabled = true
-
-[nginx-4xx]
-enabled = true
-port = http,https
-logpath = %(nginx_access_log)s
-
-[nginx-http-auth]
-enabled = true
-port = http,https
-logpath = %(nginx_error_log)s
-
-[nginx-botsearch]
-enabled = true
-port = http,https
-logpath = %(nginx_access_log)s
-
-[nginx-forbidden]
-enabled = true
-port = http,https
-logpath = %(nginx_error_log)s
-
-[nginx-sslerror]
-enabled = true
-port = http,https
-logpath = %(nginx_error_log)s
-
-[ufw]
-enabled = true
-filter = ufw
-logpath = /var/log/ufw.log
-
-[fastapi]
-enabled = true
-filter = fastapi-auth
-port = http,https
-logpath = /var/log/fastapi/auth.log
-EOF
-fi
-if [[ "${FERROBAN_DEB_GUIDE:-1}" == 0 ]]; then
-	guide_jails=skip
-else
+	if [[ -d "$FERROBAN_GUIDE_DIR/jail.d" ]]; then cp "$FERROBAN_GUIDE_DIR"/jail.d/* "$guide/jail.d/"; fi
 	# Jails the guide enables (sections with enabled = true, counted once).
-	guide_jails="$(cat "$guide/jail.local" "$guide"/jail.d/*.conf |
+	guide_jails="$(cat "$guide/jail.local" "$guide"/jail.d/* |
 		awk '/^\[/{s=$0} /^enabled *= *true/{print s}' | sort -u | grep -vc '^\[DEFAULT\]')"
+else
+	guide_jails=skip
 fi
 
 cat >"$work/inside.sh" <<'INSIDE'
@@ -425,7 +337,7 @@ ok "name switch on PATH; postinst trigger and prerm remove the links"
 
 # --- the guide's configuration in /etc/fail2ban, on a machine with nginx, sshd, ufw logs
 if [[ "$guide_jails" == skip ]]; then
-	echo "test-deb.sh: SKIPPED: the guide's configuration (FERROBAN_DEB_GUIDE=0)"
+	echo "test-deb.sh: SKIPPED: the guide's configuration (FERROBAN_GUIDE_DIR is not set)"
 	exit 0
 fi
 mkdir -p /etc/fail2ban/jail.d /var/log/nginx /var/log/fastapi
