@@ -13,6 +13,8 @@
 //! partners: under `re.IGNORECASE` Python also matches `i` with U+0130/U+0131,
 //! `k` with U+212A and `s` with U+017F, so those letters end a literal.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use crate::Regex;
@@ -266,8 +268,24 @@ fn collect_sets(node: &Node, out: &mut Vec<Vec<Lit>>) {
 }
 
 /// A conjunction of literal screens: `false` only if the pattern cannot match.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Required(Vec<Screen>);
+///
+/// The screen that rejected the last haystack is asked first (the order of a conjunction
+/// does not change its answer): on a log where one literal is rare, that one soon leads and
+/// most lines cost a single scan.
+#[derive(Debug, Default)]
+pub(crate) struct Required {
+    screens: Vec<Screen>,
+    first: AtomicUsize,
+}
+
+impl Clone for Required {
+    fn clone(&self) -> Required {
+        Required {
+            screens: self.screens.clone(),
+            first: AtomicUsize::new(self.first.load(Ordering::Relaxed)),
+        }
+    }
+}
 
 impl Required {
     pub(crate) fn new(node: &Node) -> Required {
@@ -277,11 +295,26 @@ impl Required {
             let lits: Vec<String> = set.into_iter().map(|l| l.text).collect();
             screens.extend(screen(&lits, icase));
         }
-        Required(screens)
+        Required {
+            screens,
+            first: AtomicUsize::new(0),
+        }
     }
 
     pub(crate) fn may_match(&self, haystack: &str) -> bool {
-        self.0.iter().all(|s| s.is_match(haystack))
+        let first = self.first.load(Ordering::Relaxed);
+        if let Some(s) = self.screens.get(first)
+            && !s.is_match(haystack)
+        {
+            return false;
+        }
+        for (i, s) in self.screens.iter().enumerate() {
+            if i != first && !s.is_match(haystack) {
+                self.first.store(i, Ordering::Relaxed);
+                return false;
+            }
+        }
+        true
     }
 }
 

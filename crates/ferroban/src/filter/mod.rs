@@ -892,7 +892,7 @@ impl Tuple<'_> {
 
 /// The regex haystack: lines without their dates, joined by `\n`, with a final `\n`.
 fn lines_buf(lines: &[Line]) -> String {
-    let mut s = String::new();
+    let mut s = String::with_capacity(lines.iter().map(|l| l.text.len() + 1).sum());
     for (i, l) in lines.iter().enumerate() {
         if i > 0 {
             s.push('\n');
