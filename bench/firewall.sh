@@ -11,8 +11,9 @@
 # is never touched. Between measurements the namespace's ruleset is flushed. Each measurement
 # restores N IPv4 addresses (10.x.y.z) with 1 day to go:
 #   ferroban reconcile  the start-up path: list the jail's sets, write the difference, one `nft -f`
-#   ferroban ban()      one ban() call with all N (one `nft -f`; each element is add+delete+add so
-#                       a re-ban refreshes its timeout on any kernel)
+#   ferroban ban()      one ban() call with all N (one `nft -f`; a plain `add element` when start()
+#                       found that the kernel sets the timeout of an element added again)
+#   ferroban ban() compat  the same as on a kernel that does not: each element add+delete+add
 #   fail2ban nftables   N x `/bin/sh -c "nft add element inet f2b-table addr-set-bench { IP }"`
 #                       (the shell and nft only: fail2ban's own Python work per ban comes on top)
 # and checks afterwards that all N are in the kernel. A second table gives the latency of one ban
@@ -89,7 +90,7 @@ for n in "${sizes[@]}"; do
 	python3 -c "
 for i in range($n):
     print(f'10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}')" >"$ips"
-	for mode in reconcile ban; do
+	for mode in reconcile ban ban-compat; do
 		in_ns nft flush ruleset
 		out="$(in_ns "$bin" --in-netns --count "$n" --mode "$mode")"
 		echo "  ferroban $mode $n: $out" >&2
@@ -97,7 +98,7 @@ for i in range($n):
 			echo "bench/firewall.sh: ferroban $mode: not all $n present: $out" >&2
 			exit 1
 		}
-		rows+=("| $n | ferroban \`$mode\` | $(field seconds "$out") | $(field invocations "$out") (\`nft -f\`: $(field writes "$out")) |")
+		rows+=("| $n | ferroban \`$mode\` (re-add sets timeout: $(field readd_sets_timeout "$out")) | $(field seconds "$out") | $(field invocations "$out") (\`nft -f\`: $(field writes "$out")) |")
 	done
 	in_ns nft flush ruleset
 	if ((n <= f2b_max)); then

@@ -9,6 +9,8 @@
 //! namespace: started from a shell on the host, it would change the host's firewall).
 //! - `reconcile`: start-up restore (lists the jail's sets, writes the difference in one `nft -f`);
 //! - `ban`: one `ban()` call with all N bans (one `nft -f`);
+//! - `ban-compat`: the same without `start`'s probe, i.e. as on a kernel that does not update the
+//!   timeout of an element added again (each element written as add + delete + add);
 //! - `single`: N `ban()` calls of one address each, reporting the median and p99 of a call.
 //!
 //! Bans are IPv4 addresses 10.x.y.z with 1 day to go. Prints one line of `key=value` pairs; after
@@ -58,7 +60,10 @@ fn main() -> anyhow::Result<()> {
     };
     let fw = NftBackend::new(
         JailRule::new(&jail, "multiport", "ssh", "tcp", "reject")?,
-        NftOptions::default(),
+        NftOptions {
+            probe_readd: mode != "ban-compat",
+            ..NftOptions::default()
+        },
         runner,
     );
     let bans: Vec<Ban> = (0..count as u32)
@@ -81,7 +86,7 @@ fn main() -> anyhow::Result<()> {
             "reconcile" => {
                 fw.reconcile(&bans).await?;
             }
-            "ban" => {
+            "ban" | "ban-compat" => {
                 fw.ban(&bans).await?;
             }
             "single" => {
