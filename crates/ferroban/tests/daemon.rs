@@ -3,6 +3,9 @@
 //! `ferroban client` asked about it. (Firewall bans are tested in network namespaces, in
 //! e2e_nginx.rs.)
 
+#[path = "../../source/tests/journal_common/mod.rs"]
+mod journal_common;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -429,4 +432,122 @@ fn sighup_reloads_sigusr1_reopens_the_log_and_background_mode_detaches() {
         Duration::from_secs(10),
         || !d.path("ferroban.sock").exists(),
     );
+}
+
+/// A failed password of `ip`, logged to the journal by sshd process `pid` (one connection each).
+fn sshd_failure(ip: &str, pid: u32) -> (&'static str, u32, String) {
+    (
+        "sshd",
+        pid,
+        format!(
+            "Failed password for root from {ip} port {} ssh2",
+            40000 + pid
+        ),
+    )
+}
+
+/// The sshd jail on the systemd journal: `backend = systemd[journalpath=DIR]`, ferroban's own
+/// sshd filter, entries with sshd's fields (SYSLOG_IDENTIFIER, _PID, _COMM, _SYSTEMD_UNIT,
+/// MESSAGE) written into DIR by systemd-journal-remote while the daemon follows it.
+#[test]
+fn sshd_jail_bans_from_the_journal_and_resumes_at_its_cursor() {
+    let jdir = std::env::temp_dir().join(format!("ferroban-daemon-journal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&jdir);
+    std::fs::create_dir_all(&jdir).unwrap();
+    let mut w = journal_common::Writer::start(&jdir);
+    // Logged before the daemon starts, within findtime: read back at the first start.
+    w.send(&[
+        sshd_failure("192.0.2.10", 1000),
+        ("cron", 5, "(root) CMD (true)".into()),
+    ]);
+    let out = jdir.join("actions.out");
+    let mut d = Daemon::new(
+        "journal",
+        &format!(
+            "\n[sshd]\nenabled = true\nfilter = sshd\nbackend = systemd[journalpath={}]\naction = record[out=\"{}\"]\n",
+            jdir.display(),
+            out.display()
+        ),
+    );
+    let live = "[sshd] Jail is in operation now (process new journal entries)";
+    wait_for("the jail to catch up", Duration::from_secs(10), || {
+        d.log().contains(live)
+    });
+    let log = d.log();
+    assert!(log.contains("Jail 'sshd' uses systemd {}"), "{log}");
+    assert!(
+        log.contains("[sshd] Added journal match for: '_SYSTEMD_UNIT=sshd.service"),
+        "{log}"
+    );
+    assert_eq!(count(&log, "[sshd] Found 192.0.2.10"), 1, "{log}");
+    let (code, status, _) = d.client(&["status", "sshd"]);
+    assert_eq!(code, 0);
+    assert!(status.contains("Journal matches"), "{status}");
+    let actions = || std::fs::read_to_string(&out).unwrap_or_default();
+    // Two more failures: banned with three.
+    let t0 = Instant::now();
+    w.send(&[
+        sshd_failure("192.0.2.10", 1001),
+        sshd_failure("192.0.2.10", 1002),
+    ]);
+    wait_for("the ban", Duration::from_secs(10), || {
+        actions().contains("ban 192.0.2.10 ")
+    });
+    eprintln!("journal entry to ban action: {:?}", t0.elapsed());
+    assert_eq!(
+        count(&actions(), "failures=3 restored=0"),
+        1,
+        "{}",
+        actions()
+    );
+    // Another address: two failures, then the daemon stops (its cursor is stored).
+    w.send(&[
+        sshd_failure("198.51.100.20", 2000),
+        sshd_failure("198.51.100.20", 2001),
+    ]);
+    wait_for("two failures", Duration::from_secs(10), || {
+        count(&d.log(), "[sshd] Found 198.51.100.20") == 2
+    });
+    d.stop();
+    // Logged while the daemon is down: read after the restart (no gap).
+    w.send(&[sshd_failure("198.51.100.20", 2002)]);
+    d.start();
+    wait_for(
+        "the catch-up after the restart",
+        Duration::from_secs(10),
+        || {
+            let log = d.log();
+            count(&log, live) == 2 && count(&log, "[sshd] Found 198.51.100.20") == 3
+        },
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let log = d.log();
+    // Nothing read twice: one Found per entry, no second ban of the first address.
+    assert_eq!(count(&log, "[sshd] Found 192.0.2.10"), 3, "{log}");
+    assert_eq!(count(&log, "NOTICE  [sshd] Ban 192.0.2.10"), 1, "{log}");
+    assert_eq!(
+        count(&log, "NOTICE  [sshd] Restore Ban 192.0.2.10"),
+        1,
+        "{log}"
+    );
+    // Failures counted before the stop are not kept across it (nor by fail2ban): the entry
+    // logged while down counts once, two more make the ban.
+    assert!(!actions().contains("ban 198.51.100.20"), "{}", actions());
+    w.send(&[
+        sshd_failure("198.51.100.20", 2003),
+        sshd_failure("198.51.100.20", 2004),
+    ]);
+    wait_for("the second ban", Duration::from_secs(10), || {
+        actions()
+            .lines()
+            .any(|l| l.starts_with("ban 198.51.100.20 ") && l.ends_with("failures=3 restored=0"))
+    });
+    let (_, status, _) = d.client(&["status", "sshd"]);
+    assert!(
+        status.contains("192.0.2.10") && status.contains("198.51.100.20"),
+        "{status}"
+    );
+    d.stop();
+    w.finish();
+    let _ = std::fs::remove_dir_all(&jdir);
 }

@@ -178,11 +178,11 @@ fn status_jail(state: &Shared, name: &str, flavor: &str) -> Res {
     let st = state.borrow();
     let rt = st.jail(name).ok_or_else(|| unknown_jail(name))?;
     let c = rt.jail.counts();
-    let files: Vec<String> = rt.source.paths().map(|p| p.display().to_string()).collect();
+    let (what, list) = rt.source.status_entry();
     let filter = json!([
         ["Currently failed", c.currently_failed],
         ["Total failed", c.total_failed],
-        ["File list", files]
+        [what, list]
     ]);
     let actions = if flavor == "short" {
         json!([
@@ -226,10 +226,7 @@ fn stats(state: &Shared) -> Value {
     let mut out = serde_json::Map::new();
     for rt in &st.jails {
         let c = rt.jail.counts();
-        let backend = match rt.source.backend() {
-            ferroban_source::Backend::Inotify => "pyinotify",
-            _ => "polling",
-        };
+        let backend = rt.source.backend_name();
         out.insert(
             rt.jail.name().to_string(),
             json!([

@@ -391,6 +391,33 @@ impl Jail {
     /// Processes one log line read at `now`.
     pub fn process_line(&mut self, line: &str, now: f64, store: Option<&mut Store>) -> Vec<Event> {
         let res = self.filter.process_line(line, now);
+        self.failures(res, line, now, store)
+    }
+
+    /// Processes one journal entry: `message` logged at `date`, shown after `time_text`.
+    pub fn process_dated(
+        &mut self,
+        time_text: &str,
+        message: &str,
+        date: f64,
+        now: f64,
+        store: Option<&mut Store>,
+    ) -> Vec<Event> {
+        let res = self.filter.process_dated(time_text, message, date, now);
+        if res.failures.is_empty() {
+            return Vec::new();
+        }
+        self.failures(res, &format!("{time_text}{message}"), now, store)
+    }
+
+    /// Counts the failures `res` found in `line`.
+    fn failures(
+        &mut self,
+        res: crate::filter::LineResult,
+        line: &str,
+        now: f64,
+        store: Option<&mut Store>,
+    ) -> Vec<Event> {
         if res.failures.is_empty() {
             return Vec::new();
         }

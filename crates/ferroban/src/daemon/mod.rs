@@ -12,6 +12,7 @@ pub mod actions;
 pub mod dispatch;
 pub mod ignore;
 pub mod jail;
+pub mod journal;
 pub mod log;
 pub mod server;
 #[cfg(test)]

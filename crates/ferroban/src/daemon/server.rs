@@ -25,6 +25,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::actions::{self, Job};
 use super::jail::{Event, Jail, Ticket};
+use super::journal::{self, JailSource};
 use crate::clock::Clock;
 use crate::control::server::ControlRequest;
 use crate::flog;
@@ -57,8 +58,8 @@ pub struct Settings {
 pub struct JailRt {
     /// The jail.
     pub jail: Jail,
-    /// Its log files.
-    pub source: LogSource,
+    /// Its log files or the journal.
+    pub source: JailSource,
     /// Its action task's queue.
     pub jobs: mpsc::UnboundedSender<Job>,
     /// Names of its actions (`get <jail> actions`).
@@ -200,9 +201,16 @@ impl State {
             let rt = &mut jails[idx];
             let jail = &mut rt.jail;
             let mut store = store.as_mut();
-            rt.source.poll(&mut |line| {
-                events.extend(jail.process_line(line.text, now, store.as_deref_mut()));
-            })
+            match &mut rt.source {
+                JailSource::Files(source) => source.poll(&mut |line| {
+                    events.extend(jail.process_line(line.text, now, store.as_deref_mut()));
+                }),
+                // The journal switches the jail to live operation itself, once caught up.
+                JailSource::Journal(j) => Ok(ferroban_source::PollReport {
+                    more: j.poll(jail, now, store, &mut events),
+                    ..Default::default()
+                }),
+            }
         };
         let name = self.jails[idx].jail.name().to_string();
         let more = match report {
@@ -217,7 +225,7 @@ impl State {
                 false
             }
         };
-        if !more {
+        if !more && matches!(self.jails[idx].source, JailSource::Files(_)) {
             self.jails[idx].jail.set_in_operation(true);
         }
         let banned = !events.is_empty();
@@ -236,7 +244,11 @@ impl State {
         let rt = &mut jails[idx];
         rt.next_position_save = now + POSITION_SAVE_INTERVAL;
         let Some(store) = store.as_mut() else { return };
-        let current = rt.source.positions();
+        let source = match &mut rt.source {
+            JailSource::Files(source) => source,
+            JailSource::Journal(j) => return j.save(rt.jail.name(), store),
+        };
+        let current = source.positions();
         if current == rt.positions_saved {
             return;
         }
@@ -321,16 +333,14 @@ fn log_notice(jail: &str, n: &Notice) {
     }
 }
 
-/// Builds the source of a jail: its `logpath` entries, backend and encoding.
-pub fn source_of(def: &JailDef) -> Result<LogSource, String> {
+/// Builds the source of a jail: the journal (`backend = systemd[...]`, or `auto` without log
+/// files and with a `journalmatch`), else its `logpath` entries, backend and encoding.
+pub fn source_of(def: &JailDef) -> Result<JailSource, String> {
+    if let Some(sel) = journal::selection_of(def)? {
+        return journal::journal_source(def, sel).map(JailSource::Journal);
+    }
     let backend_name = def.backend.split('[').next().unwrap_or("").trim();
     let backend = match backend_name {
-        "systemd" => {
-            return Err(format!(
-                "jail '{}': backend = systemd is not supported in this build (issue 6)",
-                def.name
-            ));
-        }
         "gamin" => Backend::Auto,
         other => other
             .parse::<Backend>()
@@ -359,6 +369,7 @@ pub fn source_of(def: &JailDef) -> Result<LogSource, String> {
             ..SourceOptions::default()
         },
     )
+    .map(JailSource::Files)
     .map_err(|e| format!("jail '{}': {e}", def.name))
 }
 
@@ -419,17 +430,18 @@ pub fn start_jail(state: &Shared, def: JailDef) -> Result<(), String> {
     let action_names: Vec<String> = built.iter().map(|a| a.name().to_string()).collect();
     let history_matches =
         actions::uses_tag(&built, "ipmatches") || actions::uses_tag(&built, "ipjailmatches");
-    let backend = match source.backend() {
-        Backend::Inotify => "pyinotify",
-        _ => "polling",
-    };
+    let backend = source.backend_name();
     flog!(Info, "jail", "Jail '{name}' uses {backend} {{}}");
     let (tx, rx) = mpsc::unbounded_channel();
     let now;
     {
         let st = state.borrow();
         now = st.clock.now();
-        if let Some(store) = &st.store {
+        if let JailSource::Journal(j) = &mut source {
+            let findtime = def.findtime.unwrap_or(super::jail::DEFAULT_FINDTIME);
+            j.restore(&name, st.store.as_ref(), now, findtime);
+        }
+        if let (Some(store), JailSource::Files(source)) = (&st.store, &mut source) {
             match store.positions(&name) {
                 Ok(ps) => {
                     for p in &ps {

@@ -1,0 +1,311 @@
+//! `backend = systemd[...]` in the daemon: a jail's source is its log files or the journal.
+//!
+//! The reader is [`ferroban_source::journal`] (journalctl children shared by the jails of one
+//! journal; docs/journal.md says why). Here: which jails read the journal (`systemd`, or `auto`
+//! when no `logpath` file exists and the filter has a `journalmatch`, as fail2ban 1.1 does),
+//! where they start (the stored cursor, else `findtime` back), how entries reach the filter
+//! (the entry's own time, the `HOST IDENT[PID]: MESSAGE` line) and when the jail goes live.
+
+use std::os::fd::BorrowedFd;
+use std::path::Path;
+
+use ferroban_bans::Store;
+use ferroban_config::{JailDef, LogPath};
+use ferroban_source::journal::{
+    JOURNAL_NAME, JournalMatch, JournalNotice, JournalSelection, JournalSource, Start,
+};
+use ferroban_source::{Backend, LogSource};
+
+use super::jail::{Event, Jail};
+use crate::flog;
+
+/// A jail's log source.
+pub enum JailSource {
+    /// `logpath` files.
+    Files(LogSource),
+    /// The systemd journal.
+    Journal(JournalJail),
+}
+
+impl JailSource {
+    /// The files followed (none for the journal).
+    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+        match self {
+            JailSource::Files(s) => Some(s.paths()),
+            JailSource::Journal(_) => None,
+        }
+        .into_iter()
+        .flatten()
+    }
+
+    /// fail2ban's backend name (`pyinotify`, `polling`, `systemd`).
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            JailSource::Files(s) if s.backend() == Backend::Inotify => "pyinotify",
+            JailSource::Files(_) => "polling",
+            JailSource::Journal(_) => "systemd",
+        }
+    }
+
+    /// Readable when the source may have something new.
+    pub fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
+        match self {
+            JailSource::Files(s) => s.wake_fd(),
+            JailSource::Journal(j) => Some(j.source.wake_fd()),
+        }
+    }
+
+    /// The `status <jail>` line about the source: `File list`, or `Journal matches` as
+    /// fail2ban's systemd backend shows it.
+    pub fn status_entry(&self) -> (&'static str, serde_json::Value) {
+        match self {
+            JailSource::Files(_) => {
+                let files: Vec<String> = self.paths().map(|p| p.display().to_string()).collect();
+                ("File list", serde_json::json!(files))
+            }
+            JailSource::Journal(j) => (
+                "Journal matches",
+                serde_json::json!([j.source.matches().display()]),
+            ),
+        }
+    }
+}
+
+/// The journal selection jail `def` reads, if it reads the journal: `backend = systemd[...]`,
+/// or `backend = auto` when no `logpath` entry names an existing file and the jail has a
+/// `journalmatch` (fail2ban 1.1.1's switch). The filter keeps the `logtype` it was read with;
+/// the `file` prefixes of fail2ban's and ferroban's common.conf also take the journal's
+/// `HOST IDENT[PID]:` lines.
+pub fn selection_of(def: &JailDef) -> Result<Option<JournalSelection>, String> {
+    selection_for(&def.backend, &def.logpath, &def.journalmatch)
+        .map_err(|e| format!("jail '{}': {e}", def.name))
+}
+
+fn selection_for(
+    backend: &str,
+    logpath: &[LogPath],
+    journalmatch: &[String],
+) -> Result<Option<JournalSelection>, String> {
+    let (name, opts) = ferroban_config::parse_reference(backend.trim())
+        .map_err(|e| format!("backend {backend:?}: {e}"))?;
+    let journal = match name.trim() {
+        "systemd" => true,
+        "auto" | "" => !journalmatch.is_empty() && !any_log_file(logpath),
+        _ => false,
+    };
+    if !journal {
+        return Ok(None);
+    }
+    JournalSelection::from_options(&opts)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// Some `logpath` entry (path or glob) names an existing file.
+fn any_log_file(logpath: &[LogPath]) -> bool {
+    logpath.iter().any(|l| {
+        Path::new(&l.path).is_file()
+            || glob::glob(&l.path).is_ok_and(|mut g| g.any(|p| p.is_ok_and(|p| p.is_file())))
+    })
+}
+
+/// A jail reading the journal.
+pub struct JournalJail {
+    /// The reader's handle.
+    pub source: JournalSource,
+    saved: Option<String>,
+    live: bool,
+}
+
+/// Builds the journal source of jail `def`, starting `findtime` back until [`JournalJail::restore`]
+/// gives it a stored cursor.
+pub fn journal_source(def: &JailDef, selection: JournalSelection) -> Result<JournalJail, String> {
+    let err = |e: String| format!("jail '{}': {e}", def.name);
+    let matches = JournalMatch::parse(&def.journalmatch).map_err(|e| err(e.to_string()))?;
+    let findtime = def.findtime.unwrap_or(super::jail::DEFAULT_FINDTIME);
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    let source = JournalSource::new(selection, matches, since(now, findtime))
+        .map_err(|e| err(e.to_string()))?;
+    Ok(JournalJail {
+        source,
+        saved: None,
+        live: false,
+    })
+}
+
+fn since(now: f64, findtime: f64) -> Start {
+    Start::Since(((now - findtime).max(0.0) * 1e6) as u64)
+}
+
+/// The journal's time text for the filter: the entry's local time as fail2ban shows it
+/// (ISO 8601, microseconds when not zero) and a blank.
+pub fn time_text(usec: u64) -> String {
+    let t = jiff::Timestamp::from_microsecond(usec as i64).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let z = t.to_zoned_datetime(jiff::tz::TimeZone::system());
+    if usec.is_multiple_of(1_000_000) {
+        format!("{} ", z.strftime("%Y-%m-%dT%H:%M:%S"))
+    } else {
+        format!("{} ", z.strftime("%Y-%m-%dT%H:%M:%S%.6f"))
+    }
+}
+
+impl JournalJail {
+    /// Logs how the jail reads the journal and starts it at its stored cursor (else `findtime`
+    /// back from `now`).
+    pub fn restore(&mut self, name: &str, store: Option<&Store>, now: f64, findtime: f64) {
+        let m = self.source.matches();
+        if m.is_all() {
+            flog!(
+                Notice,
+                "filter",
+                "[{name}] Jail started without 'journalmatch' set. Jail regexs will be checked against all journal entries, which is not advised for performance reasons."
+            );
+        } else {
+            flog!(
+                Info,
+                "filter",
+                "[{name}] Added journal match for: '{}'",
+                m.display()
+            );
+        }
+        let cursor = store.and_then(|s| match s.get_journal_cursor(name, JOURNAL_NAME) {
+            Ok(c) => c,
+            Err(e) => {
+                flog!(Error, "database", "[{name}] {e}");
+                None
+            }
+        });
+        match cursor {
+            Some(c) if ferroban_source::journal::Cursor::parse(&c).is_some() => {
+                flog!(
+                    Info,
+                    "filter",
+                    "[{name}] Resuming the journal after cursor {c}"
+                );
+                self.saved = Some(c.clone());
+                self.source.set_start(Start::AfterCursor(c));
+            }
+            other => {
+                if let Some(c) = other {
+                    flog!(
+                        Warning,
+                        "filter",
+                        "[{name}] Stored journal cursor {c:?} is not a cursor; reading back findtime"
+                    );
+                }
+                self.source.set_start(since(now, findtime));
+            }
+        }
+    }
+
+    /// Hands new entries to `jail`; returns whether more are queued. Switches the jail to live
+    /// operation once it caught up with the journal.
+    pub fn poll(
+        &mut self,
+        jail: &mut Jail,
+        now: f64,
+        mut store: Option<&mut Store>,
+        events: &mut Vec<Event>,
+    ) -> bool {
+        let name = jail.name().to_string();
+        let report = self.source.poll(&mut |l| {
+            let time = l.time_usec as f64 / 1e6;
+            let tt = time_text(l.time_usec);
+            events.extend(jail.process_dated(&tt, l.text, time, now, store.as_deref_mut()));
+        });
+        for n in &report.notices {
+            match n {
+                JournalNotice::Started { .. } => flog!(Debug, "filter", "[{name}] {n}"),
+                JournalNotice::FilesChanged => flog!(Info, "filter", "[{name}] {n}"),
+                JournalNotice::Stderr(_) | JournalNotice::NoFiles => {
+                    flog!(Warning, "filter", "[{name}] {n}")
+                }
+                JournalNotice::Exited { .. } | JournalNotice::Error(_) => {
+                    flog!(Error, "filter", "[{name}] {n}")
+                }
+            }
+        }
+        if report.caught_up && !self.live {
+            self.live = true;
+            jail.set_in_operation(true);
+            flog!(
+                Info,
+                "filter",
+                "[{name}] Jail is in operation now (process new journal entries)"
+            );
+        }
+        report.more
+    }
+
+    /// Whether the jail has caught up with the journal.
+    pub fn live(&self) -> bool {
+        self.live
+    }
+
+    /// Stores the cursor of the last entry read, when it changed.
+    pub fn save(&mut self, name: &str, store: &mut Store) {
+        let Some(c) = self.source.cursor() else {
+            return;
+        };
+        if self.saved.as_deref() == Some(c) {
+            return;
+        }
+        match store.set_journal_cursor(name, JOURNAL_NAME, c) {
+            Ok(()) => self.saved = Some(c.to_string()),
+            Err(e) => flog!(Error, "database", "[{name}] {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(p: &[&str]) -> Vec<LogPath> {
+        p.iter()
+            .map(|p| LogPath {
+                path: p.to_string(),
+                tail: false,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn which_jails_read_the_journal() {
+        let dir = std::env::temp_dir().join(format!("ferroban-journal-sel-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("auth.log");
+        std::fs::write(&log, "x\n").unwrap();
+        let log = log.display().to_string();
+        let glob = dir.join("auth*.log").display().to_string();
+        let missing = dir.join("none*.log").display().to_string();
+        let m = vec!["_COMM=sshd".to_string()];
+        let sel = |b: &str, p: &[&str], m: &[String]| selection_for(b, &paths(p), m);
+        assert!(sel("systemd", &[], &[]).unwrap().is_some());
+        let s = sel("systemd[journalpath=/x, rotated=off]", &[], &m)
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.path.as_deref(), Some(Path::new("/x")));
+        assert!(!s.rotated);
+        assert!(sel("systemd[bogus=1]", &[], &m).is_err());
+        // auto: the journal only without log files and with a journalmatch.
+        assert!(sel("auto", &[&missing], &m).unwrap().is_some());
+        assert!(sel("auto", &[], &m).unwrap().is_some());
+        assert!(sel("auto", &[&log], &m).unwrap().is_none());
+        assert!(sel("auto", &[&missing, &glob], &m).unwrap().is_none());
+        assert!(sel("auto", &[&missing], &[]).unwrap().is_none());
+        assert!(sel("polling", &[&missing], &m).unwrap().is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn time_text_like_isoformat() {
+        let t = time_text(1_700_000_000_000_000);
+        assert!(
+            t.ends_with(' ') && t.len() == "2023-11-14T22:13:20 ".len(),
+            "{t}"
+        );
+        let t = time_text(1_700_000_000_000_123);
+        assert!(t.trim_end().ends_with(".000123"), "{t}");
+    }
+}
