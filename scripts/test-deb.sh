@@ -403,4 +403,57 @@ unshare --mount --pid --net --fork --mount-proc \
 	fail "the installed package did not pass (see above)"
 checks=$((checks + $(wc -l <"$work/inside.checks")))
 
+# --- 6. CI only (a throwaway machine: FERROBAN_DEB_REAL_INSTALL=1, set by .ci/run): the real
+# thing. dpkg -i, the guide's files in /etc/ferroban, the installed unit's ExecStart line in the
+# foreground (in a private network namespace, so no ban reaches the machine's firewall), the
+# guide's status loop, ExecStop, dpkg --purge. Never on a developer's machine.
+if [[ "${FERROBAN_DEB_REAL_INSTALL:-0}" == 1 ]]; then
+	[[ "$(id -u)" == 0 ]] || fail "FERROBAN_DEB_REAL_INSTALL=1 needs root"
+	[[ -n "${FERROBAN_GUIDE_DIR:-}" ]] || fail "FERROBAN_DEB_REAL_INSTALL=1 needs FERROBAN_GUIDE_DIR"
+	! dpkg-query -W ferroban >/dev/null 2>&1 || fail "ferroban is already installed on this machine"
+	dpkg -i "$deb" >"$work/dpkg-i.out" 2>&1 || fail "dpkg -i:\n$(cat "$work/dpkg-i.out")"
+	ok "dpkg -i $(basename "$deb")"
+	unit=/usr/lib/systemd/system/ferroban.service
+	start_line="$(grep '^ExecStart=' "$unit" | cut -d= -f2-)"
+	stop_line="$(grep '^ExecStop=' "$unit" | cut -d= -f2-)"
+	install -d -m 0755 /run/ferroban
+	install -d -m 0700 /var/lib/ferroban
+	install -d /etc/ferroban/jail.d /var/log/nginx /var/log/fastapi
+	cp "$FERROBAN_GUIDE_DIR/jail.local" /etc/ferroban/jail.local
+	cp "$FERROBAN_GUIDE_DIR"/jail.d/* /etc/ferroban/jail.d/
+	real_ns="ferroban-deb-$$"
+	ip netns add "$real_ns"
+	cleanup_real() {
+		/usr/bin/ferroban client stop >/dev/null 2>&1 || true
+		ip netns del "$real_ns" 2>/dev/null || true
+		dpkg --purge ferroban >/dev/null 2>&1 || true
+		rm -f /etc/ferroban/jail.d/custom.conf
+	}
+	trap cleanup_real EXIT
+	# shellcheck disable=SC2086 # the unit's command line, word-split as systemd does here
+	ip netns exec "$real_ns" $start_line >"$work/real-server.out" 2>&1 &
+	for _ in $(seq 1 150); do
+		if /usr/bin/ferroban client ping >/dev/null 2>&1; then break; fi
+		sleep 0.2
+	done
+	list="$(/usr/bin/ferroban client status 2>&1)" ||
+		fail "installed: ferroban client status:\n$list\n$(cat "$work/real-server.out")"
+	n="$(sed -n 's/.*Number of jail:[[:space:]]*//p' <<<"$list")"
+	[[ "$n" == "$guide_jails" ]] || fail "installed: $n jails, the guide enables $guide_jails:\n$list"
+	for jail in $(/usr/bin/ferroban client status | grep 'Jail list:' | sed 's/.*://;s/,//g'); do
+		/usr/bin/ferroban client status "$jail" | grep -q 'Banned IP list:' ||
+			fail "installed: status $jail"
+	done
+	ok "installed with dpkg -i: the unit's ExecStart runs the guide's $n jails; the guide's loop works"
+	# shellcheck disable=SC2086
+	$stop_line >/dev/null || fail "installed: ExecStop ($stop_line)"
+	wait
+	ok "installed: ExecStop stops the server"
+	cleanup_real
+	trap - EXIT
+	! dpkg-query -W ferroban >/dev/null 2>&1 || fail "dpkg --purge left ferroban installed"
+	ok "dpkg --purge ferroban"
+	checks=$((checks + 4))
+fi
+
 say "$checks checks passed"
