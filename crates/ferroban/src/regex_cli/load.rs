@@ -21,6 +21,9 @@ pub struct Spec {
     pub datepattern: Option<String>,
     /// `journalmatch` (command line first, then the filter).
     pub journalmatch: Option<String>,
+    /// The backend the filter is read for (`systemd` sets `logtype = journal`); `None`: the
+    /// filter's own `logtype`.
+    pub backend: Option<String>,
     /// Header lines ("Use ..."), in fail2ban-regex's order. `DATEPATTERN_NAME` in a line is
     /// replaced by the date template's name once the filter exists.
     pub header: Vec<String>,
@@ -165,10 +168,15 @@ pub fn read_fail(spec: &mut Spec, value: &str, config: &Path) -> anyhow::Result<
                     loc.describe()
                 ));
                 push_options(spec, &opts);
-                let def = ferroban_config::read_filter_with(&loc.loader(), &name, &opts, None)
-                    .with_context(|| {
-                        format!("failed to load filter {value} (from {})", loc.describe())
-                    })?;
+                let def = ferroban_config::read_filter_with(
+                    &loc.loader(),
+                    &name,
+                    &opts,
+                    spec.backend.as_deref(),
+                )
+                .with_context(|| {
+                    format!("failed to load filter {value} (from {})", loc.describe())
+                })?;
                 apply_filter(spec, &def);
                 return Ok(());
             }
@@ -205,18 +213,34 @@ fn read_filter_file(
             basedir.display()
         ));
         push_options(spec, opts);
-        ferroban_config::read_filter(&basedir, &stem, opts).with_context(|| {
+        read_filter(&basedir, &stem, opts, spec.backend.as_deref()).with_context(|| {
             format!("failed to load filter {value} (from {})", basedir.display())
         })?
     } else {
         spec.header.push(format!("Use   failregex file : {name}"));
         push_options(spec, opts);
         let abs = std::path::absolute(name).unwrap_or_else(|_| PathBuf::from(name));
-        ferroban_config::read_filter(config, &abs.display().to_string(), opts)
-            .with_context(|| format!("failed to load filter file {}", abs.display()))?
+        read_filter(
+            config,
+            &abs.display().to_string(),
+            opts,
+            spec.backend.as_deref(),
+        )
+        .with_context(|| format!("failed to load filter file {}", abs.display()))?
     };
     apply_filter(spec, &def);
     Ok(())
+}
+
+/// Reads filter `name` from `dir` for `backend` (its `logtype`).
+fn read_filter(
+    dir: &Path,
+    name: &str,
+    opts: &[(String, String)],
+    backend: Option<&str>,
+) -> Result<ferroban_config::FilterDef, ferroban_config::ConfigError> {
+    let loader = ferroban_config::Loader::new(ferroban_config::ConfigSource::dir(dir));
+    ferroban_config::read_filter_with(&loader, name, opts, backend)
 }
 
 /// Takes the filter's regexes, options and date pattern into `spec`.

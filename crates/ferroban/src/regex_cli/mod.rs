@@ -3,8 +3,11 @@
 //! ```text
 //! ferroban regex [OPTIONS] LOG REGEX [IGNOREREGEX]
 //! ```
-//! * LOG: a log file, or a literal log line (several lines separated by `\n`);
-//!   `systemd-journal[...]` is not supported yet (issue 6).
+//! * LOG: a log file, a literal log line (several lines separated by `\n`), or
+//!   `systemd-journal[journalpath=…, journalfiles=…, journalflags=…, namespace=…, rotated=…,
+//!   journalmatch=…]`: the journal's entries (read through journalctl, formatted as the daemon
+//!   formats them, with their own time); the match is `-m`, else `journalmatch=`, else the
+//!   filter's, and the filter is read with `logtype = journal`.
 //! * REGEX: a literal failregex, a filter name with optional `[k=v]` options (looked up in
 //!   `-c DIR`/filter.d, `.conf`/`.local` and `.d/` overrides), or the path of a filter file.
 //! * IGNOREREGEX: a literal ignoreregex (or, as an extension, the path of a filter file whose

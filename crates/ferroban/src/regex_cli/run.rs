@@ -16,7 +16,9 @@ use super::load::{self, DATEPATTERN_NAME, Spec, shortstr};
 use super::out;
 use super::report::{self, Hit, Kind, LineStats, PrintOpts, RegexStat, Results};
 use crate::clock::{Clock, SystemClock};
+use crate::daemon::journal::time_text;
 use crate::filter::{Failure, Filter, FilterError, FilterOptions, LineResult};
+use ferroban_source::journal::{JournalMatch, JournalSelection, read_all};
 
 /// Files at least this big get a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_BYTES: u64 = 32 << 20;
@@ -33,6 +35,21 @@ enum Mode {
 enum Source {
     File(std::path::PathBuf),
     Literal(Vec<String>),
+    /// `systemd-journal[...]`: the journal selection (and a `journalmatch` given there).
+    Journal(JournalSelection),
+}
+
+/// `systemd-journal[journalpath=…, journalfiles=…, journalflags=…, namespace=…, rotated=…]`
+/// (fail2ban-regex's backend options), plus `journalmatch=…` (as `-m`, which wins).
+fn journal_log(log: &str) -> anyhow::Result<(JournalSelection, Option<String>)> {
+    let (name, opts) = ferroban_config::parse_reference(log)
+        .with_context(|| format!("LOG {log:?}: wrong journal options"))?;
+    if name != "systemd-journal" {
+        bail!("LOG {log:?}: expected systemd-journal[option=value, ...]");
+    }
+    let (m, rest): (Vec<_>, Vec<_>) = opts.into_iter().partition(|(k, _)| k == "journalmatch");
+    let sel = JournalSelection::from_options(&rest).with_context(|| format!("LOG {log:?}"))?;
+    Ok((sel, m.into_iter().next().map(|(_, v)| v)))
 }
 
 fn parse_usedns(v: &str) -> anyhow::Result<UseDns> {
@@ -226,15 +243,29 @@ struct Scan<'a> {
 }
 
 impl Scan<'_> {
+    /// Runs one line; `dated` is a journal entry's (time text, time): `line` is then its
+    /// message, and the report shows the time text in front of it.
     fn line(
         &mut self,
         w: &mut dyn Write,
         filter: &mut Filter,
         line: &str,
+        dated: Option<(&str, f64)>,
         line_no: u64,
         now: f64,
     ) -> io::Result<()> {
-        let res = filter.process_line(line, now);
+        let (res, full) = match dated {
+            Some((tt, date)) => (
+                filter.process_dated(tt, line, date, now),
+                std::borrow::Cow::Owned(format!("{tt}{line}")),
+            ),
+            None => (
+                filter.process_line(line, now),
+                std::borrow::Cow::Borrowed(line),
+            ),
+        };
+        let message = line;
+        let line: &str = &full;
         if self.mode == Mode::Token {
             let ret: Vec<&Failure> = res.failures.iter().filter(|f| !f.is_nofail()).collect();
             if !ret.is_empty() {
@@ -277,7 +308,9 @@ impl Scan<'_> {
             // The filter says whether its prefregex matched; only -v needs its groups again.
             if want_groups && let Some(d) = &mut self.pref_dates {
                 self.stripped.clear();
-                match d.match_time(line, now) {
+                // A journal entry's message has no date to cut.
+                match dated.map_or_else(|| d.match_time(line, now), |_| None) {
+                    None if dated.is_some() => self.stripped.push_str(message),
                     Some(h) => {
                         self.stripped.push_str(&line[..h.start]);
                         self.stripped.push_str(&line[h.end..]);
@@ -321,6 +354,15 @@ impl Scan<'_> {
     }
 }
 
+/// The journal match: `-m`, else `journalmatch=` of LOG, else the filter's (one per line).
+fn journal_match(spec: &Spec) -> anyhow::Result<Option<JournalMatch>> {
+    let Some(m) = &spec.journalmatch else {
+        return Ok(None);
+    };
+    let lines: Vec<&str> = m.split('\n').collect();
+    Ok(Some(JournalMatch::parse(&lines)?))
+}
+
 fn progress_bar(size: u64) -> Option<indicatif::ProgressBar> {
     if size < PROGRESS_MIN_BYTES || !io::stderr().is_terminal() {
         return None;
@@ -345,12 +387,11 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
     if args.print_no_ignored && args.print_all_ignored {
         bail!("--print-no-ignored and --print-all-ignored are mutually exclusive");
     }
-    if args.log.starts_with("systemd-journal") {
-        bail!(
-            "LOG {:?}: the systemd journal is not supported yet (issue 6)",
-            args.log
-        );
-    }
+    let journal = if args.log.starts_with("systemd-journal") {
+        Some(journal_log(&args.log)?)
+    } else {
+        None
+    };
     let mode = if args.json {
         Mode::Json
     } else if args.out.is_some() {
@@ -377,6 +418,13 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
     if let Some(j) = &args.journalmatch {
         spec.journalmatch = Some(j.clone());
     }
+    if let Some((_, m)) = &journal {
+        // The filter is read for the journal (`logtype = journal`), as fail2ban-regex does.
+        spec.backend = Some("systemd".into());
+        if spec.journalmatch.is_none() {
+            spec.journalmatch = m.clone();
+        }
+    }
     load::read_fail(&mut spec, &args.regex, config)?;
     if let Some(ign) = &args.ignoreregex {
         load::read_ignore(&mut spec, ign, config)?;
@@ -395,7 +443,9 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
     let mut filter = build_filter(&spec, maxlines, opts)?;
 
     // The lines.
-    let source = if Path::new(&args.log).is_file() {
+    let source = if let Some((sel, _)) = journal {
+        Source::Journal(sel)
+    } else if Path::new(&args.log).is_file() {
         Source::File(args.log.clone().into())
     } else if Path::new(&args.log).exists() {
         bail!("log file {}: not a regular file", args.log);
@@ -417,6 +467,13 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
             writeln!(w, "{}", h.replace(DATEPATTERN_NAME, &date_pattern_name))?;
         }
         match &source {
+            Source::Journal(_) => {
+                writeln!(w, "Use         systemd journal")?;
+                writeln!(w, "Use         encoding : UTF-8")?;
+                if let Some(m) = journal_match(&spec)?.filter(|m| !m.is_all()) {
+                    writeln!(w, "Use    journal match : {}", m.display())?;
+                }
+            }
             Source::File(p) => {
                 writeln!(w, "Use         log file : {}", p.display())?;
                 writeln!(
@@ -523,7 +580,7 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
                     continue;
                 }
                 let line = decode(bytes, latin1, &mut scratch);
-                scan.line(&mut w, &mut filter, line, line_no, now)?;
+                scan.line(&mut w, &mut filter, line, None, line_no, now)?;
             }
             if let Some(pb) = pb {
                 pb.finish_and_clear();
@@ -536,8 +593,29 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
                 if l.is_empty() || l.starts_with('#') {
                     continue;
                 }
-                scan.line(&mut w, &mut filter, l, i as u64 + 1, now)?;
+                scan.line(&mut w, &mut filter, l, None, i as u64 + 1, now)?;
             }
+        }
+        Source::Journal(sel) => {
+            let m = journal_match(&spec)?.unwrap_or_default();
+            let mut line_no = 0u64;
+            let mut failed = Ok(());
+            read_all(sel, &m, &mut |f| {
+                line_no += 1;
+                if failed.is_ok() {
+                    let tt = time_text(f.time_usec);
+                    let date = f.time_usec as f64 / 1e6;
+                    failed = scan.line(
+                        &mut w,
+                        &mut filter,
+                        &f.line,
+                        Some((&tt, date)),
+                        line_no,
+                        now,
+                    );
+                }
+            })?;
+            failed?;
         }
     }
     let elapsed = t0.elapsed().as_secs_f64();
