@@ -7,7 +7,8 @@
 //!
 //! The guide's paths (`/var/log/nginx/access.log`, `/var/log/ufw.log`, ...) are used as written:
 //! the daemon runs in a private mount namespace whose `/var/log` and `/var/lib` are empty tmpfs
-//! mounts (`unshare --mount`), so nothing on the host is read or written. `banaction = ufw`:
+//! mounts (`unshare --mount --net`, with `/etc/ufw` an empty tmpfs and a network namespace of
+//! its own), so nothing on the host is read or written. `banaction = ufw`:
 //! the `ufw` the daemon finds first on its PATH is a stand-in that records its arguments (the
 //! real ufw backend is tested in network namespaces, tests/firewall_netns.rs). Needs root and
 //! util-linux's unshare/nsenter.
@@ -215,11 +216,22 @@ impl Setup {
         // A private mount namespace: fresh /var/log and /var/lib for the daemon only.
         let script = format!(
             "mount -t tmpfs ferroban-guide-log /var/log && mount -t tmpfs ferroban-guide-lib /var/lib \
+             && mount -t tmpfs ferroban-guide-ufw /etc/ufw \
              && mkdir -p /var/log/nginx /var/log/fastapi \
              && exec {BIN} server -f -x -c {d}/etc -s {d}/ferroban.sock -p {d}/ferroban.pid"
         );
         let child = Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            // A private network namespace too: whatever a firewall command does stays there, and
+            // /etc/ufw is an empty tmpfs: the host's ufw rules files are never written.
+            .args([
+                "--mount",
+                "--net",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                &script,
+            ])
             .env("PATH", format!("{d}/bin:/usr/sbin:/usr/bin:/sbin:/bin"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
