@@ -115,6 +115,8 @@ pub struct JournalJail {
     pub source: JournalSource,
     saved: Option<String>,
     live: bool,
+    /// `backend = auto` switched to the journal.
+    auto: bool,
 }
 
 /// Builds the journal source of jail `def`, starting `findtime` back until [`JournalJail::restore`]
@@ -126,10 +128,12 @@ pub fn journal_source(def: &JailDef, selection: JournalSelection) -> Result<Jour
     let now = crate::clock::Clock::now(&crate::clock::SystemClock);
     let source = JournalSource::new(selection, matches, since(now, findtime))
         .map_err(|e| err(e.to_string()))?;
+    let auto = !def.backend.trim_start().starts_with("systemd");
     Ok(JournalJail {
         source,
         saved: None,
         live: false,
+        auto,
     })
 }
 
@@ -154,6 +158,13 @@ impl JournalJail {
     /// back from `now`).
     pub fn restore(&mut self, name: &str, store: Option<&Store>, now: f64, findtime: f64) {
         let m = self.source.matches();
+        if self.auto {
+            flog!(
+                Notice,
+                "filter",
+                "[{name}] No file found for logpath: backend auto reads the systemd journal"
+            );
+        }
         if m.is_all() {
             flog!(
                 Notice,
