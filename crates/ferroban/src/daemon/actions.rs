@@ -160,7 +160,7 @@ fn info_of(t: &Ticket) -> BanInfo {
 
 /// A ban as a firewall element: the id and its remaining time at `now` (`None`: permanent).
 fn element(t: &Ticket, now: f64) -> (HostId, Option<f64>) {
-    let remaining = (t.bantime >= 0.0).then(|| t.time + t.bantime - now);
+    let remaining = (t.bantime >= 0.0).then_some(t.time + t.bantime - now);
     (t.id.clone(), remaining)
 }
 
