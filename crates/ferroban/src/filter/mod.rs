@@ -731,12 +731,19 @@ impl Filter {
             if let Some(k) = write_back {
                 self.mlfid.update(&k, fail.clone());
             }
-            for id in ids {
+            let last = ids.len().saturating_sub(1);
+            for (j, id) in ids.into_iter().enumerate() {
+                // the last failure takes the data, the others a copy
+                let data = if j == last {
+                    std::mem::take(&mut fail)
+                } else {
+                    fail.clone()
+                };
                 result.failures.push(Failure {
                     regex_index: index,
                     id,
                     time: date,
-                    data: fail.clone(),
+                    data,
                 });
             }
             if !self.opts.check_all_regex {

@@ -1,4 +1,4 @@
-//! Reading a log file line by line into one reused buffer.
+//! Reading a log file line by line out of one big reused buffer.
 //!
 //! * Lines end at `\n` only (as fail2ban reads its files: raw bytes up to the newline).
 //! * A final line without a newline is **not** returned: fail2ban waits for the line to be
@@ -7,17 +7,25 @@
 //!   matching (the rest is skipped without being buffered); this bounds memory and every regex
 //!   search. fail2ban has no such cap; real log lines never come near it.
 
-use std::io::{self, BufRead, Read};
+use std::io::{self, Read};
 
 /// Longest line handed to the filter (bytes); longer lines are truncated.
 pub const MAX_LINE: usize = 64 * 1024;
 
-/// Read buffer size.
+/// Read buffer size (larger than [`MAX_LINE`]).
 const READ_BUF: usize = 1 << 20;
 
-/// A line reader over any byte source.
+/// A line reader over any byte source: reads big chunks and hands out each line as a slice
+/// of its buffer (no per-line copy).
 pub struct LineReader<R> {
-    inner: io::BufReader<R>,
+    inner: R,
+    buf: Vec<u8>,
+    /// Unread bytes are `buf[pos..end]`.
+    pos: usize,
+    end: usize,
+    eof: bool,
+    /// The kept head of a line longer than the buffer.
+    long: Vec<u8>,
     /// Bytes consumed so far (for the progress bar).
     pub consumed: u64,
     /// Lines longer than [`MAX_LINE`] seen so far.
@@ -25,48 +33,85 @@ pub struct LineReader<R> {
 }
 
 impl<R: Read> LineReader<R> {
-    /// Wraps `inner` in a large buffered reader.
+    /// Wraps `inner` with a large read buffer.
     pub fn new(inner: R) -> Self {
         LineReader {
-            inner: io::BufReader::with_capacity(READ_BUF, inner),
+            inner,
+            buf: vec![0; READ_BUF],
+            pos: 0,
+            end: 0,
+            eof: false,
+            long: Vec::new(),
             consumed: 0,
             truncated: 0,
         }
     }
 
-    /// Reads the next complete line (without its `\n`) into `buf` (cleared first).
-    /// Returns `Ok(false)` at the end of input (an incomplete last line is dropped).
-    pub fn next_line(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
-        buf.clear();
-        let mut over = false;
+    fn fill(&mut self, at: usize) -> io::Result<usize> {
         loop {
-            let chunk = match self.inner.fill_buf() {
-                Ok(c) => c,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            match self.inner.read(&mut self.buf[at..]) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
-            };
-            if chunk.is_empty() {
-                // End of input: whatever is buffered has no newline.
-                return Ok(false);
             }
-            let (take, done) = match memchr::memchr(b'\n', chunk) {
-                Some(p) => (p, true),
-                None => (chunk.len(), false),
-            };
-            let room = MAX_LINE - buf.len();
-            if take > room {
-                over = true;
-            }
-            buf.extend_from_slice(&chunk[..take.min(room)]);
-            let used = if done { take + 1 } else { take };
-            self.inner.consume(used);
-            self.consumed += used as u64;
-            if done {
-                if over {
+        }
+    }
+
+    /// The next complete line (without its `\n`, cut to [`MAX_LINE`] bytes), or `None` at the
+    /// end of input (an incomplete last line is dropped).
+    pub fn next_line(&mut self) -> io::Result<Option<&[u8]>> {
+        loop {
+            if let Some(p) = memchr::memchr(b'\n', &self.buf[self.pos..self.end]) {
+                let start = self.pos;
+                self.pos += p + 1;
+                self.consumed += p as u64 + 1;
+                if p > MAX_LINE {
                     self.truncated += 1;
                 }
-                return Ok(true);
+                return Ok(Some(&self.buf[start..start + p.min(MAX_LINE)]));
             }
+            if self.eof {
+                // whatever is left has no newline
+                return Ok(None);
+            }
+            if self.pos > 0 {
+                self.buf.copy_within(self.pos..self.end, 0);
+                self.end -= self.pos;
+                self.pos = 0;
+            }
+            if self.end == self.buf.len() {
+                return self.long_line();
+            }
+            let n = self.fill(self.end)?;
+            if n == 0 {
+                self.eof = true;
+            }
+            self.end += n;
+        }
+    }
+
+    /// The buffer is full of one line without a newline: keep its first [`MAX_LINE`] bytes,
+    /// skip the rest up to the newline.
+    fn long_line(&mut self) -> io::Result<Option<&[u8]>> {
+        self.long.clear();
+        self.long.extend_from_slice(&self.buf[..MAX_LINE]);
+        self.consumed += self.end as u64;
+        self.pos = 0;
+        self.end = 0;
+        loop {
+            let n = self.fill(0)?;
+            if n == 0 {
+                self.eof = true;
+                return Ok(None);
+            }
+            if let Some(p) = memchr::memchr(b'\n', &self.buf[..n]) {
+                self.pos = p + 1;
+                self.end = n;
+                self.consumed += p as u64 + 1;
+                self.truncated += 1;
+                return Ok(Some(&self.long));
+            }
+            self.consumed += n as u64;
         }
     }
 }
@@ -101,11 +146,48 @@ mod tests {
     fn lines(data: &[u8]) -> Vec<Vec<u8>> {
         let mut r = LineReader::new(data);
         let mut out = Vec::new();
-        let mut buf = Vec::new();
-        while r.next_line(&mut buf).unwrap() {
-            out.push(buf.clone());
+        while let Some(l) = r.next_line().unwrap() {
+            out.push(l.to_vec());
         }
+        assert_eq!(
+            r.consumed,
+            data.iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p as u64 + 1)
+        );
         out
+    }
+
+    /// A reader that hands out a few bytes per call, to cross every buffer boundary.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = self.1.min(out.len()).min(self.0.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn lines_across_reads_and_buffer_ends() {
+        let mut data = Vec::new();
+        for i in 0..50_000 {
+            data.extend_from_slice(format!("line {i} {}\n", "x".repeat(i % 97)).as_bytes());
+        }
+        data.extend_from_slice(b"tail without newline");
+        let want: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
+        let want = &want[..want.len() - 1];
+        for step in [1 << 20, 4093, 7] {
+            let mut r = LineReader::new(Trickle(&data, step));
+            let mut n = 0;
+            while let Some(l) = r.next_line().unwrap() {
+                assert_eq!(l, want[n], "step {step}, line {n}");
+                n += 1;
+            }
+            assert_eq!(n, want.len(), "step {step}");
+        }
     }
 
     #[test]
@@ -121,13 +203,17 @@ mod tests {
     fn truncates_long_lines() {
         let mut data = vec![b'x'; MAX_LINE + 10];
         data.extend_from_slice(b"\nnext\n");
+        // longer than the read buffer too
+        data.extend(std::iter::repeat_n(b'y', 3 * READ_BUF + 5));
+        data.extend_from_slice(b"\nlast\n");
         let mut r = LineReader::new(&data[..]);
-        let mut buf = Vec::new();
-        assert!(r.next_line(&mut buf).unwrap());
-        assert_eq!(buf.len(), MAX_LINE);
-        assert!(r.next_line(&mut buf).unwrap());
-        assert_eq!(buf, b"next");
-        assert_eq!(r.truncated, 1);
+        assert_eq!(r.next_line().unwrap().unwrap(), vec![b'x'; MAX_LINE]);
+        assert_eq!(r.next_line().unwrap().unwrap(), b"next");
+        assert_eq!(r.next_line().unwrap().unwrap(), vec![b'y'; MAX_LINE]);
+        assert_eq!(r.next_line().unwrap().unwrap(), b"last");
+        assert!(r.next_line().unwrap().is_none());
+        assert_eq!(r.truncated, 2);
+        assert_eq!(r.consumed, data.len() as u64);
     }
 
     #[test]

@@ -556,26 +556,25 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
             let size = file.metadata().map(|m| m.len()).unwrap_or(0);
             let pb = progress_bar(size);
             let mut reader = LineReader::new(file);
-            let mut buf = Vec::with_capacity(4096);
             let mut scratch = String::new();
             let mut line_no = 0u64;
             loop {
-                let more = reader.next_line(&mut buf).with_context(|| {
-                    format!(
-                        "log file {}: read error after line {line_no}",
-                        path.display()
-                    )
-                })?;
-                if !more {
-                    break;
-                }
-                line_no += 1;
                 if let Some(pb) = &pb
                     && line_no.is_multiple_of(65536)
                 {
                     pb.set_position(reader.consumed);
                 }
-                let bytes = rstrip_newlines(&buf);
+                let next = reader.next_line().with_context(|| {
+                    format!(
+                        "log file {}: read error after line {line_no}",
+                        path.display()
+                    )
+                })?;
+                let Some(raw) = next else {
+                    break;
+                };
+                line_no += 1;
+                let bytes = rstrip_newlines(raw);
                 if bytes.is_empty() || bytes[0] == b'#' {
                     continue;
                 }
