@@ -182,6 +182,25 @@ struct Text<'a> {
     ascii: bool,
 }
 
+/// Whether `b` is all ASCII: eight bytes at a time, the last word overlapping (the standard
+/// library's check walks the tail of a line byte by byte).
+fn is_ascii(b: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = |c: &[u8]| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        u64::from_le_bytes(w)
+    };
+    if b.len() < 8 {
+        return b.is_ascii();
+    }
+    let mut acc = word(&b[b.len() - 8..]);
+    for c in b.chunks_exact(8) {
+        acc |= word(c);
+    }
+    acc & HIGH == 0
+}
+
 /// Byte offset of character `n` (clamped to the end).
 fn char_to_byte(t: Text<'_>, n: usize) -> usize {
     let line = t.line;
@@ -658,7 +677,7 @@ impl DateDetector {
         self.screen.done = false;
         let text = Text {
             line,
-            ascii: line.is_ascii(),
+            ascii: is_ascii(line.as_bytes()),
         };
         let n = self.slots.len();
         let anchored = |s: &Slot| s.template.flags & (LINE_BEGIN | LINE_END) != 0;
@@ -915,6 +934,22 @@ fn display_name(pattern: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+#[cfg(test)]
+mod ascii_tests {
+    #[test]
+    fn ascii_check() {
+        for n in 0..40 {
+            let mut v = vec![b'a'; n];
+            assert!(super::is_ascii(&v));
+            for k in 0..n {
+                v[k] = 0x80;
+                assert!(!super::is_ascii(&v), "{n} {k}");
+                v[k] = b'a';
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -26,13 +26,24 @@ pub(crate) enum Kind {
     Tai64n,
 }
 
+/// When a template's regex is compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compile {
+    /// At construction (a user's datepattern: every error shows at once).
+    Now,
+    /// On first use, after a syntax check now (a default embedded in a user's `{DATE}` wrap).
+    Checked,
+    /// On first use (the defaults, known to compile).
+    Lazy,
+}
+
 /// A regex-based template.
 #[derive(Debug)]
 pub(crate) struct RegexTemplate {
     source: String,
-    /// Compiled on first use for the default templates (most of them are never searched with
-    /// it: the screen rules them out, or a native matcher reads the date).
-    re: OnceLock<Regex>,
+    /// Compiled on first use for the default templates, plain or wrapped (most of them are
+    /// never searched with it: the screen rules them out, or a native matcher reads the date).
+    re: OnceLock<Option<Regex>>,
     /// Groups (duplicates included) holding the date text.
     date_groups: Vec<usize>,
     /// Field groups in group order.
@@ -86,11 +97,12 @@ impl Hit {
 }
 
 impl RegexTemplate {
-    fn re(&self) -> &Regex {
-        self.re.get_or_init(|| {
-            // Only the default templates are compiled lazily; they all compile (tested).
-            Regex::new(&self.source).expect("default date template compiles")
-        })
+    /// The compiled regex (`None` only if a lazily compiled pattern that parsed fails to
+    /// compile, which the defaults never do (tested); the template then matches nothing).
+    fn re(&self) -> Option<&Regex> {
+        self.re
+            .get_or_init(|| Regex::new(&self.source).ok())
+            .as_ref()
     }
 }
 
@@ -281,15 +293,27 @@ impl Template {
         embed: Option<String>,
         native: Option<Native>,
         epoch_long: Option<bool>,
-        lazy: bool,
+        compile: Compile,
     ) -> Result<Template, DateError> {
         let re = OnceLock::new();
-        if !lazy {
-            let compiled = Regex::new(&spec.source).map_err(|e| DateError::Regex {
-                pattern: name.clone(),
-                source: Box::new(e),
-            })?;
-            let _ = re.set(compiled);
+        match compile {
+            Compile::Now => {
+                let compiled = Regex::new(&spec.source).map_err(|e| DateError::Regex {
+                    pattern: name.clone(),
+                    source: Box::new(e),
+                })?;
+                let _ = re.set(Some(compiled));
+            }
+            // syntax errors (duplicate group names included) still show at once
+            Compile::Checked => {
+                regex_syntax::Parser::new()
+                    .parse(&spec.source)
+                    .map_err(|e| DateError::Pattern {
+                        pattern: name.clone(),
+                        reason: e.to_string(),
+                    })?;
+            }
+            Compile::Lazy => {}
         }
         let names = capture_names(&spec.source).map_err(|e| DateError::Pattern {
             pattern: name.clone(),
@@ -330,15 +354,15 @@ impl Template {
 
     /// A `%`-code datepattern template.
     pub(crate) fn pattern(p: &str) -> Result<Template, DateError> {
-        Template::pattern_with(p, false)
+        Template::pattern_with(p, Compile::Now)
     }
 
     /// A default template: its regex is compiled on first use.
     pub(crate) fn default_pattern(p: &str) -> Result<Template, DateError> {
-        Template::pattern_with(p, true)
+        Template::pattern_with(p, Compile::Lazy)
     }
 
-    fn pattern_with(p: &str, lazy: bool) -> Result<Template, DateError> {
+    fn pattern_with(p: &str, compile: Compile) -> Result<Template, DateError> {
         let (spec, name) = pattern::pattern_regex(p)?;
         let body = p
             .strip_prefix("{UNB}")
@@ -349,12 +373,13 @@ impl Template {
         } else {
             Native::for_pattern(body)
         };
-        Template::from_spec(spec, name, Some(body.to_owned()), native, None, lazy)
+        Template::from_spec(spec, name, Some(body.to_owned()), native, None, compile)
     }
 
     /// A default template `body` embedded in a `{DATE}` wrap.
     pub(crate) fn wrapped(wrap: &str, body: &str) -> Result<Template, DateError> {
-        let mut t = Template::pattern(&replace_marker(wrap, &["{DATE}"], body))?;
+        let p = replace_marker(wrap, &["{DATE}"], body);
+        let mut t = Template::pattern_with(&p, Compile::Checked)?;
         if let Some(c) = first_char_wrap(wrap)
             && let Some(native) = Native::for_pattern(body)
             && let Kind::Regex(rt) = &mut t.kind
@@ -376,7 +401,7 @@ impl Template {
         let replaced = replace_marker(p, &["{LEPOCH}", "{EPOCH}"], &format!("({inner})"));
         let regex = format!("({replaced})");
         let spec = pattern::template_regex(&regex, Begin::Word, true, true, p)?;
-        Template::from_spec(spec, p.to_owned(), None, None, Some(long), false)
+        Template::from_spec(spec, p.to_owned(), None, None, Some(long), Compile::Now)
     }
 
     /// The plain epoch template.
@@ -550,7 +575,8 @@ impl Template {
                 if let Some((c, native)) = rt.wrapped
                     && pos == 0
                 {
-                    let p = hay.find(c)?;
+                    // `c` is ASCII punctuation (see `first_char_wrap`)
+                    let p = memchr::memchr(c as u8, hay.as_bytes())?;
                     match native.body_at(hay.as_bytes(), p + 1, fields) {
                         Ok(Some(end)) => {
                             return Some(Hit {
@@ -631,15 +657,16 @@ impl Template {
                             }
                         }
                     }
-                    let m = rt.re().find_at(hay, from)?;
+                    let m = rt.re()?.find_at(hay, from)?;
                     if let Ok(Some(end)) = native.word_at(hay.as_bytes(), m.start(), fields)
                         && end == m.end()
                     {
                         return Some(Hit::native(m.start(), end));
                     }
                 }
-                let locs = locs.get_or_insert_with(|| rt.re().capture_locations());
-                let m = rt.re().captures_read_at(locs, hay, pos)?;
+                let re = rt.re()?;
+                let locs = locs.get_or_insert_with(|| re.capture_locations());
+                let m = re.captures_read_at(locs, hay, pos)?;
                 let date = rt.date_groups.iter().find_map(|&g| locs.get(g));
                 Some(Hit {
                     start: m.start(),
@@ -825,6 +852,7 @@ mod tests {
                 assert!(rt.re.get().is_none());
                 let names: Vec<Option<String>> = rt
                     .re()
+                    .unwrap()
                     .capture_names()
                     .map(|n| n.map(str::to_owned))
                     .collect();
