@@ -510,6 +510,7 @@ impl DateDetector {
         let ignore_dup = !self.slots.is_empty();
         let set = default_templates();
         let list = if all { &set.all } else { &set.plain };
+        let mut first_wrap = true;
         for t in list {
             if select == Select::LineBegin && t.flags & LINE_BEGIN == 0 {
                 continue;
@@ -518,7 +519,11 @@ impl DateDetector {
                 // a pattern default is embedded by its pattern, an epoch or TAI64N
                 // one by its name, which is then read like a datepattern keyword
                 Some(wrap) => Arc::new(match &t.embed {
-                    Some(body) => Template::wrapped(wrap, body)?,
+                    Some(body) => {
+                        let t = Template::wrapped(wrap, body, first_wrap)?;
+                        first_wrap = false;
+                        t
+                    }
                     None => template_for(&template::replace_marker(wrap, &["{DATE}"], &t.name))?,
                 }),
                 None => Arc::clone(t),

@@ -31,9 +31,8 @@ pub(crate) enum Kind {
 enum Compile {
     /// At construction (a user's datepattern: every error shows at once).
     Now,
-    /// On first use, after a syntax check now (a default embedded in a user's `{DATE}` wrap).
-    Checked,
-    /// On first use (the defaults, known to compile).
+    /// On first use (the defaults, known to compile, and the defaults embedded in a user's
+    /// `{DATE}` wrap but the first one; their syntax is still checked at construction).
     Lazy,
 }
 
@@ -304,15 +303,7 @@ impl Template {
                 })?;
                 let _ = re.set(Some(compiled));
             }
-            // syntax errors (duplicate group names included) still show at once
-            Compile::Checked => {
-                regex_syntax::Parser::new()
-                    .parse(&spec.source)
-                    .map_err(|e| DateError::Pattern {
-                        pattern: name.clone(),
-                        reason: e.to_string(),
-                    })?;
-            }
+            // the syntax tree is read below (syntax errors, duplicate group names show there)
             Compile::Lazy => {}
         }
         let names = capture_names(&spec.source).map_err(|e| DateError::Pattern {
@@ -377,9 +368,20 @@ impl Template {
     }
 
     /// A default template `body` embedded in a `{DATE}` wrap.
-    pub(crate) fn wrapped(wrap: &str, body: &str) -> Result<Template, DateError> {
+    /// `compile_now`: compile at once (one of the wraps of a list is, which shows the errors
+    /// of the wrap itself); the others are compiled on first use after a syntax check.
+    pub(crate) fn wrapped(
+        wrap: &str,
+        body: &str,
+        compile_now: bool,
+    ) -> Result<Template, DateError> {
         let p = replace_marker(wrap, &["{DATE}"], body);
-        let mut t = Template::pattern_with(&p, Compile::Checked)?;
+        let compile = if compile_now {
+            Compile::Now
+        } else {
+            Compile::Lazy
+        };
+        let mut t = Template::pattern_with(&p, compile)?;
         if let Some(c) = first_char_wrap(wrap)
             && let Some(native) = Native::for_pattern(body)
             && let Kind::Regex(rt) = &mut t.kind

@@ -145,6 +145,10 @@ fn markers_and_keywords() {
         DateDetector::from_pattern("Epoch\nEPOCH"),
         Err(DateError::DuplicateTemplate(_))
     ));
+    // a bad {DATE} wrap is refused at construction (most wrapped defaults compile later)
+    for bad in [r"^[({DATE})", r"^(?P<d>x)({DATE})", r"^\p{Bogus}({DATE})"] {
+        assert!(DateDetector::from_pattern(bad).is_err(), "{bad}");
+    }
 }
 
 #[test]
