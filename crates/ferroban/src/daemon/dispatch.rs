@@ -119,7 +119,8 @@ pub async fn handle(state: &Shared, argv: &[String]) -> Res {
         ["unban", ids @ ..] if !ids.is_empty() => {
             let mut n = 0;
             for id in ids {
-                let id = parse_id(id)?;
+                // Any id a jail may have banned, F-ID values included.
+                let id = HostId::parse(id);
                 let count = state.borrow().jails.len();
                 for idx in 0..count {
                     if state.borrow_mut().unban_in(idx, &id) {
@@ -416,8 +417,8 @@ fn set(state: &Shared, words: &[&str]) -> Res {
                         ["--report-absent", rest @ ..] => (true, rest),
                         _ => (false, ids),
                     };
-                    let parsed: Vec<HostId> =
-                        ids.iter().map(|t| parse_id(t)).collect::<Result<_, _>>()?;
+                    // Any id a jail may have banned, F-ID values included.
+                    let parsed: Vec<HostId> = ids.iter().map(|t| HostId::parse(t)).collect();
                     if report_absent {
                         let st = state.borrow();
                         let absent: Vec<String> = parsed
