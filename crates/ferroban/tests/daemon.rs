@@ -481,9 +481,11 @@ fn sshd_jail_bans_from_the_journal_and_resumes_at_its_cursor() {
     );
     // The entry logged before the start is read back (if journalctl had to be restarted
     // because the journal was still being written, a moment after "in operation").
-    wait_for("the failure logged before the start", Duration::from_secs(10), || {
-        count(&d.log(), "[sshd] Found 192.0.2.10") == 1
-    });
+    wait_for(
+        "the failure logged before the start",
+        Duration::from_secs(10),
+        || count(&d.log(), "[sshd] Found 192.0.2.10") == 1,
+    );
     let (code, status, _) = d.client(&["status", "sshd"]);
     assert_eq!(code, 0);
     assert!(status.contains("Journal matches"), "{status}");
