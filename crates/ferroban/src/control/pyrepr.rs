@@ -127,10 +127,12 @@ pub fn repr_str(s: &str) -> String {
 }
 
 /// Python's `str.isprintable()` for one character, closely enough: controls, separators other
-/// than the space, format characters, private use and non-characters are not printable.
+/// than the space (every Unicode white space but ' '), format characters, private use and
+/// non-characters are not printable.
 fn printable(c: char) -> bool {
     let n = c as u32;
     !(n < 0x20
+        || (c.is_whitespace() && c != ' ')
         || (0x7f..=0xa0).contains(&n)
         || n == 0xad
         || (0x2000..=0x200f).contains(&n)

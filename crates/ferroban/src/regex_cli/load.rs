@@ -66,33 +66,9 @@ pub fn shortstr(s: &str, l: usize) -> String {
     }
 }
 
-/// Python's `repr()` of a string (enough for option values).
+/// Python's `repr()` of a string.
 pub fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
+    crate::control::pyrepr::repr_str(s)
 }
 
 /// The shape fail2ban-regex takes for a filter reference: word characters, `/`, `-`, `.`,
