@@ -135,10 +135,9 @@ impl State {
         let jail = &self.jails[idx];
         let id = t.id.to_string();
         let (ipmatches, ipjailmatches) = match &self.store {
-            Some(store) if jail.history_matches => (
-                store_matches(store, &id, None),
-                store_matches(store, &id, Some(jail.jail.name())),
-            ),
+            Some(store) if jail.history_matches => {
+                store_matches(store, &id, jail.jail.name()).unzip()
+            }
             _ => (None, None),
         };
         actions::BanJob {
@@ -282,14 +281,21 @@ impl State {
     }
 }
 
-fn store_matches(store: &Store, id: &str, jail: Option<&str>) -> Option<Vec<String>> {
-    let bans = store.current_bans(0.0).ok()?;
-    Some(
-        bans.into_iter()
-            .filter(|b| b.id == id && jail.is_none_or(|j| j == b.jail))
-            .flat_map(|b| b.data.matches)
-            .collect(),
-    )
+/// The stored matches of `id`: over every jail (`<ipmatches>`) and in `jail` (`<ipjailmatches>`),
+/// from one read of the store.
+fn store_matches(store: &Store, id: &str, jail: &str) -> Option<(Vec<String>, Vec<String>)> {
+    let mut all = Vec::new();
+    let mut own = Vec::new();
+    for b in store.current_bans(0.0).ok()? {
+        if b.id != id {
+            continue;
+        }
+        if b.jail == jail {
+            own.extend(b.data.matches.iter().cloned());
+        }
+        all.extend(b.data.matches);
+    }
+    Some((all, own))
 }
 
 fn log_notice(jail: &str, n: &Notice) {
