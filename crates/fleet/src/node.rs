@@ -1,0 +1,809 @@
+//! The NATS side: a thread with its own current-thread runtime, so the daemon never waits on
+//! the engine. It keeps the outbox flowing, follows the stream from the persisted cursor, and
+//! re-connects (and re-asserts into a recreated stream) on its own.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::push, stream};
+use futures_util::{FutureExt, StreamExt};
+use tokio::sync::mpsc;
+
+use crate::config::{FleetConfig, Trust};
+use crate::db::{FleetDb, OwnRow, RemoteRow};
+use crate::event::{self, ClockKind, Event, Kind, SigningKey};
+use crate::merge::{self, Entry, Merge, Outcome, Reject};
+use crate::{Apply, ApplyKind, FleetError, Now, PeerStatus, Status};
+
+/// Log levels of the fleet's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Informational.
+    Info,
+    /// Something to look at.
+    Warning,
+    /// An error (the fleet keeps trying).
+    Error,
+}
+
+/// Where the fleet's log lines go.
+pub type Log = Arc<dyn Fn(Level, String) + Send + Sync>;
+
+/// Largest batch handed to the daemon at once (one firewall transaction per jail).
+const BATCH: usize = 500;
+/// Re-measure the clock skew this often.
+const SKEW_EVERY: Duration = Duration::from_secs(600);
+/// Look at the stream (lag, recreated?) this often.
+const CHECK_EVERY: Duration = Duration::from_secs(2);
+
+enum Cmd {
+    Ban {
+        jail: String,
+        ip: String,
+        ends_at: Option<f64>,
+    },
+    Unban {
+        jail: String,
+        ip: String,
+    },
+    Stop,
+}
+
+/// The daemon's side of the fleet.
+#[derive(Clone)]
+pub struct FleetHandle {
+    tx: mpsc::UnboundedSender<Cmd>,
+    status: Arc<Mutex<Status>>,
+    cfg: Arc<FleetConfig>,
+}
+
+/// What [`start`] gives the daemon.
+pub struct Started {
+    /// Publish local decisions, read the status.
+    pub handle: FleetHandle,
+    /// Remote decisions, in batches.
+    pub applies: mpsc::UnboundedReceiver<Vec<Apply>>,
+    /// The live remote bans stored at the last run (to restore with the local ones, before the
+    /// engine is reachable).
+    pub restored: Vec<Apply>,
+}
+
+impl FleetHandle {
+    /// The configuration.
+    pub fn config(&self) -> &FleetConfig {
+        &self.cfg
+    }
+
+    /// Whether jail `jail` shares its bans.
+    pub fn shares(&self, jail: &str) -> bool {
+        self.cfg.shares(jail)
+    }
+
+    /// A local ban was enforced: publish it (through the outbox; never blocks). `ends_at` on
+    /// the daemon's clock, `None` permanent. Nothing is sent for non-shared jails or when the
+    /// role does not publish.
+    pub fn local_ban(&self, jail: &str, ip: &str, ends_at: Option<f64>) {
+        if self.cfg.role.publishes() && self.cfg.shares(jail) {
+            let _ = self.tx.send(Cmd::Ban {
+                jail: jail.to_string(),
+                ip: ip.to_string(),
+                ends_at,
+            });
+        }
+    }
+
+    /// A local ban was lifted by hand: publish the unban (it lifts only this node's ban).
+    pub fn local_unban(&self, jail: &str, ip: &str) {
+        if self.cfg.role.publishes() && self.cfg.shares(jail) {
+            let _ = self.tx.send(Cmd::Unban {
+                jail: jail.to_string(),
+                ip: ip.to_string(),
+            });
+        }
+    }
+
+    /// Counts a refused event (the daemon refuses bans of its `ignoreip`).
+    pub fn count_reject(&self, r: Reject) {
+        let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        *st.rejects.entry(r.name().to_string()).or_default() += 1;
+    }
+
+    /// The current status.
+    pub fn status(&self) -> Status {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Stops the fleet thread (pending decisions stay in the outbox).
+    pub fn stop(&self) {
+        let _ = self.tx.send(Cmd::Stop);
+    }
+}
+
+fn fleet_ms(local_s: f64, skew_ms: i64) -> i64 {
+    (local_s * 1000.0).round() as i64 + skew_ms
+}
+
+fn local_s(fleet_ms: i64, skew_ms: i64) -> f64 {
+    (fleet_ms - skew_ms) as f64 / 1000.0
+}
+
+/// Starts the fleet: reads the key and trust file, opens the tables (`db`: ferroban's database
+/// file; `None` in memory), loads the stored remote bans, and starts the thread.
+pub fn start(
+    cfg: FleetConfig,
+    db: Option<PathBuf>,
+    now: Now,
+    log: Log,
+) -> Result<Started, FleetError> {
+    let key = event::load_or_create_key(&cfg.signing_key)?;
+    let trust = Trust::load(&cfg.trust)?;
+    if let Some(me) = trust.peers.get(&cfg.node)
+        && !me.keys.contains(&key.verifying_key())
+    {
+        return Err(FleetError::Config(format!(
+            "trust file {}: node {} is listed with another public key than {}.pub",
+            cfg.trust.display(),
+            cfg.node,
+            cfg.signing_key.display()
+        )));
+    }
+    let db = FleetDb::open(db.as_deref())?;
+    let skew = db.meta("skew_ms")?.and_then(|v| v.parse().ok());
+    let now_ms = fleet_ms(now(), skew.unwrap_or(0));
+    let mut merge = Merge::default();
+    for r in db.remote(now_ms)? {
+        merge.load(&r.jail, &r.ip, &r.origin, r.entry);
+    }
+    let restored: Vec<Apply> = if cfg.role.enforces() {
+        merge
+            .live(now_ms)
+            .into_iter()
+            .filter(|(j, _, _, _)| cfg.shares(j))
+            .map(|(jail, ip, origin, end)| Apply {
+                jail,
+                ip,
+                origin,
+                kind: ApplyKind::Ban {
+                    ends_at: end.map(|e| local_s(e, skew.unwrap_or(0))),
+                },
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let status = Arc::new(Mutex::new(Status {
+        node: cfg.node.clone(),
+        role: cfg.role.name().to_string(),
+        servers: cfg.servers.clone(),
+        stream: cfg.stream.clone(),
+        cursor: db.meta_i64("cursor")? as u64,
+        outbox: db.pending_count()?,
+        skew_ms: skew,
+        remote_active: restored.len(),
+        peers: trust
+            .peers
+            .keys()
+            .filter(|p| **p != cfg.node)
+            .map(|p| {
+                (
+                    p.clone(),
+                    PeerStatus {
+                        trusted: true,
+                        ..PeerStatus::default()
+                    },
+                )
+            })
+            .collect(),
+        rejects: Reject::ALL
+            .iter()
+            .map(|r| (r.name().to_string(), 0))
+            .collect(),
+        ..Status::default()
+    }));
+    let cfg = Arc::new(cfg);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (atx, arx) = mpsc::unbounded_channel();
+    let node = Node {
+        cfg: cfg.clone(),
+        key,
+        trust,
+        db,
+        merge,
+        skew_ms: skew,
+        now,
+        log,
+        rx,
+        applies: atx,
+        status: status.clone(),
+    };
+    std::thread::Builder::new()
+        .name("ferroban-fleet".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a current-thread runtime builds");
+            rt.block_on(node.run());
+        })
+        .map_err(|e| FleetError::Nats(format!("starting the fleet thread: {e}")))?;
+    Ok(Started {
+        handle: FleetHandle { tx, status, cfg },
+        applies: arx,
+        restored,
+    })
+}
+
+struct Node {
+    cfg: Arc<FleetConfig>,
+    key: SigningKey,
+    trust: Trust,
+    db: FleetDb,
+    merge: Merge,
+    skew_ms: Option<i64>,
+    now: Now,
+    log: Log,
+    rx: mpsc::UnboundedReceiver<Cmd>,
+    applies: mpsc::UnboundedSender<Vec<Apply>>,
+    status: Arc<Mutex<Status>>,
+}
+
+/// Why a session ended.
+enum End {
+    Stop,
+    Error(String),
+}
+
+fn nats<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> End {
+    move |e| End::Error(format!("{what}: {e}"))
+}
+
+impl Node {
+    fn st(&self) -> std::sync::MutexGuard<'_, Status> {
+        self.status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now_ms(&self) -> i64 {
+        fleet_ms((self.now)(), self.skew_ms.unwrap_or(0))
+    }
+
+    fn log(&self, level: Level, msg: String) {
+        (self.log)(level, msg);
+    }
+
+    async fn run(mut self) {
+        let mut backoff = Duration::from_millis(250);
+        let mut last_error = String::new();
+        loop {
+            match self.session().await {
+                End::Stop => return,
+                End::Error(e) => {
+                    {
+                        let mut st = self.st();
+                        st.connected = false;
+                        st.last_error = Some(e.clone());
+                    }
+                    if e != last_error {
+                        self.log(
+                            Level::Warning,
+                            format!("fleet: {e}; local enforcement goes on, retrying"),
+                        );
+                        last_error = e;
+                    }
+                }
+            }
+            // Keep taking local decisions into the outbox while disconnected.
+            let wait = tokio::time::sleep(backoff);
+            tokio::pin!(wait);
+            loop {
+                tokio::select! {
+                    _ = &mut wait => break,
+                    c = self.rx.recv() => match c {
+                        None | Some(Cmd::Stop) => return,
+                        Some(c) => self.command(c),
+                    },
+                }
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    async fn connect(&self) -> Result<async_nats::Client, End> {
+        let c = &self.cfg;
+        let mut o = async_nats::ConnectOptions::new()
+            .name(format!("ferroban-{}", c.node))
+            .connection_timeout(Duration::from_secs(2))
+            .ping_interval(Duration::from_secs(5))
+            .require_tls(c.tls_required);
+        if let Some((u, p)) = &c.user {
+            o = o.user_and_password(u.clone(), p.clone());
+        }
+        if let Some(t) = &c.token {
+            o = o.token(t.clone());
+        }
+        if let Some(f) = &c.creds {
+            o = o
+                .credentials_file(f)
+                .await
+                .map_err(nats("reading the credentials file"))?;
+        }
+        if let Some(ca) = &c.tls_ca {
+            o = o.add_root_certificates(ca.clone());
+        }
+        if let Some((cert, key)) = &c.tls_client {
+            o = o.add_client_certificate(cert.clone(), key.clone());
+        }
+        o.connect(c.servers.as_slice())
+            .await
+            .map_err(nats("connecting"))
+    }
+
+    fn stream_config(&self) -> stream::Config {
+        let p = &self.cfg.prefix;
+        stream::Config {
+            name: self.cfg.stream.clone(),
+            subjects: vec![format!("{p}.*.dec.>"), format!("{p}.*.clock")],
+            max_messages_per_subject: 1,
+            max_age: Duration::from_secs_f64(self.cfg.max_age),
+            storage: stream::StorageType::File,
+            num_replicas: self.cfg.replicas,
+            duplicate_window: Duration::from_secs(120),
+            deny_delete: true,
+            deny_purge: true,
+            allow_direct: true,
+            description: Some("ferroban fleet decisions (compacted: one per origin, jail, address)".into()),
+            ..Default::default()
+        }
+    }
+
+    async fn session(&mut self) -> End {
+        let client = match self.connect().await {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        let mut js = jetstream::new(client.clone());
+        js.set_timeout(Duration::from_secs(3));
+        let r = self.follow(&client, &js).await;
+        // Nothing in flight is lost: the outbox keeps whatever was not acknowledged.
+        drop(js);
+        let _ = client.drain().await;
+        r
+    }
+
+    async fn follow(&mut self, client: &async_nats::Client, js: &jetstream::Context) -> End {
+        let stream = if self.cfg.manage_stream {
+            js.get_or_create_stream(self.stream_config())
+                .await
+                .map_err(nats("creating the stream"))
+        } else {
+            js.get_stream(&self.cfg.stream)
+                .await
+                .map_err(nats("looking up the stream"))
+        };
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => return e,
+        };
+        let info = match stream.get_info().await {
+            Ok(i) => i,
+            Err(e) => return nats("stream info")(e),
+        };
+        let created = info.created.unix_timestamp_nanos().to_string();
+        let mut cursor = self.db.meta_i64("cursor").unwrap_or(0) as u64;
+        let known = self.db.meta("stream_created").ok().flatten();
+        if known.as_deref() != Some(created.as_str()) || cursor > info.state.last_sequence {
+            // A new stream (first start, or recreated/wiped): read it whole, and put this node's
+            // live bans back into it.
+            let n = self.db.reassert_all(self.now_ms()).unwrap_or(0);
+            if known.is_some() {
+                self.log(
+                    Level::Warning,
+                    format!(
+                        "fleet: stream {} is new since the last run (recreated or wiped): reading it from the start, re-asserting {n} own bans",
+                        self.cfg.stream
+                    ),
+                );
+            }
+            cursor = 0;
+            let _ = self.db.set_meta("cursor", "0");
+            let _ = self.db.set_meta("stream_created", &created);
+        }
+        if let Err(e) = self.probe_skew(js, &stream).await {
+            self.log(Level::Warning, format!("fleet: clock skew not measured: {e}"));
+        }
+        let deliver_policy = if cursor == 0 {
+            jetstream::consumer::DeliverPolicy::All
+        } else {
+            jetstream::consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: cursor + 1,
+            }
+        };
+        let consumer = stream
+            .create_consumer(push::OrderedConfig {
+                deliver_subject: client.new_inbox(),
+                filter_subject: format!("{}.*.dec.>", self.cfg.prefix),
+                deliver_policy,
+                ..Default::default()
+            })
+            .await;
+        let consumer = match consumer {
+            Ok(c) => c,
+            Err(e) => return nats("creating the consumer")(e),
+        };
+        let mut msgs = match consumer.messages().await {
+            Ok(m) => m,
+            Err(e) => return nats("consuming")(e),
+        };
+        {
+            let mut st = self.st();
+            st.connected = true;
+            st.last_error = None;
+            st.stream_last_seq = info.state.last_sequence;
+            st.lag = info.state.last_sequence.saturating_sub(cursor);
+        }
+        self.log(
+            Level::Info,
+            format!(
+                "fleet: node {} connected, stream {} at {} (cursor {cursor})",
+                self.cfg.node, self.cfg.stream, info.state.last_sequence
+            ),
+        );
+        if let Err(e) = self.flush(js).await {
+            return e;
+        }
+        let mut check = tokio::time::interval(CHECK_EVERY);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_skew = tokio::time::Instant::now();
+        let mut last_prune = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                m = msgs.next() => {
+                    let mut batch = match m {
+                        None => return End::Error("the consumer ended".into()),
+                        Some(Err(e)) => return nats("consumer")(e),
+                        Some(Ok(m)) => vec![m],
+                    };
+                    let mut failed = None;
+                    while batch.len() < BATCH {
+                        match msgs.next().now_or_never() {
+                            Some(Some(Ok(m))) => batch.push(m),
+                            Some(Some(Err(e))) => {
+                                failed = Some(e.to_string());
+                                break;
+                            }
+                            Some(None) | None => break,
+                        }
+                    }
+                    self.receive(batch);
+                    if let Some(e) = failed {
+                        return End::Error(format!("consumer: {e}"));
+                    }
+                }
+                c = self.rx.recv() => {
+                    match c {
+                        None | Some(Cmd::Stop) => return End::Stop,
+                        Some(c) => self.command(c),
+                    }
+                    while let Ok(c) = self.rx.try_recv() {
+                        if matches!(c, Cmd::Stop) {
+                            return End::Stop;
+                        }
+                        self.command(c);
+                    }
+                    if let Err(e) = self.flush(js).await {
+                        return e;
+                    }
+                }
+                _ = check.tick() => {
+                    if let Err(e) = self.flush(js).await {
+                        return e;
+                    }
+                    let info = match stream.get_info().await {
+                        Ok(i) => i,
+                        Err(e) => return nats("stream info")(e),
+                    };
+                    if info.created.unix_timestamp_nanos().to_string() != created {
+                        return End::Error("the stream was recreated".into());
+                    }
+                    {
+                        let cursor = self.db.meta_i64("cursor").unwrap_or(0) as u64;
+                        let mut st = self.st();
+                        st.stream_last_seq = info.state.last_sequence;
+                        st.lag = info.state.last_sequence.saturating_sub(cursor);
+                    }
+                    if last_skew.elapsed() >= SKEW_EVERY {
+                        last_skew = tokio::time::Instant::now();
+                        if let Err(e) = self.probe_skew(js, &stream).await {
+                            self.log(Level::Warning, format!("fleet: clock skew not measured: {e}"));
+                        }
+                    }
+                    if last_prune.elapsed() >= Duration::from_secs(3600) {
+                        last_prune = tokio::time::Instant::now();
+                        let now = self.now_ms();
+                        self.merge.prune(now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Engine clock minus local clock: publish a probe on `<prefix>.<node>.clock`, read back the
+    /// server's timestamp of it, compare with the midpoint of send and acknowledgement.
+    async fn probe_skew(
+        &mut self,
+        js: &jetstream::Context,
+        stream: &jetstream::stream::Stream,
+    ) -> Result<(), String> {
+        let subject = format!("{}.{}.clock", self.cfg.prefix, self.cfg.node);
+        let t0 = (self.now)();
+        let ack = js
+            .publish(subject, Vec::new().into())
+            .await
+            .map_err(|e| e.to_string())?
+            .await
+            .map_err(|e| e.to_string())?;
+        let t1 = (self.now)();
+        let msg = stream
+            .get_raw_message(ack.sequence)
+            .await
+            .map_err(|e| e.to_string())?;
+        let server_ms = (msg.time.unix_timestamp_nanos() / 1_000_000) as i64;
+        let skew = server_ms - ((t0 + t1) / 2.0 * 1000.0).round() as i64;
+        if skew.abs() > 1000 {
+            self.log(
+                Level::Warning,
+                format!(
+                    "fleet: this node's clock is {:.1} s off the NATS server's; fleet times are corrected",
+                    -skew as f64 / 1000.0
+                ),
+            );
+        }
+        self.skew_ms = Some(skew);
+        self.st().skew_ms = Some(skew);
+        let _ = self.db.set_meta("skew_ms", &skew.to_string());
+        Ok(())
+    }
+
+    /// A local decision into the outbox (signed now, sent by [`Node::flush`]).
+    fn command(&mut self, c: Cmd) {
+        let (kind, jail, ip, ends_at) = match c {
+            Cmd::Ban { jail, ip, ends_at } => (Kind::Ban, jail, ip, ends_at),
+            Cmd::Unban { jail, ip } => (Kind::Unban, jail, ip, None),
+            Cmd::Stop => return,
+        };
+        let Some(net) = event::parse_target(&ip) else {
+            self.log(
+                Level::Warning,
+                format!("fleet: [{jail}] {ip} is not an address or network: not shared"),
+            );
+            return;
+        };
+        let oseq = match self.db.next_oseq() {
+            Ok(n) => n,
+            Err(e) => {
+                self.log(Level::Error, format!("fleet: {e}"));
+                return;
+            }
+        };
+        let skew = self.skew_ms.unwrap_or(0);
+        let ev = Event {
+            v: 1,
+            kind,
+            id: format!("{}.{oseq}", self.cfg.node),
+            origin: self.cfg.node.clone(),
+            oseq,
+            jail: jail.clone(),
+            ip: event::target_text(&net),
+            issued_at: self.now_ms(),
+            expires_at: ends_at.map(|e| fleet_ms(e, skew)),
+            clock: if self.skew_ms.is_some() {
+                ClockKind::Engine
+            } else {
+                ClockKind::Local
+            },
+        };
+        let body = ev.body();
+        let row = OwnRow {
+            subject: event::subject(&self.cfg.prefix, &self.cfg.node, &jail, &net),
+            id: ev.id.clone(),
+            oseq,
+            sig: event::sign(&self.key, &body),
+            body,
+        };
+        let kind = if kind == Kind::Ban { "ban" } else { "unban" };
+        if let Err(e) = self.db.put_own(&row, kind, ev.expires_at) {
+            self.log(Level::Error, format!("fleet: {e}"));
+        }
+        self.st().outbox = self.db.pending_count().unwrap_or(0);
+    }
+
+    /// Sends the outbox: every message first, then every acknowledgement (so a storm is a
+    /// pipeline, not a round trip per ban). Unacknowledged decisions stay for the next try.
+    async fn flush(&mut self, js: &jetstream::Context) -> Result<(), End> {
+        for _ in 0..50 {
+            let rows = self
+                .db
+                .pending(BATCH, self.now_ms())
+                .map_err(|e| End::Error(e.to_string()))?;
+            if rows.is_empty() {
+                break;
+            }
+            let full = rows.len() == BATCH;
+            let mut acks = Vec::with_capacity(rows.len());
+            let mut send_error = None;
+            for r in rows {
+                let mut h = async_nats::HeaderMap::new();
+                h.insert("Nats-Msg-Id", r.id.as_str());
+                h.insert("Fb-Kid", self.cfg.node.as_str());
+                h.insert("Fb-Sig", r.sig.as_str());
+                match js
+                    .publish_with_headers(r.subject.clone(), h, r.body.clone().into())
+                    .await
+                {
+                    Ok(f) => acks.push((r.subject, r.oseq, f)),
+                    Err(e) => {
+                        send_error = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            let mut done = Vec::with_capacity(acks.len());
+            let mut ack_error = None;
+            for (subject, oseq, f) in acks {
+                match f.await {
+                    Ok(_) => done.push((subject, oseq)),
+                    Err(e) => ack_error = Some(e.to_string()),
+                }
+            }
+            let n = done.len() as u64;
+            self.db
+                .acked(&done)
+                .map_err(|e| End::Error(e.to_string()))?;
+            {
+                let outbox = self.db.pending_count().unwrap_or(0);
+                let mut st = self.st();
+                st.published += n;
+                st.outbox = outbox;
+            }
+            if let Some(e) = send_error.or(ack_error) {
+                return Err(End::Error(format!("publishing: {e}")));
+            }
+            if !full {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// A batch of stream messages: verify, merge, store with the cursor, hand to the daemon.
+    fn receive(&mut self, batch: Vec<jetstream::Message>) {
+        let now_ms = self.now_ms();
+        let skew = self.skew_ms.unwrap_or(0);
+        let mut cursor = 0;
+        let mut rows = Vec::new();
+        let mut applies = Vec::new();
+        let mut rejects: BTreeMap<Reject, u64> = BTreeMap::new();
+        let mut seen: BTreeMap<String, (u64, i64)> = BTreeMap::new();
+        for m in &batch {
+            if let Ok(info) = m.info() {
+                cursor = cursor.max(info.stream_sequence);
+            }
+            let subject = m.subject.as_str();
+            if event::subject_origin(&self.cfg.prefix, subject) == Some(self.cfg.node.as_str()) {
+                continue;
+            }
+            let header = |k: &str| {
+                m.headers
+                    .as_ref()
+                    .and_then(|h| h.get(k))
+                    .map(|v| v.as_str().to_string())
+            };
+            let (kid, sig) = (header("Fb-Kid"), header("Fb-Sig"));
+            let ev = match merge::verify(
+                &self.trust,
+                &self.cfg.prefix,
+                subject,
+                kid.as_deref(),
+                sig.as_deref(),
+                &m.payload,
+            ) {
+                Ok(ev) => ev,
+                Err(r) => {
+                    *rejects.entry(r).or_default() += 1;
+                    continue;
+                }
+            };
+            let s = seen.entry(ev.origin.clone()).or_default();
+            s.0 += 1;
+            s.1 = s.1.max(ev.issued_at);
+            if !self.cfg.shares(&ev.jail) {
+                continue;
+            }
+            let Some(net) = ev.target() else { continue };
+            let ip = event::target_text(&net);
+            let outcome = self.merge.apply(&ev, &ip, now_ms);
+            rows.push(RemoteRow {
+                jail: ev.jail.clone(),
+                ip: ip.clone(),
+                origin: ev.origin.clone(),
+                entry: Entry {
+                    oseq: ev.oseq,
+                    expires_at: ev.expires_at,
+                    active: ev.kind == Kind::Ban,
+                },
+            });
+            let kind = match outcome {
+                Outcome::Ban(end) => ApplyKind::Ban {
+                    ends_at: end.map(|e| local_s(e, skew)),
+                },
+                Outcome::Unban => ApplyKind::Unban,
+                Outcome::NotOwner => {
+                    *rejects.entry(Reject::UnbanNotOwner).or_default() += 1;
+                    continue;
+                }
+                Outcome::Unchanged => continue,
+            };
+            applies.push(Apply {
+                jail: ev.jail,
+                ip,
+                origin: ev.origin,
+                kind,
+            });
+        }
+        if cursor > 0
+            && let Err(e) = self.db.save_remote(&rows, cursor)
+        {
+            self.log(Level::Error, format!("fleet: {e}"));
+        }
+        let total_rejects: u64 = rejects.values().sum();
+        if total_rejects > 0 {
+            self.log(
+                Level::Warning,
+                format!(
+                    "fleet: refused {total_rejects} event(s): {}",
+                    rejects
+                        .iter()
+                        .map(|(r, n)| format!("{} {n}", r.name()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+        let enforce = self.cfg.role.enforces();
+        let n_apply = applies.len() as u64;
+        if enforce && !applies.is_empty() {
+            let _ = self.applies.send(applies);
+        }
+        let per_origin = self.merge.per_origin(now_ms);
+        let live = self.merge.live(now_ms).len();
+        let mut st = self.st();
+        if cursor > 0 {
+            st.cursor = cursor;
+            st.stream_last_seq = st.stream_last_seq.max(cursor);
+            st.lag = st.stream_last_seq.saturating_sub(cursor);
+        }
+        for (r, n) in rejects {
+            *st.rejects.entry(r.name().to_string()).or_default() += n;
+        }
+        for (o, (n, at)) in seen {
+            let p = st.peers.entry(o).or_default();
+            p.events += n;
+            p.last_event_ms = Some(p.last_event_ms.unwrap_or(0).max(at));
+            st.received += n;
+        }
+        for p in st.peers.values_mut() {
+            p.active = 0;
+        }
+        for (o, n) in per_origin {
+            st.peers.entry(o).or_default().active = n;
+        }
+        if enforce {
+            st.applied += n_apply;
+        }
+        st.remote_active = live;
+    }
+}
