@@ -34,14 +34,26 @@
 //! The matched lines of each failure are appended and only the last `maxmatches` are kept (`0`: none).
 //! fail2ban trims only when a second failure arrives; ferroban trims the first one too.
 //!
+//! # Bounded memory (`maxfailed`)
+//! An attacker can make every failure come from a new address (one IPv6 /64 holds 2^64). The table of pending
+//! failures is therefore bounded: at most [`TrackerConfig::max_entries`] ids (the jail option `maxfailed`), and
+//! when a new id arrives at the bound the stalest entry (the one whose latest failure arrived longest ago) is
+//! evicted and counted ([`FailureTracker::evicted`]). Ids with a single failure are evicted before ids with
+//! two or more (a segmented LRU: a flood of one-off addresses churns its own segment and cannot push out an
+//! attacker that is already counting up), and the repeat-offender segment holds at most three quarters of the
+//! bound, so a flood of repeat offenders cannot starve new ids either. Every operation is `O(1)`; the matches
+//! kept per id are bounded by `maxmatches`.
+//!
 //! # Known offenders
 //! With `bantime.increment`, fail2ban's observer makes each new failure of an id that was banned before count
 //! more: `2^min(n,20) / 2 + 1` retries for `n` earlier bans (2, 3, 5, 9, …), capped at `maxretry`, and ignores
 //! failures not newer than the last ban. [`FailureTracker::record_known`] does both. (fail2ban also adds the
 //! failure's matches and one "failure" a second time in that path; ferroban does not.)
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::hash::Hash;
+
+use hashlink::LinkedHashMap;
 
 use crate::expr::round_half_even;
 
@@ -66,7 +78,12 @@ pub struct TrackerConfig {
     pub maxmatches: usize,
     /// Counting semantics.
     pub window: Window,
+    /// `maxfailed`: the most ids with pending failures kept at once (0: no bound). See the module doc.
+    pub max_entries: usize,
 }
+
+/// The default `maxfailed`: the pending-failure table of one jail stays within a few hundred KiB.
+pub const DEFAULT_MAX_ENTRIES: usize = 1000;
 
 impl Default for TrackerConfig {
     fn default() -> Self {
@@ -75,6 +92,7 @@ impl Default for TrackerConfig {
             maxretry: 5,
             maxmatches: 5,
             window: Window::Fail2ban,
+            max_entries: DEFAULT_MAX_ENTRIES,
         }
     }
 }
@@ -132,10 +150,14 @@ struct Entry {
 
 /// Per-id failure counts of one jail.
 #[derive(Debug, Clone)]
-pub struct FailureTracker<K> {
+pub struct FailureTracker<K: Eq + Hash> {
     cfg: TrackerConfig,
-    entries: HashMap<K, Entry>,
+    /// Ids with one failure so far, stalest first.
+    single: LinkedHashMap<K, Entry>,
+    /// Ids with two failures or more, stalest first.
+    repeat: LinkedHashMap<K, Entry>,
     total: u64,
+    evicted: u64,
     next_service: f64,
 }
 
@@ -147,8 +169,10 @@ impl<K: Eq + Hash + Clone> FailureTracker<K> {
     pub fn new(cfg: TrackerConfig) -> Self {
         FailureTracker {
             cfg,
-            entries: HashMap::new(),
+            single: LinkedHashMap::new(),
+            repeat: LinkedHashMap::new(),
             total: 0,
+            evicted: 0,
             next_service: f64::NEG_INFINITY,
         }
     }
@@ -158,19 +182,41 @@ impl<K: Eq + Hash + Clone> FailureTracker<K> {
         &self.cfg
     }
 
-    /// Changes the options (e.g. `set <jail> findtime`); current counts are kept.
+    /// Changes the options (e.g. `set <jail> findtime`); current counts are kept (the stalest are evicted
+    /// if the new bound is lower).
     pub fn set_config(&mut self, cfg: TrackerConfig) {
         self.cfg = cfg;
+        while self.cfg.max_entries > 0 && self.len() > self.cfg.max_entries {
+            self.evict_one();
+        }
     }
 
     /// Number of ids with failures ("Currently failed").
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.single.len() + self.repeat.len()
     }
 
     /// Whether no id has failures.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.single.is_empty() && self.repeat.is_empty()
+    }
+
+    /// Ids evicted since creation because the table was at its bound (`maxfailed`).
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// Evicts the stalest single-failure id, else the stalest repeat one.
+    fn evict_one(&mut self) -> bool {
+        let gone = self.single.pop_front().or_else(|| self.repeat.pop_front());
+        if gone.is_some() {
+            self.evicted += 1;
+        }
+        gone.is_some()
+    }
+
+    fn get(&self, id: &K) -> Option<&Entry> {
+        self.repeat.get(id).or_else(|| self.single.get(id))
     }
 
     /// Failures recorded since creation ("Total failed").
@@ -180,12 +226,45 @@ impl<K: Eq + Hash + Clone> FailureTracker<K> {
 
     /// The current retry count of `id`.
     pub fn retry(&self, id: &K) -> Option<u32> {
-        self.entries.get(id).map(|e| e.retry)
+        self.get(id).map(|e| e.retry)
     }
 
     /// Forgets `id` (fail2ban `delFailure`, e.g. when it is banned or unbanned by hand).
     pub fn remove(&mut self, id: &K) -> bool {
-        self.entries.remove(id).is_some()
+        self.repeat.remove(id).is_some() || self.single.remove(id).is_some()
+    }
+
+    /// The entry of `id`, moved to the back of its segment (it is the freshest now); a new one is made,
+    /// evicting the stalest entry first when the table is at its bound.
+    fn touch(&mut self, id: &K, time: f64) -> &mut Entry {
+        if self.repeat.contains_key(id) {
+            return self.repeat.to_back(id).expect("present");
+        }
+        if let Some(e) = self.single.remove(id) {
+            // The second failure: into the repeat segment, which keeps at most 3/4 of the bound.
+            let cap = self.cfg.max_entries - self.cfg.max_entries / 4;
+            if self.cfg.max_entries > 0 && self.repeat.len() >= cap.max(1) {
+                self.repeat.pop_front();
+                self.evicted += 1;
+            }
+            self.repeat.insert(id.clone(), e);
+            return self.repeat.get_mut(id).expect("inserted");
+        }
+        if self.cfg.max_entries > 0 {
+            while self.len() >= self.cfg.max_entries && self.evict_one() {}
+        }
+        self.single.insert(
+            id.clone(),
+            Entry {
+                first_time: time,
+                last_time: time,
+                retry: 0,
+                failures: 0,
+                matches: VecDeque::new(),
+                events: VecDeque::new(),
+            },
+        );
+        self.single.get_mut(id).expect("inserted")
     }
 
     /// Records one failure of `id` at `time` with its matched lines.
@@ -205,14 +284,7 @@ impl<K: Eq + Hash + Clone> FailureTracker<K> {
         let weight = weight.max(1);
         let cfg = self.cfg;
         self.total += 1;
-        let entry = self.entries.entry(id.clone()).or_insert_with(|| Entry {
-            first_time: time,
-            last_time: time,
-            retry: 0,
-            failures: 0,
-            matches: VecDeque::new(),
-            events: VecDeque::new(),
-        });
+        let entry = self.touch(&id, time);
         match cfg.window {
             Window::Fail2ban => {
                 adjust_time(entry, time, cfg.findtime);
@@ -256,13 +328,13 @@ impl<K: Eq + Hash + Clone> FailureTracker<K> {
     }
 
     fn check(&mut self, id: K) -> Outcome<K> {
-        let Some(e) = self.entries.get(&id) else {
+        let Some(e) = self.get(&id) else {
             return Outcome::Counted { retry: 0 };
         };
         if e.retry < self.cfg.maxretry {
             return Outcome::Counted { retry: e.retry };
         }
-        let Some(e) = self.entries.remove(&id) else {
+        let Some(e) = self.repeat.remove(&id).or_else(|| self.single.remove(&id)) else {
             return Outcome::Counted { retry: 0 };
         };
         Outcome::Ban(BanOrder {
@@ -279,9 +351,10 @@ impl<K: Eq + Hash + Clone> FailureTracker<K> {
     /// Returns how many were forgotten.
     pub fn cleanup(&mut self, now: f64) -> usize {
         let limit = now - self.cfg.findtime;
-        let before = self.entries.len();
-        self.entries.retain(|_, e| e.last_time > limit);
-        before - self.entries.len()
+        let before = self.len();
+        self.single.retain(|_, e| e.last_time > limit);
+        self.repeat.retain(|_, e| e.last_time > limit);
+        before - self.len()
     }
 
     /// [`cleanup`](Self::cleanup), but at most every [`SERVICE_INTERVAL`] seconds, like fail2ban's
@@ -335,6 +408,7 @@ mod tests {
             maxretry,
             maxmatches: 3,
             window: Window::Fail2ban,
+            max_entries: 0,
         })
     }
 
@@ -356,6 +430,51 @@ mod tests {
             t.record("a".into(), 1200.0, vec![]),
             Outcome::Counted { retry: 3 }
         );
+    }
+
+    #[test]
+    fn bounded_table_evicts_single_failures_first() {
+        let mut t: FailureTracker<u32> = FailureTracker::new(TrackerConfig {
+            maxretry: 3,
+            max_entries: 8,
+            ..TrackerConfig::default()
+        });
+        // An attacker counting up among a flood of one-off ids.
+        t.record(7, 0.0, vec![]);
+        t.record(7, 0.1, vec![]);
+        for i in 0..10_000u32 {
+            t.record(1000 + i, 1.0, vec!["x".into()]);
+            assert!(t.len() <= 8);
+        }
+        assert_eq!(t.retry(&7), Some(2));
+        assert!(matches!(t.record(7, 2.0, vec![]), Outcome::Ban(_)));
+        // 10,000 one-off ids through a table of 8 (one slot was the attacker's): 10,000 - 7 evicted.
+        assert_eq!(t.evicted(), 10_000 - 7);
+        // The freshest one-off ids are the ones kept.
+        assert_eq!(t.retry(&(1000 + 9_999)), Some(1));
+        assert_eq!(t.retry(&1000), None);
+    }
+
+    #[test]
+    fn repeat_segment_keeps_room_for_new_ids() {
+        let mut t: FailureTracker<u32> = FailureTracker::new(TrackerConfig {
+            maxretry: 100,
+            max_entries: 8,
+            ..TrackerConfig::default()
+        });
+        for i in 0..100u32 {
+            t.record(i, 0.0, vec![]);
+            t.record(i, 0.0, vec![]);
+        }
+        // At most 6 (3/4 of 8) repeat offenders; the newest ones.
+        assert_eq!(t.len(), 6);
+        assert_eq!(t.retry(&99), Some(2));
+        assert_eq!(t.retry(&93), None);
+        t.record(500, 1.0, vec![]);
+        t.record(501, 1.0, vec![]);
+        assert_eq!(t.len(), 8);
+        assert_eq!(t.retry(&500), Some(1));
+        assert_eq!(t.retry(&99), Some(2));
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub mod expr;
 pub mod failures;
 pub mod increment;
 pub mod schedule;
+pub mod stats;
 pub mod store;
 
 pub use expr::{Expr, ExprError};
@@ -45,7 +46,8 @@ pub use increment::{
     IncrementOptions, RandomSource, SplitMix64,
 };
 pub use schedule::{AddOutcome, Ban, BanManager, Expired, UnbanScheduler};
+pub use stats::{STATS_SCHEMA_VERSION, StatRow, StatsError, StatsStore};
 pub use store::{
     ActiveBan, BanData, BanHistory, BanRecord, LogPosition, PurgeReport, SCHEMA_VERSION, Scope,
-    Store, StoreError, StoreOptions, move_aside,
+    Store, StoreError, StoreFault, StoreOptions, move_aside,
 };

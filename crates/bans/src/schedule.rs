@@ -8,6 +8,10 @@
 //! [`BanManager`] keeps the bans themselves (start, length, count) on top of the scheduler, with fail2ban's
 //! rules for a ban of an id that is already banned (prolong when the new ban ends later, else ignore).
 //!
+//! Every operation on a ban (add, prolong, remove, expire) is `O(log n)`: the scheduler is indexed by deadline
+//! and by id, and the manager keeps a second index by start time, so listing the bans in either order is a walk
+//! of an index, never a sort.
+//!
 //! A ban covers `[banned_at, banned_at + bantime)`: it expires when `now >= banned_at + bantime`. (fail2ban
 //! tests `now > end`; the difference is one instant, and `>=` lets a timer that fires exactly at the deadline
 //! make progress.)
@@ -132,6 +136,17 @@ impl<K: Ord + Clone> UnbanScheduler<K> {
         self.by_id.is_empty()
     }
 
+    /// The scheduled ids in deadline order (then id), permanent ones last (in id order), with their deadline.
+    /// Walks the indexes: `O(n)`, no sort.
+    pub fn iter_by_deadline(&self) -> impl Iterator<Item = (&K, Option<f64>)> {
+        self.queue.iter().map(|(d, k)| (k, Some(d.0))).chain(
+            self.by_id
+                .iter()
+                .filter(|(_, d)| d.is_none())
+                .map(|(k, _)| (k, None)),
+        )
+    }
+
     /// Removes everything, returning the ids.
     pub fn clear(&mut self) -> Vec<K> {
         self.queue.clear();
@@ -196,6 +211,8 @@ pub enum AddOutcome {
 pub struct BanManager<K> {
     bans: BTreeMap<K, Ban>,
     schedule: UnbanScheduler<K>,
+    /// The bans by start (`banned_at`, then id): the order `status` lists them in.
+    by_start: BTreeSet<(Deadline, K)>,
     total: u64,
 }
 
@@ -211,6 +228,7 @@ impl<K: Ord + Clone> BanManager<K> {
         BanManager {
             bans: BTreeMap::new(),
             schedule: UnbanScheduler::new(),
+            by_start: BTreeSet::new(),
             total: 0,
         }
     }
@@ -239,6 +257,7 @@ impl<K: Ord + Clone> BanManager<K> {
             };
         }
         self.schedule.schedule(id.clone(), ban.end());
+        self.by_start.insert((Deadline(ban.banned_at), id.clone()));
         self.bans.insert(id, ban);
         self.total += 1;
         AddOutcome::Added
@@ -247,16 +266,21 @@ impl<K: Ord + Clone> BanManager<K> {
     /// Unbans `id` now (by hand); returns the ban it had.
     pub fn remove(&mut self, id: &K) -> Option<Ban> {
         self.schedule.cancel(id);
-        self.bans.remove(id)
+        let ban = self.bans.remove(id)?;
+        self.by_start.remove(&(Deadline(ban.banned_at), id.clone()));
+        Some(ban)
     }
 
     /// Removes and returns, earliest end first, the bans that ended at or before `now`.
     pub fn expire(&mut self, now: f64) -> Vec<(K, Ban)> {
-        self.schedule
-            .expire(now)
-            .into_iter()
-            .filter_map(|e| self.bans.remove(&e.id).map(|b| (e.id, b)))
-            .collect()
+        let mut out = Vec::new();
+        for e in self.schedule.expire(now) {
+            if let Some(b) = self.bans.remove(&e.id) {
+                self.by_start.remove(&(Deadline(b.banned_at), e.id.clone()));
+                out.push((e.id, b));
+            }
+        }
+        out
     }
 
     /// The earliest end of a non-permanent ban.
@@ -289,16 +313,27 @@ impl<K: Ord + Clone> BanManager<K> {
         self.total
     }
 
-    /// The current bans ordered by end (permanent last), as `fail2ban-client get <jail> banip --with-time` lists them.
+    /// The current bans ordered by end (then id; permanent last), as `fail2ban-client get <jail> banip
+    /// --with-time` lists them. A walk of the unban schedule: no sort.
     pub fn by_end(&self) -> Vec<(&K, &Ban)> {
-        let mut v: Vec<_> = self.bans.iter().collect();
-        v.sort_by(|a, b| a.1.end_key().total_cmp(&b.1.end_key()));
-        v
+        self.schedule
+            .iter_by_deadline()
+            .filter_map(|(k, _)| self.bans.get_key_value(k))
+            .collect()
+    }
+
+    /// The current bans ordered by start (`banned_at`, then id), as `status` lists them. A walk of an
+    /// index: no sort.
+    pub fn by_start(&self) -> impl Iterator<Item = (&K, &Ban)> {
+        self.by_start
+            .iter()
+            .filter_map(|(_, k)| self.bans.get_key_value(k))
     }
 
     /// Removes every ban (`unban --all`, jail stop), returning them.
     pub fn flush(&mut self) -> Vec<(K, Ban)> {
         self.schedule.clear();
+        self.by_start.clear();
         std::mem::take(&mut self.bans).into_iter().collect()
     }
 }

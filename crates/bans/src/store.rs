@@ -17,6 +17,19 @@
 //! [`Store::record_ban`] must run *before* the ban's actions: if the daemon dies between the two, the ban is
 //! restored (and the firewall reconciled) on the next start instead of being lost.
 //!
+//! # Batches
+//! Between [`Store::begin_batch`] and [`Store::end_batch`] every write goes into one SQLite transaction (the
+//! daemon wraps each read of a log, each bulk `banip`, in one): 100,000 bans cost one commit, not 100,000.
+//! Reads on the same store see the batch's writes.
+//!
+//! # A store that cannot write
+//! When a write fails (disk full, read-only file system, a damaged file), the store keeps the writes it could
+//! not persist, in order, in memory ([`Store::fault`] says why and how many), returns the error **once** (on
+//! the write that failed) and queues every later write behind it without trying the disk again, so a failing
+//! disk costs neither an error per ban nor a syscall per ban. [`Store::retry`], called by the daemon every few
+//! seconds, replays the queue in one transaction once the disk accepts it again; from then on nothing queued is
+//! lost to a crash. Reads meanwhile see only what reached the disk.
+//!
 //! # Errors
 //! Every error names the database path. A file that is not a database or is damaged yields
 //! [`StoreError::Corrupt`]; the daemon may then [`move_aside`] the file and start with a fresh one
@@ -123,6 +136,14 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The store cannot write at the moment (see [`Store::fault`]).
+    #[error("ban database {}: cannot write: {detail}", path.display())]
+    Unwritable {
+        /// The database file.
+        path: PathBuf,
+        /// Why.
+        detail: String,
+    },
     /// A stored JSON document does not decode.
     #[error("ban database {}: invalid data of {id} in jail {jail}: {source}", path.display())]
     Data {
@@ -163,6 +184,7 @@ impl StoreError {
             | StoreError::FutureSchema { path, .. }
             | StoreError::Migration { path, .. }
             | StoreError::Sqlite { path, .. }
+            | StoreError::Unwritable { path, .. }
             | StoreError::Data { path, .. }
             | StoreError::MoveAside { path, .. } => path,
         }
@@ -299,12 +321,146 @@ pub struct PurgeReport {
     pub jails: usize,
 }
 
+/// A write, kept until its transaction is committed (and queued while the store cannot write).
+#[derive(Debug, Clone)]
+enum Op {
+    Ban {
+        jail: String,
+        id: String,
+        banned_at: f64,
+        bantime: f64,
+        count: i64,
+        json: String,
+    },
+    Unban {
+        jail: String,
+        id: String,
+    },
+    UnbanJail {
+        jail: String,
+    },
+    Position {
+        jail: String,
+        path: String,
+        hash: Option<String>,
+        offset: i64,
+    },
+    Cursor {
+        jail: String,
+        journal: String,
+        cursor: String,
+    },
+    AddJail(String),
+    DisableJail(String),
+}
+
+impl Op {
+    /// Runs the write; returns the rows it changed.
+    fn exec(&self, conn: &Connection) -> rusqlite::Result<usize> {
+        match self {
+            Op::Ban {
+                jail,
+                id,
+                banned_at,
+                bantime,
+                count,
+                json,
+            } => {
+                conn.prepare_cached("INSERT OR IGNORE INTO jails(name, enabled) VALUES (?1, 1)")?
+                    .execute([jail])?;
+                conn.prepare_cached(
+                    "INSERT INTO bans(jail, id, banned_at, bantime, ban_count, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![jail, id, banned_at, bantime, count, json])?;
+                conn.prepare_cached(
+                    "INSERT OR REPLACE INTO ban_history(id, jail, banned_at, bantime, ban_count, data)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![id, jail, banned_at, bantime, count, json])
+            }
+            Op::Unban { jail, id } => {
+                let a = conn
+                    .prepare_cached("DELETE FROM bans WHERE jail = ?1 AND id = ?2")?
+                    .execute([jail, id])?;
+                let b = conn
+                    .prepare_cached("DELETE FROM ban_history WHERE jail = ?1 AND id = ?2")?
+                    .execute([jail, id])?;
+                Ok(a + b)
+            }
+            Op::UnbanJail { jail } => {
+                let a = conn.execute("DELETE FROM bans WHERE jail = ?1", [jail])?;
+                let b = conn.execute("DELETE FROM ban_history WHERE jail = ?1", [jail])?;
+                Ok(a + b)
+            }
+            Op::Position {
+                jail,
+                path,
+                hash,
+                offset,
+            } => conn
+                .prepare_cached(
+                    "INSERT INTO log_positions(jail, path, first_line_hash, offset) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(jail, path) DO UPDATE SET first_line_hash = ?3, offset = ?4",
+                )?
+                .execute(params![jail, path, hash, offset]),
+            Op::Cursor {
+                jail,
+                journal,
+                cursor,
+            } => conn
+                .prepare_cached(
+                    "INSERT INTO log_positions(jail, path, journal_cursor) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(jail, path) DO UPDATE SET journal_cursor = ?3",
+                )?
+                .execute([jail, journal, cursor]),
+            Op::AddJail(jail) => conn.execute(
+                "INSERT INTO jails(name, enabled) VALUES (?1, 1) ON CONFLICT(name) DO UPDATE SET enabled = 1",
+                [jail],
+            ),
+            Op::DisableJail(jail) => {
+                conn.execute("UPDATE jails SET enabled = 0 WHERE name = ?1", [jail])
+            }
+        }
+    }
+
+    fn what(&self) -> &'static str {
+        match self {
+            Op::Ban { .. } => "recording a ban",
+            Op::Unban { .. } => "removing a ban",
+            Op::UnbanJail { .. } => "removing a jail's bans",
+            Op::Position { .. } => "storing a log position",
+            Op::Cursor { .. } => "storing a journal cursor",
+            Op::AddJail(_) => "adding a jail",
+            Op::DisableJail(_) => "disabling a jail",
+        }
+    }
+}
+
+/// Why the store cannot write, and what waits for it ([`Store::fault`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreFault {
+    /// The first error (it names the database file).
+    pub error: String,
+    /// Writes kept in memory, not yet persisted.
+    pub queued: usize,
+}
+
 /// The ban database.
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
     path: PathBuf,
     opts: StoreOptions,
+    /// Open batches ([`Store::begin_batch`]).
+    batch: u32,
+    /// A write transaction is open.
+    in_tx: bool,
+    /// The writes of the open transaction, to queue them if it fails.
+    pending: Vec<Op>,
+    /// Writes that could not be persisted, oldest first (non-empty only with `fault`).
+    queued: Vec<Op>,
+    /// Why writing failed; `None` while the store writes.
+    fault: Option<String>,
 }
 
 impl Store {
@@ -361,7 +517,17 @@ impl Store {
         opts: StoreOptions,
         wal: bool,
     ) -> Result<Store, StoreError> {
-        let mut store = Store { conn, path, opts };
+        let mut store = Store {
+            conn,
+            path,
+            opts,
+            batch: 0,
+            in_tx: false,
+            pending: Vec::new(),
+            queued: Vec::new(),
+            fault: None,
+        };
+        store.conn.set_prepared_statement_cache_capacity(32);
         let timeout = store.opts.busy_timeout;
         store
             .conn
@@ -487,21 +653,12 @@ impl Store {
 
     /// Marks `jail` as configured.
     pub fn add_jail(&mut self, jail: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO jails(name, enabled) VALUES (?1, 1) ON CONFLICT(name) DO UPDATE SET enabled = 1",
-                [jail],
-            )
-            .map_err(self.err("adding a jail"))?;
-        Ok(())
+        self.write(Op::AddJail(jail.to_string())).map(drop)
     }
 
     /// Marks `jail` as no longer configured: [`purge`](Self::purge) removes it once its bans are gone.
     pub fn disable_jail(&mut self, jail: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute("UPDATE jails SET enabled = 0 WHERE name = ?1", [jail])
-            .map_err(self.err("disabling a jail"))?;
-        Ok(())
+        self.write(Op::DisableJail(jail.to_string())).map(drop)
     }
 
     /// The known jails and whether they are enabled, by name.
@@ -534,67 +691,149 @@ impl Store {
             source,
         })?;
         let count = i64::try_from(ban.ban_count).unwrap_or(i64::MAX);
-        let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(self_err(&path, "recording a ban"))?;
-        tx.execute(
-            "INSERT OR IGNORE INTO jails(name, enabled) VALUES (?1, 1)",
-            [ban.jail],
-        )
-        .map_err(self_err(&path, "recording a ban"))?;
-        tx.execute(
-            "INSERT INTO bans(jail, id, banned_at, bantime, ban_count, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![ban.jail, ban.id, ban.banned_at, ban.bantime, count, json],
-        )
-        .map_err(self_err(&path, "recording a ban"))?;
-        tx.execute(
-            "INSERT OR REPLACE INTO ban_history(id, jail, banned_at, bantime, ban_count, data)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![ban.id, ban.jail, ban.banned_at, ban.bantime, count, json],
-        )
-        .map_err(self_err(&path, "recording a ban"))?;
-        tx.commit().map_err(self_err(&path, "recording a ban"))
+        self.write(Op::Ban {
+            jail: ban.jail.to_string(),
+            id: ban.id.to_string(),
+            banned_at: ban.banned_at,
+            bantime: ban.bantime,
+            count,
+            json,
+        })
+        .map(drop)
     }
 
     /// Removes the bans of `id` in `jail` (an unban by hand). As in fail2ban, its history goes too: an id
     /// unbanned by the administrator starts again from `bantime`. Returns whether anything was removed.
+    /// (While the store cannot write, the removal is queued and `true` returned.)
     pub fn remove_ban(&mut self, jail: &str, id: &str) -> Result<bool, StoreError> {
-        let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(self_err(&path, "removing a ban"))?;
-        let a = tx
-            .execute("DELETE FROM bans WHERE jail = ?1 AND id = ?2", [jail, id])
-            .map_err(self_err(&path, "removing a ban"))?;
-        let b = tx
-            .execute(
-                "DELETE FROM ban_history WHERE jail = ?1 AND id = ?2",
-                [jail, id],
-            )
-            .map_err(self_err(&path, "removing a ban"))?;
-        tx.commit().map_err(self_err(&path, "removing a ban"))?;
-        Ok(a + b > 0)
+        self.write(Op::Unban {
+            jail: jail.to_string(),
+            id: id.to_string(),
+        })
+        .map(|n| n.is_none_or(|n| n > 0))
     }
 
-    /// Removes every ban and history row of `jail` (`unban --all` on that jail). Returns the rows removed.
+    /// Removes every ban and history row of `jail` (`unban --all` on that jail). Returns the rows removed
+    /// (0 while the store cannot write and the removal is queued).
     pub fn remove_jail_bans(&mut self, jail: &str) -> Result<usize, StoreError> {
+        self.write(Op::UnbanJail {
+            jail: jail.to_string(),
+        })
+        .map(Option::unwrap_or_default)
+    }
+
+    /// Starts a batch: until the matching [`end_batch`](Self::end_batch), writes share one transaction.
+    /// Batches nest; only the outermost end commits.
+    pub fn begin_batch(&mut self) {
+        self.batch += 1;
+    }
+
+    /// Ends a batch; the outermost end commits its writes. A failed commit queues them (see
+    /// [`fault`](Self::fault)) and returns the error.
+    pub fn end_batch(&mut self) -> Result<(), StoreError> {
+        self.batch = self.batch.saturating_sub(1);
+        if self.batch == 0 {
+            self.commit()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Why the store cannot write and how many writes wait in memory; `None` while it writes.
+    pub fn fault(&self) -> Option<StoreFault> {
+        self.fault.as_ref().map(|e| StoreFault {
+            error: e.clone(),
+            queued: self.queued.len(),
+        })
+    }
+
+    /// Tries to persist the queued writes (in one transaction). `Ok(Some(n))`: the store writes again and
+    /// `n` queued writes were persisted; `Ok(None)`: nothing was queued (or a batch is open); `Err`: still
+    /// failing, everything stays queued.
+    pub fn retry(&mut self) -> Result<Option<usize>, StoreError> {
+        if self.fault.is_none() || self.in_tx {
+            return Ok(None);
+        }
         let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(self_err(&path, "removing a jail's bans"))?;
-        let a = tx
-            .execute("DELETE FROM bans WHERE jail = ?1", [jail])
-            .map_err(self_err(&path, "removing a jail's bans"))?;
-        let b = tx
-            .execute("DELETE FROM ban_history WHERE jail = ?1", [jail])
-            .map_err(self_err(&path, "removing a jail's bans"))?;
-        tx.commit()
-            .map_err(self_err(&path, "removing a jail's bans"))?;
-        Ok(a + b)
+        let r = (|| {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            for op in &self.queued {
+                op.exec(&self.conn)?;
+            }
+            self.conn.execute_batch("COMMIT")
+        })();
+        match r {
+            Ok(()) => {
+                self.fault = None;
+                Ok(Some(std::mem::take(&mut self.queued).len()))
+            }
+            Err(source) => {
+                self.rollback();
+                Err(self_err(&path, "writing queued changes")(source))
+            }
+        }
+    }
+
+    /// Runs `op` in the open transaction (opening one if needed; committing at once outside a batch).
+    /// `Ok(None)`: queued behind an earlier failure. The error is returned by the write that fails only.
+    fn write(&mut self, op: Op) -> Result<Option<usize>, StoreError> {
+        if self.fault.is_some() {
+            self.queued.push(op);
+            return Ok(None);
+        }
+        let what = op.what();
+        let r = (|| {
+            if !self.in_tx {
+                self.conn.execute_batch("BEGIN IMMEDIATE")?;
+                self.in_tx = true;
+            }
+            op.exec(&self.conn)
+        })();
+        match r {
+            Ok(n) => {
+                self.pending.push(op);
+                if self.batch == 0 {
+                    self.commit()?;
+                }
+                Ok(Some(n))
+            }
+            Err(source) => {
+                self.pending.push(op);
+                Err(self.fail(source, what))
+            }
+        }
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        if !self.in_tx {
+            return Ok(());
+        }
+        match self.conn.execute_batch("COMMIT") {
+            Ok(()) => {
+                self.in_tx = false;
+                self.pending.clear();
+                Ok(())
+            }
+            Err(source) => Err(self.fail(source, "committing")),
+        }
+    }
+
+    /// Rolls the open transaction back, queues its writes and enters the fault state.
+    fn fail(&mut self, source: rusqlite::Error, op: &'static str) -> StoreError {
+        self.rollback();
+        let mut queued = std::mem::take(&mut self.pending);
+        queued.append(&mut self.queued);
+        self.queued = queued;
+        let e = self.err(op)(source);
+        self.fault = Some(e.to_string());
+        e
+    }
+
+    fn rollback(&mut self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        self.in_tx = false;
     }
 
     /// The bans still in force at `now`, in every jail, ordered by jail and id.
@@ -725,14 +964,13 @@ impl Store {
     /// Stores where reading `pos.path` for `jail` stopped.
     pub fn set_position(&mut self, jail: &str, pos: &LogPosition) -> Result<(), StoreError> {
         let offset = i64::try_from(pos.offset).unwrap_or(i64::MAX);
-        self.conn
-            .execute(
-                "INSERT INTO log_positions(jail, path, first_line_hash, offset) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(jail, path) DO UPDATE SET first_line_hash = ?3, offset = ?4",
-                params![jail, pos.path, pos.first_line_hash, offset],
-            )
-            .map_err(self.err("storing a log position"))?;
-        Ok(())
+        self.write(Op::Position {
+            jail: jail.to_string(),
+            path: pos.path.clone(),
+            hash: pos.first_line_hash.clone(),
+            offset,
+        })
+        .map(drop)
     }
 
     /// Where reading `path` for `jail` stopped, if known.
@@ -781,14 +1019,12 @@ impl Store {
         journal: &str,
         cursor: &str,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO log_positions(jail, path, journal_cursor) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(jail, path) DO UPDATE SET journal_cursor = ?3",
-                [jail, journal, cursor],
-            )
-            .map_err(self.err("storing a journal cursor"))?;
-        Ok(())
+        self.write(Op::Cursor {
+            jail: jail.to_string(),
+            journal: journal.to_string(),
+            cursor: cursor.to_string(),
+        })
+        .map(drop)
     }
 
     /// The cursor where reading `journal` for `jail` stopped, if known.
@@ -813,6 +1049,14 @@ impl Store {
     /// that ended long ago (`banned_at + bantime * outdated_factor` older than `purge_age`); disabled jails
     /// left without bans, with their log positions.
     pub fn purge(&mut self, now: f64) -> Result<PurgeReport, StoreError> {
+        // Queued writes first (the purge runs outside batches, in its own transaction).
+        self.commit()?;
+        if let Some(e) = &self.fault {
+            return Err(StoreError::Unwritable {
+                path: self.path.clone(),
+                detail: format!("purge skipped: {e}"),
+            });
+        }
         let limit = now - self.opts.purge_age;
         let factor = self.opts.outdated_factor;
         let path = self.path.clone();
@@ -898,4 +1142,106 @@ pub fn move_aside(path: &Path, now: f64) -> Result<PathBuf, StoreError> {
         }
     }
     Ok(to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec<'a>(id: &'a str, matches: &'a [String]) -> BanRecord<'a> {
+        BanRecord {
+            jail: "sshd",
+            id,
+            banned_at: 1000.0,
+            bantime: 600.0,
+            ban_count: 1,
+            matches,
+            failures: 3,
+        }
+    }
+
+    fn temp_db(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "ferroban-store-{name}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("db.sqlite3")
+    }
+
+    #[test]
+    fn a_batch_is_one_transaction_and_reads_see_it() {
+        let db = temp_db("batch");
+        let mut s = Store::open(&db, StoreOptions::default()).unwrap();
+        s.begin_batch();
+        for i in 0..1000 {
+            s.record_ban(&rec(&format!("10.0.{}.{}", i / 256, i % 256), &[]))
+                .unwrap();
+        }
+        // Visible to this connection inside the batch, not to another one yet.
+        assert_eq!(s.current_bans(1001.0).unwrap().len(), 1000);
+        let other = Connection::open(&db).unwrap();
+        let count = |c: &Connection| -> i64 {
+            c.query_row("SELECT count(*) FROM ban_history", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(count(&other), 0);
+        s.end_batch().unwrap();
+        assert_eq!(count(&other), 1000);
+        let _ = std::fs::remove_dir_all(db.parent().unwrap());
+    }
+
+    /// A store that cannot write (here: SQLite's page limit, the same SQLITE_FULL a full disk gives) reports
+    /// the error once, queues every write in order, and persists them all once it can write again.
+    #[test]
+    fn a_full_store_queues_and_catches_up() {
+        let db = temp_db("full");
+        let mut s = Store::open(&db, StoreOptions::default()).unwrap();
+        s.record_ban(&rec("192.0.2.1", &[])).unwrap();
+        let pages: i64 = s
+            .conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        s.conn
+            .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+            .unwrap();
+        let big: Vec<String> = vec!["x".repeat(3000); 10];
+        let mut errors = 0;
+        for i in 0..50 {
+            let id = format!("198.51.100.{i}");
+            if s.record_ban(&rec(&id, &big)).is_err() {
+                errors += 1;
+            }
+        }
+        s.remove_ban("sshd", "192.0.2.1").unwrap();
+        assert_eq!(errors, 1, "one error, when the store started failing");
+        let fault = s.fault().expect("the store reports its fault");
+        assert!(fault.error.contains("db.sqlite3"), "{}", fault.error);
+        assert!(fault.queued >= 2, "{fault:?}");
+        // Still full: the retry fails and keeps everything.
+        assert!(s.retry().is_err());
+        assert_eq!(s.fault().unwrap().queued, fault.queued);
+        // Room again.
+        s.conn
+            .query_row("PRAGMA max_page_count = 1000000", [], |_| Ok(()))
+            .unwrap();
+        assert_eq!(s.retry().unwrap(), Some(fault.queued));
+        assert_eq!(s.fault(), None);
+        drop(s);
+        let s = Store::open(&db, StoreOptions::default()).unwrap();
+        let ids: Vec<String> = s
+            .current_bans(1001.0)
+            .unwrap()
+            .into_iter()
+            .map(|b| b.id)
+            .collect();
+        assert_eq!(ids.len(), 50, "{ids:?}");
+        assert!(
+            !ids.contains(&"192.0.2.1".to_string()),
+            "the unban queued after the bans was applied in order"
+        );
+        let _ = std::fs::remove_dir_all(db.parent().unwrap());
+    }
 }

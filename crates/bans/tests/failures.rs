@@ -8,6 +8,7 @@ fn tracker(maxretry: u32, maxmatches: usize, window: Window) -> FailureTracker<S
         maxretry,
         maxmatches,
         window,
+        max_entries: 0,
     })
 }
 

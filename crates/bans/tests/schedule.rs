@@ -172,3 +172,29 @@ fn listing_by_end_and_flush() {
     assert!(m.is_empty());
     assert_eq!(m.next_deadline(), None);
 }
+
+#[test]
+fn listing_by_start_follows_adds_prolongs_and_removals() {
+    let mut m = BanManager::new();
+    m.add("c", ban(30.0, 100.0), 0.0);
+    m.add("a", ban(10.0, -1.0), 0.0);
+    m.add("b", ban(10.0, 5.0), 0.0);
+    m.add("d", ban(20.0, 1.0), 0.0);
+    let order = |m: &BanManager<&'static str>| m.by_start().map(|(id, _)| *id).collect::<Vec<_>>();
+    assert_eq!(order(&m), vec!["a", "b", "d", "c"]);
+    // Prolonging keeps the start.
+    assert!(matches!(
+        m.add("b", ban(25.0, 100.0), 0.0),
+        AddOutcome::Prolonged { .. }
+    ));
+    assert_eq!(order(&m), vec!["a", "b", "d", "c"]);
+    let by_end: Vec<_> = m.by_end().into_iter().map(|(id, _)| *id).collect();
+    assert_eq!(by_end, vec!["d", "b", "c", "a"]);
+    m.remove(&"d");
+    assert_eq!(order(&m), vec!["a", "b", "c"]);
+    let gone: Vec<_> = m.expire(200.0).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(gone, vec!["b", "c"]);
+    assert_eq!(order(&m), vec!["a"]);
+    m.flush();
+    assert_eq!(order(&m), Vec::<&str>::new());
+}
