@@ -17,8 +17,11 @@ pub mod clock;
 pub mod control;
 pub mod daemon;
 pub mod defaults;
-pub mod filter;
 pub mod firewall;
-pub mod ip;
 pub mod regex_cli;
 pub mod testfilters;
+
+/// The jail engine's filter (crates/engine).
+pub use ferroban_engine::filter;
+/// The jail engine's failure ids (crates/engine).
+pub use ferroban_engine::ip;

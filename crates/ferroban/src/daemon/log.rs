@@ -135,6 +135,10 @@ fn connect_syslog() -> Option<UnixDatagram> {
 pub fn init(target: &str, level: &str) -> Result<(), LogError> {
     let threshold = Level::threshold(level).ok_or_else(|| LogError::Level(level.to_string()))?;
     let sink = open_sink(target)?;
+    ferroban_engine::log::set_hook(ferroban_engine::log::Hook {
+        enabled: |l| enabled(engine_level(l)),
+        log: |l, module, msg| log(engine_level(l), module, msg),
+    });
     let mut g = LOGGER.lock().unwrap_or_else(|e| e.into_inner());
     *g = Some(Logger {
         sink,
@@ -242,15 +246,20 @@ pub fn asctime(now: f64) -> String {
     format!("{},{millis:03}", local_time(secs as i64))
 }
 
-/// `YYYY-MM-DD HH:MM:SS` of unix time `secs` in the local zone (fail2ban's Found lines).
-pub fn local_time(secs: i64) -> String {
-    jiff::Timestamp::from_second(secs)
-        .map(|t| {
-            t.to_zoned_datetime(jiff::tz::TimeZone::system())
-                .strftime("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_else(|_| secs.to_string())
+pub use ferroban_engine::log::local_time;
+
+/// The daemon's level of an engine message.
+fn engine_level(l: ferroban_engine::log::Level) -> Level {
+    use ferroban_engine::log::Level as E;
+    match l {
+        E::Critical => Level::Critical,
+        E::Error => Level::Error,
+        E::Warning => Level::Warning,
+        E::Notice => Level::Notice,
+        E::Info => Level::Info,
+        E::Debug => Level::Debug,
+        E::Trace => Level::Trace,
+    }
 }
 
 /// Writes a message for `module` (`actions`, `filter`, `jail`, `server`, ...).

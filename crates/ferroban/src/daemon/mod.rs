@@ -10,8 +10,10 @@
 
 pub mod actions;
 pub mod dispatch;
-pub mod ignore;
-pub mod jail;
+/// The jail engine's ignore rules (crates/engine).
+pub use ferroban_engine::ignore;
+/// The jail engine's jail state machine (crates/engine).
+pub use ferroban_engine::jail;
 pub mod journal;
 pub mod log;
 pub mod server;

@@ -13,10 +13,10 @@ use ferroban_bans::{
 use ferroban_config::JailDef;
 use ferroban_matcher::{GroupValue, UseDns};
 
-use super::ignore::IgnoreList;
 use crate::filter::{Filter, FilterOptions};
-use crate::flog;
+use crate::ignore::IgnoreList;
 use crate::ip::HostId;
+use crate::log::flog;
 
 /// fail2ban-server's defaults for options a jail does not set.
 pub const DEFAULT_MAXRETRY: u32 = 3;
@@ -500,7 +500,7 @@ impl Jail {
             "filter",
             "[{}] Found {id} - {}",
             self.name,
-            super::log::local_time(time as i64)
+            crate::log::local_time(time as i64)
         );
         self.total_failed += 1;
         let history = self.history(&id, store.as_deref_mut());
