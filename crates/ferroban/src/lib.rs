@@ -11,6 +11,8 @@
 //! - [`clock`]: the injectable clock every time-dependent part reads.
 //! - [`testfilters`]: `ferroban test-filters`, the annotated-sample runner.
 //! - [`regex_cli`]: `ferroban regex`, fail2ban-regex's twin.
+//! - [`metrics`]: Prometheus `/metrics`, the `top` feed, totals kept across restarts.
+//! - [`top`]: `ferroban top`, the live terminal dashboard over the control socket.
 
 pub mod action;
 pub mod clock;
@@ -18,8 +20,10 @@ pub mod control;
 pub mod daemon;
 pub mod defaults;
 pub mod firewall;
+pub mod metrics;
 pub mod regex_cli;
 pub mod testfilters;
+pub mod top;
 
 /// The jail engine's filter (crates/engine).
 pub use ferroban_engine::filter;

@@ -36,6 +36,8 @@ enum Command {
     },
     /// Test a filter or regex against a log (fail2ban-regex).
     Regex(Box<RegexArgs>),
+    /// Live dashboard of a running daemon: jails, recent bans, top offenders.
+    Top(ferroban::top::TopArgs),
     /// Write man pages (man/*.1) and shell completions (bash, zsh, fish) into DIR, generated
     /// from this command-line definition (used by the package build).
     #[command(hide = true)]
@@ -98,6 +100,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Server { args } => ferroban::daemon::run(&args),
         Command::Client { args } => ferroban::control::client::run(&args),
+        Command::Top(a) => ferroban::top::run(&a),
         Command::Regex(args) => {
             let code = ferroban::regex_cli::run(&args)?;
             Ok(u8::try_from(code).unwrap_or(255))
