@@ -12,7 +12,9 @@
 //! ```
 //! A connection may carry any number of requests. A request line longer than
 //! [`MAX_REQUEST_BYTES`] (without its newline), a line that is not a JSON request object, or a
-//! request with another `v` gets an error response and the server closes the connection.
+//! request with another `v` gets an error response and the server closes the connection. Bulk
+//! bans (`set J banip ...`, `set J unbanip ...`, recognised by [`bulk_prefix`] from the line's
+//! start) may be up to [`MAX_BULK_REQUEST_BYTES`]: a blocklist of 1,000,000 addresses fits.
 //! Responses have no size limit on the server side; the client accepts up to
 //! [`MAX_RESPONSE_BYTES`].
 //!
@@ -131,6 +133,55 @@ pub const VERSION: u32 = 1;
 
 /// The longest request line the server accepts, newline excluded.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// The longest `set J banip|unbanip ...` request line the server accepts, newline excluded:
+/// 1,000,000 IPv6 addresses of the longest form (39 characters, quoted, with a comma) fit.
+pub const MAX_BULK_REQUEST_BYTES: usize = 48 * 1024 * 1024;
+
+/// Whether the start of a request line (at least up to its fourth argv word) is a bulk ban
+/// request, `{"v":1,"argv":["set","J","banip"|"unbanip",...`: such a request may be longer than
+/// [`MAX_REQUEST_BYTES`]. Reads only the words it needs; any other shape answers `false`.
+pub fn bulk_prefix(line: &[u8]) -> bool {
+    let Some(at) = memchr::memmem::find(line, b"\"argv\"") else {
+        return false;
+    };
+    let mut rest = &line[at + 6..];
+    let skip_ws = |r: &mut &[u8]| {
+        while let [b' ' | b'\t' | b'\r' | b'\n', tail @ ..] = r {
+            *r = tail;
+        }
+    };
+    let expect = |r: &mut &[u8], c: u8| -> bool {
+        skip_ws(r);
+        match r.split_first() {
+            Some((&b, tail)) if b == c => {
+                *r = tail;
+                true
+            }
+            _ => false,
+        }
+    };
+    if !expect(&mut rest, b':') || !expect(&mut rest, b'[') {
+        return false;
+    }
+    let mut words = Vec::new();
+    for i in 0..3 {
+        if i > 0 && !expect(&mut rest, b',') {
+            return false;
+        }
+        skip_ws(&mut rest);
+        let mut it = serde_json::Deserializer::from_slice(rest).into_iter::<String>();
+        match it.next() {
+            Some(Ok(w)) => {
+                let used = it.byte_offset();
+                rest = &rest[used..];
+                words.push(w);
+            }
+            _ => return false,
+        }
+    }
+    words[0] == "set" && matches!(words[2].as_str(), "banip" | "unbanip")
+}
 
 /// The longest response line the client accepts, newline excluded.
 pub const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;

@@ -31,11 +31,11 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::timeout;
 
-use super::proto::{MAX_REQUEST_BYTES, Request, Response};
+use super::proto::{MAX_BULK_REQUEST_BYTES, MAX_REQUEST_BYTES, Request, Response, bulk_prefix};
 
 /// One command for the daemon: its words and where to send the result.
 #[derive(Debug)]
@@ -51,11 +51,18 @@ pub struct ControlRequest {
 pub struct Limits {
     /// The longest request line, newline excluded.
     pub max_request_bytes: usize,
-    /// Connections served at once; one more gets an error and is closed.
+    /// The longest bulk ban request line (`set J banip|unbanip ...`), newline excluded.
+    pub max_bulk_request_bytes: usize,
+    /// Connections served at once. One more makes the idle connections (between requests, or
+    /// silent since they connected) close, then waits up to `slot_wait` for a slot; it gets an
+    /// error if none frees (every connection is busy with a request).
     pub max_connections: usize,
+    /// How long a connection over the limit waits for a slot.
+    pub slot_wait: Duration,
     /// How long a connection may stay silent between requests.
     pub idle_timeout: Duration,
-    /// How long a request line may take to arrive once its first byte has.
+    /// How long a request line may take to arrive once its first byte has; also how long a new
+    /// connection may stay silent before its first request.
     pub request_timeout: Duration,
     /// How long writing one answer may take.
     pub write_timeout: Duration,
@@ -67,9 +74,11 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_request_bytes: MAX_REQUEST_BYTES,
+            max_bulk_request_bytes: MAX_BULK_REQUEST_BYTES,
             max_connections: 256,
+            slot_wait: Duration::from_secs(3),
             idle_timeout: Duration::from_secs(300),
-            request_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(2),
         }
@@ -154,6 +163,10 @@ pub async fn serve(listener: UnixListener, tx: mpsc::Sender<ControlRequest>) {
 pub async fn serve_with(listener: UnixListener, tx: mpsc::Sender<ControlRequest>, limits: Limits) {
     let limits = Arc::new(limits);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    // Connections over the limit waiting for a slot (at most as many again).
+    let waiting = Arc::new(Semaphore::new(limits.max_connections));
+    // Tells idle connections to close: someone waits for a slot.
+    let make_room = Arc::new(Notify::new());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     loop {
@@ -163,14 +176,29 @@ pub async fn serve_with(listener: UnixListener, tx: mpsc::Sender<ControlRequest>
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => match slots.clone().try_acquire_owned() {
                     Ok(slot) => {
-                        tasks.spawn(connection(stream, tx.clone(), limits.clone(), stop_rx.clone(), slot));
+                        tasks.spawn(connection(stream, tx.clone(), limits.clone(), stop_rx.clone(), slot, make_room.clone()));
                     }
                     Err(_) => {
                         let message = format!(
                             "too many connections to the control socket (limit {})",
                             limits.max_connections
                         );
-                        tasks.spawn(refuse(stream, message, limits.write_timeout));
+                        let Ok(queued) = waiting.clone().try_acquire_owned() else {
+                            tasks.spawn(refuse(stream, message, limits.write_timeout));
+                            continue;
+                        };
+                        // Idle connections close to make room; the newcomer waits for a slot.
+                        make_room.notify_waiters();
+                        let (slots, tx, limits, stop, room) =
+                            (slots.clone(), tx.clone(), limits.clone(), stop_rx.clone(), make_room.clone());
+                        tasks.spawn(async move {
+                            let slot = timeout(limits.slot_wait, slots.acquire_owned()).await;
+                            drop(queued);
+                            match slot {
+                                Ok(Ok(slot)) => connection(stream, tx, limits, stop, slot, room).await,
+                                _ => refuse(stream, message, limits.write_timeout).await,
+                            }
+                        });
                     }
                 },
                 // Out of descriptors and the like: the condition passes, don't spin meanwhile.
@@ -206,10 +234,13 @@ enum Line {
     TooLong,
 }
 
+/// Reads one request line of at most `max` bytes, or `bulk_max` for a bulk ban request
+/// ([`bulk_prefix`]).
 async fn read_line<R: AsyncBufRead + Unpin>(
     r: &mut R,
     buf: &mut Vec<u8>,
-    max: usize,
+    mut max: usize,
+    bulk_max: usize,
 ) -> io::Result<Line> {
     loop {
         let chunk = r.fill_buf().await?;
@@ -221,7 +252,18 @@ async fn read_line<R: AsyncBufRead + Unpin>(
             None => (chunk.len(), false),
         };
         if buf.len() + take > max {
-            return Ok(Line::TooLong);
+            let more = max < bulk_max && {
+                let mut start = buf.clone();
+                start.extend_from_slice(&chunk[..take.min(max)]);
+                bulk_prefix(&start)
+            };
+            if !more {
+                return Ok(Line::TooLong);
+            }
+            max = bulk_max;
+            if buf.len() + take > max {
+                return Ok(Line::TooLong);
+            }
         }
         buf.extend_from_slice(&chunk[..take]);
         r.consume(take + usize::from(done));
@@ -237,18 +279,28 @@ async fn connection(
     limits: Arc<Limits>,
     mut stop: watch::Receiver<bool>,
     _slot: OwnedSemaphorePermit,
+    make_room: Arc<Notify>,
 ) {
     let (rd, mut wr) = stream.into_split();
     let mut rd = BufReader::new(rd);
     let mut line = Vec::new();
+    let mut served = false;
     loop {
         if *stop.borrow() {
             return;
         }
-        // Wait, idle, for the next request's first byte (or for the server to stop).
+        // Wait, idle, for the next request's first byte (or for the server to stop, or for a
+        // connection over the limit that needs the slot). A new connection gets a request's time.
+        let idle = if served {
+            limits.idle_timeout
+        } else {
+            limits.request_timeout
+        };
+        served = true;
         let ready = tokio::select! {
-            r = timeout(limits.idle_timeout, rd.fill_buf()) => r,
+            r = timeout(idle, rd.fill_buf()) => r,
             _ = stop.changed() => return,
+            _ = make_room.notified() => return,
         };
         match ready {
             Ok(Ok(chunk)) if !chunk.is_empty() => {}
@@ -257,7 +309,12 @@ async fn connection(
         line.clear();
         let read = timeout(
             limits.request_timeout,
-            read_line(&mut rd, &mut line, limits.max_request_bytes),
+            read_line(
+                &mut rd,
+                &mut line,
+                limits.max_request_bytes,
+                limits.max_bulk_request_bytes,
+            ),
         )
         .await;
         let last = match read {

@@ -35,7 +35,9 @@ async fn fake_handler(mut rx: mpsc::Receiver<ControlRequest>) {
 fn small_limits() -> Limits {
     Limits {
         max_request_bytes: 1024,
+        max_bulk_request_bytes: 64 * 1024,
         max_connections: 64,
+        slot_wait: Duration::from_millis(500),
         idle_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_millis(300),
         write_timeout: Duration::from_secs(2),
@@ -266,7 +268,39 @@ async fn many_concurrent_clients() {
 }
 
 #[tokio::test]
-async fn connections_over_the_limit_are_refused() {
+async fn connections_over_the_limit_are_refused_when_all_are_busy() {
+    let f = start(Limits {
+        max_connections: 3,
+        ..small_limits()
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut c = Client::connect(&f.path).await;
+        // Busy: a request in the handler for longer than the slot wait.
+        c.send_raw(
+            Request::new(vec!["sleep".into(), "1500".into()])
+                .to_line()
+                .as_bytes(),
+        )
+        .await;
+        held.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut extra = Client::connect(&f.path).await;
+    let err = extra.answer().await.unwrap_err();
+    assert!(err.contains("too many connections"), "{err}");
+    for c in &mut held {
+        assert_eq!(c.answer().await, Ok(Value::Null));
+    }
+    assert_eq!(
+        Client::connect(&f.path).await.call(&["ping"]).await,
+        Ok(json!("pong"))
+    );
+}
+
+#[tokio::test]
+async fn idle_connections_make_room_for_a_new_one() {
     let f = start(Limits {
         max_connections: 3,
         ..small_limits()
@@ -278,15 +312,89 @@ async fn connections_over_the_limit_are_refused() {
         assert_eq!(c.call(&["ping"]).await, Ok(json!("pong")));
         held.push(c);
     }
-    let mut extra = Client::connect(&f.path).await;
-    let err = extra.answer().await.unwrap_err();
-    assert!(err.contains("too many connections"), "{err}");
-    drop(held.pop());
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t = Instant::now();
     assert_eq!(
         Client::connect(&f.path).await.call(&["ping"]).await,
         Ok(json!("pong"))
     );
+    assert!(
+        t.elapsed() < Duration::from_millis(400),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(
+        held[0].closed().await,
+        "an idle connection was closed to make room"
+    );
+}
+
+/// 256 connections that never say anything (the default limit) do not keep the administrator
+/// out: the new connection is served at once (they close to make room), and a silent
+/// connection is closed after the request timeout anyway.
+#[tokio::test]
+async fn silent_connections_do_not_lock_the_administrator_out() {
+    let limits = Limits::default();
+    let f = start(limits.clone()).await;
+    let mut silent = Vec::new();
+    for _ in 0..limits.max_connections {
+        silent.push(UnixStream::connect(&f.path).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t = Instant::now();
+    assert_eq!(
+        Client::connect(&f.path).await.call(&["ping"]).await,
+        Ok(json!("pong"))
+    );
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    // The silent ones are gone.
+    let mut buf = [0u8; 1];
+    for s in &mut silent {
+        let n = tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf))
+            .await
+            .expect("closed at once")
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+    // Without pressure, a silent connection is closed after the request timeout.
+    let mut lone = UnixStream::connect(&f.path).await.unwrap();
+    let t = Instant::now();
+    let n = tokio::time::timeout(limits.request_timeout * 2, lone.read(&mut buf))
+        .await
+        .expect("closed within the request timeout")
+        .unwrap();
+    assert_eq!(n, 0);
+    assert!(t.elapsed() >= limits.request_timeout - Duration::from_millis(100));
+}
+
+/// A 10 MB request that is not a bulk ban is refused with an error and the connection closed;
+/// the server goes on; a bulk `banip` of the same size is accepted.
+#[tokio::test]
+async fn a_10_mb_request_is_refused_cleanly_and_a_bulk_ban_is_not() {
+    let f = start(Limits::default()).await;
+    let big = "x".repeat(10 * 1024 * 1024);
+    let mut c = Client::connect(&f.path).await;
+    let req = Request::new(vec!["echo".into(), big]).to_line();
+    // The server answers and closes while the client is still writing: ignore that write error.
+    let _ = c.wr.write_all(req.as_bytes()).await;
+    let err = c.answer().await.unwrap_err();
+    assert!(err.contains("request longer than 65536 bytes"), "{err}");
+    // Closed: end of stream, or a reset (the server closed with the rest of the request unread).
+    let mut rest = Vec::new();
+    let end = tokio::time::timeout(Duration::from_secs(2), c.rd.read_to_end(&mut rest)).await;
+    assert!(matches!(end, Ok(Ok(0)) | Ok(Err(_))), "{end:?}");
+    assert_eq!(
+        Client::connect(&f.path).await.call(&["ping"]).await,
+        Ok(json!("pong"))
+    );
+    // 800,000 addresses (about 11 MB): the fake handler answers "Invalid command" for `set`,
+    // which proves the request was read whole and handed over.
+    let mut argv: Vec<String> = vec!["set".into(), "sshd".into(), "banip".into()];
+    argv.extend((0..800_000u32).map(|i| std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string()));
+    let req = Request::new(argv).to_line();
+    assert!(req.len() > 10_000_000, "{}", req.len());
+    let mut c = Client::connect(&f.path).await;
+    c.send_raw(req.as_bytes()).await;
+    assert_eq!(c.answer().await, Err("Invalid command".to_string()));
 }
 
 #[tokio::test]
