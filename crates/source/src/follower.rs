@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 
 use crate::{FirstLineHash, LogEncoding, Position, SourceError};
 
-/// Longest line delivered, in bytes (newline excluded). Longer lines are cut to this length, the
-/// rest up to the next newline is skipped and counted ([`FollowerStats::cut_lines`],
-/// [`FollowerStats::skipped_bytes`]).
+/// Longest line delivered, in bytes (newline excluded). Longer lines are dropped whole, never
+/// delivered cut: a cut line is not the line that was written (`… from 203.0.113.77 from
+/// 2001:db8:bad::1` cut between the two addresses would blame the first, while fail2ban, which
+/// reads the whole line, blames the second). They are counted ([`FollowerStats::cut_lines`],
+/// [`FollowerStats::skipped_bytes`]); at most [`MAX_LINE`] bytes of one are ever buffered.
 pub const MAX_LINE: usize = 64 * 1024;
 
 /// Size of one `read(2)`; the buffer is allocated once per follower and reused.
@@ -71,8 +73,6 @@ pub struct Line<'a> {
     pub inode: u64,
     /// First-line hash of the file the line was read from.
     pub first_line_hash: Option<FirstLineHash>,
-    /// The line was longer than [`MAX_LINE`]: `raw` holds its first [`MAX_LINE`] bytes only.
-    pub cut: bool,
     /// Some bytes were not valid in the log encoding and were replaced by U+FFFD.
     pub decode_errors: bool,
     /// The line had no newline: it is the last line of a file that was rotated away
@@ -88,7 +88,9 @@ pub struct Line<'a> {
 pub enum RotationKind {
     /// The path now names another file (rename + create, delete + recreate): inode changed.
     Replaced,
-    /// The file shrank below the read position (copytruncate, `> file`).
+    /// The file shrank below the read position (copytruncate, `> file`). After a copytruncate,
+    /// the lines not read yet are delivered from the copy first (`path.1`, `path-DATE`…: the
+    /// newest file next to it with the same first line and at least as long as the part read).
     Truncated,
     /// Same inode, not shorter, but its first line changed (truncated and refilled between two
     /// polls).
@@ -161,14 +163,16 @@ pub struct FollowerStats {
     pub lines: u64,
     /// Bytes read from files.
     pub bytes: u64,
-    /// Lines longer than [`MAX_LINE`], delivered cut.
+    /// Lines longer than [`MAX_LINE`], dropped (not delivered, not in [`lines`](Self::lines)).
     pub cut_lines: u64,
-    /// Bytes skipped in over-long lines.
+    /// Bytes of the dropped over-long lines.
     pub skipped_bytes: u64,
     /// Lines with bytes invalid in the log encoding.
     pub decode_errors: u64,
     /// Rotations detected (every [`RotationKind`]).
     pub rotations: u64,
+    /// copytruncate copies whose unread end was delivered (see [`RotationKind::Truncated`]).
+    pub copies_drained: u64,
 }
 
 impl std::ops::AddAssign for FollowerStats {
@@ -179,6 +183,7 @@ impl std::ops::AddAssign for FollowerStats {
         self.skipped_bytes += o.skipped_bytes;
         self.decode_errors += o.decode_errors;
         self.rotations += o.rotations;
+        self.copies_drained += o.copies_drained;
     }
 }
 
@@ -314,15 +319,19 @@ struct LineMeta {
 
 impl<F: FnMut(Line<'_>)> Emitter<'_, F> {
     fn emit(&mut self, of_hash: Option<FirstLineHash>, ino: u64, mut raw: &[u8], m: LineMeta) {
-        if !m.cut {
-            while let [rest @ .., b'\r'] = raw {
-                raw = rest;
-            }
+        if m.cut {
+            // Dropped, never matched on a cut (see [`MAX_LINE`]); the rest of it is counted in
+            // `skipped_bytes` as it is skipped.
+            self.stats.cut_lines += 1;
+            self.stats.skipped_bytes += raw.len() as u64;
+            return;
+        }
+        while let [rest @ .., b'\r'] = raw {
+            raw = rest;
         }
         let (text, bad) = self.encoding.decode(raw, self.scratch);
         self.stats.lines += 1;
         self.stats.decode_errors += u64::from(bad);
-        self.stats.cut_lines += u64::from(m.cut);
         self.lines += 1;
         (self.sink)(Line {
             path: self.path,
@@ -332,7 +341,6 @@ impl<F: FnMut(Line<'_>)> Emitter<'_, F> {
             end: m.end,
             inode: ino,
             first_line_hash: of_hash,
-            cut: m.cut,
             decode_errors: bad,
             unterminated: m.unterminated,
             rotated: m.rotated,
@@ -642,7 +650,9 @@ impl FileFollower {
 
         // 1. The rest of a rotated-away file comes first (it is older).
         if let Some(old) = self.retired.as_mut() {
-            if let Some(kind) = check_rewritten(old, &mut self.hash_buf).map_err(&io_err)? {
+            if let Some(kind) =
+                check_rewritten(old, &mut self.hash_buf, |_| Ok(())).map_err(&io_err)?
+            {
                 em.stats.rotations += 1;
                 rep.notices.push(Notice::Rotated {
                     path: self.path.clone(),
@@ -673,7 +683,9 @@ impl FileFollower {
             // Renamed or deleted: keep draining the file we hold (a writer may still append to
             // it) and wait for the path to come back.
             if let Some(cur) = self.current.as_mut() {
-                if let Some(kind) = check_rewritten(cur, &mut self.hash_buf).map_err(&io_err)? {
+                if let Some(kind) =
+                    check_rewritten(cur, &mut self.hash_buf, |_| Ok(())).map_err(&io_err)?
+                {
                     em.stats.rotations += 1;
                     rep.notices.push(Notice::Rotated {
                         path: self.path.clone(),
@@ -713,7 +725,9 @@ impl FileFollower {
         if self.current.is_some() && !same {
             // Replaced (rename + create, delete + recreate). Finish the old file first.
             let cur = self.current.as_mut().expect("checked above");
-            if let Some(kind) = check_rewritten(cur, &mut self.hash_buf).map_err(&io_err)? {
+            if let Some(kind) =
+                check_rewritten(cur, &mut self.hash_buf, |_| Ok(())).map_err(&io_err)?
+            {
                 em.stats.rotations += 1;
                 rep.notices.push(Notice::Rotated {
                     path: self.path.clone(),
@@ -799,7 +813,11 @@ impl FileFollower {
             self.last = None;
         } else {
             let cur = self.current.as_mut().expect("checked above");
-            if let Some(kind) = check_rewritten(cur, &mut self.hash_buf).map_err(&io_err)? {
+            if let Some(kind) = check_rewritten(cur, &mut self.hash_buf, |of| {
+                drain_copy(of, &self.path, &mut self.chunk, &mut em)
+            })
+            .map_err(&io_err)?
+            {
                 em.stats.rotations += 1;
                 rep.notices.push(Notice::Rotated {
                     path: self.path.clone(),
@@ -831,8 +849,14 @@ impl FileFollower {
 /// on every call: one small `pread`, and no dependence on file times, whose clock ticks too
 /// coarsely to see a refill within a few milliseconds.
 ///
-/// A held incomplete line is dropped: its completion went into the copy, not into this file.
-fn check_rewritten(of: &mut OpenFile, hash_buf: &mut Vec<u8>) -> io::Result<Option<RotationKind>> {
+/// Before the restart, `before_restart` sees the file as it was read so far (the daemon's
+/// follower drains a copytruncate copy there: [`drain_copy`]); a held incomplete line is then
+/// dropped: its completion went into the copy, not into this file.
+fn check_rewritten(
+    of: &mut OpenFile,
+    hash_buf: &mut Vec<u8>,
+    before_restart: impl FnOnce(&OpenFile) -> io::Result<()>,
+) -> io::Result<Option<RotationKind>> {
     let size = of.file.metadata()?.len();
     let kind = if size < of.read_offset {
         RotationKind::Truncated
@@ -850,11 +874,108 @@ fn check_rewritten(of: &mut OpenFile, hash_buf: &mut Vec<u8>) -> io::Result<Opti
         }
         RotationKind::Rewritten
     };
+    before_restart(of)?;
     of.seek_to(0)?;
     let (h, hl) = of.current_hash(hash_buf)?;
     of.hash = h;
     of.hash_len = hl;
     Ok(Some(kind))
+}
+
+/// Compressed rotations: never a fresh copytruncate copy (logrotate compresses later, or a
+/// rotation after).
+const COMPRESSED: [&str; 6] = [".gz", ".bz2", ".xz", ".zst", ".lz4", ".Z"];
+
+/// After a copytruncate (same inode, shrunk, or truncated and refilled), the lines written
+/// between the last read and the copy are only in the copy (logrotate's `path.1`, `path-DATE`,
+/// …): a follower that polls once a second would lose up to a second of lines per rotation.
+/// This finds the copy next to `path` (a regular file named `path.*` or `path-*`, not
+/// compressed, another inode, at least `of.read_offset` long, with the same first line and, when
+/// an incomplete line is held, the same bytes before the read offset; the newest such file) and
+/// delivers the rest of it from `of`'s offset, as if it had been read before logrotate ran.
+/// Nothing is found after a plain `> file` (no copy), and a copy that cannot be read is skipped:
+/// the restart from 0 goes on either way.
+fn drain_copy<F: FnMut(Line<'_>)>(
+    of: &OpenFile,
+    path: &Path,
+    chunk: &mut [u8],
+    em: &mut Emitter<'_, F>,
+) -> io::Result<()> {
+    let Some(hash) = of.hash else {
+        return Ok(());
+    };
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return Ok(());
+    };
+    if of.read_offset == 0 {
+        return Ok(());
+    }
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let mut candidates = Vec::new();
+    for e in entries.flatten() {
+        let file_name = e.file_name();
+        let Some(rest) = file_name.to_str().and_then(|f| f.strip_prefix(name)) else {
+            continue;
+        };
+        if !(rest.starts_with('.') || rest.starts_with('-'))
+            || COMPRESSED.iter().any(|c| rest.ends_with(c))
+        {
+            continue;
+        }
+        let Ok(meta) = fs::metadata(e.path()) else {
+            continue;
+        };
+        if meta.is_file()
+            && (meta.dev(), meta.ino()) != (of.dev, of.ino)
+            && meta.len() >= of.read_offset
+        {
+            candidates.push((meta.modified().ok(), e.path()));
+        }
+    }
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
+    let mut buf = Vec::new();
+    for (_, p) in candidates {
+        let Ok((mut copy, _)) = OpenFile::open(&p) else {
+            continue;
+        };
+        buf.resize(of.hash_len as usize, 0);
+        if !matches!(read_full_at(&copy.file, &mut buf, 0), Ok(n) if n == buf.len())
+            || FirstLineHash::of(&buf) != hash
+        {
+            continue;
+        }
+        if !of.pending.is_empty() && !of.skipping {
+            buf.resize(of.pending.len(), 0);
+            let at = of.read_offset - of.pending.len() as u64;
+            if !matches!(read_full_at(&copy.file, &mut buf, at), Ok(n) if n == buf.len())
+                || buf != of.pending
+            {
+                continue;
+            }
+        }
+        if copy.file.seek(SeekFrom::Start(of.read_offset)).is_err() {
+            continue;
+        }
+        copy.read_offset = of.read_offset;
+        copy.line_start = of.line_start;
+        copy.pending.clone_from(&of.pending);
+        copy.skipping = of.skipping;
+        copy.hash = of.hash;
+        copy.hash_len = of.hash_len;
+        let mut unlimited = u64::MAX;
+        read_available(&mut copy, chunk, em, &mut unlimited, true)?;
+        em.finish(&mut copy, true);
+        em.stats.copies_drained += 1;
+        return Ok(());
+    }
+    Ok(())
 }
 
 /// Start offset for [`StartAt::Tail`]: after the last newline, so that a line being written

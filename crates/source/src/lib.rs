@@ -72,7 +72,8 @@
 //! yet delivered: an incomplete last line is held (at most [`MAX_LINE`] bytes) and never counted
 //! as read. On restart, [`Position`] is honoured when the first-line hash (and inode, if stored)
 //! match and the file is not shorter; otherwise the file was rotated while we were down and is
-//! read from 0. Lines longer than [`MAX_LINE`] are cut, the rest skipped and counted.
+//! read from 0. Lines longer than [`MAX_LINE`] are dropped and counted, never delivered cut (a
+//! cut line could blame an address the whole line does not: see [`MAX_LINE`]).
 //!
 //! # Differences from fail2ban 1.0.2
 //! - A restored position wins over `tail` (fail2ban ignores the database with `tail`, dropping

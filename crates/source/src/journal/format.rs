@@ -72,8 +72,14 @@ pub fn entry_time(e: &Entry) -> Option<u64> {
         })
 }
 
-/// Formats `e`; `None` when it has no time at all.
+/// Formats `e`; `None` when it has no time at all, or when a value was longer than
+/// [`MAX_FIELD`](super::MAX_FIELD) and was cut: such an entry is dropped (counted as skipped by
+/// the caller), never matched on a cut, as over-long file lines are not (see
+/// [`MAX_LINE`](crate::MAX_LINE)).
 pub fn format_entry(e: &Entry) -> Option<Formatted> {
+    if e.cut {
+        return None;
+    }
     let time_usec = entry_time(e)?;
     let mut parts: Vec<String> = Vec::with_capacity(4);
     if let Some(h) = non_empty(e, "_HOSTNAME") {
@@ -127,6 +133,30 @@ mod tests {
         let mut p = ExportParser::new();
         p.push(&input);
         p.next_entry().unwrap().clone()
+    }
+
+    /// The journal's over-long line: a MESSAGE padded so that a cut at [`MAX_FIELD`] falls
+    /// between two addresses is dropped, never formatted cut (the cut would blame the first).
+    #[test]
+    fn overlong_message_with_two_addresses_is_dropped() {
+        let first = b" from 203.0.113.77";
+        let mut msg = b"Invalid user ".to_vec();
+        msg.resize(crate::journal::MAX_FIELD - first.len(), b'a');
+        msg.extend_from_slice(first);
+        msg.extend_from_slice(b" from 2001:db8:bad::1 port 22");
+        let e = entry(&[
+            ("__REALTIME_TIMESTAMP", b"1700000000000000"),
+            ("SYSLOG_IDENTIFIER", b"sshd"),
+            ("MESSAGE", &msg),
+        ]);
+        assert!(e.cut);
+        assert!(format_entry(&e).is_none());
+        let ok = entry(&[
+            ("__REALTIME_TIMESTAMP", b"1700000000000000"),
+            ("SYSLOG_IDENTIFIER", b"sshd"),
+            ("MESSAGE", &msg[..crate::journal::MAX_FIELD]),
+        ]);
+        assert!(format_entry(&ok).unwrap().line.ends_with("from 203.0.113.77"));
     }
 
     #[test]

@@ -32,7 +32,6 @@ pub fn overwrite(path: &Path, data: &[u8]) {
 pub struct Got {
     pub path: PathBuf,
     pub text: String,
-    pub cut: bool,
     pub bad: bool,
 }
 
@@ -47,7 +46,6 @@ impl Sink {
         self.lines.push(Got {
             path: l.path.to_path_buf(),
             text: l.text.to_string(),
-            cut: l.cut,
             bad: l.decode_errors,
         });
     }
