@@ -142,9 +142,7 @@ impl FleetConfig {
             return Ok(None);
         }
         let missing = |k: &str| {
-            FleetError::Config(format!(
-                "[Fleet] {k} is required when the fleet is enabled"
-            ))
+            FleetError::Config(format!("[Fleet] {k} is required when the fleet is enabled"))
         };
         let path = |k: &str| {
             get(k).map(|v| {
@@ -168,7 +166,10 @@ impl FleetConfig {
             .collect();
         for s in &servers {
             if !(s.starts_with("nats://") || s.starts_with("tls://") || !s.contains("://")) {
-                return Err(bad(map["servers"], format!("{s}: expected nats:// or tls://")));
+                return Err(bad(
+                    map["servers"],
+                    format!("{s}: expected nats:// or tls://"),
+                ));
             }
         }
         let user = match (get("user"), get("password")) {
@@ -195,7 +196,12 @@ impl FleetConfig {
                 "detect+enforce" | "detect-enforce" | "both" => Role::DetectEnforce,
                 "enforce-only" | "enforce" => Role::EnforceOnly,
                 "detect-only" | "detect" => Role::DetectOnly,
-                _ => return Err(bad(o, "expected detect+enforce, enforce-only or detect-only")),
+                _ => {
+                    return Err(bad(
+                        o,
+                        "expected detect+enforce, enforce-only or detect-only",
+                    ));
+                }
             },
         };
         let jails = get("jails").map(|v| {
@@ -214,7 +220,10 @@ impl FleetConfig {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
-            return Err(bad(map["stream"], "a stream name is letters, digits, '-' or '_'"));
+            return Err(bad(
+                map["stream"],
+                "a stream name is letters, digits, '-' or '_'",
+            ));
         }
         let prefix = get("subject_prefix").unwrap_or("fb.v1").to_string();
         let replicas = match map.get("replicas") {
@@ -262,7 +271,10 @@ impl FleetConfig {
                 "max_age",
             ];
             if !KNOWN.contains(&o.key.as_str()) {
-                return Err(bad(o, format!("unknown option (known: {})", KNOWN.join(", "))));
+                return Err(bad(
+                    o,
+                    format!("unknown option (known: {})", KNOWN.join(", ")),
+                ));
             }
         }
         Ok(Some(FleetConfig {
@@ -427,7 +439,11 @@ mod tests {
 
     #[test]
     fn off_without_section_or_when_disabled() {
-        assert!(FleetConfig::parse(&[], Path::new("/etc")).unwrap().is_none());
+        assert!(
+            FleetConfig::parse(&[], Path::new("/etc"))
+                .unwrap()
+                .is_none()
+        );
         let r = raw(&[("enabled", "false"), ("node", "a")]);
         assert!(FleetConfig::parse(&r, Path::new("/etc")).unwrap().is_none());
     }
@@ -460,7 +476,9 @@ mod tests {
     #[test]
     fn errors_name_the_file_and_line() {
         let r = raw(&[("node", "web 01"), ("servers", "nats://x")]);
-        let e = FleetConfig::parse(&r, Path::new("/")).unwrap_err().to_string();
+        let e = FleetConfig::parse(&r, Path::new("/"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("fail2ban.local:2") && e.contains("node"), "{e}");
         let r = raw(&[
             ("node", "a"),
@@ -469,8 +487,13 @@ mod tests {
             ("trust", "t"),
             ("rol", "x"),
         ]);
-        let e = FleetConfig::parse(&r, Path::new("/")).unwrap_err().to_string();
-        assert!(e.contains("fail2ban.local:6") && e.contains("unknown option"), "{e}");
+        let e = FleetConfig::parse(&r, Path::new("/"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("fail2ban.local:6") && e.contains("unknown option"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -485,7 +508,9 @@ mod tests {
         assert!(t.peers["n1"].policy.prefix);
         assert_eq!(t.peers["n1"].policy.max_bantime, Some(86400.0));
         assert!(!t.peers["n2"].policy.prefix);
-        let e = Trust::parse("n1 notakey\n", "trust").unwrap_err().to_string();
+        let e = Trust::parse("n1 notakey\n", "trust")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("trust:1:"), "{e}");
         let e = Trust::parse(&format!("n1 {pk} bogus=1\n"), "trust")
             .unwrap_err()

@@ -193,9 +193,11 @@ impl FleetDb {
     /// The outbox depth.
     pub fn pending_count(&self) -> Result<u64, FleetError> {
         self.conn
-            .query_row("SELECT COUNT(*) FROM fleet_own WHERE pending = 1", [], |r| {
-                r.get::<_, i64>(0)
-            })
+            .query_row(
+                "SELECT COUNT(*) FROM fleet_own WHERE pending = 1",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
             .map(|n| n as u64)
             .map_err(e("counting the outbox"))
     }
@@ -355,6 +357,9 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert!(rows[0].entry.active && rows[0].entry.oseq == 2);
         assert_eq!(db.meta_i64("cursor").unwrap(), 8);
-        assert!(db.remote(6000).unwrap().is_empty(), "ended bans are dropped");
+        assert!(
+            db.remote(6000).unwrap().is_empty(),
+            "ended bans are dropped"
+        );
     }
 }

@@ -207,8 +207,11 @@ pub fn load_or_create_key(path: &Path) -> Result<SigningKey, FleetError> {
             writeln!(f, "{}", B64.encode(seed)).map_err(|e| err(e.to_string()))?;
             let mut pubpath = path.as_os_str().to_owned();
             pubpath.push(".pub");
-            std::fs::write(&pubpath, format!("{}\n", public_key_text(&key.verifying_key())))
-                .map_err(|e| err(e.to_string()))?;
+            std::fs::write(
+                &pubpath,
+                format!("{}\n", public_key_text(&key.verifying_key())),
+            )
+            .map_err(|e| err(e.to_string()))?;
             Ok(key)
         }
         Err(e) => Err(err(e.to_string())),
@@ -242,7 +245,10 @@ mod tests {
         assert_eq!(a, "00000000000000000000ffffcb007107p128");
         assert!(b.ends_with("p120") && a != b && a != c);
         assert!(!c.contains([':', '.']));
-        assert_eq!(target_text(&parse_target("10.1.2.3/8").unwrap()), "10.0.0.0/8");
+        assert_eq!(
+            target_text(&parse_target("10.1.2.3/8").unwrap()),
+            "10.0.0.0/8"
+        );
     }
 
     #[test]

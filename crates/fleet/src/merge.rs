@@ -130,7 +130,7 @@ pub enum Outcome {
     Unban,
     /// Nothing changes (duplicate, older, shorter, already expired, refused unban).
     Unchanged,
-    /// An unban of a ban the origin does not hold while others do.
+    /// An unban of a ban the origin does not hold.
     NotOwner,
 }
 
@@ -201,10 +201,12 @@ impl Merge {
                     },
                 );
                 let after = latest(entries, now_ms);
+                // An origin lifts only a ban it holds: anything else is refused (and counted),
+                // whoever else holds the address.
                 match (held, after) {
                     (true, None) => Outcome::Unban,
-                    (false, Some(_)) => Outcome::NotOwner,
-                    _ => Outcome::Unchanged,
+                    (true, Some(_)) => Outcome::Unchanged,
+                    (false, _) => Outcome::NotOwner,
                 }
             }
         }
@@ -280,19 +282,37 @@ mod tests {
             Outcome::Ban(Some(5000))
         );
         // Duplicate and older: nothing.
-        assert_eq!(m.apply(&ev("n1", 2, Kind::Ban, Some(5000)), ip, 1000), Outcome::Unchanged);
-        assert_eq!(m.apply(&ev("n1", 1, Kind::Unban, None), ip, 1000), Outcome::Unchanged);
+        assert_eq!(
+            m.apply(&ev("n1", 2, Kind::Ban, Some(5000)), ip, 1000),
+            Outcome::Unchanged
+        );
+        assert_eq!(
+            m.apply(&ev("n1", 1, Kind::Unban, None), ip, 1000),
+            Outcome::Unchanged
+        );
         // n2 bans shorter: nothing; longer: extend.
-        assert_eq!(m.apply(&ev("n2", 1, Kind::Ban, Some(3000)), ip, 1000), Outcome::Unchanged);
+        assert_eq!(
+            m.apply(&ev("n2", 1, Kind::Ban, Some(3000)), ip, 1000),
+            Outcome::Unchanged
+        );
         assert_eq!(
             m.apply(&ev("n2", 2, Kind::Ban, Some(9000)), ip, 1000),
             Outcome::Ban(Some(9000))
         );
         // n3 unbanning what it never banned: refused.
-        assert_eq!(m.apply(&ev("n3", 1, Kind::Unban, None), ip, 1000), Outcome::NotOwner);
+        assert_eq!(
+            m.apply(&ev("n3", 1, Kind::Unban, None), ip, 1000),
+            Outcome::NotOwner
+        );
         // n1 lifts its own: n2's still holds.
-        assert_eq!(m.apply(&ev("n1", 3, Kind::Unban, None), ip, 1000), Outcome::Unchanged);
-        assert_eq!(m.apply(&ev("n2", 3, Kind::Unban, None), ip, 1000), Outcome::Unban);
+        assert_eq!(
+            m.apply(&ev("n1", 3, Kind::Unban, None), ip, 1000),
+            Outcome::Unchanged
+        );
+        assert_eq!(
+            m.apply(&ev("n2", 3, Kind::Unban, None), ip, 1000),
+            Outcome::Unban
+        );
         assert!(m.live(1000).is_empty());
     }
 
@@ -318,7 +338,11 @@ mod tests {
         for r in 0..log.len() {
             let mut l = log.clone();
             l.rotate_left(r);
-            for variant in [l.clone(), l.iter().rev().cloned().collect(), [l.clone(), l.clone()].concat()] {
+            for variant in [
+                l.clone(),
+                l.iter().rev().cloned().collect(),
+                [l.clone(), l.clone()].concat(),
+            ] {
                 let mut m = Merge::default();
                 for e in &variant {
                     m.apply(e, "203.0.113.7", 0);

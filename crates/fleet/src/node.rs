@@ -355,7 +355,9 @@ impl Node {
             deny_delete: true,
             deny_purge: true,
             allow_direct: true,
-            description: Some("ferroban fleet decisions (compacted: one per origin, jail, address)".into()),
+            description: Some(
+                "ferroban fleet decisions (compacted: one per origin, jail, address)".into(),
+            ),
             ..Default::default()
         }
     }
@@ -413,7 +415,10 @@ impl Node {
             let _ = self.db.set_meta("stream_created", &created);
         }
         if let Err(e) = self.probe_skew(js, &stream).await {
-            self.log(Level::Warning, format!("fleet: clock skew not measured: {e}"));
+            self.log(
+                Level::Warning,
+                format!("fleet: clock skew not measured: {e}"),
+            );
         }
         let deliver_policy = if cursor == 0 {
             jetstream::consumer::DeliverPolicy::All
