@@ -330,6 +330,11 @@ impl<K: Ord + Clone> BanManager<K> {
             .filter_map(|(_, k)| self.bans.get_key_value(k))
     }
 
+    /// The bans whose ids lie in `range`, in id order (`O(log n)` to the first).
+    pub fn range<R: std::ops::RangeBounds<K>>(&self, range: R) -> impl Iterator<Item = (&K, &Ban)> {
+        self.bans.range(range)
+    }
+
     /// Removes every ban (`unban --all`, jail stop), returning them.
     pub fn flush(&mut self) -> Vec<(K, Ban)> {
         self.schedule.clear();

@@ -108,6 +108,23 @@ impl HostId {
     }
 }
 
+/// The first and last address of the network `base/plen` (ids of one network are one range of
+/// the [`HostId`] order).
+pub fn range_of(base: IpAddr, plen: u8) -> (IpAddr, IpAddr) {
+    let lo = mask(base, plen);
+    let hi = match lo {
+        IpAddr::V4(a) => {
+            let host = u32::MAX.checked_shr(u32::from(plen)).unwrap_or(0);
+            IpAddr::V4(Ipv4Addr::from(u32::from(a) | host))
+        }
+        IpAddr::V6(a) => {
+            let host = u128::MAX.checked_shr(u32::from(plen)).unwrap_or(0);
+            IpAddr::V6(Ipv6Addr::from(u128::from(a) | host))
+        }
+    };
+    (lo, hi)
+}
+
 fn same_family(a: IpAddr, b: IpAddr) -> bool {
     a.is_ipv4() == b.is_ipv4()
 }

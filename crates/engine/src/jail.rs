@@ -92,6 +92,8 @@ pub struct JailCounts {
     pub currently_banned: usize,
     /// Bans ever made.
     pub total_banned: u64,
+    /// Ids whose pending failures were evicted because the table was full (`maxfailed`).
+    pub evicted_failed: u64,
 }
 
 /// One jail.
@@ -108,6 +110,9 @@ pub struct Jail {
     rng: SplitMix64,
     total_failed: u64,
     prefixes: PrefixPolicy,
+    /// Evictions already logged, and when the next log line may be written (once a minute).
+    evictions_logged: u64,
+    next_eviction_log: f64,
 }
 
 /// Subnet bans: `banprefix.ipv4` / `banprefix.ipv6` ban the covering prefix of an offending
@@ -258,10 +263,20 @@ impl Jail {
         // Catching up with existing log content: lines older than findtime are dropped. Once a
         // source reached the end of its files the daemon switches to live operation.
         filter.in_operation = false;
+        let max_entries = match def.value("maxfailed").map(str::trim) {
+            None | Some("") => ferroban_bans::failures::DEFAULT_MAX_ENTRIES,
+            Some(v) => v.parse::<usize>().map_err(|_| JailError::Option {
+                jail: name.clone(),
+                message: format!(
+                    "maxfailed = {v:?}: expected the number of ids with pending failures to keep (0: no bound)"
+                ),
+            })?,
+        };
         let tracker = FailureTracker::new(TrackerConfig {
             findtime,
             maxretry,
             maxmatches: def.maxmatches.unwrap_or(maxretry) as usize,
+            max_entries,
             ..TrackerConfig::default()
         });
         let policy = policy_of(&def)?;
@@ -283,6 +298,8 @@ impl Jail {
             rng: SplitMix64::from_entropy(),
             total_failed: 0,
             prefixes,
+            evictions_logged: 0,
+            next_eviction_log: f64::NEG_INFINITY,
         })
     }
 
@@ -368,14 +385,28 @@ impl Jail {
             total_failed: self.total_failed,
             currently_banned: self.bans.len(),
             total_banned: self.bans.total(),
+            evicted_failed: self.tracker.evicted(),
         }
     }
 
-    /// The banned ids, in ban order (oldest first), with their ban.
+    /// `maxfailed`: the most ids with pending failures kept (0: no bound).
+    pub fn maxfailed(&self) -> usize {
+        self.tracker.config().max_entries
+    }
+
+    /// The banned ids, in ban order (oldest first), with their ban (a walk of an index, no sort).
     pub fn banned(&self) -> Vec<(&HostId, &Ban)> {
-        let mut v: Vec<(&HostId, &Ban)> = self.bans.by_end();
-        v.sort_by(|a, b| a.1.banned_at.total_cmp(&b.1.banned_at).then(a.0.cmp(b.0)));
-        v
+        self.bans.by_start().collect()
+    }
+
+    /// The banned ids ordered by the end of their ban (soonest first, permanent last).
+    pub fn banned_by_end(&self) -> Vec<(&HostId, &Ban)> {
+        self.bans.by_end()
+    }
+
+    /// The ban of `id`, if banned here.
+    pub fn ban_of(&self, id: &HostId) -> Option<&Ban> {
+        self.bans.get(id)
     }
 
     /// Whether `id` is banned here.
@@ -457,7 +488,26 @@ impl Jail {
         {
             flog!(Debug, "filter", "[{}] {n} failure(s) expired", self.name);
         }
+        self.log_evictions(now);
         out
+    }
+
+    /// Logs evictions from the full failure table, at most once a minute.
+    fn log_evictions(&mut self, now: f64) {
+        let evicted = self.tracker.evicted();
+        if evicted == self.evictions_logged || now < self.next_eviction_log {
+            return;
+        }
+        flog!(
+            Warning,
+            "filter",
+            "[{}] {} id(s) with pending failures evicted (the stalest first): more than maxfailed = {} ids are failing at once; {evicted} evicted in total",
+            self.name,
+            evicted - self.evictions_logged,
+            self.maxfailed()
+        );
+        self.evictions_logged = evicted;
+        self.next_eviction_log = now + 60.0;
     }
 
     /// Counts one failure of `id` at `time`; returns the bans it leads to (the address or its
@@ -567,12 +617,17 @@ impl Jail {
             && !out.is_empty()
             && !self.bans.is_banned(&net)
         {
-            let n = self
-                .bans
-                .by_end()
-                .iter()
-                .filter(|(id, _)| matches!(id, HostId::Addr(_)) && net.contains(id))
-                .count();
+            // The addresses of `net` are one range of the ban index (ids order by address).
+            let n = match &net {
+                HostId::Net(base, plen) => {
+                    let (lo, hi) = crate::ip::range_of(*base, *plen);
+                    self.bans
+                        .range(HostId::Addr(lo)..=HostId::Addr(hi))
+                        .take(self.prefixes.escalate as usize)
+                        .count()
+                }
+                _ => 0,
+            };
             if n >= self.prefixes.escalate as usize {
                 if self.ignore.check(&net, now).is_some() {
                     flog!(
@@ -692,19 +747,22 @@ impl Jail {
             failures: u64::from(t.failures),
         });
         if let Err(e) = r {
+            // Returned once, when the store starts failing; it keeps the ban (and what follows) in
+            // memory and writes it when it can.
             flog!(
                 Error,
                 "database",
-                "[{}] cannot record ban of {id}: {e}",
+                "[{}] cannot record ban of {id}: {e}; bans stay enforced and are kept in memory until the database can be written again",
                 self.name
             );
         }
     }
 
-    /// Bans `id` by hand (`set <jail> banip`) at `now`.
-    pub fn ban_by_hand(&mut self, id: HostId, now: f64, store: Option<&mut Store>) -> bool {
+    /// Bans `id` by hand (`set <jail> banip`) at `now`; returns the ban for the actions (`None`:
+    /// banned already).
+    pub fn ban_by_hand(&mut self, id: HostId, now: f64, store: Option<&mut Store>) -> Option<Event> {
         if self.bans.is_banned(&id) {
-            return false;
+            return None;
         }
         let history = self.history(&id, None);
         let (decision, _) = self
@@ -721,7 +779,7 @@ impl Jail {
             fields: Vec::new(),
             restored: false,
         };
-        self.ban(ticket, now, store, true).is_some()
+        self.ban(ticket, now, store, true)
     }
 
     /// Restores a ban read from the store at start.

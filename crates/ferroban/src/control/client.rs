@@ -674,6 +674,11 @@ impl<'a> Client<'a> {
                 self.reload(reload)
             }
             ["reload", ..] => self.reload(cmd),
+            ["set", jail, op @ ("banip" | "unbanip"), rest @ ..] if rest.contains(&"--file") => {
+                let (jail, op) = (jail.to_string(), op.to_string());
+                let rest: Vec<String> = rest.iter().map(|w| w.to_string()).collect();
+                self.bulk_file(&jail, &op, &rest)
+            }
             ["ping", limit] => match limit.parse::<f64>() {
                 Ok(secs) if secs.is_finite() && secs > 0.0 => {
                     self.send(&["ping".to_string()], Some(Duration::from_secs_f64(secs)))
@@ -691,6 +696,66 @@ impl<'a> Client<'a> {
             }
             _ => self.send(&cmd, None),
         }
+    }
+
+    /// `set <jail> banip|unbanip [--force] --file PATH|-`: reads the blocklist, reports its
+    /// invalid lines (with their numbers) on stderr, and sends the valid rest as one request.
+    /// Succeeds only when every line was valid and the server accepted the rest.
+    fn bulk_file(&mut self, jail: &str, op: &str, rest: &[String]) -> bool {
+        let mut force = false;
+        let mut file = None;
+        let mut words = rest.iter();
+        while let Some(w) = words.next() {
+            match w.as_str() {
+                "--force" if op == "banip" => force = true,
+                "--file" => file = words.next().cloned(),
+                other => {
+                    self.error(&format!(
+                        "set {jail} {op} --file: unexpected argument {other:?} (addresses go in the file)"
+                    ));
+                    return false;
+                }
+            }
+        }
+        let Some(file) = file else {
+            self.error(&format!("set {jail} {op} --file: missing PATH (or - for standard input)"));
+            return false;
+        };
+        let read = if file == "-" {
+            super::blocklist::read(io::stdin().lock())
+        } else {
+            std::fs::File::open(&file)
+                .and_then(|f| super::blocklist::read(BufReader::new(f)))
+        };
+        let list = match read {
+            Ok(l) => l,
+            Err(e) => {
+                self.error(&format!("cannot read blocklist {file}: {e}"));
+                return false;
+            }
+        };
+        let name = if file == "-" { "<stdin>" } else { file.as_str() };
+        for bad in &list.bad {
+            self.error(&format!(
+                "{name}:{}: {}: {:?} (skipped)",
+                bad.line, bad.reason, bad.text
+            ));
+        }
+        if list.ids.is_empty() {
+            self.error(&format!("{name}: no address or network to {op}"));
+            return false;
+        }
+        let mut ok = true;
+        // 1,000,000 per request: the server's bulk request limit fits that many.
+        for chunk in list.ids.chunks(1_000_000) {
+            let mut argv = vec!["set".to_string(), jail.to_string(), op.to_string()];
+            if force {
+                argv.push("--force".into());
+            }
+            argv.extend(chunk.iter().cloned());
+            ok &= self.send(&argv, None);
+        }
+        ok && list.bad.is_empty()
     }
 
     /// `reload [--restart] [--unban] [--if-exists] [<JAIL>|--all]`.

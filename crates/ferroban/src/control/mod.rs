@@ -7,6 +7,7 @@
 //! - [`client`]: the `fail2ban-client` command line.
 
 pub mod beautify;
+pub mod blocklist;
 pub mod client;
 mod help;
 pub mod json_output;

@@ -39,6 +39,53 @@ fn parse_id(text: &str) -> Result<HostId, String> {
     }
 }
 
+/// The narrowest network `banip` accepts without `--force`: the jail options
+/// `banip.minprefix.ipv4` (default 8) and `banip.minprefix.ipv6` (default 16).
+fn min_prefix(j: &super::jail::Jail, v4: bool) -> Result<u8, String> {
+    let (key, default, width) = if v4 {
+        ("banip.minprefix.ipv4", 8, 32)
+    } else {
+        ("banip.minprefix.ipv6", 16, 128)
+    };
+    match j.def().value(key).map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(v) => v
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= width)
+            .ok_or_else(|| format!("jail '{}': {key} = {v:?}: expected 0 to {width}", j.name())),
+    }
+}
+
+/// Guard rails of `banip`: a network wider than the minimum prefix is refused unless `force`;
+/// a network covering an `ignoreip` entry is always refused, naming the entry.
+fn guard_ban(j: &super::jail::Jail, id: &HostId, force: bool) -> Result<(), String> {
+    let HostId::Net(base, plen) = id else {
+        return Ok(());
+    };
+    for e in j.ignore.entries() {
+        if let super::ignore::IgnoreEntry::Net(entry) = e
+            && id.contains(entry)
+        {
+            return Err(format!(
+                "refusing to ban {id} in jail '{}': it covers {entry} of ignoreip (remove it with `set {} delignoreip {entry}` first)",
+                j.name(),
+                j.name()
+            ));
+        }
+    }
+    let min = min_prefix(j, base.is_ipv4())?;
+    if *plen < min && !force {
+        let key = if base.is_ipv4() { "ipv4" } else { "ipv6" };
+        return Err(format!(
+            "refusing to ban {id} in jail '{}': wider than /{min} (banip.minprefix.{key}); use `set {} banip --force {id}` to ban it anyway",
+            j.name(),
+            j.name()
+        ));
+    }
+    Ok(())
+}
+
 /// Handles one request.
 pub async fn handle(state: &Shared, argv: &[String]) -> Res {
     let words: Vec<&str> = argv.iter().map(String::as_str).collect();
@@ -169,10 +216,21 @@ fn jail_names(state: &Shared) -> Vec<String> {
 fn status_all(state: &Shared) -> Value {
     let mut names = jail_names(state);
     names.sort();
-    json!([
-        ["Number of jail", names.len()],
-        ["Jail list", names.join(", ")]
-    ])
+    let mut v = vec![
+        json!(["Number of jail", names.len()]),
+        json!(["Jail list", names.join(", ")]),
+    ];
+    // Only while the database cannot be written: fail2ban's layout otherwise.
+    if let Some(f) = state.borrow().store.as_ref().and_then(|s| s.fault()) {
+        v.push(json!([
+            "Database",
+            format!(
+                "cannot write ({}); {} change(s) kept in memory, bans enforced",
+                f.error, f.queued
+            )
+        ]));
+    }
+    Value::Array(v)
 }
 
 fn status_jail(state: &Shared, name: &str, flavor: &str) -> Res {
@@ -180,11 +238,16 @@ fn status_jail(state: &Shared, name: &str, flavor: &str) -> Res {
     let rt = st.jail(name).ok_or_else(|| unknown_jail(name))?;
     let c = rt.jail.counts();
     let (what, list) = rt.source.status_entry();
-    let filter = json!([
-        ["Currently failed", c.currently_failed],
-        ["Total failed", c.total_failed],
-        [what, list]
-    ]);
+    let mut filter = vec![
+        json!(["Currently failed", c.currently_failed]),
+        json!(["Total failed", c.total_failed]),
+    ];
+    // Only once the failure table overflowed (maxfailed): fail2ban's layout otherwise.
+    if c.evicted_failed > 0 {
+        filter.push(json!(["Evicted failed", c.evicted_failed]));
+    }
+    filter.push(json!([what, list]));
+    let filter = Value::Array(filter);
     let actions = if flavor == "short" {
         json!([
             ["Currently banned", c.currently_banned],
@@ -332,12 +395,7 @@ fn get(state: &Shared, words: &[&str]) -> Res {
                 }
                 ("banip", rest) => {
                     let with_time = rest.contains(&"--with-time");
-                    let mut bans = j.banned();
-                    bans.sort_by(|a, b| {
-                        let ea = a.1.end().unwrap_or(f64::INFINITY);
-                        let eb = b.1.end().unwrap_or(f64::INFINITY);
-                        ea.total_cmp(&eb)
-                    });
+                    let bans = j.banned_by_end();
                     let v: Vec<String> = bans
                         .into_iter()
                         .map(|(id, b)| {
@@ -402,14 +460,20 @@ fn set(state: &Shared, words: &[&str]) -> Res {
             let idx = jail_index(state, name)?;
             match (*what, rest) {
                 ("banip", ids) if !ids.is_empty() => {
+                    let (force, ids) = match ids {
+                        ["--force", rest @ ..] => (true, rest),
+                        _ => (false, ids),
+                    };
                     let ids: Vec<HostId> =
                         ids.iter().map(|t| parse_id(t)).collect::<Result<_, _>>()?;
-                    let mut n = 0;
-                    for id in ids {
-                        if state.borrow_mut().ban_in(idx, id) {
-                            n += 1;
+                    {
+                        let st = state.borrow();
+                        let j = &st.jails[idx].jail;
+                        for id in &ids {
+                            guard_ban(j, id, force)?;
                         }
                     }
+                    let n = state.borrow_mut().ban_many_in(idx, ids);
                     Ok(json!(n))
                 }
                 ("unbanip", ids) if !ids.is_empty() => {
@@ -430,12 +494,17 @@ fn set(state: &Shared, words: &[&str]) -> Res {
                             return Err(format!("not banned: [{}]", absent.join(", ")));
                         }
                     }
+                    // The store's removals in one transaction.
+                    if let Some(s) = state.borrow_mut().store.as_mut() {
+                        s.begin_batch();
+                    }
                     let mut n = 0;
                     for id in parsed {
                         if state.borrow_mut().unban_in(idx, &id) {
                             n += 1;
                         }
                     }
+                    state.borrow_mut().end_store_batch();
                     Ok(json!(n))
                 }
                 (op @ ("addignoreip" | "delignoreip"), ips) if !ips.is_empty() => {

@@ -335,6 +335,7 @@ async fn serve(settings: Settings, ready: Option<std::fs::File>) -> u8 {
     tokio::task::spawn_local(crate::control::server::serve(listener, tx));
     tokio::task::spawn_local(server::control_task(state.clone(), rx));
     tokio::task::spawn_local(server::timer_task(state.clone()));
+    tokio::task::spawn_local(server::store_retry_task(state.clone()));
     tokio::task::spawn_local(purge_task(state.clone()));
     report_ready(ready, 0);
 

@@ -164,37 +164,51 @@ impl State {
 
     /// Bans `id` in jail `idx` by hand.
     pub fn ban_in(&mut self, idx: usize, id: HostId) -> bool {
+        self.ban_many_in(idx, std::iter::once(id)) == 1
+    }
+
+    /// Bans `ids` in jail `idx` by hand (`set <jail> banip ...`): the store writes them in one
+    /// transaction before the actions get them, as one batch. Returns how many were new.
+    pub fn ban_many_in(&mut self, idx: usize, ids: impl IntoIterator<Item = HostId>) -> usize {
         let now = self.clock.now();
-        let store = self.store.as_mut();
-        let jail = &mut self.jails[idx].jail;
-        if !jail.ban_by_hand(id.clone(), now, store) {
-            return false;
+        let mut events = Vec::new();
+        {
+            let State { jails, store, .. } = self;
+            let jail = &mut jails[idx].jail;
+            if let Some(s) = store.as_mut() {
+                s.begin_batch();
+            }
+            for id in ids {
+                events.extend(jail.ban_by_hand(id, now, store.as_mut()));
+            }
         }
-        // `ban_by_hand` recorded the ticket; hand it to the actions.
-        let t = jail
-            .banned()
-            .into_iter()
-            .find(|(i, _)| **i == id)
-            .map(|(_, b)| Ticket {
-                id: id.clone(),
-                time: b.banned_at,
-                bantime: b.bantime,
-                ban_count: b.ban_count,
-                failures: jail.maxretry(),
-                matches: Vec::new(),
-                fields: Vec::new(),
-                restored: false,
-            });
-        if let Some(t) = t {
-            self.dispatch(idx, vec![Event::Ban(t)]);
+        self.end_store_batch();
+        let n = events.len();
+        self.dispatch(idx, events);
+        n
+    }
+
+    /// Commits the store's batch; a failure is logged once (the store then queues its writes).
+    pub fn end_store_batch(&mut self) {
+        if let Some(s) = self.store.as_mut()
+            && let Err(e) = s.end_batch()
+        {
+            flog!(
+                Error,
+                "database",
+                "{e}; bans stay enforced and are kept in memory until the database can be written again"
+            );
         }
-        true
     }
 
     /// Reads new lines of jail `idx`; returns whether more is pending (read budget exhausted).
     pub fn poll_jail(&mut self, idx: usize) -> bool {
         let now = self.clock.now();
         let mut events = Vec::new();
+        if let Some(s) = self.store.as_mut() {
+            // The bans and positions of this read: one transaction.
+            s.begin_batch();
+        }
         let report = {
             let State { jails, store, .. } = self;
             let rt = &mut jails[idx];
@@ -233,6 +247,7 @@ impl State {
         if banned || now >= self.jails[idx].next_position_save {
             self.save_positions(idx, now);
         }
+        self.end_store_batch();
         self.dispatch(idx, events);
         more
     }
@@ -625,6 +640,25 @@ async fn source_task(state: Shared, name: String, stop: Rc<Notify>) {
                     _ = stop.notified() => return,
                 }
             }
+        }
+    }
+}
+
+/// While the store cannot write, tries every 2 s to write what it queued; logs the recovery.
+pub async fn store_retry_task(state: Shared) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let mut st = state.borrow_mut();
+        let Some(store) = st.store.as_mut() else {
+            continue;
+        };
+        if let Ok(Some(n)) = store.retry() {
+            flog!(
+                Notice,
+                "database",
+                "The database {} can be written again: {n} queued change(s) written",
+                store.path().display()
+            );
         }
     }
 }
