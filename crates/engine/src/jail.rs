@@ -834,6 +834,40 @@ impl Jail {
         out
     }
 
+    /// Reload in place (fail2ban's `reload`): takes `new`'s configuration (filter, findtime,
+    /// maxretry and the rest of the tracker's options, ban time policy, prefixes, ignore rules)
+    /// and keeps this jail's state: its bans, the failures counted so far and the counters.
+    /// Whether the filter is catching up or following live is kept too.
+    pub fn reconfigure(&mut self, new: Jail) {
+        let live = self.filter.in_operation;
+        self.def = new.def;
+        self.filter = new.filter;
+        self.filter.in_operation = live;
+        self.tracker.set_config(*new.tracker.config());
+        self.policy = new.policy;
+        self.ignore = new.ignore;
+        self.prefixes = new.prefixes;
+    }
+
+    /// The bans in force, as tickets (oldest first): what a newly added action must apply.
+    pub fn tickets_in_force(&self) -> Vec<Ticket> {
+        self.banned()
+            .into_iter()
+            .map(|(id, b)| {
+                self.tickets.get(id).cloned().unwrap_or_else(|| Ticket {
+                    id: id.clone(),
+                    time: b.banned_at,
+                    bantime: b.bantime,
+                    ban_count: b.ban_count,
+                    failures: 0,
+                    matches: Vec::new(),
+                    fields: Vec::new(),
+                    restored: false,
+                })
+            })
+            .collect()
+    }
+
     /// Drops every ban (jail stop: `actionstop` flushes the firewall), returning their tickets.
     pub fn take_all(&mut self) -> Vec<Ticket> {
         let bans = self.bans.flush();

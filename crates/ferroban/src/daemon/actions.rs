@@ -45,6 +45,20 @@ pub enum Job {
     Ban(Box<BanJob>),
     /// `actionunban`.
     Unban(Box<Ticket>),
+    /// Reload in place: `actions` is the jail's new list of actions, in order. Kept actions run
+    /// nothing; running actions not kept (removed, or their definition changed) take `tickets`
+    /// out of the firewall (`actionflush` or `actionunban` each) and stop; new actions start
+    /// and get every ban in `tickets`. Then `done` is signalled.
+    Reload {
+        /// The new list.
+        actions: Vec<ReloadAction>,
+        /// The bans in force.
+        tickets: Vec<Ticket>,
+        /// The jail's `bantime` (seconds), for the kept shell actions' `<bantime>`.
+        bantime: f64,
+        /// Signalled when finished.
+        done: oneshot::Sender<()>,
+    },
     /// Jail stop: remove `tickets` from the firewall (`actionflush`, or `actionunban` each), then
     /// `actionstop`; then report on `done` and end.
     Stop {
@@ -53,6 +67,23 @@ pub enum Job {
         /// Signalled when finished.
         done: oneshot::Sender<()>,
     },
+}
+
+/// One entry of a reloaded jail's list of actions.
+pub enum ReloadAction {
+    /// The running action of this name stays as it is (its definition did not change).
+    Keep(String),
+    /// A new (or changed) action: started, then given the bans in force.
+    New(Box<JailAction>),
+}
+
+impl std::fmt::Debug for ReloadAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReloadAction::Keep(n) => write!(f, "Keep({n})"),
+            ReloadAction::New(a) => write!(f, "New({})", a.name()),
+        }
+    }
 }
 
 /// One action of a jail.
@@ -287,6 +318,53 @@ pub async fn worker(
                         );
                     }
                 }
+            }
+            Job::Reload {
+                actions: wanted,
+                tickets,
+                bantime,
+                done,
+            } => {
+                let mut old = std::mem::take(&mut actions);
+                let mut added = Vec::new();
+                for w in wanted {
+                    match w {
+                        ReloadAction::Keep(name) => {
+                            if let Some(i) = old.iter().position(|a| a.name() == name) {
+                                let mut a = old.remove(i);
+                                if let JailAction::Shell(s) = &mut a {
+                                    s.set_jail_bantime(bantime as i64);
+                                }
+                                actions.push(a);
+                            }
+                        }
+                        ReloadAction::New(a) => {
+                            added.push(actions.len());
+                            actions.push(*a);
+                        }
+                    }
+                }
+                // What is no longer wanted leaves the firewall first.
+                stop(&jail, &mut old, &tickets).await;
+                let bans: Vec<BanJob> = tickets
+                    .into_iter()
+                    .map(|t| BanJob {
+                        ticket: Ticket {
+                            restored: true,
+                            ..t
+                        },
+                        ipmatches: None,
+                        ipjailmatches: None,
+                    })
+                    .collect();
+                for i in added {
+                    let one = std::slice::from_mut(&mut actions[i]);
+                    start(&jail, one).await;
+                    if !bans.is_empty() {
+                        ban_all(&jail, one, &bans, clock.now()).await;
+                    }
+                }
+                let _ = done.send(());
             }
             Job::Stop { tickets, done } => {
                 stop(&jail, &mut actions, &tickets).await;

@@ -114,16 +114,13 @@ pub async fn handle(state: &Shared, argv: &[String]) -> Res {
                 Err(unknown_jail(name))
             }
         }
+        // fail2ban 1.0.2 starts only a jail the server has: after `stop <jail>` the jail is
+        // gone ("does not exist") until `reload` (or `reload --if-exists <jail>`) re-creates it.
         ["start", name] => {
-            if state.borrow().jail(name).is_some() {
-                return Ok(Value::Null);
-            }
-            super::start_all(state, Some(&[name.to_string()]));
             if state.borrow().jail(name).is_some() {
                 Ok(Value::Null)
             } else {
-                let why = state.borrow().broken.get(*name).cloned();
-                Err(why.unwrap_or_else(|| unknown_jail(name)))
+                Err(unknown_jail(name))
             }
         }
         ["reload", rest @ ..] => {
@@ -133,15 +130,21 @@ pub async fn handle(state: &Shared, argv: &[String]) -> Res {
                 .filter(|w| !w.starts_with("--"))
                 .map(|w| w.to_string())
                 .collect();
+            let opts = super::ReloadOptions::parse(
+                rest.iter()
+                    .copied()
+                    .filter(|w| w.starts_with("--") && *w != "--all"),
+            )
+            .ok_or_else(|| format!("Invalid reload options: {rest:?}"))?;
+            // As fail2ban 1.0.2: a named jail must be running (a stopped jail "does not
+            // exist"), unless `--if-exists`, which then starts it when it is configured.
             if let Some(j) = only.first()
                 && state.borrow().jail(j).is_none()
-                && !state.borrow().broken.contains_key(j.as_str())
-                && !rest.contains(&"--if-exists")
-                && !jail_configured(state, j)
+                && !opts.if_exists
             {
                 return Err(unknown_jail(j));
             }
-            super::reload_jails(state, &only).await;
+            super::reload_jails_with(state, &only, opts).await;
             Ok(json!("OK"))
         }
         ["flushlogs"] => {
@@ -182,11 +185,6 @@ pub async fn handle(state: &Shared, argv: &[String]) -> Res {
         ["status", ..] => Err("Invalid command (no status)".into()),
         _ => Err("Invalid command".into()),
     }
-}
-
-fn jail_configured(state: &Shared, name: &str) -> bool {
-    let conf = state.borrow().settings.conf.clone();
-    super::server::load_jails(&conf).is_ok_and(|c| c.jails.iter().any(|j| j.name == name))
 }
 
 fn ignore_list(j: &super::jail::Jail) -> Value {

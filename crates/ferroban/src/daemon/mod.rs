@@ -448,24 +448,122 @@ pub fn start_all(state: &Shared, only: Option<&[String]>) {
     }
 }
 
-/// `reload`: stops the jails (all, or those named) and starts them again from the configuration
-/// as it is now; bans are restored from the store. Jails gone from the configuration stay stopped.
+/// `reload`'s options (fail2ban 1.0.2: `reload [--restart] [--unban] [--if-exists] [JAIL]`;
+/// `restart --unban` is `reload --restart --unban`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReloadOptions {
+    /// `--restart`: stop the jails (their actions flush and stop), then start them anew; the bans
+    /// come back from the store.
+    pub restart: bool,
+    /// `--unban`: lift every ban of the jails first (actionunban, removed from the store).
+    pub unban: bool,
+    /// `--if-exists`: a named jail that is not running is not an error (it is started when
+    /// configured).
+    pub if_exists: bool,
+}
+
+impl ReloadOptions {
+    /// Parses the option words of a `reload` request; `None` for an unknown `--` word.
+    pub fn parse<'a>(words: impl IntoIterator<Item = &'a str>) -> Option<ReloadOptions> {
+        let mut o = ReloadOptions::default();
+        for w in words {
+            match w {
+                "--restart" => o.restart = true,
+                "--unban" => o.unban = true,
+                "--if-exists" => o.if_exists = true,
+                _ => return None,
+            }
+        }
+        Some(o)
+    }
+}
+
+/// `reload` without options (SIGHUP, `reload`).
 pub async fn reload_jails(state: &Shared, only: &[String]) {
-    let names: Vec<String> = state
+    reload_jails_with(state, only, ReloadOptions::default()).await
+}
+
+/// `reload` as fail2ban 1.0.2 does it, in place: running jails whose configuration did not
+/// change run no action (their bans stay in the firewall), changed ones take their new settings
+/// and keep their bans, jails new in the configuration start, running jails gone from it stop.
+/// `only` names the jails concerned (empty: all). With `--unban` the bans of the jails
+/// concerned are lifted first, with `--restart` those jails are stopped and started anew.
+pub async fn reload_jails_with(state: &Shared, only: &[String], opts: ReloadOptions) {
+    let running: Vec<String> = state
         .borrow()
         .jails
         .iter()
         .map(|j| j.jail.name().to_string())
         .filter(|n| only.is_empty() || only.contains(n))
         .collect();
-    for n in &names {
-        server::stop_jail(state, n).await;
+    if opts.unban {
+        for n in &running {
+            let k = server::unban_jail(state, n);
+            flog!(Info, "jail", "[{n}] {k} ban(s) lifted by reload --unban");
+        }
     }
+    if opts.restart {
+        for n in &running {
+            server::stop_jail(state, n).await;
+        }
+    }
+    let conf = state.borrow().settings.conf.clone();
+    let cfg = match server::load_jails(&conf) {
+        Ok(c) => c,
+        Err(e) => {
+            flog!(
+                Error,
+                "server",
+                "Cannot read the jails: {e}; nothing reloaded"
+            );
+            return;
+        }
+    };
+    let wanted = |n: &str| only.is_empty() || only.iter().any(|x| x == n);
     if only.is_empty() {
         state.borrow_mut().broken.clear();
-        start_all(state, None);
-    } else {
-        start_all(state, Some(only));
+    }
+    for e in &cfg.errors {
+        if wanted(&e.jail) {
+            // A running jail whose configuration is now broken keeps running as it was.
+            flog!(Error, "jail", "Jail '{}' not reloaded: {}", e.jail, e.error);
+            state
+                .borrow_mut()
+                .broken
+                .insert(e.jail.clone(), e.error.to_string());
+        }
+    }
+    for n in &running {
+        let configured =
+            cfg.jails.iter().any(|d| &d.name == n) || cfg.errors.iter().any(|e| &e.jail == n);
+        if !configured && state.borrow().jail(n).is_some() {
+            flog!(
+                Info,
+                "jail",
+                "Jail '{n}' is gone from the configuration: stopping it"
+            );
+            server::stop_jail(state, n).await;
+        }
+    }
+    for def in cfg.jails {
+        if !wanted(&def.name) {
+            continue;
+        }
+        let name = def.name.clone();
+        let r = if state.borrow().jail(&name).is_some() {
+            server::reload_jail(state, def).await
+        } else {
+            server::start_jail(state, def)
+        };
+        match r {
+            Ok(()) => {
+                state.borrow_mut().broken.remove(&name);
+            }
+            Err(e) => {
+                flog!(Error, "jail", "Jail '{name}' not (re)loaded: {e}");
+                state.borrow_mut().broken.insert(name, e);
+            }
+        }
     }
     flog!(Info, "server", "Reload finished.");
 }

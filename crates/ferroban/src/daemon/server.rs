@@ -441,6 +441,179 @@ pub fn load_jails(
         .map_err(|e| e.to_string())
 }
 
+/// Sets `source` of jail `def` to the read positions (or journal cursor) stored for the jail.
+fn restore_positions(st: &State, def: &JailDef, source: &mut JailSource, now: f64) {
+    let name = &def.name;
+    if let JailSource::Journal(j) = source {
+        let findtime = def.findtime.unwrap_or(super::jail::DEFAULT_FINDTIME);
+        j.restore(name, st.store.as_ref(), now, findtime);
+    }
+    if let (Some(store), JailSource::Files(source)) = (&st.store, source) {
+        match store.positions(name) {
+            Ok(ps) => {
+                for p in &ps {
+                    flog!(
+                        Info,
+                        "filter",
+                        "Added logfile: '{}' (pos = {}, hash = {})",
+                        p.path,
+                        p.offset,
+                        p.first_line_hash.as_deref().unwrap_or("")
+                    );
+                }
+                source.restore(ps.into_iter().map(|p| {
+                    Position {
+                        path: PathBuf::from(&p.path),
+                        first_line_hash: p
+                            .first_line_hash
+                            .as_deref()
+                            .and_then(FirstLineHash::from_hex),
+                        offset: p.offset,
+                        inode: None,
+                    }
+                }))
+            }
+            Err(e) => flog!(Error, "database", "[{name}] {e}"),
+        }
+    }
+}
+
+/// The settings that make a jail's source: a change of any of them builds a new source.
+fn source_settings(def: &JailDef) -> impl PartialEq + use<'_> {
+    (
+        &def.logpath,
+        &def.backend,
+        &def.logencoding,
+        &def.journalmatch,
+    )
+}
+
+/// Reloads running jail `def.name` in place (fail2ban's `reload`): nothing happens when its
+/// configuration did not change; otherwise the filter and options are replaced while the bans,
+/// the failures counted and the counters stay; a changed log source is rebuilt at its stored
+/// positions; actions whose definition did not change run nothing, removed or changed ones
+/// leave the firewall and stop, new ones start and get every ban in force. Errors leave the
+/// jail running as it was.
+pub async fn reload_jail(state: &Shared, def: JailDef) -> Result<(), String> {
+    let name = def.name.clone();
+    let old = match state.borrow().jail(&name) {
+        Some(rt) => rt.jail.def().clone(),
+        None => return Err(format!("Sorry but the jail '{name}' does not exist")),
+    };
+    if old == def {
+        flog!(Info, "jail", "Jail '{name}' reloaded (unchanged)");
+        return Ok(());
+    }
+    flog!(Info, "jail", "Reload jail '{name}'");
+    let jail = Jail::new(def.clone()).map_err(|e| e.to_string())?;
+    let mut source = if source_settings(&old) != source_settings(&def) {
+        Some(source_of(&def)?)
+    } else {
+        None
+    };
+    let built = actions::build(&def)?;
+    let action_names: Vec<String> = built.iter().map(|a| a.name().to_string()).collect();
+    let history_matches =
+        actions::uses_tag(&built, "ipmatches") || actions::uses_tag(&built, "ipjailmatches");
+    let wanted: Vec<actions::ReloadAction> = def
+        .actions
+        .iter()
+        .zip(built)
+        .map(|(d, a)| {
+            if old.actions.iter().any(|o| o == d) {
+                actions::ReloadAction::Keep(d.name.clone())
+            } else {
+                actions::ReloadAction::New(Box::new(a))
+            }
+        })
+        .collect();
+    if let Some(src) = source.as_mut() {
+        // The old source task ends, its positions are saved, the new source starts there.
+        let (stop, task) = {
+            let mut st = state.borrow_mut();
+            let now = st.clock.now();
+            let Some(idx) = st.jails.iter().position(|j| j.jail.name() == name) else {
+                return Err(format!("Sorry but the jail '{name}' does not exist"));
+            };
+            st.save_positions(idx, now);
+            let rt = &mut st.jails[idx];
+            (rt.stop.clone(), rt.task.take())
+        };
+        stop.notify_one();
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+        let st = state.borrow();
+        let now = st.clock.now();
+        restore_positions(&st, &def, src, now);
+    }
+    let done_rx = {
+        let mut st = state.borrow_mut();
+        let Some(rt) = st.jail_mut(&name) else {
+            return Err(format!("Sorry but the jail '{name}' does not exist"));
+        };
+        rt.jail.reconfigure(jail);
+        rt.action_names = action_names;
+        rt.history_matches = history_matches;
+        let (done, done_rx) = oneshot::channel();
+        let job = Job::Reload {
+            actions: wanted,
+            tickets: rt.jail.tickets_in_force(),
+            bantime: rt.jail.bantime(),
+            done,
+        };
+        rt.jobs.send(job).is_ok().then_some(done_rx)
+    };
+    if let Some(src) = source {
+        let stop = Rc::new(Notify::new());
+        {
+            let mut st = state.borrow_mut();
+            if let Some(rt) = st.jail_mut(&name) {
+                rt.source = src;
+                rt.positions_saved = Vec::new();
+                rt.stop = stop.clone();
+                rt.jail.set_in_operation(false);
+            }
+        }
+        let task = tokio::task::spawn_local(source_task(state.clone(), name.clone(), stop));
+        if let Some(rt) = state.borrow_mut().jail_mut(&name) {
+            rt.task = Some(task);
+        }
+    }
+    if let Some(rx) = done_rx {
+        let _ = rx.await;
+    }
+    state.borrow().timer.notify_one();
+    flog!(Info, "jail", "Jail '{name}' reloaded");
+    Ok(())
+}
+
+/// Unbans every ban of jail `name` (`reload --unban`): actionunban for each, removed from the
+/// store. Returns how many.
+pub fn unban_jail(state: &Shared, name: &str) -> usize {
+    let Some(idx) = state
+        .borrow()
+        .jails
+        .iter()
+        .position(|j| j.jail.name() == name)
+    else {
+        return 0;
+    };
+    let ids: Vec<HostId> = state.borrow().jails[idx]
+        .jail
+        .banned()
+        .into_iter()
+        .map(|(id, _)| id.clone())
+        .collect();
+    let mut n = 0;
+    for id in ids {
+        if state.borrow_mut().unban_in(idx, &id) {
+            n += 1;
+        }
+    }
+    n
+}
+
 /// Creates jail `def`, restores its positions and bans from the store and starts its tasks.
 pub fn start_jail(state: &Shared, def: JailDef) -> Result<(), String> {
     let name = def.name.clone();
@@ -454,43 +627,8 @@ pub fn start_jail(state: &Shared, def: JailDef) -> Result<(), String> {
     let backend = source.backend_name();
     flog!(Info, "jail", "Jail '{name}' uses {backend} {{}}");
     let (tx, rx) = mpsc::unbounded_channel();
-    let now;
-    {
-        let st = state.borrow();
-        now = st.clock.now();
-        if let JailSource::Journal(j) = &mut source {
-            let findtime = def.findtime.unwrap_or(super::jail::DEFAULT_FINDTIME);
-            j.restore(&name, st.store.as_ref(), now, findtime);
-        }
-        if let (Some(store), JailSource::Files(source)) = (&st.store, &mut source) {
-            match store.positions(&name) {
-                Ok(ps) => {
-                    for p in &ps {
-                        flog!(
-                            Info,
-                            "filter",
-                            "Added logfile: '{}' (pos = {}, hash = {})",
-                            p.path,
-                            p.offset,
-                            p.first_line_hash.as_deref().unwrap_or("")
-                        );
-                    }
-                    source.restore(ps.into_iter().map(|p| {
-                        Position {
-                            path: PathBuf::from(&p.path),
-                            first_line_hash: p
-                                .first_line_hash
-                                .as_deref()
-                                .and_then(FirstLineHash::from_hex),
-                            offset: p.offset,
-                            inode: None,
-                        }
-                    }))
-                }
-                Err(e) => flog!(Error, "database", "[{name}] {e}"),
-            }
-        }
-    }
+    let now = state.borrow().clock.now();
+    restore_positions(&state.borrow(), &def, &mut source, now);
     let _ = tx.send(Job::Start);
     // Restore the bans still in force.
     let mut restored = Vec::new();

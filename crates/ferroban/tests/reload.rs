@@ -1,0 +1,333 @@
+//! `reload` in place with fail2ban 1.0.2's semantics, end to end: `ferroban server -f` in a
+//! scratch configuration tree whose actions append what they are asked to do to a file (a
+//! recording action), `ferroban client` driving it. No firewall is touched.
+//!
+//! - `reload` of an unchanged configuration runs no action; a changed jail takes its new settings
+//!   and keeps its bans; an added action starts and gets the bans in force; new jails start,
+//!   removed ones stop.
+//! - `reload --unban`, `reload --restart`, `restart --unban`, `reload --restart --unban <jail>`.
+//! - after `stop <jail>`: `start <jail>` and `reload <jail>` say the jail does not exist,
+//!   `reload --if-exists <jail>` and `reload` start it again.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ferroban");
+
+const FILTER: &str = r#"[Definition]
+failregex = ^<HOST> -.* "(GET|POST).* HTTP/.*" (404|403)
+ignoreregex =
+"#;
+
+const ACTION: &str = r#"[Definition]
+actionstart = echo "start <name>" >> %(out)s
+actionstop = echo "stop <name>" >> %(out)s
+actionban = echo "ban <name> <ip> restored=<restored>" >> %(out)s
+actionunban = echo "unban <name> <ip>" >> %(out)s
+[Init]
+out = /dev/null
+"#;
+
+struct Daemon {
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Daemon {
+    fn new(tag: &str) -> Daemon {
+        let dir =
+            std::env::temp_dir().join(format!("ferroban-reload-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("filter.d")).unwrap();
+        std::fs::create_dir_all(dir.join("action.d")).unwrap();
+        std::fs::write(dir.join("filter.d/web.conf"), FILTER).unwrap();
+        std::fs::write(dir.join("action.d/record.conf"), ACTION).unwrap();
+        let d = dir.display();
+        std::fs::write(
+            dir.join("fail2ban.conf"),
+            format!(
+                "[Definition]\nloglevel = INFO\nlogtarget = {d}/ferroban.log\nsocket = {d}/ferroban.sock\npidfile = {d}/ferroban.pid\ndbfile = {d}/ferroban.sqlite3\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join("access.log"), "").unwrap();
+        std::fs::write(dir.join("access2.log"), "").unwrap();
+        let me = Daemon { dir, child: None };
+        me.write_jails("", None, "");
+        me
+    }
+
+    /// jail.conf: jail `web` with `web_extra` in its section and the recording action (or
+    /// `action`), then `more` (further jails).
+    fn write_jails(&self, web_extra: &str, action: Option<&str>, more: &str) {
+        let d = self.dir.display();
+        let action = action.map_or_else(
+            || format!("record[out=\"{d}/actions.out\"]"),
+            str::to_string,
+        );
+        std::fs::write(
+            self.dir.join("jail.conf"),
+            format!(
+                "[DEFAULT]\nbantime = 1h\nfindtime = 10m\nmaxretry = 3\nignoreself = false\n\n[web]\nenabled = true\nfilter = web\nlogpath = {d}/access.log\naction = {action}\n{web_extra}\n\n{more}\n"
+            ),
+        )
+        .unwrap();
+    }
+
+    fn start(&mut self) {
+        let child = Command::new(BIN)
+            .args(["server", "-f", "-x", "-c"])
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start ferroban server");
+        self.child = Some(child);
+        wait_for("the server answers ping", || self.client(&["ping"]).0 == 0);
+        wait_for("jail web started", || {
+            self.log().contains("Jail 'web' started")
+        });
+    }
+
+    fn client(&self, args: &[&str]) -> (i32, String) {
+        let out = Command::new(BIN)
+            .arg("client")
+            .arg("-c")
+            .arg(&self.dir)
+            .args(args)
+            .output()
+            .expect("run ferroban client");
+        (
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let (code, out) = self.client(args);
+        assert_eq!(code, 0, "client {args:?}: {out}");
+        out
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
+    }
+
+    fn actions(&self) -> String {
+        self.read("actions.out")
+    }
+
+    fn log(&self) -> String {
+        self.read("ferroban.log")
+    }
+
+    /// Three 404s of `ip` (maxretry 3) appended to `file`.
+    fn attack(&self, file: &str, ip: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join(file))
+            .unwrap();
+        for _ in 0..3 {
+            let now = jiff::Timestamp::now()
+                .to_zoned_datetime(jiff::tz::TimeZone::system())
+                .strftime("%d/%b/%Y:%H:%M:%S %z");
+            writeln!(f, "{ip} - - [{now}] \"GET /x HTTP/1.1\" 404 12 \"-\" \"t\"").unwrap();
+        }
+    }
+
+    /// `status <jail>` (its banned list).
+    fn banned(&self, jail: &str) -> String {
+        self.ok(&["status", jail])
+    }
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn count(hay: &str, needle: &str) -> usize {
+    hay.matches(needle).count()
+}
+
+#[test]
+fn reload_runs_no_action_keeps_bans_and_applies_changes() {
+    let mut d = Daemon::new("inplace");
+    d.start();
+    d.attack("access.log", "192.0.2.1");
+    wait_for("the ban", || d.actions().contains("ban web 192.0.2.1"));
+    let before = d.actions();
+    assert_eq!(count(&before, "start web"), 1, "{before}");
+
+    // Unchanged configuration: no action runs at all, the ban stays.
+    d.ok(&["reload"]);
+    d.ok(&["reload", "web"]);
+    d.ok(&["reload", "--all"]);
+    assert_eq!(
+        d.actions(),
+        before,
+        "reload of an unchanged jail ran actions"
+    );
+    assert!(d.banned("web").contains("192.0.2.1"));
+
+    // Changed settings, a second action and a new jail.
+    let dd = d.dir.display().to_string();
+    d.write_jails(
+        "maxretry = 5",
+        Some(&format!("record[out=\"{dd}/actions.out\"]\n         record[actname=second, out=\"{dd}/second.out\"]")),
+        &format!("[web2]\nenabled = true\nfilter = web\nlogpath = {dd}/access2.log\naction = record[out=\"{dd}/web2.out\"]\n"),
+    );
+    d.ok(&["reload"]);
+    assert_eq!(
+        d.actions(),
+        before,
+        "the unchanged action of a changed jail ran commands"
+    );
+    assert_eq!(d.ok(&["get", "web", "maxretry"]).trim(), "5");
+    assert!(d.banned("web").contains("192.0.2.1"));
+    // The new action started and got the ban in force.
+    let second = d.read("second.out");
+    assert_eq!(
+        second, "start web\nban web 192.0.2.1 restored=1\n",
+        "new action"
+    );
+    // The new jail runs and bans.
+    assert_eq!(d.read("web2.out"), "start web2\n");
+    d.attack("access2.log", "192.0.2.2");
+    wait_for("web2's ban", || {
+        d.read("web2.out").contains("ban web2 192.0.2.2")
+    });
+    // With maxretry 5 now, three failures of a new address do not ban in web.
+    d.attack("access.log", "192.0.2.3");
+    wait_for("the failures counted", || {
+        d.ok(&["status", "web"]).contains("192.0.2.1")
+            && d.log().contains("Found 192.0.2.3")
+            && count(&d.log(), "Found 192.0.2.3") == 3
+    });
+    assert!(!d.banned("web").contains("192.0.2.3"));
+
+    // web2 removed, web's second action removed: web2 stops (its ban leaves its firewall), the
+    // second action takes its ban out and stops; the first action still runs nothing.
+    d.write_jails("maxretry = 5", None, "");
+    d.ok(&["reload"]);
+    assert!(
+        d.read("web2.out")
+            .ends_with("unban web2 192.0.2.2\nstop web2\n")
+    );
+    assert!(
+        d.read("second.out")
+            .ends_with("unban web 192.0.2.1\nstop web\n")
+    );
+    assert_eq!(d.actions(), before);
+    let status = d.ok(&["status"]);
+    assert!(status.contains("Number of jail:\t1"), "{status}");
+    assert!(d.banned("web").contains("192.0.2.1"));
+}
+
+#[test]
+fn unban_and_restart_variants() {
+    let mut d = Daemon::new("unban");
+    d.start();
+    d.attack("access.log", "192.0.2.1");
+    d.attack("access.log", "192.0.2.2");
+    wait_for("two bans", || count(&d.actions(), "ban web 192.0.2.") == 2);
+
+    // --unban lifts the bans; the jail is not restarted.
+    d.ok(&["reload", "--unban"]);
+    wait_for("the unbans", || {
+        count(&d.actions(), "unban web 192.0.2.") == 2
+    });
+    let a = d.actions();
+    assert!(a.contains("unban web 192.0.2.1\n") && a.contains("unban web 192.0.2.2\n"));
+    assert_eq!(count(&a, "stop web"), 0, "{a}");
+    assert!(!d.banned("web").contains("192.0.2."));
+
+    // --restart alone: stop and start, the ban comes back from the store.
+    d.attack("access.log", "192.0.2.5");
+    wait_for("the ban", || {
+        d.actions().contains("ban web 192.0.2.5 restored=0")
+    });
+    d.ok(&["reload", "--restart"]);
+    wait_for("the restart", || {
+        d.actions()
+            .ends_with("stop web\nstart web\nban web 192.0.2.5 restored=1\n")
+    });
+    assert!(d.banned("web").contains("192.0.2.5"));
+
+    // restart --unban (the client's `reload --restart --unban`): the ban is gone for good.
+    d.ok(&["restart", "--unban", "web"]);
+    wait_for("the restart", || {
+        d.actions()
+            .ends_with("unban web 192.0.2.5\nstop web\nstart web\n")
+    });
+    assert!(!d.banned("web").contains("192.0.2."));
+    d.ok(&["reload", "--restart"]);
+    wait_for("the restart", || {
+        d.actions().ends_with("stop web\nstart web\n")
+    });
+    assert!(
+        !d.banned("web").contains("192.0.2."),
+        "a lifted ban came back"
+    );
+
+    // reload --restart --unban <jail> on a fresh ban.
+    d.attack("access.log", "192.0.2.6");
+    wait_for("the ban", || {
+        d.actions().contains("ban web 192.0.2.6 restored=0")
+    });
+    d.ok(&["reload", "--restart", "--unban", "web"]);
+    wait_for("the restart", || {
+        d.actions()
+            .ends_with("unban web 192.0.2.6\nstop web\nstart web\n")
+    });
+    assert!(!d.banned("web").contains("192.0.2."));
+}
+
+#[test]
+fn a_stopped_jail_does_not_exist_until_reloaded() {
+    let mut d = Daemon::new("stopped");
+    d.start();
+    d.ok(&["stop", "web"]);
+    for args in [
+        &["start", "web"][..],
+        &["reload", "web"],
+        &["status", "web"],
+    ] {
+        let (code, out) = d.client(args);
+        assert_ne!(code, 0, "{args:?}: {out}");
+        assert!(
+            out.contains("Sorry but the jail 'web' does not exist"),
+            "{args:?}: {out}"
+        );
+    }
+    // --if-exists: not an error, and the configured jail is started again.
+    d.ok(&["reload", "--if-exists", "web"]);
+    assert!(d.ok(&["status"]).contains("web"));
+    d.ok(&["start", "web"]);
+    d.ok(&["stop", "web"]);
+    // A full reload re-creates every configured jail.
+    d.ok(&["reload"]);
+    let status = d.ok(&["status", "web"]);
+    assert!(status.contains("Currently banned"), "{status}");
+    assert_eq!(count(&d.actions(), "start web"), 3, "{}", d.actions());
+}
