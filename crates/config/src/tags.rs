@@ -11,6 +11,12 @@ use crate::omap::OrderedMap;
 
 const MAX_TAG_REPLACE_COUNT: usize = 25;
 
+/// Longest value a substitution may build (bytes). Each of the [`MAX_TAG_REPLACE_COUNT`] rounds
+/// of fail2ban's algorithm replaces every occurrence of a tag at once, so a value holding a tag
+/// ten times whose definition holds another tag ten times grows tenfold per round (found by
+/// fuzzing: 10^25 bytes; fail2ban itself exhausts memory there). No real definition comes close.
+const MAX_VALUE_LEN: usize = 1 << 20;
+
 /// Finds the first `<name>` (name without spaces and angle brackets) at or after byte `from`.
 fn find_tag(s: &str, from: usize) -> Option<(usize, usize, &str)> {
     let b = s.as_bytes();
@@ -78,6 +84,21 @@ pub fn substitute(
                     continue;
                 };
                 value = value.replace(&format!("<{rtag}>"), &repl);
+                if value.len() > MAX_VALUE_LEN {
+                    let mut end = 200;
+                    while !value.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    return Err(ConfigError::TagLoop {
+                        tag: tag.clone(),
+                        found: rtag,
+                        value: format!(
+                            "{}… (grows past {MAX_VALUE_LEN} bytes: every <tag> it holds is \
+                             replaced by a value holding tags again)",
+                            &value[..end]
+                        ),
+                    });
+                }
                 *rplc.entry(rtag).or_insert(0) += 1;
                 m = find_tag(&value, start).map(|(s, e, n)| (s, e, n.to_string()));
             }
@@ -111,6 +132,37 @@ mod tests {
         v.iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect()
+    }
+
+    /// Found by `fuzz/fuzz_targets/action_tags.rs` (out of memory): a value holding a tag ten
+    /// times whose definition holds ten more tags grew tenfold in each of 25 rounds.
+    #[test]
+    fn regression_fuzz_action_tags_oom_multiplying_substitution() {
+        let ten = |t: &str| format!("<{t}>").repeat(10);
+        let r = substitute(
+            &m(&[
+                ("cmd", &ten("a")),
+                ("a", &format!("x{}", ten("b"))),
+                ("b", &format!("y{}", ten("c"))),
+                ("c", &format!("z{}", ten("d"))),
+                ("d", &format!("w{}", ten("e"))),
+                ("e", &format!("v{}", ten("f"))),
+                ("f", &format!("u{}", ten("g"))),
+                ("g", "end"),
+            ]),
+            &HashSet::new(),
+            |_| Ok(None),
+        );
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("grows past"), "{e}");
+        // Growth that stays small still resolves.
+        let r = substitute(
+            &m(&[("cmd", &ten("a")), ("a", &ten("b")), ("b", "x")]),
+            &HashSet::new(),
+            |_| Ok(None),
+        )
+        .unwrap();
+        assert_eq!(r.get("cmd").unwrap(), &"x".repeat(100));
     }
 
     #[test]
