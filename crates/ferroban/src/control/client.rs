@@ -36,6 +36,8 @@ use super::json_output;
 use super::proto::{MAX_RESPONSE_BYTES, Request, Response, nok_args};
 use super::pyrepr::{float_repr, repr, repr_str};
 
+mod wire;
+
 /// The fail2ban version whose client and protocol this one reproduces.
 pub const FAIL2BAN_VERSION: &str = "1.0.2";
 
@@ -327,6 +329,8 @@ pub struct Client<'a> {
     opts: Opts,
     socket: PathBuf,
     logging: bool,
+    /// The server's protocol, once known.
+    wire: std::cell::Cell<Option<wire::Wire>>,
 }
 
 impl<'a> Client<'a> {
@@ -345,6 +349,7 @@ impl<'a> Client<'a> {
             opts: Opts::default(),
             socket: PathBuf::from(DEFAULT_SOCKET),
             logging: false,
+            wire: std::cell::Cell::new(None),
         }
     }
 
@@ -538,20 +543,60 @@ impl<'a> Client<'a> {
         Ok(())
     }
 
-    /// Sends `argv`, waits for the answer (at most `limit` when given).
+    /// Sends `argv`, waits for the answer (at most `limit` when given), in the protocol the
+    /// server speaks ([`wire`]: found on the first exchange).
     fn transact(
         &self,
         argv: &[String],
         limit: Option<Duration>,
     ) -> Result<Result<Value, String>, Failure> {
+        if self.wire.get() == Some(wire::Wire::Fail2ban) {
+            return wire::transact(&self.socket, argv, limit);
+        }
         let stream = UnixStream::connect(&self.socket).map_err(Failure::Socket)?;
-        stream.set_read_timeout(limit).map_err(Failure::Socket)?;
+        if self.wire.get().is_none() && wire::peer_is_fail2ban(&stream) {
+            self.wire.set(Some(wire::Wire::Fail2ban));
+            drop(stream);
+            return wire::transact(&self.socket, argv, limit);
+        }
         stream.set_write_timeout(limit).map_err(Failure::Socket)?;
         (&stream)
             .write_all(Request::new(argv.to_vec()).to_line().as_bytes())
             .map_err(Failure::Socket)?;
-        let mut line = Vec::new();
         let mut reader = BufReader::new((&stream).take(MAX_RESPONSE_BYTES as u64 + 1));
+        if self.wire.get().is_none() {
+            // First contact: the first byte of the answer within the probe time, else find out
+            // whether this is a fail2ban server (which never answers a JSON line).
+            let probe = limit.map_or(wire::PROBE, |l| l.min(wire::PROBE));
+            stream
+                .set_read_timeout(Some(probe))
+                .map_err(Failure::Socket)?;
+            match reader.fill_buf() {
+                Ok(_) => self.wire.set(Some(wire::Wire::Json)),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) && probe == wire::PROBE =>
+                {
+                    drop(reader);
+                    drop(stream);
+                    if wire::answers_fail2ban_ping(&self.socket) {
+                        self.wire.set(Some(wire::Wire::Fail2ban));
+                        return wire::transact(&self.socket, argv, limit);
+                    }
+                    return Err(Failure::Protocol(format!(
+                        "the server on {} answered neither ferroban's protocol nor fail2ban's \
+                         within {} s",
+                        self.socket.display(),
+                        wire::PROBE.as_secs()
+                    )));
+                }
+                Err(e) => return Err(Failure::Socket(e)),
+            }
+        }
+        stream.set_read_timeout(limit).map_err(Failure::Socket)?;
+        let mut line = Vec::new();
         reader
             .read_until(b'\n', &mut line)
             .map_err(Failure::Socket)?;
@@ -718,14 +763,15 @@ impl<'a> Client<'a> {
             }
         }
         let Some(file) = file else {
-            self.error(&format!("set {jail} {op} --file: missing PATH (or - for standard input)"));
+            self.error(&format!(
+                "set {jail} {op} --file: missing PATH (or - for standard input)"
+            ));
             return false;
         };
         let read = if file == "-" {
             super::blocklist::read(io::stdin().lock())
         } else {
-            std::fs::File::open(&file)
-                .and_then(|f| super::blocklist::read(BufReader::new(f)))
+            std::fs::File::open(&file).and_then(|f| super::blocklist::read(BufReader::new(f)))
         };
         let list = match read {
             Ok(l) => l,
@@ -734,7 +780,11 @@ impl<'a> Client<'a> {
                 return false;
             }
         };
-        let name = if file == "-" { "<stdin>" } else { file.as_str() };
+        let name = if file == "-" {
+            "<stdin>"
+        } else {
+            file.as_str()
+        };
         for bad in &list.bad {
             self.error(&format!(
                 "{name}:{}: {}: {:?} (skipped)",

@@ -9,8 +9,10 @@
 pub mod beautify;
 pub mod blocklist;
 pub mod client;
+pub mod f2bwire;
 mod help;
 pub mod json_output;
+pub mod pickle;
 pub mod proto;
 pub mod pyrepr;
 pub mod server;

@@ -302,11 +302,18 @@ async fn connection(
             _ = stop.changed() => return,
             _ = make_room.notified() => return,
         };
-        match ready {
-            Ok(Ok(chunk)) if !chunk.is_empty() => {}
+        let first = match ready {
+            Ok(Ok(chunk)) if !chunk.is_empty() => chunk[0],
             _ => return, // idle too long, end of stream or a broken connection
-        }
+        };
         line.clear();
+        if super::f2bwire::is_f2b_start(first) {
+            // fail2ban's framing (a pickle and <F2B_END_COMMAND>), answered in kind.
+            if f2b_request(&mut rd, &mut wr, &mut line, &tx, &limits).await {
+                continue;
+            }
+            return;
+        }
         let read = timeout(
             limits.request_timeout,
             read_line(
@@ -383,6 +390,73 @@ async fn connection(
             return;
         }
     }
+}
+
+/// Serves one request in fail2ban's framing; false when the connection is to be closed (a
+/// close message, end of stream, a refused or oversized request, a write that failed).
+async fn f2b_request<R, W>(
+    rd: &mut R,
+    wr: &mut W,
+    buf: &mut Vec<u8>,
+    tx: &mpsc::Sender<ControlRequest>,
+    limits: &Limits,
+) -> bool
+where
+    R: AsyncBufRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    use super::f2bwire::{self, Frame, Message};
+    use super::pickle;
+    let send = |v: pickle::PyVal| pickle::frame(&v);
+    let refuse = |why: String| send(f2bwire::load_error(&why));
+    let read = timeout(
+        limits.request_timeout,
+        f2bwire::read_frame(rd, buf, limits.max_request_bytes),
+    )
+    .await;
+    let answer = match read {
+        Ok(Ok(Frame::Complete)) => None,
+        Ok(Ok(Frame::Eof)) | Ok(Err(_)) => return false,
+        Ok(Ok(Frame::TooLong)) => Some(refuse(format!(
+            "request longer than {} bytes; closing the connection",
+            limits.max_request_bytes
+        ))),
+        Err(_) => Some(refuse(format!(
+            "request not completed within {:?}; closing the connection",
+            limits.request_timeout
+        ))),
+    };
+    if let Some(bytes) = answer {
+        write_bytes(wr, &bytes, limits.write_timeout).await;
+        return false;
+    }
+    let argv = match f2bwire::decode_request(buf) {
+        Ok(Message::Close) => return false,
+        Ok(Message::Command(argv)) => argv,
+        Err(why) => {
+            write_bytes(wr, &refuse(why), limits.write_timeout).await;
+            return false;
+        }
+    };
+    let (reply, answer) = oneshot::channel();
+    let sent = tx
+        .send(ControlRequest {
+            argv: argv.clone(),
+            reply,
+        })
+        .await;
+    let result = match sent {
+        Ok(()) => answer
+            .await
+            .unwrap_or_else(|_| Err("the server dropped the request (shutting down?)".into())),
+        Err(_) => Err("the server is shutting down".into()),
+    };
+    let bytes = send(f2bwire::reply(&argv, &result));
+    write_bytes(wr, &bytes, limits.write_timeout).await
+}
+
+async fn write_bytes<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8], limit: Duration) -> bool {
+    matches!(timeout(limit, w.write_all(bytes)).await, Ok(Ok(())))
 }
 
 #[cfg(test)]
