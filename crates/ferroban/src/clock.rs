@@ -21,6 +21,29 @@ impl Clock for SystemClock {
     }
 }
 
+/// The system's clock shifted by a fixed number of seconds: a node with a wrong clock, in
+/// tests (`FERROBAN_TEST_CLOCK_OFFSET=30` makes the daemon 30 s ahead; see [`daemon_clock`]).
+#[derive(Debug, Clone, Copy)]
+pub struct OffsetClock(pub f64);
+
+impl Clock for OffsetClock {
+    fn now(&self) -> f64 {
+        SystemClock.now() + self.0
+    }
+}
+
+/// The daemon's clock: the system clock, or with `FERROBAN_TEST_CLOCK_OFFSET=<seconds>` in the
+/// environment the system clock shifted by that much (the fleet's clock-skew test).
+pub fn daemon_clock() -> Arc<dyn Clock> {
+    match std::env::var("FERROBAN_TEST_CLOCK_OFFSET")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+    {
+        Some(off) if off != 0.0 && off.is_finite() => Arc::new(OffsetClock(off)),
+        _ => Arc::new(SystemClock),
+    }
+}
+
 /// A clock that only moves when told to.
 #[derive(Debug, Clone)]
 pub struct ManualClock(Arc<AtomicU64>);

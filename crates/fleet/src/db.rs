@@ -69,6 +69,10 @@ impl FleetDb {
             let _: String = conn
                 .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
                 .map_err(e("WAL"))?;
+            // WAL with synchronous NORMAL: a commit survives a crash of the process (the
+            // daemon's case) without an fsync per ban; the outbox is re-asserted anyway.
+            conn.execute_batch("PRAGMA synchronous = NORMAL")
+                .map_err(e("synchronous"))?;
         }
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS fleet_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -94,6 +98,18 @@ impl FleetDb {
             }
         }
         Ok(db)
+    }
+
+    /// Starts a transaction (a batch of decisions: one commit).
+    pub fn begin(&self) -> Result<(), FleetError> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(e("begin"))
+    }
+
+    /// Commits the transaction [`FleetDb::begin`] started.
+    pub fn commit(&self) -> Result<(), FleetError> {
+        self.conn.execute_batch("COMMIT").map_err(e("commit"))
     }
 
     /// A meta value.
@@ -204,7 +220,10 @@ impl FleetDb {
 
     /// Marks decisions acknowledged (only if not replaced since: same oseq).
     pub fn acked(&mut self, rows: &[(String, u64)]) -> Result<(), FleetError> {
-        let tx = self.conn.transaction().map_err(e("transaction"))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(e("transaction"))?;
         for (subject, oseq) in rows {
             tx.execute(
                 "DELETE FROM fleet_own WHERE subject = ?1 AND oseq = ?2 AND kind = 'unban'",
@@ -233,7 +252,10 @@ impl FleetDb {
 
     /// Stores a batch of remote decisions and the new cursor in one transaction.
     pub fn save_remote(&mut self, rows: &[RemoteRow], cursor: u64) -> Result<(), FleetError> {
-        let tx = self.conn.transaction().map_err(e("transaction"))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(e("transaction"))?;
         {
             let mut st = tx
                 .prepare_cached(

@@ -304,7 +304,10 @@ impl Node {
                     _ = &mut wait => break,
                     c = self.rx.recv() => match c {
                         None | Some(Cmd::Stop) => return,
-                        Some(c) => self.command(c),
+                        Some(c) => {
+                            self.command(c);
+                            self.st().outbox = self.db.pending_count().unwrap_or(0);
+                        }
                     },
                 }
             }
@@ -489,15 +492,27 @@ impl Node {
                     }
                 }
                 c = self.rx.recv() => {
-                    match c {
+                    let c = match c {
                         None | Some(Cmd::Stop) => return End::Stop,
-                        Some(c) => self.command(c),
-                    }
+                        Some(c) => c,
+                    };
+                    // Everything queued now goes into the outbox in one transaction.
+                    let tx = self.db.begin().is_ok();
+                    self.command(c);
+                    let mut stop = false;
                     while let Ok(c) = self.rx.try_recv() {
                         if matches!(c, Cmd::Stop) {
-                            return End::Stop;
+                            stop = true;
+                            break;
                         }
                         self.command(c);
+                    }
+                    if tx && let Err(e) = self.db.commit() {
+                        self.log(Level::Error, format!("fleet: {e}"));
+                    }
+                    self.st().outbox = self.db.pending_count().unwrap_or(0);
+                    if stop {
+                        return End::Stop;
                     }
                     if let Err(e) = self.flush(js).await {
                         return e;
@@ -623,7 +638,6 @@ impl Node {
         if let Err(e) = self.db.put_own(&row, kind, ev.expires_at) {
             self.log(Level::Error, format!("fleet: {e}"));
         }
-        self.st().outbox = self.db.pending_count().unwrap_or(0);
     }
 
     /// Sends the outbox: every message first, then every acknowledgement (so a storm is a

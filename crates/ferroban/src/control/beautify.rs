@@ -130,6 +130,9 @@ fn dress(c: &[&str], r: &Value) -> Dressed {
         Some("echo") => return join(r, " ").ok_or_else(|| r.clone()),
         Some("status") => return status(c, r),
         Some("stats" | "statistics") => return stats(r),
+        Some("fleet") if c.get(1) == Some(&"status") => {
+            return Ok(crate::daemon::fleet::status_text(r));
+        }
         _ => {}
     }
     let Some(&second) = c.get(1) else {

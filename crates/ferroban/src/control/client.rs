@@ -406,10 +406,17 @@ impl<'a> Client<'a> {
 
     /// Runs the whole command line; returns the exit status.
     pub fn run(&mut self, args: &[String]) -> u8 {
-        let (opts, command) = match getopt(args) {
+        let (opts, mut command) = match getopt(args) {
             Ok(p) => p,
             Err(_) => return self.bad_command_line(),
         };
+        // `fleet status --json` (ferroban's own command) also takes the option after it.
+        if command.first().map(String::as_str) == Some("fleet")
+            && let Some(i) = command.iter().position(|w| w == "--json")
+        {
+            command.remove(i);
+            self.opts.json = true;
+        }
         if let Some(code) = self.apply(opts) {
             return code;
         }

@@ -13,6 +13,7 @@
 //! | `banned IP...` | `{"198.51.100.7":["sshd"],"192.0.2.1":[]}` |
 //! | `unban ...` | `{"unbanned":2}` |
 //! | `ping` / `version` / `echo W...` | `{"ping":"pong"}` / `{"version":"1.0.2"}` / `{"echo":["W"]}` |
+//! | `fleet status` | the fleet's status object: `{"node":"web-01","connected":true,"cursor":…,"outbox":0,"peers":{…},"rejects":{…},…}` |
 //! | `start` (the server) | `{"started":true}` |
 //! | `stop` / `stop J` / `stop --all` | `{"stopped":true}` / `{"jail":"J","stopped":true}` / `{"jail":"--all","stopped":true}` |
 //! | `start J` / `add J ...` | `{"jail":"J","started":true}` / `{"jail":"J","added":true}` |
@@ -324,6 +325,8 @@ fn shaped(c: &[&str], r: &Value) -> Option<J> {
         ["version", ..] => obj([("version", J::V(r.clone()))]),
         ["echo", ..] => obj([("echo", J::V(r.clone()))]),
         ["server-status"] => obj([("server_status", J::V(r.clone()))]),
+        // The fleet's status object as the server sends it (crates/fleet `Status`).
+        ["fleet", "status"] => J::V(r.clone()),
         ["status", ..] => status(c, r)?,
         ["stats" | "statistics"] => stats(r)?,
         ["banned", ..] => banned(c, r)?,

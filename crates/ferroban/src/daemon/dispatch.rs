@@ -163,6 +163,7 @@ pub async fn handle(state: &Shared, argv: &[String]) -> Res {
         ["status", name] => status_jail(state, name, "basic"),
         ["status", name, flavor] => status_jail(state, name, flavor),
         ["stats"] | ["statistics"] => Ok(stats(state)),
+        ["fleet", "status"] => super::fleet::status_json(state),
         ["banned"] => Ok(banned_all(state)),
         ["banned", ids @ ..] => Ok(banned_ids(state, ids)),
         ["unban", "--all"] => Ok(json!(unban_all(state))),
@@ -246,7 +247,7 @@ fn status_jail(state: &Shared, name: &str, flavor: &str) -> Res {
     }
     filter.push(json!([what, list]));
     let filter = Value::Array(filter);
-    let actions = if flavor == "short" {
+    let mut actions = if flavor == "short" {
         json!([
             ["Currently banned", c.currently_banned],
             ["Total banned", c.total_banned]
@@ -264,6 +265,13 @@ fn status_jail(state: &Shared, name: &str, flavor: &str) -> Res {
             ["Banned IP list", ids]
         ])
     };
+    // Fleet mode only (fail2ban's layout otherwise): the remote bans enforced in this jail.
+    if let (Some(remote), Some(list)) = (
+        super::fleet::remote_status(name, st.clock.now()),
+        actions.as_array_mut(),
+    ) {
+        list.insert(1, json!(["Remote banned", remote]));
+    }
     Ok(json!([["Filter", filter], ["Actions", actions]]))
 }
 

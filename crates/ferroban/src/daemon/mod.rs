@@ -10,6 +10,7 @@
 
 pub mod actions;
 pub mod dispatch;
+pub mod fleet;
 /// The jail engine's ignore rules (crates/engine).
 pub use ferroban_engine::ignore;
 /// The jail engine's jail state machine (crates/engine).
@@ -31,7 +32,7 @@ use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, mpsc};
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::flog;
 use server::{Settings, Shared, State};
 
@@ -292,7 +293,7 @@ fn daemonize() -> anyhow::Result<std::fs::File> {
 
 /// Starts every jail and serves until stopped.
 async fn serve(settings: Settings, ready: Option<std::fs::File>) -> u8 {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock: Arc<dyn Clock> = crate::clock::daemon_clock();
     flog!(
         Info,
         "server",
@@ -319,6 +320,7 @@ async fn serve(settings: Settings, ready: Option<std::fs::File>) -> u8 {
     };
     write_pidfile(&settings.pidfile);
     let store = server::open_store(&settings, clock.now());
+    fleet::init(&settings, clock.clone());
     let state: Shared = Rc::new(RefCell::new(State {
         settings: settings.clone(),
         jails: Vec::new(),
@@ -331,6 +333,7 @@ async fn serve(settings: Settings, ready: Option<std::fs::File>) -> u8 {
         broken: BTreeMap::new(),
     }));
     start_all(&state, None);
+    tokio::task::spawn_local(fleet::apply_task(state.clone()));
     let (tx, rx) = mpsc::channel(64);
     tokio::task::spawn_local(crate::control::server::serve(listener, tx));
     tokio::task::spawn_local(server::control_task(state.clone(), rx));

@@ -119,9 +119,17 @@ impl State {
         }
         let ban_added = events.iter().any(|e| matches!(e, Event::Ban(_)));
         let jail = &self.jails[idx];
+        let now = self.clock.now();
         for ev in events {
             let job = match ev {
-                Event::Ban(t) => Job::Ban(Box::new(self.ban_job_data(idx, t))),
+                Event::Ban(t) => {
+                    super::fleet::local_ban(jail.jail.name(), &t);
+                    Job::Ban(Box::new(self.ban_job_data(idx, t)))
+                }
+                // A remote ban of the same address that still holds keeps the element.
+                Event::Unban(t) if super::fleet::held_remotely(jail.jail.name(), &t.id, now) => {
+                    continue;
+                }
                 Event::Unban(t) => Job::Unban(Box::new(t)),
             };
             let _ = jail.jobs.send(job);
@@ -155,6 +163,7 @@ impl State {
         };
         match ev {
             Some(ev) => {
+                super::fleet::local_unban(self.jails[idx].jail.name(), id);
                 self.dispatch(idx, vec![ev]);
                 true
             }
@@ -658,6 +667,8 @@ pub fn start_jail(state: &Shared, def: JailDef) -> Result<(), String> {
             }
         }
     }
+    // The fleet's stored remote bans join the same restore batch (one reconciliation).
+    let remote = super::fleet::restored_for(&mut jail, now, &restored);
     let _ = tx.send(Job::Restore(
         restored
             .into_iter()
@@ -666,6 +677,7 @@ pub fn start_jail(state: &Shared, def: JailDef) -> Result<(), String> {
                 ipmatches: None,
                 ipjailmatches: None,
             })
+            .chain(remote)
             .collect(),
     ));
     let stop = Rc::new(Notify::new());

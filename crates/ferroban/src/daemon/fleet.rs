@@ -1,0 +1,449 @@
+//! The daemon's side of fleet mode (crates/fleet; docs/fleet.md): a few narrow hooks.
+//!
+//! - [`init`] (at start): reads `[Fleet]` of fail2ban.local, starts the fleet thread.
+//! - [`local_ban`] / [`local_unban`] (from the jail's ban path, after the ban was handed to its
+//!   actions): publish through the outbox; never waits. Restored bans and natural expiry publish
+//!   nothing; remote bans never reach these hooks, so they are never republished.
+//! - [`restored_for`] (jail start): the stored remote bans join the jail's restore batch, so the
+//!   reconciliation of its firewall set keeps them and one transaction restores everything.
+//! - [`apply_task`]: remote decisions, in batches, through the same jail's actions (one
+//!   firewall transaction per batch and jail), after the receiver's own `ignoreip`.
+//! - [`held_remotely`] (before an unban job): a local ban that ends while a remote one on the
+//!   same address still holds leaves the firewall element in place.
+//!
+//! The fleet handle and the remote-ban table live here (the daemon is single-threaded; the
+//! handle is shared with the control commands), so the jail state machine knows nothing of the
+//! fleet.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use ferroban_fleet::{Apply, ApplyKind, FleetConfig, FleetHandle, RawOption, Reject, node};
+
+use super::actions::{BanJob, Job};
+use super::jail::Ticket;
+use super::server::{Settings, Shared};
+use crate::clock::Clock;
+use crate::flog;
+use crate::ip::HostId;
+
+static HANDLE: OnceLock<FleetHandle> = OnceLock::new();
+
+/// A remote ban as enforced here.
+#[derive(Debug, Clone)]
+pub struct RemoteBan {
+    /// End on the daemon's clock (`None`: permanent).
+    pub ends_at: Option<f64>,
+    /// The origin.
+    pub origin: String,
+}
+
+thread_local! {
+    static REMOTE: RefCell<HashMap<(String, HostId), RemoteBan>> = RefCell::new(HashMap::new());
+    static RESTORED: RefCell<Vec<Apply>> = const { RefCell::new(Vec::new()) };
+    static APPLIES: RefCell<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<Apply>>>> =
+        const { RefCell::new(None) };
+}
+
+/// The fleet, when on.
+pub fn handle() -> Option<&'static FleetHandle> {
+    HANDLE.get()
+}
+
+/// Reads `[Fleet]` from the configuration. `Ok(None)`: fleet mode is off.
+pub fn read_config(settings: &Settings) -> Result<Option<FleetConfig>, String> {
+    let loader = settings.conf.loader();
+    let Some(set) = loader.read_named("fail2ban").map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    if !set.has_section("Fleet") {
+        return Ok(None);
+    }
+    let mut opts = Vec::new();
+    for k in set.options("Fleet", false) {
+        let value = set
+            .get("Fleet", &k, None)
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        let origin = set
+            .origin("Fleet", &k)
+            .map_or_else(|| "fail2ban.local".to_string(), |o| o.to_string());
+        opts.push(RawOption {
+            key: k.to_lowercase(),
+            value,
+            origin,
+        });
+    }
+    let base = settings
+        .conf
+        .dir
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from("/etc/ferroban"));
+    FleetConfig::parse(&opts, &base).map_err(|e| e.to_string())
+}
+
+/// Starts the fleet when `[Fleet]` enables it. A broken fleet configuration is logged and the
+/// daemon runs without the fleet: local enforcement never depends on it.
+pub fn init(settings: &Settings, clock: Arc<dyn Clock>) {
+    let cfg = match read_config(settings) {
+        Ok(Some(c)) => c,
+        Ok(None) => return,
+        Err(e) => {
+            flog!(Error, "fleet", "Fleet mode not started: {e}");
+            return;
+        }
+    };
+    let now: ferroban_fleet::Now = Arc::new(move || clock.now());
+    let log: node::Log = Arc::new(|level, msg| match level {
+        node::Level::Info => flog!(Info, "fleet", "{msg}"),
+        node::Level::Warning => flog!(Warning, "fleet", "{msg}"),
+        node::Level::Error => flog!(Error, "fleet", "{msg}"),
+    });
+    let (node, role) = (cfg.node.clone(), cfg.role.name());
+    match ferroban_fleet::start(cfg, settings.dbfile.clone(), now, log) {
+        Ok(started) => {
+            flog!(
+                Info,
+                "fleet",
+                "Fleet mode: node {node}, role {role}, {} stored remote bans to restore",
+                started.restored.len()
+            );
+            RESTORED.with(|r| *r.borrow_mut() = started.restored);
+            APPLIES.with(|a| *a.borrow_mut() = Some(started.applies));
+            let _ = HANDLE.set(started.handle);
+        }
+        Err(e) => flog!(Error, "fleet", "Fleet mode not started: {e}"),
+    }
+}
+
+fn ends_at(t: &Ticket) -> Option<f64> {
+    (t.bantime >= 0.0).then_some(t.time + t.bantime)
+}
+
+/// A local ban of jail `jail` was handed to its actions: publish it.
+pub fn local_ban(jail: &str, t: &Ticket) {
+    if let Some(h) = handle()
+        && !t.restored
+        && t.id.is_ip()
+    {
+        h.local_ban(jail, &t.id.to_string(), ends_at(t));
+    }
+}
+
+/// `unbanip`: publish the unban of this node's own ban, and drop the remote ban of the same
+/// address here (the operator asked for it gone on this node).
+pub fn local_unban(jail: &str, id: &HostId) {
+    if let Some(h) = handle() {
+        if id.is_ip() {
+            h.local_unban(jail, &id.to_string());
+        }
+        REMOTE.with(|r| r.borrow_mut().remove(&(jail.to_string(), id.clone())));
+    }
+}
+
+/// Whether a remote ban of `id` in `jail` still holds after `now` (then a local unban leaves
+/// the firewall element alone; the kernel's timeout ends it).
+pub fn held_remotely(jail: &str, id: &HostId, now: f64) -> bool {
+    handle().is_some()
+        && REMOTE.with(|r| {
+            r.borrow()
+                .get(&(jail.to_string(), id.clone()))
+                .is_some_and(|b| b.ends_at.is_none_or(|e| e > now))
+        })
+}
+
+/// Live remote bans per jail (for `status`).
+pub fn remote_count(jail: &str, now: f64) -> usize {
+    REMOTE.with(|r| {
+        r.borrow()
+            .iter()
+            .filter(|((j, _), b)| j == jail && b.ends_at.is_none_or(|e| e > now))
+            .count()
+    })
+}
+
+fn ticket(id: HostId, now: f64, ends_at: Option<f64>) -> Ticket {
+    Ticket {
+        id,
+        time: now,
+        bantime: ends_at.map_or(-1.0, |e| e - now),
+        ban_count: 1,
+        failures: 0,
+        matches: Vec::new(),
+        fields: Vec::new(),
+        // Like a ban restored from the store: actions with `norestored` (mail, notify) skip
+        // it, so only the origin sends its e-mail.
+        restored: true,
+    }
+}
+
+/// The stored remote bans of `jail`, to restore with its local ones (`local`: a local ban of
+/// the same address that ends later wins). Bans of addresses in its `ignoreip` are refused.
+pub fn restored_for(jail: &mut super::jail::Jail, now: f64, local: &[Ticket]) -> Vec<BanJob> {
+    let Some(h) = handle() else {
+        return Vec::new();
+    };
+    let name = jail.name().to_string();
+    let mine: Vec<Apply> = RESTORED.with(|r| {
+        let mut all = r.borrow_mut();
+        let (mine, rest) = all.drain(..).partition(|a| a.jail == name);
+        *all = rest;
+        mine
+    });
+    let mut out = Vec::new();
+    for a in mine {
+        let ApplyKind::Ban { ends_at } = a.kind else {
+            continue;
+        };
+        if ends_at.is_some_and(|e| e <= now) {
+            continue;
+        }
+        let id = HostId::parse(&a.ip);
+        if jail.ignore.check(&id, now).is_some() {
+            h.count_reject(Reject::Ignored);
+            continue;
+        }
+        REMOTE.with(|r| {
+            r.borrow_mut().insert(
+                (name.clone(), id.clone()),
+                RemoteBan {
+                    ends_at,
+                    origin: a.origin.clone(),
+                },
+            )
+        });
+        let local_end = local.iter().find(|t| t.id == id).map(ends_at_of);
+        if local_end.is_some_and(|l| later_or_same(l, ends_at)) {
+            continue;
+        }
+        out.push(BanJob {
+            ticket: ticket(id, now, ends_at),
+            ipmatches: None,
+            ipjailmatches: None,
+        });
+    }
+    out
+}
+
+fn ends_at_of(t: &Ticket) -> Option<f64> {
+    ends_at(t)
+}
+
+/// Whether end `a` is at or after end `b` (`None`: never ends).
+fn later_or_same(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(a), Some(b)) => a >= b,
+    }
+}
+
+/// Runs remote decisions through the jails' actions until the fleet stops.
+pub async fn apply_task(state: Shared) {
+    let Some(mut rx) = APPLIES.with(|a| a.borrow_mut().take()) else {
+        return;
+    };
+    let Some(h) = handle() else { return };
+    while let Some(batch) = rx.recv().await {
+        apply_batch(&state, h, batch);
+    }
+}
+
+/// One batch: each ban or unban handed to its jail's action queue (the action task takes the
+/// queued bans as one firewall transaction).
+pub fn apply_batch(state: &Shared, h: &FleetHandle, batch: Vec<Apply>) {
+    let mut st = state.borrow_mut();
+    let now = st.clock.now();
+    let metrics = st.metrics.clone();
+    for a in batch {
+        let Some(rt) = st.jail_mut(&a.jail) else {
+            continue;
+        };
+        let id = HostId::parse(&a.ip);
+        let key = (a.jail.clone(), id.clone());
+        match a.kind {
+            ApplyKind::Ban { ends_at } => {
+                if ends_at.is_some_and(|e| e <= now) {
+                    continue;
+                }
+                if rt.jail.ignore.check(&id, now).is_some() {
+                    h.count_reject(Reject::Ignored);
+                    flog!(
+                        Notice,
+                        "fleet",
+                        "[{}] {} banned by {}: refused, it is in this node's ignoreip",
+                        a.jail,
+                        a.ip,
+                        a.origin
+                    );
+                    continue;
+                }
+                REMOTE.with(|r| {
+                    r.borrow_mut().insert(
+                        key,
+                        RemoteBan {
+                            ends_at,
+                            origin: a.origin.clone(),
+                        },
+                    )
+                });
+                let local_end = rt
+                    .jail
+                    .banned()
+                    .into_iter()
+                    .find(|(i, _)| **i == id)
+                    .map(|(_, b)| (b.bantime >= 0.0).then_some(b.banned_at + b.bantime));
+                if local_end.is_some_and(|l| later_or_same(l, ends_at)) {
+                    continue;
+                }
+                flog!(
+                    Notice,
+                    "fleet",
+                    "[{}] Ban {} (remote, from {})",
+                    a.jail,
+                    a.ip,
+                    a.origin
+                );
+                let origin = crate::metrics::BanOrigin::Fleet;
+                rt.metrics
+                    .banned(&metrics, origin, &a.ip, ends_at, now, None);
+                let _ = rt.jobs.send(Job::Ban(Box::new(BanJob {
+                    ticket: ticket(id, now, ends_at),
+                    ipmatches: None,
+                    ipjailmatches: None,
+                })));
+            }
+            ApplyKind::Unban => {
+                let had = REMOTE.with(|r| r.borrow_mut().remove(&key)).is_some();
+                if had && !rt.jail.is_banned(&id) {
+                    flog!(
+                        Notice,
+                        "fleet",
+                        "[{}] Unban {} (remote, by {})",
+                        a.jail,
+                        a.ip,
+                        a.origin
+                    );
+                    let _ = rt
+                        .jobs
+                        .send(Job::Unban(Box::new(ticket(id, now, Some(now)))));
+                }
+            }
+        }
+    }
+}
+
+/// `status <jail>`'s remote count, only in fleet mode (else fail2ban's layout is unchanged).
+pub fn remote_status(jail: &str, now: f64) -> Option<usize> {
+    handle().map(|_| remote_count(jail, now))
+}
+
+/// `fleet status`: the fleet's status with the remote bans per jail.
+pub fn status_json(state: &Shared) -> Result<serde_json::Value, String> {
+    let h = handle().ok_or(
+        "fleet mode is off (no [Fleet] in fail2ban.local, or it failed to start: see the log)",
+    )?;
+    let mut v = serde_json::to_value(h.status()).map_err(|e| e.to_string())?;
+    let st = state.borrow();
+    let now = st.clock.now();
+    let jails: serde_json::Map<String, serde_json::Value> = st
+        .jails
+        .iter()
+        .filter(|j| h.shares(j.jail.name()))
+        .map(|j| {
+            let name = j.jail.name();
+            (
+                name.to_string(),
+                serde_json::json!({
+                    "local": j.jail.banned().len(),
+                    "remote": remote_count(name, now),
+                }),
+            )
+        })
+        .collect();
+    v["jails"] = serde_json::Value::Object(jails);
+    Ok(v)
+}
+
+/// `fleet status` for people.
+pub fn status_text(v: &serde_json::Value) -> String {
+    let s = |k: &str| match &v[k] {
+        serde_json::Value::Null => "-".to_string(),
+        serde_json::Value::String(x) => x.clone(),
+        other => other.to_string(),
+    };
+    let mut out = format!(
+        "Fleet status for node {} ({})\n|- Engine:      {} stream {} ({})\n|- Cursor:      {} (stream at {}, lag {})\n|- Outbox:      {} pending, {} published\n|- Clock skew:  {} ms\n|- Received:    {} events, {} applied, {} remote bans live\n",
+        s("node"),
+        s("role"),
+        v["servers"]
+            .as_array()
+            .map(|a| a
+                .iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join(", "))
+            .unwrap_or_default(),
+        s("stream"),
+        if v["connected"].as_bool() == Some(true) {
+            "connected"
+        } else {
+            "DISCONNECTED"
+        },
+        s("cursor"),
+        s("stream_last_seq"),
+        s("lag"),
+        s("outbox"),
+        s("published"),
+        s("skew_ms"),
+        s("received"),
+        s("applied"),
+        s("remote_active"),
+    );
+    if let Some(e) = v["last_error"].as_str() {
+        out.push_str(&format!("|- Last error:  {e}\n"));
+    }
+    if let Some(jails) = v["jails"].as_object() {
+        out.push_str("|- Jails:\n");
+        for (j, c) in jails {
+            out.push_str(&format!(
+                "|     {j}: {} local, {} remote\n",
+                c["local"], c["remote"]
+            ));
+        }
+    }
+    if let Some(peers) = v["peers"].as_object() {
+        out.push_str("|- Peers:\n");
+        for (p, x) in peers {
+            out.push_str(&format!(
+                "|     {p}: {} live bans, {} events{}\n",
+                x["active"],
+                x["events"],
+                if x["trusted"].as_bool() == Some(true) {
+                    ""
+                } else {
+                    " (not in the trust file)"
+                }
+            ));
+        }
+    }
+    let rejects: Vec<String> = v["rejects"]
+        .as_object()
+        .map(|r| {
+            r.iter()
+                .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "`- Refused:     {}",
+        if rejects.is_empty() {
+            "none".to_string()
+        } else {
+            rejects.join(", ")
+        }
+    ));
+    out
+}
