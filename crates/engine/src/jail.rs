@@ -113,6 +113,10 @@ pub struct Jail {
     /// Evictions already logged, and when the next log line may be written (once a minute).
     evictions_logged: u64,
     next_eviction_log: f64,
+    /// When fail2ban's once-a-day warnings may be written again: a match without a date, lines
+    /// older than findtime skipped while catching up (its `_logWarnOnce`).
+    next_no_date_warn: f64,
+    next_too_old_warn: f64,
 }
 
 /// Subnet bans: `banprefix.ipv4` / `banprefix.ipv6` ban the covering prefix of an offending
@@ -300,6 +304,8 @@ impl Jail {
             prefixes,
             evictions_logged: 0,
             next_eviction_log: f64::NEG_INFINITY,
+            next_no_date_warn: f64::NEG_INFINITY,
+            next_too_old_warn: f64::NEG_INFINITY,
         })
     }
 
@@ -422,7 +428,72 @@ impl Jail {
     /// Processes one log line read at `now`.
     pub fn process_line(&mut self, line: &str, now: f64, store: Option<&mut Store>) -> Vec<Event> {
         let res = self.filter.process_line(line, now);
+        self.warn_once(&res, line, now);
         self.failures(res, line, now, store)
+    }
+
+    /// fail2ban's once-a-day warnings about line times (`Filter._logWarnOnce`), same words: a
+    /// failregex matched a line without a date (after a restart, such backlog lines are skipped:
+    /// their time is unknown), or lines older than findtime were skipped while catching up.
+    /// Between two warnings the same messages go to the trace level.
+    fn warn_once(&mut self, res: &crate::filter::LineResult, line: &str, now: f64) {
+        if res.no_date {
+            let level = if now >= self.next_no_date_warn {
+                self.next_no_date_warn = now + 24.0 * 3600.0;
+                crate::log::Level::Warning
+            } else {
+                crate::log::Level::Trace
+            };
+            // fail2ban shows the time text the line was dated with: the last one when the line
+            // was counted (within a minute of it), none when it was skipped.
+            let text = if res.failures.is_empty() {
+                ""
+            } else {
+                self.filter.last_time_text()
+            };
+            if crate::log::enabled(level) {
+                let name = &self.name;
+                for msg in [
+                    format!(
+                        "[{name}] Found a match but no valid date/time found for {}.",
+                        py_str_repr(text)
+                    ),
+                    format!("[{name}] Match without a timestamp: {line}"),
+                    format!(
+                        "[{name}] Please try setting a custom date pattern (see man page jail.conf(5))."
+                    ),
+                ] {
+                    crate::log::log(level, "filter", &msg);
+                }
+            }
+        }
+        if res.too_old {
+            let level = if now >= self.next_too_old_warn {
+                self.next_too_old_warn = now + 24.0 * 3600.0;
+                crate::log::Level::Warning
+            } else {
+                crate::log::Level::Trace
+            };
+            if crate::log::enabled(level) {
+                let name = &self.name;
+                let ft = self.filter.options().find_time;
+                let ft = if ft.fract() == 0.0 {
+                    format!("{}", ft as i64)
+                } else {
+                    format!("{ft}")
+                };
+                for msg in [
+                    format!(
+                        "[{name}] Ignoring all log entries older than {ft}s; these are probably messages generated while fail2ban was not running."
+                    ),
+                    format!(
+                        "[{name}] Please check a jail for a timing issue. Line with odd timestamp: {line}"
+                    ),
+                ] {
+                    crate::log::log(level, "filter", &msg);
+                }
+            }
+        }
     }
 
     /// Processes one journal entry: `message` logged at `date`, shown after `time_text`.
@@ -910,4 +981,31 @@ fn policy_of(def: &JailDef) -> Result<BanTimePolicy, JailError> {
         bantime,
         increment: Some(increment),
     })
+}
+
+/// Python's `repr()` of a date text in a log message (quotes and backslashes escaped, the
+/// quote chosen as Python chooses it).
+fn py_str_repr(s: &str) -> String {
+    let q = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(q);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == q => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(q);
+    out
 }

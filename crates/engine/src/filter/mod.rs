@@ -419,6 +419,12 @@ impl Filter {
         self.prefregex.as_ref()
     }
 
+    /// The text of the last date found (fail2ban's `__lastTimeText`): what an undated line
+    /// within a minute of it is dated with.
+    pub fn last_time_text(&self) -> &str {
+        &self.last_time_text
+    }
+
     /// The date detector (for reports of which templates hit).
     pub fn date_detector(&self) -> &DateDetector {
         &self.dates
