@@ -31,8 +31,8 @@ mod strptime;
 mod template;
 mod zone;
 
-use std::collections::HashSet;
-use std::sync::{Arc, OnceLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use jiff::tz::TimeZone;
 use memo::Memo;
@@ -381,7 +381,34 @@ impl DateDetector {
     /// or a regex using `{EPOCH}`/`{LEPOCH}` or named groups (`(?P<Y>...)`).
     ///
     /// An empty value gives the default templates.
+    ///
+    /// Detectors built from the same `datepattern` share their templates (and so every
+    /// compiled regex of them): the first one builds and checks the list, the others take it.
     pub fn from_pattern(datepattern: &str) -> Result<DateDetector, DateError> {
+        type Lists = HashMap<String, Vec<Arc<Template>>>;
+        static BUILT: Mutex<Option<Lists>> = Mutex::new(None);
+        if let Ok(built) = BUILT.lock()
+            && let Some(list) = built.as_ref().and_then(|b| b.get(datepattern))
+        {
+            let mut d = DateDetector::empty();
+            for t in list {
+                // the list was accepted once: same names, same order
+                d.append(Arc::clone(t), true)?;
+            }
+            return Ok(d);
+        }
+        let d = DateDetector::build_from_pattern(datepattern)?;
+        if let Ok(mut built) = BUILT.lock() {
+            let b = built.get_or_insert_with(HashMap::new);
+            if b.len() < 256 {
+                let list = d.slots.iter().map(|s| Arc::clone(&s.template)).collect();
+                b.insert(datepattern.to_owned(), list);
+            }
+        }
+        Ok(d)
+    }
+
+    fn build_from_pattern(datepattern: &str) -> Result<DateDetector, DateError> {
         let mut d = DateDetector::empty();
         for p in datepattern
             .split('\n')

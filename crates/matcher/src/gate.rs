@@ -10,9 +10,67 @@
 //!   haystack. It replaces PCRE2 on long haystacks and when PCRE2 reports that
 //!   a search hit its backtracking limit.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
+
+use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::nfa::thompson;
+use regex_automata::{Anchored, Input};
 
 use crate::translate::GateInfo;
+
+/// The gate itself: a forward lazy DFA without captures (a yes/no answer needs neither the
+/// start of a match nor its groups, so neither a reverse automaton nor capture states are
+/// built: a fraction of a full `regex::Regex` in build time and memory).
+#[derive(Debug)]
+struct Dfa {
+    dfa: DFA,
+    /// Every match starts at the beginning of the haystack: an anchored search stops at
+    /// the first byte no prefix of a match can take.
+    anchored: bool,
+    caches: Mutex<Vec<Cache>>,
+}
+
+impl Dfa {
+    fn new(pattern: &str) -> Option<Dfa> {
+        let dfa = DFA::builder()
+            .configure(
+                DFA::config()
+                    .unicode_word_boundary(true)
+                    .cache_capacity(4 << 20),
+            )
+            .thompson(
+                thompson::Config::new()
+                    .nfa_size_limit(Some(SIZE_LIMIT))
+                    .which_captures(thompson::WhichCaptures::None),
+            )
+            .build(pattern)
+            .ok()?;
+        let anchored = dfa.get_nfa().is_always_start_anchored();
+        Some(Dfa {
+            dfa,
+            anchored,
+            caches: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Whether the gate pattern matches somewhere in `haystack`; `None` when the lazy DFA
+    /// cannot finish the search (a non-ASCII byte next to a Unicode `\b`, a thrashing cache).
+    fn check(&self, haystack: &str) -> Option<bool> {
+        let pooled = self.caches.lock().ok().and_then(|mut p| p.pop());
+        let mut cache = pooled.unwrap_or_else(|| self.dfa.create_cache());
+        let mut input = Input::new(haystack).earliest(true);
+        if self.anchored {
+            input = input.anchored(Anchored::Yes);
+        }
+        let found = self.dfa.try_search_fwd(&mut cache, &input);
+        if let Ok(mut p) = self.caches.lock()
+            && p.len() < 8
+        {
+            p.push(cache);
+        }
+        found.ok().map(|m| m.is_some())
+    }
+}
 
 /// Compile-size ceiling for the `regex` crate (the Unicode classes are large).
 const SIZE_LIMIT: usize = 64 << 20;
@@ -20,11 +78,15 @@ const SIZE_LIMIT: usize = 64 << 20;
 /// The `regex`-crate gate and its exact sibling.
 #[derive(Debug)]
 pub(crate) struct Gate {
-    /// Superset gate; `None` if the `regex` crate could not compile it.
-    gate: Option<regex::Regex>,
+    /// The superset gate's pattern text.
+    gate_src: String,
+    /// Superset gate (compiled on first use); `None` if it could not be compiled.
+    gate: OnceLock<Option<Dfa>>,
     info: GateInfo,
-    /// The exact pattern text (compiled on first use).
+    /// The exact pattern text (compiled on first use); `None` when not exact.
     exact_src: Option<String>,
+    /// The exact pattern is the gate's own text (one compiled regex serves both).
+    exact_is_gate: bool,
     exact: OnceLock<Option<regex::Regex>>,
 }
 
@@ -39,60 +101,79 @@ fn build(pattern: &str) -> Option<regex::Regex> {
 impl Gate {
     /// Builds the gate from the two emissions (`gate_src` valid for every
     /// haystack, `exact_src` exact under [`Gate::exact_for`]).
+    ///
+    /// Nothing is compiled here: the gate and the exact regex are built on first use (the
+    /// Unicode classes make them the largest part of a compiled filter).
     pub(crate) fn new(gate_src: &str, exact_src: &str, info: GateInfo) -> Gate {
-        let gate = build(gate_src);
-        let exact = OnceLock::new();
+        let same = exact_src == gate_src;
         let exact_src = if info.relaxed {
-            None
-        } else if exact_src == gate_src {
-            let _ = exact.set(gate.clone());
             None
         } else {
             Some(exact_src.to_string())
         };
         Gate {
-            gate,
+            gate_src: gate_src.to_string(),
+            gate: OnceLock::new(),
             info,
+            exact_is_gate: same && exact_src.is_some(),
             exact_src,
-            exact,
+            exact: OnceLock::new(),
         }
+    }
+
+    fn gate(&self) -> Option<&Dfa> {
+        self.gate.get_or_init(|| Dfa::new(&self.gate_src)).as_ref()
     }
 
     /// `false` only if the pattern cannot match `haystack`.
     pub(crate) fn may_match(&self, haystack: &str) -> bool {
-        self.gate.as_ref().is_none_or(|g| g.is_match(haystack))
+        self.check(haystack) != Some(false)
+    }
+
+    /// Whether the gate matches `haystack`: `Some(false)` only if the pattern cannot match
+    /// it; `None` when no gate could be built or its search could not finish.
+    pub(crate) fn check(&self, haystack: &str) -> Option<bool> {
+        self.gate()?.check(haystack)
     }
 
     /// Whether a gate could be built at all.
     pub(crate) fn has_gate(&self) -> bool {
-        self.gate.is_some()
+        self.gate().is_some()
     }
 
     /// Whether the gate itself is the exact regex for `haystack`: a gate match
     /// is then the answer of [`crate::Regex::is_match`].
     pub(crate) fn gate_is_exact_for(&self, haystack: &str) -> bool {
-        self.exact_src.is_none() && self.exact_for(haystack).is_some()
+        self.exact_is_gate && self.exact_applies(haystack)
     }
 
     /// The exact linear-time regex, if it is exact for `haystack`.
     pub(crate) fn exact_for(&self, haystack: &str) -> Option<&regex::Regex> {
-        // Python's `\B` never matches an empty string; the `regex` crate's does.
-        if self.info.relaxed || haystack.is_empty() {
+        if !self.exact_applies(haystack) {
             return None;
         }
+        self.exact
+            .get_or_init(|| self.exact_src.as_deref().and_then(build))
+            .as_ref()
+    }
+
+    /// Whether the exact translation agrees with Python on `haystack`.
+    fn exact_applies(&self, haystack: &str) -> bool {
+        // Python's `\B` never matches an empty string; the `regex` crate's does.
+        if self.info.relaxed || haystack.is_empty() {
+            return false;
+        }
         if self.info.unicode_boundary && !haystack.is_ascii() {
-            return None;
+            return false;
         }
         if self.info.nonml_dollar {
             // `$` without MULTILINE is "end, or before a final newline"; the
             // multi-line `$` used here is the same only if no other `\n` exists.
             let body = haystack.strip_suffix('\n').unwrap_or(haystack);
             if body.contains('\n') {
-                return None;
+                return false;
             }
         }
-        self.exact
-            .get_or_init(|| self.exact_src.as_deref().and_then(build))
-            .as_ref()
+        self.exact_src.is_some()
     }
 }

@@ -53,7 +53,7 @@ mod tags;
 mod translate;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 pub use error::RegexError;
 pub use prefilter::Prefilter;
@@ -103,21 +103,78 @@ struct Shared {
 }
 
 /// A fail2ban regex: tags expanded, Python semantics, bounded search time.
-#[derive(Debug)]
+///
+/// Cheap to clone: clones share one compiled regex. [`Regex::new`] also shares: the same
+/// pattern with the same options, built anywhere in the process while another copy is alive,
+/// yields the same compiled regex (jails that use the same filter compile it once).
+/// Compilation is lazy: construction parses and checks the pattern (errors show at once), the
+/// PCRE2 program (JIT) and the linear-time gate are built on first use.
+#[derive(Debug, Clone)]
 pub struct Regex {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     source: String,
     expanded: String,
-    pcre: pcre2::bytes::Regex,
-    gate: gate::Gate,
+    /// The PCRE2 pattern with the limit settings.
+    pcre_src: String,
+    /// Compiled on first use (the pattern was checked at construction).
+    pcre: OnceLock<pcre2::bytes::Regex>,
+    /// The parsed pattern, until [`Inner::derived`] is built from it.
+    node: Mutex<Option<parse::Node>>,
+    /// Gate and literal screens, derived from the parsed pattern on first use.
+    derived: OnceLock<Derived>,
     shared: Arc<Shared>,
-    literals: Option<Vec<Lit>>,
     /// Reusable PCRE2 match data: creating one allocates its JIT stack (1 MiB), far more
     /// than the search itself costs.
     locations: std::sync::Mutex<Vec<pcre2::bytes::CaptureLocations>>,
-    /// Literal sets every match contains one of (checked before the gate).
-    required: prefilter::Required,
     /// Process-unique id, the key of [`LAST_MATCH`].
     id: u64,
+}
+
+/// What the linear-time side and the literal screens need, built from the parsed pattern.
+#[derive(Debug)]
+struct Derived {
+    gate: gate::Gate,
+    literals: Option<Vec<Lit>>,
+    /// Literal sets every match contains one of (checked before the gate).
+    required: prefilter::Required,
+}
+
+impl Inner {
+    /// The gate and literal screens (derived on first use; the syntax tree is then dropped).
+    fn derived(&self) -> &Derived {
+        self.derived.get_or_init(|| {
+            // OnceLock runs this once; the tree is only ever taken here.
+            let node = self
+                .node
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+                .expect("the parsed pattern is taken once");
+            let (gate_src, info) = translate::emit(&node, Target::Gate);
+            let (exact_src, _) = translate::emit(&node, Target::ExactAscii);
+            Derived {
+                gate: gate::Gate::new(&gate_src, &exact_src, info),
+                literals: prefilter::required_literals(&node),
+                required: prefilter::Required::new(&node),
+            }
+        })
+    }
+}
+
+/// Key of the process-wide table of live regexes.
+type CacheKey = (String, bool, UseDns);
+
+/// Live compiled regexes by pattern and options (weak: a regex no filter uses is freed).
+static CACHE: Mutex<Option<HashMap<CacheKey, Weak<Inner>>>> = Mutex::new(None);
+
+fn pcre_builder() -> pcre2::bytes::RegexBuilder {
+    let mut b = pcre2::bytes::RegexBuilder::new();
+    b.utf(true).ucp(true);
+    b
 }
 
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -146,6 +203,27 @@ impl Regex {
     /// <SUBNET> <F-ID> <F-PORT> <F-*>…</F-*> <SKIPLINES>` like fail2ban, maps global flags to local ones,
     /// translates the Python `re` dialect to PCRE2 and builds a linear-time gate.
     pub fn new(pattern: &str, opts: &RegexOptions) -> Result<Regex, RegexError> {
+        let key: CacheKey = (pattern.to_string(), opts.multiline, opts.use_dns);
+        if let Ok(cache) = CACHE.lock()
+            && let Some(inner) = cache
+                .as_ref()
+                .and_then(|c| c.get(&key))
+                .and_then(Weak::upgrade)
+        {
+            return Ok(Regex { inner });
+        }
+        let inner = Arc::new(Regex::build(pattern, opts)?);
+        if let Ok(mut cache) = CACHE.lock() {
+            let map = cache.get_or_insert_with(HashMap::new);
+            if map.len() >= 64 && map.len().is_power_of_two() {
+                map.retain(|_, w| w.strong_count() > 0);
+            }
+            map.insert(key, Arc::downgrade(&inner));
+        }
+        Ok(Regex { inner })
+    }
+
+    fn build(pattern: &str, opts: &RegexOptions) -> Result<Inner, RegexError> {
         let expanded = tags::expand_tags(pattern, opts.use_dns);
         if expanded.trim_start().is_empty() {
             return Err(RegexError::Empty {
@@ -174,20 +252,14 @@ impl Regex {
         })?;
         let (pcre_src, _) = translate::emit(&node, Target::Pcre2);
         let limited = format!("(*LIMIT_MATCH={MATCH_LIMIT})(*LIMIT_DEPTH={MATCH_LIMIT}){pcre_src}");
-        let pcre = pcre2::bytes::RegexBuilder::new()
-            .utf(true)
-            .ucp(true)
-            .jit_if_available(true)
-            .max_jit_stack_size(Some(1 << 20))
+        // Checked now (without JIT: a fraction of the cost), compiled with JIT on first use.
+        pcre_builder()
             .build(&limited)
             .map_err(|e| RegexError::Engine {
                 pattern: expanded.clone(),
                 translated: pcre_src.clone(),
                 message: e.to_string(),
             })?;
-        let (gate_src, info) = translate::emit(&node, Target::Gate);
-        let (exact_src, _) = translate::emit(&node, Target::ExactAscii);
-        let gate = gate::Gate::new(&gate_src, &exact_src, info);
 
         let mut by_name = HashMap::new();
         let mut alt = Vec::new();
@@ -206,14 +278,14 @@ impl Regex {
         }
         alt.sort();
         tuple.sort();
-        let literals = prefilter::required_literals(&node);
-        Ok(Regex {
+        Ok(Inner {
             source: pattern.to_string(),
             expanded,
-            pcre,
-            gate,
+            pcre_src: limited,
+            pcre: OnceLock::new(),
+            node: Mutex::new(Some(node)),
+            derived: OnceLock::new(),
             locations: std::sync::Mutex::new(Vec::new()),
-            required: prefilter::Required::new(&node),
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             shared: Arc::new(Shared {
                 names,
@@ -221,51 +293,62 @@ impl Regex {
                 tuple,
                 by_name,
             }),
-            literals,
+        })
+    }
+
+    /// The PCRE2 program (compiled with JIT on first use).
+    fn pcre(&self) -> &pcre2::bytes::Regex {
+        self.inner.pcre.get_or_init(|| {
+            pcre_builder()
+                .jit_if_available(true)
+                .max_jit_stack_size(Some(1 << 20))
+                .build(&self.inner.pcre_src)
+                .expect("checked at construction")
         })
     }
 
     /// The pattern as given.
     pub fn source(&self) -> &str {
-        &self.source
+        &self.inner.source
     }
 
     /// The pattern after tag expansion and flag mapping, in Python's dialect
     /// (the counterpart of fail2ban's `getRegex()`).
     pub fn expanded(&self) -> &str {
-        &self.expanded
+        &self.inner.expanded
     }
 
     /// The PCRE2 pattern the search runs (without the limit settings).
     pub fn translated(&self) -> String {
-        let s = self.pcre.as_str();
+        let s = self.inner.pcre_src.as_str();
         let prefix = format!("(*LIMIT_MATCH={MATCH_LIMIT})(*LIMIT_DEPTH={MATCH_LIMIT})");
         s.strip_prefix(&prefix).unwrap_or(s).to_string()
     }
 
     /// Whether the pattern has a named group `name`.
     pub fn has_group(&self, name: &str) -> bool {
-        self.shared.by_name.contains_key(name)
+        self.inner.shared.by_name.contains_key(name)
     }
 
     /// Names of the named groups, in group order.
     pub fn group_names(&self) -> impl Iterator<Item = &str> {
-        self.shared.names.iter().filter_map(|n| n.as_deref())
+        self.inner.shared.names.iter().filter_map(|n| n.as_deref())
     }
 
     /// Whether a linear-time gate guards this regex.
     pub fn has_gate(&self) -> bool {
-        self.gate.has_gate()
+        self.inner.derived().gate.has_gate()
     }
 
     pub(crate) fn required_literals(&self) -> Option<&[Lit]> {
-        self.literals.as_deref()
+        self.inner.derived().literals.as_deref()
     }
 
     /// Python `re.search(haystack)` semantics (haystack is lines joined with '\n' plus a trailing '\n').
     pub fn search<'h>(&self, haystack: &'h str) -> Option<Captures<'h>> {
         let gated = self.just_matched(haystack)
-            || (self.required.may_match(haystack) && self.gate.may_match(haystack));
+            || (self.inner.derived().required.may_match(haystack)
+                && self.inner.derived().gate.may_match(haystack));
         if !gated {
             return None;
         }
@@ -273,7 +356,7 @@ impl Regex {
         Some(Captures {
             haystack,
             spans,
-            shared: Arc::clone(&self.shared),
+            shared: Arc::clone(&self.inner.shared),
         })
     }
 
@@ -283,7 +366,7 @@ impl Regex {
         if m {
             let _ = LAST_MATCH.try_with(|l| {
                 if let Ok(mut l) = l.try_borrow_mut() {
-                    l.0 = self.id;
+                    l.0 = self.inner.id;
                     l.1.clear();
                     l.1.push_str(haystack);
                 }
@@ -297,28 +380,35 @@ impl Regex {
         LAST_MATCH
             .try_with(|l| {
                 l.try_borrow()
-                    .is_ok_and(|l| l.0 == self.id && l.1 == haystack)
+                    .is_ok_and(|l| l.0 == self.inner.id && l.1 == haystack)
             })
             .unwrap_or(false)
     }
 
     fn is_match_inner(&self, haystack: &str) -> bool {
-        if !self.required.may_match(haystack) || !self.gate.may_match(haystack) {
+        let d = self.inner.derived();
+        if !d.required.may_match(haystack) {
             return false;
         }
-        if self.gate.gate_is_exact_for(haystack) {
+        let gate = d.gate.check(haystack);
+        if gate == Some(false) {
+            return false;
+        }
+        if gate == Some(true) && d.gate.gate_is_exact_for(haystack) {
             // The gate that just matched is the exact translation (Python semantics,
             // linear time): no need to ask the backtracker.
             return true;
         }
         if haystack.len() > LONG_HAYSTACK
-            && let Some(exact) = self.gate.exact_for(haystack)
+            && let Some(exact) = self.inner.derived().gate.exact_for(haystack)
         {
             return exact.is_match(haystack);
         }
-        match self.pcre.is_match(haystack.as_bytes()) {
+        match self.pcre().is_match(haystack.as_bytes()) {
             Ok(m) => m,
             Err(_) => self
+                .inner
+                .derived()
                 .gate
                 .exact_for(haystack)
                 .is_some_and(|r| r.is_match(haystack)),
@@ -331,28 +421,68 @@ impl Regex {
     /// prove every internal path agrees.
     #[doc(hidden)]
     pub fn search_linear<'h>(&self, haystack: &'h str) -> Option<Option<Captures<'h>>> {
-        let exact = self.gate.exact_for(haystack)?;
+        let exact = self.inner.derived().gate.exact_for(haystack)?;
         Some(linear_spans(exact, haystack).map(|spans| Captures {
             haystack,
             spans,
-            shared: Arc::clone(&self.shared),
+            shared: Arc::clone(&self.inner.shared),
         }))
+    }
+
+    /// Index of named group `name` (for [`Regex::search_spans`]).
+    pub fn group_index(&self, name: &str) -> Option<usize> {
+        self.inner.shared.by_name.get(name).copied()
+    }
+
+    /// [`Regex::search`] into a reused buffer: on a match `spans[i]` is the span of group `i`
+    /// (0 = whole match) and the result is `true`. Allocates nothing once `spans` has grown.
+    pub fn search_spans(&self, haystack: &str, spans: &mut Vec<Option<(usize, usize)>>) -> bool {
+        spans.clear();
+        let gated = self.just_matched(haystack)
+            || (self.inner.derived().required.may_match(haystack)
+                && self.inner.derived().gate.may_match(haystack));
+        if !gated {
+            return false;
+        }
+        if haystack.len() <= LONG_HAYSTACK {
+            let pooled = self.inner.locations.lock().ok().and_then(|mut p| p.pop());
+            let mut locs = pooled.unwrap_or_else(|| self.pcre().capture_locations());
+            let result = self.pcre().captures_read(&mut locs, haystack.as_bytes());
+            if let Ok(Some(_)) = &result {
+                spans.extend((0..locs.len()).map(|i| locs.get(i)));
+            }
+            if let Ok(mut p) = self.inner.locations.lock()
+                && p.len() < 8
+            {
+                p.push(locs);
+            }
+            if result.is_ok() {
+                return !spans.is_empty();
+            }
+        }
+        match self.spans(haystack) {
+            Some(v) => {
+                spans.extend(v);
+                true
+            }
+            None => false,
+        }
     }
 
     fn spans(&self, haystack: &str) -> Option<Vec<Option<(usize, usize)>>> {
         if haystack.len() > LONG_HAYSTACK
-            && let Some(exact) = self.gate.exact_for(haystack)
+            && let Some(exact) = self.inner.derived().gate.exact_for(haystack)
         {
             return linear_spans(exact, haystack);
         }
-        let pooled = self.locations.lock().ok().and_then(|mut p| p.pop());
-        let mut locs = pooled.unwrap_or_else(|| self.pcre.capture_locations());
-        let result = self.pcre.captures_read(&mut locs, haystack.as_bytes());
+        let pooled = self.inner.locations.lock().ok().and_then(|mut p| p.pop());
+        let mut locs = pooled.unwrap_or_else(|| self.pcre().capture_locations());
+        let result = self.pcre().captures_read(&mut locs, haystack.as_bytes());
         let spans = match &result {
             Ok(Some(_)) => Some((0..locs.len()).map(|i| locs.get(i)).collect()),
             _ => None,
         };
-        if let Ok(mut p) = self.locations.lock()
+        if let Ok(mut p) = self.inner.locations.lock()
             && p.len() < 8
         {
             p.push(locs);
@@ -361,7 +491,7 @@ impl Regex {
             Ok(Some(_)) => spans,
             Ok(None) => None,
             // Budget exhausted (match limit, JIT stack): linear time if exact, else no match.
-            Err(_) => linear_spans(self.gate.exact_for(haystack)?, haystack),
+            Err(_) => linear_spans(self.inner.derived().gate.exact_for(haystack)?, haystack),
         }
     }
 }

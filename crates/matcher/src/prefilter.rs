@@ -410,7 +410,7 @@ impl Prefilter {
         let per_regex = (owners.len() <= MAX_PER_REGEX).then(|| {
             owners
                 .iter()
-                .map(|&i| (i, regexes[i].required.clone()))
+                .map(|&i| (i, regexes[i].inner.derived().required.clone()))
                 .collect()
         });
         let exact_lits: Vec<String> = exact.keys().cloned().collect();

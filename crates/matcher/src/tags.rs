@@ -8,7 +8,7 @@
 use std::sync::LazyLock;
 
 /// Which host expansion `<HOST>` gets (fail2ban's `usedns`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum UseDns {
     /// Addresses and host names.
     Yes,

@@ -277,8 +277,15 @@ pub struct Filter {
     prefregex: Option<Regex>,
     failregex: Vec<Regex>,
     ignoreregex: Vec<Regex>,
-    prefilter: Option<Prefilter>,
+    /// Literal prefilter over the failregexes (more than one), built on first use.
+    prefilter: std::sync::OnceLock<Option<Prefilter>>,
     candidates: Vec<bool>,
+    /// Group index of the prefregex's `content` group.
+    content_group: Option<usize>,
+    /// Reused group spans of the prefregex (no allocation per line).
+    spans: Vec<Option<(usize, usize)>>,
+    /// Reused haystack of the failregexes: the prefregex's content and `\n`.
+    content_scratch: String,
     dates: DateDetector,
     max_lines: usize,
     opts: FilterOptions,
@@ -379,13 +386,15 @@ impl Filter {
         if let Some(tz) = &opts.log_timezone {
             dates.set_log_timezone(tz)?;
         }
-        let prefilter = (fail.len() > 1).then(|| Prefilter::new(&fail.iter().collect::<Vec<_>>()));
         Ok(Filter {
+            content_group: prefregex.as_ref().and_then(|p| p.group_index("content")),
+            spans: Vec::new(),
+            content_scratch: String::new(),
             prefregex,
             candidates: vec![true; fail.len()],
             failregex: fail,
             ignoreregex: ignore,
-            prefilter,
+            prefilter: std::sync::OnceLock::new(),
             dates,
             max_lines,
             opts,
@@ -610,9 +619,28 @@ impl Filter {
         }
 
         let raw_default = self.opts.use_dns == UseDns::Raw || self.opts.return_raw_host;
+        // Which failregexes can match the haystack (literal prefilter), computed again
+        // whenever the haystack is rebuilt.
+        let mut screened = false;
         for index in 0..self.failregex.len() {
             // The buffer text is rebuilt only after a match changed the line buffer.
+            if buf.is_none() {
+                screened = false;
+            }
             let haystack: &str = buf.get_or_insert_with(|| lines_buf(&self.buffer));
+            if !screened {
+                screened = true;
+                match prefilter_of(&self.prefilter, &self.failregex) {
+                    Some(pf) => pf.candidates(haystack, &mut self.candidates),
+                    None => {
+                        self.candidates.clear();
+                        self.candidates.resize(self.failregex.len(), true);
+                    }
+                }
+            }
+            if !self.candidates[index] {
+                continue;
+            }
             let regex = &self.failregex[index];
             let Some(caps) = regex.search(haystack) else {
                 continue;
@@ -769,16 +797,42 @@ impl Filter {
         }
         if let Some(pref) = &self.prefregex {
             result.prefregex_matched = pref.is_match(buf);
-            return result.prefregex_matched;
+            if !result.prefregex_matched {
+                return false;
+            }
+            // The failregexes will search the prefregex's content (when it has some): a line
+            // none of them can match there changes nothing (with one line per buffer the
+            // buffer is replaced by the next line anyway) and stops here, without copies.
+            let Some(ci) = self.content_group.filter(|_| self.max_lines == 1) else {
+                return true;
+            };
+            if !pref.search_spans(buf, &mut self.spans) {
+                return true;
+            }
+            let Some((s, e)) = self.spans.get(ci).copied().flatten().filter(|(s, e)| e > s) else {
+                return true;
+            };
+            let mut content = std::mem::take(&mut self.content_scratch);
+            content.clear();
+            content.push_str(&buf[s..e]);
+            content.push('\n');
+            let any = self.any_failregex_matches(&content);
+            self.content_scratch = content;
+            return any;
         }
-        if let Some(pf) = &self.prefilter {
-            pf.candidates(buf, &mut self.candidates);
+        self.any_failregex_matches(buf)
+    }
+
+    /// Whether any failregex matches `haystack` (exact).
+    fn any_failregex_matches(&mut self, haystack: &str) -> bool {
+        if let Some(pf) = prefilter_of(&self.prefilter, &self.failregex) {
+            pf.candidates(haystack, &mut self.candidates);
             self.failregex
                 .iter()
                 .zip(&self.candidates)
-                .any(|(r, &c)| c && r.is_match(buf))
+                .any(|(r, &c)| c && r.is_match(haystack))
         } else {
-            self.failregex.iter().any(|r| r.is_match(buf))
+            self.failregex.iter().any(|r| r.is_match(haystack))
         }
     }
 
@@ -874,6 +928,17 @@ impl Filter {
         }
         (fail, flags & FORGET == 0)
     }
+}
+
+/// The prefilter over `failregex` (built on first use), `None` for a single failregex.
+fn prefilter_of<'a>(
+    cell: &'a std::sync::OnceLock<Option<Prefilter>>,
+    failregex: &[Regex],
+) -> Option<&'a Prefilter> {
+    cell.get_or_init(|| {
+        (failregex.len() > 1).then(|| Prefilter::new(&failregex.iter().collect::<Vec<_>>()))
+    })
+    .as_ref()
 }
 
 /// A line on its way into the filter: borrowed from the reader, or rebuilt.

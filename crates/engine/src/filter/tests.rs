@@ -225,12 +225,64 @@ fn prefilter_fast_path_agrees_with_the_full_path() {
     ];
     let mut fast = filter(&pats, &[], 1, opts());
     let mut full = filter(&pats, &[], 1, opts());
-    full.prefilter = None;
+    full.prefilter = std::sync::OnceLock::from(None);
     for l in lines {
         assert_eq!(
             ids(&fast.process_line(l, NOW)),
             ids(&full.process_line(l, NOW)),
             "{l}"
         );
+    }
+}
+
+#[test]
+fn prefregex_content_fast_path_agrees_with_the_full_path() {
+    // sshd's shape: prefregex with <F-MLFID> and <F-CONTENT>, failregexes on the content,
+    // multi-line ids (nofail, mlfforget); the fast path (content screened without copies)
+    // against the full path (every prefregex match processed).
+    let pref = r"^<F-MLFID>\S+ sshd\[\d+\]:</F-MLFID> (?:error: )?<F-CONTENT>.+</F-CONTENT>$";
+    let pats = [
+        r"^Failed password for <F-USER>\S+</F-USER> from <HOST>$",
+        r"^<F-NOFAIL>Connection from</F-NOFAIL> <HOST>",
+        r"^<F-MLFFORGET>Disconnected</F-MLFFORGET> from <HOST>$",
+    ];
+    let lines = [
+        "2023-11-14 22:00:00 h sshd[1]: Connection from 192.0.2.1",
+        "2023-11-14 22:00:00 h sshd[1]: Failed password for root from 192.0.2.1",
+        "2023-11-14 22:00:00 h sshd[2]: session opened for user bob",
+        "2023-11-14 22:00:00 h sshd[1]: error: Failed password for x from 192.0.2.1",
+        "2023-11-14 22:00:00 h cron[3]: Failed password for root from 192.0.2.9",
+        "2023-11-14 22:00:00 h sshd[1]: Disconnected from 192.0.2.1",
+        "2023-11-14 22:00:00 h sshd[4]: ",
+        "2023-11-14 22:00:00 h sshd[4]: Failed password for root from 192.0.2.4",
+    ];
+    for check_all in [false, true] {
+        let o = FilterOptions {
+            check_all_regex: check_all,
+            ..opts()
+        };
+        let build = || {
+            Filter::from_parts(
+                Some(pref),
+                &pats.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                &[],
+                1,
+                None,
+                o.clone(),
+            )
+            .unwrap()
+        };
+        let mut fast = build();
+        let mut full = build();
+        full.content_group = None;
+        for l in lines {
+            let a = fast.process_line(l, NOW);
+            let b = full.process_line(l, NOW);
+            assert_eq!(ids(&a), ids(&b), "{l}");
+            assert_eq!(a.prefregex_matched, b.prefregex_matched, "{l}");
+            let nofail =
+                |r: &LineResult| r.failures.iter().map(|f| f.is_nofail()).collect::<Vec<_>>();
+            assert_eq!(nofail(&a), nofail(&b), "{l}");
+        }
     }
 }

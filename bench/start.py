@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Lean start: resident memory and time to the first answered `ping`, with the guide's 12 jails.
+
+    bench/start.py [--bin target/release/ferroban] [--runs 5] [--json OUT]
+
+The guide's `jail.local` and `jail.d/custom.conf` are read at run time from
+crates/ferroban/tests/guide.rs (the test keeps them verbatim) and written into a scratch
+configuration directory; ferroban's embedded defaults provide the filters and actions. As in
+that test, the daemon runs in private mount and network namespaces (`unshare --mount --net`)
+with fresh tmpfs mounts on /var/log, /var/lib and /etc/ufw and a `ufw` stand-in first on PATH,
+so nothing reaches the host's firewall or logs. Needs root.
+
+Per run:
+  * start: from spawning the wrapper until the daemon's control socket answers `ping` (the
+    socket is polled every 0.5 ms and the request is sent on the first connection); the same
+    wrapper exec'ing /bin/true is timed too and reported as the wrapper's own cost;
+  * VmRSS of the daemon at that moment, and again 1 s later (what the idle daemon holds).
+Reported: the median over the runs (and every run). Every wait is bounded.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def guide_files():
+    src = open(os.path.join(REPO, "crates/ferroban/tests/guide.rs"), encoding="utf-8").read()
+    out = {}
+    for name in ("JAIL_LOCAL", "CUSTOM_CONF"):
+        m = re.search(r"const %s: &str = r#\"(.*?)\"#;" % name, src, re.S)
+        if not m:
+            sys.exit(f"bench/start.py: {name} not found in crates/ferroban/tests/guide.rs")
+        out[name] = m.group(1)
+    return out
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
+
+def wrapper(d, exe_cmd):
+    script = (
+        "mount -t tmpfs bench-start-log /var/log && mount -t tmpfs bench-start-lib /var/lib "
+        "&& mount -t tmpfs bench-start-ufw /etc/ufw "
+        "&& mkdir -p /var/log/nginx /var/log/fastapi "
+        "&& touch /var/log/auth.log /var/log/nginx/access.log /var/log/nginx/error.log "
+        "/var/log/ufw.log /var/log/fastapi/auth.log "
+        f"&& exec {exe_cmd}"
+    )
+    return ["unshare", "--mount", "--net", "--propagation", "private", "sh", "-c", script]
+
+
+def ping(sock_path, deadline):
+    """Polls until the socket answers ping; returns the time of the answer."""
+    while time.monotonic() < deadline:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(sock_path)
+        except OSError:
+            s.close()
+            time.sleep(0.0005)
+            continue
+        try:
+            s.settimeout(max(0.1, deadline - time.monotonic()))
+            s.sendall(b'{"v":1,"argv":["ping"]}\n')
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                buf += chunk
+            t = time.monotonic()
+            if b"pong" in buf:
+                return t
+        except OSError:
+            pass
+        finally:
+            s.close()
+        time.sleep(0.0005)
+    raise RuntimeError("no answer to ping within the time limit")
+
+
+def one_run(binary, d, env):
+    sock = os.path.join(d, "ferroban.sock")
+    for p in (sock, os.path.join(d, "ferroban.pid")):
+        if os.path.exists(p):
+            os.unlink(p)
+    cmd = wrapper(d, f"{binary} server -f -x -c {d}/etc -s {sock} -p {d}/ferroban.pid --logtarget STDERR")
+    err = open(os.path.join(d, "server.err"), "w")
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        t1 = ping(sock, t0 + 30)
+        at_ping = rss_kb(proc.pid)
+        time.sleep(1.0)
+        settled = rss_kb(proc.pid)
+        return {"start_ms": (t1 - t0) * 1000.0, "rss_kb_at_ping": at_ping, "rss_kb_after_1s": settled}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wrapper_cost(d, env):
+    t0 = time.monotonic()
+    subprocess.run(wrapper(d, "/bin/true"), env=env, check=True, timeout=30)
+    return (time.monotonic() - t0) * 1000.0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=os.path.join(REPO, "target/release/ferroban"))
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench/start.py needs root (private mount and network namespaces)")
+    files = guide_files()
+    d = tempfile.mkdtemp(prefix="ferroban-start-")
+    try:
+        os.makedirs(os.path.join(d, "etc/jail.d"))
+        with open(os.path.join(d, "etc/jail.local"), "w") as f:
+            f.write(files["JAIL_LOCAL"])
+        with open(os.path.join(d, "etc/jail.d/custom.conf"), "w") as f:
+            f.write(files["CUSTOM_CONF"])
+        os.makedirs(os.path.join(d, "bin"))
+        ufw = os.path.join(d, "bin/ufw")
+        with open(ufw, "w") as f:
+            f.write("#!/bin/sh\ncase \"$1\" in status) echo 'Status: active';; esac\nexit 0\n")
+        os.chmod(ufw, 0o755)
+        env = dict(os.environ, PATH=f"{d}/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        runs = []
+        wrap = []
+        for _ in range(a.runs):
+            wrap.append(wrapper_cost(d, env))
+            runs.append(one_run(os.path.abspath(a.bin), d, env))
+        res = {
+            "bin": a.bin,
+            "runs": runs,
+            "wrapper_ms_median": statistics.median(wrap),
+            "start_ms_median": statistics.median(r["start_ms"] for r in runs),
+            "rss_mb_at_ping_median": statistics.median(r["rss_kb_at_ping"] for r in runs) / 1024.0,
+            "rss_mb_after_1s_median": statistics.median(r["rss_kb_after_1s"] for r in runs) / 1024.0,
+            "load": open("/proc/loadavg").read().split()[:3],
+        }
+        print(
+            f"start to first ping: median {res['start_ms_median']:.1f} ms "
+            f"(of which the namespace wrapper ~{res['wrapper_ms_median']:.1f} ms); "
+            f"RSS at ping {res['rss_mb_at_ping_median']:.1f} MB, after 1 s {res['rss_mb_after_1s_median']:.1f} MB "
+            f"(median of {a.runs}; load {' '.join(res['load'])})"
+        )
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump(res, f, indent=1)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
