@@ -82,8 +82,10 @@ pub struct TrackerConfig {
     pub max_entries: usize,
 }
 
-/// The default `maxfailed`: the pending-failure table of one jail stays within a few hundred KiB.
-pub const DEFAULT_MAX_ENTRIES: usize = 1000;
+/// The default `maxfailed`: room for a storm of 20,000 distinct addresses each failing `maxretry`
+/// times in turn; a full table takes about 10 MB (an entry with one kept match of a 100-byte line
+/// is about 400 bytes).
+pub const DEFAULT_MAX_ENTRIES: usize = 25_000;
 
 impl Default for TrackerConfig {
     fn default() -> Self {

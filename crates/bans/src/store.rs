@@ -325,6 +325,8 @@ pub struct PurgeReport {
 #[derive(Debug, Clone)]
 enum Op {
     Ban {
+        /// The first ban of this jail since the store was opened: make sure it is in `jails`.
+        new_jail: bool,
         jail: String,
         id: String,
         banned_at: f64,
@@ -359,6 +361,7 @@ impl Op {
     fn exec(&self, conn: &Connection) -> rusqlite::Result<usize> {
         match self {
             Op::Ban {
+                new_jail,
                 jail,
                 id,
                 banned_at,
@@ -366,8 +369,12 @@ impl Op {
                 count,
                 json,
             } => {
-                conn.prepare_cached("INSERT OR IGNORE INTO jails(name, enabled) VALUES (?1, 1)")?
+                if *new_jail {
+                    conn.prepare_cached(
+                        "INSERT OR IGNORE INTO jails(name, enabled) VALUES (?1, 1)",
+                    )?
                     .execute([jail])?;
+                }
                 conn.prepare_cached(
                     "INSERT INTO bans(jail, id, banned_at, bantime, ban_count, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?
@@ -461,6 +468,8 @@ pub struct Store {
     queued: Vec<Op>,
     /// Why writing failed; `None` while the store writes.
     fault: Option<String>,
+    /// Jails that had a ban recorded since the store was opened (their `jails` row exists).
+    jails_seen: std::collections::HashSet<String>,
 }
 
 impl Store {
@@ -526,6 +535,7 @@ impl Store {
             pending: Vec::new(),
             queued: Vec::new(),
             fault: None,
+            jails_seen: Default::default(),
         };
         store.conn.set_prepared_statement_cache_capacity(32);
         let timeout = store.opts.busy_timeout;
@@ -691,7 +701,10 @@ impl Store {
             source,
         })?;
         let count = i64::try_from(ban.ban_count).unwrap_or(i64::MAX);
+        // Replayed writes keep their flag: a queued first ban still adds the jail.
+        let new_jail = self.jails_seen.insert(ban.jail.to_string());
         self.write(Op::Ban {
+            new_jail,
             jail: ban.jail.to_string(),
             id: ban.id.to_string(),
             banned_at: ban.banned_at,
@@ -1051,6 +1064,8 @@ impl Store {
     pub fn purge(&mut self, now: f64) -> Result<PurgeReport, StoreError> {
         // Queued writes first (the purge runs outside batches, in its own transaction).
         self.commit()?;
+        // It may delete rows of `jails`: the next ban of each jail checks its row again.
+        self.jails_seen.clear();
         if let Some(e) = &self.fault {
             return Err(StoreError::Unwritable {
                 path: self.path.clone(),
