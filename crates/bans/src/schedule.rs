@@ -246,7 +246,10 @@ impl<K: Ord + Clone> BanManager<K> {
             if ban.is_permanent() {
                 old.bantime = ban.bantime;
             } else {
-                old.bantime = ban.bantime + (ban.banned_at - old.banned_at).max(0.0);
+                // Ends when the new ban ends (fail2ban: `eob - banned.getTime()`), also when the
+                // new ban started before the old one (an older line read late): a `max(0)` here
+                // made it end later than either (found by tests/prop_bookkeeping.rs).
+                old.bantime = ban.banned_at + ban.bantime - old.banned_at;
             }
             old.ban_count = old.ban_count.max(ban.ban_count);
             let updated = *old;
