@@ -270,6 +270,8 @@ def measure_latency(d, log_name, make_line, addresses, gap):
         "median_ms": percentile(latencies, 50),
         "p99_ms": percentile(latencies, 99),
         "max_ms": latencies[-1],
+        # Every sample, sorted (bench/plots.py draws their distribution).
+        "samples_ms": latencies,
     }
 
 

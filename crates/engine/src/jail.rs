@@ -96,6 +96,30 @@ pub struct JailCounts {
     pub evicted_failed: u64,
 }
 
+/// What the filter made of the lines so far (for the metrics; counted per line, cheap).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LineStats {
+    /// Lines a failregex matched (and no ignoreregex).
+    pub matched: u64,
+    /// Lines an ignoreregex dropped.
+    pub ignored_regex: u64,
+    /// Lines or failures older than findtime.
+    pub too_old: u64,
+    /// Failures of an ignored address (`ignoreip`, `ignoreself`, `ignorecommand`).
+    pub ignored_ip: u64,
+    /// Lines a failregex matched without a date.
+    pub dateless: u64,
+}
+
+impl LineStats {
+    fn note(&mut self, res: &crate::filter::LineResult) {
+        self.matched += u64::from(!res.failures.is_empty());
+        self.ignored_regex += u64::from(!res.ignored.is_empty());
+        self.too_old += u64::from(res.too_old);
+        self.dateless += u64::from(res.no_date);
+    }
+}
+
 /// One jail.
 pub struct Jail {
     name: String,
@@ -110,6 +134,7 @@ pub struct Jail {
     rng: SplitMix64,
     total_failed: u64,
     prefixes: PrefixPolicy,
+    line_stats: LineStats,
     /// Evictions already logged, and when the next log line may be written (once a minute).
     evictions_logged: u64,
     next_eviction_log: f64,
@@ -302,6 +327,7 @@ impl Jail {
             rng: SplitMix64::from_entropy(),
             total_failed: 0,
             prefixes,
+            line_stats: LineStats::default(),
             evictions_logged: 0,
             next_eviction_log: f64::NEG_INFINITY,
             next_no_date_warn: f64::NEG_INFINITY,
@@ -415,6 +441,11 @@ impl Jail {
         self.bans.get(id)
     }
 
+    /// What the filter made of the lines so far.
+    pub fn line_stats(&self) -> LineStats {
+        self.line_stats
+    }
+
     /// Whether `id` is banned here.
     pub fn is_banned(&self, id: &HostId) -> bool {
         self.bans.is_banned(id)
@@ -428,6 +459,7 @@ impl Jail {
     /// Processes one log line read at `now`.
     pub fn process_line(&mut self, line: &str, now: f64, store: Option<&mut Store>) -> Vec<Event> {
         let res = self.filter.process_line(line, now);
+        self.line_stats.note(&res);
         self.warn_once(&res, line, now);
         self.failures(res, line, now, store)
     }
@@ -506,6 +538,7 @@ impl Jail {
         store: Option<&mut Store>,
     ) -> Vec<Event> {
         let res = self.filter.process_dated(time_text, message, date, now);
+        self.line_stats.note(&res);
         if res.failures.is_empty() {
             return Vec::new();
         }
@@ -602,9 +635,11 @@ impl Jail {
                 self.name,
                 reason.word()
             );
+            self.line_stats.ignored_ip += 1;
             return Vec::new();
         }
         if time < now - self.findtime() {
+            self.line_stats.too_old += 1;
             flog!(
                 Debug,
                 "filter",
@@ -831,7 +866,12 @@ impl Jail {
 
     /// Bans `id` by hand (`set <jail> banip`) at `now`; returns the ban for the actions (`None`:
     /// banned already).
-    pub fn ban_by_hand(&mut self, id: HostId, now: f64, store: Option<&mut Store>) -> Option<Event> {
+    pub fn ban_by_hand(
+        &mut self,
+        id: HostId,
+        now: f64,
+        store: Option<&mut Store>,
+    ) -> Option<Event> {
         if self.bans.is_banned(&id) {
             return None;
         }

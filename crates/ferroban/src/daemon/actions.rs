@@ -195,13 +195,25 @@ fn element(t: &Ticket, now: f64) -> (HostId, Option<f64>) {
     (t.id.clone(), remaining)
 }
 
-async fn ban_all(jail: &str, actions: &mut [JailAction], bans: &[BanJob], now: f64) {
+async fn ban_all(
+    jail: &str,
+    actions: &mut [JailAction],
+    bans: &[BanJob],
+    now: f64,
+    hook: &crate::metrics::JailHook,
+) {
     for a in actions.iter_mut() {
+        let t0 = std::time::Instant::now();
         match a {
             JailAction::Native { name, fw } => {
                 let batch: Vec<(HostId, Option<f64>)> =
                     bans.iter().map(|b| element(&b.ticket, now)).collect();
-                if let Err(e) = fw.ban(&batch).await {
+                let r = fw.ban(&batch).await;
+                hook.m.action(jail, name, "ban", t0.elapsed(), r.is_ok());
+                if r.is_ok() {
+                    hook.m.add_elements(jail, name, batch.len() as i64);
+                }
+                if let Err(e) = r {
                     flog!(
                         Error,
                         "actions",
@@ -210,17 +222,29 @@ async fn ban_all(jail: &str, actions: &mut [JailAction], bans: &[BanJob], now: f
                     );
                 }
             }
-            JailAction::Shell(a) => shell_ban(jail, a, bans).await,
+            JailAction::Shell(a) => shell_ban(jail, a, bans, hook).await,
         }
+    }
+    for b in bans {
+        hook.j.ban_confirmed(&b.ticket.id.to_string());
     }
 }
 
-async fn shell_ban(jail: &str, a: &mut CommandAction, bans: &[BanJob]) {
+async fn shell_ban(
+    jail: &str,
+    a: &mut CommandAction,
+    bans: &[BanJob],
+    hook: &crate::metrics::JailHook,
+) {
     for b in bans {
         let mut info = info_of(&b.ticket);
         info.ipmatches = b.ipmatches.clone();
         info.ipjailmatches = b.ipjailmatches.clone();
-        if let Err(e) = a.ban(&info).await {
+        let t0 = std::time::Instant::now();
+        let r = a.ban(&info).await;
+        hook.m
+            .action(jail, a.name(), "ban", t0.elapsed(), r.is_ok());
+        if let Err(e) = r {
             flog!(
                 Error,
                 "actions",
@@ -238,6 +262,7 @@ pub async fn worker(
     mut actions: Vec<JailAction>,
     mut rx: mpsc::UnboundedReceiver<Job>,
     clock: Arc<dyn Clock>,
+    hook: crate::metrics::JailHook,
 ) {
     let mut pending: Option<Job> = None;
     loop {
@@ -249,7 +274,7 @@ pub async fn worker(
             },
         };
         match job {
-            Job::Start => start(&jail, &mut actions).await,
+            Job::Start => start(&jail, &mut actions, &hook).await,
             Job::Restore(bans) => {
                 let now = clock.now();
                 for a in actions.iter_mut() {
@@ -257,7 +282,14 @@ pub async fn worker(
                         JailAction::Native { name, fw } => {
                             let desired: Vec<(HostId, Option<f64>)> =
                                 bans.iter().map(|b| element(&b.ticket, now)).collect();
-                            match fw.reconcile(&desired).await {
+                            let t0 = std::time::Instant::now();
+                            let r = fw.reconcile(&desired).await;
+                            hook.m
+                                .action(&jail, name, "restore", t0.elapsed(), r.is_ok());
+                            if r.is_ok() {
+                                hook.m.set_elements(&jail, name, desired.len() as i64);
+                            }
+                            match r {
                                 Ok(r) => flog!(
                                     Info,
                                     "actions",
@@ -275,7 +307,7 @@ pub async fn worker(
                                 ),
                             }
                         }
-                        JailAction::Shell(a) => shell_ban(&jail, a, &bans).await,
+                        JailAction::Shell(a) => shell_ban(&jail, a, &bans, &hook).await,
                     }
                 }
                 // The daemon sends this job once, right after Start: the jail is up.
@@ -293,10 +325,11 @@ pub async fn worker(
                         }
                     }
                 }
-                ban_all(&jail, &mut actions, &batch, clock.now()).await;
+                ban_all(&jail, &mut actions, &batch, clock.now(), &hook).await;
             }
             Job::Unban(t) => {
                 for a in actions.iter_mut() {
+                    let t0 = std::time::Instant::now();
                     let r = match a {
                         JailAction::Native { fw, .. } => fw
                             .unban(std::slice::from_ref(&t.id))
@@ -308,6 +341,11 @@ pub async fn worker(
                             .map(|_| ())
                             .map_err(|e| e.to_string()),
                     };
+                    hook.m
+                        .action(&jail, a.name(), "unban", t0.elapsed(), r.is_ok());
+                    if r.is_ok() && matches!(a, JailAction::Native { .. }) {
+                        hook.m.add_elements(&jail, a.name(), -1);
+                    }
                     if let Err(e) = r {
                         flog!(
                             Error,
@@ -345,7 +383,7 @@ pub async fn worker(
                     }
                 }
                 // What is no longer wanted leaves the firewall first.
-                stop(&jail, &mut old, &tickets).await;
+                stop(&jail, &mut old, &tickets, &hook).await;
                 let bans: Vec<BanJob> = tickets
                     .into_iter()
                     .map(|t| BanJob {
@@ -359,15 +397,15 @@ pub async fn worker(
                     .collect();
                 for i in added {
                     let one = std::slice::from_mut(&mut actions[i]);
-                    start(&jail, one).await;
+                    start(&jail, one, &hook).await;
                     if !bans.is_empty() {
-                        ban_all(&jail, one, &bans, clock.now()).await;
+                        ban_all(&jail, one, &bans, clock.now(), &hook).await;
                     }
                 }
                 let _ = done.send(());
             }
             Job::Stop { tickets, done } => {
-                stop(&jail, &mut actions, &tickets).await;
+                stop(&jail, &mut actions, &tickets, &hook).await;
                 let _ = done.send(());
                 return;
             }
@@ -375,8 +413,9 @@ pub async fn worker(
     }
 }
 
-async fn start(jail: &str, actions: &mut [JailAction]) {
+async fn start(jail: &str, actions: &mut [JailAction], hook: &crate::metrics::JailHook) {
     for a in actions.iter_mut() {
+        let t0 = std::time::Instant::now();
         let r = match a {
             JailAction::Native { fw, .. } => fw.start().await.map_err(|e| e.to_string()),
             JailAction::Shell(a) => {
@@ -391,6 +430,8 @@ async fn start(jail: &str, actions: &mut [JailAction]) {
                 a.start().await.map_err(|e| e.to_string())
             }
         };
+        hook.m
+            .action(jail, a.name(), "start", t0.elapsed(), r.is_ok());
         if let Err(e) = r {
             flog!(
                 Error,
@@ -402,13 +443,22 @@ async fn start(jail: &str, actions: &mut [JailAction]) {
     }
 }
 
-async fn stop(jail: &str, actions: &mut [JailAction], tickets: &[Ticket]) {
+async fn stop(
+    jail: &str,
+    actions: &mut [JailAction],
+    tickets: &[Ticket],
+    hook: &crate::metrics::JailHook,
+) {
     for a in actions.iter_mut().rev() {
         let name = a.name().to_string();
         match a {
             // Removes the jail's sets and rules (and the table when it was the last user).
             JailAction::Native { fw, .. } => {
-                if let Err(e) = fw.stop().await {
+                let t0 = std::time::Instant::now();
+                let r = fw.stop().await;
+                hook.m.action(jail, &name, "stop", t0.elapsed(), r.is_ok());
+                hook.m.set_elements(jail, &name, 0);
+                if let Err(e) = r {
                     flog!(
                         Error,
                         "actions",

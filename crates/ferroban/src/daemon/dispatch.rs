@@ -93,6 +93,19 @@ pub async fn handle(state: &Shared, argv: &[String]) -> Res {
     match words.as_slice() {
         [] => Err("Invalid command: empty".into()),
         ["ping"] => Ok(json!("pong")),
+        // `ferroban top`: a snapshot from the metrics registry (never the jails' state), with the
+        // bans/unbans after event number `since` (bounded).
+        ["top"] | ["top", _] => {
+            let since = match words.get(1) {
+                Some(w) => w
+                    .parse()
+                    .map_err(|_| format!("top {w:?}: expected an event number"))?,
+                None => 0,
+            };
+            let st = state.borrow();
+            serde_json::to_value(st.metrics.snapshot(since, st.clock.now()))
+                .map_err(|e| e.to_string())
+        }
         ["version"] => Ok(json!(super::FAIL2BAN_VERSION)),
         ["echo", rest @ ..] => Ok(json!(rest)),
         ["server-status"] => Ok(json!("Server ready")),

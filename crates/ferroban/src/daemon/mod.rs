@@ -84,6 +84,13 @@ pub struct ServerArgs {
     /// Print the version and exit.
     #[arg(short = 'V', long = "version")]
     pub version: bool,
+    /// Serve Prometheus metrics at ADDR (`127.0.0.1:9191`, or a Unix socket path); overrides
+    /// `metrics` of fail2ban.local [Definition] (default: off).
+    #[arg(long = "metrics", value_name = "ADDR")]
+    pub metrics: Option<String>,
+    /// Also emit the fail2ban exporter's metric names (f2b_up, f2b_jail_banned_current, ...).
+    #[arg(long = "metrics-compat")]
+    pub metrics_compat: bool,
     /// Convert a duration (`1d12h`) to seconds and exit.
     #[arg(long = "str2sec", value_name = "DURATION")]
     pub str2sec: Option<String>,
@@ -131,6 +138,8 @@ pub fn run(args: &[String]) -> anyhow::Result<u8> {
         dbfile,
         dbpurgeage: global.dbpurgeage,
         dbmaxmatches: global.dbmaxmatches,
+        metrics: metrics_addr(&a, &global)?,
+        metrics_compat: a.metrics_compat || global_flag(&global, "metrics_compat")?,
     };
     let loglevel = a
         .loglevel
@@ -165,6 +174,42 @@ pub fn run(args: &[String]) -> anyhow::Result<u8> {
     let local = tokio::task::LocalSet::new();
     let code = local.block_on(&rt, serve(settings, ready));
     Ok(code)
+}
+
+/// `--metrics`, else `metrics` of `[Definition]` (empty, `off`, `none`, `false`: off).
+fn metrics_addr(
+    a: &ServerArgs,
+    g: &ferroban_config::GlobalConfig,
+) -> anyhow::Result<Option<crate::metrics::http::MetricsAddr>> {
+    let from_conf = || {
+        g.values
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "metrics")
+            .map(|(_, v)| v.clone())
+    };
+    let Some(v) = a.metrics.clone().or_else(from_conf) else {
+        return Ok(None);
+    };
+    match v.trim().to_ascii_lowercase().as_str() {
+        "" | "off" | "none" | "false" | "no" => Ok(None),
+        _ => v
+            .parse()
+            .map(Some)
+            .map_err(|e: String| anyhow::anyhow!("{e}")),
+    }
+}
+
+/// A yes/no option of `[Definition]` (`metrics_compat = true`).
+fn global_flag(g: &ferroban_config::GlobalConfig, key: &str) -> anyhow::Result<bool> {
+    match g.values.iter().rev().find(|(k, _)| k == key) {
+        None => Ok(false),
+        Some((_, v)) => match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "" | "0" | "false" | "no" | "off" => Ok(false),
+            other => anyhow::bail!("{key} = {other:?}: expected true or false"),
+        },
+    }
 }
 
 /// Seconds as fail2ban prints them (`600`, `0.5`).
@@ -320,6 +365,42 @@ async fn serve(settings: Settings, ready: Option<std::fs::File>) -> u8 {
     };
     write_pidfile(&settings.pidfile);
     let store = server::open_store(&settings, clock.now());
+    // Metrics: totals from the database first (the jails' series start from them), then the
+    // thread that serves /metrics and writes the totals back.
+    let metrics = crate::metrics::Metrics::new(crate::metrics::MetricsOptions {
+        compat: settings.metrics_compat,
+    });
+    let totals = settings
+        .dbfile
+        .as_ref()
+        .filter(|_| store.is_some())
+        .and_then(|db| {
+            crate::metrics::http::Totals::open(db, &metrics)
+                .map_err(|e| flog!(Error, "database", "{e}; totals start from zero"))
+                .ok()
+        });
+    let now_fn: Arc<dyn Fn() -> f64 + Send + Sync> = {
+        let c = clock.clone();
+        Arc::new(move || c.now())
+    };
+    let metrics_thread = match crate::metrics::http::MetricsThread::start(
+        metrics.clone(),
+        settings.metrics.clone(),
+        totals.clone(),
+        now_fn,
+    ) {
+        Ok(t) => {
+            if let Some(a) = &settings.metrics {
+                flog!(Info, "server", "Metrics at {a}");
+            }
+            Some(t)
+        }
+        Err(e) => {
+            flog!(Error, "server", "{e}");
+            report_ready(ready, 255);
+            return 255;
+        }
+    };
     fleet::init(&settings, clock.clone());
     let state: Shared = Rc::new(RefCell::new(State {
         settings: settings.clone(),
@@ -331,6 +412,8 @@ async fn serve(settings: Settings, ready: Option<std::fs::File>) -> u8 {
         reload: Rc::new(Notify::new()),
         reload_only: Vec::new(),
         broken: BTreeMap::new(),
+        metrics: metrics.clone(),
+        reloading: false,
     }));
     start_all(&state, None);
     tokio::task::spawn_local(fleet::apply_task(state.clone()));
@@ -378,6 +461,14 @@ async fn serve(settings: Settings, ready: Option<std::fs::File>) -> u8 {
         .collect();
     for n in names {
         server::stop_jail(&state, &n).await;
+    }
+    if let Some(t) = metrics_thread {
+        t.stop();
+    }
+    if let Some(t) = &totals
+        && let Err(e) = t.save(&metrics, state.borrow().clock.now())
+    {
+        flog!(Error, "database", "{e}");
     }
     let _ = std::fs::remove_file(&settings.socket);
     let _ = std::fs::remove_file(&settings.pidfile);
@@ -492,6 +583,13 @@ pub async fn reload_jails(state: &Shared, only: &[String]) {
 /// `only` names the jails concerned (empty: all). With `--unban` the bans of the jails
 /// concerned are lifted first, with `--restart` those jails are stopped and started anew.
 pub async fn reload_jails_with(state: &Shared, only: &[String], opts: ReloadOptions) {
+    // Bans lifted while reloading count as ended by `reload` (metrics).
+    state.borrow_mut().reloading = true;
+    reload_inner(state, only, opts).await;
+    state.borrow_mut().reloading = false;
+}
+
+async fn reload_inner(state: &Shared, only: &[String], opts: ReloadOptions) {
     let running: Vec<String> = state
         .borrow()
         .jails

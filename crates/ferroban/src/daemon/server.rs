@@ -57,6 +57,10 @@ pub struct Settings {
     pub dbpurgeage: f64,
     /// `dbmaxmatches`.
     pub dbmaxmatches: Option<u32>,
+    /// `/metrics` address (`metrics` of fail2ban.local, `--metrics`); `None`: off.
+    pub metrics: Option<crate::metrics::http::MetricsAddr>,
+    /// Also the fail2ban exporter's `f2b_*` names (`metrics_compat`, `--metrics-compat`).
+    pub metrics_compat: bool,
 }
 
 /// A jail with its source and action queue.
@@ -69,6 +73,8 @@ pub struct JailRt {
     pub jobs: mpsc::UnboundedSender<Job>,
     /// Names of its actions (`get <jail> actions`).
     pub action_names: Vec<String>,
+    /// Its metrics.
+    pub metrics: Arc<crate::metrics::JailMetrics>,
     /// Some action uses `<ipmatches>` or `<ipjailmatches>`.
     pub history_matches: bool,
     positions_saved: Vec<Position>,
@@ -101,6 +107,10 @@ pub struct State {
     pub reload_only: Vec<String>,
     /// Jails whose configuration failed at the last (re)load, with why.
     pub broken: BTreeMap<String, String>,
+    /// Metrics (counters, feed of bans for `top`).
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Jails are being stopped for a reload (their bans end as `reload`, not `stop`).
+    pub reloading: bool,
 }
 
 /// The shared state.
@@ -168,6 +178,8 @@ impl State {
         };
         match ev {
             Some(ev) => {
+                let one = std::slice::from_ref(&ev);
+                self.metric_events(idx, one, crate::metrics::BanOrigin::Manual, None);
                 super::fleet::local_unban(self.jails[idx].jail.name(), id);
                 self.dispatch(idx, vec![ev]);
                 true
@@ -198,8 +210,34 @@ impl State {
         }
         self.end_store_batch();
         let n = events.len();
+        self.metric_events(idx, &events, crate::metrics::BanOrigin::Manual, None);
         self.dispatch(idx, events);
         n
+    }
+
+    /// Counts `events` of jail `idx` (bans from `origin`; unbans by hand when the origin is
+    /// manual, else expired; `reload` while reloading) and takes the jail's current counts.
+    fn metric_events(
+        &self,
+        idx: usize,
+        events: &[Event],
+        origin: crate::metrics::BanOrigin,
+        read_at: Option<std::time::Instant>,
+    ) {
+        use crate::metrics::{BanOrigin, UnbanReason};
+        let rt = &self.jails[idx];
+        let reason = if self.reloading {
+            UnbanReason::Reload
+        } else if origin == BanOrigin::Manual {
+            UnbanReason::Manual
+        } else {
+            UnbanReason::Expired
+        };
+        let now = self.clock.now();
+        rt.metrics
+            .events(&self.metrics, events, origin, reason, now, read_at);
+        let c = rt.jail.counts();
+        rt.metrics.counts(c.total_failed, c, now);
     }
 
     /// Commits the store's batch; a failure is logged once (the store then queues its writes).
@@ -218,6 +256,9 @@ impl State {
     /// Reads new lines of jail `idx`; returns whether more is pending (read budget exhausted).
     pub fn poll_jail(&mut self, idx: usize) -> bool {
         let now = self.clock.now();
+        let read_at = std::time::Instant::now();
+        let failed_before = self.jails[idx].jail.counts().total_failed;
+        let mut counts = crate::metrics::hooks::ReadCounts::default();
         let mut events = Vec::new();
         if let Some(s) = self.store.as_mut() {
             // The bans and positions of this read: one transaction.
@@ -230,7 +271,9 @@ impl State {
             let mut store = store.as_mut();
             match &mut rt.source {
                 JailSource::Files(source) => source.poll(&mut |line| {
+                    let before = jail.line_stats();
                     events.extend(jail.process_line(line.text, now, store.as_deref_mut()));
+                    counts.line(line.path, before, jail.line_stats());
                 }),
                 // The journal switches the jail to live operation itself, once caught up.
                 JailSource::Journal(j) => Ok(ferroban_source::PollReport {
@@ -255,6 +298,19 @@ impl State {
         if !more && matches!(self.jails[idx].source, JailSource::Files(_)) {
             self.jails[idx].jail.set_in_operation(true);
         }
+        {
+            let rt = &self.jails[idx];
+            counts.flush(&self.metrics, &rt.metrics);
+            rt.metrics.events(
+                &self.metrics,
+                &events,
+                crate::metrics::BanOrigin::Log,
+                crate::metrics::UnbanReason::Expired,
+                now,
+                Some(read_at),
+            );
+            rt.metrics.counts(failed_before, rt.jail.counts(), now);
+        }
         let banned = !events.is_empty();
         // Positions go to the store before the actions run, with the ban already recorded: a
         // crash after this point neither loses the ban nor re-reads its lines.
@@ -268,9 +324,19 @@ impl State {
 
     /// Writes jail `idx`'s read positions to the store when they changed.
     pub fn save_positions(&mut self, idx: usize, now: f64) {
-        let State { jails, store, .. } = self;
+        let State {
+            jails,
+            store,
+            metrics,
+            ..
+        } = self;
         let rt = &mut jails[idx];
         rt.next_position_save = now + POSITION_SAVE_INTERVAL;
+        if let JailSource::Files(source) = &rt.source {
+            for p in source.positions() {
+                rt.metrics.backlog(metrics, &p.path, p.offset, now);
+            }
+        }
         let Some(store) = store.as_mut() else { return };
         let source = match &mut rt.source {
             JailSource::Files(source) => source,
@@ -301,6 +367,9 @@ impl State {
         let now = self.clock.now();
         for idx in 0..self.jails.len() {
             let events = self.jails[idx].jail.expire(now);
+            if !events.is_empty() {
+                self.metric_events(idx, &events, crate::metrics::BanOrigin::Log, None);
+            }
             self.dispatch(idx, events);
         }
         self.jails
@@ -579,6 +648,15 @@ pub async fn reload_jail(state: &Shared, def: JailDef) -> Result<(), String> {
         };
         rt.jobs.send(job).is_ok().then_some(done_rx)
     };
+    {
+        // The configured bantime/findtime/maxretry gauges follow the new configuration.
+        let st = state.borrow();
+        if let Some(rt) = st.jail(&name) {
+            let j = &rt.jail;
+            st.metrics
+                .jail(&name, j.bantime(), j.findtime(), j.maxretry());
+        }
+    }
     if let Some(src) = source {
         let stop = Rc::new(Notify::new());
         {
@@ -673,6 +751,9 @@ pub fn start_jail(state: &Shared, def: JailDef) -> Result<(), String> {
             }
         }
     }
+    let metrics = state.borrow().metrics.clone();
+    let jail_metrics = metrics.jail(&name, jail.bantime(), jail.findtime(), jail.maxretry());
+    jail_metrics.restored(&metrics, &restored, now);
     // The fleet's stored remote bans join the same restore batch (one reconciliation).
     let remote = super::fleet::restored_for(&mut jail, now, &restored);
     let _ = tx.send(Job::Restore(
@@ -688,14 +769,22 @@ pub fn start_jail(state: &Shared, def: JailDef) -> Result<(), String> {
     ));
     let stop = Rc::new(Notify::new());
     let clock = state.borrow().clock.clone();
-    let action_task = tokio::task::spawn_local(actions::worker(name.clone(), built, rx, clock));
+    let hook = crate::metrics::JailHook {
+        m: metrics.clone(),
+        j: jail_metrics.clone(),
+    };
+    let action_task =
+        tokio::task::spawn_local(actions::worker(name.clone(), built, rx, clock, hook));
     {
         let mut st = state.borrow_mut();
+        let c = jail.counts();
+        jail_metrics.set_current(c.currently_failed, c.currently_banned);
         st.jails.push(JailRt {
             jail,
             source,
             jobs: tx,
             action_names,
+            metrics: jail_metrics,
             history_matches,
             positions_saved: Vec::new(),
             next_position_save: 0.0,
@@ -730,6 +819,13 @@ pub async fn stop_jail(state: &Shared, name: &str) -> bool {
         st.save_positions(idx, now);
         let mut rt = st.jails.remove(idx);
         let tickets = rt.jail.take_all();
+        let reason = if st.reloading {
+            crate::metrics::UnbanReason::Reload
+        } else {
+            crate::metrics::UnbanReason::Stop
+        };
+        rt.metrics.tickets_ended(&st.metrics, &tickets, reason, now);
+        st.metrics.jail_stopped(name);
         (rt.task.take(), rt.action_task.take(), rt.jobs, tickets)
     };
     if let Some(t) = task {

@@ -14,6 +14,7 @@
 //! path, action, a fixed set of origins and reasons); never one series per address.
 
 pub mod feed;
+pub mod hooks;
 pub mod http;
 
 use std::collections::HashMap;
@@ -534,6 +535,7 @@ impl Metrics {
             pending: Mutex::new(HashMap::new()),
             sources: Mutex::new(HashMap::new()),
             rates: Mutex::new(feed::Rates::default()),
+            behind_since: Mutex::new(HashMap::new()),
         });
         let mut map = self.jails.write().unwrap();
         let j = map.entry(name.to_string()).or_insert(j).clone();
@@ -702,6 +704,17 @@ pub struct JailMetrics {
     pending: Mutex<HashMap<String, Instant>>,
     sources: Mutex<HashMap<std::path::PathBuf, Arc<SourceMetrics>>>,
     rates: Mutex<feed::Rates>,
+    /// Log paths with unread data, since when.
+    behind_since: Mutex<HashMap<std::path::PathBuf, f64>>,
+}
+
+/// A jail's series with the registry: what its action task holds.
+#[derive(Clone)]
+pub struct JailHook {
+    /// The registry.
+    pub m: Arc<Metrics>,
+    /// The jail's series.
+    pub j: Arc<JailMetrics>,
 }
 
 /// At most this many bans wait for their confirmation (beyond, the oldest are not measured).
