@@ -1,11 +1,17 @@
 //! `ignoreip`, `ignoreself` and `ignorecommand`: which failure ids a jail never bans.
 //!
 //! As in fail2ban, `ignoreip` takes addresses, networks (`a.b.c.d/n`, `addr/mask`) and host
-//! names (resolved when checked, cached for five minutes); `ignoreself` ignores every address of
-//! the machine's interfaces; `ignorecommand` is run with the id substituted (escaped; an address
-//! is validated first) and ignores the id when it exits with 0.
+//! names (resolved, trusted for five minutes); `ignoreself` ignores every address of the
+//! machine's interfaces; `ignorecommand` is run with the id substituted (escaped; an address is
+//! validated first) and ignores the id when it exits with 0; `ignorecache` (`key="<ip>",
+//! max-count=100, max-time=5m`) remembers verdicts per rendered key.
+//!
+//! The engine does no I/O: [`IgnoreList::verdict`] answers from what it knows, or names the
+//! [`Lookup`] it needs (a host name to resolve, a command to run). The daemon performs it off the
+//! engine, with a timeout, and hands the answer back ([`IgnoreList::resolved`],
+//! [`IgnoreList::command_done`]); meanwhile only the failures of that id wait.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, ToSocketAddrs};
 use std::time::Duration;
 
@@ -51,6 +57,8 @@ pub enum IgnoreReason {
     Ip,
     /// `ignorecommand`.
     Command,
+    /// A verdict remembered by `ignorecache`.
+    Cache,
 }
 
 impl IgnoreReason {
@@ -60,6 +68,7 @@ impl IgnoreReason {
             IgnoreReason::Self_ => "ignoreself rule",
             IgnoreReason::Ip => "ip",
             IgnoreReason::Command => "command",
+            IgnoreReason::Cache => "cache",
         }
     }
 }
@@ -74,6 +83,132 @@ fn system_resolve(name: &str) -> Vec<IpAddr> {
         .unwrap_or_default()
 }
 
+/// I/O an ignore verdict needs, done by the caller off the engine.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Lookup {
+    /// Resolve this `ignoreip` host name; answer with [`IgnoreList::resolved`].
+    Resolve(String),
+    /// Run this `ignorecommand` (the id already substituted, quoted for the shell); answer with
+    /// [`IgnoreList::command_done`] (`true`: exit status 0).
+    Command(String),
+}
+
+/// The answer of [`IgnoreList::verdict`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The id is ignored.
+    Ignored(IgnoreReason),
+    /// The id is not ignored.
+    NotIgnored,
+    /// The answer needs this lookup first.
+    Unknown(Lookup),
+}
+
+/// fail2ban's `ignorecache`: verdicts by rendered key, at most `max_count` (oldest dropped
+/// first), each trusted for `max_time` seconds.
+#[derive(Debug, Clone)]
+pub struct IgnoreCache {
+    key: String,
+    max_count: usize,
+    max_time: f64,
+    entries: HashMap<String, (bool, f64)>,
+    order: VecDeque<String>,
+}
+
+impl IgnoreCache {
+    /// Parses `key="<ip>", max-count=100, max-time=5m` (defaults: 100 entries, 300 s).
+    pub fn parse(text: &str) -> Result<IgnoreCache, String> {
+        let mut key = None;
+        let mut max_count = 100usize;
+        let mut max_time = 300.0;
+        for part in split_options(text) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("ignorecache: {part:?} is not name=value"))?;
+            let v = v.trim().trim_matches(|c| c == '"' || c == '\'');
+            match k.trim() {
+                "key" => key = Some(v.to_string()),
+                "max-count" => {
+                    max_count = v
+                        .parse()
+                        .map_err(|_| format!("ignorecache: max-count {v:?} is not a number"))?
+                }
+                "max-time" => {
+                    max_time = ferroban_config::parse_duration(v)
+                        .map_err(|e| format!("ignorecache: max-time {v:?}: {e}"))?
+                }
+                other => return Err(format!("ignorecache: unknown option {other:?}")),
+            }
+        }
+        let key = key.ok_or("ignorecache: no key")?;
+        Ok(IgnoreCache {
+            key,
+            max_count: max_count.max(1),
+            max_time,
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+        })
+    }
+
+    fn render(&self, id: &HostId, fields: &[(String, String)]) -> String {
+        let mut k = self.key.replace("<ip>", &id.to_string());
+        for (name, v) in fields {
+            k = k.replace(&format!("<F-{}>", name.to_ascii_uppercase()), v);
+        }
+        k
+    }
+
+    fn get(&mut self, key: &str, now: f64) -> Option<bool> {
+        match self.entries.get(key) {
+            Some(&(v, until)) if until > now => Some(v),
+            Some(_) => {
+                self.entries.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn set(&mut self, key: String, v: bool, now: f64) {
+        if !self.entries.contains_key(&key) {
+            while self.entries.len() >= self.max_count {
+                let Some(old) = self.order.pop_front() else {
+                    break;
+                };
+                self.entries.remove(&old);
+            }
+            self.order.push_back(key.clone());
+        }
+        self.entries.insert(key, (v, now + self.max_time));
+    }
+}
+
+/// `a="x, y", b=2` split at the commas outside quotes.
+fn split_options(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote = None;
+    for c in text.chars() {
+        match (quote, c) {
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                cur.push(c);
+            }
+            (Some(q), c) if c == q => {
+                quote = None;
+                cur.push(c);
+            }
+            (None, ',') => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out.into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
 /// A jail's ignore rules.
 #[derive(Debug, Clone)]
 pub struct IgnoreList {
@@ -83,6 +218,9 @@ pub struct IgnoreList {
     command: Option<String>,
     resolver: NameResolver,
     dns_cache: HashMap<String, (f64, Vec<IpAddr>)>,
+    cache: Option<IgnoreCache>,
+    /// Command verdicts that arrived, for the failures that waited on them (one use each run).
+    answers: HashMap<String, bool>,
 }
 
 impl IgnoreList {
@@ -99,7 +237,108 @@ impl IgnoreList {
             command: command.filter(|c| !c.trim().is_empty()),
             resolver: system_resolve,
             dns_cache: HashMap::new(),
+            cache: None,
+            answers: HashMap::new(),
         }
+    }
+
+    /// Sets `ignorecache` (`None`: no cache).
+    pub fn set_cache(&mut self, cache: Option<IgnoreCache>) {
+        self.cache = cache;
+    }
+
+    /// Whether `ignorecommand` is set.
+    pub fn has_command(&self) -> bool {
+        self.command.is_some()
+    }
+
+    /// Whether `id` is ignored at `now`, without I/O: `ignoreself`, `ignoreip` (host names as
+    /// last resolved), `ignorecache`, and `ignorecommand`'s answer when it came in
+    /// ([`IgnoreList::command_done`]); otherwise the [`Lookup`] needed. `fields` are the
+    /// failure's `F-*` values (for `ignorecache`'s key).
+    pub fn verdict(&mut self, id: &HostId, now: f64, fields: &[(String, String)]) -> Verdict {
+        let key = self.cache.as_ref().map(|c| c.render(id, fields));
+        if let (Some(c), Some(k)) = (self.cache.as_mut(), key.as_ref())
+            && let Some(v) = c.get(k, now)
+        {
+            return if v {
+                Verdict::Ignored(IgnoreReason::Cache)
+            } else {
+                Verdict::NotIgnored
+            };
+        }
+        let v = self.verdict_uncached(id, now);
+        if let (Some(c), Some(k)) = (self.cache.as_mut(), key) {
+            match &v {
+                Verdict::Ignored(_) => c.set(k, true, now),
+                Verdict::NotIgnored => c.set(k, false, now),
+                Verdict::Unknown(_) => {}
+            }
+        }
+        v
+    }
+
+    fn verdict_uncached(&mut self, id: &HostId, now: f64) -> Verdict {
+        if let Some(r) = self.static_check(id) {
+            return Verdict::Ignored(r);
+        }
+        for e in &self.entries {
+            if let IgnoreEntry::Name(name) = e {
+                match self.dns_cache.get(name) {
+                    Some((t, addrs)) if now - t < DNS_TTL => {
+                        if addrs
+                            .iter()
+                            .any(|a| HostId::Addr(*a) == *id || covers(id, &HostId::Addr(*a)))
+                        {
+                            return Verdict::Ignored(IgnoreReason::Ip);
+                        }
+                    }
+                    _ => return Verdict::Unknown(Lookup::Resolve(name.clone())),
+                }
+            }
+        }
+        if let Some(cmd) = &self.command {
+            let cmd = render_command(cmd, id);
+            return match self.answers.get(&cmd) {
+                Some(true) => Verdict::Ignored(IgnoreReason::Command),
+                Some(false) => Verdict::NotIgnored,
+                None => Verdict::Unknown(Lookup::Command(cmd)),
+            };
+        }
+        Verdict::NotIgnored
+    }
+
+    /// `ignoreself` and the address/network entries of `ignoreip` (and a raw id equal to a name).
+    fn static_check(&self, id: &HostId) -> Option<IgnoreReason> {
+        if self.ignore_self
+            && self
+                .self_addrs
+                .iter()
+                .any(|a| covers(id, &HostId::Addr(*a)) || HostId::Addr(*a) == *id)
+        {
+            return Some(IgnoreReason::Self_);
+        }
+        let hit = self.entries.iter().any(|e| match e {
+            IgnoreEntry::Net(net) => net.contains(id) || covers(id, net) || raw_equal(net, id),
+            IgnoreEntry::Name(name) => matches!(id, HostId::Raw(r) if r == name),
+        });
+        hit.then_some(IgnoreReason::Ip)
+    }
+
+    /// The addresses of `name` (a [`Lookup::Resolve`]) at `now`.
+    pub fn resolved(&mut self, name: &str, addrs: Vec<IpAddr>, now: f64) {
+        self.dns_cache.insert(name.to_string(), (now, addrs));
+    }
+
+    /// The exit of `command` (a [`Lookup::Command`]): `true` when it exited with 0. Used by the
+    /// next verdict that needs it (the failures that waited for this run).
+    pub fn command_done(&mut self, command: &str, ignored: bool) {
+        self.answers.insert(command.to_string(), ignored);
+    }
+
+    /// Forgets a command answer nobody used.
+    pub fn forget_answer(&mut self, command: &str) {
+        self.answers.remove(command);
     }
 
     /// Replaces the host-name resolver (tests).
@@ -139,10 +378,12 @@ impl IgnoreList {
         before != self.entries.len()
     }
 
-    /// Whether `id` is ignored at `now`, and by what. `ignoreip` also covers networks: a network id
-    /// is ignored when an ignored network contains it, and (so that `ignoreip` always wins) a network
-    /// that contains an ignored address is ignored too.
-    pub fn check(&mut self, id: &HostId, now: f64) -> Option<IgnoreReason> {
+    /// Whether `id` is ignored at `now`, and by what, doing the look-ups in place (blocking:
+    /// tests and tools, never the daemon's engine, which uses [`IgnoreList::verdict`]).
+    /// `ignoreip` also covers networks: a network id is ignored when an ignored network contains
+    /// it, and (so that `ignoreip` always wins) a network that contains an ignored address is
+    /// ignored too.
+    pub fn check_blocking(&mut self, id: &HostId, now: f64) -> Option<IgnoreReason> {
         if self.ignore_self
             && self
                 .self_addrs
@@ -179,6 +420,32 @@ impl IgnoreList {
         None
     }
 
+    /// Whether `id` is ignored by what is known without I/O: `ignoreself`, `ignoreip` (host
+    /// names as last resolved), a cached `ignorecache` verdict. Used for prefixes and remote bans.
+    pub fn check(&mut self, id: &HostId, now: f64) -> Option<IgnoreReason> {
+        if let Some(r) = self.static_check(id) {
+            return Some(r);
+        }
+        let by_name = self.entries.iter().any(|e| match e {
+            IgnoreEntry::Name(name) => self.dns_cache.get(name).is_some_and(|(t, addrs)| {
+                now - t < DNS_TTL
+                    && addrs
+                        .iter()
+                        .any(|a| HostId::Addr(*a) == *id || covers(id, &HostId::Addr(*a)))
+            }),
+            IgnoreEntry::Net(_) => false,
+        });
+        if by_name {
+            return Some(IgnoreReason::Ip);
+        }
+        let key = self.cache.as_ref().map(|c| c.render(id, &[]))?;
+        self.cache
+            .as_mut()
+            .and_then(|c| c.get(&key, now))
+            .filter(|v| *v)
+            .map(|_| IgnoreReason::Cache)
+    }
+
     fn resolve(&mut self, name: &str, now: f64) -> Vec<IpAddr> {
         if let Some((t, v)) = self.dns_cache.get(name)
             && now - t < DNS_TTL
@@ -200,15 +467,21 @@ fn raw_equal(a: &HostId, b: &HostId) -> bool {
     a.to_string() == b.to_string()
 }
 
-/// Runs `ignorecommand` for `id`: `<ip>` becomes the id (an address as printed, a raw id
-/// single-quoted for the shell). Exit status 0 ignores; anything else (or a failure to run) does not.
-fn run_ignore_command(cmd: &str, id: &HostId) -> bool {
+/// `ignorecommand` for `id`: `<ip>` becomes the id (an address as printed, a raw id
+/// single-quoted for the shell).
+pub fn render_command(cmd: &str, id: &HostId) -> String {
     let value = if id.is_ip() {
         id.to_string()
     } else {
         shell_quote(&id.to_string())
     };
-    let cmd = cmd.replace("<ip>", &value);
+    cmd.replace("<ip>", &value)
+}
+
+/// Runs `ignorecommand` for `id`, blocking. Exit status 0 ignores; anything else (or a failure
+/// to run) does not.
+fn run_ignore_command(cmd: &str, id: &HostId) -> bool {
+    let cmd = render_command(cmd, id);
     let child = std::process::Command::new("/bin/sh")
         .arg("-c")
         .arg(&cmd)
@@ -299,7 +572,7 @@ mod tests {
             "2001:db8::/32",
             "trusted.example",
         ]);
-        let ig = |l: &mut IgnoreList, s: &str| l.check(&HostId::parse(s), 0.0);
+        let ig = |l: &mut IgnoreList, s: &str| l.check_blocking(&HostId::parse(s), 0.0);
         assert_eq!(ig(&mut l, "127.0.0.5"), Some(IgnoreReason::Ip));
         assert_eq!(ig(&mut l, "192.168.44.1"), Some(IgnoreReason::Ip));
         assert_eq!(ig(&mut l, "2001:db8:1::7"), Some(IgnoreReason::Ip));
@@ -314,9 +587,15 @@ mod tests {
     fn add_and_remove() {
         let mut l = list(&[]);
         l.add("198.51.100.0/24");
-        assert!(l.check(&HostId::parse("198.51.100.7"), 0.0).is_some());
+        assert!(
+            l.check_blocking(&HostId::parse("198.51.100.7"), 0.0)
+                .is_some()
+        );
         assert!(l.remove("198.51.100.0/24"));
-        assert!(l.check(&HostId::parse("198.51.100.7"), 0.0).is_none());
+        assert!(
+            l.check_blocking(&HostId::parse("198.51.100.7"), 0.0)
+                .is_none()
+        );
     }
 
     #[test]
@@ -324,10 +603,10 @@ mod tests {
         let mut l = IgnoreList::new(&[], true, None);
         l.set_self_addresses(vec!["192.0.2.10".parse().unwrap()]);
         assert_eq!(
-            l.check(&HostId::parse("192.0.2.10"), 0.0),
+            l.check_blocking(&HostId::parse("192.0.2.10"), 0.0),
             Some(IgnoreReason::Self_)
         );
-        assert_eq!(l.check(&HostId::parse("192.0.2.11"), 0.0), None);
+        assert_eq!(l.check_blocking(&HostId::parse("192.0.2.11"), 0.0), None);
         assert!(local_addresses().contains(&"127.0.0.1".parse().unwrap()));
     }
 
@@ -339,16 +618,92 @@ mod tests {
         let cmd = "test <ip> = 198.51.100.7".to_string();
         let mut l = IgnoreList::new(&[], false, Some(cmd));
         assert_eq!(
-            l.check(&HostId::parse("198.51.100.7"), 0.0),
+            l.check_blocking(&HostId::parse("198.51.100.7"), 0.0),
             Some(IgnoreReason::Command)
         );
-        assert_eq!(l.check(&HostId::parse("198.51.100.8"), 0.0), None);
+        assert_eq!(l.check_blocking(&HostId::parse("198.51.100.8"), 0.0), None);
         // A raw id crafted to run a command is passed as one quoted word.
         let evil = format!("x'; touch {}; echo '", marker.display());
-        assert_eq!(l.check(&HostId::raw(&evil), 0.0), None);
+        assert_eq!(l.check_blocking(&HostId::raw(&evil), 0.0), None);
         let evil2 = format!("$(touch {})", marker.display());
-        assert_eq!(l.check(&HostId::raw(&evil2), 0.0), None);
+        assert_eq!(l.check_blocking(&HostId::raw(&evil2), 0.0), None);
         assert!(!marker.exists(), "hostile id executed");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn verdicts_ask_for_lookups_then_use_answers_and_the_cache() {
+        let mut l = IgnoreList::new(
+            &["trusted.example".to_string()],
+            false,
+            Some("check <ip>".to_string()),
+        );
+        let cache = IgnoreCache::parse(r#"key="<ip>", max-count=2, max-time=60"#).unwrap();
+        l.set_cache(Some(cache));
+        let id = HostId::parse("192.0.2.5");
+        let cmd = Lookup::Command("check 192.0.2.5".into());
+        assert_eq!(
+            l.verdict(&id, 0.0, &[]),
+            Verdict::Unknown(Lookup::Resolve("trusted.example".into()))
+        );
+        l.resolved("trusted.example", vec!["203.0.113.9".parse().unwrap()], 0.0);
+        assert_eq!(
+            l.verdict(&HostId::parse("203.0.113.9"), 1.0, &[]),
+            Verdict::Ignored(IgnoreReason::Ip)
+        );
+        assert_eq!(l.verdict(&id, 1.0, &[]), Verdict::Unknown(cmd.clone()));
+        l.command_done("check 192.0.2.5", true);
+        assert_eq!(
+            l.verdict(&id, 1.0, &[]),
+            Verdict::Ignored(IgnoreReason::Command)
+        );
+        l.forget_answer("check 192.0.2.5");
+        // Remembered for max-time, then asked again.
+        assert_eq!(
+            l.verdict(&id, 60.0, &[]),
+            Verdict::Ignored(IgnoreReason::Cache)
+        );
+        assert_eq!(l.verdict(&id, 61.5, &[]), Verdict::Unknown(cmd));
+        // max-count: the oldest key goes first.
+        for (ip, t) in [
+            ("192.0.2.6", 62.0),
+            ("192.0.2.7", 63.0),
+            ("192.0.2.8", 64.0),
+        ] {
+            l.command_done(&format!("check {ip}"), false);
+            assert_eq!(l.verdict(&HostId::parse(ip), t, &[]), Verdict::NotIgnored);
+            l.forget_answer(&format!("check {ip}"));
+        }
+        assert!(matches!(
+            l.verdict(&HostId::parse("192.0.2.6"), 65.0, &[]),
+            Verdict::Unknown(Lookup::Command(_))
+        ));
+        assert_eq!(
+            l.verdict(&HostId::parse("192.0.2.8"), 65.0, &[]),
+            Verdict::NotIgnored
+        );
+        // The resolved name is trusted for five minutes.
+        assert!(matches!(
+            l.verdict(&HostId::parse("198.51.100.1"), 400.0, &[]),
+            Verdict::Unknown(Lookup::Resolve(_))
+        ));
+    }
+
+    #[test]
+    fn ignorecache_options_parse_like_fail2bans() {
+        let c = IgnoreCache::parse(r#"key="<F-USER>@<ip>", max-count=10, max-time=1h"#).unwrap();
+        assert_eq!(
+            (c.key.as_str(), c.max_count, c.max_time),
+            ("<F-USER>@<ip>", 10, 3600.0)
+        );
+        let fields = vec![("user".to_string(), "root".to_string())];
+        assert_eq!(
+            c.render(&HostId::parse("192.0.2.1"), &fields),
+            "root@192.0.2.1"
+        );
+        let d = IgnoreCache::parse(r#"key="<ip>""#).unwrap();
+        assert_eq!((d.max_count, d.max_time), (100, 300.0));
+        assert!(IgnoreCache::parse("max-count=3").is_err());
+        assert!(IgnoreCache::parse(r#"key="<ip>", max-count=x"#).is_err());
     }
 }

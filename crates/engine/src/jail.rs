@@ -4,7 +4,7 @@
 //! and the time, and passes the store so that a ban is recorded **before** its [`Event::Ban`] is
 //! handed to the actions. Nothing here sleeps or reads the clock: tests drive it with any time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use ferroban_bans::{
     AddOutcome, Ban, BanHistory, BanManager, BanRecord, BanTimeIncrement, BanTimePolicy,
@@ -14,7 +14,7 @@ use ferroban_config::JailDef;
 use ferroban_matcher::{GroupValue, UseDns};
 
 use crate::filter::{Filter, FilterOptions};
-use crate::ignore::IgnoreList;
+use crate::ignore::{IgnoreCache, IgnoreList, Lookup, Verdict};
 use crate::ip::HostId;
 use crate::log::flog;
 
@@ -142,7 +142,27 @@ pub struct Jail {
     /// older than findtime skipped while catching up (its `_logWarnOnce`).
     next_no_date_warn: f64,
     next_too_old_warn: f64,
+    /// Ignore look-ups (DNS, `ignorecommand`) off the engine: the failures waiting for one, by
+    /// id in arrival order, which ids wait on which look-up, the look-ups asked and not answered,
+    /// and those not yet handed out ([`Jail::take_lookups`]).
+    waiting: HashMap<HostId, VecDeque<Parked>>,
+    waiting_count: usize,
+    waiters: HashMap<Lookup, Vec<HostId>>,
+    asked: HashSet<Lookup>,
+    lookups: Vec<Lookup>,
 }
+
+/// A failure waiting for an ignore look-up.
+#[derive(Debug)]
+struct Parked {
+    time: f64,
+    matches: Vec<String>,
+    fields: Vec<(String, String)>,
+    weight: u32,
+}
+
+/// Failures that may wait for ignore look-ups at once, per jail (beyond: dropped, logged).
+pub const MAX_WAITING_FAILURES: usize = 100_000;
 
 /// Subnet bans: `banprefix.ipv4` / `banprefix.ipv6` ban the covering prefix of an offending
 /// address instead of the address; `banprefix.escalate = N` bans the
@@ -310,11 +330,18 @@ impl Jail {
         });
         let policy = policy_of(&def)?;
         let prefixes = PrefixPolicy::of(&def)?;
-        let ignore = IgnoreList::new(
+        let mut ignore = IgnoreList::new(
             &def.ignoreip,
             def.ignoreself.unwrap_or(true),
             def.ignorecommand.clone(),
         );
+        if let Some(c) = def.ignorecache.as_deref().filter(|c| !c.trim().is_empty()) {
+            let cache = IgnoreCache::parse(c).map_err(|message| JailError::Option {
+                jail: name.clone(),
+                message,
+            })?;
+            ignore.set_cache(Some(cache));
+        }
         Ok(Jail {
             name,
             def,
@@ -332,8 +359,116 @@ impl Jail {
             next_eviction_log: f64::NEG_INFINITY,
             next_no_date_warn: f64::NEG_INFINITY,
             next_too_old_warn: f64::NEG_INFINITY,
+            waiting: HashMap::new(),
+            waiting_count: 0,
+            waiters: HashMap::new(),
+            asked: HashSet::new(),
+            lookups: Vec::new(),
         })
     }
+
+    /// The ignore look-ups the last calls need (each once): the caller resolves the name or runs
+    /// the command off the engine, with a timeout, and answers with [`Jail::answer_resolve`] or
+    /// [`Jail::answer_command`].
+    pub fn take_lookups(&mut self) -> Vec<Lookup> {
+        std::mem::take(&mut self.lookups)
+    }
+
+    /// Failures waiting for a look-up now.
+    pub fn waiting_failures(&self) -> usize {
+        self.waiting_count
+    }
+
+    /// The answer to [`Lookup::Resolve`]: the failures that waited for it go on.
+    pub fn answer_resolve(
+        &mut self,
+        name: &str,
+        addrs: Vec<std::net::IpAddr>,
+        now: f64,
+        store: Option<&mut Store>,
+    ) -> Vec<Event> {
+        self.ignore.resolved(name, addrs, now);
+        self.resume(&Lookup::Resolve(name.to_string()), now, store)
+    }
+
+    /// The answer to [`Lookup::Command`] (`true`: exit status 0, the id is ignored): the failures
+    /// that waited for this run go on with it.
+    pub fn answer_command(
+        &mut self,
+        command: &str,
+        ignored: bool,
+        now: f64,
+        store: Option<&mut Store>,
+    ) -> Vec<Event> {
+        self.ignore.command_done(command, ignored);
+        let out = self.resume(&Lookup::Command(command.to_string()), now, store);
+        self.ignore.forget_answer(command);
+        out
+    }
+
+    fn wait_on(&mut self, id: HostId, lookup: Lookup) {
+        self.waiters.entry(lookup.clone()).or_default().push(id);
+        if self.asked.insert(lookup.clone()) {
+            self.lookups.push(lookup);
+        }
+    }
+
+    fn resume(&mut self, lookup: &Lookup, now: f64, mut store: Option<&mut Store>) -> Vec<Event> {
+        self.asked.remove(lookup);
+        let ids = self.waiters.remove(lookup).unwrap_or_default();
+        let mut out = Vec::new();
+        for id in ids {
+            let Some(mut queue) = self.waiting.remove(&id) else {
+                continue;
+            };
+            while let Some(p) = queue.pop_front() {
+                match self.ignore.verdict(&id, now, &p.fields) {
+                    Verdict::Unknown(next) => {
+                        queue.push_front(p);
+                        self.wait_on(id.clone(), next);
+                        break;
+                    }
+                    v => {
+                        self.waiting_count -= 1;
+                        out.extend(self.judged_failure(
+                            id.clone(),
+                            p,
+                            v,
+                            now,
+                            store.as_deref_mut(),
+                        ));
+                    }
+                }
+            }
+            if !queue.is_empty() {
+                self.waiting.insert(id, queue);
+            }
+        }
+        out
+    }
+
+    fn judged_failure(
+        &mut self,
+        id: HostId,
+        p: Parked,
+        verdict: Verdict,
+        now: f64,
+        store: Option<&mut Store>,
+    ) -> Vec<Event> {
+        if let Verdict::Ignored(reason) = verdict {
+            flog!(
+                Info,
+                "filter",
+                "[{}] Ignore {id} by {}",
+                self.name,
+                reason.word()
+            );
+            self.line_stats.ignored_ip += 1;
+            return Vec::new();
+        }
+        self.count_failure(id, p.time, p.matches, p.fields, p.weight, now, store)
+    }
+
 
     /// fail2ban's `inOperation`: `false` while reading existing log content at start (lines
     /// older than `findtime` are dropped), `true` when following new lines (a line whose date is
@@ -616,6 +751,10 @@ impl Jail {
 
     /// Counts one failure of `id` at `time`; returns the bans it leads to (the address or its
     /// prefix, and an escalation to a wider prefix).
+    ///
+    /// When the ignore rules need a look-up first (a host name of `ignoreip`, `ignorecommand`),
+    /// the failure waits, with any later failure of the same id, until the answer comes
+    /// ([`Jail::take_lookups`]); other ids go on.
     #[allow(clippy::too_many_arguments)]
     pub fn add_failure(
         &mut self,
@@ -625,19 +764,60 @@ impl Jail {
         fields: Vec<(String, String)>,
         weight: u32,
         now: f64,
+        store: Option<&mut Store>,
+    ) -> Vec<Event> {
+        let p = Parked {
+            time,
+            matches,
+            fields,
+            weight,
+        };
+        let verdict = if self.waiting.contains_key(&id) {
+            None
+        } else {
+            match self.ignore.verdict(&id, now, &p.fields) {
+                Verdict::Unknown(lookup) => {
+                    self.wait_on(id.clone(), lookup);
+                    None
+                }
+                v => Some(v),
+            }
+        };
+        match verdict {
+            Some(v) => self.judged_failure(id, p, v, now, store),
+            None => {
+                if self.waiting_count >= MAX_WAITING_FAILURES {
+                    flog!(
+                        Warning,
+                        "filter",
+                        "[{}] failure of {id} dropped: {} failures already wait for ignore look-ups",
+                        self.name,
+                        self.waiting_count
+                    );
+                    if self.waiting.get(&id).is_none_or(|q| q.is_empty()) {
+                        self.waiting.remove(&id);
+                    }
+                    return Vec::new();
+                }
+                self.waiting_count += 1;
+                self.waiting.entry(id).or_default().push_back(p);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Counts a failure the ignore rules let through.
+    #[allow(clippy::too_many_arguments)]
+    fn count_failure(
+        &mut self,
+        id: HostId,
+        time: f64,
+        matches: Vec<String>,
+        fields: Vec<(String, String)>,
+        weight: u32,
+        now: f64,
         mut store: Option<&mut Store>,
     ) -> Vec<Event> {
-        if let Some(reason) = self.ignore.check(&id, now) {
-            flog!(
-                Info,
-                "filter",
-                "[{}] Ignore {id} by {}",
-                self.name,
-                reason.word()
-            );
-            self.line_stats.ignored_ip += 1;
-            return Vec::new();
-        }
         if time < now - self.findtime() {
             self.line_stats.too_old += 1;
             flog!(

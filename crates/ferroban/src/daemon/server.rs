@@ -862,13 +862,15 @@ async fn source_task(state: Shared, name: String, stop: Rc<Notify>) {
     loop {
         // Read everything pending, yielding between budget-sized chunks.
         loop {
-            let more = {
+            let (more, lookups) = {
                 let mut st = state.borrow_mut();
                 let Some(idx) = st.jails.iter().position(|j| j.jail.name() == name) else {
                     return;
                 };
-                st.poll_jail(idx)
+                let more = st.poll_jail(idx);
+                (more, st.jails[idx].jail.take_lookups())
             };
+            spawn_lookups(&state, &name, lookups);
             if !more {
                 break;
             }
@@ -911,6 +913,123 @@ pub async fn store_retry_task(state: Shared) {
                 "The database {} can be written again: {n} queued change(s) written",
                 store.path().display()
             );
+        }
+    }
+}
+
+/// How long an `ignorecommand` may run; after that it is killed and the id is not ignored.
+pub const IGNORE_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a host name of `ignoreip` may take to resolve; after that it counts as no address
+/// (until the next attempt).
+pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Ignore look-ups running at once (over every jail); the others wait for a slot.
+static LOOKUP_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(32);
+
+/// Runs the ignore look-ups of jail `name` off the engine (a resolver thread, a child process),
+/// each with its timeout; each answer goes back to the jail, whose waiting failures (of that id
+/// only) then go on.
+pub fn spawn_lookups(state: &Shared, name: &str, lookups: Vec<ferroban_engine::ignore::Lookup>) {
+    use ferroban_engine::ignore::Lookup;
+    for lookup in lookups {
+        let state = state.clone();
+        let name = name.to_string();
+        tokio::task::spawn_local(async move {
+            let _slot = LOOKUP_SLOTS.acquire().await;
+            let answer = match &lookup {
+                Lookup::Resolve(host) => {
+                    let h = host.clone();
+                    let r = tokio::time::timeout(
+                        RESOLVE_TIMEOUT,
+                        tokio::task::spawn_blocking(move || {
+                            use std::net::ToSocketAddrs;
+                            (h.as_str(), 0)
+                                .to_socket_addrs()
+                                .map(|it| it.map(|a| a.ip()).collect::<Vec<_>>())
+                                .unwrap_or_default()
+                        }),
+                    )
+                    .await;
+                    let addrs = match r {
+                        Ok(Ok(a)) => a,
+                        _ => {
+                            flog!(
+                                Warning,
+                                "filter",
+                                "[{name}] ignoreip: {host} did not resolve within {} s",
+                                RESOLVE_TIMEOUT.as_secs()
+                            );
+                            Vec::new()
+                        }
+                    };
+                    Answer::Resolve(addrs)
+                }
+                Lookup::Command(cmd) => Answer::Command(run_ignore_command(&name, cmd).await),
+            };
+            let lookups = {
+                let mut st = state.borrow_mut();
+                let now = st.clock.now();
+                let Some(idx) = st.jails.iter().position(|j| j.jail.name() == name) else {
+                    return;
+                };
+                let State { jails, store, .. } = &mut *st;
+                let jail = &mut jails[idx].jail;
+                let events = match (&lookup, answer) {
+                    (Lookup::Resolve(host), Answer::Resolve(addrs)) => {
+                        jail.answer_resolve(host, addrs, now, store.as_mut())
+                    }
+                    (Lookup::Command(cmd), Answer::Command(ok)) => {
+                        jail.answer_command(cmd, ok, now, store.as_mut())
+                    }
+                    _ => Vec::new(),
+                };
+                let more = jail.take_lookups();
+                st.metric_events(idx, &events, crate::metrics::BanOrigin::Log, None);
+                st.dispatch(idx, events);
+                more
+            };
+            spawn_lookups(&state, &name, lookups);
+        });
+    }
+}
+
+enum Answer {
+    Resolve(Vec<std::net::IpAddr>),
+    Command(bool),
+}
+
+/// Runs one rendered `ignorecommand` through `/bin/sh -c` with [`IGNORE_COMMAND_TIMEOUT`];
+/// `true` when it exited with 0.
+async fn run_ignore_command(jail: &str, cmd: &str) -> bool {
+    let child = tokio::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            flog!(Error, "filter", "[{jail}] ignorecommand {cmd:?}: {e}");
+            return false;
+        }
+    };
+    match tokio::time::timeout(IGNORE_COMMAND_TIMEOUT, child.wait()).await {
+        Ok(Ok(st)) => st.success(),
+        Ok(Err(e)) => {
+            flog!(Error, "filter", "[{jail}] ignorecommand {cmd:?}: {e}");
+            false
+        }
+        Err(_) => {
+            flog!(
+                Warning,
+                "filter",
+                "[{jail}] ignorecommand {cmd:?} still running after {} s: killed, not ignored",
+                IGNORE_COMMAND_TIMEOUT.as_secs()
+            );
+            let _ = child.kill().await;
+            false
         }
     }
 }

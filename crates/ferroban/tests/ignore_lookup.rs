@@ -1,0 +1,205 @@
+//! `ignorecommand` off the engine, end to end (`ferroban server -f` in a scratch tree, a
+//! recording action, no firewall):
+//! - a slow `ignorecommand` for one id delays neither another id's ban nor `status`;
+//! - `ignorecache` (fail2ban's `key=..., max-count=..., max-time=...`) runs the command once per
+//!   key while the verdict is fresh; exit status 0 ignores the id.
+//!
+//! Assertions are about order (which ban came first, what `status` saw), not about wall time, so
+//! a loaded machine does not make them fail.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ferroban");
+
+const FILTER: &str = r#"[Definition]
+failregex = ^<HOST> -.* "(GET|POST).* HTTP/.*" (404|403)
+ignoreregex =
+"#;
+
+const ACTION: &str = r#"[Definition]
+actionstart =
+actionstop =
+actionban = echo "ban <ip>" >> %(out)s
+actionunban =
+[Init]
+out = /dev/null
+"#;
+
+struct Daemon {
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Daemon {
+    /// Jail `web` (maxretry 1) with `extra` in its section.
+    fn start(tag: &str, extra: &str) -> Daemon {
+        let dir =
+            std::env::temp_dir().join(format!("ferroban-ignlookup-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("filter.d")).unwrap();
+        std::fs::create_dir_all(dir.join("action.d")).unwrap();
+        std::fs::write(dir.join("filter.d/web.conf"), FILTER).unwrap();
+        std::fs::write(dir.join("action.d/record.conf"), ACTION).unwrap();
+        let d = dir.display();
+        std::fs::write(
+            dir.join("fail2ban.conf"),
+            format!(
+                "[Definition]\nloglevel = INFO\nlogtarget = {d}/ferroban.log\nsocket = {d}/ferroban.sock\npidfile = {d}/ferroban.pid\ndbfile = {d}/ferroban.sqlite3\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("jail.conf"),
+            format!(
+                "[DEFAULT]\nbantime = 1h\nfindtime = 10m\nmaxretry = 1\nignoreself = false\n\n[web]\nenabled = true\nfilter = web\nlogpath = {d}/access.log\naction = record[out=\"{d}/actions.out\"]\n{extra}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join("access.log"), "").unwrap();
+        let mut me = Daemon { dir, child: None };
+        let child = Command::new(BIN)
+            .args(["server", "-f", "-x", "-c"])
+            .arg(&me.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start ferroban server");
+        me.child = Some(child);
+        wait_for("the server answers ping", || me.client(&["ping"]).0 == 0);
+        wait_for("jail web started", || {
+            me.log().contains("Jail 'web' started")
+        });
+        me
+    }
+
+    fn client(&self, args: &[&str]) -> (i32, String) {
+        let out = Command::new(BIN)
+            .arg("client")
+            .arg("-c")
+            .arg(&self.dir)
+            .args(args)
+            .output()
+            .expect("run ferroban client");
+        (
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
+    }
+
+    fn actions(&self) -> String {
+        self.read("actions.out")
+    }
+
+    fn log(&self) -> String {
+        self.read("ferroban.log")
+    }
+
+    fn fail(&self, ip: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join("access.log"))
+            .unwrap();
+        let now = jiff::Timestamp::now()
+            .to_zoned_datetime(jiff::tz::TimeZone::system())
+            .strftime("%d/%b/%Y:%H:%M:%S %z");
+        writeln!(f, "{ip} - - [{now}] \"GET /x HTTP/1.1\" 404 12 \"-\" \"t\"").unwrap();
+    }
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_slow_ignorecommand_delays_only_its_own_id() {
+    // 192.0.2.66's command takes 6 s (then says: not ignored); every other id's answers at once.
+    let started =
+        std::env::temp_dir().join(format!("ferroban-ignlookup-slow-{}", std::process::id()));
+    let _ = std::fs::remove_file(&started);
+    let d = Daemon::start(
+        "slow",
+        &format!(
+            r#"ignorecommand = case "<ip>" in 192.0.2.66) touch {}; sleep 6; exit 1;; *) exit 1;; esac"#,
+            started.display()
+        ),
+    );
+    d.fail("192.0.2.66");
+    wait_for("the slow command started", || started.exists());
+    let _ = std::fs::remove_file(&started);
+    d.fail("192.0.2.7");
+    wait_for("the other id's ban", || {
+        d.actions().contains("ban 192.0.2.7")
+    });
+    // `status` answers while the slow command still runs.
+    let (code, out) = d.client(&["status", "web"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("192.0.2.7"), "{out}");
+    assert!(
+        !d.actions().contains("ban 192.0.2.66"),
+        "the slow id was banned before status answered: the command did not run off the engine"
+    );
+    assert!(!out.contains("192.0.2.66"), "{out}");
+    // Then the slow command ends (exit 1: not ignored) and its id is banned too, after the other.
+    wait_for("the slow id's ban", || {
+        d.actions().contains("ban 192.0.2.66")
+    });
+    assert_eq!(d.actions(), "ban 192.0.2.7\nban 192.0.2.66\n");
+}
+
+#[test]
+fn ignorecache_runs_the_command_once_per_key_and_exit_0_ignores() {
+    let tmp = std::env::temp_dir().join(format!("ferroban-ignlookup-runs-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let runs = tmp.display().to_string();
+    // 192.0.2.1 is trusted (exit 0); the command logs each run.
+    let d = Daemon::start(
+        "cache",
+        &format!(
+            "maxretry = 3\nignorecommand = echo \"<ip>\" >> {runs}; test \"<ip>\" = 192.0.2.1\nignorecache = key=\"<ip>\", max-count=100, max-time=5m"
+        ),
+    );
+    for round in 1..=3 {
+        d.fail("192.0.2.1");
+        d.fail("192.0.2.9");
+        wait_for("both failures handled", || {
+            d.log().matches("Ignore 192.0.2.1 by").count() == round
+                && d.log().matches("Found 192.0.2.9").count() == round
+        });
+    }
+    wait_for("the ban of the untrusted id", || {
+        d.actions().contains("ban 192.0.2.9")
+    });
+    let r = std::fs::read_to_string(&tmp).unwrap_or_default();
+    let _ = std::fs::remove_file(&tmp);
+    // One run per address: the cache answered the other four failures.
+    assert_eq!(r.lines().filter(|l| *l == "192.0.2.1").count(), 1, "{r}");
+    assert_eq!(r.lines().filter(|l| *l == "192.0.2.9").count(), 1, "{r}");
+    assert_eq!(d.actions(), "ban 192.0.2.9\n");
+    assert!(d.log().contains("Ignore 192.0.2.1 by command"));
+}
