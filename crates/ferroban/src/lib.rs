@@ -2,12 +2,20 @@
 //!
 //! # Layout
 //! ```text
-//! log line ──► filter (date detection → prefregex → failregex → ignoreregex) ──► Failure
-//!              │ crates/date       crates/matcher (tags, Python→PCRE2, gate, prefilter)
-//!              └ configuration: crates/config (fail2ban's INI dialect, jails, filters, actions)
+//!  crates/source (files, journal) ── lines, 64 KiB slices per jail, then yield ──┐
+//!                                                                                 ▼
+//!  crates/engine (no I/O) ┌ filter: date → prefregex → failregex → ignoreregex ─► Failure
+//!   one Jail per jail     │ ignore rules ── look-up needed? ──► daemon runs it (DNS thread,
+//!                         │   ▲ answer: waiting failures of that id go on        child process,
+//!                         │   └───────────────────────────────────────────────── timeouts)
+//!                         └ failure tracker → ban decision ─► Event::Ban / Unban
+//!                                                                 │ store first (crates/bans)
+//!  daemon: per-jail action task (shell / native firewall) ◄───────┘   unban timer, control
+//!          socket, reload in place (kept actions run nothing)
+//!  configuration: crates/config (fail2ban's INI dialect); regexes: crates/matcher, crates/date
 //! ```
-//! - [`filter`]: fail2ban's per-line semantics, multi-line buffers and `<F-MLFID>` merging.
-//! - [`ip`]: failure ids (addresses, networks, raw ids) printed as fail2ban prints them.
+//! - [`filter`], [`ip`], [`daemon::jail`], [`daemon::ignore`]: re-exported from the engine crate
+//!   (`ferroban-engine`): per-line semantics, failure ids, the jail state machine, ignore rules.
 //! - [`clock`]: the injectable clock every time-dependent part reads.
 //! - [`testfilters`]: `ferroban test-filters`, the annotated-sample runner.
 //! - [`regex_cli`]: `ferroban regex`, fail2ban-regex's twin.
