@@ -244,14 +244,26 @@ mount --make-rprivate /
 ns="$work/ns"
 mkdir -p "$ns"
 mount -t tmpfs -o mode=0755 tmpfs "$ns"
-mkdir -p "$ns"/{usr-up,usr-wk,etc-up,etc-wk,etc-hide}
+mkdir -p "$ns"/{usr-up,usr-wk,usr-hide,etc-up,etc-wk,etc-hide}
 # A fail2ban tree on this machine would be read before /etc/ferroban: hide it (whiteout).
 if [[ -e /etc/fail2ban ]]; then mknod "$ns/etc-hide/fail2ban" c 0 0; fi
-mount -t overlay overlay -o "lowerdir=$root/usr:/usr,upperdir=$ns/usr-up,workdir=$ns/usr-wk" /usr
+# So would an installed fail2ban's commands make enable-fail2ban-names refuse (rightly): this
+# view is a machine without fail2ban, whatever the host has (whiteouts in a layer above /usr).
+for d in bin sbin local/bin local/sbin; do
+	for n in fail2ban-server fail2ban-client fail2ban-regex; do
+		if [[ -e /usr/$d/$n || -L /usr/$d/$n ]]; then
+			mkdir -p "$ns/usr-hide/$d"
+			mknod "$ns/usr-hide/$d/$n" c 0 0
+		fi
+	done
+done
+mount -t overlay overlay \
+	-o "lowerdir=$ns/usr-hide:$root/usr:/usr,upperdir=$ns/usr-up,workdir=$ns/usr-wk" /usr
 mount -t overlay overlay \
 	-o "lowerdir=$ns/etc-hide:$root/etc:/etc,upperdir=$ns/etc-up,workdir=$ns/etc-wk" /etc
-[[ -x /usr/bin/ferroban && -f /etc/ferroban/jail.local && ! -e /etc/fail2ban ]] ||
-	fail "the overlay does not show the package"
+[[ -x /usr/bin/ferroban && -f /etc/ferroban/jail.local && ! -e /etc/fail2ban &&
+	! -e /usr/bin/fail2ban-client && ! -e /usr/local/bin/fail2ban-client ]] ||
+	fail "the overlay does not show the package, or shows fail2ban"
 
 unit=/usr/lib/systemd/system/ferroban.service
 if command -v systemd-analyze >/dev/null; then

@@ -3,6 +3,8 @@
 #
 #   scripts/test.sh [extra cargo-nextest args...]
 #
+# 0. installs the Debian packages of scripts/packages.txt when missing (as root; otherwise
+#    names them and stops before running anything);
 # 1. makes sure the fail2ban reference is unpacked in $FERROBAN_F2B_ROOT
 #    (default /tmp/f2b/root; fetched with apt-get download + dpkg -x if
 #    missing, see scripts/f2b-env.sh);
@@ -30,6 +32,35 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
+
+# 0. The Debian packages the tests need (scripts/packages.txt, the one list; .ci/run runs this
+#    script): installed when missing if run as root, otherwise named, and nothing runs.
+packages=()
+while IFS= read -r pkg; do packages+=("$pkg"); done < <(
+	sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' "$repo/scripts/packages.txt"
+)
+missing=()
+for pkg in "${packages[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$pkg")
+	fi
+done
+if ((${#missing[@]})); then
+	if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null; then
+		echo "test.sh: installing ${missing[*]} (scripts/packages.txt)"
+		DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			"${missing[@]}" </dev/null
+	else
+		echo "test.sh: these Debian packages are missing (scripts/packages.txt says why):" >&2
+		for pkg in "${missing[@]}"; do
+			grep -E "^${pkg}[[:space:]]*(#|$)" "$repo/scripts/packages.txt" | sed 's/^/  /' >&2
+		done
+		echo "test.sh: nothing was run. Run this script as root to install them, or:" >&2
+		echo "  sudo apt-get install --no-install-recommends ${missing[*]}" >&2
+		exit 1
+	fi
+fi
 
 # shellcheck source=scripts/f2b-env.sh
 source "$repo/scripts/f2b-env.sh"
