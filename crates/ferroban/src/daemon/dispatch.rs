@@ -519,7 +519,9 @@ fn set(state: &Shared, words: &[&str]) -> Res {
                     }
                     let mut n = 0;
                     for id in parsed {
-                        if state.borrow_mut().unban_in(idx, &id) {
+                        if state.borrow_mut().unban_in(idx, &id)
+                            || super::fleet::unban_remote_in(state, idx, &id)
+                        {
                             n += 1;
                         }
                     }

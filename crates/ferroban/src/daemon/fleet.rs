@@ -447,3 +447,37 @@ pub fn status_text(v: &serde_json::Value) -> String {
     ));
     out
 }
+
+/// `unbanip` of an address that only a remote ban holds here: the operator's word wins on this
+/// node (the element goes), and the unban is published from this node, which the others refuse
+/// and count (an origin lifts only its own bans).
+pub fn unban_remote(
+    jail: &str,
+    id: &HostId,
+    jobs: &tokio::sync::mpsc::UnboundedSender<Job>,
+    now: f64,
+) -> bool {
+    let held = REMOTE.with(|r| r.borrow().contains_key(&(jail.to_string(), id.clone())));
+    if !held {
+        return false;
+    }
+    local_unban(jail, id);
+    flog!(
+        Notice,
+        "fleet",
+        "[{jail}] Unban {id} (a remote ban, lifted by hand on this node only)"
+    );
+    let _ = jobs.send(Job::Unban(Box::new(ticket(id.clone(), now, Some(now)))));
+    true
+}
+
+/// [`unban_remote`] for jail `idx` of the daemon's state (`set <jail> unbanip`).
+pub fn unban_remote_in(state: &Shared, idx: usize, id: &HostId) -> bool {
+    if handle().is_none() {
+        return false;
+    }
+    let st = state.borrow();
+    let now = st.clock.now();
+    let rt = &st.jails[idx];
+    unban_remote(rt.jail.name(), id, &rt.jobs, now)
+}
