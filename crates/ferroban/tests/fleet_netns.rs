@@ -965,3 +965,45 @@ fn fleet_refuses_forged_keys_foreign_unbans_and_ignored_addresses() {
         "{text}"
     );
 }
+
+/// A storm: 5,000 bans on one node at once (one write of 5,000 failure lines). Every node gets
+/// every ban; the origin's outbox and the receivers' lag come back to zero (no backlog left).
+#[test]
+fn fleet_storm_of_5000_bans_from_one_node_reaches_all() {
+    let mut lab = FleetLab::new("storm", three(Default::default()), 1);
+    lab.start_nats(0);
+    for i in 0..3 {
+        lab.start_node(i);
+    }
+    const N: usize = 5000;
+    let ips: Vec<String> = (0..N).map(|k| ip(6000 + k)).collect();
+    let mut text = String::new();
+    let t = epoch();
+    for a in &ips {
+        text.push_str(&format!("{t:.3} fail from {a}\n"));
+    }
+    let t0 = Instant::now();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(lab.nodes[0].dir.join("access.log"))
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    drop(f);
+    lab.wait_all(&[0, 1, 2], &ips, Duration::from_secs(60));
+    let took = t0.elapsed();
+    eprintln!(
+        "STORM: {N} bans written at once on n1 were in every node's kernel set after {:.2} s",
+        took.as_secs_f64()
+    );
+    wait_for("no backlog left", Duration::from_secs(10), || {
+        let s1 = lab.fleet_status(0);
+        let (s2, s3) = (lab.fleet_status(1), lab.fleet_status(2));
+        (s1["outbox"].as_u64() == Some(0)
+            && s2["lag"].as_u64() == Some(0)
+            && s3["lag"].as_u64() == Some(0))
+        .then_some(())
+    });
+    for i in 0..3 {
+        assert_eq!(lab.elements(i).len(), N, "n{}", i + 1);
+    }
+}
