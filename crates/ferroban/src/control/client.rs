@@ -561,10 +561,12 @@ impl<'a> Client<'a> {
             return wire::transact(&self.socket, argv, limit);
         }
         let stream = UnixStream::connect(&self.socket).map_err(Failure::Socket)?;
-        if self.wire.get().is_none() && wire::peer_is_fail2ban(&stream) {
-            self.wire.set(Some(wire::Wire::Fail2ban));
-            drop(stream);
-            return wire::transact(&self.socket, argv, limit);
+        if self.wire.get().is_none() {
+            self.wire.set(wire::peer_wire(&stream));
+            if self.wire.get() == Some(wire::Wire::Fail2ban) {
+                drop(stream);
+                return wire::transact(&self.socket, argv, limit);
+            }
         }
         stream.set_write_timeout(limit).map_err(Failure::Socket)?;
         (&stream)
@@ -596,7 +598,7 @@ impl<'a> Client<'a> {
                         "the server on {} answered neither ferroban's protocol nor fail2ban's \
                          within {} s",
                         self.socket.display(),
-                        wire::PROBE.as_secs()
+                        2 * wire::PROBE.as_secs()
                     )));
                 }
                 Err(e) => return Err(Failure::Socket(e)),

@@ -280,7 +280,7 @@ impl<'a> Machine<'a> {
     }
 
     fn set_items(&mut self, items: Vec<Item>) -> Result<(), DecodeError> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return err("malformed pickle: odd number of dict items");
         }
         let Item::Dict(i) = self.top()?.clone() else {

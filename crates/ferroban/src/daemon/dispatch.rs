@@ -5,6 +5,8 @@ use serde_json::{Value, json};
 
 use super::server::Shared;
 use crate::flog;
+
+mod runtime;
 use crate::ip::HostId;
 
 type Res = Result<Value, String>;
@@ -30,13 +32,14 @@ fn secs_value(s: f64) -> Value {
     }
 }
 
-/// A valid id for `banip` / `unbanip`: an address or network; anything else is refused, so a
-/// typo never becomes a raw id handed to the actions.
+/// An id for `banip`: an address, a network or, as fail2ban bans it, any other text (a raw id
+/// such as an F-ID value: shell actions get it escaped, the native firewall actions refuse to
+/// write it and say so).
 fn parse_id(text: &str) -> Result<HostId, String> {
-    match HostId::parse(text) {
-        HostId::Raw(_) => Err(format!("{text:?} is not an IP address or network")),
-        id => Ok(id),
+    if text.is_empty() {
+        return Err("an empty id cannot be banned".into());
     }
+    Ok(HostId::parse(text))
 }
 
 /// The narrowest network `banip` accepts without `--force`: the jail options
@@ -92,7 +95,8 @@ pub async fn handle(state: &Shared, argv: &[String]) -> Res {
     flog!(Debug, "server", "Command: {words:?}");
     match words.as_slice() {
         [] => Err("Invalid command: empty".into()),
-        ["ping"] => Ok(json!("pong")),
+        // fail2ban-client's `ping TIMEOUT` sends the timeout along; the server ignores it.
+        ["ping", ..] => Ok(json!("pong")),
         // `ferroban top`: a snapshot from the metrics registry (never the jails' state), with the
         // bans/unbans after event number `since` (bounded).
         ["top"] | ["top", _] => {
@@ -278,6 +282,15 @@ fn status_jail(state: &Shared, name: &str, flavor: &str) -> Res {
             ["Banned IP list", ids]
         ])
     };
+    // `cymru`: fail2ban looks the banned addresses up at Team Cymru (DNS) and answers "error"
+    // for each list when it cannot; ferroban does no such look-ups in the daemon: "error".
+    if flavor == "cymru"
+        && let Some(list) = actions.as_array_mut()
+    {
+        for what in ["Banned ASN list", "Banned Country list", "Banned RIR list"] {
+            list.push(json!([what, ["error"]]));
+        }
+    }
     // Fleet mode only (fail2ban's layout otherwise): the remote bans enforced in this jail.
     if let (Some(remote), Some(list)) = (
         super::fleet::remote_status(name, st.clock.now()),
@@ -378,6 +391,9 @@ fn unban_all(state: &Shared) -> usize {
 }
 
 fn get(state: &Shared, words: &[&str]) -> Res {
+    if let Some(r) = runtime::get_server(state, words) {
+        return r;
+    }
     match words {
         ["loglevel"] => Ok(json!(super::log::level_name())),
         ["logtarget"] => Ok(json!(super::log::target())),
@@ -437,12 +453,13 @@ fn get(state: &Shared, words: &[&str]) -> Res {
                 ("findtime", []) => Ok(secs_value(j.findtime())),
                 ("bantime", []) => Ok(secs_value(j.bantime())),
                 ("maxretry", []) => Ok(json!(j.maxretry())),
-                ("maxmatches", []) => Ok(json!(j.def().maxmatches.unwrap_or_else(|| j.maxretry()))),
+                // fail2ban's built-in default when the configuration sets none.
+                ("maxmatches", []) => Ok(json!(j.def().maxmatches.unwrap_or(5))),
                 ("ignoreip", []) => Ok(ignore_list(j)),
                 ("ignoreself", []) => Ok(json!(j.ignore.ignore_self())),
                 ("ignorecommand", []) => Ok(match j.def().ignorecommand.as_deref() {
-                    Some(c) if !c.is_empty() => json!(c),
-                    _ => json!(false),
+                    Some(c) => json!(c),
+                    None => json!(false),
                 }),
                 ("logpath", []) => Ok(json!(
                     rt.source
@@ -462,7 +479,13 @@ fn get(state: &Shared, words: &[&str]) -> Res {
                 ("failregex", []) => Ok(json!(j.failregex())),
                 ("ignoreregex", []) => Ok(json!(j.ignoreregex())),
                 ("actions", []) => Ok(json!(rt.action_names)),
-                _ => Err("Invalid command (no get action or not yet implemented)".into()),
+                _ => {
+                    let idx = jail_index(state, name)?;
+                    drop(st);
+                    runtime::get_jail(state, idx, what, rest).unwrap_or_else(|| {
+                        Err("Invalid command (no get action or not yet implemented)".into())
+                    })
+                }
             }
         }
         _ => Err("Sorry but the command is invalid".into()),
@@ -470,9 +493,17 @@ fn get(state: &Shared, words: &[&str]) -> Res {
 }
 
 fn set(state: &Shared, words: &[&str]) -> Res {
+    if let Some(r) = runtime::set_server(state, words) {
+        return r;
+    }
     match words {
         ["loglevel", level] => {
-            super::log::set_level(level).map_err(|e| e.to_string())?;
+            super::log::set_level(level).map_err(|_| {
+                format!(
+                    "Invalid log level {}",
+                    crate::control::pyrepr::repr_str(level)
+                )
+            })?;
             Ok(json!(level.to_ascii_uppercase()))
         }
         [name, what, rest @ ..] => {
@@ -534,8 +565,9 @@ fn set(state: &Shared, words: &[&str]) -> Res {
                     for ip in ips {
                         if op == "addignoreip" {
                             j.ignore.add(ip);
-                        } else {
-                            j.ignore.remove(ip);
+                        } else if !j.ignore.remove(ip) {
+                            // fail2ban removes from a list: an absent entry is an error.
+                            return Err("list.remove(x): x not in list".into());
                         }
                     }
                     Ok(ignore_list(j))
@@ -551,15 +583,20 @@ fn set(state: &Shared, words: &[&str]) -> Res {
                     Ok(secs_value(s))
                 }
                 ("maxretry", [v]) => {
-                    let n: u32 = v
-                        .parse()
-                        .map_err(|_| format!("maxretry {v:?} is not a number"))?;
+                    let n: u32 = v.trim().parse().map_err(|_| {
+                        format!(
+                            "invalid literal for int() with base 10: {}",
+                            crate::control::pyrepr::repr_str(v)
+                        )
+                    })?;
                     state.borrow_mut().jails[idx].jail.set_maxretry(n);
                     Ok(json!(n))
                 }
-                _ => Err(format!(
-                    "Invalid command '{what}' (no set action or not yet implemented)"
-                )),
+                _ => runtime::set_jail(state, idx, what, rest).unwrap_or_else(|| {
+                    Err(format!(
+                        "Invalid command '{what}' (no set action or not yet implemented)"
+                    ))
+                }),
             }
         }
         _ => Err("Sorry but the command is invalid".into()),

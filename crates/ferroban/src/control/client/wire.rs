@@ -1,12 +1,13 @@
 //! Which protocol the server on the socket speaks, and fail2ban's framing from the client side.
 //!
-//! `ferroban client` speaks ferroban's JSON lines first. A fail2ban server reads them as the
-//! start of a pickle frame and waits for `<F2B_END_COMMAND>`, so it never answers: when the first
-//! byte of an answer has not come within [`PROBE`], a second connection sends fail2ban's own
-//! `ping` frame; a pickled answer within [`PROBE`] means a fail2ban server (the first connection,
-//! which it never executed, is dropped) and the command goes again in its framing. A server
-//! that answers neither fails with a message naming both. A socket whose peer process is
-//! `fail2ban-server` (SO_PEERCRED, `/proc/PID/cmdline`) is taken as fail2ban at once.
+//! The peer process tells first ([`peer_wire`], SO_PEERCRED and `/proc/PID`): a `ferroban`
+//! executable speaks JSON lines, a `fail2ban-server` pickles. When it cannot tell, `ferroban
+//! client` sends its JSON line; a fail2ban server reads it as the start of a pickle frame and
+//! waits for `<F2B_END_COMMAND>`, so it never answers: when the first byte of an answer has not
+//! come within [`PROBE`], a second connection sends fail2ban's own `ping` frame; a pickled answer
+//! within [`PROBE`] means a fail2ban server (the first connection, which it never executed, is
+//! dropped) and the command goes again in its framing. A server that answers neither fails
+//! within 2 s with a message naming both.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::AsRawFd;
@@ -21,8 +22,9 @@ use crate::control::f2bwire::{CLOSE, END, message_of};
 use crate::control::pickle::{self, Accept, PyVal};
 use crate::control::proto::MAX_RESPONSE_BYTES;
 
-/// How long a server may take to show which protocol it speaks.
-pub(super) const PROBE: Duration = Duration::from_secs(2);
+/// How long an unknown server may take to show which protocol it speaks, for each of the two
+/// probes (so that a server that answers neither is reported within 2 s).
+pub(super) const PROBE: Duration = Duration::from_secs(1);
 
 /// The protocol of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +35,10 @@ pub(super) enum Wire {
     Fail2ban,
 }
 
-/// True when the process at the other end of `stream` runs `fail2ban-server`.
-pub(super) fn peer_is_fail2ban(stream: &UnixStream) -> bool {
+/// The protocol the process at the other end of `stream` speaks, when its program says so:
+/// [`Wire::Json`] when it runs a `ferroban` executable, [`Wire::Fail2ban`] when its command line
+/// runs `fail2ban-server`; `None` when unknown (another pid namespace, no access to `/proc`).
+pub(super) fn peer_wire(stream: &UnixStream) -> Option<Wire> {
     let mut cred = libc::ucred {
         pid: 0,
         uid: 0,
@@ -53,13 +57,22 @@ pub(super) fn peer_is_fail2ban(stream: &UnixStream) -> bool {
         )
     };
     if rc != 0 || cred.pid <= 0 {
-        return false;
+        return None;
     }
-    std::fs::read(format!("/proc/{}/cmdline", cred.pid)).is_ok_and(|c| {
-        c.split(|b| *b == 0)
-            .take(3)
-            .any(|a| a.ends_with(b"fail2ban-server"))
-    })
+    let exe = std::fs::read_link(format!("/proc/{}/exe", cred.pid)).ok();
+    if exe
+        .as_deref()
+        .and_then(Path::file_name)
+        .is_some_and(|n| n.to_string_lossy().starts_with("ferroban"))
+    {
+        return Some(Wire::Json);
+    }
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", cred.pid)).ok()?;
+    cmdline
+        .split(|b| *b == 0)
+        .take(3)
+        .any(|a| a.ends_with(b"fail2ban-server"))
+        .then_some(Wire::Fail2ban)
 }
 
 /// Reads one frame (up to [`END`]) from `r`.

@@ -232,7 +232,7 @@ fn every_truncation_and_random_input_is_an_error_not_a_panic() {
             x ^= x << 17;
             // Bias towards real opcodes.
             let ops = b"\x80\x95.(012NJKM\x8a\x8bGIL\x8cX\x8dCB)\x85\x86\x87t]lae}dsu\x8f\x90\x94qrhjcR\x93b";
-            p.push(if x % 3 == 0 {
+            p.push(if x.is_multiple_of(3) {
                 (x >> 8) as u8
             } else {
                 ops[(x >> 16) as usize % ops.len()]
