@@ -183,6 +183,9 @@ impl CommandAction {
     pub fn new(def: &ActionDef, jail: &str) -> Result<Self, ActionError> {
         if let ActionKind::Python { path } = &def.kind {
             return Err(ActionError::PythonAction {
+                instead: super::python_action_replacement(path)
+                    .unwrap_or("use a shell action from action.d/*.conf")
+                    .to_string(),
                 jail: jail.to_string(),
                 action: def.name.clone(),
                 path: path.clone(),

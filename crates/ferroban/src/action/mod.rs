@@ -127,15 +127,43 @@ impl fmt::Display for CommandFailure {
     }
 }
 
+/// What replaces fail2ban's stock Python actions (`action.d/<name>.py`), which ferroban cannot
+/// run: the shell action (fail2ban's own `action.d/*.conf`) that does the same job.
+/// - `smtp.py` (mail through an SMTP server, with whois and the matched lines):
+///   `sendmail-whois-lines` (or `mail-whois-lines`, `sendmail`, `mail`), which send the same
+///   notices through the local MTA; smtp.py's `host`, `user` and `password` become the MTA's
+///   relay settings.
+/// - `badips.py` (reports to and blocklists from badips.com, a service that has closed; fail2ban
+///   1.0 removed it): `abuseipdb` reports to AbuseIPDB.
+pub fn python_action_replacement(file: &str) -> Option<&'static str> {
+    let stem = std::path::Path::new(file).file_stem()?.to_str()?;
+    match stem {
+        "smtp" => Some(
+            "use action = sendmail-whois-lines[...] (or mail-whois-lines, sendmail, mail): the same \
+             ban and unban mails through the local MTA (smtp.py's host/user/password become the \
+             MTA's relay settings)",
+        ),
+        "badips" => Some(
+            "the badips.com service it used has closed (fail2ban 1.0 removed badips.py); use \
+             action = abuseipdb[abuseipdb_apikey=...] to report to AbuseIPDB",
+        ),
+        _ => None,
+    }
+}
+
 /// Why an action operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ActionError {
     /// The action is a Python action (`action.d/<name>.py`).
     #[error(
-        "jail '{jail}' action '{action}': {path}: Python actions are not supported by ferroban \
-         (use a shell action from action.d/*.conf)"
+        "jail '{jail}' action '{action}': {path}: Python actions are not supported by ferroban; \
+         {instead}"
     )]
     PythonAction {
+        /// What to use instead: the native action that does the same for fail2ban's stock Python
+        /// actions ([`python_action_replacement`]), a shell action from `action.d/*.conf`
+        /// otherwise.
+        instead: String,
         /// The jail.
         jail: String,
         /// The action's name.

@@ -490,6 +490,44 @@ fn python_actions_are_refused() {
         err.to_string().contains("/etc/fail2ban/action.d/smtp.py"),
         "{err}"
     );
+    assert!(err.to_string().contains("sendmail-whois-lines"), "{err}");
+}
+
+/// Every Python action fail2ban ships is refused with a named native replacement that fail2ban's
+/// own tree provides (read from the reference at run time; 1.0.2 ships smtp.py).
+#[test]
+fn stock_python_actions_name_a_native_replacement() {
+    let root = std::env::var("FERROBAN_F2B_ROOT").unwrap_or_else(|_| "/tmp/f2b/root".into());
+    let dir = std::path::Path::new(&root).join("etc/fail2ban/action.d");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        panic!("fail2ban reference not found at {}", dir.display());
+    };
+    let mut seen = 0;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".py") {
+            continue;
+        }
+        seen += 1;
+        let instead = super::python_action_replacement(&name)
+            .unwrap_or_else(|| panic!("no native replacement named for fail2ban's {name}"));
+        let action = instead
+            .split("action = ")
+            .nth(1)
+            .and_then(|s| s.split(['[', ' ', ':']).next())
+            .unwrap_or_else(|| panic!("{name}: {instead}"));
+        assert!(
+            dir.join(format!("{action}.conf")).is_file(),
+            "{name}: the replacement {action}.conf is not in fail2ban's action.d"
+        );
+        let mut d = def(&[]);
+        d.kind = ActionKind::Python {
+            path: e.path().display().to_string(),
+        };
+        let err = CommandAction::new(&d, "sshd").unwrap_err().to_string();
+        assert!(err.contains(instead), "{err}");
+    }
+    assert!(seen > 0, "no Python action in {}", dir.display());
 }
 
 #[test]
