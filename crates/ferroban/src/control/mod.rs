@@ -4,11 +4,16 @@
 //! - [`server`]: binding the socket and serving requests to the daemon's handler task.
 //! - [`beautify`]: fail2ban-client's printed output for a value.
 //! - [`json_output`]: the `--json` output objects.
-//! - [`client`]: the `fail2ban-client` command line.
+//! - [`client`]: the `fail2ban-client` command line (JSON lines, or fail2ban's framing when the
+//!   server is fail2ban).
+//! - [`cmd`]: the jail settings of fail2ban's protocol and which verbs take them.
+//! - [`pickle`], [`f2bwire`]: fail2ban's own framing on the same socket (a restricted pickle
+//!   decoder/encoder; requests and answers as fail2ban's client and server exchange them).
 
 pub mod beautify;
 pub mod blocklist;
 pub mod client;
+pub mod cmd;
 pub mod f2bwire;
 mod help;
 pub mod json_output;

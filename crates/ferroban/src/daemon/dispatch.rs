@@ -407,6 +407,10 @@ fn get(state: &Shared, words: &[&str]) -> Res {
         )),
         ["dbpurgeage"] => Ok(secs_value(state.borrow().settings.dbpurgeage)),
         [name, what, rest @ ..] => {
+            // fail2ban checks the setting before it looks the jail up.
+            if !crate::control::cmd::jail_get_known(what) {
+                return Err("Invalid command (no get action or not yet implemented)".into());
+            }
             let st = state.borrow();
             let rt = st.jail(name).ok_or_else(|| unknown_jail(name))?;
             let j = &rt.jail;
@@ -507,6 +511,12 @@ fn set(state: &Shared, words: &[&str]) -> Res {
             Ok(json!(level.to_ascii_uppercase()))
         }
         [name, what, rest @ ..] => {
+            // fail2ban checks the setting before it looks the jail up.
+            if !crate::control::cmd::jail_set_known(what) {
+                return Err(format!(
+                    "Invalid command '{what}' (no set action or not yet implemented)"
+                ));
+            }
             let idx = jail_index(state, name)?;
             match (*what, rest) {
                 ("banip", ids) if !ids.is_empty() => {
