@@ -10,6 +10,12 @@
 //! [`Lookup`] it needs (a host name to resolve, a command to run). The daemon performs it off the
 //! engine, with a timeout, and hands the answer back ([`IgnoreList::resolved`],
 //! [`IgnoreList::command_done`]); meanwhile only the failures of that id wait.
+//!
+//! `ignoreip = file:PATH` (fail2ban 1.1) takes the entries listed in a file (addresses,
+//! networks, names; separated by white space, commas or new lines; `#` starts a comment). The
+//! file is read when the list is built and again by [`IgnoreList::reload_files`] when its
+//! identity, size or modification time changed (the daemon calls it once a second; that `stat`
+//! is the only I/O, outside the engine's checks).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, ToSocketAddrs};
@@ -209,10 +215,99 @@ fn split_options(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// One `ignoreip = file:PATH`: the file's identity when last read and its entries.
+#[derive(Debug, Clone)]
+struct IgnoreFile {
+    path: std::path::PathBuf,
+    /// (device, inode, size, modification time in ns) when last read; `None`: unreadable.
+    stamp: Option<(u64, u64, u64, i128)>,
+    entries: Vec<IgnoreEntry>,
+    /// Read at least once (a missing file is logged once, not at every reload).
+    seen: bool,
+}
+
+impl IgnoreFile {
+    fn new(path: &str) -> IgnoreFile {
+        IgnoreFile {
+            path: path.into(),
+            stamp: None,
+            entries: Vec::new(),
+            seen: false,
+        }
+    }
+
+    /// Reads the file again if it changed; whether its entries changed.
+    fn reload(&mut self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let stamp = std::fs::metadata(&self.path).ok().map(|m| {
+            (
+                m.dev(),
+                m.ino(),
+                m.len(),
+                i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+            )
+        });
+        if self.seen && stamp == self.stamp {
+            return false;
+        }
+        self.seen = true;
+        self.stamp = stamp;
+        let entries = match std::fs::read_to_string(&self.path) {
+            Ok(text) => parse_ignore_file(&text),
+            Err(e) => {
+                crate::log::log(
+                    crate::log::Level::Error,
+                    "filter",
+                    &format!("ignoreip file:{}: {e}", self.path.display()),
+                );
+                Vec::new()
+            }
+        };
+        if entries == self.entries {
+            return false;
+        }
+        crate::log::log(
+            crate::log::Level::Info,
+            "filter",
+            &format!(
+                "ignoreip file:{}: {} entries",
+                self.path.display(),
+                entries.len()
+            ),
+        );
+        self.entries = entries;
+        true
+    }
+}
+
+/// The entries of an `ignoreip` file: separated by white space or commas, `#` to the end of a
+/// line is a comment.
+fn parse_ignore_file(text: &str) -> Vec<IgnoreEntry> {
+    let mut out: Vec<IgnoreEntry> = Vec::new();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        for word in line.split(|c: char| c.is_whitespace() || c == ',') {
+            if word.is_empty() {
+                continue;
+            }
+            let e = IgnoreEntry::parse(word);
+            if !out.contains(&e) {
+                out.push(e);
+            }
+        }
+    }
+    out
+}
+
 /// A jail's ignore rules.
 #[derive(Debug, Clone)]
 pub struct IgnoreList {
+    /// What the checks use: `configured`, then the entries of every `file:`.
     entries: Vec<IgnoreEntry>,
+    /// The entries given directly (and added or removed by the control socket).
+    configured: Vec<IgnoreEntry>,
+    /// `ignoreip = file:PATH` entries.
+    files: Vec<IgnoreFile>,
     ignore_self: bool,
     self_addrs: Vec<IpAddr>,
     command: Option<String>,
@@ -226,8 +321,18 @@ pub struct IgnoreList {
 impl IgnoreList {
     /// Rules from the jail's `ignoreip` entries, `ignoreself` and `ignorecommand`.
     pub fn new(entries: &[String], ignore_self: bool, command: Option<String>) -> IgnoreList {
-        IgnoreList {
-            entries: entries.iter().map(|e| IgnoreEntry::parse(e)).collect(),
+        let mut configured = Vec::new();
+        let mut files = Vec::new();
+        for e in entries {
+            match e.strip_prefix("file:") {
+                Some(path) => files.push(IgnoreFile::new(path.trim())),
+                None => configured.push(IgnoreEntry::parse(e)),
+            }
+        }
+        let mut list = IgnoreList {
+            entries: Vec::new(),
+            configured,
+            files,
             ignore_self,
             self_addrs: if ignore_self {
                 local_addresses()
@@ -239,6 +344,39 @@ impl IgnoreList {
             dns_cache: HashMap::new(),
             cache: None,
             answers: HashMap::new(),
+        };
+        list.reload_files();
+        list.rebuild();
+        list
+    }
+
+    /// Re-reads each `ignoreip = file:PATH` whose file changed (other inode or device, size or
+    /// modification time) since it was last read; returns whether any did. A file that cannot
+    /// be read contributes nothing until it can (logged once per change).
+    pub fn reload_files(&mut self) -> bool {
+        let mut changed = false;
+        for f in &mut self.files {
+            changed |= f.reload();
+        }
+        if changed {
+            self.rebuild();
+        }
+        changed
+    }
+
+    /// The `file:` paths of `ignoreip`.
+    pub fn files(&self) -> impl Iterator<Item = &std::path::Path> {
+        self.files.iter().map(|f| f.path.as_path())
+    }
+
+    fn rebuild(&mut self) {
+        self.entries = self.configured.clone();
+        for f in &self.files {
+            for e in &f.entries {
+                if !self.entries.contains(e) {
+                    self.entries.push(e.clone());
+                }
+            }
         }
     }
 
@@ -365,17 +503,20 @@ impl IgnoreList {
     /// `set <jail> addignoreip`.
     pub fn add(&mut self, text: &str) {
         let e = IgnoreEntry::parse(text);
-        if !self.entries.contains(&e) {
-            self.entries.push(e);
+        if !self.configured.contains(&e) {
+            self.configured.push(e);
         }
+        self.rebuild();
     }
 
     /// `set <jail> delignoreip`; returns whether it was there.
     pub fn remove(&mut self, text: &str) -> bool {
         let e = IgnoreEntry::parse(text);
-        let before = self.entries.len();
-        self.entries.retain(|x| *x != e);
-        before != self.entries.len()
+        let before = self.configured.len();
+        self.configured.retain(|x| *x != e);
+        let removed = before != self.configured.len();
+        self.rebuild();
+        removed
     }
 
     /// Whether `id` is ignored at `now`, and by what, doing the look-ups in place (blocking:
@@ -581,6 +722,44 @@ mod tests {
         // A prefix that covers an ignored address is never banned.
         assert_eq!(ig(&mut l, "203.0.113.0/24"), Some(IgnoreReason::Ip));
         assert_eq!(ig(&mut l, "10.0.0.0/8"), None);
+    }
+
+    /// fail2ban 1.1's `ignoreip = file:PATH`: the file's entries are ignored, with comments and
+    /// any separators; a change (size, time, or a new file under the name) is picked up by
+    /// `reload_files`, and direct entries and `addignoreip` survive reloads.
+    #[test]
+    fn ignoreip_file_is_read_and_reloaded_when_it_changes() {
+        let dir = std::env::temp_dir().join(format!("ferroban-ignorefile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("ignore.lst");
+        std::fs::write(&file, "# trusted\n192.0.2.1, 2001:db8::/32  # office\n").unwrap();
+        let mut l = list(&["198.51.100.9", &format!("file:{}", file.display())]);
+        let ig = |l: &mut IgnoreList, s: &str| l.check_blocking(&HostId::parse(s), 0.0);
+        assert_eq!(ig(&mut l, "192.0.2.1"), Some(IgnoreReason::Ip));
+        assert_eq!(ig(&mut l, "2001:db8::7"), Some(IgnoreReason::Ip));
+        assert_eq!(ig(&mut l, "198.51.100.9"), Some(IgnoreReason::Ip));
+        assert_eq!(ig(&mut l, "203.0.113.5"), None);
+        assert!(!l.reload_files(), "unchanged file, nothing to do");
+        l.add("203.0.113.0/24");
+        // Replaced by a new file (as editors and config management write it).
+        let tmp = dir.join("ignore.lst.new");
+        std::fs::write(&tmp, "192.0.2.2\n").unwrap();
+        std::fs::rename(&tmp, &file).unwrap();
+        assert!(l.reload_files());
+        assert_eq!(ig(&mut l, "192.0.2.1"), None);
+        assert_eq!(ig(&mut l, "192.0.2.2"), Some(IgnoreReason::Ip));
+        assert_eq!(ig(&mut l, "2001:db8::7"), None);
+        assert_eq!(ig(&mut l, "198.51.100.9"), Some(IgnoreReason::Ip));
+        assert_eq!(ig(&mut l, "203.0.113.5"), Some(IgnoreReason::Ip));
+        // Gone: its entries go too; back: read again.
+        std::fs::remove_file(&file).unwrap();
+        assert!(l.reload_files());
+        assert_eq!(ig(&mut l, "192.0.2.2"), None);
+        std::fs::write(&file, "192.0.2.3\n").unwrap();
+        assert!(l.reload_files());
+        assert_eq!(ig(&mut l, "192.0.2.3"), Some(IgnoreReason::Ip));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

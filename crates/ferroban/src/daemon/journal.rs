@@ -73,11 +73,21 @@ impl JailSource {
 
 /// The journal selection jail `def` reads, if it reads the journal: `backend = systemd[...]`,
 /// or `backend = auto` when no `logpath` entry names an existing file and the jail has a
-/// `journalmatch` (fail2ban 1.1.1's switch). The filter keeps the `logtype` it was read with;
+/// `journalmatch` (fail2ban 1.1.1's switch; `systemd_if_nologs = false` in the jail turns it
+/// off, as in fail2ban 1.1.1). The filter keeps the `logtype` it was read with;
 /// the `file` prefixes of fail2ban's and ferroban's common.conf also take the journal's
 /// `HOST IDENT[PID]:` lines.
 pub fn selection_of(def: &JailDef) -> Result<Option<JournalSelection>, String> {
-    selection_for(&def.backend, &def.logpath, &def.journalmatch)
+    let switch = def
+        .value("systemd_if_nologs")
+        .is_none_or(ferroban_config::as_bool);
+    let no_match: [String; 0] = [];
+    let journalmatch = if switch || def.backend.trim().starts_with("systemd") {
+        &def.journalmatch[..]
+    } else {
+        &no_match[..]
+    };
+    selection_for(&def.backend, &def.logpath, journalmatch)
         .map_err(|e| format!("jail '{}': {e}", def.name))
 }
 
@@ -102,7 +112,7 @@ fn selection_for(
 }
 
 /// Some `logpath` entry (path or glob) names an existing file.
-fn any_log_file(logpath: &[LogPath]) -> bool {
+pub(crate) fn any_log_file(logpath: &[LogPath]) -> bool {
     logpath.iter().any(|l| {
         Path::new(&l.path).is_file()
             || glob::glob(&l.path).is_ok_and(|mut g| g.any(|p| p.is_ok_and(|p| p.is_file())))
@@ -279,6 +289,56 @@ mod tests {
                 tail: false,
             })
             .collect()
+    }
+
+    /// fail2ban 1.1.1's jail options for a jail whose `logpath` names no existing file:
+    /// `systemd_if_nologs` (default on: `backend = auto` reads the journal when the jail has a
+    /// `journalmatch`; off: it does not) and `skip_if_nologs` (the jail is not started, said so).
+    #[test]
+    fn systemd_if_nologs_and_skip_if_nologs() {
+        let dir = std::env::temp_dir().join(format!("ferroban-nologs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("filter.d")).unwrap();
+        std::fs::write(
+            dir.join("filter.d/t.conf"),
+            "[Definition]\nfailregex = ^x <HOST>$\njournalmatch = _SYSTEMD_UNIT=t.service\n",
+        )
+        .unwrap();
+        let def = |opts: &str| {
+            std::fs::write(
+                dir.join("jail.conf"),
+                format!(
+                    "[t]\nenabled = true\nfilter = t\naction =\nbackend = auto\n\
+                     logpath = {}/missing.log\n{opts}\n",
+                    dir.display()
+                ),
+            )
+            .unwrap();
+            let cfg = ferroban_config::read_jails(&dir).unwrap();
+            assert!(cfg.errors.is_empty(), "{:?}", cfg.errors);
+            cfg.jails.into_iter().next().unwrap()
+        };
+        assert!(selection_of(&def("")).unwrap().is_some());
+        assert!(
+            selection_of(&def("systemd_if_nologs = true"))
+                .unwrap()
+                .is_some()
+        );
+        let off = def("systemd_if_nologs = false");
+        assert!(selection_of(&off).unwrap().is_none());
+        // Without the switch it follows the (missing) file, waiting for it...
+        assert!(crate::daemon::server::source_of(&off).is_ok());
+        // ...unless skip_if_nologs says to skip the jail.
+        let skip = def("systemd_if_nologs = false\nskip_if_nologs = true");
+        let err = crate::daemon::server::source_of(&skip).err().unwrap();
+        assert!(
+            err.contains("no log file found") && err.contains("skip_if_nologs"),
+            "{err}"
+        );
+        // A log file that exists: skip_if_nologs changes nothing.
+        std::fs::write(dir.join("missing.log"), "").unwrap();
+        assert!(crate::daemon::server::source_of(&def("skip_if_nologs = true")).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -457,6 +457,20 @@ pub fn source_of(def: &JailDef) -> Result<JailSource, String> {
     if def.logpath.is_empty() {
         return Err(format!("jail '{}': no logpath", def.name));
     }
+    // fail2ban 1.1.1's `skip_if_nologs = true`: a jail none of whose logpath entries names an
+    // existing file is not started (said so) instead of waiting for its files.
+    if def
+        .value("skip_if_nologs")
+        .is_some_and(ferroban_config::as_bool)
+        && !journal::any_log_file(&def.logpath)
+    {
+        let paths: Vec<&str> = def.logpath.iter().map(|l| l.path.as_str()).collect();
+        return Err(format!(
+            "jail '{}': no log file found ({}); skipped (skip_if_nologs)",
+            def.name,
+            paths.join(", ")
+        ));
+    }
     let specs = def
         .logpath
         .iter()
@@ -859,7 +873,16 @@ async fn source_task(state: Shared, name: String, stop: Rc<Notify>) {
                 unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.ok()
             })
     };
+    // `ignoreip = file:PATH`: looked at (one stat per file) at most once a second.
+    let mut next_ignore_reload = tokio::time::Instant::now() + POLL_INTERVAL;
     loop {
+        if tokio::time::Instant::now() >= next_ignore_reload {
+            next_ignore_reload = tokio::time::Instant::now() + POLL_INTERVAL;
+            let mut st = state.borrow_mut();
+            if let Some(j) = st.jails.iter_mut().find(|j| j.jail.name() == name) {
+                j.jail.ignore.reload_files();
+            }
+        }
         // Read everything pending, yielding between budget-sized chunks.
         loop {
             let (more, lookups) = {
