@@ -469,6 +469,19 @@ impl Regex {
         }
     }
 
+    /// The [`Captures`] of a match found by [`Regex::search_spans`] on the same `haystack`.
+    pub fn captures_from_spans<'h>(
+        &self,
+        haystack: &'h str,
+        spans: &[Option<(usize, usize)>],
+    ) -> Captures<'h> {
+        Captures {
+            haystack,
+            spans: spans.to_vec(),
+            shared: Arc::clone(&self.inner.shared),
+        }
+    }
+
     fn spans(&self, haystack: &str) -> Option<Vec<Option<(usize, usize)>>> {
         if haystack.len() > LONG_HAYSTACK
             && let Some(exact) = self.inner.derived().gate.exact_for(haystack)

@@ -23,11 +23,14 @@ impl MlfidCache {
         }
     }
 
-    /// A copy of the live entry for `key`; an expired entry is dropped.
-    pub(super) fn get(&mut self, key: &str, now: f64) -> Option<FailData> {
-        let pos = self.entries.iter().position(|(k, _, _)| k == key)?;
+    /// The data of the live entry for `key`, taken out (the entry keeps its place and expiry
+    /// with empty data until [`MlfidCache::update`] puts the merged data back); an expired
+    /// entry is dropped.
+    pub(super) fn take(&mut self, key: &str, now: f64) -> Option<FailData> {
+        // Keys are unique; the newest entries (live connections) are searched first.
+        let pos = self.entries.iter().rposition(|(k, _, _)| k == key)?;
         if self.entries[pos].2 > now {
-            return Some(self.entries[pos].1.clone());
+            return Some(std::mem::take(&mut self.entries[pos].1));
         }
         self.entries.remove(pos);
         None
@@ -35,7 +38,7 @@ impl MlfidCache {
 
     /// Adds a new entry (replacing one with the same key), evicting the oldest ones when full.
     pub(super) fn insert(&mut self, key: &str, data: FailData, now: f64) {
-        if let Some(pos) = self.entries.iter().position(|(k, _, _)| k == key) {
+        if let Some(pos) = self.entries.iter().rposition(|(k, _, _)| k == key) {
             self.entries.remove(pos);
         }
         if self.entries.len() >= self.max_count {
@@ -51,7 +54,7 @@ impl MlfidCache {
 
     /// Replaces the data of an existing entry, keeping its expiry.
     pub(super) fn update(&mut self, key: &str, data: FailData) {
-        if let Some(e) = self.entries.iter_mut().find(|(k, _, _)| k == key) {
+        if let Some(e) = self.entries.iter_mut().rev().find(|(k, _, _)| k == key) {
             e.1 = data;
         }
     }
@@ -70,12 +73,12 @@ mod tests {
         let mut c = MlfidCache::new(2, 10.0);
         c.insert("a", FailData::default(), 0.0);
         c.insert("b", FailData::default(), 1.0);
-        assert!(c.get("a", 5.0).is_some());
-        assert!(c.get("a", 10.0).is_none());
+        assert!(c.take("a", 5.0).is_some());
+        assert!(c.take("a", 10.0).is_none());
         c.insert("c", FailData::default(), 2.0);
         c.insert("d", FailData::default(), 3.0);
-        assert!(c.get("b", 3.0).is_none(), "oldest evicted when full");
-        assert!(c.get("c", 3.0).is_some());
-        assert!(c.get("d", 3.0).is_some());
+        assert!(c.take("b", 3.0).is_none(), "oldest evicted when full");
+        assert!(c.take("c", 3.0).is_some());
+        assert!(c.take("d", 3.0).is_some());
     }
 }

@@ -98,6 +98,12 @@ pub struct FailData {
     pub mlfpending: bool,
 }
 
+/// Key equality with the cheap checks first (most keys differ in length or first byte).
+#[inline]
+fn key_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
+}
+
 fn truthy(v: Option<&GroupValue>) -> bool {
     match v {
         None | Some(GroupValue::None) => false,
@@ -109,7 +115,10 @@ fn truthy(v: Option<&GroupValue>) -> bool {
 impl FailData {
     /// A field's value, `None` when absent or not participating.
     pub fn get(&self, key: &str) -> Option<&GroupValue> {
-        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.fields
+            .iter()
+            .find(|(k, _)| key_eq(k, key))
+            .map(|(_, v)| v)
     }
 
     /// A field's text, `None` when absent, not participating or a tuple.
@@ -125,29 +134,46 @@ impl FailData {
     }
 
     fn set(&mut self, key: &str, value: GroupValue) {
-        match self.fields.iter_mut().find(|(k, _)| k == key) {
+        match self.fields.iter_mut().find(|(k, _)| key_eq(k, key)) {
             Some(slot) => slot.1 = value,
             None => self.fields.push((key.to_string(), value)),
         }
     }
 
     fn pop(&mut self, key: &str) -> Option<GroupValue> {
-        let pos = self.fields.iter().position(|(k, _)| k == key)?;
+        let pos = self.fields.iter().position(|(k, _)| key_eq(k, key))?;
         Some(self.fields.remove(pos).1)
     }
 
-    /// dict.update(other): every key of `other` overwrites.
-    fn update_all(&mut self, other: &FailData) {
-        for (k, v) in &other.fields {
-            self.set(k, v.clone());
+    /// `set`, trying position `hint` first (the fields of two failures of one regex are in
+    /// the same order).
+    fn set_hinted(&mut self, hint: usize, key: &str, value: GroupValue) {
+        match self.fields.get_mut(hint) {
+            Some(slot) if key_eq(&slot.0, key) => slot.1 = value,
+            _ => self.set(key, value),
+        }
+    }
+
+    /// dict.update(other): every key of `other` overwrites. The keys of `other` are distinct,
+    /// so only the keys `self` had before can be overwritten.
+    fn update_all(&mut self, other: FailData) {
+        let before = self.fields.len();
+        for (k, v) in other.fields {
+            match self.fields[..before]
+                .iter_mut()
+                .find(|(sk, _)| key_eq(sk, &k))
+            {
+                Some(slot) => slot.1 = v,
+                None => self.fields.push((k, v)),
+            }
         }
     }
 
     /// `update((k, v) for k, v in other.items() if v is not None)`.
     fn update_non_none(&mut self, other: FailData) {
-        for (k, v) in other.fields {
+        for (i, (k, v)) in other.fields.into_iter().enumerate() {
             if !matches!(v, GroupValue::None) {
-                self.set(&k, v);
+                self.set_hinted(i, &k, v);
             }
         }
         if other.matches.is_some() {
@@ -286,6 +312,10 @@ pub struct Filter {
     spans: Vec<Option<(usize, usize)>>,
     /// Reused haystack of the failregexes: the prefregex's content and `\n`.
     content_scratch: String,
+    /// Set by the single-line screen for the line it passed: the first failregex that
+    /// matches it, and whether `spans` hold the prefregex's groups on that line (and
+    /// `candidates` the prefilter's answer on its content).
+    screened: Option<Screened>,
     dates: DateDetector,
     max_lines: usize,
     opts: FilterOptions,
@@ -390,6 +420,7 @@ impl Filter {
             content_group: prefregex.as_ref().and_then(|p| p.group_index("content")),
             spans: Vec::new(),
             content_scratch: String::new(),
+            screened: None,
             prefregex,
             candidates: vec![true; fail.len()],
             failregex: fail,
@@ -596,10 +627,17 @@ impl Filter {
             return result;
         }
 
+        let screened = if multi { None } else { self.screened.take() };
         let mut pre_groups: Option<FailData> = None;
         if let Some(pref) = &self.prefregex {
-            let Some(caps) = pref.search(buf.as_deref().unwrap_or_default()) else {
-                return result;
+            let haystack = buf.as_deref().unwrap_or_default();
+            let caps = match &screened {
+                // the screen found the prefregex's groups on this very line
+                Some(s) if s.pref_spans => pref.captures_from_spans(haystack, &self.spans),
+                _ => match pref.search(haystack) {
+                    Some(caps) => caps,
+                    None => return result,
+                },
             };
             result.prefregex_matched = true;
             let mut groups = FailData {
@@ -621,8 +659,11 @@ impl Filter {
         let raw_default = self.opts.use_dns == UseDns::Raw || self.opts.return_raw_host;
         // Which failregexes can match the haystack (literal prefilter), computed again
         // whenever the haystack is rebuilt.
-        let mut screened = false;
-        for index in 0..self.failregex.len() {
+        // With the screen's result, the regexes before the first that matched are skipped
+        // (they cannot match this haystack) and its prefilter answer is reused.
+        let first = screened.as_ref().map_or(0, |s| s.first);
+        let mut screened = screened.is_some_and(|s| s.candidates);
+        for index in first..self.failregex.len() {
             // The buffer text is rebuilt only after a match changed the line buffer.
             if buf.is_none() {
                 screened = false;
@@ -683,7 +724,7 @@ impl Filter {
             }
             if let Some(pre) = &pre_groups {
                 let mut merged = pre.clone();
-                merged.update_all(&fail);
+                merged.update_all(fail);
                 fail = merged;
             }
             let mlfid = fail.get_str("mlfid").map(str::to_string);
@@ -795,6 +836,7 @@ impl Filter {
         {
             return false;
         }
+        self.screened = None;
         if let Some(pref) = &self.prefregex {
             result.prefregex_matched = pref.is_match(buf);
             if !result.prefregex_matched {
@@ -810,30 +852,49 @@ impl Filter {
                 return true;
             }
             let Some((s, e)) = self.spans.get(ci).copied().flatten().filter(|(s, e)| e > s) else {
+                self.screened = Some(Screened {
+                    first: 0,
+                    pref_spans: true,
+                    candidates: false,
+                });
                 return true;
             };
             let mut content = std::mem::take(&mut self.content_scratch);
             content.clear();
             content.push_str(&buf[s..e]);
             content.push('\n');
-            let any = self.any_failregex_matches(&content);
+            let first = self.first_failregex_match(&content);
             self.content_scratch = content;
-            return any;
+            self.screened = first.map(|first| Screened {
+                first,
+                pref_spans: true,
+                candidates: true,
+            });
+            return first.is_some();
         }
-        self.any_failregex_matches(buf)
+        let first = self.first_failregex_match(buf);
+        self.screened = first.map(|first| Screened {
+            first,
+            pref_spans: false,
+            candidates: true,
+        });
+        first.is_some()
     }
 
-    /// Whether any failregex matches `haystack` (exact).
-    fn any_failregex_matches(&mut self, haystack: &str) -> bool {
-        if let Some(pf) = prefilter_of(&self.prefilter, &self.failregex) {
-            pf.candidates(haystack, &mut self.candidates);
-            self.failregex
-                .iter()
-                .zip(&self.candidates)
-                .any(|(r, &c)| c && r.is_match(haystack))
-        } else {
-            self.failregex.iter().any(|r| r.is_match(haystack))
+    /// Index of the first failregex that matches `haystack` (exact); leaves the prefilter's
+    /// answer for `haystack` in `candidates`.
+    fn first_failregex_match(&mut self, haystack: &str) -> Option<usize> {
+        match prefilter_of(&self.prefilter, &self.failregex) {
+            Some(pf) => pf.candidates(haystack, &mut self.candidates),
+            None => {
+                self.candidates.clear();
+                self.candidates.resize(self.failregex.len(), true);
+            }
         }
+        self.failregex
+            .iter()
+            .zip(&self.candidates)
+            .position(|(r, &c)| c && r.is_match(haystack))
     }
 
     fn text_to_ip(&self, text: &str) -> Vec<HostId> {
@@ -877,7 +938,9 @@ impl Filter {
             flags |= FORGET;
         }
         let users;
-        match self.mlfid.get(key, now) {
+        // The cached data is taken out, not copied: every caller writes the merged failure
+        // back (`update`) unless the entry is forgotten.
+        match self.mlfid.take(key, now) {
             Some(mut cached) => {
                 let user = fail.get_str("user").map(str::to_string);
                 if let Some(u) = user.filter(|u| !u.is_empty()) {
@@ -904,7 +967,8 @@ impl Filter {
             }
             None if flags & FORGET == 0 => {
                 users = fail.update_users();
-                self.mlfid.insert(key, fail.clone(), now);
+                // placeholder: the caller writes the merged failure back
+                self.mlfid.insert(key, FailData::default(), now);
             }
             None => users = fail.users.as_ref().map_or(0, BTreeSet::len),
         }
@@ -928,6 +992,17 @@ impl Filter {
         }
         (fail, flags & FORGET == 0)
     }
+}
+
+/// What the single-line screen learnt about the line it passed.
+#[derive(Debug, Clone, Copy)]
+struct Screened {
+    /// The first failregex that matches.
+    first: usize,
+    /// `Filter::spans` hold the prefregex's groups on the line.
+    pref_spans: bool,
+    /// `Filter::candidates` hold the prefilter's answer on the failregexes' haystack.
+    candidates: bool,
 }
 
 /// The prefilter over `failregex` (built on first use), `None` for a single failregex.
