@@ -89,12 +89,12 @@ def run(args):
             time.sleep(0.005)
         done.set()
         t.join()
+        result["status_during_ingest"] = summary(during)
+        result["status_failures"] = failures
         if took is None:
             raise run_mod.BenchError(f"no {needle.strip()!r} within {args.timeout} s")
         result["ingest_seconds"] = round(took, 3)
         result["ingest_lines_per_second"] = round(args.lines / took)
-        result["status_during_ingest"] = summary(during)
-        result["status_failures"] = failures
     except run_mod.BenchError as e:
         result["error"] = str(e)
     except Exception as e:  # noqa: BLE001 - report, do not leave the daemon running
