@@ -80,6 +80,30 @@ fn bantime_opt(def: &JailDef, opt: &str) -> Option<Value> {
     })
 }
 
+/// `get <jail> datepattern`: `[null, "Default Detectors"]` without a pattern (or with several
+/// templates), else `[pattern, name]` of the one template (`pattern` null for the keyword
+/// templates `Epoch`, `LEPOCH`, `TAI64N`, `ISO8601`); the name spells the `%`-codes out as
+/// fail2ban does (`Year-Month-Day 24hour:Minute:Second`).
+fn datepattern_value(pattern: Option<&str>) -> Value {
+    let default = json!([null, "Default Detectors"]);
+    let Some(p) = pattern.map(str::trim).filter(|p| !p.is_empty()) else {
+        return default;
+    };
+    let Ok(d) = ferroban_date::DateDetector::from_pattern(p) else {
+        return default;
+    };
+    let names = d.template_hits();
+    if names.len() != 1 {
+        return default;
+    }
+    let bare = p
+        .strip_prefix("{^LN-BEG}")
+        .or_else(|| p.strip_prefix('^'))
+        .unwrap_or(p);
+    let keyword = ["Epoch", "LEPOCH", "TAI64N", "ISO8601"].contains(&bare);
+    json!([(!keyword).then_some(p), names[0].0])
+}
+
 /// `get <jail> <what> ...` for the settings [`super`] does not read itself; `None` when `what`
 /// is no such setting.
 pub(super) fn get_jail(state: &Shared, idx: usize, what: &str, rest: &[&str]) -> Option<Res> {
@@ -111,6 +135,7 @@ pub(super) fn get_jail(state: &Shared, idx: usize, what: &str, rest: &[&str]) ->
                 .collect();
             json!(words)
         }
+        ("datepattern", []) => datepattern_value(filter.and_then(|f| f.datepattern.as_deref())),
         (opt, []) if opt.starts_with("bantime.") => bantime_opt(def, &opt["bantime.".len()..])?,
         _ => return None,
     }))
@@ -220,6 +245,11 @@ pub(super) fn set_jail(state: &Shared, idx: usize, what: &str, rest: &[&str]) ->
             }
             Ok(list_of(state, idx, op))
         }),
+        ("datepattern", [v]) => rebuild(state, idx, |d| {
+            filter_mut(d).datepattern = Some(v.to_string());
+            Ok(())
+        })
+        .map(|()| datepattern_value(Some(v))),
         (opt, [v]) if opt.starts_with("bantime.") => {
             let name = &opt["bantime.".len()..];
             let secs = |v: &str| ferroban_config::parse_duration(v).map_err(|e| e.to_string());
