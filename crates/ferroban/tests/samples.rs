@@ -47,8 +47,9 @@ fn stock_filters_pass_their_samples() {
 /// fail2ban's own test filters (`zzz-*`) with their samples.
 ///
 /// They include `common.conf` through a path relative to fail2ban's source tree
-/// (`../../../../../../../config/filter.d/common.conf`), which does not exist in the installed
-/// package; the test lays them out in a scratch tree where that path resolves to the stock file.
+/// (`../../../../../../../config/filter.d/common.conf` in 1.0.2, `../../../../config/...` in
+/// 1.1), which does not exist in the installed package; the test lays them out in a scratch tree
+/// where both paths resolve to the stock file.
 #[test]
 fn test_config_filters_pass_their_samples() {
     let root = reference_root();
@@ -61,6 +62,15 @@ fn test_config_filters_pass_their_samples() {
     std::fs::copy(
         root.join("etc/fail2ban/filter.d/common.conf"),
         common.join("common.conf"),
+    )
+    .expect("copy common.conf");
+    // fail2ban 1.1 goes up four levels instead of seven (`../../../../config/filter.d/...`):
+    // the stock file there too, so the same layout serves both.
+    let common11 = scratch.join("1/2/3/config/filter.d");
+    std::fs::create_dir_all(&common11).expect("scratch tree");
+    std::fs::copy(
+        root.join("etc/fail2ban/filter.d/common.conf"),
+        common11.join("common.conf"),
     )
     .expect("copy common.conf");
     let mut filters = Vec::new();
