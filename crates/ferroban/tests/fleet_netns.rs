@@ -920,7 +920,7 @@ fn fleet_refuses_forged_keys_foreign_unbans_and_ignored_addresses() {
         &[ignored.clone(), victim.clone()],
         Duration::from_secs(10),
     );
-    lab.wait_all(&[1], &[victim.clone()], Duration::from_secs(10));
+    lab.wait_all(&[1], std::slice::from_ref(&victim), Duration::from_secs(10));
     lab.client(1, &["set", JAIL, "unbanip", &victim]);
     wait_for(
         "n1 and n3 count the foreign unban",

@@ -481,3 +481,92 @@ pub fn unban_remote_in(state: &Shared, idx: usize, id: &HostId) -> bool {
     let rt = &st.jails[idx];
     unban_remote(rt.jail.name(), id, &rt.jobs, now)
 }
+
+/// The fleet's series for `/metrics` (empty when the fleet is off), from its status: built on
+/// each scrape (a handful of series), called from the metrics thread.
+pub fn metric_families() -> Vec<prometheus::proto::MetricFamily> {
+    let Some(h) = handle() else {
+        return Vec::new();
+    };
+    let s = h.status();
+    let r = prometheus::Registry::new();
+    let gauge = |name: &str, help: &str, v: f64| {
+        if let Ok(g) = prometheus::Gauge::new(name, help) {
+            g.set(v);
+            let _ = r.register(Box::new(g));
+        }
+    };
+    gauge(
+        "ferroban_fleet_connected",
+        "1 while the node is connected to NATS JetStream and follows the stream",
+        f64::from(u8::from(s.connected)),
+    );
+    gauge(
+        "ferroban_fleet_outbox",
+        "Own decisions not yet acknowledged by JetStream",
+        s.outbox as f64,
+    );
+    gauge(
+        "ferroban_fleet_lag",
+        "Stream messages not yet applied (stream last sequence minus cursor)",
+        s.lag as f64,
+    );
+    gauge(
+        "ferroban_fleet_cursor",
+        "Last stream sequence applied",
+        s.cursor as f64,
+    );
+    gauge(
+        "ferroban_fleet_remote_bans",
+        "Live remote bans",
+        s.remote_active as f64,
+    );
+    gauge(
+        "ferroban_fleet_clock_skew_seconds",
+        "NATS server clock minus this node's clock",
+        s.skew_ms.unwrap_or(0) as f64 / 1000.0,
+    );
+    let counter = |name: &str, help: &str, v: u64| {
+        if let Ok(c) = prometheus::IntCounter::new(name, help) {
+            c.inc_by(v);
+            let _ = r.register(Box::new(c));
+        }
+    };
+    counter(
+        "ferroban_fleet_published_total",
+        "Own decisions acknowledged by JetStream since the start",
+        s.published,
+    );
+    counter(
+        "ferroban_fleet_received_total",
+        "Other nodes' events received since the start",
+        s.received,
+    );
+    counter(
+        "ferroban_fleet_applied_total",
+        "Remote decisions handed to the jails since the start",
+        s.applied,
+    );
+    if let Ok(c) = prometheus::IntCounterVec::new(
+        prometheus::Opts::new(
+            "ferroban_fleet_rejected_total",
+            "Refused events per reason since the start",
+        ),
+        &["reason"],
+    ) {
+        for (reason, n) in &s.rejects {
+            c.with_label_values(&[reason.as_str()]).inc_by(*n);
+        }
+        let _ = r.register(Box::new(c));
+    }
+    if let Ok(g) = prometheus::IntGaugeVec::new(
+        prometheus::Opts::new("ferroban_fleet_peer_bans", "Live bans per origin"),
+        &["peer"],
+    ) {
+        for (peer, p) in &s.peers {
+            g.with_label_values(&[peer.as_str()]).set(p.active as i64);
+        }
+        let _ = r.register(Box::new(g));
+    }
+    r.gather()
+}

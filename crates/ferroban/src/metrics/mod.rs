@@ -596,6 +596,8 @@ impl Metrics {
     /// The text format of every series (and the fail2ban exporter's names when enabled).
     pub fn render(&self) -> String {
         let mut fams = self.registry.gather();
+        // Fleet mode (issue 13): ferroban_fleet_* from the fleet's status.
+        fams.extend(crate::daemon::fleet::metric_families());
         if let Some(c) = &self.compat {
             let jails = self.jails();
             c.up.set(1);
