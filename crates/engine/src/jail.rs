@@ -505,6 +505,11 @@ impl Jail {
             .collect()
     }
 
+    /// The prefregex with its tags expanded (`get <jail> prefregex`).
+    pub fn prefregex(&self) -> Option<String> {
+        self.filter.prefregex().map(|r| r.expanded().to_string())
+    }
+
     /// Its configuration.
     pub fn def(&self) -> &JailDef {
         &self.def

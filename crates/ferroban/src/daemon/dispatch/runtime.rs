@@ -113,7 +113,7 @@ pub(super) fn get_jail(state: &Shared, idx: usize, what: &str, rest: &[&str]) ->
     let filter = def.filter_def.as_ref();
     Some(Ok(match (what, rest) {
         ("maxlines", []) => json!(filter.and_then(|f| f.maxlines).unwrap_or(1)),
-        ("prefregex", []) => json!(filter.and_then(|f| f.prefregex.clone()).unwrap_or_default()),
+        ("prefregex", []) => json!(rt.jail.prefregex().unwrap_or_default()),
         ("logtimezone", []) => json!(def.logtimezone),
         ("ignorecache", []) => match &def.ignorecache {
             None => Value::Null,
@@ -196,12 +196,26 @@ pub(super) fn set_jail(state: &Shared, idx: usize, what: &str, rest: &[&str]) ->
             d.logtimezone = (!v.is_empty()).then(|| v.to_string());
             Ok(())
         })
-        .map(|()| json!(v)),
+        .map(|()| json!(v))
+        // Only the zone changed: the rebuild failed on it (fail2ban's words).
+        .map_err(|_| {
+            format!(
+                "Unknown or unsupported time zone: {}",
+                crate::control::pyrepr::repr_str(v)
+            )
+        }),
         ("prefregex", [v]) => rebuild(state, idx, |d| {
             filter_mut(d).prefregex = (!v.is_empty()).then(|| v.to_string());
             Ok(())
         })
-        .map(|()| json!(v)),
+        .map(|()| {
+            json!(
+                state.borrow().jails[idx]
+                    .jail
+                    .prefregex()
+                    .unwrap_or_default()
+            )
+        }),
         (op @ ("addfailregex" | "addignoreregex"), [v]) => rebuild(state, idx, |d| {
             let f = filter_mut(d);
             if op == "addfailregex" {
