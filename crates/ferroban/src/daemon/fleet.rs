@@ -485,10 +485,13 @@ pub fn unban_remote_in(state: &Shared, idx: usize, id: &HostId) -> bool {
 /// The fleet's series for `/metrics` (empty when the fleet is off), from its status: built on
 /// each scrape (a handful of series), called from the metrics thread.
 pub fn metric_families() -> Vec<prometheus::proto::MetricFamily> {
-    let Some(h) = handle() else {
-        return Vec::new();
-    };
-    let s = h.status();
+    match handle() {
+        Some(h) => families_of(&h.status()),
+        None => Vec::new(),
+    }
+}
+
+fn families_of(s: &ferroban_fleet::Status) -> Vec<prometheus::proto::MetricFamily> {
     let r = prometheus::Registry::new();
     let gauge = |name: &str, help: &str, v: f64| {
         if let Ok(g) = prometheus::Gauge::new(name, help) {
@@ -569,4 +572,45 @@ pub fn metric_families() -> Vec<prometheus::proto::MetricFamily> {
         let _ = r.register(Box::new(g));
     }
     r.gather()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fleet_series_render_from_the_status() {
+        let mut s = ferroban_fleet::Status {
+            connected: true,
+            outbox: 3,
+            published: 334,
+            skew_ms: Some(-30_000),
+            ..Default::default()
+        };
+        s.rejects.insert("bad_signature".into(), 2);
+        s.peers.insert(
+            "n2".into(),
+            ferroban_fleet::PeerStatus {
+                active: 7,
+                ..Default::default()
+            },
+        );
+        let fams = families_of(&s);
+        let mut out = Vec::new();
+        use prometheus::Encoder;
+        prometheus::TextEncoder::new()
+            .encode(&fams, &mut out)
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        for want in [
+            "ferroban_fleet_connected 1",
+            "ferroban_fleet_outbox 3",
+            "ferroban_fleet_published_total 334",
+            "ferroban_fleet_clock_skew_seconds -30",
+            "ferroban_fleet_rejected_total{reason=\"bad_signature\"} 2",
+            "ferroban_fleet_peer_bans{peer=\"n2\"} 7",
+        ] {
+            assert!(text.contains(want), "{want} not in:\n{text}");
+        }
+    }
 }
