@@ -110,20 +110,36 @@ impl MetricsThread {
         totals: Option<Arc<Totals>>,
         now: Arc<dyn Fn() -> f64 + Send + Sync>,
     ) -> Result<MetricsThread, String> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("metrics runtime: {e}"))?;
-        let listener = match &addr {
-            None => None,
-            Some(a) => Some(rt.block_on(bind(a))?),
-        };
+        // The thread binds `addr` in its own runtime and says how that went before serving
+        // (the caller may itself run inside a runtime: it only waits on a plain channel).
+        let (bound_tx, bound_rx) = std::sync::mpsc::channel::<Result<(), String>>();
         let stop = Arc::new(tokio::sync::Notify::new());
         let stop2 = stop.clone();
         let thread = std::thread::Builder::new()
             .name("ferroban-metrics".into())
             .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = bound_tx.send(Err(format!("metrics runtime: {e}")));
+                        return;
+                    }
+                };
                 rt.block_on(async move {
+                    let listener = match &addr {
+                        None => None,
+                        Some(a) => match bind(a).await {
+                            Ok(l) => Some(l),
+                            Err(e) => {
+                                let _ = bound_tx.send(Err(e));
+                                return;
+                            }
+                        },
+                    };
+                    let _ = bound_tx.send(Ok(()));
                     let serve = async {
                         match listener {
                             Some(l) => serve(l, metrics.clone()).await,
@@ -151,6 +167,17 @@ impl MetricsThread {
                 })
             })
             .map_err(|e| format!("metrics thread: {e}"))?;
+        match bound_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(e);
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err("the metrics thread ended at start".into());
+            }
+        }
         Ok(MetricsThread {
             stop,
             thread: Some(thread),
