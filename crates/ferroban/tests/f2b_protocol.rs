@@ -297,10 +297,25 @@ fn group_end(b: &[u8], open: usize) -> Option<usize> {
     None
 }
 
+/// Cosmetic: the order of an ignore list's single addresses (fail2ban keeps them in a Python
+/// set: their order changes with the interpreter's hash seed).
+fn ignore_list_sorted(text: &str) -> String {
+    let head = "These IP addresses/networks are ignored:\n";
+    let Some(rest) = text.strip_prefix(head) else {
+        return text.to_string();
+    };
+    let mut entries: Vec<&str> = rest
+        .lines()
+        .map(|l| l.trim_start_matches("|- ").trim_start_matches("`- "))
+        .collect();
+    entries.sort_unstable();
+    format!("{head}{}\n", entries.join("\n"))
+}
+
 /// Cosmetic: the expansion of the address tags (`<ADDR>`, `<HOST>`: fail2ban and ferroban
 /// spell the same alternatives differently) becomes `<ADDR>` / `<HOST>`.
 fn cosmetic(text: &str) -> String {
-    let mut t = text.to_string();
+    let mut t = ignore_list_sorted(text);
     while let Some(ip4) = t.find("(?P<ip4>") {
         let Some(start) = t[..ip4].rfind("\\[?(?:") else {
             break;
@@ -439,7 +454,7 @@ fn differential_against_fail2ban_server() {
     );
     // The target of issue 11 is 95%; not reached yet (docs/compatibility.md says what is
     // missing). This guards the share reached so far against regressions.
-    const REACHED: f64 = 79.0 / 97.0;
+    const REACHED: f64 = 81.0 / 97.0;
     assert!(share + 1e-9 >= REACHED, "{summary}");
 }
 

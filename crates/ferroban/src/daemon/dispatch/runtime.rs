@@ -33,6 +33,33 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
+/// fail2ban's words for a regex it cannot take (`Unable to compile regular expression
+/// '...':\n<reason>`, `No failure-id group in '...'`); other errors as ferroban words them.
+fn jail_error_text(e: &super::super::jail::JailError) -> String {
+    use ferroban_engine::filter::FilterError;
+    use ferroban_matcher::RegexError;
+    let super::super::jail::JailError::Filter { error, .. } = e else {
+        return e.to_string();
+    };
+    match error.as_ref() {
+        FilterError::Regex {
+            source:
+                RegexError::Syntax {
+                    pattern,
+                    offset,
+                    message,
+                },
+            ..
+        } => format!(
+            "Unable to compile regular expression '{pattern}':\n{message} at position {offset}"
+        ),
+        FilterError::NoFailureId { pattern, .. } => {
+            format!("No failure-id group in '{pattern}'")
+        }
+        _ => e.to_string(),
+    }
+}
+
 /// Rebuilds jail `idx` from its definition after `change`; the current run-time values of
 /// findtime, maxretry, bantime and the ignore list are kept.
 pub(super) fn rebuild(
@@ -52,7 +79,7 @@ pub(super) fn rebuild(
         d
     };
     change(&mut def)?;
-    let new = super::super::jail::Jail::new(def).map_err(|e| e.to_string())?;
+    let new = super::super::jail::Jail::new(def).map_err(|e| jail_error_text(&e))?;
     state.borrow_mut().jails[idx].jail.reconfigure(new);
     Ok(())
 }
