@@ -153,6 +153,21 @@ def main():
         write(outdir, "control", line + b"\n")
         n += 1
 
+    # pickle: fail2ban-client's frames (pickle of the command words + <F2B_END_COMMAND>) in
+    # every pickle protocol, and a server's replies
+    import pickle
+    end = b"<F2B_END_COMMAND>"
+    for cmd in (["ping"], ["status"], ["status", "sshd"], ["set", "sshd", "banip", "192.0.2.1"],
+                ["get", "sshd", "bantime"], ["stop"]):
+        for proto in range(0, pickle.HIGHEST_PROTOCOL + 1):
+            write(outdir, "pickle", pickle.dumps(cmd, proto) + end)
+            n += 1
+    write(outdir, "pickle", b"<F2B_CLOSE_COMMAND>" + end)
+    for reply in ((0, [("Number of jail", 1), ("Jail list", "sshd")]), (0, {"sshd": ["192.0.2.1"]}),
+                  (1, ValueError("x")), (0, 1.5), (0, None), (0, (True, b"b", set([1])))):
+        write(outdir, "pickle", pickle.dumps(reply, 2) + end)
+        n += 1
+
     # action_tags: properties, NUL, command, NUL, run-time values
     for a in actions:
         text = read(a).decode("utf-8", "replace")

@@ -2,7 +2,7 @@
 //! argv) and a response line, then the client's rendering of any response value for any
 //! command (fail2ban-client's layout). A request that parses must survive its own encoding.
 //!
-//! fail2ban's pickle framing (issue 11) gets its own target once it exists.
+//! fail2ban's pickle framing (issue 11) has its own target: `pickle`.
 
 #![no_main]
 
