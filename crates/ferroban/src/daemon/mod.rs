@@ -85,7 +85,7 @@ pub struct ServerArgs {
     #[arg(short = 'V', long = "version")]
     pub version: bool,
     /// Serve Prometheus metrics at ADDR (`127.0.0.1:9191`, or a Unix socket path); overrides
-    /// `metrics` of fail2ban.local [Definition] (default: off).
+    /// `metrics` of fail2ban.local `[Definition]` (default: off).
     #[arg(long = "metrics", value_name = "ADDR")]
     pub metrics: Option<String>,
     /// Also emit the fail2ban exporter's metric names (f2b_up, f2b_jail_banned_current, ...).
