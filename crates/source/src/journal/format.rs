@@ -156,7 +156,12 @@ mod tests {
             ("SYSLOG_IDENTIFIER", b"sshd"),
             ("MESSAGE", &msg[..crate::journal::MAX_FIELD]),
         ]);
-        assert!(format_entry(&ok).unwrap().line.ends_with("from 203.0.113.77"));
+        assert!(
+            format_entry(&ok)
+                .unwrap()
+                .line
+                .ends_with("from 203.0.113.77")
+        );
     }
 
     #[test]
