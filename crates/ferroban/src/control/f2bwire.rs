@@ -14,10 +14,12 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use super::pickle::{self, Accept, PyVal};
 pub use super::pickle::{CLOSE, END};
 
-/// True when a request starting with `first` is in fail2ban's framing rather than a JSON line
-/// (which starts with `{`, possibly after white space).
+/// True when a request starting with `first` is in fail2ban's framing: a byte a pickle can start
+/// with (`PROTO`, a mark, an empty container, a scalar or global opcode) or the `<` of
+/// `<F2B_CLOSE_COMMAND>`. Anything else (a JSON line starts with `{`) is read as a JSON line, and
+/// what is neither gets the JSON protocol's error.
 pub fn is_f2b_start(first: u8) -> bool {
-    !(first == b'{' || first.is_ascii_whitespace())
+    b"\x80\x95()]}NIJKLMFGSTUVXBCcP<\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f".contains(&first)
 }
 
 /// How reading one frame ended.
@@ -265,6 +267,20 @@ mod tests {
 
     fn argv(w: &[&str]) -> Vec<String> {
         w.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn framing_by_first_byte() {
+        assert!(!is_f2b_start(b'{') && !is_f2b_start(b' ') && !is_f2b_start(b'\n'));
+        assert!(!is_f2b_start(b'[') && !is_f2b_start(0xff));
+        for p in [
+            &pickle::encode(&PyVal::None)[..],
+            CLOSE,
+            b"cos\nsystem\n",
+            b"(lp0\n",
+        ] {
+            assert!(is_f2b_start(p[0]), "{p:?}");
+        }
     }
 
     #[test]

@@ -67,7 +67,13 @@ pub(super) fn peer_wire(stream: &UnixStream) -> Option<Wire> {
     {
         return Some(Wire::Json);
     }
+    // The command line is readable where the executable link is not (another user's process).
     let cmdline = std::fs::read(format!("/proc/{}/cmdline", cred.pid)).ok()?;
+    let arg0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+    let base = arg0.rsplit(|b| *b == b'/').next().unwrap_or_default();
+    if base.starts_with(b"ferroban") {
+        return Some(Wire::Json);
+    }
     cmdline
         .split(|b| *b == 0)
         .take(3)
