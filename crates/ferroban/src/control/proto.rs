@@ -1,5 +1,10 @@
 //! The control wire protocol: newline-delimited JSON over a Unix stream socket.
 //!
+//! The same socket also speaks fail2ban's own framing (pickled command lists ending in
+//! `<F2B_END_COMMAND>`, see [`super::f2bwire`]): a request whose first byte a pickle can start
+//! with is read that way and answered in kind, with the values below typed as fail2ban's server
+//! types them.
+//!
 //! # Framing
 //! Each request is one line of JSON followed by `\n`:
 //! ```text
