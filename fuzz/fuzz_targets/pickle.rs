@@ -13,8 +13,15 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     for accept in [Accept::Commands, Accept::Replies] {
         if let Ok(v) = pickle::decode(data, accept) {
-            let again = pickle::decode(&pickle::encode(&v), Accept::Replies)
-                .unwrap_or_else(|e| panic!("{v:?} does not decode after encoding: {e:?}"));
+            let again = match pickle::decode(&pickle::encode(&v), Accept::Replies) {
+                Ok(again) => again,
+                // Memo references are expanded on decoding and the encoder does not memoize:
+                // a value near the size limit may re-encode past it (found by this target with
+                // a 4 KB memo fan-out expanding to ~1M values). That refusal is the limit
+                // working; any other refusal of our own encoding is a defect.
+                Err(e) if e.0.contains(&format!("more than {}", pickle::MAX_NODES)) => continue,
+                Err(e) => panic!("{v:?} does not decode after encoding: {e:?}"),
+            };
             // NaN is not equal to itself: compare the encodings then.
             if again != v {
                 assert_eq!(pickle::encode(&again), pickle::encode(&v), "{v:?} vs {again:?}");
