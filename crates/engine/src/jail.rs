@@ -1015,8 +1015,9 @@ impl Jail {
                 ticket.id
             );
         } else {
+            // "Ban <id>" is logged by the daemon once the store committed it (a batch is one
+            // transaction): a ban logged as such is never lost to a crash.
             self.record(&ticket, store, record);
-            flog!(Notice, "actions", "[{}] Ban {}", self.name, ticket.id);
         }
         self.tickets.insert(ticket.id.clone(), ticket.clone());
         Some(Event::Ban(ticket))

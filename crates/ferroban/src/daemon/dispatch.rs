@@ -66,6 +66,15 @@ fn guard_ban(j: &super::jail::Jail, id: &HostId, force: bool) -> Result<(), Stri
     let HostId::Net(base, plen) = id else {
         return Ok(());
     };
+    let min = min_prefix(j, base.is_ipv4())?;
+    if *plen < min && !force {
+        let key = if base.is_ipv4() { "ipv4" } else { "ipv6" };
+        return Err(format!(
+            "refusing to ban {id} in jail '{}': wider than /{min} (banip.minprefix.{key}); use `set {} banip --force {id}` to ban it anyway",
+            j.name(),
+            j.name()
+        ));
+    }
     for e in j.ignore.entries() {
         if let super::ignore::IgnoreEntry::Net(entry) = e
             && id.contains(entry)
@@ -76,15 +85,6 @@ fn guard_ban(j: &super::jail::Jail, id: &HostId, force: bool) -> Result<(), Stri
                 j.name()
             ));
         }
-    }
-    let min = min_prefix(j, base.is_ipv4())?;
-    if *plen < min && !force {
-        let key = if base.is_ipv4() { "ipv4" } else { "ipv6" };
-        return Err(format!(
-            "refusing to ban {id} in jail '{}': wider than /{min} (banip.minprefix.{key}); use `set {} banip --force {id}` to ban it anyway",
-            j.name(),
-            j.name()
-        ));
     }
     Ok(())
 }

@@ -138,6 +138,10 @@ impl State {
         for ev in events {
             let job = match ev {
                 Event::Ban(t) => {
+                    // After the store's commit (every caller ends its batch first).
+                    if !t.restored {
+                        flog!(Notice, "actions", "[{}] Ban {}", jail.jail.name(), t.id);
+                    }
                     super::fleet::local_ban(jail.jail.name(), &t);
                     Job::Ban(Box::new(self.ban_job_data(idx, t)))
                 }
