@@ -22,5 +22,5 @@ for i in $(seq 1 "$runs"); do
 	echo "run $i: $(uptime)"
 	cargo test -q --release -p ferroban --test fleet_netns -- --nocapture --test-threads 1 \
 		fleet_bans_reach_every_node_within_a_second fleet_storm_of_5000_bans_from_one_node_reaches_all 2>&1 |
-		grep -E '^(FLEET PROPAGATION|STORM)'
+		grep -oE '(FLEET PROPAGATION|STORM):.*'
 done
