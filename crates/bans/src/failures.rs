@@ -40,8 +40,8 @@
 //! when a new id arrives at the bound the stalest entry (the one whose latest failure arrived longest ago) is
 //! evicted and counted ([`FailureTracker::evicted`]). Ids with a single failure are evicted before ids with
 //! two or more (a segmented LRU: a flood of one-off addresses churns its own segment and cannot push out an
-//! attacker that is already counting up), and the repeat-offender segment holds at most three quarters of the
-//! bound, so a flood of repeat offenders cannot starve new ids either. Every operation is `O(1)`; the matches
+//! attacker that is already counting up); when repeat offenders hold more than three quarters of a full table,
+//! they are evicted instead, so a flood of repeat offenders cannot starve new ids either. Every operation is `O(1)`; the matches
 //! kept per id are bounded by `maxmatches`.
 //!
 //! # Known offenders
@@ -243,17 +243,25 @@ impl<K: Eq + Hash + Clone> FailureTracker<K> {
             return self.repeat.to_back(id).expect("present");
         }
         if let Some(e) = self.single.remove(id) {
-            // The second failure: into the repeat segment, which keeps at most 3/4 of the bound.
-            let cap = self.cfg.max_entries - self.cfg.max_entries / 4;
-            if self.cfg.max_entries > 0 && self.repeat.len() >= cap.max(1) {
-                self.repeat.pop_front();
-                self.evicted += 1;
-            }
+            // The second failure: into the repeat segment (the table does not grow).
             self.repeat.insert(id.clone(), e);
             return self.repeat.get_mut(id).expect("inserted");
         }
         if self.cfg.max_entries > 0 {
-            while self.len() >= self.cfg.max_entries && self.evict_one() {}
+            // At the bound: the stalest single-failure id goes, unless repeat offenders hold more
+            // than three quarters of the table (then the stalest of them: new ids keep room).
+            let cap = self.cfg.max_entries - self.cfg.max_entries / 4;
+            while self.len() >= self.cfg.max_entries {
+                let gone = if self.repeat.len() > cap || self.single.is_empty() {
+                    self.repeat.pop_front()
+                } else {
+                    self.single.pop_front()
+                };
+                if gone.is_none() {
+                    break;
+                }
+                self.evicted += 1;
+            }
         }
         self.single.insert(
             id.clone(),
@@ -468,15 +476,21 @@ mod tests {
             t.record(i, 0.0, vec![]);
             t.record(i, 0.0, vec![]);
         }
-        // At most 6 (3/4 of 8) repeat offenders; the newest ones.
-        assert_eq!(t.len(), 6);
-        assert_eq!(t.retry(&99), Some(2));
-        assert_eq!(t.retry(&93), None);
-        t.record(500, 1.0, vec![]);
-        t.record(501, 1.0, vec![]);
+        // Without new ids competing, repeat offenders may fill the table: the newest 8.
         assert_eq!(t.len(), 8);
-        assert_eq!(t.retry(&500), Some(1));
         assert_eq!(t.retry(&99), Some(2));
+        assert_eq!(t.retry(&92), Some(2));
+        assert_eq!(t.retry(&91), None);
+        // New ids take room from them down to 6 (3/4 of 8), then evict each other.
+        for id in [500, 501, 502, 503] {
+            t.record(id, 1.0, vec![]);
+        }
+        assert_eq!(t.len(), 8);
+        assert_eq!(t.retry(&93), None);
+        assert_eq!(t.retry(&94), Some(2));
+        assert_eq!(t.retry(&501), None);
+        assert_eq!(t.retry(&502), Some(1));
+        assert_eq!(t.retry(&503), Some(1));
     }
 
     #[test]
