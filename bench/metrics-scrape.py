@@ -51,7 +51,7 @@ def write_config(work, port):
             f"metrics = 127.0.0.1:{port}\n"
         )
     with open(os.path.join(etc, "filter.d", "bench404.conf"), "w") as f:
-        f.write('[Definition]\nfailregex = ^<HOST> \\S+ \\S+ \\[[^\\]]+\\] "[A-Z]+ [^"]*" 404 \n')
+        f.write('[Definition]\nfailregex = ^<HOST> -.*" 404 \n')
     with open(os.path.join(etc, "action.d", "noop.conf"), "w") as f:
         f.write("[Definition]\nactionstart =\nactionstop =\nactionban =\nactionunban =\n")
     with open(os.path.join(etc, "jail.local"), "w") as f:

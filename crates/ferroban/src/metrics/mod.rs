@@ -537,6 +537,18 @@ impl Metrics {
             rates: Mutex::new(feed::Rates::default()),
             behind_since: Mutex::new(HashMap::new()),
         });
+        // Sources with stored totals get their series now (not only at their next line).
+        let stored: Vec<String> = self
+            .restored
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|(m, _)| m.starts_with("ferroban_source_"))
+            .filter_map(|(_, l)| stored_source(l, name))
+            .collect();
+        for src in stored {
+            j.source(self, Path::new(&src));
+        }
         let mut map = self.jails.write().unwrap();
         let j = map.entry(name.to_string()).or_insert(j).clone();
         f.jails.set(map.len() as i64);
@@ -677,6 +689,27 @@ fn label_key(names: &[&str], values: &[&str]) -> String {
         .map(|(k, v)| format!("{k}={}", escape_label(v)))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// The `source` of a stored label key whose `jail` is `jail`.
+fn stored_source(key: &str, jail: &str) -> Option<String> {
+    let mut pairs = Vec::new();
+    let mut cur = String::new();
+    let mut chars = key.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => cur.extend(chars.next()),
+            ',' => pairs.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    pairs.push(cur);
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find_map(|p| p.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
+    };
+    (get("jail")? == jail).then(|| get("source").map(str::to_string))?
 }
 
 fn escape_label(v: &str) -> String {

@@ -171,6 +171,14 @@ fn totals_continue_from_the_stored_ones() {
     let m = Metrics::new(MetricsOptions::default());
     m.restore_totals(db.load().unwrap());
     let j = m.jail("sshd", 600.0, 300.0, 3);
+    // The stored source's series exist before it reads a line.
+    assert_eq!(
+        sample(
+            "ferroban_source_lines_read_total{jail=\"sshd\",source=\"/l,og\"}",
+            &m.render()
+        ),
+        Some(9.0)
+    );
     j.failures(1, 2.0);
     j.banned(&m, BanOrigin::Restored, "192.0.2.1", None, 2.0, None);
     j.lines(
