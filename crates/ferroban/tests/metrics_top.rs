@@ -700,7 +700,7 @@ fn top_in_tmux_shows_the_jails_a_ban_within_a_second_and_unbans_with_its_keys() 
         .status()
         .unwrap();
     wait_for("the wide layout", Duration::from_secs(5), || {
-        capture(&tsock).contains("last 30m").then_some(())
+        capture(&tsock).contains("Fail/min 30m").then_some(())
     });
 
     // --once and --json for scripts.

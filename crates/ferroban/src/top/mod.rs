@@ -407,7 +407,7 @@ impl App {
         } else if area.width >= 100 {
             15
         } else {
-            10
+            6
         };
         let rows: Vec<Row> = self
             .snap
@@ -449,7 +449,7 @@ impl App {
         ];
         let header = Row::new(vec![
             "Jail".to_string(),
-            format!("Fail/min (last {spark}m)"),
+            format!("Fail/min {spark}m"),
             "Bans/min".to_string(),
             "Failed".to_string(),
             "Banned".to_string(),
