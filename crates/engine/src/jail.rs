@@ -150,6 +150,9 @@ pub struct Jail {
     waiters: HashMap<Lookup, Vec<HostId>>,
     asked: HashSet<Lookup>,
     lookups: Vec<Lookup>,
+    /// Failures counted since the last [`Jail::take_counted`] (id, time, weight), kept only
+    /// when tapped ([`Jail::tap_failures`]: fleet shared failure counting).
+    counted: Option<Vec<(HostId, f64, u32)>>,
 }
 
 /// A failure waiting for an ignore look-up.
@@ -364,7 +367,23 @@ impl Jail {
             waiters: HashMap::new(),
             asked: HashSet::new(),
             lookups: Vec::new(),
+            counted: None,
         })
+    }
+
+    /// Keeps the failures counted from now on for [`Jail::take_counted`] (`false`: stops).
+    pub fn tap_failures(&mut self, on: bool) {
+        if on != self.counted.is_some() {
+            self.counted = on.then(Vec::new);
+        }
+    }
+
+    /// The failures counted since the last call (id, time, weight), when tapped.
+    pub fn take_counted(&mut self) -> Vec<(HostId, f64, u32)> {
+        self.counted
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// The ignore look-ups the last calls need (each once): the caller resolves the name or runs
@@ -844,6 +863,9 @@ impl Jail {
             crate::log::local_time(time as i64)
         );
         self.total_failed += 1;
+        if let Some(c) = self.counted.as_mut() {
+            c.push((id.clone(), time, weight));
+        }
         let history = self.history(&id, store.as_deref_mut());
         let outcome = match (&self.policy.increment, history) {
             (Some(_), Some(h)) => self.tracker.record_known(

@@ -86,6 +86,8 @@ struct NodeOpts {
     clock_offset: f64,
     /// Extra `[Fleet]` lines.
     fleet_extra: String,
+    /// The jail's maxretry (0: 1).
+    maxretry: u32,
 }
 
 struct Node {
@@ -290,8 +292,9 @@ impl FleetLab {
                 n.dir.join("etc/jail.local"),
                 format!(
                     "[DEFAULT]\nbanaction = ferroban-nftables\nignoreself = false\n\n[{JAIL}]\nenabled = true\n\
-                     filter = fleet-test\nlogpath = {d}/access.log\nmaxretry = 1\nfindtime = 10m\n\
+                     filter = fleet-test\nlogpath = {d}/access.log\nmaxretry = {}\nfindtime = 10m\n\
                      bantime = {BANTIME}\nignoreip = 127.0.0.1/8 {}\n",
+                    n.opts.maxretry.max(1),
                     n.opts.ignoreip
                 ),
             )
@@ -1015,4 +1018,157 @@ fn fleet_storm_of_5000_bans_from_one_node_reaches_all() {
     for i in 0..3 {
         assert_eq!(lab.elements(i).len(), N, "n{}", i + 1);
     }
+}
+
+/// Waits until every node's fleet is connected (core NATS failure batches are not stored: a
+/// batch sent before the others subscribed is lost, by design).
+fn wait_connected(lab: &FleetLab) {
+    for i in 0..lab.nodes.len() {
+        wait_for(
+            &format!("{}: fleet connected", lab.nodes[i].name),
+            Duration::from_secs(20),
+            || (lab.fleet_status(i)["connected"] == true).then_some(()),
+        );
+    }
+}
+
+fn stat(lab: &FleetLab, i: usize, key: &str) -> u64 {
+    lab.fleet_status(i)[key].as_u64().unwrap_or(0)
+}
+
+/// Shared failure counting (gh-238), on the shipped permission example (n2 and n3 are scoped
+/// users): maxretry 3 everywhere, 2 failures of one address on n1 and 1 on n2. No node reaches
+/// maxretry locally, and n1's 2 alone ban nowhere (each origin counts at most maxretry - 1);
+/// with n2's one the address is in every node's kernel set. n3 saw no failure: it sends none
+/// (remote failures are never republished).
+#[test]
+fn fleet_shared_failures_ban_what_no_node_saw_enough_of() {
+    let share = |extra: &str| NodeOpts {
+        maxretry: 3,
+        fleet_extra: format!("share_failures = {JAIL}\n{extra}"),
+        ..NodeOpts::default()
+    };
+    let mut lab = FleetLab::new(
+        "fails",
+        three([
+            share("user = fleet-admin\npassword = ADMIN-PASSWORD\n"),
+            share("user = n2\npassword = N2-PASSWORD\nmanage_stream = false\n"),
+            share("user = n3\npassword = N3-PASSWORD\nmanage_stream = false\n"),
+        ]),
+        1,
+    );
+    lab.use_shipped_permissions();
+    lab.start_nats(0);
+    for i in 0..3 {
+        lab.start_node(i);
+    }
+    wait_connected(&lab);
+    let a = "198.19.7.1".to_string();
+    lab.fail(0, &a);
+    lab.fail(0, &a);
+    wait_for(
+        "n2 and n3 got n1's failures",
+        Duration::from_secs(10),
+        || {
+            (stat(&lab, 1, "failures_received") >= 1 && stat(&lab, 2, "failures_received") >= 1)
+                .then_some(())
+        },
+    );
+    // Several batch periods: nothing may ban on n1's two alone.
+    std::thread::sleep(Duration::from_millis(1500));
+    for i in 0..3 {
+        assert!(
+            !lab.elements(i).contains_key(&a),
+            "{}: banned on one origin's 2 failures:\n{}",
+            lab.nodes[i].name,
+            tail(&lab.log(i), 20)
+        );
+        assert_eq!(stat(&lab, i, "failure_thresholds"), 0);
+    }
+    let t = Instant::now();
+    lab.fail(1, &a);
+    lab.wait_all(
+        &[0, 1, 2],
+        std::slice::from_ref(&a),
+        Duration::from_secs(10),
+    );
+    eprintln!(
+        "2 + 1 failures over two nodes: banned on all three in {:.0} ms",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    for i in 0..3 {
+        let log = lab.log(i);
+        assert!(
+            log.contains(&format!("[{JAIL}] {a} reached 3 failures over the fleet"))
+                || log.contains(&format!("[{JAIL}] Ban {a} (remote")),
+            "{}: neither crossed nor received the ban:\n{}",
+            lab.nodes[i].name,
+            tail(&log, 20)
+        );
+    }
+    // n2 crossed on its own failure plus n1's two (it saw one line only).
+    let n2 = lab.log(1);
+    assert_eq!(n2.matches(&format!("Found {a}")).count(), 1, "{n2}");
+    assert!(n2.contains(&format!("[{JAIL}] {a} reached 3 failures over the fleet")));
+    // Remote failures are never republished: n3 had none of its own.
+    assert_eq!(stat(&lab, 2, "failure_batches_sent"), 0);
+    assert!(stat(&lab, 0, "failure_batches_sent") >= 1);
+}
+
+/// One origin alone never bans through shared counting, however many failures it reports: n1
+/// (maxretry 20) reports 12 failures of an address; n2 and n3 (maxretry 3) count at most 2 of
+/// them, so nothing is banned anywhere. One failure on n2 then completes 3 on n2 and n3, which
+/// ban it and publish their bans; n1 (its own threshold 20 not reached) gets them as remote bans.
+#[test]
+fn fleet_one_origin_alone_cannot_ban_through_shared_failures() {
+    let share = |maxretry| NodeOpts {
+        maxretry,
+        fleet_extra: format!("share_failures = {JAIL}\n"),
+        ..NodeOpts::default()
+    };
+    let mut lab = FleetLab::new("failcap", three([share(20), share(3), share(3)]), 1);
+    lab.start_nats(0);
+    for i in 0..3 {
+        lab.start_node(i);
+    }
+    wait_connected(&lab);
+    let a = "198.19.8.1".to_string();
+    for _ in 0..12 {
+        lab.fail(0, &a);
+    }
+    wait_for("n1's 12 failures sent", Duration::from_secs(10), || {
+        (lab.log(0).matches(&format!("Found {a}")).count() == 12
+            && stat(&lab, 0, "failure_batches_sent") >= 1
+            && stat(&lab, 1, "failures_received") >= 1
+            && stat(&lab, 2, "failures_received") >= 1)
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    for i in 0..3 {
+        assert!(
+            !lab.elements(i).contains_key(&a),
+            "{}: one origin's 12 failures banned:\n{}",
+            lab.nodes[i].name,
+            tail(&lab.log(i), 20)
+        );
+        assert_eq!(stat(&lab, i, "failure_thresholds"), 0);
+    }
+    lab.fail(1, &a);
+    lab.wait_all(
+        &[0, 1, 2],
+        std::slice::from_ref(&a),
+        Duration::from_secs(10),
+    );
+    for i in [1, 2] {
+        let log = lab.log(i);
+        assert!(
+            log.contains(&format!("[{JAIL}] {a} reached 3 failures over the fleet")),
+            "{}:\n{}",
+            lab.nodes[i].name,
+            tail(&log, 20)
+        );
+    }
+    let n1 = lab.log(0);
+    assert!(!n1.contains("failures over the fleet"), "{n1}");
+    assert!(n1.contains(&format!("[{JAIL}] Ban {a} (remote")), "{n1}");
 }

@@ -92,6 +92,8 @@ pub struct FleetConfig {
     pub manage_stream: bool,
     /// The stream's `max_age` in seconds (longer bans are re-asserted by their origin).
     pub max_age: f64,
+    /// Jails that count failures fleet-wide (`share_failures`; default none).
+    pub share_failures: Vec<String>,
 }
 
 /// One `option = value` of the `[Fleet]` section with where it was written (`file:line`).
@@ -247,6 +249,25 @@ impl FleetConfig {
                 .filter(|s| *s > 0.0)
                 .ok_or_else(|| bad(o, "expected a positive duration"))?,
         };
+        let share_failures: Vec<String> = get("share_failures")
+            .map(|v| {
+                v.split([',', ' ', '\n', '\t'])
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(o) = map.get("share_failures")
+            && let Some(j) = share_failures
+                .iter()
+                .find(|j| jails.as_ref().is_some_and(|js| !js.contains(j)))
+        {
+            return Err(bad(
+                o,
+                format!("jail {j} does not share its bans (not in jails =)"),
+            ));
+        }
         for o in opts {
             const KNOWN: &[&str] = &[
                 "enabled",
@@ -269,6 +290,7 @@ impl FleetConfig {
                 "replicas",
                 "manage_stream",
                 "max_age",
+                "share_failures",
             ];
             if !KNOWN.contains(&o.key.as_str()) {
                 return Err(bad(
@@ -295,7 +317,13 @@ impl FleetConfig {
             replicas,
             manage_stream,
             max_age,
+            share_failures,
         }))
+    }
+
+    /// Whether jail `name` counts its failures fleet-wide (`share_failures`).
+    pub fn shares_failures(&self, jail: &str) -> bool {
+        self.shares(jail) && self.share_failures.iter().any(|x| x == jail)
     }
 
     /// Whether jail `name` shares its bans.
@@ -471,6 +499,33 @@ mod tests {
         assert!(c.shares("sshd") && !c.shares("recidive"));
         assert_eq!(c.replicas, 3);
         assert_eq!(c.stream, "FB_DEC");
+        assert!(c.share_failures.is_empty() && !c.shares_failures("sshd"));
+    }
+
+    #[test]
+    fn share_failures_lists_jails_that_share_bans() {
+        let base = [
+            ("node", "a"),
+            ("servers", "nats://x"),
+            ("signing_key", "k"),
+            ("trust", "t"),
+            ("jails", "sshd nginx"),
+        ];
+        let mut r = raw(&base);
+        r.extend(raw(&[("share_failures", "sshd")]).into_iter().map(|mut o| {
+            o.origin = "fail2ban.local:9".into();
+            o
+        }));
+        let c = FleetConfig::parse(&r, Path::new("/")).unwrap().unwrap();
+        assert!(c.shares_failures("sshd") && !c.shares_failures("nginx"));
+        r.last_mut().unwrap().value = "sshd, recidive".into();
+        let e = FleetConfig::parse(&r, Path::new("/"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("fail2ban.local:9") && e.contains("recidive"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //!
 //! - [`config`]: `[Fleet]` of fail2ban.local and the trust file (keys and per-origin policy).
 //! - [`event`]: the v1 event, subjects, `ipkey`, ed25519 signing.
+//! - [`failures`]: shared failure counting (`share_failures`): batches and the capped sums.
 //! - [`merge`]: verification, policy and the merge of every origin's decisions (pure).
 //! - [`db`]: the fleet's own tables in ferroban's SQLite database (outbox, cursor, remote bans).
 //! - [`node`]: the NATS side, on its own thread and runtime, so the daemon never waits on it.
@@ -23,6 +24,7 @@
 pub mod config;
 pub mod db;
 pub mod event;
+pub mod failures;
 pub mod merge;
 pub mod node;
 
@@ -74,6 +76,13 @@ pub enum ApplyKind {
     },
     /// No origin holds a ban of the target any more.
     Unban,
+    /// Shared failure counting: the fleet-wide failures of the address (this many, capped per
+    /// origin) reached the jail's threshold. The daemon bans it as its own ban (published as
+    /// usual) unless it is banned already or in the jail's `ignoreip`.
+    Failures {
+        /// The capped sum that reached the threshold.
+        count: u32,
+    },
 }
 
 /// One peer as seen from here.
@@ -126,4 +135,12 @@ pub struct Status {
     pub rejects: BTreeMap<String, u64>,
     /// The last error, if any since the last success.
     pub last_error: Option<String>,
+    /// Shared failure counting: failure batches sent.
+    pub failure_batches_sent: u64,
+    /// Failure entries received from other nodes (after verification and policy).
+    pub failures_received: u64,
+    /// Failure entries shed (queue or table full).
+    pub failures_shed: u64,
+    /// Addresses whose fleet-wide failures reached a jail's threshold here.
+    pub failure_thresholds: u64,
 }

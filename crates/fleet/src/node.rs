@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use crate::config::{FleetConfig, Trust};
 use crate::db::{FleetDb, OwnRow, RemoteRow};
 use crate::event::{self, ClockKind, Event, Kind, SigningKey};
+use crate::failures::{self, Counter, Limits, Outgoing};
 use crate::merge::{self, Entry, Merge, Outcome, Reject};
 use crate::{Apply, ApplyKind, FleetError, Now, PeerStatus, Status};
 
@@ -47,6 +48,18 @@ enum Cmd {
     Unban {
         jail: String,
         ip: String,
+    },
+    /// A jail that counts failures fleet-wide, with its limits.
+    FailJail {
+        jail: String,
+        limits: Limits,
+    },
+    /// A local failure (`at`: daemon clock) of an address not banned.
+    Fail {
+        jail: String,
+        ip: String,
+        at: f64,
+        n: u32,
     },
     Stop,
 }
@@ -100,6 +113,35 @@ impl FleetHandle {
             let _ = self.tx.send(Cmd::Unban {
                 jail: jail.to_string(),
                 ip: ip.to_string(),
+            });
+        }
+    }
+
+    /// Whether jail `jail` counts its failures fleet-wide (`share_failures`).
+    pub fn shares_failures(&self, jail: &str) -> bool {
+        self.cfg.shares_failures(jail)
+    }
+
+    /// Jail `jail` counts failures fleet-wide with these limits (its `maxretry`, `findtime`):
+    /// called when it starts and whenever they may have changed.
+    pub fn failure_limits(&self, jail: &str, maxretry: u32, findtime: f64) {
+        if self.cfg.shares_failures(jail) {
+            let _ = self.tx.send(Cmd::FailJail {
+                jail: jail.to_string(),
+                limits: Limits::of(maxretry, findtime),
+            });
+        }
+    }
+
+    /// `n` failures of `ip` (not banned) counted by jail `jail` at `at` (daemon clock): counted
+    /// here and sent to the other nodes in the next batch. Never blocks.
+    pub fn local_failure(&self, jail: &str, ip: &str, at: f64, n: u32) {
+        if self.cfg.shares_failures(jail) {
+            let _ = self.tx.send(Cmd::Fail {
+                jail: jail.to_string(),
+                ip: ip.to_string(),
+                at,
+                n,
             });
         }
     }
@@ -220,6 +262,9 @@ pub fn start(
         rx,
         applies: atx,
         status: status.clone(),
+        counter: Counter::default(),
+        outgoing: Outgoing::default(),
+        fail_limits: BTreeMap::new(),
     };
     std::thread::Builder::new()
         .name("ferroban-fleet".into())
@@ -250,6 +295,11 @@ struct Node {
     rx: mpsc::UnboundedReceiver<Cmd>,
     applies: mpsc::UnboundedSender<Vec<Apply>>,
     status: Arc<Mutex<Status>>,
+    /// Shared failure counting: fleet-wide counts, this node's unsent failures, the limits of
+    /// the jails that count.
+    counter: Counter,
+    outgoing: Outgoing,
+    fail_limits: BTreeMap<String, Limits>,
 }
 
 /// Why a session ended.
@@ -463,6 +513,20 @@ impl Node {
         if let Err(e) = self.flush(js).await {
             return e;
         }
+        // Shared failure counting: core NATS (failures may be shed; they are never stored).
+        let mut fails = if self.cfg.share_failures.is_empty() {
+            None
+        } else {
+            match client
+                .subscribe(failures::subject(&self.cfg.prefix, "*"))
+                .await
+            {
+                Ok(s) => Some(s),
+                Err(e) => return nats("subscribing to failures")(e),
+            }
+        };
+        let mut fail_tick = tokio::time::interval(failures::BATCH_EVERY);
+        fail_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut check = tokio::time::interval(CHECK_EVERY);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_skew = tokio::time::Instant::now();
@@ -491,6 +555,22 @@ impl Node {
                         return End::Error(format!("consumer: {e}"));
                     }
                 }
+                m = async {
+                    match fails.as_mut() {
+                        Some(f) => f.next().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    match m {
+                        Some(m) => self.receive_failures(&m),
+                        None => return End::Error("the failure subscription ended".into()),
+                    }
+                }
+                _ = fail_tick.tick(), if !self.outgoing.is_empty() => {
+                    if let Err(e) = self.send_failures(client).await {
+                        return e;
+                    }
+                }
                 c = self.rx.recv() => {
                     let c = match c {
                         None | Some(Cmd::Stop) => return End::Stop,
@@ -513,6 +593,11 @@ impl Node {
                     self.st().outbox = self.db.pending_count().unwrap_or(0);
                     if stop {
                         return End::Stop;
+                    }
+                    if self.outgoing.len() >= failures::BATCH_ENTRIES
+                        && let Err(e) = self.send_failures(client).await
+                    {
+                        return e;
                     }
                     if let Err(e) = self.flush(js).await {
                         return e;
@@ -545,6 +630,7 @@ impl Node {
                         last_prune = tokio::time::Instant::now();
                         let now = self.now_ms();
                         self.merge.prune(now);
+                        self.counter.prune(&self.fail_limits, now);
                     }
                 }
             }
@@ -588,13 +674,120 @@ impl Node {
         Ok(())
     }
 
+    /// Counts failures of `ip` in `jail` from `origin`; when the fleet-wide sum reaches the
+    /// jail's threshold, hands the address to the daemon to ban.
+    fn count_failures(&mut self, jail: &str, ip: &str, origin: &str, n: u32, at: i64) {
+        if !self.cfg.role.enforces() {
+            return;
+        }
+        let Some(lim) = self.fail_limits.get(jail).copied() else {
+            return;
+        };
+        let now = self.now_ms();
+        let shed = self.counter.shed;
+        let reached = self.counter.add(jail, ip, origin, n, at, &lim, now);
+        if self.counter.shed > shed {
+            self.st().failures_shed += 1;
+        }
+        if let Some(count) = reached {
+            self.outgoing.forget(jail, ip);
+            self.st().failure_thresholds += 1;
+            let _ = self.applies.send(vec![Apply {
+                jail: jail.to_string(),
+                ip: ip.to_string(),
+                origin: self.cfg.node.clone(),
+                kind: ApplyKind::Failures { count },
+            }]);
+        }
+    }
+
+    /// Sends this node's pending failures, [`failures::BATCH_ENTRIES`] per signed message.
+    async fn send_failures(&mut self, client: &async_nats::Client) -> Result<(), End> {
+        let subject = failures::subject(&self.cfg.prefix, &self.cfg.node);
+        let now = self.now_ms();
+        while let Some(b) = self.outgoing.take(&self.cfg.node, now) {
+            let (body, sig) = failures::sign_batch(&self.key, &b);
+            let mut h = async_nats::HeaderMap::new();
+            h.insert("Fb-Kid", self.cfg.node.as_str());
+            h.insert("Fb-Sig", sig.as_str());
+            client
+                .publish_with_headers(subject.clone(), h, body.into())
+                .await
+                .map_err(nats("publishing failures"))?;
+            self.st().failure_batches_sent += 1;
+        }
+        Ok(())
+    }
+
+    /// A failure batch of another node: verify, count (never republished).
+    fn receive_failures(&mut self, m: &async_nats::Message) {
+        let subject = m.subject.as_str();
+        if failures::subject(&self.cfg.prefix, &self.cfg.node) == subject {
+            return;
+        }
+        let header = |k: &str| {
+            m.headers
+                .as_ref()
+                .and_then(|h| h.get(k))
+                .map(|v| v.as_str().to_string())
+        };
+        let (kid, sig) = (header("Fb-Kid"), header("Fb-Sig"));
+        let b = match failures::verify_batch(
+            &self.trust,
+            &self.cfg.prefix,
+            subject,
+            kid.as_deref(),
+            sig.as_deref(),
+            &m.payload,
+        ) {
+            Ok(b) => b,
+            Err(r) => {
+                self.log(
+                    Level::Warning,
+                    format!("fleet: refused a failure batch on {subject}: {}", r.name()),
+                );
+                *self.st().rejects.entry(r.name().to_string()).or_default() += 1;
+                return;
+            }
+        };
+        self.st().failures_received += b.entries.len() as u64;
+        for e in b.entries {
+            if !self.cfg.shares_failures(&e.jail) {
+                continue;
+            }
+            self.count_failures(&e.jail, &e.ip, &b.origin, e.n, e.last);
+        }
+    }
+
     /// A local decision into the outbox (signed now, sent by [`Node::flush`]).
     fn command(&mut self, c: Cmd) {
         let (kind, jail, ip, ends_at) = match c {
             Cmd::Ban { jail, ip, ends_at } => (Kind::Ban, jail, ip, ends_at),
             Cmd::Unban { jail, ip } => (Kind::Unban, jail, ip, None),
+            Cmd::FailJail { jail, limits } => {
+                self.fail_limits.insert(jail, limits);
+                return;
+            }
+            Cmd::Fail { jail, ip, at, n } => {
+                let at = fleet_ms(at, self.skew_ms.unwrap_or(0));
+                let me = self.cfg.node.clone();
+                self.count_failures(&jail, &ip, &me, n, at);
+                if self.cfg.role.publishes() {
+                    let shed = self.outgoing.shed;
+                    self.outgoing.push(&jail, &ip, n, at);
+                    if self.outgoing.shed > shed {
+                        self.st().failures_shed += 1;
+                    }
+                }
+                return;
+            }
             Cmd::Stop => return,
         };
+        if kind == Kind::Ban {
+            // Banned: its failures are no longer counted or sent.
+            self.counter.clear(&jail, &ip);
+            self.outgoing.forget(&jail, &ip);
+        }
         let Some(net) = event::parse_target(&ip) else {
             self.log(
                 Level::Warning,
@@ -755,6 +948,10 @@ impl Node {
                     active: ev.kind == Kind::Ban,
                 },
             });
+            if matches!(outcome, Outcome::Ban(_)) {
+                self.counter.clear(&ev.jail, &ip);
+                self.outgoing.forget(&ev.jail, &ip);
+            }
             let kind = match outcome {
                 Outcome::Ban(end) => ApplyKind::Ban {
                     ends_at: end.map(|e| local_s(e, skew)),

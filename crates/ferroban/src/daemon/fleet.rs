@@ -185,6 +185,9 @@ pub fn restored_for(jail: &mut super::jail::Jail, now: f64, local: &[Ticket]) ->
         return Vec::new();
     };
     let name = jail.name().to_string();
+    // Shared failure counting: the jail's counted failures are kept for `local_failures`.
+    jail.tap_failures(h.shares_failures(&name));
+    h.failure_limits(&name, jail.maxretry(), jail.findtime());
     let mine: Vec<Apply> = RESTORED.with(|r| {
         let mut all = r.borrow_mut();
         let (mine, rest) = all.drain(..).partition(|a| a.jail == name);
@@ -239,6 +242,57 @@ fn later_or_same(a: Option<f64>, b: Option<f64>) -> bool {
     }
 }
 
+/// Shared failure counting: hands the failures `jail` counted since the last call, of
+/// addresses it does not ban (now), to the fleet (counted here and sent to the other nodes).
+pub fn local_failures(jail: &mut super::jail::Jail) {
+    let counted = jail.take_counted();
+    if counted.is_empty() {
+        return;
+    }
+    let Some(h) = handle() else { return };
+    let name = jail.name();
+    // Its limits may have changed (`set <jail> maxretry`).
+    h.failure_limits(name, jail.maxretry(), jail.findtime());
+    for (id, at, n) in counted {
+        if !jail.is_banned(&id) {
+            h.local_failure(name, &id.to_string(), at, n);
+        }
+    }
+}
+
+/// Shared failure counting: `a.ip` reached the jail's fleet-wide threshold (`count`): ban it
+/// here as this node's own ban (published as usual), unless it is banned already or ignored.
+fn failures_reached(st: &mut super::server::State, h: &FleetHandle, a: &Apply, count: u32) {
+    let now = st.clock.now();
+    let Some(idx) = st.jails.iter().position(|j| j.jail.name() == a.jail) else {
+        return;
+    };
+    let id = HostId::parse(&a.ip);
+    let jail = &mut st.jails[idx].jail;
+    if jail.is_banned(&id) {
+        return;
+    }
+    if jail.ignore.check(&id, now).is_some() {
+        h.count_reject(Reject::Ignored);
+        flog!(
+            Notice,
+            "fleet",
+            "[{}] {} reached {count} failures over the fleet: not banned, it is in this node's ignoreip",
+            a.jail,
+            a.ip
+        );
+        return;
+    }
+    flog!(
+        Notice,
+        "fleet",
+        "[{}] {} reached {count} failures over the fleet (shared failure counting): banning",
+        a.jail,
+        a.ip
+    );
+    st.ban_in(idx, id);
+}
+
 /// Runs remote decisions through the jails' actions until the fleet stops.
 pub async fn apply_task(state: Shared) {
     let Some(mut rx) = APPLIES.with(|a| a.borrow_mut().take()) else {
@@ -257,6 +311,10 @@ pub fn apply_batch(state: &Shared, h: &FleetHandle, batch: Vec<Apply>) {
     let now = st.clock.now();
     let metrics = st.metrics.clone();
     for a in batch {
+        if let ApplyKind::Failures { count } = a.kind {
+            failures_reached(&mut st, h, &a, count);
+            continue;
+        }
         let Some(rt) = st.jail_mut(&a.jail) else {
             continue;
         };
@@ -314,6 +372,7 @@ pub fn apply_batch(state: &Shared, h: &FleetHandle, batch: Vec<Apply>) {
                     ipjailmatches: None,
                 })));
             }
+            ApplyKind::Failures { .. } => {}
             ApplyKind::Unban => {
                 let had = REMOTE.with(|r| r.borrow_mut().remove(&key)).is_some();
                 if had && !rt.jail.is_banned(&id) {

@@ -322,6 +322,8 @@ impl State {
             self.save_positions(idx, now);
         }
         self.end_store_batch();
+        // Shared failure counting (fleet): this read's failures of addresses not banned.
+        super::fleet::local_failures(&mut self.jails[idx].jail);
         self.dispatch(idx, events);
         more
     }
