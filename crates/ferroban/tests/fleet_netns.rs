@@ -1110,6 +1110,11 @@ fn fleet_shared_failures_ban_what_no_node_saw_enough_of() {
     let n2 = lab.log(1);
     assert_eq!(n2.matches(&format!("Found {a}")).count(), 1, "{n2}");
     assert!(n2.contains(&format!("[{JAIL}] {a} reached 3 failures over the fleet")));
+    let text = lab.client(1, &["fleet", "status"]);
+    assert!(
+        text.contains(&format!("Failures:    shared by {JAIL}: ")),
+        "{text}"
+    );
     // Remote failures are never republished: n3 had none of its own.
     assert_eq!(stat(&lab, 2, "failure_batches_sent"), 0);
     assert!(stat(&lab, 0, "failure_batches_sent") >= 1);

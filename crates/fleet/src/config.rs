@@ -13,6 +13,7 @@
 //! trust       = /etc/ferroban/fleet/trust   ; the fleet's public keys and per-origin policy
 //! role        = detect+enforce              ; enforce-only (LB/edge), detect-only
 //! jails       = sshd nginx-http-auth        ; shared jails (default: all)
+//! share_failures = sshd                     ; jails counting failures fleet-wide (default: none)
 //! ```
 
 use std::collections::BTreeMap;

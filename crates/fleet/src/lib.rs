@@ -135,6 +135,8 @@ pub struct Status {
     pub rejects: BTreeMap<String, u64>,
     /// The last error, if any since the last success.
     pub last_error: Option<String>,
+    /// Jails that count failures fleet-wide (`share_failures`).
+    pub share_failures: Vec<String>,
     /// Shared failure counting: failure batches sent.
     pub failure_batches_sent: u64,
     /// Failure entries received from other nodes (after verification and policy).

@@ -223,6 +223,7 @@ pub fn start(
         role: cfg.role.name().to_string(),
         servers: cfg.servers.clone(),
         stream: cfg.stream.clone(),
+        share_failures: cfg.share_failures.clone(),
         cursor: db.meta_i64("cursor")? as u64,
         outbox: db.pending_count()?,
         skew_ms: skew,

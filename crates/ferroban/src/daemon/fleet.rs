@@ -243,8 +243,8 @@ fn later_or_same(a: Option<f64>, b: Option<f64>) -> bool {
 }
 
 /// Shared failure counting: hands the failures `jail` counted since the last call, of
-/// addresses it does not ban (now), to the fleet (counted here and sent to the other nodes).
-pub fn local_failures(jail: &mut super::jail::Jail) {
+/// addresses neither it nor a remote ban holds (at `now`), to the fleet (counted here and sent to the other nodes).
+pub fn local_failures(jail: &mut super::jail::Jail, now: f64) {
     let counted = jail.take_counted();
     if counted.is_empty() {
         return;
@@ -254,7 +254,7 @@ pub fn local_failures(jail: &mut super::jail::Jail) {
     // Its limits may have changed (`set <jail> maxretry`).
     h.failure_limits(name, jail.maxretry(), jail.findtime());
     for (id, at, n) in counted {
-        if !jail.is_banned(&id) {
+        if !jail.is_banned(&id) && !held_remotely(name, &id, now) {
             h.local_failure(name, &id.to_string(), at, n);
         }
     }
@@ -269,7 +269,7 @@ fn failures_reached(st: &mut super::server::State, h: &FleetHandle, a: &Apply, c
     };
     let id = HostId::parse(&a.ip);
     let jail = &mut st.jails[idx].jail;
-    if jail.is_banned(&id) {
+    if jail.is_banned(&id) || held_remotely(&a.jail, &id, now) {
         return;
     }
     if jail.ignore.check(&id, now).is_some() {
@@ -463,6 +463,17 @@ pub fn status_text(v: &serde_json::Value) -> String {
     if let Some(e) = v["last_error"].as_str() {
         out.push_str(&format!("|- Last error:  {e}\n"));
     }
+    if let Some(j) = v["share_failures"].as_array().filter(|j| !j.is_empty()) {
+        let names: Vec<&str> = j.iter().filter_map(|x| x.as_str()).collect();
+        out.push_str(&format!(
+            "|- Failures:    shared by {}: {} batches sent, {} received, {} reached the threshold, {} shed\n",
+            names.join(", "),
+            s("failure_batches_sent"),
+            s("failures_received"),
+            s("failure_thresholds"),
+            s("failures_shed"),
+        ));
+    }
     if let Some(jails) = v["jails"].as_object() {
         out.push_str("|- Jails:\n");
         for (j, c) in jails {
@@ -600,6 +611,26 @@ fn families_of(s: &ferroban_fleet::Status) -> Vec<prometheus::proto::MetricFamil
         s.published,
     );
     counter(
+        "ferroban_fleet_failure_batches_sent_total",
+        "Shared failure counting: signed failure batches sent",
+        s.failure_batches_sent,
+    );
+    counter(
+        "ferroban_fleet_failures_received_total",
+        "Shared failure counting: other nodes' failure entries received",
+        s.failures_received,
+    );
+    counter(
+        "ferroban_fleet_failures_shed_total",
+        "Shared failure counting: failure entries shed (queue or table full)",
+        s.failures_shed,
+    );
+    counter(
+        "ferroban_fleet_failure_thresholds_total",
+        "Shared failure counting: addresses whose fleet-wide failures reached the threshold here",
+        s.failure_thresholds,
+    );
+    counter(
         "ferroban_fleet_received_total",
         "Other nodes' events received since the start",
         s.received,
@@ -665,6 +696,7 @@ mod tests {
             "ferroban_fleet_connected 1",
             "ferroban_fleet_outbox 3",
             "ferroban_fleet_published_total 334",
+            "ferroban_fleet_failures_received_total 0",
             "ferroban_fleet_clock_skew_seconds -30",
             "ferroban_fleet_rejected_total{reason=\"bad_signature\"} 2",
             "ferroban_fleet_peer_bans{peer=\"n2\"} 7",

@@ -323,7 +323,7 @@ impl State {
         }
         self.end_store_batch();
         // Shared failure counting (fleet): this read's failures of addresses not banned.
-        super::fleet::local_failures(&mut self.jails[idx].jail);
+        super::fleet::local_failures(&mut self.jails[idx].jail, now);
         self.dispatch(idx, events);
         more
     }
