@@ -563,6 +563,14 @@ impl<'a> Client<'a> {
         let stream = UnixStream::connect(&self.socket).map_err(Failure::Socket)?;
         if self.wire.get().is_none() {
             self.wire.set(wire::peer_wire(&stream));
+            if self.wire.get().is_none() && argv != ["ping"] {
+                // The peer's program is unknown: learn its protocol from a ping first, so that a
+                // request that is slow to answer (a 100,000-address banip) is never taken for
+                // the silence of a fail2ban server.
+                drop(stream);
+                let _pong = self.transact(&["ping".to_string()], Some(wire::PROBE))?;
+                return self.transact(argv, limit);
+            }
             if self.wire.get() == Some(wire::Wire::Fail2ban) {
                 drop(stream);
                 return wire::transact(&self.socket, argv, limit);
