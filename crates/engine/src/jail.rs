@@ -488,7 +488,6 @@ impl Jail {
         self.count_failure(id, p.time, p.matches, p.fields, p.weight, now, store)
     }
 
-
     /// fail2ban's `inOperation`: `false` while reading existing log content at start (lines
     /// older than `findtime` are dropped), `true` when following new lines (a line whose date is
     /// more than a minute off is taken as written now).

@@ -181,8 +181,14 @@ fn manual_ban_unban_and_restore() {
     let clock = ManualClock::new(T0);
     let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
     let id = HostId::parse("2001:db8::7");
-    assert!(j.ban_by_hand(id.clone(), clock.now(), Some(&mut store)).is_some());
-    assert!(j.ban_by_hand(id.clone(), clock.now(), Some(&mut store)).is_none());
+    assert!(
+        j.ban_by_hand(id.clone(), clock.now(), Some(&mut store))
+            .is_some()
+    );
+    assert!(
+        j.ban_by_hand(id.clone(), clock.now(), Some(&mut store))
+            .is_none()
+    );
     assert!(j.is_banned(&id));
     // A new jail (restart) restores it from the store with the remaining time.
     clock.advance(100.0);
