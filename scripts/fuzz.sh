@@ -21,7 +21,7 @@
 # 3. runs each target for SECONDS; crashes, timeouts and out-of-memory inputs land in
 #    fuzz/artifacts/<target>/; the log of each run is fuzz/logs/<target>.log;
 # 4. prints one line per target: executions, executions/s, corpus size, verdict.
-#    Exits non-zero when any target found something.
+#    Exits 3 when any target found something (other failures: 1 or 2, or the build's code).
 #
 # Reproduce a finding: fuzz/target/x86_64-unknown-linux-gnu/release/<target> <artifact>
 # (or `cargo +nightly fuzz run <target> <artifact>` from fuzz/).
@@ -116,7 +116,7 @@ for t in "${targets[@]}"; do
 	corpus="$(find "$repo/fuzz/corpus/$t" -type f | wc -l)"
 	findings="$(find "$repo/fuzz/artifacts/$t" -type f | wc -l)"
 	if ((findings > 0)) || [[ -z "$execs" ]]; then
-		found=1
+		found=3
 		verdict="FOUND $findings (fuzz/artifacts/$t/, log fuzz/logs/$t.log)"
 		grep -m3 -E 'panicked|ERROR: libFuzzer|SUMMARY' "$log" | sed 's/^/    /' >&2 || true
 	else
