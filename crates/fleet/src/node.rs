@@ -726,13 +726,7 @@ impl Node {
         if failures::subject(&self.cfg.prefix, &self.cfg.node) == subject {
             return;
         }
-        let header = |k: &str| {
-            m.headers
-                .as_ref()
-                .and_then(|h| h.get(k))
-                .map(|v| v.as_str().to_string())
-        };
-        let (kid, sig) = (header("Fb-Kid"), header("Fb-Sig"));
+        let (kid, sig) = signature_headers(m);
         let b = match failures::verify_batch(
             &self.trust,
             &self.cfg.prefix,
@@ -909,13 +903,7 @@ impl Node {
             if event::subject_origin(&self.cfg.prefix, subject) == Some(self.cfg.node.as_str()) {
                 continue;
             }
-            let header = |k: &str| {
-                m.headers
-                    .as_ref()
-                    .and_then(|h| h.get(k))
-                    .map(|v| v.as_str().to_string())
-            };
-            let (kid, sig) = (header("Fb-Kid"), header("Fb-Sig"));
+            let (kid, sig) = signature_headers(m);
             let ev = match merge::verify(
                 &self.trust,
                 &self.cfg.prefix,
@@ -1023,4 +1011,15 @@ impl Node {
         }
         st.remote_active = live;
     }
+}
+
+/// The signing key id and signature headers (`Fb-Kid`, `Fb-Sig`) of a fleet message.
+fn signature_headers(m: &async_nats::Message) -> (Option<String>, Option<String>) {
+    let header = |k: &str| {
+        m.headers
+            .as_ref()
+            .and_then(|h| h.get(k))
+            .map(|v| v.as_str().to_string())
+    };
+    (header("Fb-Kid"), header("Fb-Sig"))
 }
