@@ -198,6 +198,13 @@ fn is_corrupt_code(e: &rusqlite::Error) -> bool {
     )
 }
 
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
 /// Store options (fail2ban.conf's `[Definition]` database settings).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreOptions {
@@ -544,10 +551,21 @@ impl Store {
             .busy_timeout(timeout)
             .map_err(store.err("setting the busy timeout"))?;
         if wal {
-            let mode: String = store
-                .conn
-                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-                .map_err(store.err("switching to WAL mode"))?;
+            // Switching a new file to WAL needs its exclusive lock, and SQLite answers BUSY at
+            // once (without its busy handler, to avoid a deadlock) when another connection is
+            // opening the same file: retry within the busy timeout.
+            let started = std::time::Instant::now();
+            let mode: String = loop {
+                match store
+                    .conn
+                    .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+                {
+                    Err(e) if is_busy(&e) && started.elapsed() < timeout => {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    other => break other.map_err(store.err("switching to WAL mode"))?,
+                }
+            };
             if !mode.eq_ignore_ascii_case("wal") {
                 return Err(StoreError::Corrupt {
                     path: store.path.clone(),
