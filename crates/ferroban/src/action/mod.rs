@@ -6,7 +6,7 @@
 //! ticket), then run-time tags from a [`BanInfo`] (`<ip>`, `<F-USER>`, `<matches>`, ...). Run-time
 //! values that contain any shell-special character never enter the script: they are passed to
 //! `/bin/sh -c` as positional parameters and referred to as `$f2bV_<tag>`, exactly as fail2ban
-//! 1.0 does; addresses are checked to be addresses before they are substituted.
+//! 1.0 does (braced where text right after the tag would extend the name); addresses are checked to be addresses before they are substituted.
 //!
 //! Commands run with `/bin/sh -c` in their own process group ([`exec`]); a command that outlives
 //! the action's `timeout` (default 60 s) has its whole group killed and fails with

@@ -9,8 +9,10 @@
 //! 2. **Dynamic** ([`replace_dynamic`]): run-time values (ban information, `F-*` captures) are
 //!    substituted in a single pass, never recursively. A value containing any character the
 //!    shell treats specially is not put into the script at all: the tag becomes a shell variable
-//!    reference (`$f2bV_ip`), and the value is passed as a positional argument of `sh -c`
-//!    (`f2bV_ip=$0` is prepended to the script), so the shell never parses it.
+//!    reference (`$f2bV_ip`, or `${f2bV_ip}` where text after the tag would extend the name;
+//!    two tags mapping to one name get numbered names), and the value is passed as a positional
+//!    argument of `sh -c` (`f2bV_ip=$0` is prepended to the script), so the shell never parses
+//!    it.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -357,8 +359,20 @@ pub fn replace_dynamic(
                 }
             })
             .collect();
-        let name = format!("f2bV_{name}");
-        let reference = format!("${name}");
+        // Two tags can map to one name (`a.b` and `a_b`, a tag `F_x` and a field `F-x`): a
+        // name already holding another value gets a numbered suffix, so each value keeps its
+        // own variable.
+        let base = format!("f2bV_{name}");
+        let mut name = base.clone();
+        let mut n = 1;
+        while let Some(held) = vars.get(&name) {
+            if *held == v {
+                return format!("${{{name}}}");
+            }
+            n += 1;
+            name = format!("{base}_{n}");
+        }
+        let reference = format!("${{{name}}}");
         vars.insert(name, v);
         reference
     };
@@ -377,6 +391,32 @@ pub fn replace_dynamic(
     }
     if vars.is_empty() {
         return ShellCommand::plain(script);
+    }
+    // `${name}` is written as fail2ban writes it, `$name`, wherever the next character cannot
+    // extend the name.
+    for name in vars.keys() {
+        let braced = format!("${{{name}}}");
+        if !script.contains(&braced) {
+            continue;
+        }
+        let mut out = String::with_capacity(script.len());
+        let mut rest = script.as_str();
+        while let Some(pos) = rest.find(&braced) {
+            out.push_str(&rest[..pos]);
+            rest = &rest[pos + braced.len()..];
+            let extends = rest
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+            if extends {
+                out.push_str(&braced);
+            } else {
+                out.push('$');
+                out.push_str(name);
+            }
+        }
+        out.push_str(rest);
+        script = out;
     }
     let mut head = String::new();
     let mut args = Vec::with_capacity(vars.len());
@@ -473,6 +513,28 @@ mod tests {
         assert_eq!(c.args, vec!["x; rm -rf /", "$(touch /tmp/x)"]);
         let c = replace_dynamic("a<br>b", |_| None, |_| None);
         assert_eq!(c, ShellCommand::plain("a\nb"));
+    }
+
+    #[test]
+    fn colliding_variable_names_keep_their_own_values() {
+        // `a.b` and `a_b` (and the tag `F_x` and the field `F-X`) map to one shell name: found
+        // by the action_tags fuzzer, where the second value overwrote the first.
+        let c = replace_dynamic(
+            "<a.b> <a_b> <a.b>x <F_x> <F-X>",
+            |t| match t {
+                "a.b" => Some("one;".into()),
+                "a_b" => Some("two;".into()),
+                "F_x" => Some("three;".into()),
+                _ => None,
+            },
+            |k| (k == "x").then(|| "four;".into()),
+        );
+        assert_eq!(
+            c.script,
+            "f2bV_a_b=$0 f2bV_a_b_2=$1 f2bV_F_x=$2 f2bV_F_x_2=$3 \n\
+             $f2bV_a_b $f2bV_a_b_2 ${f2bV_a_b}x $f2bV_F_x $f2bV_F_x_2"
+        );
+        assert_eq!(c.args, vec!["one;", "two;", "three;", "four;"]);
     }
 
     #[test]
