@@ -343,3 +343,32 @@ fn date_template_hits_match_fail2ban_regex() {
         assert_eq!(section(&ours.stdout), section(&theirs.stdout), "{name}");
     }
 }
+
+/// An over-long line (issue 15): padded so that a 64 KiB cut would fall between a decoy address
+/// and the real source at its end. fail2ban blames the real source; ferroban skips the line
+/// whole (with a warning) instead of matching the cut, so it never blames the decoy.
+#[test]
+fn over_long_line_is_never_matched_on_a_cut() {
+    let dir = std::env::temp_dir().join(format!("ferroban-regex-long-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("auth.log");
+    let head = "Jan 14 16:18:16 host sshd[1]: Failed password for root from 203.0.113.77";
+    let pad = " x".repeat((65536 - head.len()) / 2);
+    let long = format!("{head}{pad} from 2001:db8:bad::1 port 22 ssh2");
+    let short =
+        "Jan 14 16:18:17 host sshd[1]: Failed password for root from 192.0.2.9 port 22 ssh2";
+    std::fs::write(&log, format!("{long}\n{short}\n")).unwrap();
+    let path = log.display().to_string();
+    let regex = r"Failed \S+ for \S+ from <HOST>";
+    let r = ferroban(&["--print-all-matched", &path, regex]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains("203.0.113.77"), "{}", r.stdout);
+    assert!(r.stdout.contains("192.0.2.9"), "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("1 line(s) longer than 65536 bytes were skipped"),
+        "{}",
+        r.stderr
+    );
+}

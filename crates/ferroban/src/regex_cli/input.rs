@@ -3,13 +3,15 @@
 //! * Lines end at `\n` only (as fail2ban reads its files: raw bytes up to the newline).
 //! * A final line without a newline is **not** returned: fail2ban waits for the line to be
 //!   completed and `fail2ban-regex` never sees it, so neither do we (the counts stay equal).
-//! * Lines longer than [`MAX_LINE`] bytes are truncated to their first [`MAX_LINE`] bytes for
-//!   matching (the rest is skipped without being buffered); this bounds memory and every regex
-//!   search. fail2ban has no such cap; real log lines never come near it.
+//! * Lines longer than [`MAX_LINE`] bytes are dropped and counted ([`LineReader::dropped`]),
+//!   never buffered whole and never matched on a cut, as the daemon's follower drops them: a cut
+//!   line could blame an address the whole line does not (`... from 203.0.113.77 from <the real
+//!   source>` padded so that the cut falls between the two). fail2ban has no such cap; real log
+//!   lines never come near it.
 
 use std::io::{self, Read};
 
-/// Longest line handed to the filter (bytes); longer lines are truncated.
+/// Longest line handed to the filter (bytes); longer lines are dropped.
 pub const MAX_LINE: usize = 64 * 1024;
 
 /// Read buffer size (larger than [`MAX_LINE`]).
@@ -24,12 +26,10 @@ pub struct LineReader<R> {
     pos: usize,
     end: usize,
     eof: bool,
-    /// The kept head of a line longer than the buffer.
-    long: Vec<u8>,
     /// Bytes consumed so far (for the progress bar).
     pub consumed: u64,
-    /// Lines longer than [`MAX_LINE`] seen so far.
-    pub truncated: u64,
+    /// Lines longer than [`MAX_LINE`] dropped so far.
+    pub dropped: u64,
 }
 
 impl<R: Read> LineReader<R> {
@@ -41,9 +41,8 @@ impl<R: Read> LineReader<R> {
             pos: 0,
             end: 0,
             eof: false,
-            long: Vec::new(),
             consumed: 0,
-            truncated: 0,
+            dropped: 0,
         }
     }
 
@@ -57,8 +56,8 @@ impl<R: Read> LineReader<R> {
         }
     }
 
-    /// The next complete line (without its `\n`, cut to [`MAX_LINE`] bytes), or `None` at the
-    /// end of input (an incomplete last line is dropped).
+    /// The next complete line of at most [`MAX_LINE`] bytes (without its `\n`), or `None` at
+    /// the end of input (an incomplete last line is not returned; longer lines are skipped).
     pub fn next_line(&mut self) -> io::Result<Option<&[u8]>> {
         loop {
             if let Some(p) = memchr::memchr(b'\n', &self.buf[self.pos..self.end]) {
@@ -66,9 +65,10 @@ impl<R: Read> LineReader<R> {
                 self.pos += p + 1;
                 self.consumed += p as u64 + 1;
                 if p > MAX_LINE {
-                    self.truncated += 1;
+                    self.dropped += 1;
+                    continue;
                 }
-                return Ok(Some(&self.buf[start..start + p.min(MAX_LINE)]));
+                return Ok(Some(&self.buf[start..start + p]));
             }
             if self.eof {
                 // whatever is left has no newline
@@ -80,7 +80,10 @@ impl<R: Read> LineReader<R> {
                 self.pos = 0;
             }
             if self.end == self.buf.len() {
-                return self.long_line();
+                if !self.skip_long_line()? {
+                    return Ok(None);
+                }
+                continue;
             }
             let n = self.fill(self.end)?;
             if n == 0 {
@@ -90,11 +93,9 @@ impl<R: Read> LineReader<R> {
         }
     }
 
-    /// The buffer is full of one line without a newline: keep its first [`MAX_LINE`] bytes,
-    /// skip the rest up to the newline.
-    fn long_line(&mut self) -> io::Result<Option<&[u8]>> {
-        self.long.clear();
-        self.long.extend_from_slice(&self.buf[..MAX_LINE]);
+    /// The buffer is full of one line without a newline: skip it up to its newline. `false`
+    /// when the input ends first (an incomplete line, not counted).
+    fn skip_long_line(&mut self) -> io::Result<bool> {
         self.consumed += self.end as u64;
         self.pos = 0;
         self.end = 0;
@@ -102,14 +103,14 @@ impl<R: Read> LineReader<R> {
             let n = self.fill(0)?;
             if n == 0 {
                 self.eof = true;
-                return Ok(None);
+                return Ok(false);
             }
             if let Some(p) = memchr::memchr(b'\n', &self.buf[..n]) {
                 self.pos = p + 1;
                 self.end = n;
                 self.consumed += p as u64 + 1;
-                self.truncated += 1;
-                return Ok(Some(&self.long));
+                self.dropped += 1;
+                return Ok(true);
             }
             self.consumed += n as u64;
         }
@@ -200,20 +201,22 @@ mod tests {
     }
 
     #[test]
-    fn truncates_long_lines() {
+    fn drops_long_lines_whole() {
         let mut data = vec![b'x'; MAX_LINE + 10];
         data.extend_from_slice(b"\nnext\n");
         // longer than the read buffer too
         data.extend(std::iter::repeat_n(b'y', 3 * READ_BUF + 5));
         data.extend_from_slice(b"\nlast\n");
+        data.extend_from_slice(&vec![b'z'; MAX_LINE]);
+        data.extend_from_slice(b"\n");
+        // an unfinished over-long line at the end is neither returned nor counted
+        data.extend(std::iter::repeat_n(b'w', READ_BUF + 1));
         let mut r = LineReader::new(&data[..]);
-        assert_eq!(r.next_line().unwrap().unwrap(), vec![b'x'; MAX_LINE]);
         assert_eq!(r.next_line().unwrap().unwrap(), b"next");
-        assert_eq!(r.next_line().unwrap().unwrap(), vec![b'y'; MAX_LINE]);
         assert_eq!(r.next_line().unwrap().unwrap(), b"last");
+        assert_eq!(r.next_line().unwrap().unwrap(), vec![b'z'; MAX_LINE]);
         assert!(r.next_line().unwrap().is_none());
-        assert_eq!(r.truncated, 2);
-        assert_eq!(r.consumed, data.len() as u64);
+        assert_eq!(r.dropped, 2);
     }
 
     #[test]

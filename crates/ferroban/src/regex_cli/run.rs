@@ -549,7 +549,7 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
     };
     let now = SystemClock.now();
     let t0 = Instant::now();
-    let mut truncated = 0;
+    let mut dropped = 0;
     match &source {
         Source::File(path) => {
             let file = File::open(path).with_context(|| format!("log file {}", path.display()))?;
@@ -584,7 +584,7 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
             if let Some(pb) = pb {
                 pb.finish_and_clear();
             }
-            truncated = reader.truncated;
+            dropped = reader.dropped;
         }
         Source::Literal(lines) => {
             for (i, l) in lines.iter().enumerate() {
@@ -618,9 +618,10 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
         }
     }
     let elapsed = t0.elapsed().as_secs_f64();
-    if truncated > 0 {
+    if dropped > 0 {
         eprintln!(
-            "WARNING: {truncated} line(s) longer than {} bytes were truncated for matching",
+            "WARNING: {dropped} line(s) longer than {} bytes were skipped, not matched (a cut \
+             line could blame the wrong address)",
             super::input::MAX_LINE
         );
     }
