@@ -10,19 +10,25 @@
 //!   firewall transaction per batch and jail), after the receiver's own `ignoreip`.
 //! - [`held_remotely`] (before an unban job): a local ban that ends while a remote one on the
 //!   same address still holds leaves the firewall element in place.
+//! - [`expire_remote`] (the unban timer, [`super::server::State::expire`]): remote bans end
+//!   exactly like local ones, through the same dispatch to `actionunban` at their end time,
+//!   whatever the action (a shell action has no kernel timeout to end them). Natural expiry
+//!   publishes nothing.
 //!
 //! The fleet handle and the remote-ban table live here (the daemon is single-threaded; the
 //! handle is shared with the control commands), so the jail state machine knows nothing of the
-//! fleet.
+//! fleet. The remote bans of each jail are a [`BanManager`], the jail's own ban bookkeeping: a
+//! lookup per address and the same unban schedule (`next_deadline`, `expire`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
+use ferroban_bans::{Ban, BanManager};
 use ferroban_fleet::{Apply, ApplyKind, FleetConfig, FleetHandle, RawOption, Reject, node};
 
 use super::actions::{BanJob, Job};
-use super::jail::Ticket;
+use super::jail::{Event, Jail, Ticket};
 use super::server::{Settings, Shared};
 use crate::clock::Clock;
 use crate::flog;
@@ -30,17 +36,48 @@ use crate::ip::HostId;
 
 static HANDLE: OnceLock<FleetHandle> = OnceLock::new();
 
-/// A remote ban as enforced here.
-#[derive(Debug, Clone)]
-pub struct RemoteBan {
-    /// End on the daemon's clock (`None`: permanent).
-    pub ends_at: Option<f64>,
-    /// The origin.
-    pub origin: String,
+/// The remote bans enforced in one jail: the jail's own ban bookkeeping (an index by address,
+/// the unban schedule by end), with the origin of each.
+#[derive(Debug, Default)]
+struct RemoteJail {
+    bans: BanManager<HostId>,
+    origins: HashMap<HostId, String>,
+}
+
+impl RemoteJail {
+    /// Bans `id` until `ends_at` (daemon clock, `None`: permanent) for `origin`, replacing an
+    /// earlier remote ban of it (the merged end may also move earlier: an origin's ban ended).
+    fn ban(&mut self, id: HostId, ends_at: Option<f64>, origin: &str, now: f64) {
+        self.bans.remove(&id);
+        let ban = Ban {
+            banned_at: now,
+            bantime: ends_at.map_or(-1.0, |e| e - now),
+            ban_count: 1,
+        };
+        self.bans.add(id.clone(), ban, now);
+        self.origins.insert(id, origin.to_string());
+    }
+
+    fn remove(&mut self, id: &HostId) -> Option<(Ban, String)> {
+        let b = self.bans.remove(id)?;
+        Some((b, self.origins.remove(id).unwrap_or_default()))
+    }
+
+    /// Takes every ban (jail stop).
+    fn take_all(&mut self) -> Vec<(HostId, Ban, String)> {
+        let bans = self.bans.flush();
+        bans.into_iter()
+            .map(|(id, b)| {
+                let o = self.origins.remove(&id).unwrap_or_default();
+                (id, b, o)
+            })
+            .collect()
+    }
 }
 
 thread_local! {
-    static REMOTE: RefCell<HashMap<(String, HostId), RemoteBan>> = RefCell::new(HashMap::new());
+    /// Per jail name.
+    static REMOTE: RefCell<HashMap<String, RemoteJail>> = RefCell::new(HashMap::new());
     static RESTORED: RefCell<Vec<Apply>> = const { RefCell::new(Vec::new()) };
     static APPLIES: RefCell<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<Apply>>>> =
         const { RefCell::new(None) };
@@ -109,12 +146,17 @@ pub fn init(settings: &Settings, clock: Arc<dyn Clock>) {
                 "Fleet mode: node {node}, role {role}, {} stored remote bans to restore",
                 started.restored.len()
             );
-            RESTORED.with(|r| *r.borrow_mut() = started.restored);
+            set_restored(started.restored);
             APPLIES.with(|a| *a.borrow_mut() = Some(started.applies));
             let _ = HANDLE.set(started.handle);
         }
         Err(e) => flog!(Error, "fleet", "Fleet mode not started: {e}"),
     }
+}
+
+/// The stored remote bans to restore when their jails start (the fleet's [`node::Started`]).
+pub fn set_restored(restored: Vec<Apply>) {
+    RESTORED.with(|r| *r.borrow_mut() = restored);
 }
 
 fn ends_at(t: &Ticket) -> Option<f64> {
@@ -134,33 +176,148 @@ pub fn local_ban(jail: &str, t: &Ticket) {
 /// `unbanip`: publish the unban of this node's own ban, and drop the remote ban of the same
 /// address here (the operator asked for it gone on this node).
 pub fn local_unban(jail: &str, id: &HostId) {
-    if let Some(h) = handle() {
-        if id.is_ip() {
-            h.local_unban(jail, &id.to_string());
-        }
-        REMOTE.with(|r| r.borrow_mut().remove(&(jail.to_string(), id.clone())));
+    if let Some(h) = handle()
+        && id.is_ip()
+    {
+        h.local_unban(jail, &id.to_string());
     }
+    remove_remote(jail, id);
+}
+
+/// Drops the remote ban of `id` in `jail` here; returns it with its origin.
+fn remove_remote(jail: &str, id: &HostId) -> Option<(Ban, String)> {
+    REMOTE.with(|r| r.borrow_mut().get_mut(jail).and_then(|rj| rj.remove(id)))
+}
+
+/// Records the remote ban of `id` in `jail` (on the unban schedule).
+fn add_remote(jail: &str, id: HostId, ends_at: Option<f64>, origin: &str, now: f64) {
+    REMOTE.with(|r| {
+        r.borrow_mut()
+            .entry(jail.to_string())
+            .or_default()
+            .ban(id, ends_at, origin, now)
+    });
 }
 
 /// Whether a remote ban of `id` in `jail` still holds after `now` (then a local unban leaves
-/// the firewall element alone; the kernel's timeout ends it).
+/// the firewall element alone; the remote ban's own end removes it). Empty when the fleet is
+/// off.
 pub fn held_remotely(jail: &str, id: &HostId, now: f64) -> bool {
-    handle().is_some()
-        && REMOTE.with(|r| {
-            r.borrow()
-                .get(&(jail.to_string(), id.clone()))
-                .is_some_and(|b| b.ends_at.is_none_or(|e| e > now))
-        })
+    REMOTE.with(|r| {
+        r.borrow()
+            .get(jail)
+            .and_then(|rj| rj.bans.get(id))
+            .is_some_and(|b| b.end().is_none_or(|e| e > now))
+    })
 }
 
 /// Live remote bans per jail (for `status`).
 pub fn remote_count(jail: &str, now: f64) -> usize {
     REMOTE.with(|r| {
-        r.borrow()
-            .iter()
-            .filter(|((j, _), b)| j == jail && b.ends_at.is_none_or(|e| e > now))
-            .count()
+        r.borrow().get(jail).map_or(0, |rj| {
+            rj.bans
+                .by_start()
+                .filter(|(_, b)| b.end().is_none_or(|e| e > now))
+                .count()
+        })
     })
+}
+
+/// When the next remote ban ends (in any jail): the unban timer wakes for it.
+pub fn next_remote_deadline() -> Option<f64> {
+    REMOTE.with(|r| {
+        r.borrow()
+            .values()
+            .filter_map(|rj| rj.bans.next_deadline())
+            .min_by(f64::total_cmp)
+    })
+}
+
+/// The unban timer: the remote bans of `jail` that ended at `now` leave the remote table and,
+/// unless a local ban of the same address still holds (its own end unbans it then), become
+/// [`Event::Unban`]s for the jail's actions, as its own expired bans do. Nothing is published:
+/// natural expiry makes no fleet traffic. Call it before the jail's own expiry, so that an
+/// address whose local and remote bans end together is unbanned once.
+pub fn expire_remote(jail: &Jail, now: f64) -> Vec<Event> {
+    let name = jail.name();
+    let ended: Vec<(HostId, Ban, String)> = REMOTE.with(|r| {
+        let mut r = r.borrow_mut();
+        let Some(rj) = r.get_mut(name) else {
+            return Vec::new();
+        };
+        rj.bans
+            .expire(now)
+            .into_iter()
+            .map(|(id, b)| {
+                let o = rj.origins.remove(&id).unwrap_or_default();
+                (id, b, o)
+            })
+            .collect()
+    });
+    let mut out = Vec::new();
+    for (id, b, origin) in ended {
+        if jail.is_banned(&id) {
+            continue;
+        }
+        flog!(
+            Notice,
+            "fleet",
+            "[{name}] Unban {id} (remote ban from {origin} ended)"
+        );
+        out.push(Event::Unban(ban_ticket(id, &b)));
+    }
+    out
+}
+
+/// Takes the remote bans of `jail` at its stop, as tickets for the stop job (each action takes
+/// them out of the firewall with the jail's own bans, `local`: an address among them is not
+/// unbanned twice). They are kept to be restored, if still live, when the jail starts again
+/// (`reload --restart`, `start <jail>`).
+pub fn stop_remote(jail: &str, local: &[Ticket]) -> Vec<Ticket> {
+    let taken = REMOTE.with(|r| {
+        r.borrow_mut()
+            .get_mut(jail)
+            .map(RemoteJail::take_all)
+            .unwrap_or_default()
+    });
+    let local: std::collections::HashSet<&HostId> = local.iter().map(|t| &t.id).collect();
+    let mut out = Vec::with_capacity(taken.len());
+    RESTORED.with(|rest| {
+        let mut rest = rest.borrow_mut();
+        for (id, b, origin) in taken {
+            rest.push(Apply {
+                jail: jail.to_string(),
+                ip: id.to_string(),
+                origin,
+                kind: ApplyKind::Ban { ends_at: b.end() },
+            });
+            if !local.contains(&id) {
+                out.push(ban_ticket(id, &b));
+            }
+        }
+    });
+    out
+}
+
+/// The remote bans in force in `jail` of addresses it does not ban itself, as tickets (a
+/// reload's new actions get them with the jail's own).
+pub fn remote_tickets(jail: &Jail) -> Vec<Ticket> {
+    REMOTE.with(|r| {
+        r.borrow().get(jail.name()).map_or_else(Vec::new, |rj| {
+            rj.bans
+                .by_start()
+                .filter(|(id, _)| !jail.is_banned(id))
+                .map(|(id, b)| ban_ticket(id.clone(), b))
+                .collect()
+        })
+    })
+}
+
+fn ban_ticket(id: HostId, b: &Ban) -> Ticket {
+    Ticket {
+        bantime: b.bantime,
+        ..ticket(id, b.banned_at, b.end())
+    }
 }
 
 fn ticket(id: HostId, now: f64, ends_at: Option<f64>) -> Ticket {
@@ -180,20 +337,26 @@ fn ticket(id: HostId, now: f64, ends_at: Option<f64>) -> Ticket {
 
 /// The stored remote bans of `jail`, to restore with its local ones (`local`: a local ban of
 /// the same address that ends later wins). Bans of addresses in its `ignoreip` are refused.
-pub fn restored_for(jail: &mut super::jail::Jail, now: f64, local: &[Ticket]) -> Vec<BanJob> {
-    let Some(h) = handle() else {
-        return Vec::new();
-    };
+/// Those stopped with the jail earlier in this run ([`stop_remote`]) come back the same way.
+pub fn restored_for(jail: &mut Jail, now: f64, local: &[Ticket]) -> Vec<BanJob> {
+    let h = handle();
     let name = jail.name().to_string();
-    // Shared failure counting: the jail's counted failures are kept for `local_failures`.
-    jail.tap_failures(h.shares_failures(&name));
-    h.failure_limits(&name, jail.maxretry(), jail.findtime());
+    if let Some(h) = h {
+        // Shared failure counting: the jail's counted failures are kept for `local_failures`.
+        jail.tap_failures(h.shares_failures(&name));
+        h.failure_limits(&name, jail.maxretry(), jail.findtime());
+    }
     let mine: Vec<Apply> = RESTORED.with(|r| {
         let mut all = r.borrow_mut();
         let (mine, rest) = all.drain(..).partition(|a| a.jail == name);
         *all = rest;
         mine
     });
+    if mine.is_empty() {
+        return Vec::new();
+    }
+    let local_ends: HashMap<&HostId, Option<f64>> =
+        local.iter().map(|t| (&t.id, ends_at(t))).collect();
     let mut out = Vec::new();
     for a in mine {
         let ApplyKind::Ban { ends_at } = a.kind else {
@@ -204,19 +367,13 @@ pub fn restored_for(jail: &mut super::jail::Jail, now: f64, local: &[Ticket]) ->
         }
         let id = HostId::parse(&a.ip);
         if jail.ignore.check(&id, now).is_some() {
-            h.count_reject(Reject::Ignored);
+            if let Some(h) = h {
+                h.count_reject(Reject::Ignored);
+            }
             continue;
         }
-        REMOTE.with(|r| {
-            r.borrow_mut().insert(
-                (name.clone(), id.clone()),
-                RemoteBan {
-                    ends_at,
-                    origin: a.origin.clone(),
-                },
-            )
-        });
-        let local_end = local.iter().find(|t| t.id == id).map(ends_at_of);
+        add_remote(&name, id.clone(), ends_at, &a.origin, now);
+        let local_end = local_ends.get(&id).copied();
         if local_end.is_some_and(|l| later_or_same(l, ends_at)) {
             continue;
         }
@@ -227,10 +384,6 @@ pub fn restored_for(jail: &mut super::jail::Jail, now: f64, local: &[Ticket]) ->
         });
     }
     out
-}
-
-fn ends_at_of(t: &Ticket) -> Option<f64> {
-    ends_at(t)
 }
 
 /// Whether end `a` is at or after end `b` (`None`: never ends).
@@ -305,11 +458,14 @@ pub async fn apply_task(state: Shared) {
 }
 
 /// One batch: each ban or unban handed to its jail's action queue (the action task takes the
-/// queued bans as one firewall transaction).
+/// queued bans as one firewall transaction). A remote ban goes on the unban schedule, which
+/// ends it with `actionunban` (see [`expire_remote`]). Per ban: one hash lookup of the remote
+/// table and one of the jail's own bans, so a storm of `n` bans costs `O(n log n)`.
 pub fn apply_batch(state: &Shared, h: &FleetHandle, batch: Vec<Apply>) {
     let mut st = state.borrow_mut();
     let now = st.clock.now();
     let metrics = st.metrics.clone();
+    let mut scheduled = false;
     for a in batch {
         if let ApplyKind::Failures { count } = a.kind {
             failures_reached(&mut st, h, &a, count);
@@ -319,7 +475,6 @@ pub fn apply_batch(state: &Shared, h: &FleetHandle, batch: Vec<Apply>) {
             continue;
         };
         let id = HostId::parse(&a.ip);
-        let key = (a.jail.clone(), id.clone());
         match a.kind {
             ApplyKind::Ban { ends_at } => {
                 if ends_at.is_some_and(|e| e <= now) {
@@ -337,21 +492,10 @@ pub fn apply_batch(state: &Shared, h: &FleetHandle, batch: Vec<Apply>) {
                     );
                     continue;
                 }
-                REMOTE.with(|r| {
-                    r.borrow_mut().insert(
-                        key,
-                        RemoteBan {
-                            ends_at,
-                            origin: a.origin.clone(),
-                        },
-                    )
-                });
-                let local_end = rt
-                    .jail
-                    .banned()
-                    .into_iter()
-                    .find(|(i, _)| **i == id)
-                    .map(|(_, b)| (b.bantime >= 0.0).then_some(b.banned_at + b.bantime));
+                let was_held = held_remotely(&a.jail, &id, now);
+                add_remote(&a.jail, id.clone(), ends_at, &a.origin, now);
+                scheduled = true;
+                let local_end = rt.jail.ban_of(&id).map(Ban::end);
                 if local_end.is_some_and(|l| later_or_same(l, ends_at)) {
                     continue;
                 }
@@ -363,9 +507,12 @@ pub fn apply_batch(state: &Shared, h: &FleetHandle, batch: Vec<Apply>) {
                     a.ip,
                     a.origin
                 );
-                let origin = crate::metrics::BanOrigin::Fleet;
-                rt.metrics
-                    .banned(&metrics, origin, &a.ip, ends_at, now, None);
+                // An extension of a remote ban in force is not a new ban.
+                if !was_held {
+                    let origin = crate::metrics::BanOrigin::Fleet;
+                    rt.metrics
+                        .banned(&metrics, origin, &a.ip, ends_at, now, None);
+                }
                 let _ = rt.jobs.send(Job::Ban(Box::new(BanJob {
                     ticket: ticket(id, now, ends_at),
                     ipmatches: None,
@@ -374,7 +521,7 @@ pub fn apply_batch(state: &Shared, h: &FleetHandle, batch: Vec<Apply>) {
             }
             ApplyKind::Failures { .. } => {}
             ApplyKind::Unban => {
-                let had = REMOTE.with(|r| r.borrow_mut().remove(&key)).is_some();
+                let had = remove_remote(&a.jail, &id).is_some();
                 if had && !rt.jail.is_banned(&id) {
                     flog!(
                         Notice,
@@ -384,12 +531,19 @@ pub fn apply_batch(state: &Shared, h: &FleetHandle, batch: Vec<Apply>) {
                         a.ip,
                         a.origin
                     );
+                    // An origin publishes an unban only for an `unbanip` there: by hand.
+                    let reason = crate::metrics::UnbanReason::Manual;
+                    rt.metrics.unbanned(&metrics, reason, &a.ip, now);
                     let _ = rt
                         .jobs
                         .send(Job::Unban(Box::new(ticket(id, now, Some(now)))));
                 }
             }
         }
+    }
+    if scheduled {
+        // The unban timer looks again at the earliest end.
+        st.timer.notify_one();
     }
 }
 
@@ -518,38 +672,30 @@ pub fn status_text(v: &serde_json::Value) -> String {
     out
 }
 
-/// `unbanip` of an address that only a remote ban holds here: the operator's word wins on this
-/// node (the element goes), and the unban is published from this node, which the others refuse
-/// and count (an origin lifts only its own bans).
-pub fn unban_remote(
-    jail: &str,
-    id: &HostId,
-    jobs: &tokio::sync::mpsc::UnboundedSender<Job>,
-    now: f64,
-) -> bool {
-    let held = REMOTE.with(|r| r.borrow().contains_key(&(jail.to_string(), id.clone())));
-    if !held {
+/// `unbanip` of an address that only a remote ban holds here (`set <jail> unbanip`, jail
+/// `idx`): the operator's word wins on this node (the element goes), and the unban is published
+/// from this node, which the others refuse and count (an origin lifts only its own bans).
+pub fn unban_remote_in(state: &Shared, idx: usize, id: &HostId) -> bool {
+    let st = state.borrow();
+    let rt = &st.jails[idx];
+    let jail = rt.jail.name();
+    if !REMOTE.with(|r| r.borrow().get(jail).is_some_and(|rj| rj.bans.is_banned(id))) {
         return false;
     }
+    let now = st.clock.now();
     local_unban(jail, id);
     flog!(
         Notice,
         "fleet",
         "[{jail}] Unban {id} (a remote ban, lifted by hand on this node only)"
     );
-    let _ = jobs.send(Job::Unban(Box::new(ticket(id.clone(), now, Some(now)))));
+    let reason = crate::metrics::UnbanReason::Manual;
+    rt.metrics
+        .unbanned(&st.metrics, reason, &id.to_string(), now);
+    let _ = rt
+        .jobs
+        .send(Job::Unban(Box::new(ticket(id.clone(), now, Some(now)))));
     true
-}
-
-/// [`unban_remote`] for jail `idx` of the daemon's state (`set <jail> unbanip`).
-pub fn unban_remote_in(state: &Shared, idx: usize, id: &HostId) -> bool {
-    if handle().is_none() {
-        return false;
-    }
-    let st = state.borrow();
-    let now = st.clock.now();
-    let rt = &st.jails[idx];
-    unban_remote(rt.jail.name(), id, &rt.jobs, now)
 }
 
 /// The fleet's series for `/metrics` (empty when the fleet is off), from its status: built on
@@ -663,6 +809,10 @@ fn families_of(s: &ferroban_fleet::Status) -> Vec<prometheus::proto::MetricFamil
     }
     r.gather()
 }
+
+#[cfg(test)]
+#[path = "fleet_tests.rs"]
+mod expiry_tests;
 
 #[cfg(test)]
 mod tests {

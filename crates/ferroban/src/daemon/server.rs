@@ -368,11 +368,14 @@ impl State {
         rt.positions_saved = current;
     }
 
-    /// Ends bans whose time is up; returns when the next one ends.
+    /// Ends bans whose time is up, the jails' own and the fleet's remote bans alike (the same
+    /// dispatch to `actionunban`); returns when the next one ends.
     pub fn expire(&mut self) -> Option<f64> {
         let now = self.clock.now();
         for idx in 0..self.jails.len() {
-            let events = self.jails[idx].jail.expire(now);
+            // Remote bans first: one whose address a local ban still holds is left to it.
+            let mut events = super::fleet::expire_remote(&self.jails[idx].jail, now);
+            events.extend(self.jails[idx].jail.expire(now));
             if !events.is_empty() {
                 self.metric_events(idx, &events, crate::metrics::BanOrigin::Log, None);
             }
@@ -381,6 +384,7 @@ impl State {
         self.jails
             .iter()
             .filter_map(|j| j.jail.next_deadline())
+            .chain(super::fleet::next_remote_deadline())
             .min_by(f64::total_cmp)
     }
 }
@@ -660,9 +664,11 @@ pub async fn reload_jail(state: &Shared, def: JailDef) -> Result<(), String> {
         rt.action_names = action_names;
         rt.history_matches = history_matches;
         let (done, done_rx) = oneshot::channel();
+        let mut tickets = rt.jail.tickets_in_force();
+        tickets.extend(super::fleet::remote_tickets(&rt.jail));
         let job = Job::Reload {
             actions: wanted,
-            tickets: rt.jail.tickets_in_force(),
+            tickets,
             bantime: rt.jail.bantime(),
             done,
         };
@@ -776,6 +782,8 @@ pub fn start_jail(state: &Shared, def: JailDef) -> Result<(), String> {
     jail_metrics.restored(&metrics, &restored, now);
     // The fleet's stored remote bans join the same restore batch (one reconciliation).
     let remote = super::fleet::restored_for(&mut jail, now, &restored);
+    let remote_tickets: Vec<Ticket> = remote.iter().map(|b| b.ticket.clone()).collect();
+    jail_metrics.restored(&metrics, &remote_tickets, now);
     let _ = tx.send(Job::Restore(
         restored
             .into_iter()
@@ -838,7 +846,10 @@ pub async fn stop_jail(state: &Shared, name: &str) -> bool {
         let now = st.clock.now();
         st.save_positions(idx, now);
         let mut rt = st.jails.remove(idx);
-        let tickets = rt.jail.take_all();
+        let mut tickets = rt.jail.take_all();
+        // Remote bans leave the firewall with the jail's own (kept to restore at its next start).
+        let remote = super::fleet::stop_remote(name, &tickets);
+        tickets.extend(remote);
         let reason = if st.reloading {
             crate::metrics::UnbanReason::Reload
         } else {

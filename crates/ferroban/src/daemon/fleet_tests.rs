@@ -1,0 +1,362 @@
+//! Remote bans end like local ones: the daemon's state on a manual clock (nothing waits for a
+//! ban to end: the clock is moved and the unban timer's step, `State::expire`, is run), one
+//! jail whose shell action records each `actionban` / `actionunban` in a file (no kernel
+//! timeout can end anything), and remote decisions handed in as the fleet thread hands them.
+//! The fleet runs without a reachable NATS server, so whatever the daemon published would stay
+//! in its outbox: the outbox must stay empty (remote bans and natural expiry publish nothing).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferroban_fleet::db::{FleetDb, RemoteRow};
+use ferroban_fleet::event::{load_or_create_key, public_key_text};
+use ferroban_fleet::merge::Entry;
+use ferroban_fleet::{Apply, ApplyKind, FleetConfig, FleetHandle, RawOption};
+use tokio::sync::Notify;
+
+use super::{apply_batch, remote_count, set_restored};
+use crate::clock::{Clock, ManualClock};
+use crate::daemon::server::{self, Settings, Shared, State};
+use crate::ip::HostId;
+
+const T0: f64 = 1_780_000_000.0;
+const JAIL: &str = "web";
+
+struct Dir(PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A configuration tree: jail `web` (bantime 10 minutes) with the shell action `record`.
+fn tree(tag: &str) -> Dir {
+    let dir = std::env::temp_dir().join(format!(
+        "ferroban-fleet-expiry-{tag}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("filter.d")).unwrap();
+    std::fs::create_dir_all(dir.join("action.d")).unwrap();
+    std::fs::write(
+        dir.join("filter.d/test.conf"),
+        "[Definition]\nfailregex = ^FAIL from <HOST>$\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("action.d/record.conf"),
+        format!(
+            "[Definition]\nactionstart =\nactionstop =\nactioncheck =\nactionban = echo ban <ip> >> {0}\nactionunban = echo unban <ip> >> {0}\n",
+            dir.join("actions.log").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("test.log"), "").unwrap();
+    std::fs::write(
+        dir.join("jail.conf"),
+        format!(
+            "[DEFAULT]\nbantime = 10m\nfindtime = 10m\nmaxretry = 3\n\n[{JAIL}]\nenabled = true\nfilter = test\nbackend = polling\nlogpath = {}\naction = record\n",
+            dir.join("test.log").display()
+        ),
+    )
+    .unwrap();
+    Dir(dir)
+}
+
+fn db(dir: &Path) -> PathBuf {
+    dir.join("ferroban.sqlite3")
+}
+
+fn state(dir: &Path, clock: &ManualClock) -> Shared {
+    let settings = Settings {
+        conf: crate::defaults::locate(Some(dir)),
+        socket: dir.join("ferroban.sock"),
+        pidfile: dir.join("ferroban.pid"),
+        dbfile: Some(db(dir)),
+        dbpurgeage: 86_400.0,
+        dbmaxmatches: None,
+        metrics: None,
+        metrics_compat: false,
+    };
+    let store = server::open_store(&settings, clock.now());
+    assert!(store.is_some());
+    Rc::new(RefCell::new(State {
+        settings,
+        jails: Vec::new(),
+        store,
+        clock: Arc::new(clock.clone()),
+        timer: Rc::new(Notify::new()),
+        shutdown: Rc::new(Notify::new()),
+        reload: Rc::new(Notify::new()),
+        reload_only: Vec::new(),
+        broken: BTreeMap::new(),
+        metrics: crate::metrics::Metrics::new(crate::metrics::MetricsOptions { compat: false }),
+        reloading: false,
+    }))
+}
+
+fn start_jail(state: &Shared) {
+    let conf = state.borrow().settings.conf.clone();
+    let cfg = server::load_jails(&conf).unwrap();
+    assert!(cfg.errors.is_empty(), "{:?}", cfg.errors);
+    let def = cfg.jails.into_iter().next().expect("one jail");
+    server::start_jail(state, def).unwrap();
+}
+
+/// Node `n1` of a fleet whose server does not answer (its thread keeps retrying), trusting
+/// `n2`; on the same database file as the ban store, clock `clock`. Its stored remote bans are
+/// handed to the daemon's restore, as at the daemon's start.
+fn fleet(dir: &Path, clock: &ManualClock) -> FleetHandle {
+    let peer = load_or_create_key(&dir.join("n2.key")).unwrap();
+    std::fs::write(
+        dir.join("trust"),
+        format!("n2 {}\n", public_key_text(&peer.verifying_key())),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = |k: &str, v: String| RawOption {
+        key: k.into(),
+        value: v,
+        origin: "test".into(),
+    };
+    let cfg = FleetConfig::parse(
+        &[
+            o("node", "n1".into()),
+            o("servers", format!("nats://127.0.0.1:{port}")),
+            o("signing_key", dir.join("n1.key").display().to_string()),
+            o("trust", dir.join("trust").display().to_string()),
+        ],
+        dir,
+    )
+    .unwrap()
+    .unwrap();
+    let c = clock.clone();
+    let started = ferroban_fleet::start(
+        cfg,
+        Some(db(dir)),
+        Arc::new(move || c.now()),
+        Arc::new(|_, _| {}),
+    )
+    .unwrap();
+    set_restored(started.restored);
+    started.handle
+}
+
+fn ban(ip: &str, ends_at: Option<f64>) -> Apply {
+    Apply {
+        jail: JAIL.into(),
+        ip: ip.into(),
+        origin: "n2".into(),
+        kind: ApplyKind::Ban { ends_at },
+    }
+}
+
+/// Waits (for the action task's shell commands, not for time to pass) until the recorded
+/// actions are exactly `want`, in any order (a restore's order is not defined; each step
+/// waits for its actions before the next, so the steps' order is checked).
+async fn recorded(dir: &Path, want: &[&str]) {
+    let t = Instant::now();
+    let mut want = want.to_vec();
+    want.sort_unstable();
+    loop {
+        let got = std::fs::read_to_string(dir.join("actions.log")).unwrap_or_default();
+        let mut lines: Vec<&str> = got.lines().collect();
+        lines.sort_unstable();
+        if lines == want {
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "actions recorded: {lines:?}, expected {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn run(f: impl std::future::Future<Output = ()>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tokio::task::LocalSet::new().block_on(&rt, f);
+}
+
+fn metric(state: &Shared, series: &str) -> String {
+    let text = state.borrow().metrics.render();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).map(|v| v.trim().to_string()))
+        .unwrap_or_else(|| panic!("{series} not in\n{text}"))
+}
+
+fn outbox(dir: &Path, h: &FleetHandle) -> u64 {
+    let stored = FleetDb::open(Some(&db(dir)))
+        .unwrap()
+        .pending_count()
+        .unwrap();
+    stored.max(h.status().outbox)
+}
+
+#[test]
+fn remote_bans_end_with_actionunban_on_the_unban_timer() {
+    let d = tree("timer");
+    let dir = d.0.clone();
+    let clock = ManualClock::new(T0);
+    run(async move {
+        let h = fleet(&dir, &clock);
+        let state = state(&dir, &clock);
+        start_jail(&state);
+        apply_batch(
+            &state,
+            &h,
+            vec![
+                ban("198.51.100.1", Some(T0 + 600.0)),
+                ban("198.51.100.2", Some(T0 + 900.0)),
+            ],
+        );
+        recorded(&dir, &["ban 198.51.100.1", "ban 198.51.100.2"]).await;
+        assert_eq!(remote_count(JAIL, clock.now()), 2);
+        // The unban timer wakes for the first remote end.
+        assert_eq!(state.borrow_mut().expire(), Some(T0 + 600.0));
+        // A local ban of .2 (by hand at T0+400, 10 minutes: ends T0+1000) outlasts its remote
+        // ban (T0+900): the remote end leaves the element to the local ban.
+        clock.set(T0 + 400.0);
+        assert!(state.borrow_mut().ban_in(0, HostId::parse("198.51.100.2")));
+        clock.set(T0 + 599.5);
+        assert_eq!(state.borrow_mut().expire(), Some(T0 + 600.0));
+        clock.set(T0 + 600.0);
+        assert_eq!(state.borrow_mut().expire(), Some(T0 + 900.0));
+        let mut want = vec![
+            "ban 198.51.100.1",
+            "ban 198.51.100.2",
+            "ban 198.51.100.2",
+            "unban 198.51.100.1",
+        ];
+        recorded(&dir, &want).await;
+        assert_eq!(remote_count(JAIL, clock.now()), 1);
+        clock.set(T0 + 900.0);
+        assert_eq!(state.borrow_mut().expire(), Some(T0 + 1000.0));
+        assert_eq!(remote_count(JAIL, clock.now()), 0);
+        clock.set(T0 + 1000.0);
+        assert_eq!(state.borrow_mut().expire(), None);
+        want.push("unban 198.51.100.2");
+        recorded(&dir, &want).await;
+        // Counted: two bans from the fleet, one by hand; both addresses ended by expiry.
+        let m = |s: &str| metric(&state, s);
+        assert_eq!(
+            m(r#"ferroban_jail_bans_total{jail="web",origin="fleet"}"#),
+            "2"
+        );
+        assert_eq!(
+            m(r#"ferroban_jail_bans_total{jail="web",origin="manual"}"#),
+            "1"
+        );
+        assert_eq!(
+            m(r#"ferroban_jail_unbans_total{jail="web",reason="expired"}"#),
+            "2"
+        );
+        // A remote unban by its origin ends a remote ban at once (counted as by hand).
+        apply_batch(&state, &h, vec![ban("198.51.100.3", None)]);
+        assert_eq!(state.borrow_mut().expire(), None, "permanent");
+        apply_batch(
+            &state,
+            &h,
+            vec![Apply {
+                kind: ApplyKind::Unban,
+                ..ban("198.51.100.3", None)
+            }],
+        );
+        want.extend(["ban 198.51.100.3", "unban 198.51.100.3"]);
+        recorded(&dir, &want).await;
+        assert_eq!(
+            m(r#"ferroban_jail_unbans_total{jail="web",reason="manual"}"#),
+            "1"
+        );
+        // Nothing published: remote bans are never republished, expiry makes no traffic (the
+        // local ban by hand went nowhere: the fleet handle of this test is not the daemon's).
+        assert_eq!(outbox(&dir, &h), 0);
+        h.stop();
+    });
+}
+
+#[test]
+fn stored_remote_bans_come_back_on_the_timer_after_a_restart_and_a_jail_restart() {
+    let d = tree("restart");
+    let dir = d.0.clone();
+    let clock = ManualClock::new(T0);
+    // What the fleet thread stored of n2's bans in the previous run (with their origin).
+    let ms = |t: f64| Some((t * 1000.0) as i64);
+    let row = |ip: &str, oseq: u64, expires_at: Option<i64>| RemoteRow {
+        jail: JAIL.into(),
+        ip: ip.into(),
+        origin: "n2".into(),
+        entry: Entry {
+            oseq,
+            expires_at,
+            active: true,
+        },
+    };
+    FleetDb::open(Some(&db(&dir)))
+        .unwrap()
+        .save_remote(
+            &[
+                row("198.51.100.7", 1, ms(T0 + 300.0)),
+                row("198.51.100.8", 2, ms(T0 + 3600.0)),
+                row("198.51.100.9", 3, ms(T0 - 1.0)),
+            ],
+            3,
+        )
+        .unwrap();
+    run(async move {
+        let h = fleet(&dir, &clock);
+        let state = state(&dir, &clock);
+        start_jail(&state);
+        recorded(&dir, &["ban 198.51.100.7", "ban 198.51.100.8"]).await;
+        assert_eq!(remote_count(JAIL, clock.now()), 2);
+        assert_eq!(
+            metric(
+                &state,
+                r#"ferroban_jail_bans_total{jail="web",origin="restored"}"#
+            ),
+            "2"
+        );
+        assert_eq!(state.borrow_mut().expire(), Some(T0 + 300.0));
+        clock.set(T0 + 300.0);
+        assert_eq!(state.borrow_mut().expire(), Some(T0 + 3600.0));
+        let mut want = vec!["ban 198.51.100.7", "ban 198.51.100.8", "unban 198.51.100.7"];
+        recorded(&dir, &want).await;
+        // The jail stops: its remote bans leave the firewall with it (this action has no
+        // actionflush: actionunban each) and come back when it starts again.
+        assert!(server::stop_jail(&state, JAIL).await);
+        want.push("unban 198.51.100.8");
+        recorded(&dir, &want).await;
+        assert_eq!(remote_count(JAIL, clock.now()), 0);
+        clock.set(T0 + 600.0);
+        start_jail(&state);
+        want.push("ban 198.51.100.8");
+        recorded(&dir, &want).await;
+        assert_eq!(remote_count(JAIL, clock.now()), 1);
+        assert_eq!(state.borrow_mut().expire(), Some(T0 + 3600.0));
+        clock.set(T0 + 3600.0);
+        assert_eq!(state.borrow_mut().expire(), None);
+        want.push("unban 198.51.100.8");
+        recorded(&dir, &want).await;
+        assert_eq!(
+            metric(
+                &state,
+                r#"ferroban_jail_unbans_total{jail="web",reason="expired"}"#
+            ),
+            "2"
+        );
+        assert_eq!(outbox(&dir, &h), 0);
+        h.stop();
+    });
+}
