@@ -361,6 +361,11 @@ enum Op {
     },
     AddJail(String),
     DisableJail(String),
+    /// A row of another component's table in the same database file ([`Store::write_foreign`]).
+    Foreign {
+        sql: &'static str,
+        params: Vec<rusqlite::types::Value>,
+    },
 }
 
 impl Op {
@@ -434,6 +439,9 @@ impl Op {
             Op::DisableJail(jail) => {
                 conn.execute("UPDATE jails SET enabled = 0 WHERE name = ?1", [jail])
             }
+            Op::Foreign { sql, params } => conn
+                .prepare_cached(sql)?
+                .execute(rusqlite::params_from_iter(params.iter())),
         }
     }
 
@@ -446,6 +454,7 @@ impl Op {
             Op::Cursor { .. } => "storing a journal cursor",
             Op::AddJail(_) => "adding a jail",
             Op::DisableJail(_) => "disabling a jail",
+            Op::Foreign { .. } => "writing a row of another table",
         }
     }
 }
@@ -753,10 +762,28 @@ impl Store {
         .map(Option::unwrap_or_default)
     }
 
+    /// Writes a row of another component's table in the same database file (`sql` with its
+    /// `params`; the table is that component's, created by it) within the store's transaction:
+    /// in a batch it commits with the bans of that batch, or not at all. The fleet's outbox
+    /// uses it, so that a ban and the decision to publish it are one commit. Like every write,
+    /// it is queued while the store cannot write.
+    pub fn write_foreign(
+        &mut self,
+        sql: &'static str,
+        params: Vec<rusqlite::types::Value>,
+    ) -> Result<(), StoreError> {
+        self.write(Op::Foreign { sql, params }).map(drop)
+    }
+
     /// Starts a batch: until the matching [`end_batch`](Self::end_batch), writes share one transaction.
     /// Batches nest; only the outermost end commits.
     pub fn begin_batch(&mut self) {
         self.batch += 1;
+    }
+
+    /// Whether a batch is open (writes wait for its end to be committed).
+    pub fn in_batch(&self) -> bool {
+        self.batch > 0
     }
 
     /// Ends a batch; the outermost end commits its writes. A failed commit queues them (see
@@ -1202,6 +1229,34 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir.join("db.sqlite3")
+    }
+
+    #[test]
+    fn a_foreign_row_commits_with_the_bans_of_its_batch() {
+        let db = temp_db("foreign");
+        let mut s = Store::open(&db, StoreOptions::default()).unwrap();
+        // Another component's table in the same file (the fleet's outbox).
+        let other = Connection::open(&db).unwrap();
+        other
+            .execute_batch("CREATE TABLE outbox(ip TEXT NOT NULL)")
+            .unwrap();
+        let rows = |table: &str| -> i64 {
+            other
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        s.begin_batch();
+        s.record_ban(&rec("10.0.0.1", &[])).unwrap();
+        s.write_foreign(
+            "INSERT INTO outbox(ip) VALUES (?1)",
+            vec![rusqlite::types::Value::Text("10.0.0.1".into())],
+        )
+        .unwrap();
+        assert!(s.in_batch());
+        assert_eq!((rows("bans"), rows("outbox")), (0, 0), "not committed yet");
+        s.end_batch().unwrap();
+        assert!(!s.in_batch());
+        assert_eq!((rows("bans"), rows("outbox")), (1, 1), "one commit");
     }
 
     #[test]

@@ -8,6 +8,11 @@
 //!   can be re-asserted into a wiped stream; acknowledged unbans are deleted.
 //! - `fleet_remote(jail, ip, origin, oseq, expires_at, active)`: other origins' decisions, so
 //!   that a restart restores remote bans before the engine is reachable.
+//! - `fleet_intent(seq, jail, ip, kind, ends_at)`: local decisions not yet signed into
+//!   `fleet_own`, written by the daemon's ban store in the transaction of the ban itself
+//!   ([`intent`]), so a crash cannot keep a ban and lose its publication. The fleet thread
+//!   turns them into signed `fleet_own` rows and deletes them, in one transaction
+//!   ([`FleetDb::intents`], [`FleetDb::drop_intents`]).
 
 use std::path::Path;
 
@@ -51,6 +56,42 @@ pub struct RemoteRow {
     pub entry: Entry,
 }
 
+/// A local decision to publish (a row of `fleet_intent`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Intent {
+    /// Its row (order of the decisions).
+    pub seq: i64,
+    /// Jail.
+    pub jail: String,
+    /// Address or network.
+    pub ip: String,
+    /// A ban (true) or an unban.
+    pub ban: bool,
+    /// End of a ban on the daemon's clock (`None`: permanent).
+    pub ends_at: Option<f64>,
+}
+
+/// The write of a local decision into `fleet_intent`, as an SQL statement and its parameters,
+/// for another connection to the same file (the daemon's ban store runs it in the ban's own
+/// transaction).
+pub fn intent(
+    jail: &str,
+    ip: &str,
+    ban: bool,
+    ends_at: Option<f64>,
+) -> (&'static str, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    (
+        "INSERT INTO fleet_intent (jail, ip, kind, ends_at) VALUES (?1, ?2, ?3, ?4)",
+        vec![
+            Value::Text(jail.to_string()),
+            Value::Text(ip.to_string()),
+            Value::Text(if ban { "ban" } else { "unban" }.to_string()),
+            ends_at.map_or(Value::Null, Value::Real),
+        ],
+    )
+}
+
 fn e(what: &'static str) -> impl Fn(rusqlite::Error) -> FleetError {
     move |err| FleetError::Db(format!("{what}: {err}"))
 }
@@ -84,7 +125,10 @@ impl FleetDb {
              CREATE TABLE IF NOT EXISTS fleet_remote (
                  jail TEXT NOT NULL, ip TEXT NOT NULL, origin TEXT NOT NULL,
                  oseq INTEGER NOT NULL, expires_at INTEGER, active INTEGER NOT NULL,
-                 PRIMARY KEY (jail, ip, origin));",
+                 PRIMARY KEY (jail, ip, origin));
+             CREATE TABLE IF NOT EXISTS fleet_intent (
+                 seq INTEGER PRIMARY KEY AUTOINCREMENT, jail TEXT NOT NULL, ip TEXT NOT NULL,
+                 kind TEXT NOT NULL, ends_at REAL);",
         )
         .map_err(e("creating the fleet tables"))?;
         let db = FleetDb { conn };
@@ -110,6 +154,47 @@ impl FleetDb {
     /// Commits the transaction [`FleetDb::begin`] started.
     pub fn commit(&self) -> Result<(), FleetError> {
         self.conn.execute_batch("COMMIT").map_err(e("commit"))
+    }
+
+    /// Rolls back the open transaction (after a failed commit).
+    pub fn rollback(&self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
+    /// Whether a transaction is open.
+    pub fn in_transaction(&self) -> bool {
+        !self.conn.is_autocommit()
+    }
+
+    /// Up to `limit` local decisions written by the daemon and not yet taken, oldest first.
+    pub fn intents(&self, limit: usize) -> Result<Vec<Intent>, FleetError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, jail, ip, kind, ends_at FROM fleet_intent ORDER BY seq LIMIT ?1",
+            )
+            .map_err(e("reading the intents"))?;
+        st.query_map([limit as i64], |r| {
+            Ok(Intent {
+                seq: r.get(0)?,
+                jail: r.get(1)?,
+                ip: r.get(2)?,
+                ban: r.get::<_, String>(3)? == "ban",
+                ends_at: r.get(4)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(e("reading the intents"))
+    }
+
+    /// Deletes the intents up to `seq` (taken into the outbox).
+    pub fn drop_intents(&self, seq: i64) -> Result<(), FleetError> {
+        self.conn
+            .execute("DELETE FROM fleet_intent WHERE seq <= ?1", [seq])
+            .map(|_| ())
+            .map_err(e("deleting the intents"))
     }
 
     /// A meta value.
@@ -358,6 +443,44 @@ mod tests {
         let db = FleetDb::open(Some(&p)).unwrap();
         assert_eq!(db.pending_count().unwrap(), 1, "persisted");
         assert_eq!(db.next_oseq().unwrap(), 2);
+    }
+
+    #[test]
+    fn intents_written_by_another_connection_are_read_in_order_and_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.sqlite3");
+        let db = FleetDb::open(Some(&p)).unwrap();
+        // The daemon's ban store: another connection, its own transaction.
+        let other = Connection::open(&p).unwrap();
+        other.execute_batch("BEGIN").unwrap();
+        for (ip, ban, end) in [
+            ("203.0.113.7", true, Some(1000.5)),
+            ("203.0.113.8", true, None),
+            ("203.0.113.7", false, None),
+        ] {
+            let (sql, params) = intent("sshd", ip, ban, end);
+            other
+                .execute(sql, rusqlite::params_from_iter(params.iter()))
+                .unwrap();
+        }
+        assert!(db.intents(10).unwrap().is_empty(), "not committed yet");
+        other.execute_batch("COMMIT").unwrap();
+        let got = db.intents(10).unwrap();
+        let brief: Vec<_> = got
+            .iter()
+            .map(|i| (i.ip.as_str(), i.ban, i.ends_at))
+            .collect();
+        assert_eq!(
+            brief,
+            vec![
+                ("203.0.113.7", true, Some(1000.5)),
+                ("203.0.113.8", true, None),
+                ("203.0.113.7", false, None),
+            ]
+        );
+        assert_eq!(db.intents(2).unwrap().len(), 2);
+        db.drop_intents(got[1].seq).unwrap();
+        assert_eq!(db.intents(10).unwrap(), got[2..].to_vec());
     }
 
     #[test]

@@ -49,6 +49,9 @@ enum Cmd {
         jail: String,
         ip: String,
     },
+    /// The daemon wrote decisions into `fleet_intent` (committed with their bans): take them
+    /// into the outbox.
+    Intents,
     /// A jail that counts failures fleet-wide, with its limits.
     FailJail {
         jail: String,
@@ -105,6 +108,28 @@ impl FleetHandle {
                 ends_at,
             });
         }
+    }
+
+    /// The outbox row of a local decision (`ban`, else an unban; `ends_at` on the daemon's
+    /// clock), for the daemon's ban store to write in the transaction of the ban itself:
+    /// the decision is then persisted before anything else sees the ban, and a crash cannot
+    /// lose its publication. `None` when nothing is to be published (jail not shared, role
+    /// that does not publish). Call [`FleetHandle::intents_written`] after the commit.
+    pub fn intent(
+        &self,
+        jail: &str,
+        ip: &str,
+        ban: bool,
+        ends_at: Option<f64>,
+    ) -> Option<(&'static str, Vec<rusqlite::types::Value>)> {
+        (self.cfg.role.publishes() && self.cfg.shares(jail))
+            .then(|| crate::db::intent(jail, ip, ban, ends_at))
+    }
+
+    /// Decisions were written with [`FleetHandle::intent`]: the publisher takes them (it also
+    /// looks for them every few seconds, and at its start: those of a crash are published then).
+    pub fn intents_written(&self) {
+        let _ = self.tx.send(Cmd::Intents);
     }
 
     /// A local ban was lifted by hand: publish the unban (it lifts only this node's ban).
@@ -327,6 +352,8 @@ impl Node {
     }
 
     async fn run(mut self) {
+        // Decisions committed with their bans before a crash or stop, not yet in the outbox.
+        self.take_intents();
         let mut backoff = Duration::from_millis(250);
         let mut last_error = String::new();
         loop {
@@ -605,6 +632,9 @@ impl Node {
                     }
                 }
                 _ = check.tick() => {
+                    // Intents whose wake-up was missed (written late by a store that could
+                    // not write for a while).
+                    self.take_intents();
                     if let Err(e) = self.flush(js).await {
                         return e;
                     }
@@ -763,6 +793,10 @@ impl Node {
                 self.fail_limits.insert(jail, limits);
                 return;
             }
+            Cmd::Intents => {
+                self.take_intents();
+                return;
+            }
             Cmd::Fail { jail, ip, at, n } => {
                 let at = fleet_ms(at, self.skew_ms.unwrap_or(0));
                 let me = self.cfg.node.clone();
@@ -826,6 +860,52 @@ impl Node {
         if let Err(e) = self.db.put_own(&row, kind, ev.expires_at) {
             self.log(Level::Error, format!("fleet: {e}"));
         }
+    }
+
+    /// Turns the daemon's intents into signed outbox rows and deletes them, in one transaction
+    /// (the caller's, when one is open).
+    fn take_intents(&mut self) {
+        let own_tx = !self.db.in_transaction() && self.db.begin().is_ok();
+        loop {
+            let batch = match self.db.intents(BATCH) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.log(Level::Error, format!("fleet: {e}"));
+                    break;
+                }
+            };
+            let Some(last) = batch.last().map(|i| i.seq) else {
+                break;
+            };
+            let full = batch.len() == BATCH;
+            for i in batch {
+                self.command(if i.ban {
+                    Cmd::Ban {
+                        jail: i.jail,
+                        ip: i.ip,
+                        ends_at: i.ends_at,
+                    }
+                } else {
+                    Cmd::Unban {
+                        jail: i.jail,
+                        ip: i.ip,
+                    }
+                });
+            }
+            if let Err(e) = self.db.drop_intents(last) {
+                self.log(Level::Error, format!("fleet: {e}"));
+                break;
+            }
+            if !full {
+                break;
+            }
+        }
+        if own_tx && let Err(e) = self.db.commit() {
+            // The intents stay for the next try.
+            self.db.rollback();
+            self.log(Level::Error, format!("fleet: {e}"));
+        }
+        self.st().outbox = self.db.pending_count().unwrap_or(0);
     }
 
     /// Sends the outbox: every message first, then every acknowledgement (so a storm is a

@@ -1,9 +1,12 @@
 //! The daemon's side of fleet mode (crates/fleet; docs/fleet.md): a few narrow hooks.
 //!
 //! - [`init`] (at start): reads `[Fleet]` of fail2ban.local, starts the fleet thread.
-//! - [`local_ban`] / [`local_unban`] (from the jail's ban path, after the ban was handed to its
-//!   actions): publish through the outbox; never waits. Restored bans and natural expiry publish
-//!   nothing; remote bans never reach these hooks, so they are never republished.
+//! - [`publish_bans`] / [`local_ban`] / [`local_unban`] (from the jail's ban path, before its
+//!   actions get the ban): the decision is written into the fleet's outbox (`fleet_intent`)
+//!   through the ban store, in the transaction that records the ban (a read's bans, a bulk
+//!   `banip`) or right after it, then [`wake`] hands it to the publisher once committed; never
+//!   waits on the engine. Restored bans and natural expiry publish nothing; remote bans never
+//!   reach these hooks, so they are never republished.
 //! - [`restored_for`] (jail start): the stored remote bans join the jail's restore batch, so the
 //!   reconciliation of its firewall set keeps them and one transaction restores everything.
 //! - [`apply_task`]: remote decisions, in batches, through the same jail's actions (one
@@ -24,7 +27,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use ferroban_bans::{Ban, BanManager};
+use ferroban_bans::{Ban, BanManager, Store};
 use ferroban_fleet::{Apply, ApplyKind, FleetConfig, FleetHandle, RawOption, Reject, node};
 
 use super::actions::{BanJob, Job};
@@ -85,7 +88,26 @@ thread_local! {
 
 /// The fleet, when on.
 pub fn handle() -> Option<&'static FleetHandle> {
+    #[cfg(test)]
+    if let Some(h) = TEST_HANDLE.with(std::cell::Cell::get) {
+        return Some(h);
+    }
     HANDLE.get()
+}
+
+#[cfg(test)]
+thread_local! {
+    /// This thread's fleet in tests (the daemon's is process-wide).
+    static TEST_HANDLE: std::cell::Cell<Option<&'static FleetHandle>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Makes `h` this thread's fleet (tests).
+#[cfg(test)]
+fn set_test_handle(h: FleetHandle) -> &'static FleetHandle {
+    let h: &'static FleetHandle = Box::leak(Box::new(h));
+    TEST_HANDLE.with(|t| t.set(Some(h)));
+    h
 }
 
 /// Reads `[Fleet]` from the configuration. `Ok(None)`: fleet mode is off.
@@ -163,23 +185,107 @@ fn ends_at(t: &Ticket) -> Option<f64> {
     (t.bantime >= 0.0).then_some(t.time + t.bantime)
 }
 
-/// A local ban of jail `jail` was handed to its actions: publish it.
-pub fn local_ban(jail: &str, t: &Ticket) {
-    if let Some(h) = handle()
-        && !t.restored
-        && t.id.is_ip()
-    {
-        h.local_ban(jail, &t.id.to_string(), ends_at(t));
+thread_local! {
+    /// Bans whose publication [`publish_bans`] wrote in their own store transaction, so that
+    /// [`local_ban`] (at their dispatch) does not write it again.
+    static WRITTEN: RefCell<std::collections::HashSet<(String, HostId)>> =
+        RefCell::new(std::collections::HashSet::new());
+    /// Decisions written into the store since the publisher was last woken.
+    static UNSENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Writes the publication of a local decision: into the fleet's outbox table through the ban
+/// store (in its open batch, else committed at once), or, without a store (no database file:
+/// the fleet's tables are in memory), straight to the fleet thread.
+fn publish(h: &FleetHandle, store: Option<&mut Store>, jail: &str, ip: &str, ban: Option<f64>) {
+    let Some(store) = store else {
+        match ban {
+            Some(end) => h.local_ban(jail, ip, end.is_finite().then_some(end)),
+            None => h.local_unban(jail, ip),
+        }
+        return;
+    };
+    let end = ban.filter(|e| e.is_finite());
+    let Some((sql, params)) = h.intent(jail, ip, ban.is_some(), end) else {
+        return;
+    };
+    if let Err(e) = store.write_foreign(sql, params) {
+        // The store keeps the write queued and writes it when it can; the publisher finds it
+        // then (it looks every few seconds).
+        flog!(
+            Error,
+            "database",
+            "[{jail}] {e}; the fleet publishes {ip} once the database can be written again"
+        );
+    }
+    UNSENT.with(|u| u.set(true));
+}
+
+/// A ban's end for [`publish`]: `INFINITY` for a permanent ban.
+fn end_of(t: &Ticket) -> f64 {
+    ends_at(t).unwrap_or(f64::INFINITY)
+}
+
+/// The local bans among `events` of jail `jail`: their publication is written in the store's
+/// open batch, the one that recorded them, so a ban and its publication are committed together
+/// (or not at all). Call it before the batch ends; [`local_ban`] then skips them.
+pub fn publish_bans(store: Option<&mut Store>, jail: &str, events: &[Event]) {
+    let (Some(h), Some(store)) = (handle(), store) else {
+        return;
+    };
+    if !store.in_batch() {
+        return;
+    }
+    for e in events {
+        if let Event::Ban(t) = e
+            && !t.restored
+            && t.id.is_ip()
+        {
+            publish(
+                h,
+                Some(&mut *store),
+                jail,
+                &t.id.to_string(),
+                Some(end_of(t)),
+            );
+            WRITTEN.with(|w| w.borrow_mut().insert((jail.to_string(), t.id.clone())));
+        }
+    }
+}
+
+/// A local ban of jail `jail` is handed to its actions: its publication is written now, before
+/// the actions run (unless [`publish_bans`] wrote it with the ban).
+pub fn local_ban(store: Option<&mut Store>, jail: &str, t: &Ticket) {
+    if t.restored || !t.id.is_ip() {
+        return;
+    }
+    let key = (jail.to_string(), t.id.clone());
+    if WRITTEN.with(|w| w.borrow_mut().remove(&key)) {
+        return;
+    }
+    if let Some(h) = handle() {
+        publish(h, store, jail, &t.id.to_string(), Some(end_of(t)));
+    }
+}
+
+/// Hands the decisions written to the publisher once they are committed (the store's batch is
+/// over); call it after the store's batch ends and after a dispatch.
+pub fn wake(store: Option<&Store>) {
+    if store.is_some_and(Store::in_batch) || !UNSENT.with(|u| u.replace(false)) {
+        return;
+    }
+    if let Some(h) = handle() {
+        h.intents_written();
     }
 }
 
 /// `unbanip`: publish the unban of this node's own ban, and drop the remote ban of the same
 /// address here (the operator asked for it gone on this node).
-pub fn local_unban(jail: &str, id: &HostId) {
+pub fn local_unban(store: Option<&mut Store>, jail: &str, id: &HostId) {
     if let Some(h) = handle()
         && id.is_ip()
     {
-        h.local_unban(jail, &id.to_string());
+        publish(h, store, jail, &id.to_string(), None);
     }
     remove_remote(jail, id);
 }
@@ -676,22 +782,28 @@ pub fn status_text(v: &serde_json::Value) -> String {
 /// `idx`): the operator's word wins on this node (the element goes), and the unban is published
 /// from this node, which the others refuse and count (an origin lifts only its own bans).
 pub fn unban_remote_in(state: &Shared, idx: usize, id: &HostId) -> bool {
-    let st = state.borrow();
-    let rt = &st.jails[idx];
+    let mut st = state.borrow_mut();
+    let now = st.clock.now();
+    let super::server::State {
+        jails,
+        store,
+        metrics,
+        ..
+    } = &mut *st;
+    let rt = &jails[idx];
     let jail = rt.jail.name();
     if !REMOTE.with(|r| r.borrow().get(jail).is_some_and(|rj| rj.bans.is_banned(id))) {
         return false;
     }
-    let now = st.clock.now();
-    local_unban(jail, id);
+    local_unban(store.as_mut(), jail, id);
+    wake(store.as_ref());
     flog!(
         Notice,
         "fleet",
         "[{jail}] Unban {id} (a remote ban, lifted by hand on this node only)"
     );
     let reason = crate::metrics::UnbanReason::Manual;
-    rt.metrics
-        .unbanned(&st.metrics, reason, &id.to_string(), now);
+    rt.metrics.unbanned(metrics, reason, &id.to_string(), now);
     let _ = rt
         .jobs
         .send(Job::Unban(Box::new(ticket(id.clone(), now, Some(now)))));

@@ -2,8 +2,8 @@
 //! ban to end: the clock is moved and the unban timer's step, `State::expire`, is run), one
 //! jail whose shell action records each `actionban` / `actionunban` in a file (no kernel
 //! timeout can end anything), and remote decisions handed in as the fleet thread hands them.
-//! The fleet runs without a reachable NATS server, so whatever the daemon published would stay
-//! in its outbox: the outbox must stay empty (remote bans and natural expiry publish nothing).
+//! The fleet runs without a reachable NATS server, so whatever the daemon publishes stays in
+//! its outbox: only local bans are there (remote bans and natural expiry publish nothing).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -18,7 +18,7 @@ use ferroban_fleet::merge::Entry;
 use ferroban_fleet::{Apply, ApplyKind, FleetConfig, FleetHandle, RawOption};
 use tokio::sync::Notify;
 
-use super::{apply_batch, remote_count, set_restored};
+use super::{apply_batch, remote_count, set_restored, set_test_handle};
 use crate::clock::{Clock, ManualClock};
 use crate::daemon::server::{self, Settings, Shared, State};
 use crate::ip::HostId;
@@ -109,9 +109,9 @@ fn start_jail(state: &Shared) {
 }
 
 /// Node `n1` of a fleet whose server does not answer (its thread keeps retrying), trusting
-/// `n2`; on the same database file as the ban store, clock `clock`. Its stored remote bans are
-/// handed to the daemon's restore, as at the daemon's start.
-fn fleet(dir: &Path, clock: &ManualClock) -> FleetHandle {
+/// `n2`; on the same database file as the ban store, clock `clock`. It is this thread's fleet,
+/// and its stored remote bans are handed to the daemon's restore, as at the daemon's start.
+fn fleet(dir: &Path, clock: &ManualClock) -> &'static FleetHandle {
     let peer = load_or_create_key(&dir.join("n2.key")).unwrap();
     std::fs::write(
         dir.join("trust"),
@@ -148,7 +148,7 @@ fn fleet(dir: &Path, clock: &ManualClock) -> FleetHandle {
     )
     .unwrap();
     set_restored(started.restored);
-    started.handle
+    set_test_handle(started.handle)
 }
 
 fn ban(ip: &str, ends_at: Option<f64>) -> Apply {
@@ -197,12 +197,20 @@ fn metric(state: &Shared, series: &str) -> String {
         .unwrap_or_else(|| panic!("{series} not in\n{text}"))
 }
 
-fn outbox(dir: &Path, h: &FleetHandle) -> u64 {
-    let stored = FleetDb::open(Some(&db(dir)))
-        .unwrap()
-        .pending_count()
-        .unwrap();
-    stored.max(h.status().outbox)
+/// Own decisions not yet published, in the database: written by the daemon (`fleet_intent`)
+/// or already signed into the outbox (`fleet_own`, pending). The publisher moves them from
+/// one to the other in one transaction.
+fn unpublished(dir: &Path) -> u64 {
+    let db = FleetDb::open(Some(&db(dir))).unwrap();
+    db.intents(10_000).unwrap().len() as u64 + db.pending_count().unwrap()
+}
+
+async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < Duration::from_secs(20), "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[test]
@@ -216,7 +224,7 @@ fn remote_bans_end_with_actionunban_on_the_unban_timer() {
         start_jail(&state);
         apply_batch(
             &state,
-            &h,
+            h,
             vec![
                 ban("198.51.100.1", Some(T0 + 600.0)),
                 ban("198.51.100.2", Some(T0 + 900.0)),
@@ -264,11 +272,11 @@ fn remote_bans_end_with_actionunban_on_the_unban_timer() {
             "2"
         );
         // A remote unban by its origin ends a remote ban at once (counted as by hand).
-        apply_batch(&state, &h, vec![ban("198.51.100.3", None)]);
+        apply_batch(&state, h, vec![ban("198.51.100.3", None)]);
         assert_eq!(state.borrow_mut().expire(), None, "permanent");
         apply_batch(
             &state,
-            &h,
+            h,
             vec![Apply {
                 kind: ApplyKind::Unban,
                 ..ban("198.51.100.3", None)
@@ -280,9 +288,11 @@ fn remote_bans_end_with_actionunban_on_the_unban_timer() {
             m(r#"ferroban_jail_unbans_total{jail="web",reason="manual"}"#),
             "1"
         );
-        // Nothing published: remote bans are never republished, expiry makes no traffic (the
-        // local ban by hand went nowhere: the fleet handle of this test is not the daemon's).
-        assert_eq!(outbox(&dir, &h), 0);
+        // Published: the local ban by hand, alone. Remote bans are never republished, and
+        // expiry (local or remote) makes no traffic.
+        assert_eq!(unpublished(&dir), 1);
+        wait_for("the publisher took the ban", || h.status().outbox == 1).await;
+        assert_eq!(unpublished(&dir), 1);
         h.stop();
     });
 }
@@ -356,7 +366,31 @@ fn stored_remote_bans_come_back_on_the_timer_after_a_restart_and_a_jail_restart(
             ),
             "2"
         );
-        assert_eq!(outbox(&dir, &h), 0);
+        assert_eq!(unpublished(&dir), 0);
+        h.stop();
+    });
+}
+
+#[test]
+fn a_local_ban_and_its_publication_are_committed_together() {
+    let d = tree("outbox");
+    let dir = d.0.clone();
+    let clock = ManualClock::new(T0);
+    run(async move {
+        let h = fleet(&dir, &clock);
+        let state = state(&dir, &clock);
+        start_jail(&state);
+        // The publisher is gone, as after a crash right after the bans' commit.
+        h.stop();
+        let ids = ["198.51.100.20", "198.51.100.21"].map(HostId::parse);
+        assert_eq!(state.borrow_mut().ban_many_in(0, ids), 2);
+        // Their publication was committed with them, before their actions ran.
+        assert_eq!(unpublished(&dir), 2);
+        recorded(&dir, &["ban 198.51.100.20", "ban 198.51.100.21"]).await;
+        // The next start of the fleet takes them into its outbox: nothing was lost.
+        let h = fleet(&dir, &clock);
+        wait_for("both bans in the outbox", || h.status().outbox == 2).await;
+        assert_eq!(unpublished(&dir), 2);
         h.stop();
     });
 }

@@ -142,7 +142,8 @@ impl State {
                     if !t.restored {
                         flog!(Notice, "actions", "[{}] Ban {}", jail.jail.name(), t.id);
                     }
-                    super::fleet::local_ban(jail.jail.name(), &t);
+                    // Its publication is in the store before the actions get it.
+                    super::fleet::local_ban(self.store.as_mut(), jail.jail.name(), &t);
                     Job::Ban(Box::new(self.ban_job_data(idx, t)))
                 }
                 // A remote ban of the same address that still holds keeps the element.
@@ -153,6 +154,7 @@ impl State {
             };
             let _ = jail.jobs.send(job);
         }
+        super::fleet::wake(self.store.as_ref());
         if ban_added {
             self.timer.notify_one();
         }
@@ -184,7 +186,7 @@ impl State {
             Some(ev) => {
                 let one = std::slice::from_ref(&ev);
                 self.metric_events(idx, one, crate::metrics::BanOrigin::Manual, None);
-                super::fleet::local_unban(self.jails[idx].jail.name(), id);
+                super::fleet::local_unban(self.store.as_mut(), self.jails[idx].jail.name(), id);
                 self.dispatch(idx, vec![ev]);
                 true
             }
@@ -211,6 +213,8 @@ impl State {
             for id in ids {
                 events.extend(jail.ban_by_hand(id, now, store.as_mut()));
             }
+            // Their publication commits with them.
+            super::fleet::publish_bans(store.as_mut(), jail.name(), &events);
         }
         self.end_store_batch();
         let n = events.len();
@@ -255,6 +259,8 @@ impl State {
                 "{e}; bans stay enforced and are kept in memory until the database can be written again"
             );
         }
+        // The fleet's publications written in the batch are committed: to the publisher.
+        super::fleet::wake(self.store.as_ref());
     }
 
     /// Reads new lines of jail `idx`; returns whether more is pending (read budget exhausted).
@@ -321,6 +327,8 @@ impl State {
         if banned || now >= self.jails[idx].next_position_save {
             self.save_positions(idx, now);
         }
+        // The fleet's publication of these bans commits with them.
+        super::fleet::publish_bans(self.store.as_mut(), self.jails[idx].jail.name(), &events);
         self.end_store_batch();
         // Shared failure counting (fleet): this read's failures of addresses not banned.
         super::fleet::local_failures(&mut self.jails[idx].jail, now);
