@@ -635,6 +635,7 @@ impl Node {
                     // Intents whose wake-up was missed (written late by a store that could
                     // not write for a while).
                     self.take_intents();
+                    self.refresh_live(self.now_ms());
                     if let Err(e) = self.flush(js).await {
                         return e;
                     }
@@ -1063,8 +1064,7 @@ impl Node {
         if enforce && !applies.is_empty() {
             let _ = self.applies.send(applies);
         }
-        let per_origin = self.merge.per_origin(now_ms);
-        let live = self.merge.live(now_ms).len();
+        self.refresh_live(now_ms);
         let mut st = self.st();
         if cursor > 0 {
             st.cursor = cursor;
@@ -1080,14 +1080,22 @@ impl Node {
             p.last_event_ms = Some(p.last_event_ms.unwrap_or(0).max(at));
             st.received += n;
         }
+        if enforce {
+            st.applied += n_apply;
+        }
+    }
+
+    /// The live remote bans in the status (overall and per peer) at `now_ms`: after each
+    /// batch, and every few seconds, as bans end by themselves without any event.
+    fn refresh_live(&self, now_ms: i64) {
+        let per_origin = self.merge.per_origin(now_ms);
+        let live = self.merge.live(now_ms).len();
+        let mut st = self.st();
         for p in st.peers.values_mut() {
             p.active = 0;
         }
         for (o, n) in per_origin {
             st.peers.entry(o).or_default().active = n;
-        }
-        if enforce {
-            st.applied += n_apply;
         }
         st.remote_active = live;
     }

@@ -98,11 +98,21 @@ fn config(dir: &Path, node: &str, port: u16, trust: &Path) -> FleetConfig {
 }
 
 fn start(dir: &Path, node: &str, port: u16, trust: &Path) -> Started {
+    start_with_clock(dir, node, port, trust, Arc::new(now))
+}
+
+fn start_with_clock(
+    dir: &Path,
+    node: &str,
+    port: u16,
+    trust: &Path,
+    clock: ferroban_fleet::Now,
+) -> Started {
     let log: ferroban_fleet::node::Log = Arc::new(|_, m| eprintln!("{m}"));
     ferroban_fleet::start(
         config(dir, node, port, trust),
         Some(dir.join(format!("{node}.sqlite3"))),
-        Arc::new(now),
+        clock,
         log,
     )
     .unwrap()
@@ -241,5 +251,44 @@ fn two_nodes_share_bans_resume_from_the_cursor_and_refuse_forgeries() {
         b.handle.status().rejects["unknown_key"] + b.handle.status().rejects["bad_signature"] >= 1
     });
     assert!(recv(&mut b, 1, Duration::from_millis(300)).is_empty());
+    drop(nats);
+}
+
+/// Remote bans end without any event: the live counts of the status (`remote bans live`, per
+/// peer) follow their ends, not only the last batch received. b's clock is moved by hand.
+#[test]
+fn live_remote_bans_in_the_status_follow_their_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = free_port();
+    let nats = start_nats(d, port);
+    let mut trust = String::new();
+    for n in ["a", "b"] {
+        let k = load_or_create_key(&d.join(format!("{n}.key"))).unwrap();
+        trust.push_str(&format!("{n} {}\n", public_key_text(&k.verifying_key())));
+    }
+    std::fs::write(d.join("trust"), &trust).unwrap();
+    let ahead = Arc::new(std::sync::atomic::AtomicU64::new(0f64.to_bits()));
+    let b_ahead = ahead.clone();
+    let b_clock: ferroban_fleet::Now =
+        Arc::new(move || now() + f64::from_bits(b_ahead.load(std::sync::atomic::Ordering::SeqCst)));
+    let a = start(d, "a", port, &d.join("trust"));
+    let mut b = start_with_clock(d, "b", port, &d.join("trust"), b_clock);
+    wait("both connected", Duration::from_secs(10), || {
+        a.handle.status().connected && b.handle.status().connected
+    });
+    let t = now();
+    a.handle.local_ban("sshd", "203.0.113.1", Some(t + 60.0));
+    a.handle.local_ban("sshd", "203.0.113.2", Some(t + 600.0));
+    assert_eq!(recv(&mut b, 2, Duration::from_secs(5)).len(), 2);
+    let live = |s: &ferroban_fleet::Status| (s.remote_active, s.peers["a"].active);
+    assert_eq!(live(&b.handle.status()), (2, 2));
+    // Two minutes later on b: the first ban has ended there, with no event about it.
+    ahead.store(120f64.to_bits(), std::sync::atomic::Ordering::SeqCst);
+    wait(
+        "b's status drops the ended ban",
+        Duration::from_secs(10),
+        || live(&b.handle.status()) == (1, 1),
+    );
     drop(nats);
 }
