@@ -133,6 +133,7 @@ impl State {
             return;
         }
         let ban_added = events.iter().any(|e| matches!(e, Event::Ban(_)));
+        let _lines = super::log::Batch::begin();
         let jail = &self.jails[idx];
         let now = self.clock.now();
         for ev in events {
@@ -760,6 +761,7 @@ pub fn start_jail(state: &Shared, def: JailDef) -> Result<(), String> {
     // Restore the bans still in force.
     let mut restored = Vec::new();
     {
+        let _lines = super::log::Batch::begin();
         let mut st = state.borrow_mut();
         if let Some(store) = st.store.as_mut() {
             let _ = store.add_jail(&name);
