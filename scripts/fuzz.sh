@@ -119,6 +119,14 @@ for t in "${targets[@]}"; do
 		found=3
 		verdict="FOUND $findings (fuzz/artifacts/$t/, log fuzz/logs/$t.log)"
 		grep -m3 -E 'panicked|ERROR: libFuzzer|SUMMARY' "$log" | sed 's/^/    /' >&2 || true
+		# The input itself, so that a finding on a throwaway CI machine can be reproduced:
+		# `base64 -d > input; fuzz/target/<triple>/release/<target> input`.
+		for a in "$repo/fuzz/artifacts/$t"/*; do
+			[[ -f "$a" ]] || continue
+			echo "    $(basename "$a") ($(stat -c %s "$a") bytes), base64:" >&2
+			head -c 8192 "$a" | base64 -w 0 | sed 's/^/    /' >&2
+			echo >&2
+		done
 	else
 		verdict="nothing found"
 	fi

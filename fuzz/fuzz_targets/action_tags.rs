@@ -36,6 +36,25 @@ fn unescape(s: &str) -> String {
     out
 }
 
+/// `${f2bV_x}` written as `$f2bV_x`.
+fn unbrace_references(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(pos) = rest.find("${f2bV_") {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[pos..]);
+            return out;
+        };
+        out.push('$');
+        out.push_str(&after[..end]);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fuzz_target!(|data: &[u8]| {
     let parts = common::parts(data);
     let [props_text, cmd, values, ..] = parts.as_slice() else {
@@ -95,6 +114,9 @@ fuzz_target!(|data: &[u8]| {
         // shell-special character in it comes from a run-time value.
         let body = sc.script.split_once('\n').map_or(sc.script.as_str(), |(_, b)| b);
         let body = if sc.args.is_empty() { sc.script.as_str() } else { body };
+        // `${f2bV_name}` (braced where the next character would extend the name): its braces
+        // are the reference's, not a value's.
+        let body = unbrace_references(body);
         for c in body.chars() {
             if needs_variable(&c.to_string()) && c != '$' && c != '\n' {
                 assert!(stat.contains(c), "{c:?} from a run-time value pasted into {sc:?}");
