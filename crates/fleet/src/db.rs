@@ -8,6 +8,9 @@
 //!   can be re-asserted into a wiped stream; acknowledged unbans are deleted.
 //! - `fleet_remote(jail, ip, origin, oseq, expires_at, active)`: other origins' decisions, so
 //!   that a restart restores remote bans before the engine is reachable.
+//! - `fleet_lifted(jail, ip, origin, oseq)`: remote bans lifted on this node by hand
+//!   (`unbanip`): not restored at the next start, unless their origin decides anew (a newer
+//!   oseq).
 //! - `fleet_intent(seq, jail, ip, kind, ends_at)`: local decisions not yet signed into
 //!   `fleet_own`, written by the daemon's ban store in the transaction of the ban itself
 //!   ([`intent`]), so a crash cannot keep a ban and lose its publication. The fleet thread
@@ -126,6 +129,9 @@ impl FleetDb {
                  jail TEXT NOT NULL, ip TEXT NOT NULL, origin TEXT NOT NULL,
                  oseq INTEGER NOT NULL, expires_at INTEGER, active INTEGER NOT NULL,
                  PRIMARY KEY (jail, ip, origin));
+             CREATE TABLE IF NOT EXISTS fleet_lifted (
+                 jail TEXT NOT NULL, ip TEXT NOT NULL, origin TEXT NOT NULL,
+                 oseq INTEGER NOT NULL, PRIMARY KEY (jail, ip, origin));
              CREATE TABLE IF NOT EXISTS fleet_intent (
                  seq INTEGER PRIMARY KEY AUTOINCREMENT, jail TEXT NOT NULL, ip TEXT NOT NULL,
                  kind TEXT NOT NULL, ends_at REAL);",
@@ -166,6 +172,46 @@ impl FleetDb {
     /// Whether a transaction is open.
     pub fn in_transaction(&self) -> bool {
         !self.conn.is_autocommit()
+    }
+
+    /// Records that the remote ban of `ip` in `jail` was lifted here by hand, as decided by
+    /// `entries` (origin, oseq).
+    pub fn lift(&self, jail: &str, ip: &str, entries: &[(String, u64)]) -> Result<(), FleetError> {
+        for (origin, oseq) in entries {
+            self.conn
+                .execute(
+                    "INSERT INTO fleet_lifted (jail, ip, origin, oseq) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(jail, ip, origin) DO UPDATE SET oseq = excluded.oseq",
+                    params![jail, ip, origin, *oseq as i64],
+                )
+                .map_err(e("recording a lifted remote ban"))?;
+        }
+        Ok(())
+    }
+
+    /// The remote decisions lifted here by hand (jail, ip, origin, oseq), after dropping those
+    /// whose decision is no longer a stored live ban.
+    pub fn lifted(
+        &self,
+    ) -> Result<std::collections::HashSet<(String, String, String, u64)>, FleetError> {
+        self.conn
+            .execute(
+                "DELETE FROM fleet_lifted WHERE NOT EXISTS (SELECT 1 FROM fleet_remote r
+                   WHERE r.jail = fleet_lifted.jail AND r.ip = fleet_lifted.ip
+                   AND r.origin = fleet_lifted.origin AND r.oseq = fleet_lifted.oseq
+                   AND r.active = 1)",
+                [],
+            )
+            .map_err(e("pruning lifted remote bans"))?;
+        let mut st = self
+            .conn
+            .prepare("SELECT jail, ip, origin, oseq FROM fleet_lifted")
+            .map_err(e("reading lifted remote bans"))?;
+        st.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as u64))
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(e("reading lifted remote bans"))
     }
 
     /// Up to `limit` local decisions written by the daemon and not yet taken, oldest first.

@@ -229,6 +229,19 @@ impl Merge {
             .collect()
     }
 
+    /// The origins whose ban of `ip` in `jail` is live at `now_ms`, with their decision's oseq.
+    pub fn live_entries(&self, jail: &str, ip: &str, now_ms: i64) -> Vec<(String, u64)> {
+        self.map
+            .get(&(jail.to_string(), ip.to_string()))
+            .map(|e| {
+                e.iter()
+                    .filter(|(_, x)| x.live(now_ms))
+                    .map(|(o, x)| (o.clone(), x.oseq))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Live bans per origin.
     pub fn per_origin(&self, now_ms: i64) -> BTreeMap<String, usize> {
         let mut out = BTreeMap::new();

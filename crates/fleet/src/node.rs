@@ -49,6 +49,11 @@ enum Cmd {
         jail: String,
         ip: String,
     },
+    /// A remote ban was lifted here by hand: not restored at the next start.
+    Lift {
+        jail: String,
+        ip: String,
+    },
     /// The daemon wrote decisions into `fleet_intent` (committed with their bans): take them
     /// into the outbox.
     Intents,
@@ -142,6 +147,15 @@ impl FleetHandle {
         }
     }
 
+    /// The remote ban of `ip` in `jail` was lifted on this node by hand (`unbanip`): it is
+    /// not restored at the next start (a newer ban from its origin applies as usual).
+    pub fn lift_remote(&self, jail: &str, ip: &str) {
+        let _ = self.tx.send(Cmd::Lift {
+            jail: jail.to_string(),
+            ip: ip.to_string(),
+        });
+    }
+
     /// Whether jail `jail` counts its failures fleet-wide (`share_failures`).
     pub fn shares_failures(&self, jail: &str) -> bool {
         self.cfg.shares_failures(jail)
@@ -226,11 +240,19 @@ pub fn start(
     for r in db.remote(now_ms)? {
         merge.load(&r.jail, &r.ip, &r.origin, r.entry);
     }
+    let lifted = db.lifted()?;
     let restored: Vec<Apply> = if cfg.role.enforces() {
         merge
             .live(now_ms)
             .into_iter()
             .filter(|(j, _, _, _)| cfg.shares(j))
+            // Not a ban lifted here by hand (unless an origin has decided anew since).
+            .filter(|(j, ip, _, _)| {
+                !merge
+                    .live_entries(j, ip, now_ms)
+                    .iter()
+                    .all(|(o, oseq)| lifted.contains(&(j.clone(), ip.clone(), o.clone(), *oseq)))
+            })
             .map(|(jail, ip, origin, end)| Apply {
                 jail,
                 ip,
@@ -796,6 +818,16 @@ impl Node {
             }
             Cmd::Intents => {
                 self.take_intents();
+                return;
+            }
+            Cmd::Lift { jail, ip } => {
+                if let Some(net) = event::parse_target(&ip) {
+                    let ip = event::target_text(&net);
+                    let live = self.merge.live_entries(&jail, &ip, self.now_ms());
+                    if let Err(e) = self.db.lift(&jail, &ip, &live) {
+                        self.log(Level::Error, format!("fleet: {e}"));
+                    }
+                }
                 return;
             }
             Cmd::Fail { jail, ip, at, n } => {

@@ -797,6 +797,10 @@ pub fn unban_remote_in(state: &Shared, idx: usize, id: &HostId) -> bool {
     }
     local_unban(store.as_mut(), jail, id);
     wake(store.as_ref());
+    if let Some(h) = handle() {
+        // Not restored at the next start either.
+        h.lift_remote(jail, &id.to_string());
+    }
     flog!(
         Notice,
         "fleet",

@@ -394,3 +394,61 @@ fn a_local_ban_and_its_publication_are_committed_together() {
         h.stop();
     });
 }
+
+#[test]
+fn a_remote_ban_lifted_here_by_hand_is_not_restored_at_the_next_start() {
+    let d = tree("lifted");
+    let dir = d.0.clone();
+    let clock = ManualClock::new(T0);
+    let row = |ip: &str, oseq: u64| RemoteRow {
+        jail: JAIL.into(),
+        ip: ip.into(),
+        origin: "n2".into(),
+        entry: Entry {
+            oseq,
+            expires_at: Some(((T0 + 3600.0) * 1000.0) as i64),
+            active: true,
+        },
+    };
+    FleetDb::open(Some(&db(&dir)))
+        .unwrap()
+        .save_remote(&[row("198.51.100.30", 1), row("198.51.100.31", 2)], 2)
+        .unwrap();
+    run(async move {
+        let h = fleet(&dir, &clock);
+        let state = state(&dir, &clock);
+        start_jail(&state);
+        let mut want = vec!["ban 198.51.100.30", "ban 198.51.100.31"];
+        recorded(&dir, &want).await;
+        // `set web unbanip 198.51.100.30`: only a remote ban holds it.
+        assert!(super::unban_remote_in(
+            &state,
+            0,
+            &HostId::parse("198.51.100.30")
+        ));
+        want.push("unban 198.51.100.30");
+        recorded(&dir, &want).await;
+        assert_eq!(remote_count(JAIL, clock.now()), 1);
+        wait_for("the lift is stored", || {
+            FleetDb::open(Some(&db(&dir)))
+                .unwrap()
+                .lifted()
+                .unwrap()
+                .len()
+                == 1
+        })
+        .await;
+        // The daemon restarts: only the other remote ban comes back.
+        assert!(server::stop_jail(&state, JAIL).await);
+        want.push("unban 198.51.100.31");
+        recorded(&dir, &want).await;
+        h.stop();
+        let h = fleet(&dir, &clock);
+        let state = self::state(&dir, &clock);
+        start_jail(&state);
+        want.push("ban 198.51.100.31");
+        recorded(&dir, &want).await;
+        assert_eq!(remote_count(JAIL, clock.now()), 1);
+        h.stop();
+    });
+}
