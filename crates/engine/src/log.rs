@@ -56,14 +56,30 @@ pub fn log(level: Level, module: &str, msg: &str) {
 }
 
 /// `YYYY-MM-DD HH:MM:SS` of unix time `secs` in the local zone (fail2ban's Found lines).
+///
+/// The last second converted is remembered per thread: a flood logs one Found line per failure,
+/// nearly all within a few seconds, and a time-zone conversion costs more than the rest of it.
 pub fn local_time(secs: i64) -> String {
-    jiff::Timestamp::from_second(secs)
-        .map(|t| {
-            t.to_zoned_datetime(jiff::tz::TimeZone::system())
-                .strftime("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_else(|_| secs.to_string())
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(i64, String)>> = const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((s, text)) = last.as_ref()
+            && *s == secs
+        {
+            return text.clone();
+        }
+        let text = jiff::Timestamp::from_second(secs)
+            .map(|t| {
+                t.to_zoned_datetime(jiff::tz::TimeZone::system())
+                    .strftime("%Y-%m-%d %H:%M:%S")
+                    .to_string()
+            })
+            .unwrap_or_else(|_| secs.to_string());
+        *last = Some((secs, text.clone()));
+        text
+    })
 }
 
 /// `log(level, module, format!(...))` when the level is enabled.

@@ -266,6 +266,8 @@ impl State {
 
     /// Reads new lines of jail `idx`; returns whether more is pending (read budget exhausted).
     pub fn poll_jail(&mut self, idx: usize) -> bool {
+        // The Found/Ban lines of this read: one write at its end.
+        let _lines = super::log::Batch::begin();
         let now = self.clock.now();
         let read_at = std::time::Instant::now();
         let failed_before = self.jails[idx].jail.counts().total_failed;
