@@ -104,7 +104,8 @@ impl Logger {
         self.pending.clear();
     }
 
-    fn asctime(&mut self, now: f64) -> String {
+    /// Appends one file line to `pending` (no allocation but the date, once per second).
+    fn push_line(&mut self, now: f64, module: &str, level: Level, msg: &str) {
         let secs = now.floor();
         let millis = ((now - secs) * 1000.0).floor().clamp(0.0, 999.0) as u32;
         let secs = secs as i64;
@@ -112,7 +113,13 @@ impl Logger {
             Some((s, text)) if *s == secs => text,
             _ => &self.stamp.insert((secs, local_time(secs))).1,
         };
-        format!("{date},{millis:03}")
+        // `{:<24}` of `fail2ban.<module>`: the prefix is 9 characters.
+        let _ = writeln!(
+            self.pending,
+            "{date},{millis:03} fail2ban.{module:<15}[{}]: {:<7} {msg}",
+            self.pid,
+            level.name()
+        );
     }
 }
 
@@ -348,13 +355,7 @@ pub fn log(level: Level, module: &str, msg: &str) {
     }
     let pid = l.pid;
     if let Sink::File { .. } = l.sink {
-        let stamp = l.asctime(now());
-        let line = format!(
-            "{stamp} {:<24}[{pid}]: {:<7} {msg}\n",
-            format!("fail2ban.{module}"),
-            level.name()
-        );
-        l.pending.extend_from_slice(line.as_bytes());
+        l.push_line(now(), module, level, msg);
         if l.batches == 0 || l.pending.len() >= BATCH_BYTES {
             l.flush_pending();
         }
@@ -427,6 +428,28 @@ mod tests {
             " fail2ban.actions        [42]: NOTICE  [sshd] Ban 1.2.3.4"
         );
         assert!(l[..23].ends_with(",500"), "{l}");
+    }
+
+    #[test]
+    fn file_lines_are_format_line() {
+        let mut l = Logger {
+            sink: Sink::Stderr,
+            threshold: 0,
+            pid: 42,
+            batches: 0,
+            pending: Vec::new(),
+            stamp: None,
+        };
+        for (now, module) in [
+            (0.5, "actions"),
+            (0.999, "a-very-long-module-name"),
+            (1.0, ""),
+        ] {
+            l.pending.clear();
+            l.push_line(now, module, Level::Notice, "[sshd] Ban 1.2.3.4");
+            let want = format_line(now, module, 42, Level::Notice, "[sshd] Ban 1.2.3.4") + "\n";
+            assert_eq!(String::from_utf8_lossy(&l.pending), want);
+        }
     }
 
     #[test]
