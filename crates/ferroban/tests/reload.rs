@@ -3,8 +3,9 @@
 //! recording action), `ferroban client` driving it. No firewall is touched.
 //!
 //! - `reload` of an unchanged configuration runs no action; a changed jail takes its new settings
-//!   and keeps its bans; an added action starts and gets the bans in force; new jails start,
-//!   removed ones stop.
+//!   and keeps its bans; an added action starts and gets the bans in force; a changed shell action
+//!   runs only its `actionreload`, then bans with its new definition; new jails start, removed
+//!   ones stop.
 //! - `reload --unban`, `reload --restart`, `restart --unban`, `reload --restart --unban <jail>`.
 //! - after `stop <jail>`: `start <jail>` and `reload <jail>` say the jail does not exist,
 //!   `reload --if-exists <jail>` and `reload` start it again.
@@ -26,8 +27,10 @@ actionstart = echo "start <name>" >> %(out)s
 actionstop = echo "stop <name>" >> %(out)s
 actionban = echo "ban <name> <ip> restored=<restored>" >> %(out)s
 actionunban = echo "unban <name> <ip>" >> %(out)s
+actionreload = echo "reload <name> <extra>" >> %(out)s
 [Init]
 out = /dev/null
+extra = one
 "#;
 
 struct Daemon {
@@ -242,6 +245,37 @@ fn reload_runs_no_action_keeps_bans_and_applies_changes() {
     let status = d.ok(&["status"]);
     assert!(status.contains("Number of jail:\t1"), "{status}");
     assert!(d.banned("web").contains("192.0.2.1"));
+}
+
+#[test]
+fn a_changed_shell_action_runs_actionreload_and_keeps_its_bans() {
+    let mut d = Daemon::new("changed");
+    d.start();
+    d.attack("access.log", "192.0.2.1");
+    wait_for("the ban", || d.actions().contains("ban web 192.0.2.1"));
+    let before = d.actions();
+    // The same action (same name), one parameter changed: fail2ban keeps it running with the
+    // new parameters and runs its actionreload; no stop, start, unban or ban.
+    let dd = d.dir.display().to_string();
+    d.write_jails(
+        "",
+        Some(&format!("record[out=\"{dd}/actions.out\", extra=two]")),
+        "",
+    );
+    d.ok(&["reload"]);
+    wait_for("actionreload", || d.actions().len() > before.len());
+    assert_eq!(d.actions(), format!("{before}reload web two\n"));
+    assert!(d.banned("web").contains("192.0.2.1"));
+    // The next ban and the stop use the running action, never started twice.
+    d.attack("access.log", "192.0.2.4");
+    wait_for("the second ban", || {
+        d.actions().contains("ban web 192.0.2.4")
+    });
+    d.ok(&["stop", "web"]);
+    wait_for("the stop", || d.actions().contains("stop web"));
+    let all = d.actions();
+    assert_eq!(count(&all, "start web"), 1, "{all}");
+    assert_eq!(count(&all, "stop web"), 1, "{all}");
 }
 
 #[test]

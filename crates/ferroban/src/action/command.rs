@@ -702,6 +702,16 @@ impl CommandAction {
             .await
     }
 
+    /// Takes over the run-time state of `old`, the same action before a `reload` changed its
+    /// definition (fail2ban keeps the action object and only replaces its parameters): the
+    /// families it started, the commands it ran, its ban epoch. Run [`reload`](Self::reload)
+    /// next.
+    pub fn take_state_of(&mut self, old: CommandAction) {
+        self.started = old.started;
+        self.executed = old.executed;
+        self.ban_epoch = old.ban_epoch;
+    }
+
     /// Runs `actionreload` for each started family.
     pub async fn reload(&mut self) -> Result<(), ActionError> {
         self.execute_operation(Operation::Reload, None, After::Nothing)

@@ -73,8 +73,12 @@ pub enum Job {
 pub enum ReloadAction {
     /// The running action of this name stays as it is (its definition did not change).
     Keep(String),
-    /// A new (or changed) action: started, then given the bans in force.
+    /// A new action: started, then given the bans in force.
     New(Box<JailAction>),
+    /// A running action of the same name whose definition changed. A shell action keeps running
+    /// with the new definition and runs `actionreload` (fail2ban 1.0.2: the bans stay, no
+    /// start or stop runs); a native one leaves the firewall and starts again.
+    Changed(Box<JailAction>),
 }
 
 impl std::fmt::Debug for ReloadAction {
@@ -82,6 +86,7 @@ impl std::fmt::Debug for ReloadAction {
         match self {
             ReloadAction::Keep(n) => write!(f, "Keep({n})"),
             ReloadAction::New(a) => write!(f, "New({})", a.name()),
+            ReloadAction::Changed(a) => write!(f, "Changed({})", a.name()),
         }
     }
 }
@@ -379,6 +384,35 @@ pub async fn worker(
                         ReloadAction::New(a) => {
                             added.push(actions.len());
                             actions.push(*a);
+                        }
+                        ReloadAction::Changed(a) => {
+                            let i = old.iter().position(|o| o.name() == a.name());
+                            match (*a, i) {
+                                (JailAction::Shell(mut new), Some(i))
+                                    if matches!(old[i], JailAction::Shell(_)) =>
+                                {
+                                    let JailAction::Shell(prev) = old.remove(i) else {
+                                        unreachable!("matched above");
+                                    };
+                                    new.take_state_of(prev);
+                                    new.set_jail_bantime(bantime as i64);
+                                    if let Err(e) = new.reload().await {
+                                        flog!(
+                                            Error,
+                                            "actions",
+                                            "[{jail}] Failed to execute reload of action '{}': {e}",
+                                            new.name()
+                                        );
+                                    }
+                                    actions.push(JailAction::Shell(new));
+                                }
+                                // Native, or a change of kind: the old one stops (below), the
+                                // new one starts and gets the bans.
+                                (a, _) => {
+                                    added.push(actions.len());
+                                    actions.push(a);
+                                }
+                            }
                         }
                     }
                 }

@@ -610,9 +610,10 @@ fn source_settings(def: &JailDef) -> impl PartialEq + use<'_> {
 /// Reloads running jail `def.name` in place (fail2ban's `reload`): nothing happens when its
 /// configuration did not change; otherwise the filter and options are replaced while the bans,
 /// the failures counted and the counters stay; a changed log source is rebuilt at its stored
-/// positions; actions whose definition did not change run nothing, removed or changed ones
-/// leave the firewall and stop, new ones start and get every ban in force. Errors leave the
-/// jail running as it was.
+/// positions; actions whose definition did not change run nothing, changed shell actions take
+/// their new definition and run `actionreload` (as fail2ban's do), changed native ones and
+/// removed ones leave the firewall and stop, new ones start and get every ban in force. Errors
+/// leave the jail running as it was.
 pub async fn reload_jail(state: &Shared, def: JailDef) -> Result<(), String> {
     let name = def.name.clone();
     let old = match state.borrow().jail(&name) {
@@ -641,6 +642,8 @@ pub async fn reload_jail(state: &Shared, def: JailDef) -> Result<(), String> {
         .map(|(d, a)| {
             if old.actions.iter().any(|o| o == d) {
                 actions::ReloadAction::Keep(d.name.clone())
+            } else if old.actions.iter().any(|o| o.name == d.name) {
+                actions::ReloadAction::Changed(Box::new(a))
             } else {
                 actions::ReloadAction::New(Box::new(a))
             }
