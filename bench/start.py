@@ -4,7 +4,7 @@
     bench/start.py [--bin target/release/ferroban] [--runs 5] [--json OUT]
 
 The guide's `jail.local` and `jail.d/custom.conf` are read at run time from
-crates/ferroban/tests/guide.rs (the test keeps them verbatim) and written into a scratch
+crates/testkit/src/guide.rs (the tests' one copy, verbatim) and written into a scratch
 configuration directory; ferroban's embedded defaults provide the filters and actions. As in
 that test, the daemon runs in private mount and network namespaces (`unshare --mount --net`)
 with fresh tmpfs mounts on /var/log, /var/lib and /etc/ufw and a `ufw` stand-in first on PATH,
@@ -34,12 +34,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def guide_files():
-    src = open(os.path.join(REPO, "crates/ferroban/tests/guide.rs"), encoding="utf-8").read()
+    src = open(os.path.join(REPO, "crates/testkit/src/guide.rs"), encoding="utf-8").read()
     out = {}
     for name in ("JAIL_LOCAL", "CUSTOM_CONF"):
-        m = re.search(r"const %s: &str = r#\"(.*?)\"#;" % name, src, re.S)
+        m = re.search(r"pub const %s: &str = r#\"(.*?)\"#;" % name, src, re.S)
         if not m:
-            sys.exit(f"bench/start.py: {name} not found in crates/ferroban/tests/guide.rs")
+            sys.exit(f"bench/start.py: {name} not found in crates/testkit/src/guide.rs")
         out[name] = m.group(1)
     return out
 

@@ -25,7 +25,7 @@
 #      (flushlogs), ExecReload and ExecStop verbatim; the name switch and the postinst trigger
 #      and prerm branches;
 #    - when FERROBAN_GUIDE_DIR names a directory with the guide's jail.local and jail.d/
-#      (deb.rs writes the guide's files of tests/guide.rs there), that configuration in
+#      (deb.rs writes the guide's files of crates/testkit/src/guide.rs there), that configuration in
 #      /etc/fail2ban, on a machine with nginx, sshd, ufw and FastAPI logs: ExecStart verbatim,
 #      every jail up, the guide's status loop through `fail2ban-client`, ExecStop.
 #

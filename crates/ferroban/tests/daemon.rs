@@ -6,24 +6,12 @@
 #[path = "../../source/tests/journal_common/mod.rs"]
 mod journal_common;
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use ferroban_testkit::{Tree, access_line};
+
 const BIN: &str = env!("CARGO_BIN_EXE_ferroban");
-
-struct Daemon {
-    dir: PathBuf,
-    child: Option<Child>,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.kill9();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 const FILTER: &str = r#"[Definition]
 failregex = ^<HOST> -.* "(GET|POST).* HTTP/.*" (404|403)
@@ -40,110 +28,58 @@ actionunban = echo "unban <ip>" >> %(out)s
 out = /dev/null
 "#;
 
+struct Daemon(Tree);
+
+impl std::ops::Deref for Daemon {
+    type Target = Tree;
+    fn deref(&self) -> &Tree {
+        &self.0
+    }
+}
+
 impl Daemon {
     /// A tree with jail `web` reading `access.log`; `extra` goes into the jail's section.
     fn new(tag: &str, extra: &str) -> Daemon {
-        let dir =
-            std::env::temp_dir().join(format!("ferroban-daemon-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("filter.d")).unwrap();
-        std::fs::create_dir_all(dir.join("action.d")).unwrap();
-        std::fs::write(dir.join("filter.d/web.conf"), FILTER).unwrap();
-        std::fs::write(dir.join("action.d/record.conf"), ACTION).unwrap();
-        let d = dir.display();
-        std::fs::write(
-            dir.join("fail2ban.conf"),
-            format!(
-                "[Definition]\nloglevel = INFO\nlogtarget = {d}/ferroban.log\nsocket = {d}/ferroban.sock\npidfile = {d}/ferroban.pid\ndbfile = {d}/ferroban.sqlite3\n"
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("jail.conf"),
-            format!(
+        let t = Tree::new(BIN, "daemon", tag, "INFO");
+        let d = t.dir.display().to_string();
+        t.write("filter.d/web.conf", FILTER);
+        t.write("action.d/record.conf", ACTION);
+        t.write(
+            "jail.conf",
+            &format!(
                 "[DEFAULT]\nbantime = 1h\nfindtime = 10m\nmaxretry = 3\nignoreself = false\n\n[web]\nenabled = true\nfilter = web\nlogpath = {d}/access.log\naction = record[out=\"{d}/actions.out\"]\n{extra}\n"
             ),
-        )
-        .unwrap();
-        std::fs::write(dir.join("access.log"), "").unwrap();
-        let mut me = Daemon { dir, child: None };
+        );
+        t.write("access.log", "");
+        let mut me = Daemon(t);
         me.start();
         me
     }
 
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
     fn start(&mut self) {
-        let child = Command::new(BIN)
-            .args(["server", "-f", "-x", "-c"])
-            .arg(&self.dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start ferroban server");
-        self.child = Some(child);
-        wait_for("the server answers ping", Duration::from_secs(10), || {
-            self.client(&["ping"]).0 == 0
-        });
+        self.0.spawn();
     }
 
     fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.0.kill9();
     }
 
     fn stop(&mut self) {
-        let (code, out, err) = self.client(&["stop"]);
-        assert_eq!(code, 0, "stop: {out} {err}");
-        assert!(out.contains("Shutdown successful"), "stop: {out}");
-        if let Some(mut c) = self.child.take() {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if let Ok(Some(_)) = c.try_wait() {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "server did not exit after stop");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
+        self.0.stop();
     }
 
     fn client(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(BIN)
-            .arg("client")
-            .arg("-c")
-            .arg(&self.dir)
-            .args(args)
-            .output()
-            .expect("run ferroban client");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let o = self.0.client(args);
+        (o.code, o.stdout, o.stderr)
     }
 
     fn append(&self, lines: &[String]) {
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.path("access.log"))
-            .unwrap();
-        for l in lines {
-            writeln!(f, "{l}").unwrap();
-        }
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        self.0.append("access.log", &text);
     }
 
     fn actions(&self) -> String {
-        std::fs::read_to_string(self.path("actions.out")).unwrap_or_default()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.path("ferroban.log")).unwrap_or_default()
+        self.read("actions.out")
     }
 }
 
@@ -153,13 +89,6 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-fn access(ip: &str, path: &str) -> String {
-    let now = jiff::Timestamp::now()
-        .to_zoned_datetime(jiff::tz::TimeZone::system())
-        .strftime("%d/%b/%Y:%H:%M:%S %z");
-    format!(r#"{ip} - - [{now}] "GET {path} HTTP/1.1" 404 153 "-" "curl/7.88.1""#)
 }
 
 fn count(hay: &str, needle: &str) -> usize {
@@ -172,14 +101,17 @@ fn bans_after_maxretry_restores_after_kill9_and_unbans_by_hand() {
     wait_for("actionstart", Duration::from_secs(5), || {
         d.actions().contains("start web")
     });
-    d.append(&[access("198.51.100.7", "/a"), access("198.51.100.7", "/b")]);
+    d.append(&[
+        access_line("198.51.100.7", "/a"),
+        access_line("198.51.100.7", "/b"),
+    ]);
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         !d.actions().contains("ban 198.51.100.7"),
         "banned too early"
     );
     let t0 = Instant::now();
-    d.append(&[access("198.51.100.7", "/c")]);
+    d.append(&[access_line("198.51.100.7", "/c")]);
     wait_for("the ban action", Duration::from_secs(5), || {
         d.actions().contains("ban 198.51.100.7 ")
     });
@@ -249,7 +181,7 @@ fn bans_after_maxretry_restores_after_kill9_and_unbans_by_hand() {
 #[test]
 fn short_bantime_expires_by_itself() {
     let d = Daemon::new("expire", "bantime = 1\nmaxretry = 1");
-    d.append(&[access("203.0.113.9", "/x")]);
+    d.append(&[access_line("203.0.113.9", "/x")]);
     wait_for("ban", Duration::from_secs(5), || {
         d.actions().contains("ban 203.0.113.9")
     });
@@ -289,13 +221,19 @@ fn hostile_user_names_never_reach_a_shell() {
 #[test]
 fn rotation_by_rename_loses_nothing_and_counts_nothing_twice() {
     let d = Daemon::new("rotate", "maxretry = 4");
-    d.append(&[access("198.51.100.20", "/1"), access("198.51.100.20", "/2")]);
+    d.append(&[
+        access_line("198.51.100.20", "/1"),
+        access_line("198.51.100.20", "/2"),
+    ]);
     wait_for("two failures", Duration::from_secs(5), || {
         count(&d.log(), "Found 198.51.100.20") == 2
     });
     std::fs::rename(d.path("access.log"), d.path("access.log.1")).unwrap();
     std::fs::write(d.path("access.log"), "").unwrap();
-    d.append(&[access("198.51.100.20", "/3"), access("198.51.100.20", "/4")]);
+    d.append(&[
+        access_line("198.51.100.20", "/3"),
+        access_line("198.51.100.20", "/4"),
+    ]);
     wait_for("ban after rotation", Duration::from_secs(5), || {
         d.actions().contains("ban 198.51.100.20")
     });
@@ -320,7 +258,11 @@ fn a_broken_jail_does_not_stop_the_others_and_missing_logs_are_waited_for() {
     });
     assert!(d.log().contains("bad"), "the broken jail is reported");
     // `later.log` does not exist yet: created now, it is picked up.
-    std::fs::write(d.path("later.log"), access("192.0.2.5", "/nope") + "\n").unwrap();
+    std::fs::write(
+        d.path("later.log"),
+        access_line("192.0.2.5", "/nope") + "\n",
+    )
+    .unwrap();
     let later_out = d.path("later.out");
     wait_for("ban in the late log", Duration::from_secs(5), || {
         std::fs::read_to_string(&later_out)
@@ -357,7 +299,7 @@ fn recidive_bans_repeat_offenders_from_our_own_log() {
     d.start();
     let recidive_out = d.path("recidive.out");
     for round in 1..=2 {
-        d.append(&[access("192.0.2.99", &format!("/r{round}"))]);
+        d.append(&[access_line("192.0.2.99", &format!("/r{round}"))]);
         wait_for("the web jail's unban", Duration::from_secs(5), || {
             count(&d.actions(), "unban 192.0.2.99") == round
         });
@@ -386,7 +328,7 @@ fn signal(pid: u32, sig: &str) {
 #[test]
 fn sighup_reloads_sigusr1_reopens_the_log_and_background_mode_detaches() {
     let mut d = Daemon::new("signals", "");
-    let pid = d.child.as_ref().unwrap().id();
+    let pid = d.pid().expect("the daemon runs");
     // SIGHUP: a jail added to the configuration starts.
     let dir = d.dir.display().to_string();
     let mut conf = std::fs::read_to_string(d.path("jail.conf")).unwrap();
@@ -404,7 +346,7 @@ fn sighup_reloads_sigusr1_reopens_the_log_and_background_mode_detaches() {
     wait_for("a new log file", Duration::from_secs(5), || {
         d.path("ferroban.log").exists()
     });
-    d.append(&[access("198.51.100.50", "/after-rotate")]);
+    d.append(&[access_line("198.51.100.50", "/after-rotate")]);
     wait_for(
         "the Found line in the new log",
         Duration::from_secs(5),

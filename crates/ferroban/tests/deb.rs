@@ -3,9 +3,9 @@
 //! ExecStart/ExecReload/ExecStop lines verbatim, logrotate, the fail2ban-names switch, the guide's
 //! configuration). See the script's header for every step.
 //!
-//! The guide's configuration is the one tests/guide.rs runs (its `JAIL_LOCAL` and `CUSTOM_CONF`,
-//! read from that file's source so that there is one copy): written to a temp dir and given to
-//! the script as FERROBAN_GUIDE_DIR.
+//! The guide's configuration is the one tests/guide.rs runs (`ferroban_testkit::guide`'s
+//! `JAIL_LOCAL` and `CUSTOM_CONF`, the one copy): written to a temp dir and given to the script as
+//! FERROBAN_GUIDE_DIR.
 //!
 //! SLOW (about a minute when the release binary is already built; minutes more the first time
 //! cargo-deb has to be installed). Needs root (namespaces, overlay mounts), dpkg-deb and unshare;
@@ -16,38 +16,19 @@
 //! no second release build runs and the binary other tests are executing is never rewritten. In
 //! a debug run, `cargo deb` builds the release binary itself, in the same target directory.
 
+use ferroban_testkit::guide::{CUSTOM_CONF, JAIL_LOCAL};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ferroban");
-
-/// The source of tests/guide.rs, which holds the guide's files.
-const GUIDE_RS: &str = include_str!("guide.rs");
-
-/// The raw string constant `name` of tests/guide.rs (`const NAME: &str = r#"..."#;`).
-fn guide_constant(name: &str) -> &'static str {
-    let start = format!("const {name}: &str = r#\"");
-    let from = GUIDE_RS
-        .find(&start)
-        .map(|i| i + start.len())
-        .unwrap_or_else(|| panic!("tests/guide.rs has no `{start}...\"#;` constant"));
-    let len = GUIDE_RS[from..]
-        .find("\"#;")
-        .unwrap_or_else(|| panic!("tests/guide.rs: `{start}` is not closed by `\"#;`"));
-    &GUIDE_RS[from..from + len]
-}
 
 /// Writes the guide's jail.local and jail.d/custom.conf into a fresh directory.
 fn guide_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ferroban-deb-guide-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("jail.d")).expect("guide dir");
-    std::fs::write(dir.join("jail.local"), guide_constant("JAIL_LOCAL")).expect("jail.local");
-    std::fs::write(
-        dir.join("jail.d/custom.conf"),
-        guide_constant("CUSTOM_CONF"),
-    )
-    .expect("custom.conf");
+    std::fs::write(dir.join("jail.local"), JAIL_LOCAL).expect("jail.local");
+    std::fs::write(dir.join("jail.d/custom.conf"), CUSTOM_CONF).expect("custom.conf");
     dir
 }
 

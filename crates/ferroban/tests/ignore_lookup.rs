@@ -7,10 +7,9 @@
 //! Assertions are about order (which ban came first, what `status` saw), not about wall time, so
 //! a loaded machine does not make them fail.
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use ferroban_testkit::{Tree, access_line};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ferroban");
 
@@ -28,112 +27,50 @@ actionunban =
 out = /dev/null
 "#;
 
-struct Daemon {
-    dir: PathBuf,
-    child: Option<Child>,
-}
+struct Daemon(Tree);
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+impl std::ops::Deref for Daemon {
+    type Target = Tree;
+    fn deref(&self) -> &Tree {
+        &self.0
     }
 }
 
 impl Daemon {
     /// Jail `web` (maxretry 1) with `extra` in its section.
     fn start(tag: &str, extra: &str) -> Daemon {
-        let dir =
-            std::env::temp_dir().join(format!("ferroban-ignlookup-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("filter.d")).unwrap();
-        std::fs::create_dir_all(dir.join("action.d")).unwrap();
-        std::fs::write(dir.join("filter.d/web.conf"), FILTER).unwrap();
-        std::fs::write(dir.join("action.d/record.conf"), ACTION).unwrap();
-        let d = dir.display();
-        std::fs::write(
-            dir.join("fail2ban.conf"),
-            format!(
-                "[Definition]\nloglevel = INFO\nlogtarget = {d}/ferroban.log\nsocket = {d}/ferroban.sock\npidfile = {d}/ferroban.pid\ndbfile = {d}/ferroban.sqlite3\n"
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("jail.conf"),
-            format!(
+        let mut t = Tree::new(BIN, "ignlookup", tag, "INFO");
+        let d = t.dir.display().to_string();
+        t.write("filter.d/web.conf", FILTER);
+        t.write("action.d/record.conf", ACTION);
+        t.write(
+            "jail.conf",
+            &format!(
                 "[DEFAULT]\nbantime = 1h\nfindtime = 10m\nmaxretry = 1\nignoreself = false\n\n[web]\nenabled = true\nfilter = web\nlogpath = {d}/access.log\naction = record[out=\"{d}/actions.out\"]\n{extra}\n"
             ),
-        )
-        .unwrap();
-        std::fs::write(dir.join("access.log"), "").unwrap();
-        let mut me = Daemon { dir, child: None };
-        let child = Command::new(BIN)
-            .args(["server", "-f", "-x", "-c"])
-            .arg(&me.dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start ferroban server");
-        me.child = Some(child);
-        wait_for("the server answers ping", || me.client(&["ping"]).0 == 0);
-        wait_for("jail web started", || {
-            me.log().contains("Jail 'web' started")
-        });
-        me
+        );
+        t.write("access.log", "");
+        t.spawn();
+        t.wait_jail("web");
+        Daemon(t)
     }
 
     fn client(&self, args: &[&str]) -> (i32, String) {
-        let out = Command::new(BIN)
-            .arg("client")
-            .arg("-c")
-            .arg(&self.dir)
-            .args(args)
-            .output()
-            .expect("run ferroban client");
-        (
-            out.status.code().unwrap_or(-1),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    }
-
-    fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
+        let o = self.0.client(args);
+        (o.code, o.text())
     }
 
     fn actions(&self) -> String {
         self.read("actions.out")
     }
 
-    fn log(&self) -> String {
-        self.read("ferroban.log")
-    }
-
     fn fail(&self, ip: &str) {
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.dir.join("access.log"))
-            .unwrap();
-        let now = jiff::Timestamp::now()
-            .to_zoned_datetime(jiff::tz::TimeZone::system())
-            .strftime("%d/%b/%Y:%H:%M:%S %z");
-        writeln!(f, "{ip} - - [{now}] \"GET /x HTTP/1.1\" 404 12 \"-\" \"t\"").unwrap();
+        self.append("access.log", &format!("{}\n", access_line(ip, "/x")));
     }
 }
 
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn wait_for(what: &str, f: impl FnMut() -> bool) {
+    ferroban_testkit::wait_for(what, Duration::from_secs(30), f);
 }
 
 #[test]

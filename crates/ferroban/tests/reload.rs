@@ -10,10 +10,9 @@
 //! - after `stop <jail>`: `start <jail>` and `reload <jail>` say the jail does not exist,
 //!   `reload --if-exists <jail>` and `reload` start it again.
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use ferroban_testkit::{Tree, access_line};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ferroban");
 
@@ -33,41 +32,23 @@ out = /dev/null
 extra = one
 "#;
 
-struct Daemon {
-    dir: PathBuf,
-    child: Option<Child>,
-}
+struct Daemon(Tree);
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+impl std::ops::Deref for Daemon {
+    type Target = Tree;
+    fn deref(&self) -> &Tree {
+        &self.0
     }
 }
 
 impl Daemon {
     fn new(tag: &str) -> Daemon {
-        let dir =
-            std::env::temp_dir().join(format!("ferroban-reload-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("filter.d")).unwrap();
-        std::fs::create_dir_all(dir.join("action.d")).unwrap();
-        std::fs::write(dir.join("filter.d/web.conf"), FILTER).unwrap();
-        std::fs::write(dir.join("action.d/record.conf"), ACTION).unwrap();
-        let d = dir.display();
-        std::fs::write(
-            dir.join("fail2ban.conf"),
-            format!(
-                "[Definition]\nloglevel = INFO\nlogtarget = {d}/ferroban.log\nsocket = {d}/ferroban.sock\npidfile = {d}/ferroban.pid\ndbfile = {d}/ferroban.sqlite3\n"
-            ),
-        )
-        .unwrap();
-        std::fs::write(dir.join("access.log"), "").unwrap();
-        std::fs::write(dir.join("access2.log"), "").unwrap();
-        let me = Daemon { dir, child: None };
+        let t = Tree::new(BIN, "reload", tag, "INFO");
+        t.write("filter.d/web.conf", FILTER);
+        t.write("action.d/record.conf", ACTION);
+        t.write("access.log", "");
+        t.write("access2.log", "");
+        let me = Daemon(t);
         me.write_jails("", None, "");
         me
     }
@@ -80,79 +61,32 @@ impl Daemon {
             || format!("record[out=\"{d}/actions.out\"]"),
             str::to_string,
         );
-        std::fs::write(
-            self.dir.join("jail.conf"),
-            format!(
+        self.write(
+            "jail.conf",
+            &format!(
                 "[DEFAULT]\nbantime = 1h\nfindtime = 10m\nmaxretry = 3\nignoreself = false\n\n[web]\nenabled = true\nfilter = web\nlogpath = {d}/access.log\naction = {action}\n{web_extra}\n\n{more}\n"
             ),
-        )
-        .unwrap();
+        );
     }
 
     fn start(&mut self) {
-        let child = Command::new(BIN)
-            .args(["server", "-f", "-x", "-c"])
-            .arg(&self.dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start ferroban server");
-        self.child = Some(child);
-        wait_for("the server answers ping", || self.client(&["ping"]).0 == 0);
-        wait_for("jail web started", || {
-            self.log().contains("Jail 'web' started")
-        });
+        self.0.spawn();
+        self.0.wait_jail("web");
     }
 
     fn client(&self, args: &[&str]) -> (i32, String) {
-        let out = Command::new(BIN)
-            .arg("client")
-            .arg("-c")
-            .arg(&self.dir)
-            .args(args)
-            .output()
-            .expect("run ferroban client");
-        (
-            out.status.code().unwrap_or(-1),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let (code, out) = self.client(args);
-        assert_eq!(code, 0, "client {args:?}: {out}");
-        out
-    }
-
-    fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
+        let o = self.0.client(args);
+        (o.code, o.text())
     }
 
     fn actions(&self) -> String {
         self.read("actions.out")
     }
 
-    fn log(&self) -> String {
-        self.read("ferroban.log")
-    }
-
     /// Three 404s of `ip` (maxretry 3) appended to `file`.
     fn attack(&self, file: &str, ip: &str) {
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.dir.join(file))
-            .unwrap();
-        for _ in 0..3 {
-            let now = jiff::Timestamp::now()
-                .to_zoned_datetime(jiff::tz::TimeZone::system())
-                .strftime("%d/%b/%Y:%H:%M:%S %z");
-            writeln!(f, "{ip} - - [{now}] \"GET /x HTTP/1.1\" 404 12 \"-\" \"t\"").unwrap();
-        }
+        let line = format!("{}\n", access_line(ip, "/x"));
+        self.append(file, &line.repeat(3));
     }
 
     /// `status <jail>` (its banned list).
@@ -161,12 +95,8 @@ impl Daemon {
     }
 }
 
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn wait_for(what: &str, f: impl FnMut() -> bool) {
+    ferroban_testkit::wait_for(what, Duration::from_secs(15), f);
 }
 
 fn count(hay: &str, needle: &str) -> usize {

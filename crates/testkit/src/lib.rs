@@ -1,0 +1,219 @@
+//! What ferroban's integration tests share (a dev-dependency only):
+//!
+//! - [`Tree`]: a scratch configuration directory whose `fail2ban.conf` keeps the log, socket,
+//!   pid file and database inside it, a `ferroban server -f` started on it (killed and the
+//!   directory removed on drop) and `ferroban client` calls against it;
+//! - [`wait_for`]: polling a condition with a deadline (tests wait on what they observe, never
+//!   on a fixed sleep);
+//! - [`nginx_now`] / [`access_line`]: nginx access-log lines dated now;
+//! - [`guide`]: the classic fail2ban guide's `jail.local` and `jail.d/custom.conf`, verbatim.
+//!
+//! The binary under test is passed in (`env!("CARGO_BIN_EXE_ferroban")` exists only in the
+//! ferroban crate's own tests).
+
+pub mod guide;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Polls `f` every 10 ms until it holds; panics naming `what` after `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Now, as nginx writes it in access.log (`06/Dec/2026:20:33:47 +0000`, local zone).
+pub fn nginx_now() -> String {
+    jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::system())
+        .strftime("%d/%b/%Y:%H:%M:%S %z")
+        .to_string()
+}
+
+/// One nginx access-log line (without newline): `ip` got a 404 for `path`, now.
+pub fn access_line(ip: &str, path: &str) -> String {
+    format!(
+        r#"{ip} - - [{}] "GET {path} HTTP/1.1" 404 153 "-" "curl/7.88.1""#,
+        nginx_now()
+    )
+}
+
+/// What a `ferroban client` call printed.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Exit code (-1: killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Output {
+    /// Standard output followed by standard error.
+    pub fn text(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// A scratch configuration tree and, once [`spawn`](Tree::spawn)ed, its daemon.
+pub struct Tree {
+    /// The configuration directory (`-c`).
+    pub dir: PathBuf,
+    bin: PathBuf,
+    child: Option<Child>,
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        self.kill9();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Tree {
+    /// A fresh `<tmp>/ferroban-<kind>-<tag>-<pid>` with a `fail2ban.conf` at `loglevel` whose
+    /// log (`ferroban.log`), socket, pid file and database are inside it. `bin` is the ferroban
+    /// binary under test.
+    pub fn new(bin: &str, kind: &str, tag: &str, loglevel: &str) -> Tree {
+        let dir =
+            std::env::temp_dir().join(format!("ferroban-{kind}-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let t = Tree {
+            dir,
+            bin: PathBuf::from(bin),
+            child: None,
+        };
+        let d = t.dir.display();
+        t.write(
+            "fail2ban.conf",
+            &format!(
+                "[Definition]\nloglevel = {loglevel}\nlogtarget = {d}/ferroban.log\nsocket = {d}/ferroban.sock\npidfile = {d}/ferroban.pid\ndbfile = {d}/ferroban.sqlite3\n"
+            ),
+        );
+        t
+    }
+
+    /// `name` inside the tree.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Writes `name` (creating its directory).
+    pub fn write(&self, name: &str, text: &str) {
+        let p = self.path(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&p, text).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
+    }
+
+    /// Appends `text` to `name` (created if missing).
+    pub fn append(&self, name: &str, text: &str) {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path(name))
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .unwrap_or_else(|e| panic!("append to {name}: {e}"));
+    }
+
+    /// `name`'s text, empty when it does not exist (yet).
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_default()
+    }
+
+    /// The daemon's log.
+    pub fn log(&self) -> String {
+        self.read("ferroban.log")
+    }
+
+    /// Starts `ferroban server -f -x -c <dir>` and waits until it answers `ping`.
+    pub fn spawn(&mut self) {
+        let child = Command::new(&self.bin)
+            .args(["server", "-f", "-x", "-c"])
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start ferroban server");
+        self.child = Some(child);
+        wait_for("the server answers ping", Duration::from_secs(15), || {
+            self.client(&["ping"]).code == 0
+        });
+    }
+
+    /// Waits until the log says jail `name` started.
+    pub fn wait_jail(&self, name: &str) {
+        let needle = format!("Jail '{name}' started");
+        wait_for(&needle, Duration::from_secs(15), || {
+            self.log().contains(&needle)
+        });
+    }
+
+    /// The daemon's pid, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// `ferroban client -c <dir> args...`.
+    pub fn client(&self, args: &[&str]) -> Output {
+        client_at(&self.bin, &self.dir, args)
+    }
+
+    /// [`client`](Self::client), asserting exit code 0; stdout then stderr.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.client(args);
+        assert_eq!(o.code, 0, "client {args:?}: {}", o.text());
+        o.text()
+    }
+
+    /// Kills the daemon (SIGKILL) and reaps it.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// `client stop`, then waits for the daemon to exit.
+    pub fn stop(&mut self) {
+        let o = self.client(&["stop"]);
+        assert_eq!(o.code, 0, "stop: {}", o.text());
+        assert!(
+            o.stdout.contains("Shutdown successful"),
+            "stop: {}",
+            o.text()
+        );
+        if let Some(mut c) = self.child.take() {
+            wait_for(
+                "the server exits after stop",
+                Duration::from_secs(10),
+                || matches!(c.try_wait(), Ok(Some(_))),
+            );
+        }
+    }
+}
+
+/// `ferroban client -c <dir> args...` with binary `bin`.
+pub fn client_at(bin: &Path, dir: &Path, args: &[&str]) -> Output {
+    let out = Command::new(bin)
+        .arg("client")
+        .arg("-c")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run ferroban client");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
