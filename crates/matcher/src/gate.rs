@@ -10,24 +10,37 @@
 //!   haystack. It replaces PCRE2 on long haystacks and when PCRE2 reports that
 //!   a search hit its backtracking limit.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::nfa::thompson;
+use regex_automata::util::pool::Pool;
 use regex_automata::{Anchored, Input};
 
 use crate::translate::GateInfo;
 
+/// Creates a search cache of one lazy DFA.
+type NewCache =
+    Box<dyn Fn() -> Cache + Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>;
+
 /// The gate itself: a forward lazy DFA without captures (a yes/no answer needs neither the
 /// start of a match nor its groups, so neither a reverse automaton nor capture states are
 /// built: a fraction of a full `regex::Regex` in build time and memory).
-#[derive(Debug)]
 struct Dfa {
-    dfa: DFA,
+    dfa: Arc<DFA>,
     /// Every match starts at the beginning of the haystack: an anchored search stops at
     /// the first byte no prefix of a match can take.
     anchored: bool,
-    caches: Mutex<Vec<Cache>>,
+    /// Search caches (the owning thread's is taken without a lock or a copy).
+    caches: Pool<Cache, NewCache>,
+}
+
+impl std::fmt::Debug for Dfa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dfa")
+            .field("anchored", &self.anchored)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Dfa {
@@ -46,34 +59,30 @@ impl Dfa {
             .build(pattern)
             .ok()?;
         let anchored = dfa.get_nfa().is_always_start_anchored();
+        let dfa = Arc::new(dfa);
+        let for_pool = Arc::clone(&dfa);
         Some(Dfa {
             dfa,
             anchored,
-            caches: Mutex::new(Vec::new()),
+            caches: Pool::new(Box::new(move || for_pool.create_cache())),
         })
     }
 
     /// Whether the gate pattern matches somewhere in `haystack`; `None` when the lazy DFA
     /// cannot finish the search (a non-ASCII byte next to a Unicode `\b`, a thrashing cache).
     fn check(&self, haystack: &str) -> Option<bool> {
-        let pooled = self.caches.lock().ok().and_then(|mut p| p.pop());
-        let mut cache = pooled.unwrap_or_else(|| self.dfa.create_cache());
+        let mut cache = self.caches.get();
         let mut input = Input::new(haystack).earliest(true);
         if self.anchored {
             input = input.anchored(Anchored::Yes);
         }
         let found = self.dfa.try_search_fwd(&mut cache, &input);
-        if let Ok(mut p) = self.caches.lock()
-            && p.len() < 8
-        {
-            p.push(cache);
-        }
         found.ok().map(|m| m.is_some())
     }
 }
 
 /// Compile-size ceiling for the `regex` crate (the Unicode classes are large).
-const SIZE_LIMIT: usize = 64 << 20;
+pub(crate) const SIZE_LIMIT: usize = 64 << 20;
 
 /// The `regex`-crate gate and its exact sibling.
 #[derive(Debug)]
@@ -134,6 +143,17 @@ impl Gate {
     /// it; `None` when no gate could be built or its search could not finish.
     pub(crate) fn check(&self, haystack: &str) -> Option<bool> {
         self.gate()?.check(haystack)
+    }
+
+    /// The gate's pattern (`regex`-crate syntax).
+    pub(crate) fn source(&self) -> &str {
+        &self.gate_src
+    }
+
+    /// Whether every match of the gate starts at the beginning of the haystack (`false`
+    /// when no gate could be built).
+    pub(crate) fn is_anchored(&self) -> bool {
+        self.gate().is_some_and(|d| d.anchored)
     }
 
     /// Whether a gate could be built at all.

@@ -49,6 +49,7 @@ mod error;
 mod gate;
 mod parse;
 mod prefilter;
+mod set;
 mod tags;
 mod translate;
 
@@ -57,6 +58,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 pub use error::RegexError;
 pub use prefilter::Prefilter;
+pub use set::{GateSet, GateSetScratch};
 pub use tags::UseDns;
 
 use parse::{Flags, Parsed};
@@ -65,6 +67,10 @@ use translate::Target;
 
 /// Backtracking budget of one PCRE2 search (PCRE2's `match_limit`).
 pub const MATCH_LIMIT: u32 = 1_000_000;
+
+/// Backtracking budget of the first, gate-less attempt of [`Regex::search_spans`]: a search
+/// that completes within it is exact; one that runs out of it is done again behind the gate.
+pub const QUICK_MATCH_LIMIT: u32 = 10_000;
 
 /// Haystacks longer than this (bytes) are searched by the linear-time exact
 /// translation when one exists, never by the backtracker.
@@ -129,9 +135,43 @@ struct Inner {
     shared: Arc<Shared>,
     /// Reusable PCRE2 match data: creating one allocates its JIT stack (1 MiB), far more
     /// than the search itself costs.
-    locations: std::sync::Mutex<Vec<pcre2::bytes::CaptureLocations>>,
+    /// (The owning thread's is taken without a lock.)
+    locations: OnceLock<LocationPool>,
+    /// The PCRE2 program with the budget [`QUICK_MATCH_LIMIT`] and its match data (built on
+    /// first use by [`Regex::search_spans`]).
+    quick: OnceLock<(pcre2::bytes::Regex, LocationPool)>,
     /// Process-unique id, the key of [`LAST_MATCH`].
     id: u64,
+}
+
+/// Creates PCRE2 match data for one regex.
+type NewLocations = Box<dyn Fn() -> pcre2::bytes::CaptureLocations + Send + Sync>;
+
+/// Reusable PCRE2 match data of one regex.
+struct LocationPool(regex_automata::util::pool::Pool<pcre2::bytes::CaptureLocations, NewLocations>);
+
+impl LocationPool {
+    fn new(re: &pcre2::bytes::Regex) -> LocationPool {
+        let re = re.clone();
+        LocationPool(regex_automata::util::pool::Pool::new(Box::new(move || {
+            re.capture_locations()
+        })))
+    }
+}
+
+/// A PCRE2 program (JIT) of a pattern checked at construction.
+fn jit_program(src: &str) -> pcre2::bytes::Regex {
+    pcre_builder()
+        .jit_if_available(true)
+        .max_jit_stack_size(Some(1 << 20))
+        .build(src)
+        .expect("checked at construction")
+}
+
+impl std::fmt::Debug for LocationPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LocationPool")
+    }
 }
 
 /// What the linear-time side and the literal screens need, built from the parsed pattern.
@@ -285,7 +325,8 @@ impl Regex {
             pcre: OnceLock::new(),
             node: Mutex::new(Some(node)),
             derived: OnceLock::new(),
-            locations: std::sync::Mutex::new(Vec::new()),
+            locations: OnceLock::new(),
+            quick: OnceLock::new(),
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             shared: Arc::new(Shared {
                 names,
@@ -298,13 +339,21 @@ impl Regex {
 
     /// The PCRE2 program (compiled with JIT on first use).
     fn pcre(&self) -> &pcre2::bytes::Regex {
-        self.inner.pcre.get_or_init(|| {
-            pcre_builder()
-                .jit_if_available(true)
-                .max_jit_stack_size(Some(1 << 20))
-                .build(&self.inner.pcre_src)
-                .expect("checked at construction")
-        })
+        self.inner
+            .pcre
+            .get_or_init(|| jit_program(&self.inner.pcre_src))
+    }
+
+    /// PCRE2 match data for one search (pooled).
+    fn locations(
+        &self,
+    ) -> regex_automata::util::pool::PoolGuard<'_, pcre2::bytes::CaptureLocations, NewLocations>
+    {
+        self.inner
+            .locations
+            .get_or_init(|| LocationPool::new(self.pcre()))
+            .0
+            .get()
     }
 
     /// The pattern as given.
@@ -436,26 +485,54 @@ impl Regex {
 
     /// [`Regex::search`] into a reused buffer: on a match `spans[i]` is the span of group `i`
     /// (0 = whole match) and the result is `true`. Allocates nothing once `spans` has grown.
+    ///
+    /// A short haystack is first searched by PCRE2 alone with a small backtracking budget
+    /// ([`QUICK_MATCH_LIMIT`]): a search that completes is the exact answer (the same
+    /// backtracking order as the full budget's), and the gate, a superset, could only have
+    /// rejected a haystack that search rejects too. One that runs out of budget (a hostile
+    /// line) is searched again behind the gate, as before: the gate's linear-time protection
+    /// costs at most that small budget more.
     pub fn search_spans(&self, haystack: &str, spans: &mut Vec<Option<(usize, usize)>>) -> bool {
         spans.clear();
+        if haystack.len() <= LONG_HAYSTACK {
+            let (re, pool) = self.inner.quick.get_or_init(|| {
+                let src = format!(
+                    "(*LIMIT_MATCH={QUICK_MATCH_LIMIT})(*LIMIT_DEPTH={QUICK_MATCH_LIMIT}){}",
+                    self.translated()
+                );
+                let re = jit_program(&src);
+                let pool = LocationPool::new(&re);
+                (re, pool)
+            });
+            let mut locs = pool.0.get();
+            match re.captures_read(&mut locs, haystack.as_bytes()) {
+                Ok(Some(_)) => {
+                    spans.extend((0..locs.len()).map(|i| locs.get(i)));
+                    return true;
+                }
+                Ok(None) => return false,
+                Err(_) => {}
+            }
+        }
         let gated = self.just_matched(haystack)
             || (self.inner.derived().required.may_match(haystack)
                 && self.inner.derived().gate.may_match(haystack));
         if !gated {
             return false;
         }
+        self.spans_into(haystack, spans)
+    }
+
+    /// The search of [`Regex::search_spans`] after its gate (the caller knows the gate
+    /// matches `haystack`): `spans` is empty on entry.
+    fn spans_into(&self, haystack: &str, spans: &mut Vec<Option<(usize, usize)>>) -> bool {
         if haystack.len() <= LONG_HAYSTACK {
-            let pooled = self.inner.locations.lock().ok().and_then(|mut p| p.pop());
-            let mut locs = pooled.unwrap_or_else(|| self.pcre().capture_locations());
+            let mut locs = self.locations();
             let result = self.pcre().captures_read(&mut locs, haystack.as_bytes());
             if let Ok(Some(_)) = &result {
                 spans.extend((0..locs.len()).map(|i| locs.get(i)));
             }
-            if let Ok(mut p) = self.inner.locations.lock()
-                && p.len() < 8
-            {
-                p.push(locs);
-            }
+            drop(locs);
             if result.is_ok() {
                 return !spans.is_empty();
             }
@@ -482,24 +559,31 @@ impl Regex {
         }
     }
 
+    fn captures_owned<'h>(
+        &self,
+        haystack: &'h str,
+        spans: Vec<Option<(usize, usize)>>,
+    ) -> Captures<'h> {
+        Captures {
+            haystack,
+            spans,
+            shared: Arc::clone(&self.inner.shared),
+        }
+    }
+
     fn spans(&self, haystack: &str) -> Option<Vec<Option<(usize, usize)>>> {
         if haystack.len() > LONG_HAYSTACK
             && let Some(exact) = self.inner.derived().gate.exact_for(haystack)
         {
             return linear_spans(exact, haystack);
         }
-        let pooled = self.inner.locations.lock().ok().and_then(|mut p| p.pop());
-        let mut locs = pooled.unwrap_or_else(|| self.pcre().capture_locations());
+        let mut locs = self.locations();
         let result = self.pcre().captures_read(&mut locs, haystack.as_bytes());
         let spans = match &result {
             Ok(Some(_)) => Some((0..locs.len()).map(|i| locs.get(i)).collect()),
             _ => None,
         };
-        if let Ok(mut p) = self.inner.locations.lock()
-            && p.len() < 8
-        {
-            p.push(locs);
-        }
+        drop(locs);
         match result {
             Ok(Some(_)) => spans,
             Ok(None) => None,
@@ -570,16 +654,17 @@ impl<'h> Captures<'h> {
     /// fail2ban's getGroups(): every named group (None when not participating), with `alt_*` merged
     /// and `tuple_*` combined. Keys are group names (e.g. "ip4", "fid", "user", "skiplines0").
     pub fn groups(&self) -> Vec<(String, GroupValue)> {
-        let mut out: Vec<(String, GroupValue)> = self
-            .groupdict()
-            .into_iter()
-            .map(|(n, v)| {
-                (
-                    n,
-                    v.map_or(GroupValue::None, |s| GroupValue::Str(s.to_string())),
-                )
-            })
-            .collect();
+        let mut out: Vec<(String, GroupValue)> = Vec::with_capacity(
+            self.shared.names.len() + self.shared.alt.len() + self.shared.tuple.len(),
+        );
+        for (i, n) in self.shared.names.iter().enumerate() {
+            if let Some(n) = n {
+                let v = self
+                    .get(i + 1)
+                    .map_or(GroupValue::None, |s| GroupValue::Str(s.to_string()));
+                out.push((n.clone(), v));
+            }
+        }
         fn slot(out: &[(String, GroupValue)], name: &str) -> Option<usize> {
             out.iter().position(|(n, _)| n == name)
         }
@@ -711,6 +796,27 @@ mod tests {
         assert_eq!((c.start(), c.end()), (0, 61));
         assert!(r.is_match(&h));
         assert!(t.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn search_spans_agrees_with_search_past_the_quick_budget() {
+        // The first branch exhausts the quick budget on runs of `a`: the gate decides then.
+        let r = re(r"^(?:a|aa)*c|^.*b");
+        let mut spans = Vec::new();
+        for h in [
+            format!("{}b\n", "a".repeat(60)),
+            format!("{}\n", "a".repeat(60)),
+            format!("{}c\n", "a".repeat(60)),
+            "xb\n".to_string(),
+            "x\n".to_string(),
+        ] {
+            let found = r.search_spans(&h, &mut spans);
+            let expected = r.search(&h);
+            assert_eq!(found, expected.is_some(), "{h}");
+            if let Some(c) = expected {
+                assert_eq!(spans[0], Some((c.start(), c.end())), "{h}");
+            }
+        }
     }
 
     #[test]

@@ -18,7 +18,9 @@ use std::sync::Arc;
 
 use ferroban_config::FilterDef;
 use ferroban_date::DateDetector;
-use ferroban_matcher::{Captures, GroupValue, Prefilter, Regex, RegexOptions, UseDns};
+use ferroban_matcher::{
+    Captures, GateSet, GateSetScratch, GroupValue, Prefilter, Regex, RegexOptions, UseDns,
+};
 
 use crate::ip::{Family, HostId};
 use mlfid::MlfidCache;
@@ -158,6 +160,7 @@ impl FailData {
     /// so only the keys `self` had before can be overwritten.
     fn update_all(&mut self, other: FailData) {
         let before = self.fields.len();
+        self.fields.reserve(other.fields.len());
         for (k, v) in other.fields {
             match self.fields[..before]
                 .iter_mut()
@@ -305,7 +308,13 @@ pub struct Filter {
     ignoreregex: Vec<Regex>,
     /// Literal prefilter over the failregexes (more than one), built on first use.
     prefilter: std::sync::OnceLock<Option<Prefilter>>,
+    /// One automaton over the failregexes' gates (built on first use); when it exists it
+    /// replaces the literal prefilter and the per-regex gates.
+    gateset: std::sync::OnceLock<Option<GateSet>>,
+    gateset_scratch: Option<GateSetScratch>,
     candidates: Vec<bool>,
+    /// Group spans of the failregex the single-line screen found matching (see `Screened`).
+    fail_spans: Vec<Option<(usize, usize)>>,
     /// Group index of the prefregex's `content` group.
     content_group: Option<usize>,
     /// Reused group spans of the prefregex (no allocation per line).
@@ -426,6 +435,9 @@ impl Filter {
             failregex: fail,
             ignoreregex: ignore,
             prefilter: std::sync::OnceLock::new(),
+            gateset: std::sync::OnceLock::new(),
+            gateset_scratch: None,
+            fail_spans: Vec::new(),
             dates,
             max_lines,
             opts,
@@ -661,29 +673,39 @@ impl Filter {
         // whenever the haystack is rebuilt.
         // With the screen's result, the regexes before the first that matched are skipped
         // (they cannot match this haystack) and its prefilter answer is reused.
+        // The content's haystack, the text the screen searched.
+        if buf.is_none() {
+            buf = Some(lines_buf(&self.buffer));
+        }
         let first = screened.as_ref().map_or(0, |s| s.first);
+        let mut first_spans = screened.is_some_and(|s| s.first_spans);
         let mut screened = screened.is_some_and(|s| s.candidates);
+        // `candidates` is the gate set's answer (its regexes' gates need no second search).
+        let mut by_gateset = screened && gateset_of(&self.gateset, &self.failregex).is_some();
         for index in first..self.failregex.len() {
             // The buffer text is rebuilt only after a match changed the line buffer.
             if buf.is_none() {
                 screened = false;
+                first_spans = false;
             }
             let haystack: &str = buf.get_or_insert_with(|| lines_buf(&self.buffer));
             if !screened {
                 screened = true;
-                match prefilter_of(&self.prefilter, &self.failregex) {
-                    Some(pf) => pf.candidates(haystack, &mut self.candidates),
-                    None => {
-                        self.candidates.clear();
-                        self.candidates.resize(self.failregex.len(), true);
-                    }
-                }
+                by_gateset = self.fill_candidates(haystack);
             }
             if !self.candidates[index] {
                 continue;
             }
             let regex = &self.failregex[index];
-            let Some(caps) = regex.search(haystack) else {
+            let caps = if index == first && first_spans {
+                // the screen ran this regex on this very haystack
+                Some(regex.captures_from_spans(haystack, &self.fail_spans))
+            } else if by_gateset {
+                gateset_of(&self.gateset, &self.failregex).and_then(|gs| gs.search(index, haystack))
+            } else {
+                regex.search(haystack)
+            };
+            let Some(caps) = caps else {
                 continue;
             };
             let (matched, unmatched) = split_matched(&caps, haystack, &org);
@@ -722,18 +744,29 @@ impl Filter {
                 self.buffer = unmatched;
                 buf = None;
             }
-            if let Some(pre) = &pre_groups {
-                let mut merged = pre.clone();
+            // The prefregex's groups are copied only when a later failregex may still use
+            // them (the haystack, and so the candidates, stay the same when all are checked).
+            let last_use = self.opts.check_all_regex
+                && !multi
+                && buf.is_some()
+                && !self.candidates[index + 1..].contains(&true);
+            let pre = if last_use {
+                pre_groups.take()
+            } else {
+                pre_groups.clone()
+            };
+            if let Some(mut merged) = pre {
                 merged.update_all(fail);
                 fail = merged;
             }
             let mlfid = fail.get_str("mlfid").map(str::to_string);
+            let has_mlfid = mlfid.is_some();
             let mut write_back = None;
-            if let Some(key) = &mlfid {
-                let (merged, keep) = self.merge_failure(key, fail, &matched, now);
+            if let Some(key) = mlfid {
+                let (merged, keep) = self.merge_failure(&key, fail, &matched, now);
                 fail = merged;
                 if keep {
-                    write_back = Some(key.clone());
+                    write_back = Some(key);
                 }
                 if fail.truthy("nofail") && !self.opts.check_all_regex {
                     if let Some(k) = write_back {
@@ -769,7 +802,7 @@ impl Filter {
             } else if let Some(dns) = fail.get_str("dns") {
                 host = Some(dns.to_string());
             } else {
-                if fid.is_none() && mlfid.is_none() {
+                if fid.is_none() && !has_mlfid {
                     // No id at all: only possible with an unusual regex; fail2ban reports an error.
                     continue;
                 }
@@ -838,24 +871,24 @@ impl Filter {
         }
         self.screened = None;
         if let Some(pref) = &self.prefregex {
-            result.prefregex_matched = pref.is_match(buf);
-            if !result.prefregex_matched {
-                return false;
-            }
             // The failregexes will search the prefregex's content (when it has some): a line
             // none of them can match there changes nothing (with one line per buffer the
             // buffer is replaced by the next line anyway) and stops here, without copies.
             let Some(ci) = self.content_group.filter(|_| self.max_lines == 1) else {
-                return true;
+                result.prefregex_matched = pref.is_match(buf);
+                return result.prefregex_matched;
             };
-            if !pref.search_spans(buf, &mut self.spans) {
-                return true;
+            // One search gives both the answer and the groups the full path needs.
+            result.prefregex_matched = pref.search_spans(buf, &mut self.spans);
+            if !result.prefregex_matched {
+                return false;
             }
             let Some((s, e)) = self.spans.get(ci).copied().flatten().filter(|(s, e)| e > s) else {
                 self.screened = Some(Screened {
                     first: 0,
                     pref_spans: true,
                     candidates: false,
+                    first_spans: false,
                 });
                 return true;
             };
@@ -865,25 +898,33 @@ impl Filter {
             content.push('\n');
             let first = self.first_failregex_match(&content);
             self.content_scratch = content;
-            self.screened = first.map(|first| Screened {
+            self.screened = first.map(|(first, first_spans)| Screened {
                 first,
                 pref_spans: true,
                 candidates: true,
+                first_spans,
             });
             return first.is_some();
         }
         let first = self.first_failregex_match(buf);
-        self.screened = first.map(|first| Screened {
+        self.screened = first.map(|(first, first_spans)| Screened {
             first,
             pref_spans: false,
             candidates: true,
+            first_spans,
         });
         first.is_some()
     }
 
-    /// Index of the first failregex that matches `haystack` (exact); leaves the prefilter's
-    /// answer for `haystack` in `candidates`.
-    fn first_failregex_match(&mut self, haystack: &str) -> Option<usize> {
+    /// Sets `candidates[i]` to false only when failregex `i` cannot match `haystack` (the
+    /// gate set's answer, or the literal prefilter's when there is no gate set); returns
+    /// whether the answer is the gate set's.
+    fn fill_candidates(&mut self, haystack: &str) -> bool {
+        if let Some(gs) = gateset_of(&self.gateset, &self.failregex) {
+            let scratch = self.gateset_scratch.get_or_insert_with(|| gs.scratch());
+            gs.candidates(haystack, scratch, &mut self.candidates);
+            return true;
+        }
         match prefilter_of(&self.prefilter, &self.failregex) {
             Some(pf) => pf.candidates(haystack, &mut self.candidates),
             None => {
@@ -891,10 +932,31 @@ impl Filter {
                 self.candidates.resize(self.failregex.len(), true);
             }
         }
+        false
+    }
+
+    /// Index of the first failregex that matches `haystack` (exact), and whether its groups
+    /// were left in `fail_spans`; leaves the candidates for `haystack` in `candidates` (the
+    /// ones found not to match before the first are cleared).
+    fn first_failregex_match(&mut self, haystack: &str) -> Option<(usize, bool)> {
+        if self.fill_candidates(haystack) {
+            let gs = gateset_of(&self.gateset, &self.failregex)?;
+            for i in 0..self.candidates.len() {
+                if !self.candidates[i] {
+                    continue;
+                }
+                match gs.decide(i, haystack, &mut self.fail_spans) {
+                    Some(spans) => return Some((i, spans)),
+                    None => self.candidates[i] = false,
+                }
+            }
+            return None;
+        }
         self.failregex
             .iter()
             .zip(&self.candidates)
             .position(|(r, &c)| c && r.is_match(haystack))
+            .map(|i| (i, false))
     }
 
     fn text_to_ip(&self, text: &str) -> Vec<HostId> {
@@ -1003,6 +1065,22 @@ struct Screened {
     pref_spans: bool,
     /// `Filter::candidates` hold the prefilter's answer on the failregexes' haystack.
     candidates: bool,
+    /// `Filter::fail_spans` hold the groups of failregex `first` on that haystack.
+    first_spans: bool,
+}
+
+/// The gate set over `failregex` (built on first use), `None` for fewer than two failregexes
+/// or when it cannot be built.
+fn gateset_of<'a>(
+    cell: &'a std::sync::OnceLock<Option<GateSet>>,
+    failregex: &[Regex],
+) -> Option<&'a GateSet> {
+    cell.get_or_init(|| {
+        (failregex.len() > 1)
+            .then(|| GateSet::new(failregex))
+            .flatten()
+    })
+    .as_ref()
 }
 
 /// The prefilter over `failregex` (built on first use), `None` for a single failregex.

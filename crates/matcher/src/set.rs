@@ -1,0 +1,212 @@
+//! One pass over a haystack for all the regexes of a filter: which of them can match.
+//!
+//! A [`GateSet`] is one multi-pattern automaton (`regex-automata`'s meta regex, lazy DFA,
+//! every pattern reported) over the linear-time gates of a list of [`Regex`]es. Each gate is
+//! a superset of its regex, so a regex whose gate the set does not report cannot match; a
+//! reported regex whose gate is its exact translation for that haystack does match; the
+//! others are decided by PCRE2, which then also collects their groups. This replaces a
+//! literal prefilter plus one gate search per regex by a single automaton search.
+
+use regex_automata::meta;
+use regex_automata::util::syntax;
+use regex_automata::{Anchored, Input, MatchKind, PatternSet};
+
+use crate::{Regex, gate};
+
+/// The gates of several regexes in one automaton (see the module documentation).
+#[derive(Debug)]
+pub struct GateSet {
+    regexes: Vec<Regex>,
+    set: meta::Regex,
+    /// Regex index of each pattern of `set`.
+    of_pattern: Vec<usize>,
+    /// `gated[i]`: regex `i` is in `set` (the others, without a usable gate, are always
+    /// candidates).
+    gated: Vec<bool>,
+    /// Every gate in `set` only matches at the start: the search is anchored (it stops as
+    /// soon as no pattern can still match).
+    anchored: bool,
+}
+
+/// Reusable per-caller state of [`GateSet::candidates`] (no allocation per search).
+#[derive(Debug, Clone)]
+pub struct GateSetScratch {
+    patterns: PatternSet,
+}
+
+impl GateSet {
+    /// Builds the set over `regexes` (index `i` of the answers is `regexes[i]`); `None` when
+    /// the combined automaton cannot be built (callers then screen regex by regex).
+    pub fn new(regexes: &[Regex]) -> Option<GateSet> {
+        let mut srcs = Vec::new();
+        let mut of_pattern = Vec::new();
+        let mut gated = vec![false; regexes.len()];
+        let mut anchored = true;
+        for (i, r) in regexes.iter().enumerate() {
+            let g = &r.inner.derived().gate;
+            if g.has_gate() {
+                anchored &= g.is_anchored();
+                srcs.push(g.source());
+                of_pattern.push(i);
+                gated[i] = true;
+            }
+        }
+        if srcs.is_empty() {
+            return None;
+        }
+        let set = meta::Regex::builder()
+            .configure(
+                meta::Config::new()
+                    .match_kind(MatchKind::All)
+                    .which_captures(regex_automata::nfa::thompson::WhichCaptures::Implicit)
+                    .nfa_size_limit(Some(gate::SIZE_LIMIT))
+                    .hybrid_cache_capacity(8 << 20)
+                    // engines for captures and spans: a set search uses neither
+                    .onepass(false)
+                    .backtrack(false),
+            )
+            .syntax(syntax::Config::new())
+            .build_many(&srcs)
+            .ok()?;
+        Some(GateSet {
+            regexes: regexes.to_vec(),
+            set,
+            of_pattern,
+            gated,
+            anchored,
+        })
+    }
+
+    /// Scratch space for [`GateSet::candidates`].
+    pub fn scratch(&self) -> GateSetScratch {
+        GateSetScratch {
+            patterns: PatternSet::new(self.set.pattern_len()),
+        }
+    }
+
+    /// Number of regexes.
+    pub fn len(&self) -> usize {
+        self.regexes.len()
+    }
+
+    /// Whether the set has no regexes.
+    pub fn is_empty(&self) -> bool {
+        self.regexes.is_empty()
+    }
+
+    /// Sets `out[i]` to false only when regex `i` cannot match `haystack` (its gate does not
+    /// match); `true` means "its gate matches, or it has none".
+    pub fn candidates(&self, haystack: &str, scratch: &mut GateSetScratch, out: &mut Vec<bool>) {
+        out.clear();
+        out.extend(self.gated.iter().map(|g| !g));
+        scratch.patterns.clear();
+        let mut input = Input::new(haystack);
+        if self.anchored {
+            input = input.anchored(Anchored::Yes);
+        }
+        self.set
+            .which_overlapping_matches(&input, &mut scratch.patterns);
+        for p in scratch.patterns.iter() {
+            out[self.of_pattern[p.as_usize()]] = true;
+        }
+    }
+
+    /// Whether regex `index`, a candidate of [`GateSet::candidates`] on `haystack`, matches
+    /// it. When deciding needed PCRE2, its groups are left in `spans` (as
+    /// [`Regex::search_spans`] leaves them) and the answer is `Some(true)`; `Some(false)`
+    /// means it matches with `spans` left empty; `None` means no match.
+    pub fn decide(
+        &self,
+        index: usize,
+        haystack: &str,
+        spans: &mut Vec<Option<(usize, usize)>>,
+    ) -> Option<bool> {
+        let r = &self.regexes[index];
+        spans.clear();
+        if !self.gated[index] {
+            return r.is_match(haystack).then_some(false);
+        }
+        if r.inner.derived().gate.gate_is_exact_for(haystack) {
+            // The gate that matched is the exact translation for this haystack.
+            return Some(false);
+        }
+        r.spans_into(haystack, spans).then_some(true)
+    }
+
+    /// [`Regex::search`] of regex `index` on a haystack on which [`GateSet::candidates`]
+    /// reported it (its gate is not searched again).
+    pub fn search<'h>(&self, index: usize, haystack: &'h str) -> Option<crate::Captures<'h>> {
+        let r = &self.regexes[index];
+        if !self.gated[index] {
+            return r.search(haystack);
+        }
+        let spans = r.spans(haystack)?;
+        Some(r.captures_owned(haystack, spans))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RegexOptions;
+
+    #[test]
+    fn set_answers_agree_with_each_regex() {
+        let pats = [
+            r"^Failed (?:<F-NOFAIL>publickey</F-NOFAIL>|\S+) for (?P<cond_inv>invalid user )?<F-USER>(?P<cond_user>\S+)|(?(cond_inv)(?:(?! from ).)*?|[^:]+)</F-USER> from <HOST>(?: port \d+)?(?(cond_user): |(?:(?:(?! from ).)*)$)",
+            r"^[iI](?:llegal|nvalid) user <F-USER>.*?</F-USER> from <HOST>(?: port \d+)?\s*$",
+            r"^<F-NOFAIL>Connection from</F-NOFAIL> <HOST>",
+            r"^User <F-USER>\S+</F-USER> from <HOST> not allowed\b",
+            r"(?i)refused connect from \S+ \(<HOST>\)",
+        ];
+        let lines = [
+            "Failed password for root from 192.0.2.1 port 22 ssh2\n",
+            "Failed password for invalid user admin from 192.0.2.2 port 22 ssh2\n",
+            "Failed publickey for bob from 2001:db8::1 port 22 ssh2: RSA SHA256:x\n",
+            "Invalid user test from 198.51.100.7 port 4242\n",
+            "Connection from 203.0.113.9 port 5555 on 192.0.2.1 port 22\n",
+            "User joe from 192.0.2.3 not allowed because not listed in AllowUsers\n",
+            "User joé from 192.0.2.3 not allowedé\n",
+            "sshd: REFUSED connect from host.example (192.0.2.4)\n",
+            "Accepted password for root from 192.0.2.1 port 22 ssh2\n",
+            "\n",
+        ];
+        // all five (one unanchored), and the four anchored ones (an anchored set search)
+        for n in [pats.len(), 4] {
+            let regexes: Vec<Regex> = pats[..n]
+                .iter()
+                .map(|p| Regex::new(p, &RegexOptions::default()).unwrap())
+                .collect();
+            let set = GateSet::new(&regexes).expect("set builds");
+            assert_eq!(set.anchored, n == 4);
+            check(&set, &regexes, &lines);
+        }
+    }
+
+    fn check(set: &GateSet, regexes: &[Regex], lines: &[&str]) {
+        let mut scratch = set.scratch();
+        let (mut cands, mut spans) = (Vec::new(), Vec::new());
+        for &line in lines {
+            set.candidates(line, &mut scratch, &mut cands);
+            for (i, r) in regexes.iter().enumerate() {
+                let expected = r.search(line);
+                if !cands[i] {
+                    assert!(expected.is_none(), "{i} ruled out but matches {line:?}");
+                    continue;
+                }
+                let decided = set.decide(i, line, &mut spans);
+                assert_eq!(decided.is_some(), expected.is_some(), "{i} on {line:?}");
+                if decided == Some(true) {
+                    let c = expected.as_ref().unwrap();
+                    assert_eq!(spans[0], Some((c.start(), c.end())), "{i} on {line:?}");
+                }
+                let searched = set.search(i, line);
+                assert_eq!(
+                    searched.map(|c| c.groups()),
+                    expected.map(|c| c.groups()),
+                    "{i} on {line:?}"
+                );
+            }
+        }
+    }
+}
