@@ -33,11 +33,14 @@ pub enum Frame {
     TooLong,
 }
 
-/// Reads up to and including the next [`END`] into `buf` (without it), at most `max` bytes.
+/// Reads up to and including the next [`END`] into `buf` (without it), at most `max` bytes, or
+/// `bulk_max` for a bulk ban request (its first words are `set <jail> banip|unbanip`:
+/// [`bulk_pickle_prefix`]), as the JSON lines allow.
 pub async fn read_frame<R: AsyncBufRead + Unpin>(
     r: &mut R,
     buf: &mut Vec<u8>,
-    max: usize,
+    mut max: usize,
+    bulk_max: usize,
 ) -> std::io::Result<Frame> {
     loop {
         let chunk = r.fill_buf().await?;
@@ -61,9 +64,102 @@ pub async fn read_frame<R: AsyncBufRead + Unpin>(
         }
         r.consume(n);
         if buf.len() > max + END.len() {
+            if max < bulk_max && bulk_pickle_prefix(buf) {
+                max = bulk_max;
+                continue;
+            }
             return Ok(Frame::TooLong);
         }
     }
+}
+
+/// Whether a pickle starts a list whose first three items are the strings `set`, a jail name
+/// and `banip` or `unbanip`: the bulk requests that may be longer than the usual limit. Only
+/// the opcodes Python's pickler (protocols 2 to 5: fail2ban's client uses the highest) writes
+/// before them are followed (PROTO, FRAME, EMPTY_LIST, MARK, memo puts, the string opcodes);
+/// anything else
+/// answers false, and the whole frame is still decoded by [`super::pickle`] once read.
+pub fn bulk_pickle_prefix(data: &[u8]) -> bool {
+    let mut pos = 0;
+    let mut words: Vec<&[u8]> = Vec::new();
+    let take = |pos: &mut usize, n: usize| -> Option<&[u8]> {
+        let s = data.get(*pos..pos.checked_add(n)?)?;
+        *pos += n;
+        Some(s)
+    };
+    let le = |b: &[u8]| {
+        b.iter()
+            .rev()
+            .fold(0usize, |a, &x| (a << 8) | usize::from(x))
+    };
+    let mut list_open = false;
+    while words.len() < 3 {
+        let Some(&op) = data.get(pos) else {
+            return false;
+        };
+        pos += 1;
+        match op {
+            0x80 => {
+                if take(&mut pos, 1).is_none() {
+                    return false;
+                }
+            }
+            0x95 => {
+                if take(&mut pos, 8).is_none() {
+                    return false;
+                }
+            }
+            b']' if !list_open => list_open = true,
+            b'(' if list_open && words.is_empty() => {}
+            b'q' => {
+                if take(&mut pos, 1).is_none() {
+                    return false;
+                }
+            }
+            b'r' => {
+                if take(&mut pos, 4).is_none() {
+                    return false;
+                }
+            }
+            0x94 => {}
+            b'X' | b'T' if list_open => {
+                let Some(n) = take(&mut pos, 4).map(le) else {
+                    return false;
+                };
+                match take(&mut pos, n) {
+                    Some(w) if n <= 256 => words.push(w),
+                    _ => return false,
+                }
+            }
+            0x8d if list_open => {
+                let Some(n) = take(&mut pos, 8).map(le) else {
+                    return false;
+                };
+                match take(&mut pos, n) {
+                    Some(w) if n <= 256 => words.push(w),
+                    _ => return false,
+                }
+            }
+            0x8c | b'U' if list_open => {
+                let Some(n) = take(&mut pos, 1).map(le) else {
+                    return false;
+                };
+                match take(&mut pos, n) {
+                    Some(w) => words.push(w),
+                    None => return false,
+                }
+            }
+            b'V' if list_open => {
+                let Some(end) = memchr::memchr(b'\n', &data[pos..]) else {
+                    return false;
+                };
+                words.push(&data[pos..pos + end]);
+                pos += end + 1;
+            }
+            _ => return false,
+        }
+    }
+    words[0] == b"set" && !words[1].is_empty() && matches!(words[2], b"banip" | b"unbanip")
 }
 
 /// A decoded request: the command words, or the close message.
@@ -369,13 +465,13 @@ mod tests {
             let mut reader = reader;
             let mut buf = Vec::new();
             assert_eq!(
-                read_frame(&mut reader, &mut buf, 100).await.unwrap(),
+                read_frame(&mut reader, &mut buf, 100, 100).await.unwrap(),
                 Frame::Complete
             );
             assert_eq!(buf, b"abc");
             let mut rest = Vec::new();
             assert_eq!(
-                read_frame(&mut reader, &mut rest, 100).await.unwrap(),
+                read_frame(&mut reader, &mut rest, 100, 100).await.unwrap(),
                 Frame::Eof
             );
             assert_eq!(rest, b"next");
@@ -383,7 +479,88 @@ mod tests {
         let mut reader = tokio::io::BufReader::new(std::io::Cursor::new(vec![b'x'; 1000]));
         let mut buf = Vec::new();
         assert_eq!(
-            read_frame(&mut reader, &mut buf, 100).await.unwrap(),
+            read_frame(&mut reader, &mut buf, 100, 100).await.unwrap(),
+            Frame::TooLong
+        );
+    }
+
+    /// What Python 3's pickle writes for `['set', 'sshd', 'banip', '1.2.3.4']` (protocols 2 and
+    /// 4/5: fail2ban's client uses HIGHEST_PROTOCOL) and the like.
+    const PY2: &[u8] = b"\x80\x02]q\x00(X\x03\x00\x00\x00setq\x01X\x04\x00\x00\x00sshdq\x02X\x05\x00\x00\x00banipq\x03X\x07\x00\x00\x001.2.3.4q\x04e.";
+    const PY4: &[u8] = b"\x80\x04\x95$\x00\x00\x00\x00\x00\x00\x00]\x94(\x8c\x03set\x94\x8c\x04sshd\x94\x8c\x05banip\x94\x8c\x071.2.3.4\x94e.";
+
+    #[test]
+    fn bulk_pickle_prefixes() {
+        assert!(bulk_pickle_prefix(PY2));
+        assert!(bulk_pickle_prefix(PY4));
+        // Only the first bytes are needed.
+        assert!(bulk_pickle_prefix(&PY4[..40]));
+        assert!(!bulk_pickle_prefix(&PY4[..30]));
+        let un = pickle::encode(&PyVal::List(
+            ["set", "web", "unbanip", "192.0.2.1"]
+                .map(|w| PyVal::Str(w.into()))
+                .to_vec(),
+        ));
+        assert!(bulk_pickle_prefix(&un));
+        for other in [
+            vec!["set", "sshd", "bantime", "1"],
+            vec!["get", "sshd", "banip"],
+            vec!["set", "", "banip"],
+            vec!["banip", "sshd", "set"],
+        ] {
+            let p = pickle::encode(&PyVal::List(
+                other.iter().map(|w| PyVal::Str(w.to_string())).collect(),
+            ));
+            assert!(!bulk_pickle_prefix(&p), "{other:?}");
+        }
+        // Protocol 0 (not what fail2ban's client sends): not recognised, the usual limit holds.
+        assert!(!bulk_pickle_prefix(
+            b"(lp0\nVset\np1\naVsshd\np2\naVbanip\np3\na."
+        ));
+        // A global before the words is never followed.
+        assert!(!bulk_pickle_prefix(b"\x80\x02cos\nsystem\nq\x00"));
+    }
+
+    #[tokio::test]
+    async fn a_bulk_ban_frame_may_exceed_the_usual_limit() {
+        let mut words = vec!["set".to_string(), "sshd".into(), "banip".into()];
+        words.extend((0..20_000).map(|i| format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255)));
+        let bulk = pickle::encode(&PyVal::List(words.into_iter().map(PyVal::Str).collect()));
+        assert!(bulk.len() > 65_536);
+        let mut framed = bulk.clone();
+        framed.extend_from_slice(END);
+        let mut reader = tokio::io::BufReader::new(std::io::Cursor::new(framed.clone()));
+        let mut buf = Vec::new();
+        assert_eq!(
+            read_frame(&mut reader, &mut buf, 65_536, 48 << 20)
+                .await
+                .unwrap(),
+            Frame::Complete
+        );
+        assert_eq!(buf, bulk);
+        // Over the bulk limit too: refused.
+        let mut reader = tokio::io::BufReader::new(std::io::Cursor::new(framed));
+        let mut buf = Vec::new();
+        assert_eq!(
+            read_frame(&mut reader, &mut buf, 65_536, 200_000)
+                .await
+                .unwrap(),
+            Frame::TooLong
+        );
+        // Any other request keeps the usual limit.
+        let mut other = pickle::encode(&PyVal::List(vec![
+            PyVal::Str("set".into()),
+            PyVal::Str("sshd".into()),
+            PyVal::Str("addignoreip".into()),
+            PyVal::Str("x".repeat(70_000)),
+        ]));
+        other.extend_from_slice(END);
+        let mut reader = tokio::io::BufReader::new(std::io::Cursor::new(other));
+        let mut buf = Vec::new();
+        assert_eq!(
+            read_frame(&mut reader, &mut buf, 65_536, 48 << 20)
+                .await
+                .unwrap(),
             Frame::TooLong
         );
     }

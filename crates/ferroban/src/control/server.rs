@@ -411,15 +411,21 @@ where
     let refuse = |why: String| send(f2bwire::load_error(&why));
     let read = timeout(
         limits.request_timeout,
-        f2bwire::read_frame(rd, buf, limits.max_request_bytes),
+        f2bwire::read_frame(
+            rd,
+            buf,
+            limits.max_request_bytes,
+            limits.max_bulk_request_bytes,
+        ),
     )
     .await;
     let answer = match read {
         Ok(Ok(Frame::Complete)) => None,
         Ok(Ok(Frame::Eof)) | Ok(Err(_)) => return false,
         Ok(Ok(Frame::TooLong)) => Some(refuse(format!(
-            "request longer than {} bytes; closing the connection",
-            limits.max_request_bytes
+            "request longer than {} bytes ({} for `set <jail> banip|unbanip ...`); closing the \
+             connection",
+            limits.max_request_bytes, limits.max_bulk_request_bytes
         ))),
         Err(_) => Some(refuse(format!(
             "request not completed within {:?}; closing the connection",
