@@ -6,7 +6,9 @@
 //! - [`wait_for`]: polling a condition with a deadline (tests wait on what they observe, never
 //!   on a fixed sleep);
 //! - [`nginx_now`] / [`access_line`]: nginx access-log lines dated now;
-//! - [`guide`]: the classic fail2ban guide's `jail.local` and `jail.d/custom.conf`, verbatim.
+//! - [`guide`]: the classic fail2ban guide's `jail.local` and `jail.d/custom.conf`, verbatim;
+//! - [`f2b_root`] / [`f2b_python`] / [`f2b_command`]: the fail2ban 1.0.2 reference unpacked by
+//!   scripts/f2b-env.sh, and the Python that runs its programs.
 //!
 //! The binary under test is passed in (`env!("CARGO_BIN_EXE_ferroban")` exists only in the
 //! ferroban crate's own tests).
@@ -17,6 +19,41 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// The unpacked fail2ban 1.0.2 reference: `$FERROBAN_F2B_ROOT`, default /tmp/f2b/root
+/// (scripts/f2b-env.sh puts it there). Panics with how to get it when it is missing.
+pub fn f2b_root() -> PathBuf {
+    let root = PathBuf::from(
+        std::env::var("FERROBAN_F2B_ROOT").unwrap_or_else(|_| "/tmp/f2b/root".to_string()),
+    );
+    assert!(
+        root.join("usr/bin/fail2ban-server").is_file(),
+        "fail2ban reference not found at {} (set FERROBAN_F2B_ROOT, see scripts/f2b-env.sh)",
+        root.display()
+    );
+    root
+}
+
+/// The Python that runs the reference: `$FERROBAN_F2B_PYTHON`, default Debian's /usr/bin/python3.
+pub fn f2b_python() -> String {
+    std::env::var("FERROBAN_F2B_PYTHON").unwrap_or_else(|_| {
+        if Path::new("/usr/bin/python3").exists() {
+            "/usr/bin/python3".into()
+        } else {
+            "python3".into()
+        }
+    })
+}
+
+/// A command running the reference's `usr/bin/<program>` (e.g. `fail2ban-client`) with its
+/// Python package on the path.
+pub fn f2b_command(program: &str) -> Command {
+    let root = f2b_root();
+    let mut c = Command::new(f2b_python());
+    c.env("PYTHONPATH", root.join("usr/lib/python3/dist-packages"))
+        .arg(root.join("usr/bin").join(program));
+    c
+}
 
 /// Polls `f` every 10 ms until it holds; panics naming `what` after `timeout`.
 pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
