@@ -150,12 +150,6 @@ impl Gate {
         &self.gate_src
     }
 
-    /// Whether every match of the gate starts at the beginning of the haystack (`false`
-    /// when no gate could be built).
-    pub(crate) fn is_anchored(&self) -> bool {
-        self.gate().is_some_and(|d| d.anchored)
-    }
-
     /// Whether a gate could be built at all.
     pub(crate) fn has_gate(&self) -> bool {
         self.gate().is_some()

@@ -313,6 +313,8 @@ pub struct Filter {
     gateset: std::sync::OnceLock<Option<GateSet>>,
     gateset_scratch: Option<GateSetScratch>,
     candidates: Vec<bool>,
+    /// `candidates` is the gate set's answer.
+    candidates_by_set: bool,
     /// Group spans of the failregex the single-line screen found matching (see `Screened`).
     fail_spans: Vec<Option<(usize, usize)>>,
     /// Group index of the prefregex's `content` group.
@@ -437,6 +439,7 @@ impl Filter {
             prefilter: std::sync::OnceLock::new(),
             gateset: std::sync::OnceLock::new(),
             gateset_scratch: None,
+            candidates_by_set: false,
             fail_spans: Vec::new(),
             dates,
             max_lines,
@@ -681,7 +684,7 @@ impl Filter {
         let mut first_spans = screened.is_some_and(|s| s.first_spans);
         let mut screened = screened.is_some_and(|s| s.candidates);
         // `candidates` is the gate set's answer (its regexes' gates need no second search).
-        let mut by_gateset = screened && gateset_of(&self.gateset, &self.failregex).is_some();
+        let mut by_gateset = screened && self.candidates_by_set;
         for index in first..self.failregex.len() {
             // The buffer text is rebuilt only after a match changed the line buffer.
             if buf.is_none() {
@@ -918,12 +921,19 @@ impl Filter {
 
     /// Sets `candidates[i]` to false only when failregex `i` cannot match `haystack` (the
     /// gate set's answer, or the literal prefilter's when there is no gate set); returns
-    /// whether the answer is the gate set's.
+    /// whether the answer is the gate set's (also left in `candidates_by_set`).
     fn fill_candidates(&mut self, haystack: &str) -> bool {
+        self.candidates_by_set = false;
         if let Some(gs) = gateset_of(&self.gateset, &self.failregex) {
             let scratch = self.gateset_scratch.get_or_insert_with(|| gs.scratch());
-            gs.candidates(haystack, scratch, &mut self.candidates);
-            return true;
+            if gs.candidates(haystack, scratch, &mut self.candidates) {
+                self.candidates_by_set = true;
+                return true;
+            }
+            // The set cannot answer for this haystack: each regex screens itself.
+            self.candidates.clear();
+            self.candidates.resize(self.failregex.len(), true);
+            return false;
         }
         match prefilter_of(&self.prefilter, &self.failregex) {
             Some(pf) => pf.candidates(haystack, &mut self.candidates),
