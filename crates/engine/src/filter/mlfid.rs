@@ -7,8 +7,8 @@ use std::collections::VecDeque;
 
 use super::FailData;
 
-/// A cached connection: its key's hash, key, data and expiry.
-type Entry = (u64, String, FailData, f64);
+/// A cached connection: its key, data and expiry.
+type Entry = (String, FailData, f64);
 
 /// FNV-1a of a key: entries are compared by hash before their keys (connection ids of one
 /// program share long prefixes, so comparing the text alone costs a `memcmp` per entry).
@@ -21,8 +21,10 @@ fn hash(key: &str) -> u64 {
 #[derive(Debug)]
 pub(super) struct MlfidCache {
     entries: VecDeque<Entry>,
-    /// `entries[i].0`, scanned without touching the entries.
+    /// Hash of each entry's key (same index), scanned without touching the entries.
     hashes: VecDeque<u64>,
+    /// Index of the entry found or added last (one line looks its key up two or three times).
+    last: Option<usize>,
     max_count: usize,
     max_age: f64,
 }
@@ -32,43 +34,56 @@ impl MlfidCache {
         MlfidCache {
             entries: VecDeque::new(),
             hashes: VecDeque::new(),
+            last: None,
             max_count,
             max_age,
         }
     }
 
-    /// The data of the live entry for `key`, taken out (the entry keeps its place and expiry
-    /// with empty data until [`MlfidCache::update`] puts the merged data back); an expired
-    /// entry is dropped.
-    fn position(&self, key: &str) -> Option<usize> {
+    /// Index of the entry for `key`.
+    fn position(&mut self, key: &str) -> Option<usize> {
         let h = hash(key);
+        let is = |i: usize| self.hashes[i] == h && self.entries[i].0 == key;
+        if let Some(i) = self.last.filter(|&i| i < self.entries.len() && is(i)) {
+            return Some(i);
+        }
         // Keys are unique; the newest entries (live connections) are searched first.
-        self.hashes
+        let found = self
+            .hashes
             .iter()
             .enumerate()
             .rev()
-            .find(|&(i, &eh)| eh == h && self.entries[i].1 == key)
-            .map(|(i, _)| i)
+            .find(|&(i, &eh)| eh == h && self.entries[i].0 == key)
+            .map(|(i, _)| i);
+        self.last = found;
+        found
     }
 
-    pub(super) fn take(&mut self, key: &str, now: f64) -> Option<FailData> {
-        let pos = self.position(key)?;
-        if self.entries[pos].3 > now {
-            return Some(std::mem::take(&mut self.entries[pos].2));
-        }
+    fn remove(&mut self, pos: usize) {
         self.entries.remove(pos);
         self.hashes.remove(pos);
+        self.last = None;
+    }
+
+    /// The data of the live entry for `key`, taken out (the entry keeps its place and expiry
+    /// with empty data until [`MlfidCache::update`] puts the merged data back); an expired
+    /// entry is dropped.
+    pub(super) fn take(&mut self, key: &str, now: f64) -> Option<FailData> {
+        let pos = self.position(key)?;
+        if self.entries[pos].2 > now {
+            return Some(std::mem::take(&mut self.entries[pos].1));
+        }
+        self.remove(pos);
         None
     }
 
     /// Adds a new entry (replacing one with the same key), evicting the oldest ones when full.
     pub(super) fn insert(&mut self, key: &str, data: FailData, now: f64) {
         if let Some(pos) = self.position(key) {
-            self.entries.remove(pos);
-            self.hashes.remove(pos);
+            self.remove(pos);
         }
         if self.entries.len() >= self.max_count {
-            while let Some((_, _, _, expires)) = self.entries.pop_front() {
+            while let Some((_, _, expires)) = self.entries.pop_front() {
                 self.hashes.pop_front();
                 if expires > now && self.entries.len() < self.max_count {
                     break;
@@ -76,21 +91,21 @@ impl MlfidCache {
             }
         }
         self.entries
-            .push_back((hash(key), key.to_string(), data, now + self.max_age));
+            .push_back((key.to_string(), data, now + self.max_age));
         self.hashes.push_back(hash(key));
+        self.last = Some(self.entries.len() - 1);
     }
 
     /// Replaces the data of an existing entry, keeping its expiry.
     pub(super) fn update(&mut self, key: &str, data: FailData) {
         if let Some(pos) = self.position(key) {
-            self.entries[pos].2 = data;
+            self.entries[pos].1 = data;
         }
     }
 
     pub(super) fn unset(&mut self, key: &str) {
         if let Some(pos) = self.position(key) {
-            self.entries.remove(pos);
-            self.hashes.remove(pos);
+            self.remove(pos);
         }
     }
 }
@@ -111,5 +126,37 @@ mod tests {
         assert!(c.take("b", 3.0).is_none(), "oldest evicted when full");
         assert!(c.take("c", 3.0).is_some());
         assert!(c.take("d", 3.0).is_some());
+    }
+
+    #[test]
+    fn finds_keys_after_removals_and_evictions() {
+        let mut c = MlfidCache::new(3, 100.0);
+        let data = |u: &str| FailData {
+            fields: vec![("user".into(), ferroban_matcher::GroupValue::Str(u.into()))],
+            ..FailData::default()
+        };
+        for k in ["sshd[1]: ", "sshd[2]: ", "sshd[3]: "] {
+            c.insert(k, data(k), 0.0);
+        }
+        c.update("sshd[1]: ", data("one"));
+        c.unset("sshd[2]: ");
+        c.insert("sshd[4]: ", data("four"), 1.0);
+        c.insert("sshd[5]: ", data("five"), 2.0); // full: evicts sshd[1]
+        assert!(c.take("sshd[1]: ", 3.0).is_none());
+        assert!(c.take("sshd[2]: ", 3.0).is_none());
+        for (k, u) in [
+            ("sshd[3]: ", "sshd[3]: "),
+            ("sshd[5]: ", "five"),
+            ("sshd[4]: ", "four"),
+        ] {
+            assert_eq!(c.take(k, 3.0).unwrap().get_str("user"), Some(u), "{k}");
+            c.update(k, data(u));
+            assert_eq!(
+                c.take(k, 3.0).unwrap().get_str("user"),
+                Some(u),
+                "{k} again"
+            );
+            c.update(k, data(u));
+        }
     }
 }
