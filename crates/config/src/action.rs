@@ -96,6 +96,16 @@ pub struct ActionDef {
 }
 
 impl ActionDef {
+    /// A shell action named `name` without commands or options (fail2ban's `addaction <ACT>`
+    /// creates one; its commands are set afterwards).
+    pub fn empty_command(name: &str) -> ActionDef {
+        ActionDef {
+            name: name.to_string(),
+            file: name.to_string(),
+            ..empty(Vec::new())
+        }
+    }
+
     /// A parameter of [`ActionDef::params`].
     pub fn param(&self, key: &str) -> Option<&str> {
         self.params

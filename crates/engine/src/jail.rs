@@ -1073,14 +1073,28 @@ impl Jail {
 
     /// Bans `id` by hand (`set <jail> banip`) at `now`; returns the ban for the actions (`None`:
     /// banned already).
+    ///
+    /// An id banned already is banned again as fail2ban 1.0.2 does: not counted, but its ban
+    /// restarts at `now` for the jail's `bantime` when that ends later than the ban in force (the
+    /// ban keeps its start and gets longer; a longer ban, e.g. an incremented one, stays).
     pub fn ban_by_hand(
         &mut self,
         id: HostId,
         now: f64,
         store: Option<&mut Store>,
     ) -> Option<Event> {
-        if self.bans.is_banned(&id) {
-            return None;
+        if let Some(old) = self.bans.get(&id) {
+            let ticket = Ticket {
+                id,
+                time: now,
+                bantime: self.bantime(),
+                ban_count: old.ban_count,
+                failures: self.maxretry(),
+                matches: Vec::new(),
+                fields: Vec::new(),
+                restored: false,
+            };
+            return self.ban(ticket, now, store, true);
         }
         let history = self.history(&id, None);
         let (decision, _) = self

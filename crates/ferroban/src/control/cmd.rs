@@ -40,7 +40,7 @@ const fn set_only(name: &'static str) -> Setting {
 
 /// Every jail setting of fail2ban 1.0.2's protocol.
 pub const JAIL_SETTINGS: &[Setting] = &[
-    both("idle"),
+    set_only("idle"),
     both("ignoreself"),
     get_only("ignoreip"),
     set_only("addignoreip"),

@@ -166,10 +166,15 @@ const COMMANDS: &[(&str, &[(&str, &str)])] = &[
                 "`get` the list; `set` with addfailregex <RE>, delfailregex <N>, addignoreregex, delignoreregex",
             ),
             ("actions", "`get` the action names"),
-            ("addaction <ACT>, delaction <ACT>", "`set` only"),
+            (
+                "addaction <ACT>, delaction <ACT>",
+                "`set` only: add an empty shell action (give it commands with `action`), or \
+                 remove one (its bans leave the firewall); Python actions are refused",
+            ),
             (
                 "action <ACT> <PROPERTY> [<VALUE>]",
-                "read or change a property of an action",
+                "read or change a property of an action (a change restarts that action); \
+                 calling an action's methods is refused",
             ),
             (
                 "actionproperties <ACT>, actionmethods <ACT>",

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::server::Shared;
 use crate::flog;
 
+mod jailops;
 mod runtime;
 use crate::ip::HostId;
 
@@ -174,6 +175,18 @@ pub async fn handle(state: &Shared, argv: &[String]) -> Res {
             );
             Ok(json!(r))
         }
+        ["add", "--all", ..] => Err(format!(
+            "Reserved name {}",
+            crate::control::pyrepr::repr_str("--all")
+        )),
+        ["add", name] | ["add", name, _] => {
+            if state.borrow().jail(name).is_some() {
+                return Err(crate::control::proto::duplicate_jail(name));
+            }
+            let backend = words.get(2).copied().unwrap_or("auto");
+            super::server::add_jail(state, name, backend)?;
+            Ok(json!(name))
+        }
         ["status"] => Ok(status_all(state)),
         ["status", "--all"] => Ok(status_every(state, "basic")),
         ["status", "--all", flavor] => Ok(status_every(state, flavor)),
@@ -199,6 +212,13 @@ pub async fn handle(state: &Shared, argv: &[String]) -> Res {
             Ok(json!(n))
         }
         ["get", rest @ ..] => get(state, rest),
+        // Run-time changes of actions and journal matches reload the jail in place (async).
+        [
+            "set",
+            name,
+            what @ ("addaction" | "delaction" | "action" | "addjournalmatch" | "deljournalmatch"),
+            rest @ ..,
+        ] => jailops::set_async(state, name, what, rest).await,
         ["set", rest @ ..] => set(state, rest),
         ["status", ..] => Err("Invalid command (no status)".into()),
         _ => Err("Invalid command".into()),
@@ -486,9 +506,11 @@ fn get(state: &Shared, words: &[&str]) -> Res {
                 _ => {
                     let idx = jail_index(state, name)?;
                     drop(st);
-                    runtime::get_jail(state, idx, what, rest).unwrap_or_else(|| {
-                        Err("Invalid command (no get action or not yet implemented)".into())
-                    })
+                    runtime::get_jail(state, idx, what, rest)
+                        .or_else(|| jailops::get_jail(state, idx, what, rest))
+                        .unwrap_or_else(|| {
+                            Err("Invalid command (no get action or not yet implemented)".into())
+                        })
                 }
             }
         }
@@ -602,11 +624,13 @@ fn set(state: &Shared, words: &[&str]) -> Res {
                     state.borrow_mut().jails[idx].jail.set_maxretry(n);
                     Ok(json!(n))
                 }
-                _ => runtime::set_jail(state, idx, what, rest).unwrap_or_else(|| {
-                    Err(format!(
-                        "Invalid command '{what}' (no set action or not yet implemented)"
-                    ))
-                }),
+                _ => runtime::set_jail(state, idx, what, rest)
+                    .or_else(|| jailops::set_jail(state, idx, what, rest))
+                    .unwrap_or_else(|| {
+                        Err(format!(
+                            "Invalid command '{what}' (no set action or not yet implemented)"
+                        ))
+                    }),
             }
         }
         _ => Err("Sorry but the command is invalid".into()),

@@ -77,6 +77,9 @@ pub struct JailRt {
     pub metrics: Arc<crate::metrics::JailMetrics>,
     /// Some action uses `<ipmatches>` or `<ipjailmatches>`.
     pub history_matches: bool,
+    /// `set <jail> idle on`: its logs are not read until `idle off` (then read from where
+    /// reading stopped).
+    pub idle: bool,
     positions_saved: Vec<Position>,
     next_position_save: f64,
     /// Wakes the source task (a stop or reload).
@@ -195,6 +198,49 @@ impl State {
         }
     }
 
+    /// `set <jail> attempt <id> [<match>...]`: counts a failure of `id` in jail `idx` now, of
+    /// the weight of its matches (one without), as if read in its log; the bans it leads to go
+    /// to the actions.
+    pub fn attempt_in(&mut self, idx: usize, id: HostId, matches: Vec<String>) {
+        let now = self.clock.now();
+        let weight = u32::try_from(matches.len().max(1)).unwrap_or(u32::MAX);
+        let failed_before = self.jails[idx].jail.counts().total_failed;
+        let events = {
+            let State { jails, store, .. } = self;
+            if let Some(s) = store.as_mut() {
+                s.begin_batch();
+            }
+            jails[idx]
+                .jail
+                .add_failure(id, now, matches, Vec::new(), weight, now, store.as_mut())
+        };
+        self.end_store_batch();
+        self.failure_metrics(idx, &events, failed_before, now, None);
+        self.dispatch(idx, events);
+    }
+
+    /// Counts the bans `events` of jail `idx` that failures led to, and its failure counts
+    /// (`failed_before`: its total before them).
+    fn failure_metrics(
+        &self,
+        idx: usize,
+        events: &[Event],
+        failed_before: u64,
+        now: f64,
+        read_at: Option<std::time::Instant>,
+    ) {
+        let rt = &self.jails[idx];
+        rt.metrics.events(
+            &self.metrics,
+            events,
+            crate::metrics::BanOrigin::Log,
+            crate::metrics::UnbanReason::Expired,
+            now,
+            read_at,
+        );
+        rt.metrics.counts(failed_before, rt.jail.counts(), now);
+    }
+
     /// Bans `id` in jail `idx` by hand.
     pub fn ban_in(&mut self, idx: usize, id: HostId) -> bool {
         self.ban_many_in(idx, std::iter::once(id)) == 1
@@ -311,19 +357,8 @@ impl State {
         if !more && matches!(self.jails[idx].source, JailSource::Files(_)) {
             self.jails[idx].jail.set_in_operation(true);
         }
-        {
-            let rt = &self.jails[idx];
-            counts.flush(&self.metrics, &rt.metrics);
-            rt.metrics.events(
-                &self.metrics,
-                &events,
-                crate::metrics::BanOrigin::Log,
-                crate::metrics::UnbanReason::Expired,
-                now,
-                Some(read_at),
-            );
-            rt.metrics.counts(failed_before, rt.jail.counts(), now);
-        }
+        counts.flush(&self.metrics, &self.jails[idx].metrics);
+        self.failure_metrics(idx, &events, failed_before, now, Some(read_at));
         let banned = !events.is_empty();
         // Positions go to the store before the actions run, with the ban already recorded: a
         // crash after this point neither loses the ban nor re-reads its lines.
@@ -461,6 +496,16 @@ fn log_notice(jail: &str, n: &Notice) {
 /// Builds the source of a jail: the journal (`backend = systemd[...]`, or `auto` without log
 /// files and with a `journalmatch`), else its `logpath` entries, backend and encoding.
 pub fn source_of(def: &JailDef) -> Result<JailSource, String> {
+    if journal::selection_of(def)?.is_none() && def.logpath.is_empty() {
+        return Err(format!("jail '{}': no logpath", def.name));
+    }
+    source_any(def)
+}
+
+/// [`source_of`] without its demand for a log path: the source of a jail made or changed at
+/// run time (`add <JAIL>`, `set <JAIL> dellogpath` of its last file) follows no file until
+/// `addlogpath`, as in fail2ban.
+pub fn source_any(def: &JailDef) -> Result<JailSource, String> {
     if let Some(sel) = journal::selection_of(def)? {
         return journal::journal_source(def, sel).map(JailSource::Journal);
     }
@@ -475,9 +520,6 @@ pub fn source_of(def: &JailDef) -> Result<JailSource, String> {
         None | Some("") | Some("auto") => LogEncoding::Utf8,
         Some(e) => LogEncoding::parse(e).map_err(|e| format!("jail '{}': {e}", def.name))?,
     };
-    if def.logpath.is_empty() {
-        return Err(format!("jail '{}': no logpath", def.name));
-    }
     // fail2ban 1.1.1's `skip_if_nologs = true`: a jail none of whose logpath entries names an
     // existing file is not started (said so) instead of waiting for its files.
     if def
@@ -749,10 +791,52 @@ pub fn unban_jail(state: &Shared, name: &str) -> usize {
 
 /// Creates jail `def`, restores its positions and bans from the store and starts its tasks.
 pub fn start_jail(state: &Shared, def: JailDef) -> Result<(), String> {
+    let source = source_of(&def)?;
+    start_jail_with(state, def, source)
+}
+
+/// `add <JAIL> [<BACKEND>]`: creates and starts an empty jail named `name` (no filter, no log
+/// path, no action; fail2ban's defaults) that follows its logs with `backend`.
+pub fn add_jail(state: &Shared, name: &str, backend: &str) -> Result<(), String> {
+    let def = JailDef {
+        name: name.to_string(),
+        enabled: true,
+        backend: backend.to_string(),
+        filter: None,
+        // An empty filter: regexes come with `addfailregex`.
+        filter_def: Some(ferroban_config::FilterDef {
+            name: name.to_string(),
+            ..Default::default()
+        }),
+        logpath: Vec::new(),
+        maxretry: None,
+        maxmatches: None,
+        findtime: None,
+        bantime: None,
+        bantime_increment: Default::default(),
+        ignoreip: Vec::new(),
+        ignoreself: None,
+        ignorecommand: None,
+        ignorecache: None,
+        usedns: None,
+        logencoding: None,
+        logtimezone: None,
+        journalmatch: Vec::new(),
+        port: None,
+        protocol: None,
+        chain: None,
+        actions: Vec::new(),
+        action_raw: String::new(),
+        values: Vec::new(),
+    };
+    let source = source_any(&def)?;
+    start_jail_with(state, def, source)
+}
+
+fn start_jail_with(state: &Shared, def: JailDef, mut source: JailSource) -> Result<(), String> {
     let name = def.name.clone();
     flog!(Info, "jail", "Creating new jail '{name}'");
     let mut jail = Jail::new(def.clone()).map_err(|e| e.to_string())?;
-    let mut source = source_of(&def)?;
     let built = actions::build(&def)?;
     let action_names: Vec<String> = built.iter().map(|a| a.name().to_string()).collect();
     let history_matches =
@@ -829,6 +913,7 @@ pub fn start_jail(state: &Shared, def: JailDef) -> Result<(), String> {
             action_names,
             metrics: jail_metrics,
             history_matches,
+            idle: false,
             positions_saved: Vec::new(),
             next_position_save: 0.0,
             stop: stop.clone(),
@@ -922,7 +1007,7 @@ async fn source_task(state: Shared, name: String, stop: Rc<Notify>) {
                 let Some(idx) = st.jails.iter().position(|j| j.jail.name() == name) else {
                     return;
                 };
-                let more = st.poll_jail(idx);
+                let more = !st.jails[idx].idle && st.poll_jail(idx);
                 (more, st.jails[idx].jail.take_lookups())
             };
             spawn_lookups(&state, &name, lookups);

@@ -175,6 +175,36 @@ fn bantime_increment_grows_with_each_ban_from_the_store() {
 }
 
 #[test]
+fn a_second_banip_restarts_the_ban_without_counting_it() {
+    let t = tree("reban", "");
+    let mut j = jail(&t);
+    let clock = ManualClock::new(T0);
+    let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    let id = HostId::parse("192.0.2.7");
+    assert!(
+        j.ban_by_hand(id.clone(), clock.now(), Some(&mut store))
+            .is_some()
+    );
+    clock.advance(100.0);
+    // Not counted, but it now ends a full bantime from the second ban, from the same start.
+    assert!(
+        j.ban_by_hand(id.clone(), clock.now(), Some(&mut store))
+            .is_none()
+    );
+    let b = j.ban_of(&id).unwrap();
+    assert_eq!(b.banned_at, T0);
+    assert_eq!(b.end(), Some(clock.now() + 600.0));
+    assert_eq!(j.counts().total_banned, 1);
+    // A longer ban in force stays as it is.
+    j.set_bantime(10.0);
+    assert!(
+        j.ban_by_hand(id.clone(), clock.now(), Some(&mut store))
+            .is_none()
+    );
+    assert_eq!(j.ban_of(&id).unwrap().end(), Some(clock.now() + 600.0));
+}
+
+#[test]
 fn manual_ban_unban_and_restore() {
     let t = tree("manual", "");
     let mut j = jail(&t);

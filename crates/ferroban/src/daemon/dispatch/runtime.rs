@@ -67,21 +67,25 @@ pub(super) fn rebuild(
     idx: usize,
     change: impl FnOnce(&mut JailDef) -> Result<(), String>,
 ) -> Result<(), String> {
-    let mut def = {
-        let st = state.borrow();
-        let j = &st.jails[idx].jail;
-        let mut d = j.def().clone();
-        d.findtime = Some(j.findtime());
-        d.maxretry = Some(j.maxretry());
-        d.bantime = Some(j.bantime());
-        d.ignoreip = j.ignore.entries().iter().map(|e| e.to_string()).collect();
-        d.ignoreself = Some(j.ignore.ignore_self());
-        d
-    };
+    let mut def = current_def(state, idx);
     change(&mut def)?;
     let new = super::super::jail::Jail::new(def).map_err(|e| jail_error_text(&e))?;
     state.borrow_mut().jails[idx].jail.reconfigure(new);
     Ok(())
+}
+
+/// Jail `idx`'s definition with the run-time values of findtime, maxretry, bantime and the
+/// ignore list (changed in the jail without a rebuild).
+pub(super) fn current_def(state: &Shared, idx: usize) -> JailDef {
+    let st = state.borrow();
+    let j = &st.jails[idx].jail;
+    let mut d = j.def().clone();
+    d.findtime = Some(j.findtime());
+    d.maxretry = Some(j.maxretry());
+    d.bantime = Some(j.bantime());
+    d.ignoreip = j.ignore.entries().iter().map(|e| e.to_string()).collect();
+    d.ignoreself = Some(j.ignore.ignore_self());
+    d
 }
 
 fn filter_mut(def: &mut JailDef) -> &mut ferroban_config::FilterDef {
@@ -419,7 +423,7 @@ fn rebuild_source(
     use super::super::journal::JailSource;
     let mut def = state.borrow().jails[idx].jail.def().clone();
     change(&mut def)?;
-    let mut source = super::super::server::source_of(&def)?;
+    let mut source = super::super::server::source_any(&def)?;
     {
         let st = state.borrow();
         if let (JailSource::Files(old), JailSource::Files(new)) =

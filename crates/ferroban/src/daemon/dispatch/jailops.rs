@@ -1,0 +1,417 @@
+//! Run-time jail commands that act on more than a setting: `idle`, `attempt`, journal matches
+//! and actions (`addaction`, `delaction`, `action <ACT> <PROPERTY> [VALUE]`,
+//! `actionproperties`, `actionmethods`).
+//!
+//! A changed action list or action property is applied as an in-place reload of the jail
+//! ([`reload_jail`](super::super::server::reload_jail)) with the changed definition: unchanged
+//! actions run nothing; a removed or changed action takes the bans in force out of the
+//! firewall and stops, a new or changed one starts and gets every ban in force. (fail2ban 1.0.2
+//! only swaps the Python object: a deleted action leaves its firewall rules behind, an added
+//! one is not started.) Journal matches of a journal jail rebuild its source the same way.
+//!
+//! What ferroban refuses although fail2ban accepts it: a Python action
+//! (`addaction <ACT> <PYTHONFILE> <JSONKWARGS>` loads and runs a Python file named over the
+//! socket) and calling an action's methods (`set <JAIL> action <ACT> <METHOD> [<JSON>]`).
+
+use std::collections::BTreeSet;
+
+use ferroban_config::{ActionDef, JailDef};
+use serde_json::{Value, json};
+
+use super::super::journal::JailSource;
+use super::super::server::Shared;
+use super::{Res, jail_index, runtime, secs_value};
+use crate::ip::HostId;
+
+/// The methods of fail2ban's `CommandAction` that `get <JAIL> actionmethods <ACT>` lists (so
+/// that scripts reading the list see the same names). ferroban calls none of them over the
+/// socket.
+pub const ACTION_METHODS: [&str; 15] = [
+    "ban",
+    "clearAllParams",
+    "consistencyCheck",
+    "escapeTag",
+    "executeCmd",
+    "flush",
+    "invalidateBanEpoch",
+    "prolong",
+    "reban",
+    "reload",
+    "replaceDynamicTags",
+    "replaceTag",
+    "start",
+    "stop",
+    "unban",
+];
+
+/// The properties every shell action has (fail2ban's `CommandAction` attributes); the
+/// optional ones and the action's init options come on top ([`properties`]).
+const BASE_PROPERTIES: [&str; 13] = [
+    "ESCAPE_CRE",
+    "ESCAPE_VN_CRE",
+    "actionban",
+    "actioncheck",
+    "actionflush",
+    "actionreban",
+    "actionreload",
+    "actionrepair",
+    "actionstart",
+    "actionstop",
+    "actionunban",
+    "banEpoch",
+    "timeout",
+];
+
+/// fail2ban's escaping patterns: listed as properties, but internal to fail2ban's Python.
+const INTERNAL: [&str; 2] = ["ESCAPE_CRE", "ESCAPE_VN_CRE"];
+
+/// fail2ban's `CommandAction` default timeout (seconds).
+const DEFAULT_TIMEOUT: f64 = 60.0;
+
+fn invalid_action(name: &str) -> String {
+    // str() of fail2ban's KeyError: the repr of its message.
+    format!("'Invalid Action name: {name}'")
+}
+
+fn no_attribute(key: &str) -> String {
+    format!("'CommandAction' object has no attribute '{key}'")
+}
+
+/// The command option `key` of `d`, mutable.
+fn command_mut<'a>(d: &'a mut ActionDef, key: &str) -> Option<&'a mut Option<String>> {
+    Some(match key {
+        "actionstart" => &mut d.actionstart,
+        "actionstop" => &mut d.actionstop,
+        "actionflush" => &mut d.actionflush,
+        "actionreload" => &mut d.actionreload,
+        "actioncheck" => &mut d.actioncheck,
+        "actionrepair" => &mut d.actionrepair,
+        "actionban" => &mut d.actionban,
+        "actionprolong" => &mut d.actionprolong,
+        "actionreban" => &mut d.actionreban,
+        "actionunban" => &mut d.actionunban,
+        _ => return None,
+    })
+}
+
+/// The boolean option `key` of `d`, mutable.
+fn flag_mut<'a>(d: &'a mut ActionDef, key: &str) -> Option<&'a mut Option<bool>> {
+    Some(match key {
+        "actionstart_on_demand" => &mut d.actionstart_on_demand,
+        "actionrepair_on_unban" => &mut d.actionrepair_on_unban,
+        "norestored" => &mut d.norestored,
+        _ => return None,
+    })
+}
+
+/// `get <JAIL> actionproperties <ACT>`: sorted as Python's `dir()`.
+pub fn properties(d: &ActionDef) -> Vec<String> {
+    let mut d = d.clone();
+    let mut set: BTreeSet<String> = BASE_PROPERTIES.iter().map(|s| s.to_string()).collect();
+    if d.actionprolong.is_some() {
+        set.insert("actionprolong".to_string());
+    }
+    for k in [
+        "actionstart_on_demand",
+        "actionrepair_on_unban",
+        "norestored",
+    ] {
+        if flag_mut(&mut d, k).is_some_and(|v| v.is_some()) {
+            set.insert(k.to_string());
+        }
+    }
+    // `bantime` is not an action property (it follows the jail's).
+    set.extend(
+        d.params
+            .iter()
+            .filter(|(k, _)| k != "bantime" && !k.starts_with('_'))
+            .map(|(k, _)| k.clone()),
+    );
+    set.into_iter().collect()
+}
+
+/// `get <JAIL> action <ACT> <KEY>`.
+pub fn property(d: &ActionDef, key: &str) -> Res {
+    let mut d = d.clone();
+    if INTERNAL.contains(&key) {
+        return Err(format!(
+            "'{key}' is a compiled pattern internal to fail2ban's Python actions; ferroban has \
+             no value to show for it"
+        ));
+    }
+    if ACTION_METHODS.contains(&key) {
+        return Err(format!(
+            "'{key}' is a method of the action: ferroban does not call action methods over the \
+             socket"
+        ));
+    }
+    if key == "banEpoch" {
+        return Ok(json!(0));
+    }
+    if key == "timeout" {
+        return Ok(secs_value(d.timeout.unwrap_or(DEFAULT_TIMEOUT)));
+    }
+    if let Some(c) = command_mut(&mut d, key) {
+        return match c {
+            Some(v) => Ok(json!(v)),
+            // The optional command is an attribute only once set.
+            None if key == "actionprolong" => Err(no_attribute(key)),
+            None => Ok(json!("")),
+        };
+    }
+    if let Some(f) = flag_mut(&mut d, key) {
+        return f.map(|b| json!(b)).ok_or_else(|| no_attribute(key));
+    }
+    match d.param(key) {
+        Some(v) if key != "bantime" => Ok(json!(v)),
+        _ => Err(no_attribute(key)),
+    }
+}
+
+/// Sets property `key` of `d` to `value` (fail2ban's `setattr`: a new name becomes a new
+/// property, an init option the commands' `<key>` tags read).
+fn set_property(d: &mut ActionDef, key: &str, value: &str) -> Result<(), String> {
+    if INTERNAL.contains(&key) || key == "banEpoch" {
+        return Err(format!("'{key}' of an action cannot be set"));
+    }
+    if ACTION_METHODS.contains(&key) {
+        return Err(format!(
+            "refused: '{key}' is a method of the action; ferroban does not call action methods \
+             over the socket (fail2ban runs it with arguments decoded from the request)"
+        ));
+    }
+    if key == "bantime" {
+        return Err("an action's bantime is the jail's: use `set <JAIL> bantime`".into());
+    }
+    if key.is_empty() || key.starts_with('_') || key.contains(char::is_whitespace) {
+        return Err(format!("invalid action property name {key:?}"));
+    }
+    if key == "timeout" {
+        let secs = ferroban_config::parse_duration(value).map_err(|e| e.to_string())?;
+        d.timeout = Some(secs);
+        if let Some(p) = d.params.iter_mut().find(|(k, _)| k == "timeout") {
+            p.1 = value.to_string();
+        }
+        return Ok(());
+    }
+    if let Some(c) = command_mut(d, key) {
+        *c = Some(value.to_string());
+        return Ok(());
+    }
+    if let Some(f) = flag_mut(d, key) {
+        *f = Some(ferroban_config::as_bool(value));
+        return Ok(());
+    }
+    match d.params.iter_mut().find(|(k, _)| k == key) {
+        Some(p) => p.1 = value.to_string(),
+        None => d.params.push((key.to_string(), value.to_string())),
+    }
+    Ok(())
+}
+
+fn action_of<'a>(def: &'a JailDef, name: &str) -> Result<&'a ActionDef, String> {
+    def.actions
+        .iter()
+        .find(|a| a.name == name)
+        .ok_or_else(|| invalid_action(name))
+}
+
+/// `get <JAIL> action|actionproperties|actionmethods ...` on jail `idx`; `None` for other
+/// settings.
+pub(super) fn get_jail(state: &Shared, idx: usize, what: &str, rest: &[&str]) -> Option<Res> {
+    let st = state.borrow();
+    let def = st.jails[idx].jail.def();
+    Some(match (what, rest) {
+        ("action", [act, key]) => action_of(def, act).and_then(|a| property(a, key)),
+        ("actionproperties", [act]) => action_of(def, act).map(|a| json!(properties(a))),
+        ("actionmethods", [act]) => action_of(def, act).map(|_| json!(ACTION_METHODS)),
+        _ => return None,
+    })
+}
+
+/// `set <JAIL> idle on|off` and `set <JAIL> attempt <ID> [<MATCH>...]` on jail `idx`; `None`
+/// for other settings.
+pub(super) fn set_jail(state: &Shared, idx: usize, what: &str, rest: &[&str]) -> Option<Res> {
+    Some(match (what, rest) {
+        ("idle", [v]) => {
+            let idle = match *v {
+                "on" => true,
+                "off" => false,
+                _ => return Some(Err("Invalid idle option, must be 'on' or 'off'".into())),
+            };
+            let mut st = state.borrow_mut();
+            let rt = &mut st.jails[idx];
+            if rt.idle != idle {
+                crate::flog!(
+                    Info,
+                    "jail",
+                    "Jail '{}' {}",
+                    rt.jail.name(),
+                    if idle { "idle" } else { "active again" }
+                );
+            }
+            // Reading resumes at the source task's next round.
+            rt.idle = idle;
+            Ok(json!(idle))
+        }
+        ("attempt", [id, matches @ ..]) => {
+            if id.is_empty() {
+                return Some(Err("an empty id cannot be counted".into()));
+            }
+            let matches = matches.iter().map(|m| m.to_string()).collect();
+            crate::flog!(
+                Info,
+                "filter",
+                "[{}] Attempt {id}",
+                state.borrow().jails[idx].jail.name()
+            );
+            state
+                .borrow_mut()
+                .attempt_in(idx, HostId::parse(id), matches);
+            Ok(json!(1))
+        }
+        _ => return None,
+    })
+}
+
+/// Applies `def` to the running jail (an in-place reload).
+async fn apply(state: &Shared, def: JailDef) -> Result<(), String> {
+    super::super::server::reload_jail(state, def).await
+}
+
+/// `set <JAIL> addaction|delaction|action|addjournalmatch|deljournalmatch ...`.
+pub(super) async fn set_async(state: &Shared, name: &str, what: &str, rest: &[&str]) -> Res {
+    let idx = jail_index(state, name)?;
+    let mut def = runtime::current_def(state, idx);
+    match (what, rest) {
+        ("addaction", [act]) => {
+            if def.actions.iter().any(|a| a.name == *act) {
+                return Err(format!("Action {act} already exists"));
+            }
+            def.actions.push(ActionDef::empty_command(act));
+            apply(state, def).await?;
+            Ok(json!(act))
+        }
+        ("addaction", [act, file, ..]) => Err(format!(
+            "refused: ferroban does not load Python actions ('{act}' from {file}): fail2ban \
+             would run that file's code in the server; add a shell action with \
+             `set {name} addaction {act}` and set its commands"
+        )),
+        ("delaction", [act]) => {
+            let before = def.actions.len();
+            def.actions.retain(|a| a.name != *act);
+            if def.actions.len() == before {
+                return Err(invalid_action(act));
+            }
+            apply(state, def).await?;
+            Ok(Value::Null)
+        }
+        ("action", [act, key, value]) => {
+            let a = def
+                .actions
+                .iter_mut()
+                .find(|a| a.name == *act)
+                .ok_or_else(|| invalid_action(act))?;
+            set_property(a, key, value)?;
+            let shown = property(a, key)?;
+            apply(state, def).await?;
+            Ok(shown)
+        }
+        ("action", [act, key]) => {
+            action_of(&def, act)?;
+            if ACTION_METHODS.contains(key) {
+                Err(format!(
+                    "refused: '{key}' is a method of the action; ferroban does not call action \
+                     methods over the socket (fail2ban runs it with arguments decoded from the \
+                     request)"
+                ))
+            } else {
+                Err(format!(
+                    "set {name} action {act} {key}: a value is needed (or a method name, which \
+                     ferroban refuses)"
+                ))
+            }
+        }
+        ("action", [act, key, ..]) => {
+            action_of(&def, act)?;
+            Err(format!(
+                "refused: `set {name} action {act} {key} ...` with several values calls a method \
+                 of the action; ferroban does not call action methods over the socket"
+            ))
+        }
+        (op @ ("addjournalmatch" | "deljournalmatch"), words) => {
+            let journal = matches!(state.borrow().jails[idx].source, JailSource::Journal(_));
+            // fail2ban changes the matches of a journal jail only; others have none.
+            if !journal {
+                return Ok(json!([]));
+            }
+            if op == "addjournalmatch" {
+                // `+` separates alternatives: each group is one match.
+                for group in words.split(|w| *w == "+") {
+                    if group.is_empty() {
+                        return Err(format!(
+                            "Error adding journal match for: {:?}",
+                            words.join(" ")
+                        ));
+                    }
+                    def.journalmatch.push(group.join(" "));
+                }
+            } else if words.is_empty() {
+                def.journalmatch.clear();
+            } else {
+                let wanted = words.join(" ");
+                let pos = def
+                    .journalmatch
+                    .iter()
+                    .position(|m| m.split_whitespace().eq(words.iter().copied()))
+                    .ok_or_else(|| format!("Match {wanted:?} not found"))?;
+                def.journalmatch.remove(pos);
+            }
+            apply(state, def).await?;
+            let st = state.borrow();
+            let words: Vec<Vec<&str>> = st.jails[idx]
+                .jail
+                .def()
+                .journalmatch
+                .iter()
+                .map(|m| m.split_whitespace().collect())
+                .collect();
+            Ok(json!(words))
+        }
+        _ => Err(format!(
+            "Invalid command '{what}' (no set action or not yet implemented)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn properties_of_an_action() {
+        let mut a = ActionDef::empty_command("rec");
+        assert_eq!(properties(&a), BASE_PROPERTIES);
+        assert_eq!(property(&a, "actionban").unwrap(), json!(""));
+        assert_eq!(property(&a, "timeout").unwrap(), json!(60));
+        assert_eq!(
+            property(&a, "nosuch").unwrap_err(),
+            "'CommandAction' object has no attribute 'nosuch'"
+        );
+        assert!(property(&a, "actionprolong").is_err());
+        set_property(&mut a, "timeout", "30").unwrap();
+        set_property(&mut a, "actionban", "echo <ip>").unwrap();
+        set_property(&mut a, "port", "22").unwrap();
+        set_property(&mut a, "actionprolong", "true").unwrap();
+        assert_eq!(property(&a, "timeout").unwrap(), json!(30));
+        assert_eq!(property(&a, "actionban").unwrap(), json!("echo <ip>"));
+        assert_eq!(property(&a, "port").unwrap(), json!("22"));
+        let p = properties(&a);
+        assert!(p.contains(&"port".to_string()) && p.contains(&"actionprolong".to_string()));
+        assert!(p.windows(2).all(|w| w[0] < w[1]));
+        for refused in ["ban", "ESCAPE_CRE", "banEpoch", "bantime", "_x", ""] {
+            assert!(set_property(&mut a, refused, "1").is_err(), "{refused}");
+        }
+        assert!(set_property(&mut a, "timeout", "soon").is_err());
+    }
+}
