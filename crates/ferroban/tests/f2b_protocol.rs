@@ -484,6 +484,96 @@ fn fail2bans_client_library_reads_ferroban() {
     );
 }
 
+/// Waits up to 5 s for `ferroban client ARGS` to print `want` (trimmed).
+fn wait_output(s: &Scratch, args: &[&str], want: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if s.client(args).1.trim() == want {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn run_time_actions_idle_and_attempt_take_effect() {
+    let s = Scratch::new("runtime");
+    let _server = s.start_ferroban();
+    let out = s.0.join("rec.out");
+    let ok = |args: &[&str]| {
+        let (code, stdout, err) = s.client(args);
+        assert_eq!(code, 0, "{args:?}: {stdout} {err}");
+        stdout
+    };
+    // An action added at run time runs the commands it is given; removing it unbans.
+    ok(&["set", "web", "addaction", "rec"]);
+    let cmd = |what: &str| format!("echo {what} <ip> >> {}", out.display());
+    ok(&["set", "web", "action", "rec", "actionban", &cmd("ban")]);
+    ok(&["set", "web", "action", "rec", "actionunban", &cmd("unban")]);
+    ok(&["set", "web", "banip", "192.0.2.9"]);
+    let read = || std::fs::read_to_string(&out).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !read().contains("ban 192.0.2.9") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(read(), "ban 192.0.2.9\n");
+    ok(&["set", "web", "delaction", "rec"]);
+    assert_eq!(read(), "ban 192.0.2.9\nunban 192.0.2.9\n");
+    assert_eq!(
+        ok(&["get", "web", "actions"]).trim(),
+        "The jail web has the following actions:\nrecord"
+    );
+    // Python actions and action methods are refused.
+    let (code, o, e) = s.client(&["set", "web", "addaction", "py", "/tmp/x.py", "{}"]);
+    assert_eq!(code, 255);
+    assert!(format!("{o}{e}").contains("Python"), "{o}{e}");
+    let (code, o, e) = s.client(&["set", "web", "action", "record", "ban", "{}"]);
+    assert_eq!(code, 255);
+    assert!(format!("{o}{e}").contains("method"), "{o}{e}");
+    // attempt: five failures at once reach app's maxretry of 5.
+    ok(&[
+        "set",
+        "app",
+        "attempt",
+        "198.51.100.60",
+        "a",
+        "b",
+        "c",
+        "d",
+        "e",
+    ]);
+    assert!(wait_output(
+        &s,
+        &["get", "app", "banned", "198.51.100.60"],
+        "1"
+    ));
+    // idle: lines written while idle are read once it is active again.
+    ok(&["set", "web", "idle", "on"]);
+    let date = Command::new("date")
+        .args(["-u", "+%d/%b/%Y:%H:%M:%S +0000"])
+        .output()
+        .unwrap();
+    let date = String::from_utf8_lossy(&date.stdout).trim().to_string();
+    let line = format!("198.51.100.7 - - [{date}] \"GET /x HTTP/1.1\" 404 1\n");
+    std::fs::write(s.0.join("access.log"), line.repeat(2)).unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let failed = |s: &Scratch| {
+        let (_, o, _) = s.client(&["status", "web"]);
+        o.lines()
+            .find(|l| l.contains("Total failed"))
+            .map(|l| l.rsplit('\t').next().unwrap_or("").to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(failed(&s), "0");
+    ok(&["set", "web", "idle", "off"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while failed(&s) != "2" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(failed(&s), "2");
+}
+
 /// Sends `payload` + END on a fresh connection; the decoded answer (`None` when the connection
 /// closed without one) and whether the server then closed the connection (within 5 s).
 fn exchange_raw(sock: &Path, payload: &[u8]) -> (Option<PyVal>, bool) {
