@@ -72,7 +72,7 @@
 //! | `set J banip IP...` | the number of ids newly banned (already banned ones do not count): `2` |
 //! | `set J unbanip IP...` | the number of bans removed; absent ids are skipped |
 //! | `set J unbanip --report-absent IP...` | the number; an absent id is an error `not banned: ['192.0.2.9']` (Python list repr) |
-//! | `set J attempt IP [FAILURE...]` | the id's failure count in the jail after adding one |
+//! | `set J attempt IP [FAILURE...]` | `1` (fail2ban's answer); one failure per `FAILURE` (one without) is counted now |
 //! | `get J banned` | the banned ids: `["198.51.100.7","203.0.113.5"]` |
 //! | `get J banned IP` | `1` or `0` |
 //! | `get J banned IP IP...` | one `1`/`0` per `IP`: `[1,0]` |
@@ -90,7 +90,7 @@
 //! | `ignorecache` | `null`, or the cache options object: `{"key":"<ip>","max-count":"100","max-time":"300"}` |
 //! | `logpath` (`set`: `addlogpath FILE [tail\|head]`, `dellogpath FILE`) | the monitored files: `["/var/log/auth.log"]` |
 //! | `logencoding` | `"UTF-8"` |
-//! | `journalmatch` (`set`: `addjournalmatch W...`, `deljournalmatch W...`) | the matches, each an array of words: `[["_SYSTEMD_UNIT=sshd.service","+","_COMM=sshd"]]`; `[]` |
+//! | `journalmatch` (`set`: `addjournalmatch W...`, `deljournalmatch W...`) | the match groups (alternatives, `+` in a line), each an array of words: `[["_SYSTEMD_UNIT=sshd.service"],["_COMM=sshd"]]`; `[]` (always for a jail that reads files) |
 //! | `failregex`, `ignoreregex` (`set`: `addfailregex R`, `delfailregex N`, `addignoreregex R`, `delignoreregex N`) | the regexes with tags expanded, in order: `["^fail from (?:...)$"]` |
 //! | `prefregex` | the regex, `""` when unset |
 //! | `usedns` | `"yes"`, `"no"`, `"warn"` or `"raw"` |
@@ -101,7 +101,7 @@
 //! | `action A P` (`set J action A P V`) | the property's value (usually a string) |
 //! | `bantime.increment`, `bantime.factor`, ... (`bantime.<OPT>`) | the option's value (string) or `null` when unset |
 //! | `idle` (`set J idle on\|off` only) | boolean |
-//! | `addaction A [FILE KWARGS]` (`set` only) | `"A"`; `delaction A` → `null` |
+//! | `addaction A` (`set` only; `addaction A FILE KWARGS`, a Python action, is refused) | `"A"`; `delaction A` → `null` |
 //!
 //! ## Server settings (`get X`; `set X V` returns the same value after the change)
 //! | X | value |

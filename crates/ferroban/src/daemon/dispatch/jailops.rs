@@ -274,6 +274,22 @@ pub(super) fn set_jail(state: &Shared, idx: usize, what: &str, rest: &[&str]) ->
     })
 }
 
+/// `get <JAIL> journalmatch`: the match groups (the alternatives, `+` in a `journalmatch`
+/// line), each a list of words, as fail2ban keeps them.
+pub(super) fn journal_groups(lines: &[String]) -> Vec<Vec<String>> {
+    let mut groups = Vec::new();
+    for line in lines {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        groups.extend(
+            words
+                .split(|w| *w == "+")
+                .filter(|g| !g.is_empty())
+                .map(|g| g.iter().map(|w| w.to_string()).collect::<Vec<_>>()),
+        );
+    }
+    groups
+}
+
 /// Applies `def` to the running jail (an in-place reload).
 async fn apply(state: &Shared, def: JailDef) -> Result<(), String> {
     super::super::server::reload_jail(state, def).await
@@ -345,8 +361,9 @@ pub(super) async fn set_async(state: &Shared, name: &str, what: &str, rest: &[&s
             if !journal {
                 return Ok(json!([]));
             }
+            // One line per group (`+` separates alternatives, as between lines).
+            let mut groups = journal_groups(&def.journalmatch);
             if op == "addjournalmatch" {
-                // `+` separates alternatives: each group is one match.
                 for group in words.split(|w| *w == "+") {
                     if group.is_empty() {
                         return Err(format!(
@@ -354,29 +371,22 @@ pub(super) async fn set_async(state: &Shared, name: &str, what: &str, rest: &[&s
                             words.join(" ")
                         ));
                     }
-                    def.journalmatch.push(group.join(" "));
+                    groups.push(group.iter().map(|w| w.to_string()).collect());
                 }
             } else if words.is_empty() {
-                def.journalmatch.clear();
+                groups.clear();
             } else {
-                let wanted = words.join(" ");
-                let pos = def
-                    .journalmatch
+                let pos = groups
                     .iter()
-                    .position(|m| m.split_whitespace().eq(words.iter().copied()))
-                    .ok_or_else(|| format!("Match {wanted:?} not found"))?;
-                def.journalmatch.remove(pos);
+                    .position(|g| g.iter().map(String::as_str).eq(words.iter().copied()))
+                    .ok_or_else(|| format!("Match {:?} not found", words.join(" ")))?;
+                groups.remove(pos);
             }
+            def.journalmatch = groups.iter().map(|g| g.join(" ")).collect();
             apply(state, def).await?;
-            let st = state.borrow();
-            let words: Vec<Vec<&str>> = st.jails[idx]
-                .jail
-                .def()
-                .journalmatch
-                .iter()
-                .map(|m| m.split_whitespace().collect())
-                .collect();
-            Ok(json!(words))
+            Ok(json!(journal_groups(
+                &state.borrow().jails[idx].jail.def().journalmatch
+            )))
         }
         _ => Err(format!(
             "Invalid command '{what}' (no set action or not yet implemented)"
@@ -413,5 +423,22 @@ mod tests {
             assert!(set_property(&mut a, refused, "1").is_err(), "{refused}");
         }
         assert!(set_property(&mut a, "timeout", "soon").is_err());
+    }
+
+    #[test]
+    fn journal_match_groups() {
+        let lines = vec![
+            "_SYSTEMD_UNIT=sshd.service + _COMM=sshd".to_string(),
+            "_COMM=dropbear".to_string(),
+        ];
+        assert_eq!(
+            journal_groups(&lines),
+            [
+                vec!["_SYSTEMD_UNIT=sshd.service"],
+                vec!["_COMM=sshd"],
+                vec!["_COMM=dropbear"]
+            ]
+        );
+        assert!(journal_groups(&[]).is_empty());
     }
 }

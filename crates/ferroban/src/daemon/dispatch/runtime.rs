@@ -158,14 +158,7 @@ pub(super) fn get_jail(state: &Shared, idx: usize, what: &str, rest: &[&str]) ->
                 Value::Object(m)
             }
         },
-        ("journalmatch", []) => {
-            let words: Vec<Vec<&str>> = def
-                .journalmatch
-                .iter()
-                .map(|m| m.split_whitespace().collect())
-                .collect();
-            json!(words)
-        }
+        ("journalmatch", []) => json!(super::jailops::journal_groups(&def.journalmatch)),
         ("datepattern", []) => datepattern_value(filter.and_then(|f| f.datepattern.as_deref())),
         (opt, []) if opt.starts_with("bantime.") => bantime_opt(def, &opt["bantime.".len()..])?,
         _ => return None,
