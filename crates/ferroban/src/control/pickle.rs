@@ -314,7 +314,11 @@ impl<'a> Machine<'a> {
             Item::Tuple(t, _) => t.as_ref().clone(),
             _ => return err("malformed pickle: call arguments are not a tuple"),
         };
-        let depth = 1 + args.iter().map(Item::depth).max().unwrap_or(0);
+        // As deep as its arguments' tuple, and a call without arguments as deep as the global
+        // itself: the value is the same `PyVal::Object` either way, so its depth must be too (an
+        // object without arguments is re-encoded as a call; found by the pickle fuzzer with 32
+        // tuples around a global, refused after a round trip).
+        let depth = args.iter().map(Item::depth).max().map_or(0, |d| d + 1);
         self.push(Item::Object(Rc::new((m, n, args)), depth))
     }
 

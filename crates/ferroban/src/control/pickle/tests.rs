@@ -250,3 +250,32 @@ fn json_conversions() {
     assert_eq!(PyVal::Float(1.0).as_text(), "1.0");
     assert_eq!(PyVal::Bool(true).as_text(), "True");
 }
+
+/// Found by the pickle fuzzer: 32 tuples around a bare global decode (a reply), but the value
+/// re-encoded (the global as a call without arguments) was refused as nesting too deep. A call
+/// without arguments now nests as deep as the global it calls.
+#[test]
+fn a_global_at_the_depth_limit_survives_its_own_encoding() {
+    let mut p = b"\x80\x04cmod\nname\n".to_vec();
+    for _ in 0..MAX_DEPTH {
+        p.push(0x85); // TUPLE1
+    }
+    p.push(b'.');
+    let v = decode(&p, Accept::Replies).expect("32 tuples around a global");
+    let again = decode(&encode(&v), Accept::Replies).expect("the same value re-encoded");
+    assert_eq!(again, v);
+    // One tuple more is refused either way.
+    let mut deeper = p.clone();
+    deeper.insert(deeper.len() - 1, 0x85);
+    assert!(decode(&deeper, Accept::Replies).is_err());
+    // The fuzzer's own input.
+    let crash = [
+        0x63, 0x0a, 0x65, 0x01, 0x47, 0x05, 0x0a, 0x85, 0x85, 0x85, 0x85, 0x85, 0x85, 0x85, 0x85,
+        0x85, 0x85, 0x85, 0x85, 0x85, 0x85, 0x85, 0x85, 0x85, 0x85, 0x85, 0x85, 0x85, 0x71, 0x94,
+        0x85, 0x85, 0x85, 0x85, 0x85, 0x85, 0x85, 0x85, 0x85, 0x85, 0x85, 0x71, 0x94, 0x94, 0x94,
+        0x94, 0x71, 0x0a, 0x2e,
+    ];
+    if let Ok(v) = decode(&crash, Accept::Replies) {
+        assert_eq!(decode(&encode(&v), Accept::Replies).unwrap(), v);
+    }
+}
