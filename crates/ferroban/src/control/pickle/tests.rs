@@ -257,9 +257,7 @@ fn json_conversions() {
 #[test]
 fn a_global_at_the_depth_limit_survives_its_own_encoding() {
     let mut p = b"\x80\x04cmod\nname\n".to_vec();
-    for _ in 0..MAX_DEPTH {
-        p.push(0x85); // TUPLE1
-    }
+    p.extend(std::iter::repeat_n(0x85, MAX_DEPTH)); // TUPLE1
     p.push(b'.');
     let v = decode(&p, Accept::Replies).expect("32 tuples around a global");
     let again = decode(&encode(&v), Accept::Replies).expect("the same value re-encoded");
