@@ -24,31 +24,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ferroban::control::pickle::{self, Accept, PyVal};
+use ferroban_testkit::{f2b_python, f2b_root};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ferroban");
 const HERE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/f2b_protocol");
-
-fn f2b_root() -> PathBuf {
-    let root = PathBuf::from(
-        std::env::var("FERROBAN_F2B_ROOT").unwrap_or_else(|_| "/tmp/f2b/root".to_string()),
-    );
-    assert!(
-        root.join("usr/bin/fail2ban-server").is_file(),
-        "fail2ban reference not found at {} (set FERROBAN_F2B_ROOT, see scripts/f2b-env.sh)",
-        root.display()
-    );
-    root
-}
-
-fn python() -> String {
-    std::env::var("FERROBAN_F2B_PYTHON").unwrap_or_else(|_| {
-        if Path::new("/usr/bin/python3").exists() {
-            "/usr/bin/python3".into()
-        } else {
-            "python3".into()
-        }
-    })
-}
 
 fn pythonpath() -> PathBuf {
     f2b_root().join("usr/lib/python3/dist-packages")
@@ -175,7 +154,7 @@ impl Scratch {
 
     fn start_fail2ban(&self) -> Proc {
         let out = std::fs::File::create(self.0.join("server.out")).unwrap();
-        let child = Command::new(python())
+        let child = Command::new(f2b_python())
             .arg(f2b_root().join("usr/bin/fail2ban-server"))
             .args(["-f", "-x", "-c"])
             .arg(self.conf())
@@ -207,7 +186,7 @@ impl Scratch {
 
     /// Runs a Python script with fail2ban's package on the path, bounded in time.
     fn python(&self, args: &[&Path], limit: Duration) -> String {
-        let child = Command::new(python())
+        let child = Command::new(f2b_python())
             .args(args)
             .env("PYTHONPATH", pythonpath())
             .stdin(Stdio::null())
