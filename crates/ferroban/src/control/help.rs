@@ -1,4 +1,7 @@
-//! `ferroban client --help`.
+//! `ferroban client --help`: the options, then every command form of [`super::cmd::FORMS`] and
+//! the settings of [`super::cmd::JAIL_SETTINGS_HELP`] and [`super::cmd::SERVER_SETTINGS_HELP`].
+
+use super::cmd::{FORMS, JAIL_SETTINGS_HELP, SERVER_SETTINGS_HELP, Section};
 
 /// Option lines: (option, what it does).
 const OPTIONS: &[(&str, &str)] = &[
@@ -49,148 +52,6 @@ const OPTIONS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Command sections: (title, [(command, what it does)]).
-const COMMANDS: &[(&str, &[(&str, &str)])] = &[
-    (
-        "Server",
-        &[
-            ("start", "start the server and every enabled jail"),
-            ("restart", "stop the server, then start it again"),
-            ("stop", "stop every jail, then the server"),
-            (
-                "reload [--restart] [--unban] [--all]",
-                "re-read the configuration and apply it to every jail without stopping the server; \
-                 --restart restarts the jails, --unban also lifts their bans",
-            ),
-            (
-                "reload [--restart] [--unban] [--if-exists] <JAIL>",
-                "the same for one jail",
-            ),
-            (
-                "restart [--unban] [--if-exists] <JAIL>",
-                "short for `reload --restart ... <JAIL>`",
-            ),
-            ("status", "number and names of the jails"),
-            (
-                "status --all [FLAVOR]",
-                "the server's status followed by every jail's",
-            ),
-            ("stats", "a table of failure and ban counts per jail"),
-            ("ping", "check that the server answers"),
-            ("version", "the server's version"),
-            ("flushlogs", "reopen the log file (after log rotation)"),
-            ("echo <WORDS>", "the server sends the words back"),
-            ("help", "print this help"),
-        ],
-    ),
-    (
-        "Bans",
-        &[
-            ("banned", "every jail with the ids it bans"),
-            ("banned <IP> ... <IP>", "for each id, the jails that ban it"),
-            (
-                "unban <IP> ... <IP>",
-                "lift the bans of these ids in every jail",
-            ),
-            ("unban --all", "lift every ban in every jail"),
-            ("set <JAIL> banip <IP> ... <IP>", "ban these ids in <JAIL>"),
-            (
-                "set <JAIL> unbanip [--report-absent] <IP> ... <IP>",
-                "lift these bans in <JAIL>; --report-absent fails for ids not banned there",
-            ),
-            (
-                "set <JAIL> attempt <IP> [<FAILURE> ...]",
-                "count one failure of <IP> in <JAIL>",
-            ),
-            ("get <JAIL> banned", "the ids <JAIL> bans"),
-            (
-                "get <JAIL> banned <IP> ... <IP>",
-                "1 for each id <JAIL> bans, else 0",
-            ),
-            (
-                "get <JAIL> banip [<SEP>|--with-time]",
-                "the ids <JAIL> bans, soonest to be lifted first, separated by <SEP> (a space by \
-                 default) or one per line with ban start, duration and end",
-            ),
-        ],
-    ),
-    (
-        "Jails",
-        &[
-            (
-                "status <JAIL> [FLAVOR]",
-                "failure and ban counts, files and bans of <JAIL>; FLAVOR short leaves out the ban list",
-            ),
-            ("start <JAIL>", "start <JAIL>"),
-            ("stop <JAIL>", "stop <JAIL> and remove it"),
-            ("add <JAIL> [<BACKEND>]", "add an empty jail"),
-            (
-                "get <JAIL> <SETTING>",
-                "read a setting of <JAIL>, see below",
-            ),
-            (
-                "set <JAIL> <SETTING> <VALUE>",
-                "change a setting of <JAIL>, see below",
-            ),
-        ],
-    ),
-    (
-        "Jail settings (get and set)",
-        &[
-            (
-                "findtime, bantime, bantime.<OPT>",
-                "durations such as 10m, 1h, 1d; -1 bans for ever",
-            ),
-            ("maxretry, maxlines, maxmatches", "numbers"),
-            ("usedns, datepattern, logtimezone", "filter options"),
-            ("logencoding, prefregex", "filter options"),
-            (
-                "ignoreself, ignorecommand, ignorecache",
-                "what is never banned",
-            ),
-            ("idle on|off", "`set` only: pause or resume the jail"),
-            (
-                "ignoreip",
-                "`get` the ignore list; `set` with addignoreip <IP> ... or delignoreip <IP>",
-            ),
-            (
-                "logpath",
-                "`get` the files; `set` with addlogpath <FILE> [tail] or dellogpath <FILE>",
-            ),
-            (
-                "journalmatch",
-                "`get` the matches; `set` with addjournalmatch or deljournalmatch",
-            ),
-            (
-                "failregex, ignoreregex",
-                "`get` the list; `set` with addfailregex <RE>, delfailregex <N>, addignoreregex, delignoreregex",
-            ),
-            ("actions", "`get` the action names"),
-            (
-                "addaction <ACT>, delaction <ACT>",
-                "`set` only: add an empty shell action (give it commands with `action`), or \
-                 remove one (its bans leave the firewall); Python actions are refused",
-            ),
-            (
-                "action <ACT> <PROPERTY> [<VALUE>]",
-                "read or change a property of an action (a change restarts that action); \
-                 calling an action's methods is refused",
-            ),
-            (
-                "actionproperties <ACT>, actionmethods <ACT>",
-                "`get` only: the names an action has",
-            ),
-        ],
-    ),
-    (
-        "Server settings (get and set)",
-        &[
-            ("loglevel, logtarget, syslogsocket", "logging"),
-            ("dbfile, dbmaxmatches, dbpurgeage", "the ban database"),
-        ],
-    ),
-];
-
 const WIDTH: usize = 79;
 /// Where descriptions start, for options and for commands.
 const OPTIONS_LEFT: usize = 34;
@@ -235,10 +96,20 @@ pub fn usage(program: &str) -> String {
         two_columns(&mut out, OPTIONS_LEFT, opt, what);
     }
     out.push_str("\nCommands:\n");
-    for (title, commands) in COMMANDS {
+    for section in Section::ALL {
+        out.push_str(&format!("  {}\n", section.title()));
+        for spec in FORMS.iter().filter(|s| s.section == section) {
+            two_columns(&mut out, COMMANDS_LEFT, spec.usage, spec.help);
+        }
+        out.push('\n');
+    }
+    for (title, lines) in [
+        ("Jail settings (get and set)", JAIL_SETTINGS_HELP),
+        ("Server settings (get and set)", SERVER_SETTINGS_HELP),
+    ] {
         out.push_str(&format!("  {title}\n"));
-        for (cmd, what) in *commands {
-            two_columns(&mut out, COMMANDS_LEFT, cmd, what);
+        for (_, usage, what) in lines {
+            two_columns(&mut out, COMMANDS_LEFT, usage, what);
         }
         out.push('\n');
     }

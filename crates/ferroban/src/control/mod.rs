@@ -6,7 +6,8 @@
 //! - [`json_output`]: the `--json` output objects.
 //! - [`client`]: the `fail2ban-client` command line (JSON lines, or fail2ban's framing when the
 //!   server is fail2ban).
-//! - [`cmd`]: the jail settings of fail2ban's protocol and which verbs take them.
+//! - [`cmd`]: every command, defined once: the typed request the server dispatches on, the
+//!   table of command forms the help is generated from, the settings of `get`/`set`.
 //! - [`pickle`], [`f2bwire`]: fail2ban's own framing on the same socket (a restricted pickle
 //!   decoder/encoder; requests and answers as fail2ban's client and server exchange them).
 

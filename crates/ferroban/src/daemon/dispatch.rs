@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::server::Shared;
+use crate::control::cmd::{self, Command};
 use crate::flog;
 
 mod jailops;
@@ -90,42 +91,41 @@ fn guard_ban(j: &super::jail::Jail, id: &HostId, force: bool) -> Result<(), Stri
     Ok(())
 }
 
-/// Handles one request.
+/// Handles one request: parses it ([`cmd::parse`], fail2ban's arity checks and errors), then
+/// runs the typed command.
 pub async fn handle(state: &Shared, argv: &[String]) -> Res {
     let words: Vec<&str> = argv.iter().map(String::as_str).collect();
     flog!(Debug, "server", "Command: {words:?}");
-    match words.as_slice() {
-        [] => Err("Invalid command: empty".into()),
-        // fail2ban-client's `ping TIMEOUT` sends the timeout along; the server ignores it.
-        ["ping", ..] => Ok(json!("pong")),
+    run(state, cmd::parse(&words)?).await
+}
+
+/// Runs one parsed command.
+async fn run(state: &Shared, command: Command<'_>) -> Res {
+    use Command as C;
+    match command {
+        C::Ping => Ok(json!("pong")),
         // `ferroban top`: a snapshot from the metrics registry (never the jails' state), with the
         // bans/unbans after event number `since` (bounded).
-        ["top"] | ["top", _] => {
-            let since = match words.get(1) {
-                Some(w) => w
-                    .parse()
-                    .map_err(|_| format!("top {w:?}: expected an event number"))?,
-                None => 0,
-            };
+        C::Top { since } => {
             let st = state.borrow();
             serde_json::to_value(st.metrics.snapshot(since, st.clock.now()))
                 .map_err(|e| e.to_string())
         }
-        ["version"] => Ok(json!(super::FAIL2BAN_VERSION)),
-        ["echo", rest @ ..] => Ok(json!(rest)),
-        ["server-status"] => Ok(json!("Server ready")),
-        ["stop"] => {
+        C::Version => Ok(json!(super::FAIL2BAN_VERSION)),
+        C::Echo(rest) => Ok(json!(rest)),
+        C::ServerStatus => Ok(json!("Server ready")),
+        C::Stop => {
             state.borrow().shutdown.notify_one();
             Ok(Value::Null)
         }
-        ["stop", "--all"] => {
+        C::StopAll => {
             let names: Vec<String> = jail_names(state);
             for n in names {
                 super::server::stop_jail(state, &n).await;
             }
             Ok(Value::Null)
         }
-        ["stop", name] => {
+        C::StopJail(name) => {
             if super::server::stop_jail(state, name).await {
                 Ok(Value::Null)
             } else {
@@ -134,26 +134,15 @@ pub async fn handle(state: &Shared, argv: &[String]) -> Res {
         }
         // fail2ban 1.0.2 starts only a jail the server has: after `stop <jail>` the jail is
         // gone ("does not exist") until `reload` (or `reload --if-exists <jail>`) re-creates it.
-        ["start", name] => {
+        C::StartJail(name) => {
             if state.borrow().jail(name).is_some() {
                 Ok(Value::Null)
             } else {
                 Err(unknown_jail(name))
             }
         }
-        ["reload", rest @ ..] => {
-            // Options first, then the target: a jail name or `--all` (or nothing: all).
-            let only: Vec<String> = rest
-                .iter()
-                .filter(|w| !w.starts_with("--"))
-                .map(|w| w.to_string())
-                .collect();
-            let opts = super::ReloadOptions::parse(
-                rest.iter()
-                    .copied()
-                    .filter(|w| w.starts_with("--") && *w != "--all"),
-            )
-            .ok_or_else(|| format!("Invalid reload options: {rest:?}"))?;
+        C::Reload { jails, opts } => {
+            let only: Vec<String> = jails.iter().map(|w| w.to_string()).collect();
             // As fail2ban 1.0.2: a named jail must be running (a stopped jail "does not
             // exist"), unless `--if-exists`, which then starts it when it is configured.
             if let Some(j) = only.first()
@@ -165,7 +154,7 @@ pub async fn handle(state: &Shared, argv: &[String]) -> Res {
             super::reload_jails_with(state, &only, opts).await;
             Ok(json!("OK"))
         }
-        ["flushlogs"] => {
+        C::FlushLogs => {
             let r = super::log::reopen();
             flog!(
                 Info,
@@ -175,29 +164,22 @@ pub async fn handle(state: &Shared, argv: &[String]) -> Res {
             );
             Ok(json!(r))
         }
-        ["add", "--all", ..] => Err(format!(
-            "Reserved name {}",
-            crate::control::pyrepr::repr_str("--all")
-        )),
-        ["add", name] | ["add", name, _] => {
-            if state.borrow().jail(name).is_some() {
-                return Err(crate::control::proto::duplicate_jail(name));
+        C::Add { jail, backend } => {
+            if state.borrow().jail(jail).is_some() {
+                return Err(crate::control::proto::duplicate_jail(jail));
             }
-            let backend = words.get(2).copied().unwrap_or("auto");
-            super::server::add_jail(state, name, backend)?;
-            Ok(json!(name))
+            super::server::add_jail(state, jail, backend)?;
+            Ok(json!(jail))
         }
-        ["status"] => Ok(status_all(state)),
-        ["status", "--all"] => Ok(status_every(state, "basic")),
-        ["status", "--all", flavor] => Ok(status_every(state, flavor)),
-        ["status", name] => status_jail(state, name, "basic"),
-        ["status", name, flavor] => status_jail(state, name, flavor),
-        ["stats"] | ["statistics"] => Ok(stats(state)),
-        ["fleet", "status"] => super::fleet::status_json(state),
-        ["banned"] => Ok(banned_all(state)),
-        ["banned", ids @ ..] => Ok(banned_ids(state, ids)),
-        ["unban", "--all"] => Ok(json!(unban_all(state))),
-        ["unban", ids @ ..] if !ids.is_empty() => {
+        C::Status => Ok(status_all(state)),
+        C::StatusAll { flavor } => Ok(status_every(state, flavor)),
+        C::StatusJail { jail, flavor } => status_jail(state, jail, flavor),
+        C::Stats => Ok(stats(state)),
+        C::FleetStatus => super::fleet::status_json(state),
+        C::Banned => Ok(banned_all(state)),
+        C::BannedIds(ids) => Ok(banned_ids(state, ids)),
+        C::UnbanAll => Ok(json!(unban_all(state))),
+        C::Unban(ids) => {
             let mut n = 0;
             for id in ids {
                 // Any id a jail may have banned, F-ID values included.
@@ -211,17 +193,17 @@ pub async fn handle(state: &Shared, argv: &[String]) -> Res {
             }
             Ok(json!(n))
         }
-        ["get", rest @ ..] => get(state, rest),
-        // Run-time changes of actions and journal matches reload the jail in place (async).
-        [
-            "set",
-            name,
-            what @ ("addaction" | "delaction" | "action" | "addjournalmatch" | "deljournalmatch"),
-            rest @ ..,
-        ] => jailops::set_async(state, name, what, rest).await,
-        ["set", rest @ ..] => set(state, rest),
-        ["status", ..] => Err("Invalid command (no status)".into()),
-        _ => Err("Invalid command".into()),
+        C::GetServer(setting) => runtime::get_server(state, setting),
+        C::SetServer(setting, value) => runtime::set_server(state, setting, value),
+        // The jail is looked up before the words after the setting are checked (fail2ban's order).
+        C::GetJail { jail, op } => {
+            let idx = jail_index(state, jail)?;
+            runtime::get_jail(state, idx, op?)
+        }
+        C::SetJail { jail, op } => {
+            let idx = jail_index(state, jail)?;
+            runtime::set_jail(state, idx, jail, op?).await
+        }
     }
 }
 
@@ -408,231 +390,4 @@ fn unban_all(state: &Shared) -> usize {
         }
     }
     n
-}
-
-fn get(state: &Shared, words: &[&str]) -> Res {
-    if let Some(r) = runtime::get_server(state, words) {
-        return r;
-    }
-    match words {
-        ["loglevel"] => Ok(json!(super::log::level_name())),
-        ["logtarget"] => Ok(json!(super::log::target())),
-        ["dbfile"] => Ok(json!(
-            state
-                .borrow()
-                .settings
-                .dbfile
-                .as_ref()
-                .map(|p| p.display().to_string())
-        )),
-        ["dbpurgeage"] => Ok(secs_value(state.borrow().settings.dbpurgeage)),
-        [name, what, rest @ ..] => {
-            // fail2ban checks the setting before it looks the jail up.
-            if !crate::control::cmd::jail_get_known(what) {
-                return Err("Invalid command (no get action or not yet implemented)".into());
-            }
-            let st = state.borrow();
-            let rt = st.jail(name).ok_or_else(|| unknown_jail(name))?;
-            let j = &rt.jail;
-            match (*what, rest) {
-                ("banned", []) => Ok(json!(
-                    j.banned()
-                        .into_iter()
-                        .map(|(id, _)| id.to_string())
-                        .collect::<Vec<_>>()
-                )),
-                ("banned", ids) => {
-                    let flags: Vec<u8> = ids
-                        .iter()
-                        .map(|t| u8::from(j.is_banned(&HostId::parse(t))))
-                        .collect();
-                    if flags.len() == 1 {
-                        Ok(json!(flags[0]))
-                    } else {
-                        Ok(json!(flags))
-                    }
-                }
-                ("banip", rest) => {
-                    let with_time = rest.contains(&"--with-time");
-                    let bans = j.banned_by_end();
-                    let v: Vec<String> = bans
-                        .into_iter()
-                        .map(|(id, b)| {
-                            if with_time {
-                                let end = b.end().map_or("inf".to_string(), |e| {
-                                    super::log::local_time(e as i64)
-                                });
-                                format!(
-                                    "{id} \t{} + {} = {end}",
-                                    super::log::local_time(b.banned_at as i64),
-                                    b.bantime as i64
-                                )
-                            } else {
-                                id.to_string()
-                            }
-                        })
-                        .collect();
-                    Ok(json!(v))
-                }
-                ("findtime", []) => Ok(secs_value(j.findtime())),
-                ("bantime", []) => Ok(secs_value(j.bantime())),
-                ("maxretry", []) => Ok(json!(j.maxretry())),
-                // fail2ban's built-in default when the configuration sets none.
-                ("maxmatches", []) => Ok(json!(j.def().maxmatches.unwrap_or(5))),
-                ("ignoreip", []) => Ok(ignore_list(j)),
-                ("ignoreself", []) => Ok(json!(j.ignore.ignore_self())),
-                ("ignorecommand", []) => Ok(match j.def().ignorecommand.as_deref() {
-                    Some(c) => json!(c),
-                    None => json!(false),
-                }),
-                ("logpath", []) => Ok(json!(
-                    rt.source
-                        .paths()
-                        .map(|p| p.display().to_string())
-                        .collect::<Vec<_>>()
-                )),
-                ("logencoding", []) => Ok(json!(
-                    j.def()
-                        .logencoding
-                        .clone()
-                        .unwrap_or_else(|| "UTF-8".into())
-                )),
-                ("usedns", []) => Ok(json!(
-                    j.def().usedns.clone().unwrap_or_else(|| "warn".into())
-                )),
-                ("failregex", []) => Ok(json!(j.failregex())),
-                ("ignoreregex", []) => Ok(json!(j.ignoreregex())),
-                ("actions", []) => Ok(json!(rt.action_names)),
-                _ => {
-                    let idx = jail_index(state, name)?;
-                    drop(st);
-                    runtime::get_jail(state, idx, what, rest)
-                        .or_else(|| jailops::get_jail(state, idx, what, rest))
-                        .unwrap_or_else(|| {
-                            Err("Invalid command (no get action or not yet implemented)".into())
-                        })
-                }
-            }
-        }
-        _ => Err("Sorry but the command is invalid".into()),
-    }
-}
-
-fn set(state: &Shared, words: &[&str]) -> Res {
-    if let Some(r) = runtime::set_server(state, words) {
-        return r;
-    }
-    match words {
-        ["loglevel", level] => {
-            super::log::set_level(level).map_err(|_| {
-                format!(
-                    "Invalid log level {}",
-                    crate::control::pyrepr::repr_str(level)
-                )
-            })?;
-            Ok(json!(level.to_ascii_uppercase()))
-        }
-        [name, what, rest @ ..] => {
-            // fail2ban checks the setting before it looks the jail up.
-            if !crate::control::cmd::jail_set_known(what) {
-                return Err(format!(
-                    "Invalid command '{what}' (no set action or not yet implemented)"
-                ));
-            }
-            let idx = jail_index(state, name)?;
-            match (*what, rest) {
-                ("banip", ids) if !ids.is_empty() => {
-                    let (force, ids) = match ids {
-                        ["--force", rest @ ..] => (true, rest),
-                        _ => (false, ids),
-                    };
-                    let ids: Vec<HostId> =
-                        ids.iter().map(|t| parse_id(t)).collect::<Result<_, _>>()?;
-                    {
-                        let st = state.borrow();
-                        let j = &st.jails[idx].jail;
-                        for id in &ids {
-                            guard_ban(j, id, force)?;
-                        }
-                    }
-                    let n = state.borrow_mut().ban_many_in(idx, ids);
-                    Ok(json!(n))
-                }
-                ("unbanip", ids) if !ids.is_empty() => {
-                    let (report_absent, ids) = match ids {
-                        ["--report-absent", rest @ ..] => (true, rest),
-                        _ => (false, ids),
-                    };
-                    // Any id a jail may have banned, F-ID values included.
-                    let parsed: Vec<HostId> = ids.iter().map(|t| HostId::parse(t)).collect();
-                    if report_absent {
-                        let st = state.borrow();
-                        let absent: Vec<String> = parsed
-                            .iter()
-                            .filter(|id| !st.jails[idx].jail.is_banned(id))
-                            .map(|id| format!("'{id}'"))
-                            .collect();
-                        if !absent.is_empty() {
-                            return Err(format!("not banned: [{}]", absent.join(", ")));
-                        }
-                    }
-                    // The store's removals in one transaction.
-                    if let Some(s) = state.borrow_mut().store.as_mut() {
-                        s.begin_batch();
-                    }
-                    let mut n = 0;
-                    for id in parsed {
-                        if state.borrow_mut().unban_in(idx, &id)
-                            || super::fleet::unban_remote_in(state, idx, &id)
-                        {
-                            n += 1;
-                        }
-                    }
-                    state.borrow_mut().end_store_batch();
-                    Ok(json!(n))
-                }
-                (op @ ("addignoreip" | "delignoreip"), ips) if !ips.is_empty() => {
-                    let mut st = state.borrow_mut();
-                    let j = &mut st.jails[idx].jail;
-                    for ip in ips {
-                        if op == "addignoreip" {
-                            j.ignore.add(ip);
-                        } else if !j.ignore.remove(ip) {
-                            // fail2ban removes from a list: an absent entry is an error.
-                            return Err("list.remove(x): x not in list".into());
-                        }
-                    }
-                    Ok(ignore_list(j))
-                }
-                ("bantime", [v]) => {
-                    let s = ferroban_config::parse_duration(v).map_err(|e| e.to_string())?;
-                    state.borrow_mut().jails[idx].jail.set_bantime(s);
-                    Ok(secs_value(s))
-                }
-                ("findtime", [v]) => {
-                    let s = ferroban_config::parse_duration(v).map_err(|e| e.to_string())?;
-                    state.borrow_mut().jails[idx].jail.set_findtime(s);
-                    Ok(secs_value(s))
-                }
-                ("maxretry", [v]) => {
-                    let n: u32 = v.trim().parse().map_err(|_| {
-                        format!(
-                            "invalid literal for int() with base 10: {}",
-                            crate::control::pyrepr::repr_str(v)
-                        )
-                    })?;
-                    state.borrow_mut().jails[idx].jail.set_maxretry(n);
-                    Ok(json!(n))
-                }
-                _ => runtime::set_jail(state, idx, what, rest)
-                    .or_else(|| jailops::set_jail(state, idx, what, rest))
-                    .unwrap_or_else(|| {
-                        Err(format!(
-                            "Invalid command '{what}' (no set action or not yet implemented)"
-                        ))
-                    }),
-            }
-        }
-        _ => Err("Sorry but the command is invalid".into()),
-    }
 }

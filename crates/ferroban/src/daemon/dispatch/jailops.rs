@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::super::journal::JailSource;
 use super::super::server::Shared;
-use super::{Res, jail_index, runtime, secs_value};
+use super::{Res, runtime, secs_value};
 use crate::ip::HostId;
 
 /// The methods of fail2ban's `CommandAction` that `get <JAIL> actionmethods <ACT>` lists (so
@@ -209,69 +209,44 @@ fn set_property(d: &mut ActionDef, key: &str, value: &str) -> Result<(), String>
     Ok(())
 }
 
-fn action_of<'a>(def: &'a JailDef, name: &str) -> Result<&'a ActionDef, String> {
+pub(super) fn action_of<'a>(def: &'a JailDef, name: &str) -> Result<&'a ActionDef, String> {
     def.actions
         .iter()
         .find(|a| a.name == name)
         .ok_or_else(|| invalid_action(name))
 }
 
-/// `get <JAIL> action|actionproperties|actionmethods ...` on jail `idx`; `None` for other
-/// settings.
-pub(super) fn get_jail(state: &Shared, idx: usize, what: &str, rest: &[&str]) -> Option<Res> {
-    let st = state.borrow();
-    let def = st.jails[idx].jail.def();
-    Some(match (what, rest) {
-        ("action", [act, key]) => action_of(def, act).and_then(|a| property(a, key)),
-        ("actionproperties", [act]) => action_of(def, act).map(|a| json!(properties(a))),
-        ("actionmethods", [act]) => action_of(def, act).map(|_| json!(ACTION_METHODS)),
-        _ => return None,
-    })
+/// `set <JAIL> idle on|off` on jail `idx`.
+pub(super) fn set_idle(state: &Shared, idx: usize, idle: bool) -> Value {
+    let mut st = state.borrow_mut();
+    let rt = &mut st.jails[idx];
+    if rt.idle != idle {
+        crate::flog!(
+            Info,
+            "jail",
+            "Jail '{}' {}",
+            rt.jail.name(),
+            if idle { "idle" } else { "active again" }
+        );
+    }
+    // Reading resumes at the source task's next round.
+    rt.idle = idle;
+    json!(idle)
 }
 
-/// `set <JAIL> idle on|off` and `set <JAIL> attempt <ID> [<MATCH>...]` on jail `idx`; `None`
-/// for other settings.
-pub(super) fn set_jail(state: &Shared, idx: usize, what: &str, rest: &[&str]) -> Option<Res> {
-    Some(match (what, rest) {
-        ("idle", [v]) => {
-            let idle = match *v {
-                "on" => true,
-                "off" => false,
-                _ => return Some(Err("Invalid idle option, must be 'on' or 'off'".into())),
-            };
-            let mut st = state.borrow_mut();
-            let rt = &mut st.jails[idx];
-            if rt.idle != idle {
-                crate::flog!(
-                    Info,
-                    "jail",
-                    "Jail '{}' {}",
-                    rt.jail.name(),
-                    if idle { "idle" } else { "active again" }
-                );
-            }
-            // Reading resumes at the source task's next round.
-            rt.idle = idle;
-            Ok(json!(idle))
-        }
-        ("attempt", [id, matches @ ..]) => {
-            if id.is_empty() {
-                return Some(Err("an empty id cannot be counted".into()));
-            }
-            let matches = matches.iter().map(|m| m.to_string()).collect();
-            crate::flog!(
-                Info,
-                "filter",
-                "[{}] Attempt {id}",
-                state.borrow().jails[idx].jail.name()
-            );
-            state
-                .borrow_mut()
-                .attempt_in(idx, HostId::parse(id), matches);
-            Ok(json!(1))
-        }
-        _ => return None,
-    })
+/// `set <JAIL> attempt <ID> [<FAILURE>...]` on jail `idx`: `1`, fail2ban's answer.
+pub(super) fn attempt(state: &Shared, idx: usize, id: &str, failures: &[&str]) -> Value {
+    let matches = failures.iter().map(|m| m.to_string()).collect();
+    crate::flog!(
+        Info,
+        "filter",
+        "[{}] Attempt {id}",
+        state.borrow().jails[idx].jail.name()
+    );
+    state
+        .borrow_mut()
+        .attempt_in(idx, HostId::parse(id), matches);
+    json!(1)
 }
 
 /// `get <JAIL> journalmatch`: the match groups (the alternatives, `+` in a `journalmatch`
@@ -295,103 +270,118 @@ async fn apply(state: &Shared, def: JailDef) -> Result<(), String> {
     super::super::server::reload_jail(state, def).await
 }
 
-/// `set <JAIL> addaction|delaction|action|addjournalmatch|deljournalmatch ...`.
-pub(super) async fn set_async(state: &Shared, name: &str, what: &str, rest: &[&str]) -> Res {
-    let idx = jail_index(state, name)?;
+/// `set <JAIL> addaction <ACT>`: an empty shell action.
+pub(super) async fn add_action(state: &Shared, idx: usize, act: &str) -> Res {
     let mut def = runtime::current_def(state, idx);
-    match (what, rest) {
-        ("addaction", [act]) => {
-            if def.actions.iter().any(|a| a.name == *act) {
-                return Err(format!("Action {act} already exists"));
-            }
-            def.actions.push(ActionDef::empty_command(act));
-            apply(state, def).await?;
-            Ok(json!(act))
-        }
-        ("addaction", [act, file, ..]) => Err(format!(
-            "refused: ferroban does not load Python actions ('{act}' from {file}): fail2ban \
-             would run that file's code in the server; add a shell action with \
-             `set {name} addaction {act}` and set its commands"
-        )),
-        ("delaction", [act]) => {
-            let before = def.actions.len();
-            def.actions.retain(|a| a.name != *act);
-            if def.actions.len() == before {
-                return Err(invalid_action(act));
-            }
-            apply(state, def).await?;
-            Ok(Value::Null)
-        }
-        ("action", [act, key, value]) => {
-            let a = def
-                .actions
-                .iter_mut()
-                .find(|a| a.name == *act)
-                .ok_or_else(|| invalid_action(act))?;
-            set_property(a, key, value)?;
-            let shown = property(a, key)?;
-            apply(state, def).await?;
-            Ok(shown)
-        }
-        ("action", [act, key]) => {
-            action_of(&def, act)?;
-            if ACTION_METHODS.contains(key) {
-                Err(format!(
-                    "refused: '{key}' is a method of the action; ferroban does not call action \
-                     methods over the socket (fail2ban runs it with arguments decoded from the \
-                     request)"
-                ))
-            } else {
-                Err(format!(
-                    "set {name} action {act} {key}: a value is needed (or a method name, which \
-                     ferroban refuses)"
-                ))
-            }
-        }
-        ("action", [act, key, ..]) => {
-            action_of(&def, act)?;
-            Err(format!(
-                "refused: `set {name} action {act} {key} ...` with several values calls a method \
-                 of the action; ferroban does not call action methods over the socket"
-            ))
-        }
-        (op @ ("addjournalmatch" | "deljournalmatch"), words) => {
-            let journal = matches!(state.borrow().jails[idx].source, JailSource::Journal(_));
-            // fail2ban changes the matches of a journal jail only; others have none.
-            if !journal {
-                return Ok(json!([]));
-            }
-            // One line per group (`+` separates alternatives, as between lines).
-            let mut groups = journal_groups(&def.journalmatch);
-            if op == "addjournalmatch" {
-                for group in words.split(|w| *w == "+") {
-                    if group.is_empty() {
-                        return Err(format!(
-                            "Error adding journal match for: {:?}",
-                            words.join(" ")
-                        ));
-                    }
-                    groups.push(group.iter().map(|w| w.to_string()).collect());
-                }
-            } else if words.is_empty() {
-                groups.clear();
-            } else {
-                let pos = groups
-                    .iter()
-                    .position(|g| g.iter().map(String::as_str).eq(words.iter().copied()))
-                    .ok_or_else(|| format!("Match {:?} not found", words.join(" ")))?;
-                groups.remove(pos);
-            }
-            def.journalmatch = groups.iter().map(|g| g.join(" ")).collect();
-            apply(state, def).await?;
-            Ok(json!(journal_groups(
-                &state.borrow().jails[idx].jail.def().journalmatch
-            )))
-        }
-        _ => Err(format!(
-            "Invalid command '{what}' (no set action or not yet implemented)"
-        )),
+    if def.actions.iter().any(|a| a.name == act) {
+        return Err(format!("Action {act} already exists"));
     }
+    def.actions.push(ActionDef::empty_command(act));
+    apply(state, def).await?;
+    Ok(json!(act))
+}
+
+/// `set <JAIL> delaction <ACT>`.
+pub(super) async fn del_action(state: &Shared, idx: usize, act: &str) -> Res {
+    let mut def = runtime::current_def(state, idx);
+    let before = def.actions.len();
+    def.actions.retain(|a| a.name != act);
+    if def.actions.len() == before {
+        return Err(invalid_action(act));
+    }
+    apply(state, def).await?;
+    Ok(Value::Null)
+}
+
+/// `set <JAIL> action <ACT> <PROPERTY> <VALUE>`: the property's new value.
+pub(super) async fn set_action(
+    state: &Shared,
+    idx: usize,
+    act: &str,
+    key: &str,
+    value: &str,
+) -> Res {
+    let mut def = runtime::current_def(state, idx);
+    let a = def
+        .actions
+        .iter_mut()
+        .find(|a| a.name == act)
+        .ok_or_else(|| invalid_action(act))?;
+    set_property(a, key, value)?;
+    let shown = property(a, key)?;
+    apply(state, def).await?;
+    Ok(shown)
+}
+
+fn method_refused(key: &str) -> String {
+    format!(
+        "refused: '{key}' is a method of the action; ferroban does not call action methods over \
+         the socket (fail2ban runs it with arguments decoded from the request)"
+    )
+}
+
+/// `set <JAIL> action <ACT> <KEY>` (no value): a method call, refused, or a value missing.
+pub(super) fn action_without_value(
+    state: &Shared,
+    idx: usize,
+    name: &str,
+    act: &str,
+    key: &str,
+) -> Res {
+    action_of(state.borrow().jails[idx].jail.def(), act)?;
+    if ACTION_METHODS.contains(&key) {
+        Err(method_refused(key))
+    } else {
+        Err(format!(
+            "set {name} action {act} {key}: a value is needed (or a method name, which \
+             ferroban refuses)"
+        ))
+    }
+}
+
+/// `set <JAIL> action <ACT> <METHOD> <ARG>...`: a method call, refused.
+pub(super) fn action_call(state: &Shared, idx: usize, name: &str, act: &str, key: &str) -> Res {
+    action_of(state.borrow().jails[idx].jail.def(), act)?;
+    Err(format!(
+        "refused: `set {name} action {act} {key} ...` with several values calls a method of \
+         the action; ferroban does not call action methods over the socket"
+    ))
+}
+
+/// `set <JAIL> addjournalmatch|deljournalmatch <WORD>...` (`add`: true for the first).
+pub(super) async fn journalmatch(state: &Shared, idx: usize, add: bool, words: &[&str]) -> Res {
+    let mut def = runtime::current_def(state, idx);
+    let journal = matches!(state.borrow().jails[idx].source, JailSource::Journal(_));
+    // fail2ban changes the matches of a journal jail only; others have none.
+    if !journal {
+        return Ok(json!([]));
+    }
+    // One line per group (`+` separates alternatives, as between lines).
+    let mut groups = journal_groups(&def.journalmatch);
+    if add {
+        for group in words.split(|w| *w == "+") {
+            if group.is_empty() {
+                return Err(format!(
+                    "Error adding journal match for: {:?}",
+                    words.join(" ")
+                ));
+            }
+            groups.push(group.iter().map(|w| w.to_string()).collect());
+        }
+    } else if words.is_empty() {
+        groups.clear();
+    } else {
+        let pos = groups
+            .iter()
+            .position(|g| g.iter().map(String::as_str).eq(words.iter().copied()))
+            .ok_or_else(|| format!("Match {:?} not found", words.join(" ")))?;
+        groups.remove(pos);
+    }
+    def.journalmatch = groups.iter().map(|g| g.join(" ")).collect();
+    apply(state, def).await?;
+    Ok(json!(journal_groups(
+        &state.borrow().jails[idx].jail.def().journalmatch
+    )))
 }
 
 #[cfg(test)]

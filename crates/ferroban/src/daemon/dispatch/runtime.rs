@@ -10,28 +10,9 @@ use ferroban_config::JailDef;
 use serde_json::{Value, json};
 
 use super::super::server::Shared;
-use super::{Res, secs_value};
-
-/// Python's `int()` error text for `v`.
-fn int_error(v: &str) -> String {
-    format!(
-        "invalid literal for int() with base 10: {}",
-        crate::control::pyrepr::repr_str(v)
-    )
-}
-
-fn parse_int<T: std::str::FromStr>(v: &str) -> Result<T, String> {
-    v.trim().parse().map_err(|_| int_error(v))
-}
-
-/// fail2ban's boolean words (`true`, `yes`, `on`, `1`, …).
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "1" | "on" | "true" | "yes" => Some(true),
-        "0" | "off" | "false" | "no" => Some(false),
-        _ => None,
-    }
-}
+use super::{Res, guard_ban, ignore_list, jailops, parse_id, secs_value};
+use crate::control::cmd::{BantimeOpt, JailGet, JailSet, ServerSetting, parse_bool};
+use crate::ip::HostId;
 
 /// fail2ban's words for a regex it cannot take (`Unable to compile regular expression
 /// '...':\n<reason>`, `No failure-id group in '...'`); other errors as ferroban words them.
@@ -97,18 +78,17 @@ fn filter_mut(def: &mut JailDef) -> &mut ferroban_config::FilterDef {
         })
 }
 
-fn bantime_opt(def: &JailDef, opt: &str) -> Option<Value> {
+fn bantime_opt(def: &JailDef, opt: BantimeOpt) -> Value {
     let b = &def.bantime_increment;
-    Some(match opt {
-        "increment" => json!(b.increment),
-        "factor" => b.factor.map_or(Value::Null, secs_value),
-        "formula" => json!(b.formula),
-        "multipliers" => json!(b.multipliers),
-        "maxtime" => b.maxtime.map_or(Value::Null, secs_value),
-        "rndtime" => b.rndtime.map_or(Value::Null, secs_value),
-        "overalljails" => json!(b.overalljails),
-        _ => return None,
-    })
+    match opt {
+        BantimeOpt::Increment => json!(b.increment),
+        BantimeOpt::Factor => b.factor.map_or(Value::Null, secs_value),
+        BantimeOpt::Formula => json!(b.formula),
+        BantimeOpt::Multipliers => json!(b.multipliers),
+        BantimeOpt::Maxtime => b.maxtime.map_or(Value::Null, secs_value),
+        BantimeOpt::Rndtime => b.rndtime.map_or(Value::Null, secs_value),
+        BantimeOpt::Overalljails => json!(b.overalljails),
+    }
 }
 
 /// `get <jail> datepattern`: `[null, "Default Detectors"]` without a pattern (or with several
@@ -135,88 +115,223 @@ fn datepattern_value(pattern: Option<&str>) -> Value {
     json!([(!keyword).then_some(p), names[0].0])
 }
 
-/// `get <jail> <what> ...` for the settings [`super`] does not read itself; `None` when `what`
-/// is no such setting.
-pub(super) fn get_jail(state: &Shared, idx: usize, what: &str, rest: &[&str]) -> Option<Res> {
+/// `get <JAIL> ...` on jail `idx`.
+pub(super) fn get_jail(state: &Shared, idx: usize, op: JailGet<'_>) -> Res {
+    use JailGet as G;
     let st = state.borrow();
     let rt = &st.jails[idx];
-    let def = rt.jail.def();
+    let j = &rt.jail;
+    let def = j.def();
     let filter = def.filter_def.as_ref();
-    Some(Ok(match (what, rest) {
-        ("maxlines", []) => json!(filter.and_then(|f| f.maxlines).unwrap_or(1)),
-        ("prefregex", []) => json!(rt.jail.prefregex().unwrap_or_default()),
-        ("logtimezone", []) => json!(def.logtimezone),
-        ("ignorecache", []) => match &def.ignorecache {
-            None => Value::Null,
-            Some(spec) => {
-                let mut m = serde_json::Map::new();
-                for part in spec.split(',') {
-                    if let Some((k, v)) = part.split_once('=') {
-                        m.insert(k.trim().to_string(), json!(v.trim().trim_matches('"')));
-                    }
-                }
-                Value::Object(m)
+    Ok(match op {
+        G::Banned => json!(
+            j.banned()
+                .into_iter()
+                .map(|(id, _)| id.to_string())
+                .collect::<Vec<_>>()
+        ),
+        G::BannedIds(ids) => {
+            let flags: Vec<u8> = ids
+                .iter()
+                .map(|t| u8::from(j.is_banned(&HostId::parse(t))))
+                .collect();
+            if flags.len() == 1 {
+                json!(flags[0])
+            } else {
+                json!(flags)
             }
+        }
+        G::Banip { with_time, .. } => {
+            let v: Vec<String> = j
+                .banned_by_end()
+                .into_iter()
+                .map(|(id, b)| {
+                    if with_time {
+                        let end = b.end().map_or("inf".to_string(), |e| {
+                            super::super::log::local_time(e as i64)
+                        });
+                        format!(
+                            "{id} \t{} + {} = {end}",
+                            super::super::log::local_time(b.banned_at as i64),
+                            b.bantime as i64
+                        )
+                    } else {
+                        id.to_string()
+                    }
+                })
+                .collect();
+            json!(v)
+        }
+        G::Findtime => secs_value(j.findtime()),
+        G::Bantime => secs_value(j.bantime()),
+        G::Maxretry => json!(j.maxretry()),
+        // fail2ban's built-in default when the configuration sets none.
+        G::Maxmatches => json!(def.maxmatches.unwrap_or(5)),
+        G::Ignoreip => ignore_list(j),
+        G::Ignoreself => json!(j.ignore.ignore_self()),
+        G::Ignorecommand => match def.ignorecommand.as_deref() {
+            Some(c) => json!(c),
+            None => json!(false),
         },
-        ("journalmatch", []) => json!(super::jailops::journal_groups(&def.journalmatch)),
-        ("datepattern", []) => datepattern_value(filter.and_then(|f| f.datepattern.as_deref())),
-        (opt, []) if opt.starts_with("bantime.") => bantime_opt(def, &opt["bantime.".len()..])?,
-        _ => return None,
-    }))
+        G::Logpath => json!(
+            rt.source
+                .paths()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+        ),
+        G::Logencoding => json!(def.logencoding.clone().unwrap_or_else(|| "UTF-8".into())),
+        G::Usedns => json!(def.usedns.clone().unwrap_or_else(|| "warn".into())),
+        G::Failregex => json!(j.failregex()),
+        G::Ignoreregex => json!(j.ignoreregex()),
+        G::Actions => json!(rt.action_names),
+        G::Maxlines => json!(filter.and_then(|f| f.maxlines).unwrap_or(1)),
+        G::Prefregex => json!(j.prefregex().unwrap_or_default()),
+        G::Logtimezone => json!(def.logtimezone),
+        G::Ignorecache => ignorecache_value(def),
+        G::Journalmatch => json!(jailops::journal_groups(&def.journalmatch)),
+        G::Datepattern => datepattern_value(filter.and_then(|f| f.datepattern.as_deref())),
+        G::BantimeOption(opt) => bantime_opt(def, opt),
+        G::Action { act, key } => {
+            return jailops::action_of(def, act).and_then(|a| jailops::property(a, key));
+        }
+        G::ActionProperties(act) => json!(jailops::properties(jailops::action_of(def, act)?)),
+        G::ActionMethods(act) => {
+            jailops::action_of(def, act)?;
+            json!(jailops::ACTION_METHODS)
+        }
+    })
 }
 
-/// `set <jail> <what> ...` for the settings [`super`] does not change itself; `None` when
-/// `what` is no such setting.
-pub(super) fn set_jail(state: &Shared, idx: usize, what: &str, rest: &[&str]) -> Option<Res> {
-    if let Some(r) = set_source(state, idx, what, rest) {
-        return Some(r);
+/// `get <JAIL> ignorecache`: `null`, or the cache options as an object.
+fn ignorecache_value(def: &JailDef) -> Value {
+    match &def.ignorecache {
+        None => Value::Null,
+        Some(spec) => {
+            let mut m = serde_json::Map::new();
+            for part in spec.split(',') {
+                if let Some((k, v)) = part.split_once('=') {
+                    m.insert(k.trim().to_string(), json!(v.trim().trim_matches('"')));
+                }
+            }
+            Value::Object(m)
+        }
     }
-    let r = match (what, rest) {
-        ("maxlines", [v]) => parse_int::<usize>(v).and_then(|n| {
-            rebuild(state, idx, |d| {
-                filter_mut(d).maxlines = Some(n);
-                Ok(())
-            })
-            .map(|()| json!(n))
-        }),
-        ("maxmatches", [v]) => parse_int::<u32>(v).and_then(|n| {
-            rebuild(state, idx, |d| {
-                d.maxmatches = Some(n);
-                Ok(())
-            })
-            .map(|()| json!(n))
-        }),
-        ("usedns", [v]) => {
-            // fail2ban takes yes/warn/no/raw and turns anything else into "no".
-            let v = match v.to_ascii_lowercase().as_str() {
-                w @ ("yes" | "warn" | "no" | "raw") => w.to_string(),
-                _ => "no".to_string(),
-            };
-            rebuild(state, idx, |d| {
-                d.usedns = Some(v.clone());
-                Ok(())
-            })
-            .map(|()| json!(v))
+}
+
+/// `set <JAIL> ...` on jail `idx` (named `name`).
+pub(super) async fn set_jail(state: &Shared, idx: usize, name: &str, op: JailSet<'_>) -> Res {
+    use JailSet as S;
+    match op {
+        S::Banip { force, ids } => {
+            let ids: Vec<HostId> = ids.iter().map(|t| parse_id(t)).collect::<Result<_, _>>()?;
+            {
+                let st = state.borrow();
+                let j = &st.jails[idx].jail;
+                for id in &ids {
+                    guard_ban(j, id, force)?;
+                }
+            }
+            let n = state.borrow_mut().ban_many_in(idx, ids);
+            Ok(json!(n))
         }
-        ("ignoreself", [v]) => {
-            let b = parse_bool(v).unwrap_or(false);
-            rebuild(state, idx, |d| {
-                d.ignoreself = Some(b);
-                Ok(())
-            })
-            .map(|()| json!(b))
+        S::Unbanip { report_absent, ids } => {
+            // Any id a jail may have banned, F-ID values included.
+            let parsed: Vec<HostId> = ids.iter().map(|t| HostId::parse(t)).collect();
+            if report_absent {
+                let st = state.borrow();
+                let absent: Vec<String> = parsed
+                    .iter()
+                    .filter(|id| !st.jails[idx].jail.is_banned(id))
+                    .map(|id| format!("'{id}'"))
+                    .collect();
+                if !absent.is_empty() {
+                    return Err(format!("not banned: [{}]", absent.join(", ")));
+                }
+            }
+            // The store's removals in one transaction.
+            if let Some(s) = state.borrow_mut().store.as_mut() {
+                s.begin_batch();
+            }
+            let mut n = 0;
+            for id in parsed {
+                if state.borrow_mut().unban_in(idx, &id)
+                    || super::super::fleet::unban_remote_in(state, idx, &id)
+                {
+                    n += 1;
+                }
+            }
+            state.borrow_mut().end_store_batch();
+            Ok(json!(n))
         }
-        ("ignorecommand", [v]) => rebuild(state, idx, |d| {
+        S::AddIgnoreip(ips) => {
+            let mut st = state.borrow_mut();
+            let j = &mut st.jails[idx].jail;
+            for ip in ips {
+                j.ignore.add(ip);
+            }
+            Ok(ignore_list(j))
+        }
+        S::DelIgnoreip(ips) => {
+            let mut st = state.borrow_mut();
+            let j = &mut st.jails[idx].jail;
+            for ip in ips {
+                if !j.ignore.remove(ip) {
+                    // fail2ban removes from a list: an absent entry is an error.
+                    return Err("list.remove(x): x not in list".into());
+                }
+            }
+            Ok(ignore_list(j))
+        }
+        S::Bantime(s) => {
+            state.borrow_mut().jails[idx].jail.set_bantime(s);
+            Ok(secs_value(s))
+        }
+        S::Findtime(s) => {
+            state.borrow_mut().jails[idx].jail.set_findtime(s);
+            Ok(secs_value(s))
+        }
+        S::Maxretry(n) => {
+            state.borrow_mut().jails[idx].jail.set_maxretry(n);
+            Ok(json!(n))
+        }
+        S::AddLogpath { path, tail } => add_logpath(state, idx, path, tail),
+        S::DelLogpath(path) => del_logpath(state, idx, path),
+        S::Logencoding(enc) => rebuild_source(state, idx, |d| {
+            d.logencoding = Some(enc.to_string());
+            Ok(())
+        })
+        .map(|()| json!(enc)),
+        S::Maxlines(n) => rebuild(state, idx, |d| {
+            filter_mut(d).maxlines = Some(n);
+            Ok(())
+        })
+        .map(|()| json!(n)),
+        S::Maxmatches(n) => rebuild(state, idx, |d| {
+            d.maxmatches = Some(n);
+            Ok(())
+        })
+        .map(|()| json!(n)),
+        S::Usedns(v) => rebuild(state, idx, |d| {
+            d.usedns = Some(v.to_string());
+            Ok(())
+        })
+        .map(|()| json!(v)),
+        S::Ignoreself(b) => rebuild(state, idx, |d| {
+            d.ignoreself = Some(b);
+            Ok(())
+        })
+        .map(|()| json!(b)),
+        S::Ignorecommand(v) => rebuild(state, idx, |d| {
             d.ignorecommand = Some(v.to_string());
             Ok(())
         })
         .map(|()| json!(v)),
-        ("ignorecache", [v]) => rebuild(state, idx, |d| {
+        S::Ignorecache(v) => rebuild(state, idx, |d| {
             d.ignorecache = (!v.is_empty()).then(|| v.to_string());
             Ok(())
         })
-        .and_then(|()| get_jail(state, idx, "ignorecache", &[]).expect("a setting")),
-        ("logtimezone", [v]) => rebuild(state, idx, |d| {
+        .map(|()| ignorecache_value(state.borrow().jails[idx].jail.def())),
+        S::Logtimezone(v) => rebuild(state, idx, |d| {
             d.logtimezone = (!v.is_empty()).then(|| v.to_string());
             Ok(())
         })
@@ -228,7 +343,7 @@ pub(super) fn set_jail(state: &Shared, idx: usize, what: &str, rest: &[&str]) ->
                 crate::control::pyrepr::repr_str(v)
             )
         }),
-        ("prefregex", [v]) => rebuild(state, idx, |d| {
+        S::Prefregex(v) => rebuild(state, idx, |d| {
             filter_mut(d).prefregex = (!v.is_empty()).then(|| v.to_string());
             Ok(())
         })
@@ -240,138 +355,169 @@ pub(super) fn set_jail(state: &Shared, idx: usize, what: &str, rest: &[&str]) ->
                     .unwrap_or_default()
             )
         }),
-        (op @ ("addfailregex" | "addignoreregex"), [v]) => rebuild(state, idx, |d| {
-            let f = filter_mut(d);
-            if op == "addfailregex" {
-                f.failregex.push(v.to_string());
-            } else {
-                f.ignoreregex.push(v.to_string());
-            }
-            Ok(())
-        })
-        .map(|()| list_of(state, idx, op)),
-        (op @ ("delfailregex" | "delignoreregex"), [v]) => parse_int::<i64>(v).and_then(|n| {
-            let fail = op == "delfailregex";
-            let len = {
-                let st = state.borrow();
-                let f = st.jails[idx].jail.def().filter_def.as_ref();
-                f.map_or(0, |f| {
-                    if fail {
-                        f.failregex.len()
-                    } else {
-                        f.ignoreregex.len()
-                    }
-                })
-            };
-            // fail2ban logs an index out of range and leaves the list as it is.
-            if n >= 0 && (n as usize) < len {
-                rebuild(state, idx, |d| {
-                    let f = filter_mut(d);
-                    if fail {
-                        f.failregex.remove(n as usize);
-                    } else {
-                        f.ignoreregex.remove(n as usize);
-                    }
-                    Ok(())
-                })?;
-            } else {
-                crate::flog!(
-                    Error,
-                    "filter",
-                    "Cannot remove regular expression. Index {n} is not valid"
-                );
-            }
-            Ok(list_of(state, idx, op))
-        }),
-        ("datepattern", [v]) => rebuild(state, idx, |d| {
+        S::AddFailregex(v) => add_regex(state, idx, Regexes::Fail, v),
+        S::AddIgnoreregex(v) => add_regex(state, idx, Regexes::Ignore, v),
+        S::DelFailregex(n) => del_regex(state, idx, Regexes::Fail, n),
+        S::DelIgnoreregex(n) => del_regex(state, idx, Regexes::Ignore, n),
+        S::Datepattern(v) => rebuild(state, idx, |d| {
             filter_mut(d).datepattern = Some(v.to_string());
             Ok(())
         })
         .map(|()| datepattern_value(Some(v))),
-        (opt, [v]) if opt.starts_with("bantime.") => {
-            let name = &opt["bantime.".len()..];
+        S::BantimeOption(opt, v) => {
             let secs = |v: &str| ferroban_config::parse_duration(v).map_err(|e| e.to_string());
-            let changed = rebuild(state, idx, |d| {
+            rebuild(state, idx, |d| {
                 let b = &mut d.bantime_increment;
-                match name {
-                    "increment" => b.increment = Some(parse_bool(v).unwrap_or(false)),
-                    "factor" => b.factor = Some(secs(v)?),
-                    "formula" => b.formula = Some(v.to_string()),
-                    "multipliers" => b.multipliers = Some(v.to_string()),
-                    "maxtime" => b.maxtime = Some(secs(v)?),
-                    "rndtime" => b.rndtime = Some(secs(v)?),
-                    "overalljails" => b.overalljails = Some(parse_bool(v).unwrap_or(false)),
-                    _ => return Err(format!("unknown option {:?}", name)),
+                match opt {
+                    BantimeOpt::Increment => b.increment = Some(parse_bool(v).unwrap_or(false)),
+                    BantimeOpt::Factor => b.factor = Some(secs(v)?),
+                    BantimeOpt::Formula => b.formula = Some(v.to_string()),
+                    BantimeOpt::Multipliers => b.multipliers = Some(v.to_string()),
+                    BantimeOpt::Maxtime => b.maxtime = Some(secs(v)?),
+                    BantimeOpt::Rndtime => b.rndtime = Some(secs(v)?),
+                    BantimeOpt::Overalljails => {
+                        b.overalljails = Some(parse_bool(v).unwrap_or(false))
+                    }
                 }
                 Ok(())
-            });
-            changed.map(|()| {
-                let st = state.borrow();
-                bantime_opt(st.jails[idx].jail.def(), name).unwrap_or(Value::Null)
             })
+            .map(|()| bantime_opt(state.borrow().jails[idx].jail.def(), opt))
         }
-        _ => return None,
+        S::Idle(idle) => Ok(jailops::set_idle(state, idx, idle)),
+        S::Attempt { id, failures } => Ok(jailops::attempt(state, idx, id, failures)),
+        S::AddAction(act) => jailops::add_action(state, idx, act).await,
+        S::AddPythonAction { act, file } => Err(format!(
+            "refused: ferroban does not load Python actions ('{act}' from {file}): fail2ban \
+             would run that file's code in the server; add a shell action with \
+             `set {name} addaction {act}` and set its commands"
+        )),
+        S::DelAction(act) => jailops::del_action(state, idx, act).await,
+        S::Action { act, key, value } => jailops::set_action(state, idx, act, key, value).await,
+        S::ActionNoValue { act, key } => jailops::action_without_value(state, idx, name, act, key),
+        S::ActionCall { act, key } => jailops::action_call(state, idx, name, act, key),
+        S::AddJournalmatch(words) => jailops::journalmatch(state, idx, true, words).await,
+        S::DelJournalmatch(words) => jailops::journalmatch(state, idx, false, words).await,
+    }
+}
+
+/// The two regex lists of a filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Regexes {
+    Fail,
+    Ignore,
+}
+
+fn regex_list(f: &mut ferroban_config::FilterDef, which: Regexes) -> &mut Vec<String> {
+    match which {
+        Regexes::Fail => &mut f.failregex,
+        Regexes::Ignore => &mut f.ignoreregex,
+    }
+}
+
+/// `addfailregex`/`addignoreregex`.
+fn add_regex(state: &Shared, idx: usize, which: Regexes, v: &str) -> Res {
+    rebuild(state, idx, |d| {
+        regex_list(filter_mut(d), which).push(v.to_string());
+        Ok(())
+    })
+    .map(|()| list_of(state, idx, which))
+}
+
+/// `delfailregex`/`delignoreregex`.
+fn del_regex(state: &Shared, idx: usize, which: Regexes, n: i64) -> Res {
+    let len = {
+        let st = state.borrow();
+        let f = st.jails[idx].jail.def().filter_def.as_ref();
+        f.map_or(0, |f| match which {
+            Regexes::Fail => f.failregex.len(),
+            Regexes::Ignore => f.ignoreregex.len(),
+        })
     };
-    Some(r)
+    // fail2ban logs an index out of range and leaves the list as it is.
+    if n >= 0 && (n as usize) < len {
+        rebuild(state, idx, |d| {
+            regex_list(filter_mut(d), which).remove(n as usize);
+            Ok(())
+        })?;
+    } else {
+        crate::flog!(
+            Error,
+            "filter",
+            "Cannot remove regular expression. Index {n} is not valid"
+        );
+    }
+    Ok(list_of(state, idx, which))
 }
 
 /// The regex list an `add*`/`del*regex` command returns.
-fn list_of(state: &Shared, idx: usize, op: &str) -> Value {
+fn list_of(state: &Shared, idx: usize, which: Regexes) -> Value {
     let st = state.borrow();
     let j = &st.jails[idx].jail;
-    if op.contains("fail") {
-        json!(j.failregex())
-    } else {
-        json!(j.ignoreregex())
+    match which {
+        Regexes::Fail => json!(j.failregex()),
+        Regexes::Ignore => json!(j.ignoreregex()),
     }
 }
 
 /// ferroban writes to syslog through `/dev/log`: fail2ban's `auto`.
 const SYSLOGSOCKET: &str = "auto";
 
-/// `get <setting>` of the server for the settings [`super`] does not read itself.
-pub(super) fn get_server(state: &Shared, words: &[&str]) -> Option<Res> {
+/// `get <SETTING>` of the server.
+pub(super) fn get_server(state: &Shared, setting: ServerSetting) -> Res {
+    use super::super::log;
     let st = state.borrow();
-    Some(Ok(match words {
-        ["syslogsocket"] => json!(SYSLOGSOCKET),
-        ["dbmaxmatches"] => st
+    Ok(match setting {
+        ServerSetting::Loglevel => json!(log::level_name()),
+        ServerSetting::Logtarget => json!(log::target()),
+        ServerSetting::Syslogsocket => json!(SYSLOGSOCKET),
+        ServerSetting::Dbfile => {
+            json!(st.settings.dbfile.as_ref().map(|p| p.display().to_string()))
+        }
+        ServerSetting::Dbmaxmatches => st
             .store
             .as_ref()
             .map_or(Value::Null, |s| json!(s.options().max_matches)),
-        ["dbpurgeage"] => st
+        ServerSetting::Dbpurgeage => st
             .store
             .as_ref()
             .map_or(Value::Null, |s| secs_value(s.options().purge_age)),
-        ["thread"] => json!({"stacksize": 0}),
-        _ => return None,
-    }))
+        ServerSetting::Thread => json!({"stacksize": 0}),
+        // `set` only: [`crate::control::cmd::parse`] answers this for `get allowipv6`.
+        ServerSetting::Allowipv6 => return Err(crate::control::cmd::INVALID.into()),
+    })
 }
 
-/// `set <setting> <value>` of the server for the settings [`super`] does not change itself.
-pub(super) fn set_server(state: &Shared, words: &[&str]) -> Option<Res> {
+/// `set <SETTING> <VALUE>` of the server.
+pub(super) fn set_server(state: &Shared, setting: ServerSetting, v: &str) -> Res {
     use super::super::log;
-    Some(match words {
-        ["logtarget", t] => log::init(t, &log::level_name())
+    match setting {
+        ServerSetting::Loglevel => {
+            log::set_level(v).map_err(|_| {
+                format!("Invalid log level {}", crate::control::pyrepr::repr_str(v))
+            })?;
+            Ok(json!(v.to_ascii_uppercase()))
+        }
+        ServerSetting::Logtarget => log::init(v, &log::level_name())
             .map(|()| json!(log::target()))
             .map_err(|e| format!("Failed to change log target: {e}")),
-        ["syslogsocket", v] if *v == SYSLOGSOCKET => Ok(json!(SYSLOGSOCKET)),
-        ["syslogsocket", v] => Err(format!(
+        ServerSetting::Syslogsocket if v == SYSLOGSOCKET => Ok(json!(SYSLOGSOCKET)),
+        ServerSetting::Syslogsocket => Err(format!(
             "Failed to change syslog socket: ferroban writes to syslog through /dev/log \
              (syslogsocket auto), not {v:?}"
         )),
-        ["dbfile", p] => {
+        ServerSetting::Dbfile => {
             let st = state.borrow();
             match &st.settings.dbfile {
-                Some(cur) if cur.as_path() == std::path::Path::new(p) => {
+                Some(cur) if cur.as_path() == std::path::Path::new(v) => {
                     Ok(json!(cur.display().to_string()))
                 }
                 _ => Err(format!(
-                    "ferroban does not switch its database at run time: set dbfile = {p} in \
+                    "ferroban does not switch its database at run time: set dbfile = {v} in \
                      fail2ban.local and restart"
                 )),
             }
         }
-        ["dbmaxmatches", v] => parse_int::<usize>(v).and_then(|n| {
+        ServerSetting::Dbmaxmatches => crate::control::cmd::parse_int::<usize>(v).and_then(|n| {
             let mut st = state.borrow_mut();
             let Some(store) = st.store.as_mut() else {
                 return Ok(Value::Null);
@@ -382,7 +528,7 @@ pub(super) fn set_server(state: &Shared, words: &[&str]) -> Option<Res> {
             st.settings.dbmaxmatches = u32::try_from(n).ok();
             Ok(json!(n))
         }),
-        ["dbpurgeage", v] => ferroban_config::parse_duration(v)
+        ServerSetting::Dbpurgeage => ferroban_config::parse_duration(v)
             .map_err(|e| e.to_string())
             .and_then(|secs| {
                 let mut st = state.borrow_mut();
@@ -395,14 +541,15 @@ pub(super) fn set_server(state: &Shared, words: &[&str]) -> Option<Res> {
                 st.settings.dbpurgeage = secs;
                 Ok(secs_value(secs))
             }),
-        ["allowipv6", v] => match parse_bool(v) {
+        ServerSetting::Allowipv6 => match parse_bool(v) {
             Some(false) => Err(
                 "ferroban always handles IPv6 addresses (allowipv6 = no is not supported)".into(),
             ),
             _ => Ok(json!(v)),
         },
-        _ => return None,
-    })
+        // `get` only: [`crate::control::cmd::parse`] answers this for `set thread V`.
+        ServerSetting::Thread => Err(crate::control::cmd::no_set(v)),
+    }
 }
 
 /// Rebuilds jail `idx`'s log source after `change` to its definition (log paths, encoding); the
@@ -419,10 +566,13 @@ fn rebuild_source(
     let mut source = super::super::server::source_any(&def)?;
     {
         let st = state.borrow();
-        if let (JailSource::Files(old), JailSource::Files(new)) =
-            (&st.jails[idx].source, &mut source)
-        {
-            new.restore(old.positions());
+        if let JailSource::Files(new) = &mut source {
+            match &st.jails[idx].source {
+                JailSource::Files(old) => new.restore(old.positions()),
+                // The jail leaves its shared reader, at the positions read so far.
+                JailSource::Shared(old) => new.restore(old.borrow().source.positions()),
+                JailSource::Journal(_) => {}
+            }
         }
     }
     rebuild(state, idx, |d| {
@@ -448,73 +598,46 @@ fn logpaths(state: &Shared, idx: usize) -> Value {
     )
 }
 
-/// `set <jail> addlogpath|dellogpath|logencoding ...`; `None` for other settings.
-pub(super) fn set_source(state: &Shared, idx: usize, what: &str, rest: &[&str]) -> Option<Res> {
-    Some(match (what, rest) {
-        ("addlogpath", [path, opt @ ..]) => {
-            let tail = match opt {
-                [] => false,
-                [o] if o.eq_ignore_ascii_case("tail") => true,
-                [o] if o.eq_ignore_ascii_case("head") => false,
-                [_] => return Some(Err("File option must be 'head' or 'tail'".into())),
-                _ => return Some(Err("Only one file can be added at a time".into())),
-            };
-            let is_glob = path.contains(['*', '?', '[']);
-            if !is_glob && !std::path::Path::new(path).exists() {
-                return Some(Err(format!(
-                    "[Errno 2] No such file or directory: {}",
-                    crate::control::pyrepr::repr_str(path)
-                )));
-            }
-            let known = state.borrow().jails[idx]
-                .jail
-                .def()
-                .logpath
-                .iter()
-                .any(|l| l.path == *path);
-            if known {
-                // fail2ban keeps a file once.
-                Ok(logpaths(state, idx))
-            } else {
-                rebuild_source(state, idx, |d| {
-                    d.logpath.push(ferroban_config::LogPath {
-                        path: path.to_string(),
-                        tail,
-                    });
-                    Ok(())
-                })
-                .map(|()| logpaths(state, idx))
-            }
-        }
-        ("dellogpath", [path]) => {
-            let known = state.borrow().jails[idx]
-                .jail
-                .def()
-                .logpath
-                .iter()
-                .any(|l| l.path == *path);
-            if !known {
-                Ok(logpaths(state, idx))
-            } else {
-                rebuild_source(state, idx, |d| {
-                    d.logpath.retain(|l| l.path != *path);
-                    Ok(())
-                })
-                .map(|()| logpaths(state, idx))
-            }
-        }
-        ("logencoding", [enc]) => {
-            let known = enc.eq_ignore_ascii_case("auto")
-                || ferroban_source::LogEncoding::parse(enc).is_ok();
-            if !known {
-                return Some(Err(format!("unknown encoding: {enc}")));
-            }
-            rebuild_source(state, idx, |d| {
-                d.logencoding = Some(enc.to_string());
-                Ok(())
-            })
-            .map(|()| json!(enc))
-        }
-        _ => return None,
+fn has_logpath(state: &Shared, idx: usize, path: &str) -> bool {
+    state.borrow().jails[idx]
+        .jail
+        .def()
+        .logpath
+        .iter()
+        .any(|l| l.path == path)
+}
+
+/// `set <JAIL> addlogpath FILE [tail|head]`.
+fn add_logpath(state: &Shared, idx: usize, path: &str, tail: bool) -> Res {
+    let is_glob = path.contains(['*', '?', '[']);
+    if !is_glob && !std::path::Path::new(path).exists() {
+        return Err(format!(
+            "[Errno 2] No such file or directory: {}",
+            crate::control::pyrepr::repr_str(path)
+        ));
+    }
+    if has_logpath(state, idx, path) {
+        // fail2ban keeps a file once.
+        return Ok(logpaths(state, idx));
+    }
+    rebuild_source(state, idx, |d| {
+        d.logpath.push(ferroban_config::LogPath {
+            path: path.to_string(),
+            tail,
+        });
+        Ok(())
     })
+    .map(|()| logpaths(state, idx))
+}
+
+/// `set <JAIL> dellogpath FILE`.
+fn del_logpath(state: &Shared, idx: usize, path: &str) -> Res {
+    if !has_logpath(state, idx, path) {
+        return Ok(logpaths(state, idx));
+    }
+    rebuild_source(state, idx, |d| {
+        d.logpath.retain(|l| l.path != path);
+        Ok(())
+    })
+    .map(|()| logpaths(state, idx))
 }

@@ -1,0 +1,340 @@
+use super::*;
+
+fn p<'a>(words: &'a [&'a str]) -> Result<Command<'a>, String> {
+    parse(words)
+}
+
+/// Fails to compile when a form is added without being listed in [`Form::ALL`].
+fn listed(f: Form) -> bool {
+    match f {
+        Form::Start
+        | Form::Restart
+        | Form::Stop
+        | Form::ReloadAll
+        | Form::ReloadJail
+        | Form::RestartJail
+        | Form::Status
+        | Form::StatusAll
+        | Form::Stats
+        | Form::Ping
+        | Form::Version
+        | Form::FlushLogs
+        | Form::Echo
+        | Form::ServerStatus
+        | Form::Top
+        | Form::FleetStatus
+        | Form::Help
+        | Form::Banned
+        | Form::BannedIds
+        | Form::Unban
+        | Form::UnbanAll
+        | Form::SetBanip
+        | Form::SetUnbanip
+        | Form::SetAttempt
+        | Form::GetBanned
+        | Form::GetBannedIds
+        | Form::GetBanip
+        | Form::StatusJail
+        | Form::StartJail
+        | Form::StopJail
+        | Form::StopAll
+        | Form::Add
+        | Form::GetJail
+        | Form::SetJail
+        | Form::GetServer
+        | Form::SetServer => Form::ALL.contains(&f),
+    }
+}
+
+#[test]
+fn every_form_has_one_entry() {
+    for f in Form::ALL {
+        assert!(listed(f));
+        let n = FORMS.iter().filter(|s| s.form == f).count();
+        assert_eq!(n, 1, "{f:?} has {n} entries in FORMS");
+    }
+    assert_eq!(FORMS.len(), Form::ALL.len());
+}
+
+#[test]
+fn every_server_form_parses_to_itself_and_client_forms_do_not_parse() {
+    for s in FORMS {
+        let r = p(s.example);
+        if s.server {
+            let c = r.unwrap_or_else(|e| panic!("{:?}: {e}", s.example));
+            assert_eq!(c.form(), s.form, "{:?}", s.example);
+            match &c {
+                Command::GetJail { op, .. } => assert!(op.is_ok(), "{:?}", s.example),
+                Command::SetJail { op, .. } => assert!(op.is_ok(), "{:?}", s.example),
+                _ => {}
+            }
+        } else {
+            // The client runs these itself: the server does not know them.
+            assert_eq!(r.unwrap_err(), UNKNOWN, "{:?}", s.example);
+        }
+    }
+}
+
+/// `get|set sshd SETTING ARGS...` for a setting of the table.
+fn jail_words(verb: &'static str, s: &Setting, args: &[&'static str]) -> Vec<&'static str> {
+    let name = if s.name.ends_with('.') {
+        "bantime.increment"
+    } else {
+        s.name
+    };
+    let mut w = vec![verb, "sshd", name];
+    w.extend_from_slice(args);
+    w
+}
+
+#[test]
+fn every_jail_setting_parses_for_its_verbs_only() {
+    for s in JAIL_SETTINGS {
+        for (verb, args, other) in [("get", s.get, s.set), ("set", s.set, s.get)] {
+            match args {
+                Some(args) => {
+                    let words = jail_words(verb, s, args);
+                    match p(&words) {
+                        Ok(Command::GetJail {
+                            jail: "sshd",
+                            op: Ok(_),
+                        })
+                        | Ok(Command::SetJail {
+                            jail: "sshd",
+                            op: Ok(_),
+                        }) => {}
+                        other => panic!("{words:?}: {other:?}"),
+                    }
+                }
+                // `banip` is in the table twice, once per verb.
+                None if JAIL_SETTINGS.iter().any(|o| {
+                    o.name == s.name && (if verb == "get" { o.get } else { o.set }).is_some()
+                }) => {}
+                None => {
+                    let args = other.expect("a setting has a verb");
+                    let words = jail_words(verb, s, args);
+                    let want = if verb == "get" {
+                        NO_GET.to_string()
+                    } else {
+                        no_set(words[2])
+                    };
+                    assert_eq!(p(&words).unwrap_err(), want, "{words:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn server_settings_parse_for_their_verbs() {
+    for s in SERVER_SETTINGS {
+        assert_eq!(ServerSetting::from_name(s.name), Some(s));
+        assert_eq!(s.setting.name(), s.name);
+        let (get_words, set_words) = (["get", s.name], ["set", s.name, "x"]);
+        let (get, set) = (p(&get_words), p(&set_words));
+        if s.get {
+            assert_eq!(get, Ok(Command::GetServer(s.setting)));
+        } else {
+            assert_eq!(get.unwrap_err(), INVALID);
+        }
+        if s.set {
+            assert_eq!(set, Ok(Command::SetServer(s.setting, "x")));
+        } else {
+            assert_eq!(set.unwrap_err(), no_set("x"));
+        }
+    }
+}
+
+#[test]
+fn the_help_names_every_form_and_setting() {
+    let help = super::super::help::usage("fail2ban-client");
+    for s in FORMS {
+        assert!(help.contains(s.usage), "help does not show {:?}", s.usage);
+    }
+    for n in names() {
+        let groups = JAIL_SETTINGS_HELP
+            .iter()
+            .filter(|(names, ..)| names.contains(&n))
+            .count();
+        assert_eq!(groups, 1, "jail setting {n} is on {groups} help lines");
+        assert!(help.contains(n.trim_end_matches('.')), "{n}");
+    }
+    for (named, usage, _) in JAIL_SETTINGS_HELP {
+        assert!(help.contains(usage));
+        for n in *named {
+            assert!(JAIL_SETTINGS.iter().any(|s| s.name == *n), "{n}");
+        }
+    }
+    for s in SERVER_SETTINGS {
+        let groups = SERVER_SETTINGS_HELP
+            .iter()
+            .filter(|(names, ..)| names.contains(&s.name))
+            .count();
+        assert_eq!(
+            groups, 1,
+            "server setting {} is on {groups} help lines",
+            s.name
+        );
+    }
+    for (named, usage, _) in SERVER_SETTINGS_HELP {
+        assert!(help.contains(usage));
+        for n in *named {
+            assert!(ServerSetting::from_name(n).is_some(), "{n}");
+        }
+    }
+}
+
+#[test]
+fn lookups() {
+    assert!(jail_get_known("maxretry") && jail_set_known("maxretry"));
+    assert!(jail_get_known("bantime.increment") && jail_set_known("bantime.maxtime"));
+    assert!(jail_get_known("banip") && !jail_get_known("addfailregex"));
+    assert!(!jail_get_known("nosuchsetting") && !jail_set_known("nosuchsetting"));
+}
+
+#[test]
+fn errors_as_fail2ban_words_them() {
+    let err = |w: &[&str]| p(w).unwrap_err();
+    assert_eq!(err(&[]), "Invalid command: empty");
+    assert_eq!(err(&["nosuch", "a"]), UNKNOWN);
+    assert_eq!(err(&["version", "x"]), UNKNOWN);
+    assert_eq!(err(&["stop", "a", "b"]), UNKNOWN);
+    assert_eq!(err(&["unban"]), UNKNOWN);
+    assert_eq!(err(&["top", "1", "2"]), UNKNOWN);
+    assert_eq!(
+        err(&["top", "abc"]),
+        "top \"abc\": expected an event number"
+    );
+    assert_eq!(
+        err(&["status", "a", "b", "c"]),
+        "Invalid command (no status)"
+    );
+    assert_eq!(
+        err(&["status", "--all", "a", "b"]),
+        "Invalid command (no status)"
+    );
+    assert_eq!(err(&["add", "--all", "polling"]), "Reserved name '--all'");
+    assert_eq!(err(&["add", "a", "b", "c"]), UNKNOWN);
+    assert_eq!(
+        err(&["reload", "--bogus", "web"]),
+        "Invalid reload options: [\"--bogus\", \"web\"]"
+    );
+    assert_eq!(err(&["get"]), INVALID);
+    assert_eq!(err(&["get", "web"]), INVALID);
+    assert_eq!(err(&["get", "allowipv6"]), INVALID);
+    assert_eq!(err(&["get", "loglevel", "extra"]), NO_GET);
+    assert_eq!(err(&["get", "nosuch", "nosuchsetting"]), NO_GET);
+    assert_eq!(err(&["set"]), INVALID);
+    assert_eq!(err(&["set", "web"]), INVALID);
+    assert_eq!(err(&["set", "logtarget"]), INVALID);
+    assert_eq!(err(&["set", "thread", "1"]), no_set("1"));
+    assert_eq!(err(&["set", "loglevel", "a", "b"]), no_set("a"));
+    assert_eq!(
+        err(&["set", "web", "nosuchsetting", "1"]),
+        "Invalid command 'nosuchsetting' (no set action or not yet implemented)"
+    );
+}
+
+#[test]
+fn word_errors_come_after_the_jail() {
+    // Known setting, wrong words: the jail is looked up first, so the error is kept for later.
+    let op = |w: &'static [&'static str]| match p(w) {
+        Ok(Command::GetJail { op, .. }) => op.map(|_| ()),
+        Ok(Command::SetJail { op, .. }) => op.map(|_| ()),
+        other => panic!("{w:?}: {other:?}"),
+    };
+    assert_eq!(op(&["get", "nosuch", "maxretry", "x"]), Err(NO_GET.into()));
+    assert_eq!(op(&["get", "web", "bantime.nosuch"]), Err(NO_GET.into()));
+    assert_eq!(op(&["set", "web", "banip"]), Err(no_set("banip")));
+    assert_eq!(
+        op(&["set", "web", "maxretry", "1", "2"]),
+        Err(no_set("maxretry"))
+    );
+    assert_eq!(
+        op(&["set", "web", "maxretry", "x"]),
+        Err("invalid literal for int() with base 10: 'x'".into())
+    );
+    assert_eq!(
+        op(&["set", "web", "bantime.nosuch", "3"]),
+        Err("unknown option \"nosuch\"".into())
+    );
+    assert_eq!(
+        op(&["set", "web", "idle", "maybe"]),
+        Err("Invalid idle option, must be 'on' or 'off'".into())
+    );
+    assert_eq!(
+        op(&["set", "web", "addlogpath", "/x", "middle"]),
+        Err("File option must be 'head' or 'tail'".into())
+    );
+    assert_eq!(
+        op(&["set", "web", "addlogpath", "/x", "a", "b"]),
+        Err("Only one file can be added at a time".into())
+    );
+    assert_eq!(
+        op(&["set", "web", "logencoding", "bogus"]),
+        Err("unknown encoding: bogus".into())
+    );
+    assert_eq!(op(&["set", "web", "action"]), Err(no_set("action")));
+}
+
+#[test]
+fn typed_values() {
+    assert_eq!(
+        p(&["set", "web", "banip", "--force", "10.0.0.0/4"]),
+        Ok(Command::SetJail {
+            jail: "web",
+            op: Ok(JailSet::Banip {
+                force: true,
+                ids: &["10.0.0.0/4"]
+            })
+        })
+    );
+    assert_eq!(
+        p(&["get", "web", "banip", ",", "--with-time"]),
+        Ok(Command::GetJail {
+            jail: "web",
+            op: Ok(JailGet::Banip {
+                sep: Some(","),
+                with_time: true
+            })
+        })
+    );
+    assert_eq!(
+        p(&["set", "web", "usedns", "bogus"]),
+        Ok(Command::SetJail {
+            jail: "web",
+            op: Ok(JailSet::Usedns("no"))
+        })
+    );
+    assert_eq!(
+        p(&["reload", "--restart", "--all"]),
+        Ok(Command::Reload {
+            jails: vec![],
+            opts: ReloadOptions {
+                restart: true,
+                ..Default::default()
+            }
+        })
+    );
+    assert_eq!(p(&["ping", "5"]), Ok(Command::Ping));
+    assert_eq!(p(&["statistics"]), Ok(Command::Stats));
+    assert_eq!(
+        p(&["add", "j"]),
+        Ok(Command::Add {
+            jail: "j",
+            backend: "auto"
+        })
+    );
+    // A setting applied by reloading the jail names a jail even after a server setting's word.
+    assert_eq!(
+        p(&["set", "dbfile", "action"]),
+        Ok(Command::SetJail {
+            jail: "dbfile",
+            op: Err(no_set("action"))
+        })
+    );
+    assert_eq!(
+        p(&["set", "dbfile", "/x"]),
+        Ok(Command::SetServer(ServerSetting::Dbfile, "/x"))
+    );
+}
