@@ -216,13 +216,19 @@ impl FleetDb {
 
     /// Up to `limit` local decisions written by the daemon and not yet taken, oldest first.
     pub fn intents(&self, limit: usize) -> Result<Vec<Intent>, FleetError> {
+        self.intents_after(0, limit)
+    }
+
+    /// Up to `limit` intents after row `seq`, oldest first.
+    pub fn intents_after(&self, seq: i64, limit: usize) -> Result<Vec<Intent>, FleetError> {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT seq, jail, ip, kind, ends_at FROM fleet_intent ORDER BY seq LIMIT ?1",
+                "SELECT seq, jail, ip, kind, ends_at FROM fleet_intent WHERE seq > ?1
+                 ORDER BY seq LIMIT ?2",
             )
             .map_err(e("reading the intents"))?;
-        st.query_map([limit as i64], |r| {
+        st.query_map([seq, limit as i64], |r| {
             Ok(Intent {
                 seq: r.get(0)?,
                 jail: r.get(1)?,
@@ -233,6 +239,27 @@ impl FleetDb {
         })
         .and_then(|rows| rows.collect())
         .map_err(e("reading the intents"))
+    }
+
+    /// The last intent's row (0: none): the intents up to it were written before this start.
+    pub fn last_intent_seq(&self) -> Result<i64, FleetError> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM fleet_intent", [], |r| {
+                r.get(0)
+            })
+            .map_err(e("reading the intents"))
+    }
+
+    /// Deletes the intents `seqs` (taken into the outbox).
+    pub fn drop_intent_rows(&self, seqs: &[i64]) -> Result<(), FleetError> {
+        let mut st = self
+            .conn
+            .prepare_cached("DELETE FROM fleet_intent WHERE seq = ?1")
+            .map_err(e("deleting the intents"))?;
+        for s in seqs {
+            st.execute([s]).map_err(e("deleting the intents"))?;
+        }
+        Ok(())
     }
 
     /// Deletes the intents up to `seq` (taken into the outbox).

@@ -14,6 +14,7 @@
 //! - [`config`]: `[Fleet]` of fail2ban.local and the trust file (keys and per-origin policy).
 //! - [`event`]: the v1 event, subjects, `ipkey`, ed25519 signing.
 //! - [`failures`]: shared failure counting (`share_failures`): batches and the capped sums.
+//! - [`gate`]: when a local decision may be published (a ban once its local actions ran).
 //! - [`merge`]: verification, policy and the merge of every origin's decisions (pure).
 //! - [`db`]: the fleet's own tables in ferroban's SQLite database (outbox, cursor, remote bans).
 //! - [`node`]: the NATS side, on its own thread and runtime, so the daemon never waits on it.
@@ -25,6 +26,7 @@ pub mod config;
 pub mod db;
 pub mod event;
 pub mod failures;
+pub mod gate;
 pub mod merge;
 pub mod node;
 
@@ -119,6 +121,9 @@ pub struct Status {
     pub lag: u64,
     /// Own decisions not yet acknowledged by JetStream.
     pub outbox: u64,
+    /// Own decisions not yet signed into the outbox: bans whose local actions have not run
+    /// yet (and decisions of the same address behind them).
+    pub awaiting_enforcement: u64,
     /// Engine clock minus local clock (ms), when measured.
     pub skew_ms: Option<i64>,
     /// Own decisions acknowledged by JetStream.

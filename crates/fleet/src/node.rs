@@ -15,6 +15,7 @@ use crate::config::{FleetConfig, Trust};
 use crate::db::{FleetDb, OwnRow, RemoteRow};
 use crate::event::{self, ClockKind, Event, Kind, SigningKey};
 use crate::failures::{self, Counter, Limits, Outgoing};
+use crate::gate::Gate;
 use crate::merge::{self, Entry, Merge, Outcome, Reject};
 use crate::{Apply, ApplyKind, FleetError, Now, PeerStatus, Status};
 
@@ -55,8 +56,21 @@ enum Cmd {
         ip: String,
     },
     /// The daemon wrote decisions into `fleet_intent` (committed with their bans): take them
-    /// into the outbox.
+    /// into the outbox (a ban once its local actions ran).
     Intents,
+    /// The local actions of one ban of each of `ips` in `jail` ran (successfully or not).
+    Enforced {
+        jail: String,
+        ips: Vec<String>,
+    },
+    /// The start-up restore of `jail` ran (its intents of an earlier run may go).
+    Restored {
+        jail: String,
+    },
+    /// The daemon started these jails (the intents of an earlier run of others may go).
+    Started {
+        jails: Vec<String>,
+    },
     /// A jail that counts failures fleet-wide, with its limits.
     FailJail {
         jail: String,
@@ -127,14 +141,48 @@ impl FleetHandle {
         ban: bool,
         ends_at: Option<f64>,
     ) -> Option<(&'static str, Vec<rusqlite::types::Value>)> {
-        (self.cfg.role.publishes() && self.cfg.shares(jail))
+        self.publishes(jail)
             .then(|| crate::db::intent(jail, ip, ban, ends_at))
     }
 
-    /// Decisions were written with [`FleetHandle::intent`]: the publisher takes them (it also
-    /// looks for them every few seconds, and at its start: those of a crash are published then).
+    /// Decisions were written with [`FleetHandle::intent`]: the publisher reads them (it also
+    /// looks for them every few seconds, and at its start: those of a crash), and signs each
+    /// into the outbox once it may go: a ban when [`FleetHandle::enforced`] reports that its
+    /// local actions ran, one of an earlier run when [`FleetHandle::restored`] reports its
+    /// jail's restore (see [`crate::gate`]).
     pub fn intents_written(&self) {
         let _ = self.tx.send(Cmd::Intents);
+    }
+
+    /// Whether local decisions of jail `jail` are published (the jail shares its bans, the
+    /// role publishes).
+    pub fn publishes(&self, jail: &str) -> bool {
+        self.cfg.role.publishes() && self.cfg.shares(jail)
+    }
+
+    /// The local actions of one ban of each of `ips` (written with [`FleetHandle::intent`])
+    /// in `jail` ran, successfully or not: their publication may go. Never blocks.
+    pub fn enforced(&self, jail: &str, ips: Vec<String>) {
+        if !ips.is_empty() {
+            let _ = self.tx.send(Cmd::Enforced {
+                jail: jail.to_string(),
+                ips,
+            });
+        }
+    }
+
+    /// The restore of `jail` at its start ran: the bans it enforced again include those whose
+    /// publication was written before a crash, which may go now.
+    pub fn restored(&self, jail: &str) {
+        let _ = self.tx.send(Cmd::Restored {
+            jail: jail.to_string(),
+        });
+    }
+
+    /// The daemon started `jails` at its start: the publications written before a crash by
+    /// other jails (removed, or not starting) go without waiting for a restore.
+    pub fn started(&self, jails: Vec<String>) {
+        let _ = self.tx.send(Cmd::Started { jails });
     }
 
     /// A local ban was lifted by hand: publish the unban (it lifts only this node's ban).
@@ -234,6 +282,8 @@ pub fn start(
         )));
     }
     let db = FleetDb::open(db.as_deref())?;
+    // Intents up to this row were written before this start.
+    let gate = Gate::new(db.last_intent_seq()?);
     let skew = db.meta("skew_ms")?.and_then(|v| v.parse().ok());
     let now_ms = fleet_ms(now(), skew.unwrap_or(0));
     let mut merge = Merge::default();
@@ -313,6 +363,8 @@ pub fn start(
         counter: Counter::default(),
         outgoing: Outgoing::default(),
         fail_limits: BTreeMap::new(),
+        gate,
+        intents_due: false,
     };
     std::thread::Builder::new()
         .name("ferroban-fleet".into())
@@ -348,6 +400,10 @@ struct Node {
     counter: Counter,
     outgoing: Outgoing,
     fail_limits: BTreeMap<String, Limits>,
+    /// The daemon's intents read and not yet taken into the outbox.
+    gate: Gate,
+    /// Intents to read or release: [`Node::take_intents`] after the commands' transaction.
+    intents_due: bool,
 }
 
 /// Why a session ended.
@@ -374,7 +430,8 @@ impl Node {
     }
 
     async fn run(mut self) {
-        // Decisions committed with their bans before a crash or stop, not yet in the outbox.
+        // Decisions committed with their bans before a crash or stop, not yet in the outbox:
+        // read now, published once their jails' restore ran (the daemon reports it).
         self.take_intents();
         let mut backoff = Duration::from_millis(250);
         let mut last_error = String::new();
@@ -406,6 +463,9 @@ impl Node {
                         None | Some(Cmd::Stop) => return,
                         Some(c) => {
                             self.command(c);
+                            if self.intents_due {
+                                self.take_intents();
+                            }
                             self.st().outbox = self.db.pending_count().unwrap_or(0);
                         }
                     },
@@ -638,7 +698,11 @@ impl Node {
                         self.command(c);
                     }
                     if tx && let Err(e) = self.db.commit() {
+                        self.db.rollback();
                         self.log(Level::Error, format!("fleet: {e}"));
+                    }
+                    if self.intents_due {
+                        self.take_intents();
                     }
                     self.st().outbox = self.db.pending_count().unwrap_or(0);
                     if stop {
@@ -817,7 +881,24 @@ impl Node {
                 return;
             }
             Cmd::Intents => {
-                self.take_intents();
+                self.intents_due = true;
+                return;
+            }
+            Cmd::Enforced { jail, ips } => {
+                for ip in ips {
+                    self.gate.enforced(&jail, &ip);
+                }
+                self.intents_due = true;
+                return;
+            }
+            Cmd::Restored { jail } => {
+                self.gate.restored(&jail);
+                self.intents_due = true;
+                return;
+            }
+            Cmd::Started { jails } => {
+                self.gate.started(jails);
+                self.intents_due = true;
                 return;
             }
             Cmd::Lift { jail, ip } => {
@@ -895,50 +976,71 @@ impl Node {
         }
     }
 
-    /// Turns the daemon's intents into signed outbox rows and deletes them, in one transaction
-    /// (the caller's, when one is open).
+    /// Reads the daemon's new intents and turns those that may go (a ban once its local
+    /// actions ran: [`Gate`]) into signed outbox rows, deleting them, in one transaction. The
+    /// others stay in the table (durable) and in the gate.
     fn take_intents(&mut self) {
+        self.intents_due = false;
         let own_tx = !self.db.in_transaction() && self.db.begin().is_ok();
+        let mut ok = true;
         loop {
-            let batch = match self.db.intents(BATCH) {
-                Ok(b) => b,
+            match self.db.intents_after(self.gate.read_to(), BATCH) {
+                Ok(b) => {
+                    let full = b.len() == BATCH;
+                    for i in b {
+                        self.gate.add(i);
+                    }
+                    if !full {
+                        break;
+                    }
+                }
                 Err(e) => {
                     self.log(Level::Error, format!("fleet: {e}"));
+                    ok = false;
                     break;
                 }
-            };
-            let Some(last) = batch.last().map(|i| i.seq) else {
-                break;
-            };
-            let full = batch.len() == BATCH;
-            for i in batch {
-                self.command(if i.ban {
-                    Cmd::Ban {
-                        jail: i.jail,
-                        ip: i.ip,
-                        ends_at: i.ends_at,
-                    }
-                } else {
-                    Cmd::Unban {
-                        jail: i.jail,
-                        ip: i.ip,
-                    }
-                });
-            }
-            if let Err(e) = self.db.drop_intents(last) {
-                self.log(Level::Error, format!("fleet: {e}"));
-                break;
-            }
-            if !full {
-                break;
             }
         }
-        if own_tx && let Err(e) = self.db.commit() {
-            // The intents stay for the next try.
-            self.db.rollback();
+        let taken = self.gate.take();
+        let seqs: Vec<i64> = taken.iter().map(|i| i.seq).collect();
+        for i in taken {
+            self.command(if i.ban {
+                Cmd::Ban {
+                    jail: i.jail,
+                    ip: i.ip,
+                    ends_at: i.ends_at,
+                }
+            } else {
+                Cmd::Unban {
+                    jail: i.jail,
+                    ip: i.ip,
+                }
+            });
+        }
+        if let Err(e) = self.db.drop_intent_rows(&seqs) {
             self.log(Level::Error, format!("fleet: {e}"));
+            ok = false;
         }
-        self.st().outbox = self.db.pending_count().unwrap_or(0);
+        if own_tx
+            && ok
+            && let Err(e) = self.db.commit()
+        {
+            self.log(Level::Error, format!("fleet: {e}"));
+            ok = false;
+        }
+        if ok {
+            self.gate.committed();
+        } else {
+            // The intents stay for the next try (those taken are taken again at once).
+            if own_tx {
+                self.db.rollback();
+            }
+            self.gate.rolled_back();
+        }
+        let outbox = self.db.pending_count().unwrap_or(0);
+        let mut st = self.st();
+        st.outbox = outbox;
+        st.awaiting_enforcement = self.gate.len() as u64;
     }
 
     /// Sends the outbox: every message first, then every acknowledgement (so a storm is a

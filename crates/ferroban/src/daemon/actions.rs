@@ -200,6 +200,9 @@ fn element(t: &Ticket, now: f64) -> (HostId, Option<f64>) {
     (t.id.clone(), remaining)
 }
 
+/// Runs every action for `bans`. Once the last action ran for a ban (a shell action: that
+/// ban's command; a native one: the batch's transaction), successfully or not, the fleet may
+/// publish it ([`super::fleet::enforced`]; restored and remote bans have nothing to publish).
 async fn ban_all(
     jail: &str,
     actions: &mut [JailAction],
@@ -207,8 +210,10 @@ async fn ban_all(
     now: f64,
     hook: &crate::metrics::JailHook,
 ) {
-    for a in actions.iter_mut() {
+    let last = actions.len().saturating_sub(1);
+    for (k, a) in actions.iter_mut().enumerate() {
         let t0 = std::time::Instant::now();
+        let report = k == last;
         match a {
             JailAction::Native { name, fw } => {
                 let batch: Vec<(HostId, Option<f64>)> =
@@ -226,20 +231,29 @@ async fn ban_all(
                         batch.len()
                     );
                 }
+                if report {
+                    super::fleet::enforced(jail, bans);
+                }
             }
-            JailAction::Shell(a) => shell_ban(jail, a, bans, hook).await,
+            JailAction::Shell(a) => shell_ban(jail, a, bans, hook, report).await,
         }
+    }
+    if actions.is_empty() {
+        super::fleet::enforced(jail, bans);
     }
     for b in bans {
         hook.j.ban_confirmed(&b.ticket.id.to_string());
     }
 }
 
+/// Runs shell action `a` for each of `bans`; `report`: it is the jail's last action, each
+/// ban is enforced once its command ran (see [`ban_all`]).
 async fn shell_ban(
     jail: &str,
     a: &mut CommandAction,
     bans: &[BanJob],
     hook: &crate::metrics::JailHook,
+    report: bool,
 ) {
     for b in bans {
         let mut info = info_of(&b.ticket);
@@ -257,6 +271,9 @@ async fn shell_ban(
                 a.name(),
                 b.ticket.id
             );
+        }
+        if report {
+            super::fleet::enforced(jail, std::slice::from_ref(b));
         }
     }
 }
@@ -312,11 +329,14 @@ pub async fn worker(
                                 ),
                             }
                         }
-                        JailAction::Shell(a) => shell_ban(&jail, a, &bans, &hook).await,
+                        JailAction::Shell(a) => shell_ban(&jail, a, &bans, &hook, false).await,
                     }
                 }
                 // The daemon sends this job once, right after Start: the jail is up.
                 flog!(Info, "jail", "Jail '{jail}' started");
+                // Its stored bans are enforced again: the fleet publishes what a crash left
+                // unpublished.
+                super::fleet::restored(&jail);
             }
             Job::Ban(first) => {
                 // Take every ban already queued behind it: one batch, one transaction.

@@ -24,7 +24,7 @@
 //! lookup per address and the same unban schedule (`next_deadline`, `expire`).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use ferroban_bans::{Ban, BanManager, Store};
@@ -185,6 +185,16 @@ fn ends_at(t: &Ticket) -> Option<f64> {
     (t.bantime >= 0.0).then_some(t.time + t.bantime)
 }
 
+/// A local ban handed to its actions whose publication waits for them to have run.
+#[derive(Debug, Clone, Copy)]
+enum Pending {
+    /// Written into the fleet's `fleet_intent` with the ban: the publisher is told when the
+    /// actions ran ([`FleetHandle::enforced`]).
+    Intent,
+    /// No database file: handed to the fleet thread, with its end, when the actions ran.
+    Direct(Option<f64>),
+}
+
 thread_local! {
     /// Bans whose publication [`publish_bans`] wrote in their own store transaction, so that
     /// [`local_ban`] (at their dispatch) does not write it again.
@@ -192,22 +202,19 @@ thread_local! {
         RefCell::new(std::collections::HashSet::new());
     /// Decisions written into the store since the publisher was last woken.
     static UNSENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Local bans handed to their jail's actions whose publication waits for the actions to
+    /// have run, per (jail, address), in dispatch order (the action task runs them in order).
+    static AWAITING: RefCell<HashMap<(String, HostId), std::collections::VecDeque<Pending>>> =
+        RefCell::new(HashMap::new());
 }
 
-/// Writes the publication of a local decision: into the fleet's outbox table through the ban
-/// store (in its open batch, else committed at once), or, without a store (no database file:
-/// the fleet's tables are in memory), straight to the fleet thread.
-fn publish(h: &FleetHandle, store: Option<&mut Store>, jail: &str, ip: &str, ban: Option<f64>) {
-    let Some(store) = store else {
-        match ban {
-            Some(end) => h.local_ban(jail, ip, end.is_finite().then_some(end)),
-            None => h.local_unban(jail, ip),
-        }
-        return;
-    };
+/// Writes the publication of a local decision into the fleet's intent table through the ban
+/// store (in its open batch, else committed at once). `false`: nothing is published for it
+/// (jail not shared, role that does not publish).
+fn publish(h: &FleetHandle, store: &mut Store, jail: &str, ip: &str, ban: Option<f64>) -> bool {
     let end = ban.filter(|e| e.is_finite());
     let Some((sql, params)) = h.intent(jail, ip, ban.is_some(), end) else {
-        return;
+        return false;
     };
     if let Err(e) = store.write_foreign(sql, params) {
         // The store keeps the write queued and writes it when it can; the publisher finds it
@@ -219,6 +226,7 @@ fn publish(h: &FleetHandle, store: Option<&mut Store>, jail: &str, ip: &str, ban
         );
     }
     UNSENT.with(|u| u.set(true));
+    true
 }
 
 /// A ban's end for [`publish`]: `INFINITY` for a permanent ban.
@@ -240,31 +248,118 @@ pub fn publish_bans(store: Option<&mut Store>, jail: &str, events: &[Event]) {
         if let Event::Ban(t) = e
             && !t.restored
             && t.id.is_ip()
+            && publish(h, store, jail, &t.id.to_string(), Some(end_of(t)))
         {
-            publish(
-                h,
-                Some(&mut *store),
-                jail,
-                &t.id.to_string(),
-                Some(end_of(t)),
-            );
             WRITTEN.with(|w| w.borrow_mut().insert((jail.to_string(), t.id.clone())));
         }
     }
 }
 
 /// A local ban of jail `jail` is handed to its actions: its publication is written now, before
-/// the actions run (unless [`publish_bans`] wrote it with the ban).
+/// the actions run (unless [`publish_bans`] wrote it with the ban), and goes once they ran
+/// ([`enforced`]). Without a database file it is handed to the fleet thread then.
 pub fn local_ban(store: Option<&mut Store>, jail: &str, t: &Ticket) {
     if t.restored || !t.id.is_ip() {
         return;
     }
     let key = (jail.to_string(), t.id.clone());
-    if WRITTEN.with(|w| w.borrow_mut().remove(&key)) {
+    let written = WRITTEN.with(|w| w.borrow_mut().remove(&key));
+    let Some(h) = handle() else { return };
+    let pending = match store {
+        _ if written => Pending::Intent,
+        Some(store) => {
+            if !publish(h, store, jail, &t.id.to_string(), Some(end_of(t))) {
+                return;
+            }
+            Pending::Intent
+        }
+        None if h.publishes(jail) => Pending::Direct(ends_at(t)),
+        None => return,
+    };
+    AWAITING.with(|a| a.borrow_mut().entry(key).or_default().push_back(pending));
+}
+
+/// The action task of `jail` ran its actions for `bans` (successfully or not: a local
+/// firewall that failed does not keep the other nodes from banning, as fail2ban keeps a ban
+/// whose action failed): their publications go (those waiting; restored and remote bans
+/// have none).
+pub fn enforced(jail: &str, bans: &[BanJob]) {
+    if AWAITING.with(|a| a.borrow().is_empty()) {
         return;
     }
+    let Some(h) = handle() else { return };
+    let mut ips = Vec::new();
+    AWAITING.with(|a| {
+        let mut a = a.borrow_mut();
+        for b in bans.iter().filter(|b| !b.ticket.restored) {
+            let key = (jail.to_string(), b.ticket.id.clone());
+            let Some(q) = a.get_mut(&key) else { continue };
+            let p = q.pop_front();
+            if q.is_empty() {
+                a.remove(&key);
+            }
+            match p {
+                Some(Pending::Intent) => ips.push(b.ticket.id.to_string()),
+                Some(Pending::Direct(end)) => h.local_ban(jail, &b.ticket.id.to_string(), end),
+                None => {}
+            }
+        }
+    });
+    h.enforced(jail, ips);
+}
+
+/// The restore of `jail` at its start ran (the action task): the publications written before
+/// a crash, whose enforcement was unknown, go now that the stored bans are enforced again.
+pub fn restored(jail: &str) {
     if let Some(h) = handle() {
-        publish(h, store, jail, &t.id.to_string(), Some(end_of(t)));
+        h.restored(jail);
+    }
+}
+
+/// The daemon started its jails: the publications written before a crash by jails not
+/// running now go at once (the others wait for their jail's restore, [`restored`]), and the
+/// stored remote bans of jails not in the configuration are not kept in memory (they stay
+/// stored, for a later start with that jail; those of a jail whose configuration is broken
+/// are kept for the reload that fixes it).
+pub fn started(state: &Shared) {
+    let st = state.borrow();
+    let names: std::collections::HashSet<String> =
+        st.jails.iter().map(|j| j.jail.name().to_string()).collect();
+    RESTORED.with(|r| {
+        r.borrow_mut()
+            .retain(|a| names.contains(&a.jail) || st.broken.contains_key(&a.jail))
+    });
+    drop(st);
+    if let Some(h) = handle() {
+        h.started(names.into_iter().collect());
+    }
+}
+
+/// Jail `jail` is gone from the configuration (a reload stopped it): its remote bans, kept
+/// since its stop to come back at its next start, are dropped from memory.
+pub fn forget_jail(jail: &str) {
+    RESTORED.with(|r| r.borrow_mut().retain(|a| a.jail != jail));
+    REMOTE.with(|r| r.borrow_mut().remove(jail));
+    sync_count(jail);
+}
+
+/// Remote bans in force per jail, for `/metrics` (`ferroban_jail_remote_banned_current`; the
+/// metrics thread reads it, the remote table is the daemon thread's).
+static REMOTE_COUNTS: std::sync::Mutex<BTreeMap<String, usize>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+/// Copies the size of `jail`'s remote table into [`REMOTE_COUNTS`] (no entry: no series).
+fn sync_count(jail: &str) {
+    let n = REMOTE.with(|r| r.borrow().get(jail).map(|rj| rj.bans.len()));
+    let mut c = REMOTE_COUNTS.lock().unwrap_or_else(|e| e.into_inner());
+    match (n, c.get_mut(jail)) {
+        (Some(n), Some(v)) => *v = n,
+        (Some(n), None) => {
+            c.insert(jail.to_string(), n);
+        }
+        (None, _) => {
+            c.remove(jail);
+        }
     }
 }
 
@@ -285,14 +380,28 @@ pub fn local_unban(store: Option<&mut Store>, jail: &str, id: &HostId) {
     if let Some(h) = handle()
         && id.is_ip()
     {
-        publish(h, store, jail, &id.to_string(), None);
+        match store {
+            Some(store) => {
+                // Taken after the ban's own publication (the fleet thread keeps their order).
+                publish(h, store, jail, &id.to_string(), None);
+            }
+            None => {
+                // A ban still waiting for its actions is not published after its own unban.
+                AWAITING.with(|a| a.borrow_mut().remove(&(jail.to_string(), id.clone())));
+                h.local_unban(jail, &id.to_string());
+            }
+        }
     }
     remove_remote(jail, id);
 }
 
 /// Drops the remote ban of `id` in `jail` here; returns it with its origin.
 fn remove_remote(jail: &str, id: &HostId) -> Option<(Ban, String)> {
-    REMOTE.with(|r| r.borrow_mut().get_mut(jail).and_then(|rj| rj.remove(id)))
+    let b = REMOTE.with(|r| r.borrow_mut().get_mut(jail).and_then(|rj| rj.remove(id)));
+    if b.is_some() {
+        sync_count(jail);
+    }
+    b
 }
 
 /// Records the remote ban of `id` in `jail` (on the unban schedule).
@@ -303,6 +412,7 @@ fn add_remote(jail: &str, id: HostId, ends_at: Option<f64>, origin: &str, now: f
             .or_default()
             .ban(id, ends_at, origin, now)
     });
+    sync_count(jail);
 }
 
 /// Whether a remote ban of `id` in `jail` still holds after `now` (then a local unban leaves
@@ -360,6 +470,9 @@ pub fn expire_remote(jail: &Jail, now: f64) -> Vec<Event> {
             })
             .collect()
     });
+    if !ended.is_empty() {
+        sync_count(name);
+    }
     let mut out = Vec::new();
     for (id, b, origin) in ended {
         if jail.is_banned(&id) {
@@ -382,10 +495,11 @@ pub fn expire_remote(jail: &Jail, now: f64) -> Vec<Event> {
 pub fn stop_remote(jail: &str, local: &[Ticket]) -> Vec<Ticket> {
     let taken = REMOTE.with(|r| {
         r.borrow_mut()
-            .get_mut(jail)
-            .map(RemoteJail::take_all)
+            .remove(jail)
+            .map(|mut rj| rj.take_all())
             .unwrap_or_default()
     });
+    sync_count(jail);
     let local: std::collections::HashSet<&HostId> = local.iter().map(|t| &t.id).collect();
     let mut out = Vec::with_capacity(taken.len());
     RESTORED.with(|rest| {
@@ -693,7 +807,7 @@ pub fn status_text(v: &serde_json::Value) -> String {
         other => other.to_string(),
     };
     let mut out = format!(
-        "Fleet status for node {} ({})\n|- Engine:      {} stream {} ({})\n|- Cursor:      {} (stream at {}, lag {})\n|- Outbox:      {} pending, {} published\n|- Clock skew:  {} ms\n|- Received:    {} events, {} applied, {} remote bans live\n",
+        "Fleet status for node {} ({})\n|- Engine:      {} stream {} ({})\n|- Cursor:      {} (stream at {}, lag {})\n|- Outbox:      {} pending, {} awaiting local enforcement, {} published\n|- Clock skew:  {} ms\n|- Received:    {} events, {} applied, {} remote bans live\n",
         s("node"),
         s("role"),
         v["servers"]
@@ -714,6 +828,7 @@ pub fn status_text(v: &serde_json::Value) -> String {
         s("stream_last_seq"),
         s("lag"),
         s("outbox"),
+        s("awaiting_enforcement"),
         s("published"),
         s("skew_ms"),
         s("received"),
@@ -818,13 +933,35 @@ pub fn unban_remote_in(state: &Shared, idx: usize, id: &HostId) -> bool {
 /// each scrape (a handful of series), called from the metrics thread.
 pub fn metric_families() -> Vec<prometheus::proto::MetricFamily> {
     match handle() {
-        Some(h) => families_of(&h.status()),
+        Some(h) => {
+            let per_jail = REMOTE_COUNTS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            families_of(&h.status(), &per_jail)
+        }
         None => Vec::new(),
     }
 }
 
-fn families_of(s: &ferroban_fleet::Status) -> Vec<prometheus::proto::MetricFamily> {
+/// The series of status `s`, with the remote bans in force per jail `per_jail`.
+fn families_of(
+    s: &ferroban_fleet::Status,
+    per_jail: &BTreeMap<String, usize>,
+) -> Vec<prometheus::proto::MetricFamily> {
     let r = prometheus::Registry::new();
+    if let Ok(g) = prometheus::IntGaugeVec::new(
+        prometheus::Opts::new(
+            "ferroban_jail_remote_banned_current",
+            "Remote bans in force (other nodes' bans applied here; ferroban_jail_banned_current counts the jail's own)",
+        ),
+        &["jail"],
+    ) {
+        for (jail, n) in per_jail {
+            g.with_label_values(&[jail.as_str()]).set(*n as i64);
+        }
+        let _ = r.register(Box::new(g));
+    }
     let gauge = |name: &str, help: &str, v: f64| {
         if let Ok(g) = prometheus::Gauge::new(name, help) {
             g.set(v);
@@ -840,6 +977,11 @@ fn families_of(s: &ferroban_fleet::Status) -> Vec<prometheus::proto::MetricFamil
         "ferroban_fleet_outbox",
         "Own decisions not yet acknowledged by JetStream",
         s.outbox as f64,
+    );
+    gauge(
+        "ferroban_fleet_awaiting_enforcement",
+        "Own bans whose publication waits for their local actions to finish",
+        s.awaiting_enforcement as f64,
     );
     gauge(
         "ferroban_fleet_lag",
@@ -951,7 +1093,8 @@ mod tests {
                 ..Default::default()
             },
         );
-        let fams = families_of(&s);
+        let per_jail = BTreeMap::from([("sshd".to_string(), 5)]);
+        let fams = families_of(&s, &per_jail);
         let mut out = Vec::new();
         use prometheus::Encoder;
         prometheus::TextEncoder::new()
@@ -961,6 +1104,8 @@ mod tests {
         for want in [
             "ferroban_fleet_connected 1",
             "ferroban_fleet_outbox 3",
+            "ferroban_fleet_awaiting_enforcement 0",
+            "ferroban_jail_remote_banned_current{jail=\"sshd\"} 5",
             "ferroban_fleet_published_total 334",
             "ferroban_fleet_failures_received_total 0",
             "ferroban_fleet_clock_skew_seconds -30",

@@ -36,6 +36,12 @@ impl Drop for Dir {
 
 /// A configuration tree: jail `web` (bantime 10 minutes) with the shell action `record`.
 fn tree(tag: &str) -> Dir {
+    tree_with(tag, "")
+}
+
+/// [`tree`] whose `actionban` runs `before` first (`<ip>` is substituted, `DIR` is the tree's
+/// directory), then records.
+fn tree_with(tag: &str, before: &str) -> Dir {
     let dir = std::env::temp_dir().join(format!(
         "ferroban-fleet-expiry-{tag}-{}",
         std::process::id()
@@ -51,8 +57,9 @@ fn tree(tag: &str) -> Dir {
     std::fs::write(
         dir.join("action.d/record.conf"),
         format!(
-            "[Definition]\nactionstart =\nactionstop =\nactioncheck =\nactionban = echo ban <ip> >> {0}\nactionunban = echo unban <ip> >> {0}\n",
-            dir.join("actions.log").display()
+            "[Definition]\nactionstart =\nactionstop =\nactioncheck =\nactionban = {1}echo ban <ip> >> {0}\nactionunban = echo unban <ip> >> {0}\n",
+            dir.join("actions.log").display(),
+            before.replace("DIR", &dir.display().to_string())
         ),
     )
     .unwrap();
@@ -386,11 +393,91 @@ fn a_local_ban_and_its_publication_are_committed_together() {
         assert_eq!(state.borrow_mut().ban_many_in(0, ids), 2);
         // Their publication was committed with them, before their actions ran.
         assert_eq!(unpublished(&dir), 2);
-        recorded(&dir, &["ban 198.51.100.20", "ban 198.51.100.21"]).await;
-        // The next start of the fleet takes them into its outbox: nothing was lost.
+        let mut want = vec!["ban 198.51.100.20", "ban 198.51.100.21"];
+        recorded(&dir, &want).await;
+        // The next start of the fleet reads them; whether their actions ran is unknown to it,
+        // so they wait for the jail's restore at the daemon's start.
         let h = fleet(&dir, &clock);
+        wait_for("both read and held", || {
+            h.status().awaiting_enforcement == 2
+        })
+        .await;
+        assert_eq!(h.status().outbox, 0);
+        let state = self::state(&dir, &clock);
+        start_jail(&state);
+        want.extend(["ban 198.51.100.20", "ban 198.51.100.21"]);
+        recorded(&dir, &want).await;
+        // Enforced again by the restore: in the outbox, nothing was lost.
         wait_for("both bans in the outbox", || h.status().outbox == 2).await;
+        assert_eq!(h.status().awaiting_enforcement, 0);
         assert_eq!(unpublished(&dir), 2);
+        h.stop();
+    });
+}
+
+/// The actions log, as written so far.
+fn actions_log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("actions.log")).unwrap_or_default()
+}
+
+#[test]
+fn a_local_ban_is_published_only_after_its_action_ran() {
+    // The action waits for a gate file (a slow firewall command); its ban of .41 fails.
+    let d = tree_with(
+        "slow",
+        "while [ ! -e DIR/gate ]; do sleep 0.02; done; [ <ip> != 198.51.100.41 ] || exit 1; ",
+    );
+    let dir = d.0.clone();
+    let gate = dir.join("gate");
+    let clock = ManualClock::new(T0);
+    run(async move {
+        let h = fleet(&dir, &clock);
+        let state = state(&dir, &clock);
+        start_jail(&state);
+        assert!(state.borrow_mut().ban_in(0, HostId::parse("198.51.100.40")));
+        // Committed with the ban, read by the publisher, and held: the action still runs.
+        assert_eq!(unpublished(&dir), 1);
+        wait_for("the publisher holds the ban", || {
+            h.status().awaiting_enforcement == 1
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(h.status().outbox, 0, "published before its action ran");
+        assert_eq!(actions_log(&dir), "");
+        // The firewall command finishes: then, and only then, the ban is in the outbox.
+        std::fs::write(&gate, "").unwrap();
+        wait_for("the ban in the outbox", || h.status().outbox == 1).await;
+        assert_eq!(actions_log(&dir), "ban 198.51.100.40\n");
+        assert_eq!(h.status().awaiting_enforcement, 0);
+        // A ban whose action fails is published all the same, once the action ran.
+        assert!(state.borrow_mut().ban_in(0, HostId::parse("198.51.100.41")));
+        wait_for("the failed ban in the outbox", || h.status().outbox == 2).await;
+        // Its command failed before recording, and was counted as failed before that.
+        assert_eq!(actions_log(&dir), "ban 198.51.100.40\n");
+        assert_eq!(
+            metric(
+                &state,
+                r#"ferroban_action_errors_total{action="record",jail="web",operation="ban"}"#
+            ),
+            "1"
+        );
+        // An unban right behind a ban whose action still runs waits behind it, so the last
+        // decision stays the last one.
+        std::fs::remove_file(&gate).unwrap();
+        let id = HostId::parse("198.51.100.42");
+        assert!(state.borrow_mut().ban_in(0, id.clone()));
+        assert!(state.borrow_mut().unban_in(0, &id));
+        wait_for("both held", || h.status().awaiting_enforcement == 2).await;
+        assert_eq!(h.status().outbox, 2);
+        std::fs::write(&gate, "").unwrap();
+        // The ban goes, then its unban replaces it in the outbox (one subject).
+        wait_for("ban and unban taken", || {
+            h.status().awaiting_enforcement == 0
+        })
+        .await;
+        let db = FleetDb::open(Some(&db(&dir))).unwrap();
+        assert_eq!(db.intents(10).unwrap().len(), 0);
+        assert_eq!(db.pending_count().unwrap(), 3);
         h.stop();
     });
 }

@@ -416,6 +416,8 @@ async fn serve(settings: Settings, ready: Option<std::fs::File>) -> u8 {
         reloading: false,
     }));
     start_all(&state, None);
+    // Publications of a previous run go once the jails' restores ran (of other jails: now).
+    fleet::started(&state);
     tokio::task::spawn_local(fleet::apply_task(state.clone()));
     let (tx, rx) = mpsc::channel(64);
     tokio::task::spawn_local(crate::control::server::serve(listener, tx));
@@ -644,6 +646,7 @@ async fn reload_inner(state: &Shared, only: &[String], opts: ReloadOptions) {
                 "Jail '{n}' is gone from the configuration: stopping it"
             );
             server::stop_jail(state, n).await;
+            fleet::forget_jail(n);
         }
     }
     for def in cfg.jails {

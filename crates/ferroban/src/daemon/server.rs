@@ -184,13 +184,21 @@ impl State {
     pub fn unban_in(&mut self, idx: usize, id: &HostId) -> bool {
         let ev = {
             let store = self.store.as_mut();
-            self.jails[idx].jail.unban(id, store)
+            if let Some(s) = store {
+                // The unban and the fleet's publication of it: one transaction.
+                s.begin_batch();
+            }
+            let ev = self.jails[idx].jail.unban(id, self.store.as_mut());
+            if ev.is_some() {
+                super::fleet::local_unban(self.store.as_mut(), self.jails[idx].jail.name(), id);
+            }
+            self.end_store_batch();
+            ev
         };
         match ev {
             Some(ev) => {
                 let one = std::slice::from_ref(&ev);
                 self.metric_events(idx, one, crate::metrics::BanOrigin::Manual, None);
-                super::fleet::local_unban(self.store.as_mut(), self.jails[idx].jail.name(), id);
                 self.dispatch(idx, vec![ev]);
                 true
             }
@@ -210,9 +218,18 @@ impl State {
             if let Some(s) = store.as_mut() {
                 s.begin_batch();
             }
-            jails[idx]
-                .jail
-                .add_failure(id, now, matches, Vec::new(), weight, now, store.as_mut())
+            let events = jails[idx].jail.add_failure(
+                id,
+                now,
+                matches,
+                Vec::new(),
+                weight,
+                now,
+                store.as_mut(),
+            );
+            // The fleet's publication of its ban commits with it.
+            super::fleet::publish_bans(store.as_mut(), jails[idx].jail.name(), &events);
+            events
         };
         self.end_store_batch();
         self.failure_metrics(idx, &events, failed_before, now, None);
@@ -1113,6 +1130,11 @@ pub fn spawn_lookups(state: &Shared, name: &str, lookups: Vec<ferroban_engine::i
                 };
                 let State { jails, store, .. } = &mut *st;
                 let jail = &mut jails[idx].jail;
+                if let Some(s) = store.as_mut() {
+                    // The bans of the failures that waited: one transaction, with the fleet's
+                    // publication of them.
+                    s.begin_batch();
+                }
                 let events = match (&lookup, answer) {
                     (Lookup::Resolve(host), Answer::Resolve(addrs)) => {
                         jail.answer_resolve(host, addrs, now, store.as_mut())
@@ -1122,7 +1144,9 @@ pub fn spawn_lookups(state: &Shared, name: &str, lookups: Vec<ferroban_engine::i
                     }
                     _ => Vec::new(),
                 };
+                super::fleet::publish_bans(store.as_mut(), jail.name(), &events);
                 let more = jail.take_lookups();
+                st.end_store_batch();
                 st.metric_events(idx, &events, crate::metrics::BanOrigin::Log, None);
                 st.dispatch(idx, events);
                 more
