@@ -1,4 +1,5 @@
-//! `ferroban client --json`: one JSON object per command, on one line, with readable keys.
+//! `ferroban client --json`: one JSON object per command, on one line, with readable keys. The
+//! object is chosen from the parsed command ([`super::cmd::Command`], one rendering per variant).
 //!
 //! Status labels become snake_case keys (`Currently failed` → `currently_failed`); key order is
 //! the order shown here.
@@ -14,6 +15,7 @@
 //! | `unban ...` | `{"unbanned":2}` |
 //! | `ping` / `version` / `echo W...` | `{"ping":"pong"}` / `{"version":"1.0.2"}` / `{"echo":["W"]}` |
 //! | `fleet status` | the fleet's status object: `{"node":"web-01","connected":true,"cursor":…,"outbox":0,"peers":{…},"rejects":{…},…}` |
+//! | `top [SEQ]` | the metrics snapshot `ferroban top` reads: `{"events":[…],"jails":[…],"now":…,"offenders":[…],"seq":23,"version":1}` |
 //! | `start` (the server) | `{"started":true}` |
 //! | `stop` / `stop J` / `stop --all` | `{"stopped":true}` / `{"jail":"J","stopped":true}` / `{"jail":"--all","stopped":true}` |
 //! | `start J` / `add J ...` | `{"jail":"J","started":true}` / `{"jail":"J","added":true}` |
@@ -30,10 +32,12 @@
 //! | `get J actionproperties A` / `actionmethods A` | `{"jail":"sshd","action":"A","actionproperties":[...]}` |
 //! | `set J addaction A ...` / `delaction A` | `{"jail":"sshd","action":"A","added":true}` / `{..."removed":true}` |
 //! | `get X` / `set X V` (server settings) | `{"X":<value>}`: `{"loglevel":"INFO"}` |
-//! | anything else | `{"command":["w1","w2"],"result":<value>}` |
+//! | words the protocol does not have ([`super::cmd::parse`] refuses them) | `{"command":["w1","w2"],"result":<value>}` |
 //! | a failed command | `{"error":"Sorry but the jail 'x' does not exist"}` (exit status 255) |
 
 use serde_json::{Value, json};
+
+use super::cmd::{self, Command, JailGet, JailSet};
 
 /// A JSON value whose objects keep their key order.
 enum J {
@@ -137,8 +141,9 @@ fn summary(pairs: &[Value]) -> Vec<(String, J)> {
         .collect()
 }
 
-fn status(c: &[&str], r: &Value) -> Option<J> {
-    if let Some(&jail) = c.get(1).filter(|&&j| j != "--all") {
+/// `status` (`all`: `status --all`, whose last element holds the jails) or `status JAIL`.
+fn status(jail: Option<&str>, all: bool, r: &Value) -> Option<J> {
+    if let Some(jail) = jail {
         let mut out = vec![("jail".to_string(), v(jail))];
         match jail_status(r) {
             J::Obj(sections) => out.extend(sections),
@@ -148,8 +153,8 @@ fn status(c: &[&str], r: &Value) -> Option<J> {
     }
     let items = r.as_array()?;
     let (jails, pairs) = match items.split_last() {
-        Some((Value::Object(o), rest)) if c.len() > 1 => (Some(o), rest),
-        Some((last, rest)) if c.len() > 1 => match last.as_array().and_then(|p| p.get(1)) {
+        Some((Value::Object(o), rest)) if all => (Some(o), rest),
+        Some((last, rest)) if all => match last.as_array().and_then(|p| p.get(1)) {
             Some(Value::Object(o)) => (Some(o), rest),
             _ => (None, items.as_slice()),
         },
@@ -196,9 +201,10 @@ fn stats(r: &Value) -> Option<J> {
     Some(J::Obj(out))
 }
 
-fn banned(c: &[&str], r: &Value) -> Option<J> {
+/// `banned` (no `ids`) or `banned IP...`.
+fn banned(ids: &[&str], r: &Value) -> Option<J> {
     let items = r.as_array()?;
-    if c.len() == 1 {
+    if ids.is_empty() {
         let mut out = Vec::new();
         for item in items {
             for (name, ids) in item.as_object()? {
@@ -207,7 +213,6 @@ fn banned(c: &[&str], r: &Value) -> Option<J> {
         }
         return Some(J::Obj(out));
     }
-    let ids = &c[1..];
     (ids.len() == items.len()).then(|| {
         J::Obj(
             ids.iter()
@@ -235,26 +240,18 @@ fn ban_with_time(line: &Value) -> J {
     parsed.unwrap_or_else(|| J::V(line.clone()))
 }
 
-/// The list a `set J addX`/`delX` changes (and returns).
-fn list_name(option: &str) -> &str {
-    match option {
-        "addignoreip" | "delignoreip" => "ignoreip",
-        "addlogpath" | "dellogpath" => "logpath",
-        "addfailregex" | "delfailregex" => "failregex",
-        "addignoreregex" | "delignoreregex" => "ignoreregex",
-        "addjournalmatch" | "deljournalmatch" => "journalmatch",
-        other => other,
-    }
-}
-
-fn jail_option(c: &[&str], r: &Value) -> Option<J> {
-    let (verb, jail, option) = (c[0], c[1], *c.get(2)?);
+/// `get JAIL ...`; `option` is the setting's word.
+fn jail_get(jail: &str, op: &JailGet<'_>, option: &str, r: &Value) -> Option<J> {
     let mut out = vec![("jail".to_string(), v(jail))];
     let mut add = |k: &str, val: J| out.push((k.to_string(), val));
-    match (verb, option) {
-        (_, "banned") if c.len() > 4 => {
-            let flags = r.as_array().filter(|a| a.len() == c.len() - 3)?;
-            let each = c[3..]
+    match op {
+        JailGet::BannedIds([id]) => {
+            let flag = r.as_i64()?;
+            add("banned", obj([(*id, v(flag != 0))]));
+        }
+        JailGet::BannedIds(ids) => {
+            let flags = r.as_array().filter(|a| a.len() == ids.len())?;
+            let each = ids
                 .iter()
                 .zip(flags)
                 .map(|(ip, f)| {
@@ -266,89 +263,146 @@ fn jail_option(c: &[&str], r: &Value) -> Option<J> {
                 .collect();
             add("banned", J::Obj(each));
         }
-        (_, "banned") if c.len() == 4 => {
-            let flag = r.as_i64()?;
-            add("banned", obj([(c[3], v(flag != 0))]));
-        }
-        ("get", "banip") if c.get(3) == Some(&"--with-time") => {
-            add(
-                "banip",
-                J::Arr(r.as_array()?.iter().map(ban_with_time).collect()),
-            );
-        }
-        ("set", "banip") => add("banned", J::V(r.clone())),
-        ("set", "unbanip") => add("unbanned", J::V(r.clone())),
-        ("set", "attempt") => add("failures", J::V(r.clone())),
-        (_, "datepattern") => {
-            let dp = match r.as_array().map(Vec::as_slice) {
-                Some([p, n]) => obj([("pattern", J::V(p.clone())), ("name", J::V(n.clone()))]),
-                _ => J::V(r.clone()),
-            };
-            add("datepattern", dp);
-        }
-        (_, "action") => {
-            add("action", v(*c.get(3)?));
-            add("property", v(*c.get(4)?));
+        JailGet::Banip {
+            sep: Some("--with-time"),
+            ..
+        } => add(
+            "banip",
+            J::Arr(r.as_array()?.iter().map(ban_with_time).collect()),
+        ),
+        JailGet::Datepattern => add("datepattern", datepattern(r)),
+        JailGet::Action { act, key } => {
+            add("action", v(*act));
+            add("property", v(*key));
             add("value", J::V(r.clone()));
         }
-        (_, "actionproperties" | "actionmethods") => {
-            add("action", v(*c.get(3)?));
+        JailGet::ActionProperties(act) | JailGet::ActionMethods(act) => {
+            add("action", v(*act));
             add(option, J::V(r.clone()));
         }
-        ("set", "addaction") => {
-            add("action", v(*c.get(3)?));
-            add("added", v(true));
-        }
-        ("set", "delaction") => {
-            add("action", v(*c.get(3)?));
-            add("removed", v(true));
-        }
-        (_, option) => add(list_name(option), J::V(r.clone())),
+        JailGet::Banned
+        | JailGet::Banip { .. }
+        | JailGet::Findtime
+        | JailGet::Bantime
+        | JailGet::Maxretry
+        | JailGet::Maxmatches
+        | JailGet::Ignoreip
+        | JailGet::Ignoreself
+        | JailGet::Ignorecommand
+        | JailGet::Logpath
+        | JailGet::Logencoding
+        | JailGet::Usedns
+        | JailGet::Failregex
+        | JailGet::Ignoreregex
+        | JailGet::Actions
+        | JailGet::Maxlines
+        | JailGet::Prefregex
+        | JailGet::Logtimezone
+        | JailGet::Ignorecache
+        | JailGet::Journalmatch
+        | JailGet::BantimeOption(_) => add(option, J::V(r.clone())),
     }
     Some(J::Obj(out))
 }
 
-const SERVER_SETTINGS: [&str; 8] = [
-    "loglevel",
-    "logtarget",
-    "syslogsocket",
-    "dbfile",
-    "dbmaxmatches",
-    "dbpurgeage",
-    "thread",
-    "allowipv6",
-];
-
-fn shaped(c: &[&str], r: &Value) -> Option<J> {
-    Some(match c {
-        ["ping", ..] => obj([("ping", J::V(r.clone()))]),
-        ["version", ..] => obj([("version", J::V(r.clone()))]),
-        ["echo", ..] => obj([("echo", J::V(r.clone()))]),
-        ["server-status"] => obj([("server_status", J::V(r.clone()))]),
-        // The fleet's status object as the server sends it (crates/fleet `Status`).
-        ["fleet", "status"] => J::V(r.clone()),
-        ["status", ..] => status(c, r)?,
-        ["stats" | "statistics"] => stats(r)?,
-        ["banned", ..] => banned(c, r)?,
-        ["unban", ..] => obj([("unbanned", J::V(r.clone()))]),
-        ["stop"] => obj([("stopped", v(true))]),
-        ["stop", jail] => obj([("jail", v(*jail)), ("stopped", v(true))]),
-        ["start", jail] => obj([("jail", v(*jail)), ("started", v(true))]),
-        ["add", jail, ..] => obj([("jail", v(*jail)), ("added", v(true))]),
-        ["reload", ..] => obj([("reload", J::V(r.clone()))]),
-        ["flushlogs"] => obj([("flushlogs", J::V(r.clone()))]),
-        ["get" | "set", setting, ..] if SERVER_SETTINGS.contains(setting) => {
-            obj([(*setting, J::V(r.clone()))])
+/// `set JAIL ...`; `option` is the setting's word.
+fn jail_set(jail: &str, op: &JailSet<'_>, option: &str, r: &Value) -> Option<J> {
+    let mut out = vec![("jail".to_string(), v(jail))];
+    let mut add = |k: &str, val: J| out.push((k.to_string(), val));
+    match op {
+        JailSet::Banip { .. } => add("banned", J::V(r.clone())),
+        JailSet::Unbanip { .. } => add("unbanned", J::V(r.clone())),
+        JailSet::Attempt { .. } => add("failures", J::V(r.clone())),
+        JailSet::Datepattern(_) => add("datepattern", datepattern(r)),
+        JailSet::Action { act, key, .. }
+        | JailSet::ActionNoValue { act, key }
+        | JailSet::ActionCall { act, key } => {
+            add("action", v(*act));
+            add("property", v(*key));
+            add("value", J::V(r.clone()));
         }
-        ["get" | "set", _, _, ..] => jail_option(c, r)?,
-        _ => return None,
+        JailSet::AddAction(act) | JailSet::AddPythonAction { act, .. } => {
+            add("action", v(*act));
+            add("added", v(true));
+        }
+        JailSet::DelAction(act) => {
+            add("action", v(*act));
+            add("removed", v(true));
+        }
+        // The list an `add*`/`del*` changes (and returns) is named after the list.
+        JailSet::AddIgnoreip(_) | JailSet::DelIgnoreip(_) => add("ignoreip", J::V(r.clone())),
+        JailSet::AddLogpath { .. } | JailSet::DelLogpath(_) => add("logpath", J::V(r.clone())),
+        JailSet::AddFailregex(_) | JailSet::DelFailregex(_) => add("failregex", J::V(r.clone())),
+        JailSet::AddIgnoreregex(_) | JailSet::DelIgnoreregex(_) => {
+            add("ignoreregex", J::V(r.clone()))
+        }
+        JailSet::AddJournalmatch(_) | JailSet::DelJournalmatch(_) => {
+            add("journalmatch", J::V(r.clone()))
+        }
+        JailSet::Bantime(_)
+        | JailSet::Findtime(_)
+        | JailSet::Maxretry(_)
+        | JailSet::Logencoding(_)
+        | JailSet::Maxlines(_)
+        | JailSet::Maxmatches(_)
+        | JailSet::Usedns(_)
+        | JailSet::Ignoreself(_)
+        | JailSet::Ignorecommand(_)
+        | JailSet::Ignorecache(_)
+        | JailSet::Logtimezone(_)
+        | JailSet::Prefregex(_)
+        | JailSet::BantimeOption(..)
+        | JailSet::Idle(_) => add(option, J::V(r.clone())),
+    }
+    Some(J::Obj(out))
+}
+
+/// `[pattern, name]` → `{"pattern":...,"name":...}`.
+fn datepattern(r: &Value) -> J {
+    match r.as_array().map(Vec::as_slice) {
+        Some([p, n]) => obj([("pattern", J::V(p.clone())), ("name", J::V(n.clone()))]),
+        _ => J::V(r.clone()),
+    }
+}
+
+/// The object for command `c`'s value `r`; `option` is the word after the jail name. `None` when
+/// the value does not have the command's shape.
+fn shaped(c: &Command<'_>, option: &str, r: &Value) -> Option<J> {
+    use Command as C;
+    Some(match c {
+        C::Ping => obj([("ping", J::V(r.clone()))]),
+        C::Version => obj([("version", J::V(r.clone()))]),
+        C::Echo(_) => obj([("echo", J::V(r.clone()))]),
+        C::ServerStatus => obj([("server_status", J::V(r.clone()))]),
+        // The fleet's status object as the server sends it (crates/fleet `Status`), and the
+        // metrics snapshot of `ferroban top` (crate::metrics `Snapshot`).
+        C::FleetStatus | C::Top { .. } => J::V(r.clone()),
+        C::Status => status(None, false, r)?,
+        C::StatusAll { .. } => status(None, true, r)?,
+        C::StatusJail { jail, .. } => status(Some(jail), false, r)?,
+        C::Stats => stats(r)?,
+        C::Banned => banned(&[], r)?,
+        C::BannedIds(ids) => banned(ids, r)?,
+        C::Unban(_) | C::UnbanAll => obj([("unbanned", J::V(r.clone()))]),
+        C::Stop => obj([("stopped", v(true))]),
+        C::StopJail(jail) => obj([("jail", v(*jail)), ("stopped", v(true))]),
+        C::StopAll => obj([("jail", v("--all")), ("stopped", v(true))]),
+        C::StartJail(jail) => obj([("jail", v(*jail)), ("started", v(true))]),
+        C::Add { jail, .. } => obj([("jail", v(*jail)), ("added", v(true))]),
+        C::Reload { .. } => obj([("reload", J::V(r.clone()))]),
+        C::FlushLogs => obj([("flushlogs", J::V(r.clone()))]),
+        C::GetServer(s) | C::SetServer(s, _) => obj([(s.name(), J::V(r.clone()))]),
+        C::GetJail { jail, op } => jail_get(jail, op.as_ref().ok()?, option, r)?,
+        C::SetJail { jail, op } => jail_set(jail, op.as_ref().ok()?, option, r)?,
     })
 }
 
 /// The `--json` line (without newline) for `argv`'s successful `value`.
 pub fn render(argv: &[String], value: &Value) -> String {
     let words: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let j = shaped(&words, value)
+    let j = cmd::parse(&words)
+        .ok()
+        .and_then(|c| shaped(&c, words.get(2).copied().unwrap_or_default(), value))
         .unwrap_or_else(|| obj([("command", v(json!(argv))), ("result", J::V(value.clone()))]));
     let mut out = String::new();
     j.write(&mut out);

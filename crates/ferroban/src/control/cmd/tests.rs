@@ -338,3 +338,72 @@ fn typed_values() {
         Ok(Command::SetServer(ServerSetting::Dbfile, "/x"))
     );
 }
+
+/// A value of the shape the server answers for `form`.
+fn sample(form: Form) -> serde_json::Value {
+    use serde_json::json;
+    let jail = crate::control::testutil::jail_status();
+    match form {
+        Form::Status => json!([["Number of jail", 1], ["Jail list", "sshd"]]),
+        Form::StatusAll => {
+            json!([["Number of jail", 1], ["Jail list", "sshd"], { "sshd": jail }])
+        }
+        Form::StatusJail => jail,
+        Form::Stats => json!({"sshd": ["polling", [0, 5], [1, 1]]}),
+        Form::Banned => json!([{"sshd": ["192.0.2.1"]}]),
+        Form::BannedIds => json!([["sshd"], []]),
+        Form::GetBannedIds => json!([1, 0]),
+        Form::GetBanned => json!(["192.0.2.1"]),
+        Form::GetBanip => json!(["192.0.2.1 \t2026-11-25 14:08:51 + 600 = 2026-11-25 14:18:51"]),
+        Form::Echo => json!(["a", "b"]),
+        Form::Top | Form::FleetStatus => json!({}),
+        Form::Stop | Form::StopJail | Form::StopAll | Form::StartJail => serde_json::Value::Null,
+        Form::Unban | Form::UnbanAll | Form::SetBanip | Form::SetUnbanip | Form::SetAttempt => {
+            json!(1)
+        }
+        Form::GetJail | Form::SetJail => json!(3),
+        Form::GetServer | Form::SetServer => json!("INFO"),
+        Form::Ping => json!("pong"),
+        Form::Version => json!("1.0.2"),
+        Form::ReloadAll | Form::ReloadJail => json!("OK"),
+        Form::FlushLogs => json!("rolled over"),
+        Form::ServerStatus => json!("Server ready"),
+        Form::Add => json!("new"),
+        // The client runs these itself.
+        Form::Start | Form::Restart | Form::RestartJail | Form::Help => serde_json::Value::Null,
+    }
+}
+
+fn owned(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).collect()
+}
+
+/// `--json` falls back to `{"command":[...],"result":...}` only for words it does not know.
+fn has_own_json(words: &[&str], value: &serde_json::Value) -> bool {
+    let line = super::super::json_output::render(&owned(words), value);
+    !line.starts_with("{\"command\":")
+}
+
+#[test]
+fn every_server_form_and_setting_has_a_json_rendering_and_beautifies() {
+    for s in FORMS.iter().filter(|s| s.server) {
+        let value = sample(s.form);
+        assert!(has_own_json(s.example, &value), "{:?}", s.example);
+        let shown = super::super::beautify::render(&owned(s.example), &value);
+        assert!(!shown.mismatch, "{:?}: {}", s.example, shown.text);
+    }
+    for s in JAIL_SETTINGS {
+        for (verb, args) in [("get", s.get), ("set", s.set)] {
+            let Some(args) = args else { continue };
+            let words = jail_words(verb, s, args);
+            // `get J banned IP` answers one flag, the lists and values below are of any shape.
+            let value = if s.name == "banned" {
+                serde_json::json!(1)
+            } else {
+                serde_json::json!([])
+            };
+            assert!(has_own_json(&words, &value), "{words:?}");
+        }
+    }
+    assert!(!has_own_json(&["nosuch", "a"], &serde_json::json!(1)));
+}
