@@ -616,7 +616,38 @@ impl Jail {
 
     /// Processes one log line read at `now`.
     pub fn process_line(&mut self, line: &str, now: f64, store: Option<&mut Store>) -> Vec<Event> {
-        let res = self.filter.process_line(line, now);
+        let hit = self.filter.detect_date(line, now);
+        self.process_line_dated(line, hit, now, store)
+    }
+
+    /// The settings a line's date depends on (`datepattern`, `logtimezone`): jails with equal
+    /// keys find the same date in a line ([`detect_date`](Self::detect_date)).
+    pub fn date_key(&self) -> (Option<&str>, Option<&str>) {
+        let pattern = self
+            .def
+            .filter_def
+            .as_ref()
+            .and_then(|f| f.datepattern.as_deref())
+            .map(str::trim)
+            .filter(|p| !p.is_empty());
+        (pattern, self.def.logtimezone.as_deref())
+    }
+
+    /// The date this jail's filter finds in `line` at `now`.
+    pub fn detect_date(&mut self, line: &str, now: f64) -> Option<ferroban_date::DateHit> {
+        self.filter.detect_date(line, now)
+    }
+
+    /// [`process_line`](Self::process_line) with the date found by
+    /// [`detect_date`](Self::detect_date) of a jail with the same [`date_key`](Self::date_key).
+    pub fn process_line_dated(
+        &mut self,
+        line: &str,
+        hit: Option<ferroban_date::DateHit>,
+        now: f64,
+        store: Option<&mut Store>,
+    ) -> Vec<Event> {
+        let res = self.filter.process_line_dated(line, hit, now);
         self.line_stats.note(&res);
         self.warn_once(&res, line, now);
         self.failures(res, line, now, store)

@@ -502,10 +502,33 @@ impl Filter {
 
     /// Processes one line read from a log file at time `now`.
     pub fn process_line(&mut self, line: &str, now: f64) -> LineResult {
+        let hit = self.dates.match_time(line, now);
+        self.process_line_dated(line, hit, now)
+    }
+
+    /// The date this filter's detector finds in `line` at `now` (what [`process_line`]
+    /// would date it with), for [`process_line_dated`] of filters with the same date settings.
+    ///
+    /// [`process_line`]: Self::process_line
+    /// [`process_line_dated`]: Self::process_line_dated
+    pub fn detect_date(&mut self, line: &str, now: f64) -> Option<ferroban_date::DateHit> {
+        self.dates.match_time(line, now)
+    }
+
+    /// [`process_line`](Self::process_line) with the line's date already detected: `hit` is
+    /// what [`detect_date`](Self::detect_date) of a filter with the same `datepattern` and
+    /// time zones returned for this line at `now` (jails reading one file detect each line's
+    /// date once per distinct date setting).
+    pub fn process_line_dated(
+        &mut self,
+        line: &str,
+        hit: Option<ferroban_date::DateHit>,
+        now: f64,
+    ) -> LineResult {
         let mut no_date = false;
         let mut date: Option<f64> = None;
         let span;
-        match self.dates.match_time(line, now) {
+        match hit {
             Some(hit) => {
                 span = (hit.start, hit.end);
                 if hit.end > hit.start {

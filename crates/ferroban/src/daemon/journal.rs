@@ -6,8 +6,8 @@
 //! where they start (the stored cursor, else `findtime` back), how entries reach the filter
 //! (the entry's own time, the `HOST IDENT[PID]: MESSAGE` line) and when the jail goes live.
 
-use std::os::fd::BorrowedFd;
-use std::path::Path;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 
 use ferroban_bans::Store;
 use ferroban_config::{JailDef, LogPath};
@@ -21,37 +21,41 @@ use crate::flog;
 
 /// A jail's log source.
 pub enum JailSource {
-    /// `logpath` files.
+    /// `logpath` files, read by this jail alone.
     Files(LogSource),
+    /// `logpath` files, read once for every jail holding the reader (see [`super::shared`]).
+    Shared(super::shared::SharedSource),
     /// The systemd journal.
     Journal(JournalJail),
 }
 
 impl JailSource {
     /// The files followed (none for the journal).
-    pub fn paths(&self) -> impl Iterator<Item = &Path> {
-        match self {
-            JailSource::Files(s) => Some(s.paths()),
-            JailSource::Journal(_) => None,
-        }
-        .into_iter()
-        .flatten()
+    pub fn paths(&self) -> std::vec::IntoIter<PathBuf> {
+        let paths: Vec<PathBuf> = match self {
+            JailSource::Files(s) => s.paths().map(PathBuf::from).collect(),
+            JailSource::Shared(s) => s.borrow().source.paths().map(PathBuf::from).collect(),
+            JailSource::Journal(_) => Vec::new(),
+        };
+        paths.into_iter()
     }
 
     /// fail2ban's backend name (`pyinotify`, `polling`, `systemd`).
     pub fn backend_name(&self) -> &'static str {
         match self {
             JailSource::Files(s) if s.backend() == Backend::Inotify => "pyinotify",
-            JailSource::Files(_) => "polling",
+            JailSource::Shared(s) if s.borrow().source.backend() == Backend::Inotify => "pyinotify",
+            JailSource::Files(_) | JailSource::Shared(_) => "polling",
             JailSource::Journal(_) => "systemd",
         }
     }
 
-    /// Readable when the source may have something new.
-    pub fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
+    /// A duplicate of the descriptor that is readable when the source may have something new.
+    pub fn wake_fd(&self) -> Option<OwnedFd> {
         match self {
-            JailSource::Files(s) => s.wake_fd(),
-            JailSource::Journal(j) => Some(j.source.wake_fd()),
+            JailSource::Files(s) => s.wake_fd()?.try_clone_to_owned().ok(),
+            JailSource::Shared(s) => s.borrow().source.wake_fd()?.try_clone_to_owned().ok(),
+            JailSource::Journal(j) => j.source.wake_fd().try_clone_to_owned().ok(),
         }
     }
 
@@ -59,7 +63,7 @@ impl JailSource {
     /// fail2ban's systemd backend shows it.
     pub fn status_entry(&self) -> (&'static str, serde_json::Value) {
         match self {
-            JailSource::Files(_) => {
+            JailSource::Files(_) | JailSource::Shared(_) => {
                 let files: Vec<String> = self.paths().map(|p| p.display().to_string()).collect();
                 ("File list", serde_json::json!(files))
             }

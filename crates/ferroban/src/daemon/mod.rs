@@ -18,6 +18,7 @@ pub use ferroban_engine::jail;
 pub mod journal;
 pub mod log;
 pub mod server;
+pub mod shared;
 #[cfg(test)]
 mod tests;
 

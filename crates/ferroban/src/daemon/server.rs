@@ -328,7 +328,12 @@ impl State {
     }
 
     /// Reads new lines of jail `idx`; returns whether more is pending (read budget exhausted).
+    /// A jail that shares its reader reads for all its jails (or leaves it to the one that does).
     pub fn poll_jail(&mut self, idx: usize) -> bool {
+        if let JailSource::Shared(shared) = &self.jails[idx].source {
+            let shared = shared.clone();
+            return super::shared::poll(self, idx, &shared);
+        }
         // The Found/Ban lines of this read: one write at its end.
         let _lines = super::log::Batch::begin();
         let now = self.clock.now();
@@ -351,6 +356,7 @@ impl State {
                     events.extend(jail.process_line(line.text, now, store.as_deref_mut()));
                     counts.line(line.path, before, jail.line_stats());
                 }),
+                JailSource::Shared(_) => unreachable!("read by shared::poll"),
                 // The journal switches the jail to live operation itself, once caught up.
                 JailSource::Journal(j) => Ok(ferroban_source::PollReport {
                     more: j.poll(jail, now, store, &mut events),
@@ -371,11 +377,35 @@ impl State {
                 false
             }
         };
-        if !more && matches!(self.jails[idx].source, JailSource::Files(_)) {
+        self.read_done(idx, counts, &events, failed_before, now, read_at, more);
+        self.end_store_batch();
+        self.read_dispatched(idx, events, now);
+        more
+    }
+
+    /// After a read of jail `idx` that found `events` (inside the store batch of the read):
+    /// metrics, positions, the fleet's publication of its bans.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn read_done(
+        &mut self,
+        idx: usize,
+        counts: crate::metrics::hooks::ReadCounts,
+        events: &[Event],
+        failed_before: u64,
+        now: f64,
+        read_at: std::time::Instant,
+        more: bool,
+    ) {
+        if !more
+            && matches!(
+                self.jails[idx].source,
+                JailSource::Files(_) | JailSource::Shared(_)
+            )
+        {
             self.jails[idx].jail.set_in_operation(true);
         }
         counts.flush(&self.metrics, &self.jails[idx].metrics);
-        self.failure_metrics(idx, &events, failed_before, now, Some(read_at));
+        self.failure_metrics(idx, events, failed_before, now, Some(read_at));
         let banned = !events.is_empty();
         // Positions go to the store before the actions run, with the ban already recorded: a
         // crash after this point neither loses the ban nor re-reads its lines.
@@ -383,12 +413,14 @@ impl State {
             self.save_positions(idx, now);
         }
         // The fleet's publication of these bans commits with them.
-        super::fleet::publish_bans(self.store.as_mut(), self.jails[idx].jail.name(), &events);
-        self.end_store_batch();
+        super::fleet::publish_bans(self.store.as_mut(), self.jails[idx].jail.name(), events);
+    }
+
+    /// After the store batch of a read of jail `idx`: its `events` go to the actions.
+    pub(super) fn read_dispatched(&mut self, idx: usize, events: Vec<Event>, now: f64) {
         // Shared failure counting (fleet): this read's failures of addresses not banned.
         super::fleet::local_failures(&mut self.jails[idx].jail, now);
         self.dispatch(idx, events);
-        more
     }
 
     /// Writes jail `idx`'s read positions to the store when they changed.
@@ -401,17 +433,18 @@ impl State {
         } = self;
         let rt = &mut jails[idx];
         rt.next_position_save = now + POSITION_SAVE_INTERVAL;
-        if let JailSource::Files(source) = &rt.source {
-            for p in source.positions() {
-                rt.metrics.backlog(metrics, &p.path, p.offset, now);
-            }
+        let current = match &rt.source {
+            JailSource::Files(source) => source.positions(),
+            JailSource::Shared(shared) => shared.borrow().source.positions(),
+            JailSource::Journal(_) => Vec::new(),
+        };
+        for p in &current {
+            rt.metrics.backlog(metrics, &p.path, p.offset, now);
         }
         let Some(store) = store.as_mut() else { return };
-        let source = match &mut rt.source {
-            JailSource::Files(source) => source,
-            JailSource::Journal(j) => return j.save(rt.jail.name(), store),
-        };
-        let current = source.positions();
+        if let JailSource::Journal(j) = &mut rt.source {
+            return j.save(rt.jail.name(), store);
+        }
         if current == rt.positions_saved {
             return;
         }
@@ -469,7 +502,7 @@ fn store_matches(store: &Store, id: &str, jail: &str) -> Option<(Vec<String>, Ve
     Some((all, own))
 }
 
-fn log_notice(jail: &str, n: &Notice) {
+pub(super) fn log_notice(jail: &str, n: &Notice) {
     match n {
         Notice::Missing { path } => flog!(
             Warning,
@@ -863,6 +896,8 @@ fn start_jail_with(state: &Shared, def: JailDef, mut source: JailSource) -> Resu
     let (tx, rx) = mpsc::unbounded_channel();
     let now = state.borrow().clock.now();
     restore_positions(&state.borrow(), &def, &mut source, now);
+    // One reader for the jails that follow the same files from the same positions.
+    let source = super::shared::share(&state.borrow(), &def, source);
     let _ = tx.send(Job::Start);
     // Restore the bans still in force.
     let mut restored = Vec::new();
@@ -1000,7 +1035,6 @@ async fn source_task(state: Shared, name: String, stop: Rc<Notify>) {
         let st = state.borrow();
         st.jail(&name)
             .and_then(|j| j.source.wake_fd())
-            .and_then(|fd| fd.try_clone_to_owned().ok())
             // SAFETY: the OwnedFd is a fresh duplicate owned by the AsyncFd for its whole life;
             // it stays open and names the same inotify instance until dropped.
             .and_then(|fd| {
@@ -1025,9 +1059,19 @@ async fn source_task(state: Shared, name: String, stop: Rc<Notify>) {
                     return;
                 };
                 let more = !st.jails[idx].idle && st.poll_jail(idx);
-                (more, st.jails[idx].jail.take_lookups())
+                // The ignore look-ups of every jail this read gave lines to.
+                let lookups: Vec<(String, Vec<_>)> = super::shared::readers_with(&st, idx)
+                    .into_iter()
+                    .map(|i| {
+                        let j = &mut st.jails[i].jail;
+                        (j.name().to_string(), j.take_lookups())
+                    })
+                    .collect();
+                (more, lookups)
             };
-            spawn_lookups(&state, &name, lookups);
+            for (jail, lookups) in lookups {
+                spawn_lookups(&state, &jail, lookups);
+            }
             if !more {
                 break;
             }
