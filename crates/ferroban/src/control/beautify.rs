@@ -7,12 +7,16 @@
 //! dress up (`[1, 0]`, `None`, `{'sshd': [...]}`). `status --all` and `stats` follow fail2ban
 //! 1.1's layout (1.0.2 has neither command).
 //!
+//! Which text is chosen from the parsed command ([`super::cmd::Command`]) and, for the settings
+//! of `get`/`set`, from their entry of the table ([`super::cmd::Text`]).
+//!
 //! When a value does not have the shape the command expects, fail2ban's beautifier gives up and
 //! prints the `repr()` of what it had built so far followed by the `repr()` of the value, and
 //! logs an error; [`render`] reproduces that and says so in [`Rendered::mismatch`].
 
 use serde_json::Value;
 
+use super::cmd::{self, Command, Text};
 use super::pyrepr::{repr, str_of};
 
 /// A beautified value.
@@ -113,46 +117,67 @@ fn tree_list(
     Ok(msg)
 }
 
+/// Dresses `r` for the command `c`: the parsed command says which text, and for the settings
+/// of `get`/`set` their entry of the table ([`cmd::JAIL_SETTINGS`], [`cmd::SERVER_SETTINGS`]),
+/// found by the setting's word as fail2ban's beautifier does (so that the answer of a fail2ban
+/// server to words ferroban would refuse is dressed as fail2ban-client dresses it).
 fn dress(c: &[&str], r: &Value) -> Dressed {
-    match c.first().copied() {
-        Some("ping") => return concat("Server replied: ", r, r.clone()),
-        Some("version") => return Ok(str_of(r)),
-        Some("start") => return Ok("Jail started".into()),
-        Some("stop") => {
-            return Ok(match (r, c.len()) {
-                (Value::Null, 1) => "Shutdown successful".into(),
-                (Value::Null, _) => "Jail stopped".into(),
-                _ => str_of(r),
-            });
-        }
-        Some("add") => return concat("Added jail ", r, r.clone()),
-        Some("flushlogs") => return concat("logs: ", r, r.clone()),
-        Some("echo") => return join(r, " ").ok_or_else(|| r.clone()),
-        Some("status") => return status(c, r),
-        Some("stats" | "statistics") => return stats(r),
-        Some("fleet") if c.get(1) == Some(&"status") => {
-            return Ok(crate::daemon::fleet::status_text(r));
-        }
-        _ => {}
+    use Command as C;
+    match cmd::parse(c) {
+        Ok(C::Ping) => concat("Server replied: ", r, r.clone()),
+        Ok(C::StartJail(_)) => Ok("Jail started".into()),
+        Ok(C::Stop) if r.is_null() => Ok("Shutdown successful".into()),
+        Ok(C::StopJail(_) | C::StopAll) if r.is_null() => Ok("Jail stopped".into()),
+        Ok(C::Add { .. }) => concat("Added jail ", r, r.clone()),
+        Ok(C::FlushLogs) => concat("logs: ", r, r.clone()),
+        Ok(C::Echo(_)) => join(r, " ").ok_or_else(|| r.clone()),
+        Ok(C::Status) => status(None, false, r),
+        Ok(C::StatusAll { .. }) => status(None, true, r),
+        Ok(C::StatusJail { jail, .. }) => status(Some(jail), false, r),
+        Ok(C::Stats) => stats(r),
+        Ok(C::FleetStatus) => Ok(crate::daemon::fleet::status_text(r)),
+        Ok(C::GetServer(s) | C::SetServer(s, _)) => setting_text(s.spec().text, c, r),
+        Ok(C::GetJail { .. } | C::SetJail { .. }) | Err(_) => match c {
+            [verb, _, word, ..] => match cmd::jail_setting(verb, word) {
+                Some(setting) => setting_text(setting.text, c, r),
+                None => Ok(str_of(r)),
+            },
+            _ => Ok(str_of(r)),
+        },
+        Ok(
+            C::Version
+            | C::Stop
+            | C::StopJail(_)
+            | C::StopAll
+            | C::Top { .. }
+            | C::ServerStatus
+            | C::Reload { .. }
+            | C::Banned
+            | C::BannedIds(_)
+            | C::Unban(_)
+            | C::UnbanAll,
+        ) => Ok(str_of(r)),
     }
-    let Some(&second) = c.get(1) else {
-        return Ok(str_of(r));
-    };
-    match second {
-        "syslogsocket" => return current("Current syslog socket is:\n", r),
-        "logtarget" => return current("Current logging target is:\n", r),
-        "loglevel" => {
+}
+
+/// The text of a setting's answer `r` (command `c`: `get|set [<JAIL>] <SETTING> ...`).
+fn setting_text(t: Text, c: &[&str], r: &Value) -> Dressed {
+    match t {
+        Text::Plain => Ok(str_of(r)),
+        Text::SyslogSocket => current("Current syslog socket is:\n", r),
+        Text::LogTarget => current("Current logging target is:\n", r),
+        Text::LogLevel => {
             let level = match r {
                 Value::Number(n) if n.is_i64() => text(level_name(n.as_i64().unwrap_or(0))),
                 Value::Bool(b) => text(level_name(i64::from(*b))),
                 other => other.clone(),
             };
-            return Ok(format!("Current logging level is {}", repr(&level)));
+            Ok(format!("Current logging level is {}", repr(&level)))
         }
-        "dbfile" if r.is_null() => return Ok("Database currently disabled".into()),
-        "dbfile" => return current("Current database file is:\n", r),
-        "dbpurgeage" if r.is_null() => return Ok("Database currently disabled".into()),
-        "dbpurgeage" => {
+        Text::DbFile if r.is_null() => Ok("Database currently disabled".into()),
+        Text::DbFile => current("Current database file is:\n", r),
+        Text::DbPurgeAge if r.is_null() => Ok("Database currently disabled".into()),
+        Text::DbPurgeAge => {
             let header = "Current database purge age is:\n";
             let secs = match r {
                 Value::Number(n) if n.is_i64() => n.as_i64().map(|i| i.to_string()),
@@ -164,28 +189,21 @@ fn dress(c: &[&str], r: &Value) -> Dressed {
                 Value::Bool(b) => Some(u8::from(*b).to_string()),
                 _ => None,
             };
-            return secs
-                .map(|s| format!("{header}`- {s}seconds"))
-                .ok_or_else(|| text(header));
+            secs.map(|s| format!("{header}`- {s}seconds"))
+                .ok_or_else(|| text(header))
         }
-        _ => {}
-    }
-    let Some(&third) = c.get(2) else {
-        return Ok(str_of(r));
-    };
-    match third {
-        "logpath" | "addlogpath" | "dellogpath" => tree_list(
+        Text::LogFiles => tree_list(
             r,
             "No file is currently monitored",
             "Current monitored log file(s):\n",
             |_, s| s.to_string(),
         ),
-        "logencoding" => concat(
+        Text::Encoding => concat(
             "Current log encoding is set to:\n",
             r,
             text("Current log encoding is set to:\n"),
         ),
-        "journalmatch" | "addjournalmatch" | "deljournalmatch" => match is_empty(r) {
+        Text::JournalMatch => match is_empty(r) {
             None => Err(r.clone()),
             Some(true) => Ok("No journal match filter set".into()),
             Some(false) => {
@@ -200,7 +218,7 @@ fn dress(c: &[&str], r: &Value) -> Dressed {
                     .ok_or_else(|| text(header))
             }
         },
-        "datepattern" => {
+        Text::DatePattern => {
             let header = "Current date pattern set to: ";
             match r {
                 Value::Null => Ok(format!("{header}Not set/required")),
@@ -214,20 +232,19 @@ fn dress(c: &[&str], r: &Value) -> Dressed {
                 _ => Err(text(header)),
             }
         }
-        "ignoreip" | "addignoreip" | "delignoreip" => tree_list(
+        Text::IgnoreList => tree_list(
             r,
             "No IP address/network is ignored",
             "These IP addresses/networks are ignored:\n",
             |_, s| s.to_string(),
         ),
-        "failregex" | "addfailregex" | "delfailregex" | "ignoreregex" | "addignoreregex"
-        | "delignoreregex" => tree_list(
+        Text::Regexes => tree_list(
             r,
             "No regular expression is defined",
             "The following regular expression are defined:\n",
             |i, s| format!("[{i}]: {s}"),
         ),
-        "actions" => match is_empty(r) {
+        Text::Actions => match is_empty(r) {
             None => Err(r.clone()),
             Some(true) => Ok(format!("No actions for jail {}", c[1])),
             Some(false) => {
@@ -237,8 +254,8 @@ fn dress(c: &[&str], r: &Value) -> Dressed {
                     .ok_or_else(|| text(header))
             }
         },
-        kind @ ("actionproperties" | "actionmethods") => {
-            let what = if kind == "actionproperties" {
+        Text::ActionProperties | Text::ActionMethods => {
+            let what = if t == Text::ActionProperties {
                 "properties"
             } else {
                 "methods"
@@ -256,7 +273,7 @@ fn dress(c: &[&str], r: &Value) -> Dressed {
                 .map(|j| format!("{header}{j}"))
                 .ok_or_else(|| text(header))
         }
-        "banip" if c[0] == "get" => match r {
+        Text::Banip => match r {
             Value::Array(_) => {
                 let sep = match c.get(3) {
                     None => " ",
@@ -267,7 +284,6 @@ fn dress(c: &[&str], r: &Value) -> Dressed {
             }
             _ => Ok(str_of(r)),
         },
-        _ => Ok(str_of(r)),
     }
 }
 
@@ -336,9 +352,10 @@ fn jail_tree(lines: &mut Vec<String>, jail: &Value, pref: &str) -> Result<(), ()
     Ok(())
 }
 
-fn status(c: &[&str], r: &Value) -> Dressed {
+/// `status` (`all`: `status --all`) or `status JAIL`.
+fn status(jail: Option<&str>, all: bool, r: &Value) -> Dressed {
     let as_partial = |lines: Vec<String>| Value::Array(lines.into_iter().map(text).collect());
-    if let Some(&jail) = c.get(1).filter(|&&j| j != "--all") {
+    if let Some(jail) = jail {
         let mut lines = vec![format!("Status for the jail: {jail}")];
         return match jail_tree(&mut lines, r, "") {
             Ok(()) => Ok(lines.join("\n")),
@@ -346,16 +363,16 @@ fn status(c: &[&str], r: &Value) -> Dressed {
         };
     }
     let mut lines = vec!["Status".to_string()];
-    let all = r.as_array().ok_or_else(|| as_partial(lines.clone()))?;
+    let items = r.as_array().ok_or_else(|| as_partial(lines.clone()))?;
     // `status --all`: the last element is the jail name → status object (fail2ban 1.1), or a
     // `["Jails", {...}]` pair.
-    let (pairs, jails) = match (c.len() > 1, all.split_last()) {
+    let (pairs, jails) = match (all, items.split_last()) {
         (true, Some((Value::Object(o), rest))) => (rest, Some(o)),
         (true, Some((last, rest))) => match pair(last) {
             Some((_, Value::Object(o))) => (rest, Some(o)),
-            _ => (all.as_slice(), None),
+            _ => (items.as_slice(), None),
         },
-        _ => (all.as_slice(), None),
+        _ => (items.as_slice(), None),
     };
     let jails = jails.filter(|o| !o.is_empty());
     for (n, item) in pairs.iter().enumerate() {

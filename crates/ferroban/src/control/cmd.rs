@@ -11,8 +11,9 @@
 //! - [`JAIL_SETTINGS`] and [`SERVER_SETTINGS`] are the settings of `get`/`set`, with the verbs
 //!   that take them; an unknown setting is refused before the jail is looked up (fail2ban's
 //!   order: an unknown setting is "Invalid command" even for an unknown jail).
-//! - The client picks its rendering (beautified text, `--json` object) from the parsed command
-//!   ([`super::beautify`], [`super::json_output`]).
+//! - The client picks its rendering from the parsed command: the `--json` object
+//!   ([`super::json_output`], one per variant) and the beautified text ([`super::beautify`]; for
+//!   a setting, the [`Text`] of its table entry).
 //!
 //! The tests at the end check that the four agree: every form parses to itself, has help text
 //! and a `--json` rendering of its own, every setting parses for the verbs that take it and is
@@ -56,6 +57,53 @@ pub fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
+/// How fail2ban-client prints a setting's answer (its beautifier); anything not listed is
+/// Python's `str()` of the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Text {
+    /// `str()` of the value.
+    Plain,
+    /// `Current logging level is 'INFO'`.
+    LogLevel,
+    /// `Current logging target is:` and the target.
+    LogTarget,
+    /// `Current syslog socket is:` and the socket.
+    SyslogSocket,
+    /// `Current database file is:` and the file, or `Database currently disabled`.
+    DbFile,
+    /// `Current database purge age is:` and the seconds, or `Database currently disabled`.
+    DbPurgeAge,
+    /// `Current monitored log file(s):` and a tree of the files.
+    LogFiles,
+    /// `Current log encoding is set to:` and the encoding.
+    Encoding,
+    /// `Current match filter:` and the matches.
+    JournalMatch,
+    /// `Current date pattern set to: ...`.
+    DatePattern,
+    /// `These IP addresses/networks are ignored:` and a tree.
+    IgnoreList,
+    /// `The following regular expression are defined:` and a numbered tree.
+    Regexes,
+    /// `The jail J has the following actions:` and the names.
+    Actions,
+    /// `The jail J action A has the following properties:` and the names.
+    ActionProperties,
+    /// `The jail J action A has the following methods:` and the names.
+    ActionMethods,
+    /// The ids joined by the separator word (a space, or a newline for `--with-time`).
+    Banip,
+}
+
+/// The setting of the jail-setting command `get|set <JAIL> <name> ...` (any words after it).
+pub fn jail_setting(verb: &str, name: &str) -> Option<&'static Setting> {
+    entries(name).find(|s| match verb {
+        "get" => s.get.is_some(),
+        "set" => s.set.is_some(),
+        _ => false,
+    })
+}
+
 /// A setting of the server (`get X`, `set X V`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerSetting {
@@ -88,6 +136,8 @@ pub struct ServerSettingSpec {
     pub get: bool,
     /// `set name V` exists.
     pub set: bool,
+    /// How fail2ban-client prints the answer.
+    pub text: Text,
 }
 
 const fn server(
@@ -95,34 +145,89 @@ const fn server(
     name: &'static str,
     get: bool,
     set: bool,
+    text: Text,
 ) -> ServerSettingSpec {
     ServerSettingSpec {
         setting,
         name,
         get,
         set,
+        text,
     }
 }
 
 /// Every server setting of fail2ban 1.0.2's protocol.
 pub const SERVER_SETTINGS: &[ServerSettingSpec] = &[
-    server(ServerSetting::Loglevel, "loglevel", true, true),
-    server(ServerSetting::Logtarget, "logtarget", true, true),
-    server(ServerSetting::Syslogsocket, "syslogsocket", true, true),
-    server(ServerSetting::Dbfile, "dbfile", true, true),
-    server(ServerSetting::Dbmaxmatches, "dbmaxmatches", true, true),
-    server(ServerSetting::Dbpurgeage, "dbpurgeage", true, true),
-    server(ServerSetting::Thread, "thread", true, false),
-    server(ServerSetting::Allowipv6, "allowipv6", false, true),
+    server(
+        ServerSetting::Loglevel,
+        "loglevel",
+        true,
+        true,
+        Text::LogLevel,
+    ),
+    server(
+        ServerSetting::Logtarget,
+        "logtarget",
+        true,
+        true,
+        Text::LogTarget,
+    ),
+    server(
+        ServerSetting::Syslogsocket,
+        "syslogsocket",
+        true,
+        true,
+        Text::SyslogSocket,
+    ),
+    server(ServerSetting::Dbfile, "dbfile", true, true, Text::DbFile),
+    server(
+        ServerSetting::Dbmaxmatches,
+        "dbmaxmatches",
+        true,
+        true,
+        Text::Plain,
+    ),
+    server(
+        ServerSetting::Dbpurgeage,
+        "dbpurgeage",
+        true,
+        true,
+        Text::DbPurgeAge,
+    ),
+    server(ServerSetting::Thread, "thread", true, false, Text::Plain),
+    server(
+        ServerSetting::Allowipv6,
+        "allowipv6",
+        false,
+        true,
+        Text::Plain,
+    ),
 ];
 
 impl ServerSetting {
-    /// The setting's word.
-    pub fn name(self) -> &'static str {
+    /// Every server setting.
+    pub const ALL: [ServerSetting; 8] = [
+        ServerSetting::Loglevel,
+        ServerSetting::Logtarget,
+        ServerSetting::Syslogsocket,
+        ServerSetting::Dbfile,
+        ServerSetting::Dbmaxmatches,
+        ServerSetting::Dbpurgeage,
+        ServerSetting::Thread,
+        ServerSetting::Allowipv6,
+    ];
+
+    /// The setting's entry of [`SERVER_SETTINGS`].
+    pub fn spec(self) -> &'static ServerSettingSpec {
         SERVER_SETTINGS
             .iter()
             .find(|s| s.setting == self)
-            .map_or("", |s| s.name)
+            .expect("every server setting is in the table (tested)")
+    }
+
+    /// The setting's word.
+    pub fn name(self) -> &'static str {
+        self.spec().name
     }
 
     /// The setting called `name`, when the protocol has one.
@@ -136,6 +241,8 @@ impl ServerSetting {
 pub struct Setting {
     /// The word after the jail name (`bantime.` stands for every `bantime.<OPT>`).
     pub name: &'static str,
+    /// How fail2ban-client prints the answer.
+    pub text: Text,
     /// `get <JAIL> name ...` exists: an example of its further words.
     pub get: Option<&'static [&'static str]>,
     /// `set <JAIL> name ...` exists: an example of its further words.
@@ -144,27 +251,31 @@ pub struct Setting {
 
 const fn both(
     name: &'static str,
+    text: Text,
     get: &'static [&'static str],
     set: &'static [&'static str],
 ) -> Setting {
     Setting {
         name,
+        text,
         get: Some(get),
         set: Some(set),
     }
 }
 
-const fn get_only(name: &'static str, get: &'static [&'static str]) -> Setting {
+const fn get_only(name: &'static str, text: Text, get: &'static [&'static str]) -> Setting {
     Setting {
         name,
+        text,
         get: Some(get),
         set: None,
     }
 }
 
-const fn set_only(name: &'static str, set: &'static [&'static str]) -> Setting {
+const fn set_only(name: &'static str, text: Text, set: &'static [&'static str]) -> Setting {
     Setting {
         name,
+        text,
         get: None,
         set: Some(set),
     }
@@ -172,51 +283,71 @@ const fn set_only(name: &'static str, set: &'static [&'static str]) -> Setting {
 
 /// Every jail setting of fail2ban 1.0.2's protocol (examples on jail `sshd` with action `act`).
 pub const JAIL_SETTINGS: &[Setting] = &[
-    set_only("idle", &["on"]),
-    both("ignoreself", &[], &["true"]),
-    get_only("ignoreip", &[]),
-    set_only("addignoreip", &["192.0.2.1", "10.0.0.0/8"]),
-    set_only("delignoreip", &["127.0.0.1"]),
-    both("ignorecommand", &[], &["/bin/false"]),
-    both("ignorecache", &[], &["key=<ip>,max-count=100,max-time=300"]),
-    get_only("logpath", &[]),
-    set_only("addlogpath", &["/dev/null", "tail"]),
-    set_only("dellogpath", &["/dev/null"]),
-    both("logencoding", &[], &["utf-8"]),
-    get_only("journalmatch", &[]),
-    set_only("addjournalmatch", &["_COMM=sshd"]),
-    set_only("deljournalmatch", &["_COMM=sshd"]),
-    both("prefregex", &[], &["^<F-CONTENT>.+</F-CONTENT>$"]),
-    get_only("failregex", &[]),
-    set_only("addfailregex", &["^fail <HOST>$"]),
-    set_only("delfailregex", &["0"]),
-    get_only("ignoreregex", &[]),
-    set_only("addignoreregex", &["^ok <HOST>$"]),
-    set_only("delignoreregex", &["0"]),
-    both("usedns", &[], &["no"]),
-    both("findtime", &[], &["10m"]),
-    both("datepattern", &[], &["%Y-%m-%d %H:%M:%S"]),
-    both("logtimezone", &[], &["UTC"]),
-    both("maxmatches", &[], &["5"]),
-    both("maxretry", &[], &["3"]),
-    both("maxlines", &[], &["2"]),
-    both("bantime", &[], &["1h"]),
-    both("bantime.", &[], &["true"]),
-    set_only("attempt", &["192.0.2.1", "failed login"]),
-    set_only("banip", &["192.0.2.1"]),
-    set_only("unbanip", &["192.0.2.1"]),
-    get_only("banned", &["192.0.2.1"]),
-    get_only("banip", &["--with-time"]),
-    get_only("actions", &[]),
-    set_only("addaction", &["act2"]),
-    set_only("delaction", &["act"]),
+    set_only("idle", Text::Plain, &["on"]),
+    both("ignoreself", Text::Plain, &[], &["true"]),
+    get_only("ignoreip", Text::IgnoreList, &[]),
+    set_only(
+        "addignoreip",
+        Text::IgnoreList,
+        &["192.0.2.1", "10.0.0.0/8"],
+    ),
+    set_only("delignoreip", Text::IgnoreList, &["127.0.0.1"]),
+    both("ignorecommand", Text::Plain, &[], &["/bin/false"]),
+    both(
+        "ignorecache",
+        Text::Plain,
+        &[],
+        &["key=<ip>,max-count=100,max-time=300"],
+    ),
+    get_only("logpath", Text::LogFiles, &[]),
+    set_only("addlogpath", Text::LogFiles, &["/dev/null", "tail"]),
+    set_only("dellogpath", Text::LogFiles, &["/dev/null"]),
+    both("logencoding", Text::Encoding, &[], &["utf-8"]),
+    get_only("journalmatch", Text::JournalMatch, &[]),
+    set_only("addjournalmatch", Text::JournalMatch, &["_COMM=sshd"]),
+    set_only("deljournalmatch", Text::JournalMatch, &["_COMM=sshd"]),
+    both(
+        "prefregex",
+        Text::Plain,
+        &[],
+        &["^<F-CONTENT>.+</F-CONTENT>$"],
+    ),
+    get_only("failregex", Text::Regexes, &[]),
+    set_only("addfailregex", Text::Regexes, &["^fail <HOST>$"]),
+    set_only("delfailregex", Text::Regexes, &["0"]),
+    get_only("ignoreregex", Text::Regexes, &[]),
+    set_only("addignoreregex", Text::Regexes, &["^ok <HOST>$"]),
+    set_only("delignoreregex", Text::Regexes, &["0"]),
+    both("usedns", Text::Plain, &[], &["no"]),
+    both("findtime", Text::Plain, &[], &["10m"]),
+    both(
+        "datepattern",
+        Text::DatePattern,
+        &[],
+        &["%Y-%m-%d %H:%M:%S"],
+    ),
+    both("logtimezone", Text::Plain, &[], &["UTC"]),
+    both("maxmatches", Text::Plain, &[], &["5"]),
+    both("maxretry", Text::Plain, &[], &["3"]),
+    both("maxlines", Text::Plain, &[], &["2"]),
+    both("bantime", Text::Plain, &[], &["1h"]),
+    both("bantime.", Text::Plain, &[], &["true"]),
+    set_only("attempt", Text::Plain, &["192.0.2.1", "failed login"]),
+    set_only("banip", Text::Plain, &["192.0.2.1"]),
+    set_only("unbanip", Text::Plain, &["192.0.2.1"]),
+    get_only("banned", Text::Plain, &["192.0.2.1"]),
+    get_only("banip", Text::Banip, &["--with-time"]),
+    get_only("actions", Text::Actions, &[]),
+    set_only("addaction", Text::Plain, &["act2"]),
+    set_only("delaction", Text::Plain, &["act"]),
     both(
         "action",
+        Text::Plain,
         &["act", "actionban"],
         &["act", "actionban", "true"],
     ),
-    get_only("actionproperties", &["act"]),
-    get_only("actionmethods", &["act"]),
+    get_only("actionproperties", Text::ActionProperties, &["act"]),
+    get_only("actionmethods", Text::ActionMethods, &["act"]),
 ];
 
 /// The entries for `name` (`banip` has one for `get` and one for `set`).

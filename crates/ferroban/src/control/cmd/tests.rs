@@ -125,8 +125,32 @@ fn every_jail_setting_parses_for_its_verbs_only() {
     }
 }
 
+/// Fails to compile when a server setting is added without being listed in
+/// [`ServerSetting::ALL`].
+fn listed_setting(s: ServerSetting) -> bool {
+    match s {
+        ServerSetting::Loglevel
+        | ServerSetting::Logtarget
+        | ServerSetting::Syslogsocket
+        | ServerSetting::Dbfile
+        | ServerSetting::Dbmaxmatches
+        | ServerSetting::Dbpurgeage
+        | ServerSetting::Thread
+        | ServerSetting::Allowipv6 => ServerSetting::ALL.contains(&s),
+    }
+}
+
 #[test]
 fn server_settings_parse_for_their_verbs() {
+    for s in ServerSetting::ALL {
+        assert!(listed_setting(s));
+        assert_eq!(
+            SERVER_SETTINGS.iter().filter(|e| e.setting == s).count(),
+            1,
+            "{s:?}"
+        );
+    }
+    assert_eq!(SERVER_SETTINGS.len(), ServerSetting::ALL.len());
     for s in SERVER_SETTINGS {
         assert_eq!(ServerSetting::from_name(s.name), Some(s));
         assert_eq!(s.setting.name(), s.name);
@@ -406,4 +430,29 @@ fn every_server_form_and_setting_has_a_json_rendering_and_beautifies() {
         }
     }
     assert!(!has_own_json(&["nosuch", "a"], &serde_json::json!(1)));
+}
+
+#[test]
+fn the_beautifier_dresses_each_setting_as_its_entry_says() {
+    use serde_json::json;
+    let beautify =
+        |w: &[&str], v: &serde_json::Value| super::super::beautify::beautify(&owned(w), v);
+    for s in JAIL_SETTINGS {
+        for (verb, args) in [("get", s.get), ("set", s.set)] {
+            let Some(args) = args else { continue };
+            let words = jail_words(verb, s, args);
+            // Python's str() of an empty list is `[]`; every other text says something.
+            let plain = beautify(&words, &json!([])) == "[]";
+            assert_eq!(plain, s.text == Text::Plain, "{words:?}");
+        }
+    }
+    for s in SERVER_SETTINGS {
+        let words: Vec<&str> = if s.get {
+            vec!["get", s.name]
+        } else {
+            vec!["set", s.name, "x"]
+        };
+        let plain = beautify(&words, &json!("x")) == "x";
+        assert_eq!(plain, s.text == Text::Plain, "{words:?}");
+    }
 }
