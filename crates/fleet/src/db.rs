@@ -14,8 +14,9 @@
 //! - `fleet_intent(seq, jail, ip, kind, ends_at)`: local decisions not yet signed into
 //!   `fleet_own`, written by the daemon's ban store in the transaction of the ban itself
 //!   ([`intent`]), so a crash cannot keep a ban and lose its publication. The fleet thread
-//!   turns them into signed `fleet_own` rows and deletes them, in one transaction
-//!   ([`FleetDb::intents`], [`FleetDb::drop_intents`]).
+//!   reads them ([`FleetDb::intents_after`]) and, once one may go (a ban when its local
+//!   actions ran: [`crate::gate`]), turns it into a signed `fleet_own` row and deletes it, in
+//!   one transaction ([`FleetDb::drop_intent_rows`]); the others stay in the table.
 
 use std::path::Path;
 

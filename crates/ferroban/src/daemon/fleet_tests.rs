@@ -539,3 +539,29 @@ fn a_remote_ban_lifted_here_by_hand_is_not_restored_at_the_next_start() {
         h.stop();
     });
 }
+
+#[test]
+fn a_ban_decided_when_an_ignore_command_answers_is_published_once_after_its_action() {
+    let d = tree("lookup");
+    let dir = d.0.clone();
+    // The jail's failures wait for `ignorecommand` (answered later: not ignored).
+    let mut conf = std::fs::read_to_string(dir.join("jail.conf")).unwrap();
+    conf.push_str("datepattern = {NONE}\nignorecommand = sleep 0.2; false\n");
+    std::fs::write(dir.join("jail.conf"), conf).unwrap();
+    let clock = ManualClock::new(T0);
+    run(async move {
+        let h = fleet(&dir, &clock);
+        let state = state(&dir, &clock);
+        start_jail(&state);
+        std::fs::write(dir.join("test.log"), "FAIL from 198.51.100.50\n".repeat(3)).unwrap();
+        recorded(&dir, &["ban 198.51.100.50"]).await;
+        // One intent, written with the ban when the look-up answered, published after the
+        // action: not a second one at its dispatch.
+        wait_for("the ban in the outbox", || h.status().outbox == 1).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(unpublished(&dir), 1);
+        let s = h.status();
+        assert_eq!((s.outbox, s.awaiting_enforcement), (1, 0));
+        h.stop();
+    });
+}
