@@ -333,15 +333,29 @@ fn pairs_or_dict(v: &Value) -> PyVal {
     }
 }
 
-/// A command's JSON value with the Python types fail2ban's server gives it.
+/// A command's JSON value with the Python types fail2ban's server gives it (chosen from the
+/// parsed command, [`super::cmd::parse`]).
 pub fn typed(argv: &[String], v: &Value) -> PyVal {
+    use super::cmd::{Command, JailGet, JailSet};
     let words: Vec<&str> = argv.iter().map(String::as_str).collect();
-    match (words.as_slice(), v) {
-        (["status", ..], _) => pairs(v),
-        (["get", _, "datepattern"] | ["set", _, "datepattern", ..], Value::Array(a)) => {
-            PyVal::Tuple(a.iter().map(PyVal::from_json).collect())
+    match (super::cmd::parse(&words), v) {
+        (Ok(Command::Status | Command::StatusAll { .. } | Command::StatusJail { .. }), _) => {
+            pairs(v)
         }
-        (["stats" | "statistics"], Value::Object(o)) => PyVal::Dict(
+        (
+            Ok(
+                Command::GetJail {
+                    op: Ok(JailGet::Datepattern),
+                    ..
+                }
+                | Command::SetJail {
+                    op: Ok(JailSet::Datepattern(_)),
+                    ..
+                },
+            ),
+            Value::Array(a),
+        ) => PyVal::Tuple(a.iter().map(PyVal::from_json).collect()),
+        (Ok(Command::Stats), Value::Object(o)) => PyVal::Dict(
             o.iter()
                 .map(|(k, v)| {
                     let t = match v {
