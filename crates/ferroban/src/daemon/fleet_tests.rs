@@ -80,18 +80,23 @@ fn db(dir: &Path) -> PathBuf {
 }
 
 fn state(dir: &Path, clock: &ManualClock) -> Shared {
+    state_on(dir, clock, Some(db(dir)))
+}
+
+/// [`state`] on database file `dbfile` (`None`: no database, as `dbfile = :memory:`).
+fn state_on(dir: &Path, clock: &ManualClock, dbfile: Option<PathBuf>) -> Shared {
     let settings = Settings {
         conf: crate::defaults::locate(Some(dir)),
         socket: dir.join("ferroban.sock"),
         pidfile: dir.join("ferroban.pid"),
-        dbfile: Some(db(dir)),
+        dbfile: dbfile.clone(),
         dbpurgeage: 86_400.0,
         dbmaxmatches: None,
         metrics: None,
         metrics_compat: false,
     };
     let store = server::open_store(&settings, clock.now());
-    assert!(store.is_some());
+    assert_eq!(store.is_some(), dbfile.is_some());
     Rc::new(RefCell::new(State {
         settings,
         jails: Vec::new(),
@@ -562,6 +567,63 @@ fn a_ban_decided_when_an_ignore_command_answers_is_published_once_after_its_acti
         assert_eq!(unpublished(&dir), 1);
         let s = h.status();
         assert_eq!((s.outbox, s.awaiting_enforcement), (1, 0));
+        h.stop();
+    });
+}
+
+#[test]
+fn without_a_database_file_a_ban_goes_to_the_publisher_once_its_action_ran() {
+    let d = tree_with("memory", "while [ ! -e DIR/gate ]; do sleep 0.02; done; ");
+    let dir = d.0.clone();
+    let clock = ManualClock::new(T0);
+    run(async move {
+        // The daemon has no database (its decisions go over the channel); the fleet's tables
+        // are in a file only so that the test can read its outbox.
+        let h = fleet(&dir, &clock);
+        let state = state_on(&dir, &clock, None);
+        start_jail(&state);
+        assert!(state.borrow_mut().ban_in(0, HostId::parse("198.51.100.60")));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(h.status().outbox, 0, "handed over before its action ran");
+        std::fs::write(dir.join("gate"), "").unwrap();
+        wait_for("the ban in the outbox", || h.status().outbox == 1).await;
+        assert_eq!(actions_log(&dir), "ban 198.51.100.60\n");
+        // An unban while a ban still waits for its action: the ban is not handed over after
+        // its own unban (only the unban is).
+        std::fs::remove_file(dir.join("gate")).unwrap();
+        let id = HostId::parse("198.51.100.61");
+        assert!(state.borrow_mut().ban_in(0, id.clone()));
+        assert!(state.borrow_mut().unban_in(0, &id));
+        wait_for("the unban in the outbox", || h.status().outbox == 2).await;
+        std::fs::write(dir.join("gate"), "").unwrap();
+        recorded(
+            &dir,
+            &[
+                "ban 198.51.100.60",
+                "ban 198.51.100.61",
+                "unban 198.51.100.61",
+            ],
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(h.status().outbox, 2);
+        let rows = FleetDb::open(Some(&db(&dir)))
+            .unwrap()
+            .pending(10, 0)
+            .unwrap();
+        let bodies: Vec<String> = rows
+            .iter()
+            .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+            .collect();
+        let of = |ip: &str| bodies.iter().find(|b| b.contains(ip)).cloned().unwrap();
+        assert!(
+            of("198.51.100.60").contains(r#""kind":"ban""#),
+            "{bodies:?}"
+        );
+        assert!(
+            of("198.51.100.61").contains(r#""kind":"unban""#),
+            "{bodies:?}"
+        );
         h.stop();
     });
 }
