@@ -31,10 +31,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::beautify::render;
+use super::cmd::{self, ClientAction};
 use super::help::usage;
 use super::json_output;
 use super::proto::{MAX_RESPONSE_BYTES, Request, Response, nok_args};
-use super::pyrepr::{float_repr, repr, repr_str};
+use super::pyrepr::{float_repr, repr};
 
 mod wire;
 
@@ -727,36 +728,33 @@ impl<'a> Client<'a> {
 
     fn command(&mut self, cmd: Vec<String>) -> bool {
         let words: Vec<&str> = cmd.iter().map(String::as_str).collect();
-        match words.as_slice() {
-            ["start"] => self.start_server(),
-            ["restart"] => self.restart(),
-            ["restart", rest @ ..] => {
+        match cmd::client_action(&words) {
+            ClientAction::Start => self.start_server(),
+            ClientAction::Restart => self.restart(),
+            ClientAction::RestartJail(rest) => {
                 let mut reload = vec!["reload".to_string(), "--restart".to_string()];
                 reload.extend(rest.iter().map(|w| w.to_string()));
                 self.reload(reload)
             }
-            ["reload", ..] => self.reload(cmd),
-            ["set", jail, op @ ("banip" | "unbanip"), rest @ ..] if rest.contains(&"--file") => {
+            ClientAction::Reload => self.reload(cmd.clone()),
+            ClientAction::BulkFile { jail, op, rest } => {
                 let (jail, op) = (jail.to_string(), op.to_string());
                 let rest: Vec<String> = rest.iter().map(|w| w.to_string()).collect();
                 self.bulk_file(&jail, &op, &rest)
             }
-            ["ping", limit] => match limit.parse::<f64>() {
-                Ok(secs) if secs.is_finite() && secs > 0.0 => {
-                    self.send(&["ping".to_string()], Some(Duration::from_secs_f64(secs)))
-                }
-                _ => {
-                    let message = format!("could not convert string to float: {}", repr_str(limit));
-                    self.error(&message);
-                    false
-                }
-            },
-            ["help"] => {
+            ClientAction::Ping(Ok(secs)) => {
+                self.send(&["ping".to_string()], Some(Duration::from_secs_f64(secs)))
+            }
+            ClientAction::Ping(Err(message)) => {
+                self.error(&message);
+                false
+            }
+            ClientAction::Help => {
                 let text = usage(&self.program);
                 let _ = write!(self.out, "{text}");
                 true
             }
-            _ => self.send(&cmd, None),
+            ClientAction::Send => self.send(&cmd, None),
         }
     }
 

@@ -11,6 +11,8 @@
 //! - [`JAIL_SETTINGS`] and [`SERVER_SETTINGS`] are the settings of `get`/`set`, with the verbs
 //!   that take them; an unknown setting is refused before the jail is looked up (fail2ban's
 //!   order: an unknown setting is "Invalid command" even for an unknown jail).
+//! - [`client_action`] says what `ferroban client` runs itself (`start`, `restart`, `help`, ...)
+//!   or completes before sending (`reload`, `ping <TIMEOUT>`, `set ... --file`).
 //! - The client picks its rendering from the parsed command: the `--json` object
 //!   ([`super::json_output`], one per variant) and the beautified text ([`super::beautify`]; for
 //!   a setting, the [`Text`] of its table entry).
@@ -926,6 +928,73 @@ pub fn parse<'a>(words: &'a [&'a str]) -> Result<Command<'a>, String> {
         ["set", rest @ ..] => return parse_set(rest),
         _ => return Err(UNKNOWN.into()),
     })
+}
+
+/// What `ferroban client` does with a command line's words before (or instead of) sending them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientAction<'a> {
+    /// `start`: launch the server and wait for it.
+    Start,
+    /// `restart`: `stop`, wait until the server is gone, `start`.
+    Restart,
+    /// `restart [OPTIONS] <JAIL>`: sent as `reload --restart` with these words after it.
+    RestartJail(&'a [&'a str]),
+    /// `reload [OPTIONS] [<JAIL>|--all]`: checked like fail2ban-client, sent with a target.
+    Reload,
+    /// `set <JAIL> banip|unbanip ... --file PATH|-`: the ids are read from a file.
+    BulkFile {
+        /// The jail.
+        jail: &'a str,
+        /// `banip` or `unbanip`.
+        op: &'a str,
+        /// The words after `op`.
+        rest: &'a [&'a str],
+    },
+    /// `ping <TIMEOUT>`: `ping` answered within the timeout (seconds), or Python's error for a
+    /// timeout that is not a positive number.
+    Ping(Result<f64, String>),
+    /// `help`: the help text.
+    Help,
+    /// Anything else: sent as typed.
+    Send,
+}
+
+/// What the client does with `words`.
+pub fn client_action<'a>(words: &'a [&'a str]) -> ClientAction<'a> {
+    match words {
+        ["start"] => ClientAction::Start,
+        ["restart"] => ClientAction::Restart,
+        ["restart", rest @ ..] => ClientAction::RestartJail(rest),
+        ["reload", ..] => ClientAction::Reload,
+        ["set", jail, op @ ("banip" | "unbanip"), rest @ ..] if rest.contains(&"--file") => {
+            ClientAction::BulkFile { jail, op, rest }
+        }
+        ["ping", limit] => ClientAction::Ping(match limit.parse::<f64>() {
+            Ok(secs) if secs.is_finite() && secs > 0.0 => Ok(secs),
+            _ => Err(format!(
+                "could not convert string to float: {}",
+                super::pyrepr::repr_str(limit)
+            )),
+        }),
+        ["help"] => ClientAction::Help,
+        _ => ClientAction::Send,
+    }
+}
+
+impl ClientAction<'_> {
+    /// The form of [`FORMS`] the client runs itself, for those it does.
+    pub fn form(&self) -> Option<Form> {
+        match self {
+            ClientAction::Start => Some(Form::Start),
+            ClientAction::Restart => Some(Form::Restart),
+            ClientAction::RestartJail(_) => Some(Form::RestartJail),
+            ClientAction::Help => Some(Form::Help),
+            ClientAction::Reload
+            | ClientAction::BulkFile { .. }
+            | ClientAction::Ping(_)
+            | ClientAction::Send => None,
+        }
+    }
 }
 
 /// Each command form: one entry of [`FORMS`] (and one line of the help).

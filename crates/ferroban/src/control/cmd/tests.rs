@@ -68,9 +68,16 @@ fn every_server_form_parses_to_itself_and_client_forms_do_not_parse() {
                 Command::SetJail { op, .. } => assert!(op.is_ok(), "{:?}", s.example),
                 _ => {}
             }
+            assert_eq!(client_action(s.example).form(), None, "{:?}", s.example);
         } else {
             // The client runs these itself: the server does not know them.
             assert_eq!(r.unwrap_err(), UNKNOWN, "{:?}", s.example);
+            assert_eq!(
+                client_action(s.example).form(),
+                Some(s.form),
+                "{:?}",
+                s.example
+            );
         }
     }
 }
@@ -455,4 +462,31 @@ fn the_beautifier_dresses_each_setting_as_its_entry_says() {
         let plain = beautify(&words, &json!("x")) == "x";
         assert_eq!(plain, s.text == Text::Plain, "{words:?}");
     }
+}
+
+#[test]
+fn what_the_client_completes_before_sending() {
+    assert_eq!(client_action(&["reload", "sshd"]), ClientAction::Reload);
+    assert_eq!(client_action(&["ping"]), ClientAction::Send);
+    assert_eq!(client_action(&["ping", "0.5"]), ClientAction::Ping(Ok(0.5)));
+    assert_eq!(
+        client_action(&["ping", "abc"]),
+        ClientAction::Ping(Err("could not convert string to float: 'abc'".into()))
+    );
+    assert_eq!(
+        client_action(&["ping", "-1"]),
+        ClientAction::Ping(Err("could not convert string to float: '-1'".into()))
+    );
+    assert_eq!(
+        client_action(&["set", "sshd", "banip", "--force", "--file", "-"]),
+        ClientAction::BulkFile {
+            jail: "sshd",
+            op: "banip",
+            rest: &["--force", "--file", "-"]
+        }
+    );
+    assert_eq!(
+        client_action(&["set", "sshd", "banip", "192.0.2.1"]),
+        ClientAction::Send
+    );
 }
