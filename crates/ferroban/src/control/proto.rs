@@ -115,6 +115,10 @@
 //! | `thread` (`get` only) | `{"stacksize":0}` |
 //! | `allowipv6` (`set` only) | the value given |
 //!
+//! Every command form is defined once in [`super::cmd`]: the request is parsed there into a typed
+//! command (with the arity checks and errors below), which the server dispatches on and the
+//! client renders from.
+//!
 //! ## Errors
 //! The `error` string is printed by the client as is (fail2ban-client prints the same text on
 //! stdout and logs `NOK: (<args>,)` on stderr, see [`nok_args`]). Use these texts:
@@ -326,7 +330,7 @@ pub fn duplicate_jail(name: &str) -> String {
 
 /// `Sorry but the command is invalid` (a command missing words).
 pub fn invalid_command() -> String {
-    "Sorry but the command is invalid".to_string()
+    super::cmd::INVALID.to_string()
 }
 
 /// The arguments fail2ban-client logs as `NOK: <args>` for an error message: the exception's

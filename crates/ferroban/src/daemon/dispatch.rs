@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::server::Shared;
 use crate::control::cmd::{self, Command};
+use crate::control::proto::unknown_jail;
 use crate::flog;
 
 mod jailops;
@@ -12,10 +13,6 @@ mod runtime;
 use crate::ip::HostId;
 
 type Res = Result<Value, String>;
-
-fn unknown_jail(name: &str) -> String {
-    format!("Sorry but the jail '{name}' does not exist")
-}
 
 fn jail_index(state: &Shared, name: &str) -> Result<usize, String> {
     state
