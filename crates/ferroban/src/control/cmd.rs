@@ -1256,10 +1256,10 @@ pub const FORMS: &[Spec] = &[
     spec(
         Form::Ping,
         Server,
-        "ping",
-        "check that the server answers",
+        "ping [<TIMEOUT>]",
+        "check that the server answers (within <TIMEOUT> seconds)",
         true,
-        &["ping"],
+        &["ping", "5"],
     ),
     spec(
         Form::Version,
