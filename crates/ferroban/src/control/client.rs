@@ -828,7 +828,7 @@ impl<'a> Client<'a> {
         let mut opts = Vec::new();
         let mut rest = cmd[1..].to_vec();
         while let Some(first) = rest.first() {
-            if matches!(first.as_str(), "--restart" | "--unban" | "--if-exists") {
+            if crate::daemon::ReloadOptions::parse([first.as_str()]).is_some() {
                 opts.push(rest.remove(0));
             } else {
                 break;
