@@ -763,7 +763,7 @@ impl Jail {
                 .data
                 .fields
                 .iter()
-                .filter_map(|(k, v)| group_text(v).map(|t| (k.clone(), t)))
+                .filter_map(|(k, v)| group_text(v).map(|t| (k.to_string(), t)))
                 .collect();
             let weight = f.data.attempts().max(1) as u32;
             out.extend(self.add_failure(

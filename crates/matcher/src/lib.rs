@@ -96,15 +96,21 @@ pub enum GroupValue {
     Tuple(Vec<Option<String>>),
 }
 
+/// A group name as [`Captures::groups`] reports it: shared with the regex, so a match costs
+/// no copy of its names.
+pub type Name = Arc<str>;
+
 /// What a [`Regex`] shares with its [`Captures`].
 #[derive(Debug)]
 struct Shared {
     /// Name of group `i + 1`.
     names: Vec<Option<String>>,
+    /// The same names shared with every [`Captures::groups`] result (no copy per match).
+    keys: Vec<Option<Name>>,
     /// `(group name, target)` of `alt_*` groups, sorted.
-    alt: Vec<(String, String)>,
+    alt: Vec<(String, Name)>,
     /// `(group name, target)` of `tuple_*` groups, sorted.
-    tuple: Vec<(String, String)>,
+    tuple: Vec<(String, Name)>,
     by_name: HashMap<String, usize>,
 }
 
@@ -318,6 +324,9 @@ impl Regex {
         }
         alt.sort();
         tuple.sort();
+        let alt = alt.into_iter().map(|(n, t)| (n, Name::from(t))).collect();
+        let tuple = tuple.into_iter().map(|(n, t)| (n, Name::from(t))).collect();
+        let keys = names.iter().map(|n| n.as_deref().map(Name::from)).collect();
         Ok(Inner {
             source: pattern.to_string(),
             expanded,
@@ -330,6 +339,7 @@ impl Regex {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             shared: Arc::new(Shared {
                 names,
+                keys,
                 alt,
                 tuple,
                 by_name,
@@ -377,6 +387,11 @@ impl Regex {
     /// Whether the pattern has a named group `name`.
     pub fn has_group(&self, name: &str) -> bool {
         self.inner.shared.by_name.contains_key(name)
+    }
+
+    /// The regex has `alt_*` or `tuple_*` groups (their values are merged into other names).
+    pub fn has_combined_groups(&self) -> bool {
+        !self.inner.shared.alt.is_empty() || !self.inner.shared.tuple.is_empty()
     }
 
     /// Names of the named groups, in group order.
@@ -653,11 +668,21 @@ impl<'h> Captures<'h> {
 
     /// fail2ban's getGroups(): every named group (None when not participating), with `alt_*` merged
     /// and `tuple_*` combined. Keys are group names (e.g. "ip4", "fid", "user", "skiplines0").
-    pub fn groups(&self) -> Vec<(String, GroupValue)> {
-        let mut out: Vec<(String, GroupValue)> = Vec::with_capacity(
-            self.shared.names.len() + self.shared.alt.len() + self.shared.tuple.len(),
+    pub fn groups(&self) -> Vec<(Name, GroupValue)> {
+        self.groups_except(None)
+    }
+
+    /// [`Captures::groups`] without plain group number `skip` (the caller reads its text with
+    /// [`Captures::get`] instead of paying for a copy). Only for a regex without `alt_*` or
+    /// `tuple_*` groups ([`Regex::has_combined_groups`]), which could also write that name.
+    pub fn groups_except(&self, skip: Option<usize>) -> Vec<(Name, GroupValue)> {
+        let mut out: Vec<(Name, GroupValue)> = Vec::with_capacity(
+            self.shared.keys.len() + self.shared.alt.len() + self.shared.tuple.len(),
         );
-        for (i, n) in self.shared.names.iter().enumerate() {
+        for (i, n) in self.shared.keys.iter().enumerate() {
+            if skip == Some(i + 1) {
+                continue;
+            }
             if let Some(n) = n {
                 let v = self
                     .get(i + 1)
@@ -665,8 +690,8 @@ impl<'h> Captures<'h> {
                 out.push((n.clone(), v));
             }
         }
-        fn slot(out: &[(String, GroupValue)], name: &str) -> Option<usize> {
-            out.iter().position(|(n, _)| n == name)
+        fn slot(out: &[(Name, GroupValue)], name: &str) -> Option<usize> {
+            out.iter().position(|(n, _)| &**n == name)
         }
         let truthy = |v: &GroupValue| match v {
             GroupValue::None => false,

@@ -48,7 +48,7 @@ fn oracle() -> Value {
     serde_json::from_slice(&out.stdout).expect("oracle output is JSON")
 }
 
-fn groups_json(g: Vec<(String, GroupValue)>) -> Map<String, Value> {
+fn groups_json(g: Vec<(ferroban_matcher::Name, GroupValue)>) -> Map<String, Value> {
     g.into_iter()
         .map(|(k, v)| {
             let v = match v {
@@ -60,7 +60,7 @@ fn groups_json(g: Vec<(String, GroupValue)>) -> Map<String, Value> {
                         .collect(),
                 ),
             };
-            (k, v)
+            (k.to_string(), v)
         })
         .collect()
 }

@@ -1,111 +1,117 @@
 //! The multi-line failure cache: per connection id (`<F-MLFID>`), what was seen so far.
 //!
 //! Bounded like fail2ban's: at most `max_count` entries (oldest evicted first) that live
-//! `max_age` seconds from their creation. Time comes from the caller's clock.
+//! `max_age` seconds from their creation. Time comes from the caller's clock. Lookups are
+//! hashed (one line looks its id up two or three times); the creation order is a queue in
+//! which an entry replaced or removed since leaves a stale slot, skipped when it comes up.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use super::FailData;
 
-/// A cached connection: its key, data and expiry.
-type Entry = (String, FailData, f64);
-
-/// FNV-1a of a key: entries are compared by hash before their keys (connection ids of one
-/// program share long prefixes, so comparing the text alone costs a `memcmp` per entry).
-fn hash(key: &str) -> u64 {
-    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+/// A cached connection: its data, expiry and creation number.
+struct Entry {
+    data: FailData,
+    expires: f64,
+    seq: u64,
 }
 
-#[derive(Debug)]
 pub(super) struct MlfidCache {
-    entries: VecDeque<Entry>,
-    /// Hash of each entry's key (same index), scanned without touching the entries.
-    hashes: VecDeque<u64>,
-    /// Index of the entry found or added last (one line looks its key up two or three times).
-    last: Option<usize>,
+    entries: HashMap<Arc<str>, Entry>,
+    /// `(creation number, key)` oldest first; a slot whose number differs from its entry's
+    /// (or whose entry is gone) is stale.
+    order: VecDeque<(u64, Arc<str>)>,
+    next_seq: u64,
     max_count: usize,
     max_age: f64,
+}
+
+impl std::fmt::Debug for MlfidCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MlfidCache")
+            .field("entries", &self.entries.len())
+            .field("max_count", &self.max_count)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MlfidCache {
     pub(super) fn new(max_count: usize, max_age: f64) -> Self {
         MlfidCache {
-            entries: VecDeque::new(),
-            hashes: VecDeque::new(),
-            last: None,
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+            next_seq: 0,
             max_count,
             max_age,
         }
-    }
-
-    /// Index of the entry for `key`.
-    fn position(&mut self, key: &str) -> Option<usize> {
-        let h = hash(key);
-        let is = |i: usize| self.hashes[i] == h && self.entries[i].0 == key;
-        if let Some(i) = self.last.filter(|&i| i < self.entries.len() && is(i)) {
-            return Some(i);
-        }
-        // Keys are unique; the newest entries (live connections) are searched first.
-        let found = self
-            .hashes
-            .iter()
-            .enumerate()
-            .rev()
-            .find(|&(i, &eh)| eh == h && self.entries[i].0 == key)
-            .map(|(i, _)| i);
-        self.last = found;
-        found
-    }
-
-    fn remove(&mut self, pos: usize) {
-        self.entries.remove(pos);
-        self.hashes.remove(pos);
-        self.last = None;
     }
 
     /// The data of the live entry for `key`, taken out (the entry keeps its place and expiry
     /// with empty data until [`MlfidCache::update`] puts the merged data back); an expired
     /// entry is dropped.
     pub(super) fn take(&mut self, key: &str, now: f64) -> Option<FailData> {
-        let pos = self.position(key)?;
-        if self.entries[pos].2 > now {
-            return Some(std::mem::take(&mut self.entries[pos].1));
+        let e = self.entries.get_mut(key)?;
+        if e.expires > now {
+            return Some(std::mem::take(&mut e.data));
         }
-        self.remove(pos);
+        self.entries.remove(key);
+        self.compact();
         None
     }
 
     /// Adds a new entry (replacing one with the same key), evicting the oldest ones when full.
     pub(super) fn insert(&mut self, key: &str, data: FailData, now: f64) {
-        if let Some(pos) = self.position(key) {
-            self.remove(pos);
-        }
+        self.entries.remove(key);
         if self.entries.len() >= self.max_count {
-            while let Some((_, _, expires)) = self.entries.pop_front() {
-                self.hashes.pop_front();
+            // fail2ban's order: the oldest go first, until one that was still alive has
+            // gone and there is room
+            while let Some((seq, k)) = self.order.pop_front() {
+                let live = self.entries.get(&k).is_some_and(|e| e.seq == seq);
+                if !live {
+                    continue;
+                }
+                let expires = self.entries.remove(&k).map_or(0.0, |e| e.expires);
                 if expires > now && self.entries.len() < self.max_count {
                     break;
                 }
             }
         }
-        self.entries
-            .push_back((key.to_string(), data, now + self.max_age));
-        self.hashes.push_back(hash(key));
-        self.last = Some(self.entries.len() - 1);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let key: Arc<str> = Arc::from(key);
+        self.entries.insert(
+            key.clone(),
+            Entry {
+                data,
+                expires: now + self.max_age,
+                seq,
+            },
+        );
+        self.order.push_back((seq, key));
+        self.compact();
     }
 
     /// Replaces the data of an existing entry, keeping its expiry.
     pub(super) fn update(&mut self, key: &str, data: FailData) {
-        if let Some(pos) = self.position(key) {
-            self.entries[pos].1 = data;
+        if let Some(e) = self.entries.get_mut(key) {
+            e.data = data;
         }
     }
 
     pub(super) fn unset(&mut self, key: &str) {
-        if let Some(pos) = self.position(key) {
-            self.remove(pos);
+        if self.entries.remove(key).is_some() {
+            self.compact();
+        }
+    }
+
+    /// Drops stale slots from the queue once they outnumber the entries (the queue stays
+    /// within twice the number of entries, plus one).
+    fn compact(&mut self) {
+        if self.order.len() > 2 * self.entries.len() + 1 {
+            let entries = &self.entries;
+            self.order
+                .retain(|(seq, k)| entries.get(k).is_some_and(|e| e.seq == *seq));
         }
     }
 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use ferroban_config::FilterDef;
 use ferroban_date::DateDetector;
 use ferroban_matcher::{
-    Captures, GateSet, GateSetScratch, GroupValue, Prefilter, Regex, RegexOptions, UseDns,
+    Captures, GateSet, GateSetScratch, GroupValue, Name, Prefilter, Regex, RegexOptions, UseDns,
 };
 
 use crate::ip::{Family, HostId};
@@ -87,7 +87,7 @@ pub type Line = Arc<TupleLine>;
 #[derive(Debug, Clone, Default)]
 pub struct FailData {
     /// Named groups (including non-participating ones as [`GroupValue::None`]), in order.
-    pub fields: Vec<(String, GroupValue)>,
+    pub fields: Vec<(Name, GroupValue)>,
     /// The lines that make up the failure (`matches`); `None` when the key is absent.
     pub matches: Option<Vec<Line>>,
     /// Lines of `nofail` matches held back until a failure of the same connection.
@@ -138,7 +138,7 @@ impl FailData {
     fn set(&mut self, key: &str, value: GroupValue) {
         match self.fields.iter_mut().find(|(k, _)| key_eq(k, key)) {
             Some(slot) => slot.1 = value,
-            None => self.fields.push((key.to_string(), value)),
+            None => self.fields.push((Name::from(key), value)),
         }
     }
 
@@ -149,10 +149,14 @@ impl FailData {
 
     /// `set`, trying position `hint` first (the fields of two failures of one regex are in
     /// the same order).
-    fn set_hinted(&mut self, hint: usize, key: &str, value: GroupValue) {
+    fn set_hinted(&mut self, hint: usize, key: Name, value: GroupValue) {
         match self.fields.get_mut(hint) {
-            Some(slot) if key_eq(&slot.0, key) => slot.1 = value,
-            _ => self.set(key, value),
+            Some(slot) if key_eq(&slot.0, &key) => slot.1 = value,
+            _ => match self.fields.iter_mut().find(|(k, _)| key_eq(k, &key)) {
+                Some(slot) => slot.1 = value,
+                // the name is shared, not copied
+                None => self.fields.push((key, value)),
+            },
         }
     }
 
@@ -176,7 +180,7 @@ impl FailData {
     fn update_non_none(&mut self, other: FailData) {
         for (i, (k, v)) in other.fields.into_iter().enumerate() {
             if !matches!(v, GroupValue::None) {
-                self.set_hinted(i, &k, v);
+                self.set_hinted(i, k, v);
             }
         }
         if other.matches.is_some() {
@@ -335,6 +339,8 @@ pub struct Filter {
     last_date: Option<f64>,
     mlfid: MlfidCache,
     scratch: String,
+    /// Reused text of the current line's connection id (`<F-MLFID>`).
+    mlfid_key: String,
     resolver: Resolver,
     /// The filter is following new lines (not catching up at start): odd dates are taken as "now".
     pub in_operation: bool,
@@ -449,6 +455,7 @@ impl Filter {
             last_date: None,
             mlfid: MlfidCache::new(100, 300.0),
             scratch: String::new(),
+            mlfid_key: String::new(),
             resolver: system_resolver(),
             in_operation: true,
         })
@@ -645,18 +652,52 @@ impl Filter {
             result.ignored.clear();
         }
 
+        // The haystack; for a single-line filter it is one of the screen's reused strings,
+        // handed back when the line is done (`home` says which).
+        let mut buf: Option<String> = None;
+        let mut home = Home::None;
+        let result = self.find_failure_full(tuple, date, no_date, now, result, &mut buf, &mut home);
+        match (home, buf) {
+            (Home::Scratch, Some(b)) => self.scratch = b,
+            (Home::Content, Some(b)) => self.content_scratch = b,
+            _ => {}
+        }
+        result
+    }
+
+    /// The full path of [`Filter::find_failure`] for a line that passed the screen (or every
+    /// line of a multi-line filter).
+    #[allow(clippy::too_many_arguments)]
+    fn find_failure_full(
+        &mut self,
+        tuple: Tuple<'_>,
+        date: Option<f64>,
+        no_date: bool,
+        now: f64,
+        mut result: LineResult,
+        buf: &mut Option<String>,
+        home: &mut Home,
+    ) -> LineResult {
+        let multi = self.max_lines > 1;
         let line: Line = Arc::new(tuple.into_owned());
-        let org: Vec<Line> = if multi {
+        let single: [Line; 1];
+        let org_multi: Vec<Line>;
+        let org: &[Line] = if multi {
             self.buffer.push(line);
             let excess = self.buffer.len().saturating_sub(self.max_lines);
             self.buffer.drain(..excess);
-            self.buffer.clone()
+            org_multi = self.buffer.clone();
+            *buf = Some(lines_buf(&org_multi));
+            &org_multi
         } else {
+            // One line per buffer: the next line replaces it, so no buffer is kept, and the
+            // haystack is the screen's stripped line (the same text as `lines_buf`).
             self.buffer.clear();
-            self.buffer.push(line);
-            self.buffer.clone()
+            single = [line];
+            *buf = Some(std::mem::take(&mut self.scratch));
+            *home = Home::Scratch;
+            &single
         };
-        let mut buf = Some(lines_buf(&org));
 
         if !self.ignoreregex.is_empty()
             && self.ignoreregex.len() + 2 < self.failregex.len()
@@ -678,18 +719,45 @@ impl Filter {
                 },
             };
             result.prefregex_matched = true;
+            // The content group is read in place, not copied into the fields (it is removed
+            // from them anyway); a regex whose alt_/tuple_ groups may write `content` pays
+            // for the general way.
+            let in_place = self.content_group.filter(|_| !pref.has_combined_groups());
             let mut groups = FailData {
-                fields: caps.groups(),
+                fields: caps.groups_except(in_place),
                 ..FailData::default()
             };
-            if let Some(GroupValue::Str(content)) = groups.pop("content")
+            let content: Option<std::borrow::Cow<'_, str>> = match in_place {
+                Some(ci) => caps.get(ci).map(std::borrow::Cow::Borrowed),
+                None => match groups.pop("content") {
+                    Some(GroupValue::Str(c)) => Some(std::borrow::Cow::Owned(c)),
+                    _ => None,
+                },
+            };
+            if let Some(content) = content
                 && !content.is_empty()
             {
-                self.buffer = vec![Arc::new(TupleLine {
-                    text: content,
-                    date: (0, 0),
-                })];
-                buf = None;
+                if multi {
+                    self.buffer = vec![Arc::new(TupleLine {
+                        text: content.into_owned(),
+                        date: (0, 0),
+                    })];
+                    *buf = None;
+                } else {
+                    // The failregexes search the content: the screen left it (and `\n`) in
+                    // `content_scratch` when it searched it.
+                    let mut c = std::mem::take(&mut self.content_scratch);
+                    if !screened.is_some_and(|s| s.candidates) {
+                        c.clear();
+                        c.push_str(&content);
+                        c.push('\n');
+                    }
+                    drop(content);
+                    if let Some(line) = buf.replace(c) {
+                        self.scratch = line;
+                    }
+                    *home = Home::Content;
+                }
             }
             pre_groups = Some(groups);
         }
@@ -701,13 +769,14 @@ impl Filter {
         // (they cannot match this haystack) and its prefilter answer is reused.
         // The content's haystack, the text the screen searched.
         if buf.is_none() {
-            buf = Some(lines_buf(&self.buffer));
+            *buf = Some(lines_buf(&self.buffer));
         }
         let first = screened.as_ref().map_or(0, |s| s.first);
         let mut first_spans = screened.is_some_and(|s| s.first_spans);
         let mut screened = screened.is_some_and(|s| s.candidates);
         // `candidates` is the gate set's answer (its regexes' gates need no second search).
         let mut by_gateset = screened && self.candidates_by_set;
+        let mut key = std::mem::take(&mut self.mlfid_key);
         for index in first..self.failregex.len() {
             // The buffer text is rebuilt only after a match changed the line buffer.
             if buf.is_none() {
@@ -734,7 +803,7 @@ impl Filter {
             let Some(caps) = caps else {
                 continue;
             };
-            let (matched, unmatched) = split_matched(&caps, haystack, &org);
+            let (matched, unmatched) = split_matched(&caps, haystack, org);
             let mut fail = FailData {
                 fields: caps.groups(),
                 ..FailData::default()
@@ -750,10 +819,12 @@ impl Filter {
                     haystack
                 };
                 if self.ignore_line(ignore_buf, &mut result) {
-                    if !self.opts.check_all_regex || multi {
+                    if multi {
+                        // the line buffer changed: the haystack is rebuilt (a single-line
+                        // filter keeps no buffer; its haystack stays)
                         self.buffer = unmatched.clone();
+                        *buf = None;
                     }
-                    buf = None;
                     if !self.opts.check_all_regex {
                         break;
                     }
@@ -766,9 +837,9 @@ impl Filter {
                     continue;
                 }
             }
-            if !self.opts.check_all_regex || multi {
+            if multi {
                 self.buffer = unmatched;
-                buf = None;
+                *buf = None;
             }
             // The prefregex's groups are copied only when a later failregex may still use
             // them (the haystack, and so the candidates, stay the same when all are checked).
@@ -785,20 +856,19 @@ impl Filter {
                 merged.update_all(fail);
                 fail = merged;
             }
-            let mlfid = fail.get_str("mlfid").map(str::to_string);
-            let has_mlfid = mlfid.is_some();
-            let mut write_back = None;
-            if let Some(key) = mlfid {
+            // the connection id, in a reused string (the failure moves into the merge)
+            key.clear();
+            let has_mlfid = fail.get_str("mlfid").map(|k| key.push_str(k)).is_some();
+            let mut write_back = false;
+            if has_mlfid {
                 let (merged, keep) = self.merge_failure(&key, fail, &matched, now);
                 fail = merged;
-                if keep {
-                    write_back = Some(key);
-                }
+                write_back = keep;
                 if fail.truthy("nofail") && !self.opts.check_all_regex {
-                    if let Some(k) = write_back {
-                        self.mlfid.update(&k, fail);
+                    if write_back {
+                        self.mlfid.update(&key, fail);
                     }
-                    return result;
+                    break;
                 }
             } else {
                 let mut m = fail.matches.take().unwrap_or_default();
@@ -839,10 +909,10 @@ impl Filter {
                 None => {
                     fail.mlfpending = true;
                     if !self.opts.check_all_regex && self.opts.ignore_pending {
-                        if let Some(k) = write_back {
-                            self.mlfid.update(&k, fail);
+                        if write_back {
+                            self.mlfid.update(&key, fail);
                         }
-                        return result;
+                        break;
                     }
                     vec![None]
                 }
@@ -862,8 +932,8 @@ impl Filter {
                 }
                 Some(h) => self.text_to_ip(&h).into_iter().map(Some).collect(),
             };
-            if let Some(k) = write_back {
-                self.mlfid.update(&k, fail.clone());
+            if write_back {
+                self.mlfid.update(&key, fail.clone());
             }
             let last = ids.len().saturating_sub(1);
             for (j, id) in ids.into_iter().enumerate() {
@@ -884,6 +954,7 @@ impl Filter {
                 break;
             }
         }
+        self.mlfid_key = key;
         result
     }
 
@@ -1087,6 +1158,14 @@ impl Filter {
         }
         (fail, flags & FORGET == 0)
     }
+}
+
+/// Where a single-line filter's haystack came from (it goes back there).
+#[derive(Debug, Clone, Copy)]
+enum Home {
+    None,
+    Scratch,
+    Content,
 }
 
 /// What the single-line screen learnt about the line it passed.

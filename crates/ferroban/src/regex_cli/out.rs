@@ -41,7 +41,7 @@ fn py_value(v: &GroupValue) -> String {
 }
 
 /// Python's `repr()` of a groups dict.
-pub fn py_dict(fields: &[(String, GroupValue)]) -> String {
+pub fn py_dict(fields: &[(ferroban_matcher::Name, GroupValue)]) -> String {
     let items: Vec<String> = fields
         .iter()
         .map(|(k, v)| format!("{}: {}", py_repr(k), py_value(v)))
@@ -203,7 +203,7 @@ fn failure_json(f: &Failure) -> Map<String, Value> {
     o.insert("time_iso".into(), f.time.map_or(Value::Null, iso_time));
     let mut caps = Map::new();
     for (k, v) in &f.data.fields {
-        caps.insert(k.clone(), json_value(v));
+        caps.insert(k.to_string(), json_value(v));
     }
     o.insert("captures".into(), Value::Object(caps));
     if let Some(users) = &f.data.users {
