@@ -9,7 +9,7 @@ mod journal_common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ferroban_testkit::{Tree, access_line};
+use ferroban_testkit::{Tree, access_line, f2b_root};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ferroban");
 
@@ -272,20 +272,17 @@ fn a_broken_jail_does_not_stop_the_others_and_missing_logs_are_waited_for() {
     d.stop();
 }
 
-/// The reference's filter.d (recidive.conf and the common.conf it includes), at test time.
-fn reference_filter(name: &str) -> Option<String> {
-    let root = std::env::var("FERROBAN_F2B_ROOT").unwrap_or_else(|_| "/tmp/f2b/root".into());
-    std::fs::read_to_string(format!("{root}/etc/fail2ban/filter.d/{name}")).ok()
+/// The reference's filter.d (recidive.conf and the common.conf it includes), at test time
+/// (ferroban_testkit's `f2b_root`, which fails the test when the reference is missing).
+fn reference_filter(name: &str) -> String {
+    let path = f2b_root().join("etc/fail2ban/filter.d").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
 #[test]
 fn recidive_bans_repeat_offenders_from_our_own_log() {
-    let (Some(recidive), Some(common)) = (
-        reference_filter("recidive.conf"),
-        reference_filter("common.conf"),
-    ) else {
-        panic!("the fail2ban reference is missing: run scripts/f2b-env.sh (FERROBAN_F2B_ROOT)");
-    };
+    let recidive = reference_filter("recidive.conf");
+    let common = reference_filter("common.conf");
     let mut d = Daemon::new("recidive", "maxretry = 1\nbantime = 1");
     std::fs::write(d.path("filter.d/recidive.conf"), recidive).unwrap();
     std::fs::write(d.path("filter.d/common.conf"), common).unwrap();

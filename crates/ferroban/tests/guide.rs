@@ -13,9 +13,10 @@
 //! real ufw backend is tested in network namespaces, tests/firewall_netns.rs). Needs root and
 //! util-linux's unshare/nsenter.
 
+use ferroban_testkit::f2b_root;
 use ferroban_testkit::guide::{CUSTOM_CONF, GUIDE_JAILS, JAIL_LOCAL};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -63,14 +64,7 @@ impl Setup {
         let etc = dir.join("etc");
         std::fs::create_dir_all(etc.join("jail.d")).unwrap();
         if with_fail2ban {
-            let root =
-                std::env::var("FERROBAN_F2B_ROOT").unwrap_or_else(|_| "/tmp/f2b/root".into());
-            let src = Path::new(&root).join("etc/fail2ban");
-            assert!(
-                src.is_dir(),
-                "the fail2ban reference is missing at {}",
-                src.display()
-            );
+            let src = f2b_root().join("etc/fail2ban");
             let ok = Command::new("cp")
                 .args([
                     "-a",

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use ferroban::testfilters::{self, CaseFailure, Report, TestFiltersOptions};
 use ferroban_config::{ConfigSource, JailsOptions, Loader, Root, read_jails_with};
+use ferroban_testkit::f2b_root;
 use serde_json::Value;
 
 /// Filters of ours that fail2ban 1.0.2 also has, with the sample files fail2ban reads for
@@ -163,17 +164,10 @@ fn cases(report: &Report) -> (usize, Vec<&CaseFailure>) {
     (report.passed + failed.len(), failed)
 }
 
+/// fail2ban's sample logs in the reference (ferroban_testkit's `f2b_root`, which fails the test
+/// when the reference is missing).
 fn f2b_logs() -> PathBuf {
-    let root = PathBuf::from(
-        std::env::var("FERROBAN_F2B_ROOT").unwrap_or_else(|_| "/tmp/f2b/root".into()),
-    );
-    let logs = root.join("usr/lib/python3/dist-packages/fail2ban/tests/files/logs");
-    assert!(
-        logs.is_dir(),
-        "fail2ban 1.0.2 samples not found at {} (set FERROBAN_F2B_ROOT or run scripts/f2b-env.sh)",
-        logs.display()
-    );
-    logs
+    f2b_root().join("usr/lib/python3/dist-packages/fail2ban/tests/files/logs")
 }
 
 #[test]

@@ -1,29 +1,20 @@
 //! `ferroban regex` against the real fail2ban-regex, run at test time.
 //!
-//! Needs fail2ban 1.0.2 unpacked at `$FERROBAN_F2B_ROOT` (default `/tmp/f2b/root`) and `python3`.
+//! Needs fail2ban 1.0.2 unpacked at `$FERROBAN_F2B_ROOT` (default `/tmp/f2b/root`), run by
+//! `$FERROBAN_F2B_PYTHON` (default `/usr/bin/python3`): ferroban_testkit's `f2b_root` and
+//! `f2b_command`, which fail the test when the reference is missing.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command;
 
-fn root() -> PathBuf {
-    let root = PathBuf::from(
-        std::env::var("FERROBAN_F2B_ROOT").unwrap_or_else(|_| "/tmp/f2b/root".into()),
-    );
-    assert!(
-        root.join("usr/bin/fail2ban-regex").is_file(),
-        "fail2ban reference not found at {} (set FERROBAN_F2B_ROOT to an unpacked fail2ban 1.0.2 tree)",
-        root.display()
-    );
-    root
-}
+use ferroban_testkit::{f2b_command, f2b_root};
 
 fn config() -> String {
-    root().join("etc/fail2ban").display().to_string()
+    f2b_root().join("etc/fail2ban").display().to_string()
 }
 
 fn sample(name: &str) -> String {
-    root()
+    f2b_root()
         .join("usr/lib/python3/dist-packages/fail2ban/tests/files/logs")
         .join(name)
         .display()
@@ -50,13 +41,10 @@ fn ferroban(args: &[&str]) -> Run {
 }
 
 fn fail2ban(args: &[&str]) -> Run {
-    let r = root();
-    let out = Command::new("python3")
-        .env("PYTHONPATH", r.join("usr/lib/python3/dist-packages"))
-        .arg(r.join("usr/bin/fail2ban-regex"))
+    let out = f2b_command("fail2ban-regex")
         .args(args)
         .output()
-        .expect("run python3 fail2ban-regex");
+        .expect("run fail2ban-regex");
     Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),

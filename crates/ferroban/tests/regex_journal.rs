@@ -9,22 +9,11 @@
 #[path = "../../source/tests/journal_common/mod.rs"]
 mod journal_common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use ferroban_testkit::{f2b_command, f2b_root};
 use journal_common::Writer;
-
-fn root() -> PathBuf {
-    let root = PathBuf::from(
-        std::env::var("FERROBAN_F2B_ROOT").unwrap_or_else(|_| "/tmp/f2b/root".into()),
-    );
-    assert!(
-        root.join("usr/bin/fail2ban-regex").is_file(),
-        "fail2ban reference not found at {} (set FERROBAN_F2B_ROOT)",
-        root.display()
-    );
-    root
-}
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().expect("run");
@@ -38,12 +27,7 @@ fn run(cmd: &mut Command) -> String {
 }
 
 fn fail2ban(args: &[&str]) -> String {
-    let r = root();
-    let python = std::env::var("FERROBAN_F2B_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".into());
-    run(Command::new(python)
-        .env("PYTHONPATH", r.join("usr/lib/python3/dist-packages"))
-        .arg(r.join("usr/bin/fail2ban-regex"))
-        .args(args))
+    run(f2b_command("fail2ban-regex").args(args))
 }
 
 fn ferroban(args: &[&str]) -> String {
@@ -99,7 +83,7 @@ fn sshd_messages(sample: &Path) -> Vec<(u32, String)> {
 
 #[test]
 fn journal_reports_match_fail2ban_regex() {
-    let r = root();
+    let r = f2b_root();
     let sample = r.join("usr/lib/python3/dist-packages/fail2ban/tests/files/logs/sshd");
     let messages = sshd_messages(&sample);
     assert!(messages.len() > 100, "{} sshd lines", messages.len());

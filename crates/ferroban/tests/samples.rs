@@ -6,18 +6,7 @@
 use std::path::PathBuf;
 
 use ferroban::testfilters::{self, TestFiltersOptions};
-
-fn reference_root() -> PathBuf {
-    let root = PathBuf::from(
-        std::env::var("FERROBAN_F2B_ROOT").unwrap_or_else(|_| "/tmp/f2b/root".into()),
-    );
-    assert!(
-        root.join("etc/fail2ban/filter.d").is_dir(),
-        "fail2ban 1.0.2 reference not found at {} (set FERROBAN_F2B_ROOT or run scripts/f2b-env.sh)",
-        root.display()
-    );
-    root
-}
+use ferroban_testkit::f2b_root;
 
 fn tests_dir(root: &std::path::Path) -> PathBuf {
     root.join("usr/lib/python3/dist-packages/fail2ban/tests")
@@ -26,7 +15,7 @@ fn tests_dir(root: &std::path::Path) -> PathBuf {
 /// Every stock filter with its samples; the known failures are listed so that a new one fails.
 #[test]
 fn stock_filters_pass_their_samples() {
-    let root = reference_root();
+    let root = f2b_root();
     let report = testfilters::run(&TestFiltersOptions {
         config_dir: root.join("etc/fail2ban"),
         samples_dir: tests_dir(&root).join("files/logs"),
@@ -52,7 +41,7 @@ fn stock_filters_pass_their_samples() {
 /// where both paths resolve to the stock file.
 #[test]
 fn test_config_filters_pass_their_samples() {
-    let root = reference_root();
+    let root = f2b_root();
     let scratch = std::env::temp_dir().join(format!("ferroban-zzz-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
     let common = scratch.join("config/filter.d");
@@ -105,7 +94,7 @@ fn test_config_filters_pass_their_samples() {
 /// The `ferroban test-filters` command itself, as a user runs it, on the stock tree.
 #[test]
 fn test_filters_command_reports_all_passed() {
-    let root = reference_root();
+    let root = f2b_root();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferroban"))
         .arg("test-filters")
         .arg("-c")
