@@ -30,22 +30,7 @@ fn f2b_client(t: &Tree, args: &[String]) -> (i32, String) {
 #[test]
 fn fail2ban_client_bans_and_unbans_5000_addresses_in_one_request() {
     let mut t = Tree::new(BIN, "f2bbulk", "ban", "INFO");
-    let d = t.dir.display().to_string();
-    t.write(
-        "filter.d/web.conf",
-        "[Definition]\nfailregex = ^<HOST> -.* 404\n",
-    );
-    t.write(
-        "action.d/none.conf",
-        "[Definition]\nactionstart =\nactionstop =\nactionban =\nactionunban =\n",
-    );
-    t.write(
-        "jail.conf",
-        &format!(
-            "[DEFAULT]\nignoreself = false\n\n[web]\nenabled = true\nfilter = web\nlogpath = {d}/access.log\naction = none\nbantime = 1h\n"
-        ),
-    );
-    t.write("access.log", "");
+    t.write_web_jail("^<HOST> -.* 404", "bantime = 1h\n");
     t.spawn();
     t.wait_jail("web");
     let ips: Vec<String> = (0..5000u32)

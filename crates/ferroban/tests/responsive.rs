@@ -22,23 +22,11 @@ fn total_failed(status: &str) -> Option<usize> {
 #[test]
 fn status_answers_between_slices_of_a_large_append() {
     let mut t = Tree::new(BIN, "responsive", "append", "WARNING");
-    let d = t.dir.display().to_string();
-    t.write(
-        "filter.d/web.conf",
-        "[Definition]\nfailregex = ^<HOST> -.* \"GET .* HTTP/.*\" 404\n",
-    );
-    t.write(
-        "action.d/none.conf",
-        "[Definition]\nactionstart =\nactionstop =\nactionban =\nactionunban =\n",
-    );
     // maxretry is never reached: every line is one more failure, none bans.
-    t.write(
-        "jail.conf",
-        &format!(
-            "[DEFAULT]\nignoreself = false\n\n[web]\nenabled = true\nfilter = web\nlogpath = {d}/access.log\naction = none\nmaxretry = 1000000000\nfindtime = 1d\nmaxfailed = 0\n"
-        ),
+    t.write_web_jail(
+        r#"^<HOST> -.* "GET .* HTTP/.*" 404"#,
+        "maxretry = 1000000000\nfindtime = 1d\nmaxfailed = 0\n",
     );
-    t.write("access.log", "");
     t.spawn();
     ferroban_testkit::wait_for("jail web answers status", Duration::from_secs(15), || {
         t.client(&["status", "web"]).code == 0

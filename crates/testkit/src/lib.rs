@@ -137,6 +137,28 @@ impl Tree {
         t
     }
 
+    /// One jail, `web`, that reads `access.log` (written empty) with filter `web` (its
+    /// `failregex`) and action `none`, which does nothing (no firewall); `jail_extra` (whole
+    /// lines, e.g. `"bantime = 1h\n"`) ends the jail's section. `ignoreself = false`.
+    pub fn write_web_jail(&self, failregex: &str, jail_extra: &str) {
+        let d = self.dir.display();
+        self.write(
+            "filter.d/web.conf",
+            &format!("[Definition]\nfailregex = {failregex}\n"),
+        );
+        self.write(
+            "action.d/none.conf",
+            "[Definition]\nactionstart =\nactionstop =\nactionban =\nactionunban =\n",
+        );
+        self.write(
+            "jail.conf",
+            &format!(
+                "[DEFAULT]\nignoreself = false\n\n[web]\nenabled = true\nfilter = web\nlogpath = {d}/access.log\naction = none\n{jail_extra}"
+            ),
+        );
+        self.write("access.log", "");
+    }
+
     /// `name` inside the tree.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
