@@ -4,15 +4,18 @@
 //! an unban made with its keys).
 //!
 //! The daemon runs with the classic fail2ban guide's configuration (the same files as
-//! tests/guide.rs) in a private mount and network namespace (`unshare --mount --net`): empty
-//! tmpfs `/var/log`, `/var/lib` and `/etc/ufw`, its own loopback, and a `ufw` stand-in that
-//! records its arguments — nothing on the host is read, written or firewalled. `/metrics`
-//! listens on 127.0.0.1 inside that namespace; Prometheus and curl are started in it with
-//! `nsenter --net`. Needs root, util-linux, iproute2, curl, prometheus (with promtool) and tmux.
+//! tests/guide.rs, started by ferroban_testkit's `GuideDaemon`) in a private mount and network
+//! namespace (`unshare --mount --net`): empty tmpfs `/var/log`, `/var/lib` and `/etc/ufw`, its
+//! own loopback, and a `ufw` stand-in that records its arguments — nothing on the host is read,
+//! written or firewalled. `/metrics` listens on 127.0.0.1 inside that namespace; Prometheus and
+//! curl are started in it with `nsenter --net`. Needs root, util-linux, iproute2, curl,
+//! prometheus (with promtool) and tmux.
 //!
 //! Set FERROBAN_TOP_CAPTURE=PATH to write the 80×24 capture of `top` there (docs/top.txt).
 
-use ferroban_testkit::guide::{CUSTOM_CONF, GUIDE_JAILS, JAIL_LOCAL};
+use ferroban_testkit::guide::GUIDE_JAILS;
+use ferroban_testkit::guide_daemon::GuideDaemon;
+use ferroban_testkit::nginx_now;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -61,17 +64,10 @@ fn unix_now() -> f64 {
         .as_secs_f64()
 }
 
-fn now_nginx() -> String {
-    jiff::Timestamp::now()
-        .to_zoned_datetime(jiff::tz::TimeZone::system())
-        .strftime("%d/%b/%Y:%H:%M:%S %z")
-        .to_string()
-}
-
-/// The guide's daemon in its namespaces, plus what the test started (killed by PID on drop).
+/// The guide's daemon in its namespaces, plus what the test started (killed by PID on drop,
+/// before the daemon).
 struct Lab {
-    dir: PathBuf,
-    daemon: Option<Child>,
+    daemon: GuideDaemon,
     others: Vec<Child>,
     tmux: Option<PathBuf>,
 }
@@ -89,51 +85,24 @@ impl Drop for Lab {
             let _ = c.kill();
             let _ = c.wait();
         }
-        if let Some(mut c) = self.daemon.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        if std::env::var_os("FERROBAN_E2E_KEEP").is_none() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        } else {
-            eprintln!("kept {}", self.dir.display());
-        }
     }
 }
 
 impl Lab {
     fn new(tag: &str) -> Lab {
-        let dir = std::env::temp_dir().join(format!("ferroban-m14-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let etc = dir.join("etc");
-        std::fs::create_dir_all(etc.join("jail.d")).unwrap();
-        std::fs::write(etc.join("jail.local"), JAIL_LOCAL).unwrap();
-        std::fs::write(etc.join("jail.d/custom.conf"), CUSTOM_CONF).unwrap();
+        let daemon = GuideDaemon::new(BIN, "m14", tag, None);
         // The metrics endpoint (loopback of the daemon's own network namespace) and a database
         // outside the namespace's tmpfs, so that it survives a restart.
         std::fs::write(
-            etc.join("fail2ban.local"),
+            daemon.etc().join("fail2ban.local"),
             format!(
                 "[Definition]\nmetrics = 127.0.0.1:{METRICS_PORT}\ndbfile = {}/db.sqlite3\n",
-                dir.display()
+                daemon.dir.display()
             ),
         )
         .unwrap();
-        let bin = dir.join("bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        std::fs::write(
-            bin.join("ufw"),
-            format!(
-                "#!/bin/sh\necho \"ufw $*\" >> {}/ufw.calls\ncase \"$1\" in status) echo 'Status: active';; esac\nexit 0\n",
-                dir.display()
-            ),
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(bin.join("ufw"), std::fs::Permissions::from_mode(0o755)).unwrap();
         let mut lab = Lab {
-            dir,
-            daemon: None,
+            daemon,
             others: Vec::new(),
             tmux: None,
         };
@@ -141,118 +110,29 @@ impl Lab {
         lab
     }
 
-    fn sock(&self) -> PathBuf {
-        self.dir.join("ferroban.sock")
-    }
-
+    /// Starts the daemon and waits for its metrics endpoint.
     fn start(&mut self) {
-        let d = self.dir.display();
-        let script = format!(
-            "ip link set lo up \
-             && mount -t tmpfs ferroban-m14-log /var/log && mount -t tmpfs ferroban-m14-lib /var/lib \
-             && mount -t tmpfs ferroban-m14-ufw /etc/ufw \
-             && mkdir -p /var/log/nginx /var/log/fastapi \
-             && exec {BIN} server -f -x -c {d}/etc -s {d}/ferroban.sock -p {d}/ferroban.pid"
-        );
-        let child = Command::new("unshare")
-            .args([
-                "--mount",
-                "--net",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                &script,
-            ])
-            .env("PATH", format!("{d}/bin:/usr/sbin:/usr/bin:/sbin:/bin"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("unshare");
-        self.daemon = Some(child);
-        wait_for("the server", Duration::from_secs(30), || {
-            (self.client(&["ping"]).0 == 0).then_some(())
-        });
+        self.daemon.start();
         wait_for("the metrics endpoint", Duration::from_secs(10), || {
             self.scrape().contains("ferroban_jails 12").then_some(())
         });
     }
 
-    /// Stops the daemon through its socket and waits for it to exit.
-    fn stop(&mut self) {
-        assert_eq!(self.client(&["stop"]).0, 0);
-        let mut c = self.daemon.take().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if c.try_wait().unwrap().is_some() {
-                break;
-            }
-            assert!(Instant::now() < deadline, "the daemon did not stop");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.daemon.as_ref().unwrap().id()
-    }
-
-    /// `argv` in the daemon's network namespace; its stdout.
-    fn in_net(&self, argv: &[&str]) -> (bool, String) {
-        let out = Command::new("nsenter")
-            .args(["-t", &self.pid().to_string(), "-n", "--"])
-            .args(argv)
-            .output()
-            .expect("nsenter");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
-    }
-
     fn scrape(&self) -> String {
         let url = format!("http://127.0.0.1:{METRICS_PORT}/metrics");
-        self.in_net(&["curl", "-sf", "--max-time", "5", &url]).1
-    }
-
-    fn append(&self, path: &str, line: &str) {
-        let mut child = Command::new("nsenter")
-            .args(["-t", &self.pid().to_string(), "-m", "sh", "-c"])
-            .arg(format!("cat >> {path}"))
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
-        writeln!(child.stdin.as_mut().unwrap(), "{line}").unwrap();
-        drop(child.stdin.take());
-        assert!(child.wait().unwrap().success());
-    }
-
-    fn client(&self, args: &[&str]) -> (i32, String) {
-        let out = Command::new(BIN)
-            .arg("client")
-            .arg("-s")
-            .arg(self.sock())
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
-    }
-
-    fn ufw_calls(&self) -> String {
-        std::fs::read_to_string(self.dir.join("ufw.calls")).unwrap_or_default()
+        self.daemon
+            .in_net(&["curl", "-sf", "--max-time", "5", &url])
+            .1
     }
 
     /// Five 404s from `ip` in the guide's access log: nginx-4xx bans it.
     fn five_404s(&self, ip: &str) {
         for i in 0..5 {
-            self.append(
+            self.daemon.append(
                 "/var/log/nginx/access.log",
                 &format!(
                     r#"{ip} - - [{}] "GET /missing-{i}.html HTTP/1.1" 404 153 "-" "Mozilla/5.0""#,
-                    now_nginx()
+                    nginx_now()
                 ),
             );
         }
@@ -260,7 +140,7 @@ impl Lab {
 
     /// Starts Prometheus in the daemon's network namespace, scraping it every second.
     fn start_prometheus(&mut self) {
-        let pdir = self.dir.join("prometheus");
+        let pdir = self.daemon.dir.join("prometheus");
         std::fs::create_dir_all(&pdir).unwrap();
         std::fs::write(
             pdir.join("prometheus.yml"),
@@ -271,7 +151,13 @@ impl Lab {
         .unwrap();
         let log = std::fs::File::create(pdir.join("prometheus.log")).unwrap();
         let child = Command::new("nsenter")
-            .args(["-t", &self.pid().to_string(), "-n", "--", "prometheus"])
+            .args([
+                "-t",
+                &self.daemon.pid().to_string(),
+                "-n",
+                "--",
+                "prometheus",
+            ])
             .arg(format!("--config.file={}/prometheus.yml", pdir.display()))
             .arg(format!("--storage.tsdb.path={}/data", pdir.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{PROM_PORT}"))
@@ -286,7 +172,7 @@ impl Lab {
     /// A Prometheus API query (`/api/v1/query?query=...`): the `data.result` array.
     fn prom(&self, query: &str) -> Vec<serde_json::Value> {
         let url = format!("http://127.0.0.1:{PROM_PORT}/api/v1/query");
-        let (ok, out) = self.in_net(&[
+        let (ok, out) = self.daemon.in_net(&[
             "curl",
             "-sf",
             "--max-time",
@@ -377,7 +263,10 @@ fn prometheus_scrapes_the_daemon_and_totals_survive_a_restart() {
     let t0 = unix_now();
     lab.five_404s("198.51.100.7");
     wait_for("the ufw call for the ban", Duration::from_secs(10), || {
-        lab.ufw_calls().contains("198.51.100.7").then_some(())
+        lab.daemon
+            .ufw_calls()
+            .contains("198.51.100.7")
+            .then_some(())
     });
     let q = "ferroban_jail_bans_total{jail=\"nginx-4xx\",origin=\"log\"}";
     wait_for("the ban in Prometheus", Duration::from_secs(10), || {
@@ -419,7 +308,7 @@ fn prometheus_scrapes_the_daemon_and_totals_survive_a_restart() {
         let _ = c.kill();
         let _ = c.wait();
     }
-    lab.stop();
+    lab.daemon.stop();
     lab.start();
     let after = lab.scrape();
     assert_eq!(sample(&after, ban_key), Some(1.0), "{after}");
@@ -475,12 +364,12 @@ fn keys(sock: &PathBuf, keys: &[&str]) {
 fn top_in_tmux_shows_the_jails_a_ban_within_a_second_and_unbans_with_its_keys() {
     require(&["unshare", "nsenter", "ip", "curl", "tmux"]);
     let mut lab = Lab::new("top");
-    let tsock = lab.dir.join("tmux.sock");
+    let tsock = lab.daemon.dir.join("tmux.sock");
     lab.tmux = Some(tsock.clone());
     // If top ends, the pane keeps its last words (shown when a wait below times out).
     let cmd = format!(
         "{BIN} top -s {} 2>&1; echo \"top exited: $?\"; sleep 600",
-        lab.sock().display()
+        lab.daemon.sock().display()
     );
     let ok = Command::new("tmux")
         .arg("-S")
@@ -520,7 +409,10 @@ fn top_in_tmux_shows_the_jails_a_ban_within_a_second_and_unbans_with_its_keys() 
     // A ban appears within a second of the firewall call.
     lab.five_404s("198.51.100.7");
     wait_for("the ufw call for the ban", Duration::from_secs(10), || {
-        lab.ufw_calls().contains("198.51.100.7").then_some(())
+        lab.daemon
+            .ufw_calls()
+            .contains("198.51.100.7")
+            .then_some(())
     });
     let t = Instant::now();
     let screen = wait_for("the ban in top", Duration::from_secs(5), || {
@@ -560,9 +452,13 @@ fn top_in_tmux_shows_the_jails_a_ban_within_a_second_and_unbans_with_its_keys() 
             .any(|l| l.contains("UNBAN") && l.contains("198.51.100.7") && l.contains("manual"))
             .then_some(())
     });
-    let (_, status) = lab.client(&["status", "nginx-4xx"]);
+    let (_, status) = lab.daemon.client(&["status", "nginx-4xx"]);
     assert!(!status.contains("198.51.100.7"), "{status}");
-    assert!(lab.ufw_calls().contains("delete"), "{}", lab.ufw_calls());
+    assert!(
+        lab.daemon.ufw_calls().contains("delete"),
+        "{}",
+        lab.daemon.ufw_calls()
+    );
 
     // Ban by hand with the keys: `b`, the address, Enter, `y`.
     keys(&tsock, &["b"]);
@@ -578,7 +474,8 @@ fn top_in_tmux_shows_the_jails_a_ban_within_a_second_and_unbans_with_its_keys() 
         "the manual ban in the daemon",
         Duration::from_secs(5),
         || {
-            lab.client(&["status", "nginx-4xx"])
+            lab.daemon
+                .client(&["status", "nginx-4xx"])
                 .1
                 .contains("203.0.113.9")
                 .then_some(())
@@ -599,7 +496,7 @@ fn top_in_tmux_shows_the_jails_a_ban_within_a_second_and_unbans_with_its_keys() 
     // --once and --json for scripts.
     let once = Command::new(BIN)
         .args(["top", "--once", "--size", "80x24", "-s"])
-        .arg(lab.sock())
+        .arg(lab.daemon.sock())
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&once.stdout);
@@ -608,7 +505,7 @@ fn top_in_tmux_shows_the_jails_a_ban_within_a_second_and_unbans_with_its_keys() 
     assert_eq!(text.lines().count(), 24);
     let json = Command::new(BIN)
         .args(["top", "--json", "-s"])
-        .arg(lab.sock())
+        .arg(lab.daemon.sock())
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();

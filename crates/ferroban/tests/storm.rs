@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ferroban_testkit::unshare_sh;
+
 const BIN: &str = env!("CARGO_BIN_EXE_ferroban");
 const FILTER: &str =
     "[Definition]\nfailregex = ^<HOST> -.* \"(GET|POST).* HTTP/.*\" (404|403)\nignoreregex =\n";
@@ -68,16 +70,7 @@ impl Ns {
         let d = dir.display();
         let script =
             format!("set -e; ip link set lo up; {setup}; touch {d}/ready; exec sleep 3600");
-        let holder = Command::new("unshare")
-            .args([
-                "--mount",
-                "--net",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                &script,
-            ])
+        let holder = unshare_sh(&script)
             .stdin(Stdio::null())
             .spawn()
             .expect("unshare");

@@ -7,6 +7,7 @@
 //!   on a fixed sleep);
 //! - [`nginx_now`] / [`access_line`]: nginx access-log lines dated now;
 //! - [`guide`]: the classic fail2ban guide's `jail.local` and `jail.d/custom.conf`, verbatim;
+//! - [`guide_daemon`]: those files run by a daemon in private mount and network namespaces;
 //! - [`f2b_root`] / [`f2b_python`] / [`f2b_command`]: the fail2ban 1.0.2 reference unpacked by
 //!   scripts/f2b-env.sh, and the Python that runs its programs.
 //!
@@ -14,6 +15,7 @@
 //! ferroban crate's own tests).
 
 pub mod guide;
+pub mod guide_daemon;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -52,6 +54,23 @@ pub fn f2b_command(program: &str) -> Command {
     let mut c = Command::new(f2b_python());
     c.env("PYTHONPATH", root.join("usr/lib/python3/dist-packages"))
         .arg(root.join("usr/bin").join(program));
+    c
+}
+
+/// `unshare --mount --net --propagation private sh -c <script>`: `script` runs in a fresh mount
+/// namespace (its mounts invisible to the host) and a fresh network namespace, both gone when the
+/// last process in them ends. Needs root and util-linux.
+pub fn unshare_sh(script: &str) -> Command {
+    let mut c = Command::new("unshare");
+    c.args([
+        "--mount",
+        "--net",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+    ]);
     c
 }
 
