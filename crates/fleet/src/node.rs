@@ -1073,14 +1073,12 @@ impl Node {
                     }
                 }
             }
-            let mut done = Vec::with_capacity(acks.len());
-            let mut ack_error = None;
-            for (subject, oseq, f) in acks {
-                match f.await {
-                    Ok(_) => done.push((subject, oseq)),
-                    Err(e) => ack_error = Some(e.to_string()),
-                }
-            }
+            let (done, ack_error) = settle(
+                acks.into_iter()
+                    .map(|(subject, oseq, f)| ((subject, oseq), f))
+                    .collect(),
+            )
+            .await;
             let n = done.len() as u64;
             self.db
                 .acked(&done)
@@ -1235,6 +1233,29 @@ impl Node {
     }
 }
 
+/// Waits for the acknowledgements of a pipelined batch together; returns the keys of those
+/// acknowledged (in order) and the last error. An acknowledgement's timeout starts when it is
+/// first awaited, so awaiting them one after the other would wait one timeout per message
+/// the server never answers (a cluster whose stream leader died: `n` × 3 s, during which the
+/// node neither publishes nor receives); together, the batch takes one timeout at most.
+async fn settle<K, F, T, E>(acks: Vec<(K, F)>) -> (Vec<K>, Option<String>)
+where
+    F: std::future::IntoFuture<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let (keys, acks): (Vec<K>, Vec<F>) = acks.into_iter().unzip();
+    let results = futures_util::future::join_all(acks.into_iter().map(|f| f.into_future())).await;
+    let mut done = Vec::with_capacity(keys.len());
+    let mut error = None;
+    for (k, r) in keys.into_iter().zip(results) {
+        match r {
+            Ok(_) => done.push(k),
+            Err(e) => error = Some(e.to_string()),
+        }
+    }
+    (done, error)
+}
+
 /// The signing key id and signature headers (`Fb-Kid`, `Fb-Sig`) of a fleet message.
 fn signature_headers(m: &async_nats::Message) -> (Option<String>, Option<String>) {
     let header = |k: &str| {
@@ -1244,4 +1265,48 @@ fn signature_headers(m: &async_nats::Message) -> (Option<String>, Option<String>
             .map(|v| v.as_str().to_string())
     };
     (header("Fb-Kid"), header("Fb-Sig"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (fleet_cluster_loses_nothing_when_a_server_dies): acknowledgements that never
+    /// come (a stream leader that died with the batch in flight) are given up after one
+    /// timeout for the whole batch, not one per message; those that came are kept, in order.
+    #[test]
+    fn unanswered_acknowledgements_cost_one_timeout_per_batch() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            const N: usize = 20;
+            const TIMEOUT: Duration = Duration::from_millis(300);
+            // Like a PublishAckFuture: the timeout starts at the first poll.
+            let acks: Vec<(usize, _)> = (0..N)
+                .map(|k| {
+                    (k, async move {
+                        if k % 4 == 0 {
+                            return Ok(k);
+                        }
+                        tokio::time::timeout(TIMEOUT, std::future::pending::<()>())
+                            .await
+                            .map(|_| k)
+                            .map_err(|_| format!("ack {k} timed out"))
+                    })
+                })
+                .collect();
+            let t = std::time::Instant::now();
+            let (done, error) = settle(acks).await;
+            let took = t.elapsed();
+            assert_eq!(done, vec![0, 4, 8, 12, 16]);
+            assert!(error.is_some_and(|e| e.contains("timed out")));
+            // One after the other: 15 × 300 ms = 4.5 s.
+            assert!(
+                took < TIMEOUT * 5,
+                "{took:?} for {N} acknowledgements of {TIMEOUT:?}"
+            );
+        });
+    }
 }
