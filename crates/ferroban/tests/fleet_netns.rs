@@ -527,6 +527,44 @@ impl FleetLab {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("fleet status --json: {e}: {out}"))
     }
 
+    /// Node `i`'s fleet state in one line, for failure messages (never panics: the daemon
+    /// may be down).
+    fn fleet_brief(&self, i: usize) -> String {
+        let n = &self.nodes[i];
+        let sock = n.dir.join("ferroban.sock");
+        let o = sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &n.ns,
+            env!("CARGO_BIN_EXE_ferroban"),
+            "client",
+            "-s",
+            sock.to_str().unwrap(),
+            "fleet",
+            "status",
+            "--json",
+        ]);
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&o.stdout) else {
+            return format!("no status: {}", String::from_utf8_lossy(&o.stderr).trim());
+        };
+        [
+            "connected",
+            "last_error",
+            "outbox",
+            "awaiting_enforcement",
+            "published",
+            "received",
+            "applied",
+            "cursor",
+            "lag",
+        ]
+        .iter()
+        .map(|k| format!("{k}={}", v[*k]))
+        .collect::<Vec<_>>()
+        .join(" ")
+    }
+
     fn log(&self, i: usize) -> String {
         std::fs::read_to_string(self.nodes[i].dir.join("ferroban.log")).unwrap_or_default()
     }
@@ -554,6 +592,11 @@ impl FleetLab {
                         self.nodes[i].name,
                         tail(&self.log(i), 30)
                     );
+                }
+                // Whether the missing bans are stuck (an origin's outbox or bans awaiting their
+                // actions, a receiver disconnected or lagging) or gone (nothing waits anywhere).
+                for i in 0..self.nodes.len() {
+                    eprintln!("--- {} fleet: {}", self.nodes[i].name, self.fleet_brief(i));
                 }
                 panic!("after {timeout:?} still missing (node, count): {missing:?}");
             }
@@ -844,16 +887,23 @@ fn fleet_cluster_loses_nothing_when_a_server_dies() {
         lab.start_node(i);
     }
     let ips: Vec<String> = (0..600).map(|k| ip(3000 + k)).collect();
+    let mut killed = Instant::now();
     for (k, a) in ips.iter().enumerate() {
         lab.fail(k % 3, a);
         if k == 300 {
             lab.kill_nats(0);
+            killed = Instant::now();
         }
         if k % 20 == 19 {
             std::thread::sleep(Duration::from_millis(40));
         }
     }
     lab.wait_all(&[0, 1, 2], &ips, Duration::from_secs(30));
+    eprintln!(
+        "CLUSTER: every node had all {} bans {:.1} s after s0 was killed",
+        ips.len(),
+        killed.elapsed().as_secs_f64()
+    );
     for i in 0..3 {
         assert_eq!(lab.elements(i).len(), ips.len(), "n{}", i + 1);
     }
