@@ -6,10 +6,17 @@
 //! reported regex whose gate is its exact translation for that haystack does match; the
 //! others are decided by PCRE2, which then also collects their groups. This replaces a
 //! literal prefilter plus one gate search per regex by a single automaton search.
+//!
+//! A gate whose leading text is followed by a costly part (an address alternation such as
+//! `<HOST>`'s) enters the set cut after that text: the states of a set of many regexes multiply
+//! with such parts (fail2ban's sshd filter: a 1.2 MB lazy-DFA cache, read at random on every
+//! line, against 0.4 MB cut), and a line the cut gate lets through is decided by PCRE2 (within
+//! its step budget; a hostile line goes behind the whole linear-time gate as before).
 
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::nfa::thompson;
 use regex_automata::{Anchored, Input, MatchKind, PatternSet};
+use regex_syntax::hir::{Hir, HirKind};
 
 use crate::{Regex, gate};
 
@@ -23,6 +30,8 @@ pub struct GateSet {
     /// `gated[i]`: regex `i` is in `set` (the others, without a usable gate, are always
     /// candidates).
     gated: Vec<bool>,
+    /// `cut[i]`: the set holds only the leading part of regex `i`'s gate.
+    cut: Vec<bool>,
     /// Every gate in `set` only matches at the start: the search is anchored (it stops as
     /// soon as no pattern can still match).
     anchored: bool,
@@ -53,25 +62,74 @@ fn build(srcs: &[&str]) -> Option<DFA> {
         .ok()
 }
 
+/// Whether `h` is cheap for a DFA to follow: text, classes, anchors, repeated classes, small
+/// alternations of such (not an address alternation such as `<HOST>`'s, nor repeated groups).
+fn simple(h: &Hir) -> bool {
+    match h.kind() {
+        HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_) => true,
+        HirKind::Repetition(r) => matches!(r.sub.kind(), HirKind::Class(_) | HirKind::Literal(_)),
+        HirKind::Capture(c) => simple(&c.sub),
+        HirKind::Concat(v) => v.iter().all(simple),
+        HirKind::Alternation(v) => v.len() <= 4 && v.iter().all(simple),
+    }
+}
+
+fn has_text(h: &Hir, min: usize) -> bool {
+    match h.kind() {
+        HirKind::Literal(l) => l.0.len() >= min,
+        HirKind::Capture(c) => has_text(&c.sub, min),
+        HirKind::Concat(v) => v.iter().any(|x| has_text(x, min)),
+        _ => false,
+    }
+}
+
+/// `gate` cut after its leading simple part (see [`simple`]), when that part has a text of at
+/// least three bytes to look for and something was cut: a superset of the gate whose DFA stays
+/// small (the cut part, typically an address alternation, multiplies the states of a set of
+/// many regexes). `None`: keep the whole gate.
+fn cut(gate: &str) -> Option<String> {
+    let hir = regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(gate)
+        .ok()?;
+    let HirKind::Concat(items) = hir.kind() else {
+        return None;
+    };
+    let k = items.iter().take_while(|h| simple(h)).count();
+    (k < items.len() && items[..k].iter().any(|h| has_text(h, 3)))
+        .then(|| Hir::concat(items[..k].to_vec()).to_string())
+}
+
 impl GateSet {
     /// Builds the set over `regexes` (index `i` of the answers is `regexes[i]`); `None` when
     /// the combined automaton cannot be built (callers then screen regex by regex).
+    ///
+    /// A gate is put in the set whole, or cut after its leading text when the rest is costly
+    /// ([`cut`]): a regex reported through a cut gate is decided by PCRE2, which also collects
+    /// its groups (a matching line pays one PCRE2 search either way).
     pub fn new(regexes: &[Regex]) -> Option<GateSet> {
         let gates: Vec<&gate::Gate> = regexes.iter().map(|r| &r.inner.derived().gate).collect();
+        let cuts: Vec<Option<String>> = gates
+            .iter()
+            .map(|g| g.has_gate().then(|| cut(g.source())).flatten())
+            .collect();
+        let src = |i: usize| cuts[i].as_deref().unwrap_or(gates[i].source());
         let mut of_pattern: Vec<usize> = (0..regexes.len()).collect();
-        let mut set = build(&gates.iter().map(|g| g.source()).collect::<Vec<_>>());
+        let mut set = build(&of_pattern.iter().map(|&i| src(i)).collect::<Vec<_>>());
         if set.is_none() {
             // Some gate does not compile on its own: the set is built over the others.
             of_pattern.retain(|&i| gates[i].has_gate());
-            let srcs: Vec<&str> = of_pattern.iter().map(|&i| gates[i].source()).collect();
+            let srcs: Vec<&str> = of_pattern.iter().map(|&i| src(i)).collect();
             set = (!srcs.is_empty()).then(|| build(&srcs)).flatten();
         }
         let set = set?;
+        let cut = cuts.iter().map(Option::is_some).collect();
         let mut gated = vec![false; regexes.len()];
         for &i in &of_pattern {
             gated[i] = true;
         }
         Some(GateSet {
+            cut,
             regexes: regexes.to_vec(),
             anchored: set.get_nfa().is_always_start_anchored(),
             set,
@@ -144,7 +202,7 @@ impl GateSet {
         if !self.gated[index] {
             return r.is_match(haystack).then_some(false);
         }
-        if r.inner.derived().gate.gate_is_exact_for(haystack) {
+        if !self.cut[index] && r.inner.derived().gate.gate_is_exact_for(haystack) {
             // The gate that matched is the exact translation for this haystack.
             return Some(false);
         }
@@ -199,6 +257,34 @@ mod tests {
             assert_eq!(set.anchored, n == 4);
             check(&set, &regexes, &lines);
         }
+    }
+
+    #[test]
+    fn gates_are_cut_after_their_text_only_before_a_costly_part() {
+        let pats = [
+            // text, then an address: cut after the text
+            r"^Invalid user <F-USER>\S+</F-USER> from <HOST>",
+            // an address first: no text to keep, the gate stays whole
+            r"^<HOST> - \S+ \[",
+            // nothing costly: whole
+            r"^Connection closed by \S+ port \d+",
+        ];
+        let regexes: Vec<Regex> = pats
+            .iter()
+            .map(|p| Regex::new(p, &RegexOptions::default()).unwrap())
+            .collect();
+        let set = GateSet::new(&regexes).expect("set builds");
+        assert_eq!(set.cut, [true, false, false]);
+        check(
+            &set,
+            &regexes,
+            &[
+                "Invalid user bob from 192.0.2.1\n",
+                "Invalid user bob from nowhere!\n",
+                "192.0.2.1 - - [x\n",
+                "Connection closed by 192.0.2.1 port 22\n",
+            ],
+        );
     }
 
     fn check(set: &GateSet, regexes: &[Regex], lines: &[&str]) {
