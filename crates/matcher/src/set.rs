@@ -105,8 +105,8 @@ impl GateSet {
     /// the combined automaton cannot be built (callers then screen regex by regex).
     ///
     /// A gate is put in the set whole, or cut after its leading text when the rest is costly
-    /// ([`cut`]): a regex reported through a cut gate is decided by PCRE2, which also collects
-    /// its groups (a matching line pays one PCRE2 search either way).
+    /// (see `cut` in this module): a regex reported through a cut gate is decided by PCRE2,
+    /// which also collects its groups (a matching line pays one PCRE2 search either way).
     pub fn new(regexes: &[Regex]) -> Option<GateSet> {
         let gates: Vec<&gate::Gate> = regexes.iter().map(|r| &r.inner.derived().gate).collect();
         let cuts: Vec<Option<String>> = gates

@@ -7,7 +7,7 @@
 //!   command that parses is one the server handles (the match is exhaustive).
 //! - [`FORMS`] is the table of command forms: each [`Form`]'s synopsis, help text, help section,
 //!   whether the server or the client runs it, and an example. `ferroban client --help` is
-//!   generated from it ([`super::help`]); [`Command::form`] says which entry a parsed command is.
+//!   generated from it (`control::help`); [`Command::form`] says which entry a parsed command is.
 //! - [`JAIL_SETTINGS`] and [`SERVER_SETTINGS`] are the settings of `get`/`set`, with the verbs
 //!   that take them; an unknown setting is refused before the jail is looked up (fail2ban's
 //!   order: an unknown setting is "Invalid command" even for an unknown jail).
