@@ -840,6 +840,16 @@ impl Filter {
             if multi {
                 self.buffer = unmatched;
                 *buf = None;
+            } else if !self.opts.check_all_regex {
+                // fail2ban replaces the buffer by the lines the match did not cover (none here):
+                // a later failregex (searched only when this match yields no id) sees an empty
+                // haystack, as the rebuilt buffer of a multi-line filter would be
+                if let Some(b) = buf.as_mut() {
+                    b.clear();
+                    b.push('\n');
+                }
+                screened = false;
+                first_spans = false;
             }
             // The prefregex's groups are copied only when a later failregex may still use
             // them (the haystack, and so the candidates, stay the same when all are checked).

@@ -286,3 +286,23 @@ fn prefregex_content_fast_path_agrees_with_the_full_path() {
         }
     }
 }
+
+#[test]
+fn a_match_without_an_id_leaves_an_empty_buffer_to_the_later_regexes() {
+    // fail2ban: the first regex matches, its id group does not take part (an error is logged),
+    // and the buffer is replaced by the lines the match did not cover, none: the second regex
+    // searches an empty haystack and finds nothing. With every regex checked the buffer stays.
+    let pats = [
+        r"^ bad(?: from <HOST>)? user",
+        r"^ bad user from (?P<fid>\S+)",
+    ];
+    let line = "2023-11-14 22:00:00 bad user from somewhere";
+    let mut first = filter(&pats, &[], 1, opts());
+    assert!(first.process_line(line, NOW).failures.is_empty());
+    let all = FilterOptions {
+        check_all_regex: true,
+        ..opts()
+    };
+    let mut every = filter(&pats, &[], 1, all);
+    assert_eq!(ids(&every.process_line(line, NOW)), vec!["somewhere"]);
+}
