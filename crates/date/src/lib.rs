@@ -374,6 +374,22 @@ impl DateDetector {
         d
     }
 
+    /// The `datepattern` that decides a detector: the setting trimmed, `None` when it is
+    /// absent or blank (then fail2ban's default templates apply). Two settings with the same
+    /// answer date every line alike.
+    pub fn pattern_in_effect(datepattern: Option<&str>) -> Option<&str> {
+        datepattern.map(str::trim).filter(|p| !p.is_empty())
+    }
+
+    /// The detector of a `datepattern` setting: [`DateDetector::from_pattern`], or the default
+    /// templates when the setting is absent or blank ([`DateDetector::pattern_in_effect`]).
+    pub fn for_setting(datepattern: Option<&str>) -> Result<DateDetector, DateError> {
+        match Self::pattern_in_effect(datepattern) {
+            Some(p) => Self::from_pattern(p),
+            None => Ok(Self::with_default_templates()),
+        }
+    }
+
     /// A detector for a filter's `datepattern` value: one or more patterns
     /// separated by newlines, each a `%`-code pattern, a marker (`{^LN-BEG}`,
     /// `{DEFAULT}`, `{NONE}`, a regex containing `{DATE}`), a keyword (`Epoch`,

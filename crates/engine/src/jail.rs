@@ -623,13 +623,12 @@ impl Jail {
     /// The settings a line's date depends on (`datepattern`, `logtimezone`): jails with equal
     /// keys find the same date in a line ([`detect_date`](Self::detect_date)).
     pub fn date_key(&self) -> (Option<&str>, Option<&str>) {
-        let pattern = self
-            .def
-            .filter_def
-            .as_ref()
-            .and_then(|f| f.datepattern.as_deref())
-            .map(str::trim)
-            .filter(|p| !p.is_empty());
+        let pattern = ferroban_date::DateDetector::pattern_in_effect(
+            self.def
+                .filter_def
+                .as_ref()
+                .and_then(|f| f.datepattern.as_deref()),
+        );
         (pattern, self.def.logtimezone.as_deref())
     }
 

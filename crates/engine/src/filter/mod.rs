@@ -136,9 +136,14 @@ impl FailData {
     }
 
     fn set(&mut self, key: &str, value: GroupValue) {
+        self.put(key, value, || Name::from(key));
+    }
+
+    /// `set`, the name of a new field made by `name` (only when the key is absent).
+    fn put(&mut self, key: &str, value: GroupValue, name: impl FnOnce() -> Name) {
         match self.fields.iter_mut().find(|(k, _)| key_eq(k, key)) {
             Some(slot) => slot.1 = value,
-            None => self.fields.push((Name::from(key), value)),
+            None => self.fields.push((name(), value)),
         }
     }
 
@@ -152,11 +157,8 @@ impl FailData {
     fn set_hinted(&mut self, hint: usize, key: Name, value: GroupValue) {
         match self.fields.get_mut(hint) {
             Some(slot) if key_eq(&slot.0, &key) => slot.1 = value,
-            _ => match self.fields.iter_mut().find(|(k, _)| key_eq(k, &key)) {
-                Some(slot) => slot.1 = value,
-                // the name is shared, not copied
-                None => self.fields.push((key, value)),
-            },
+            // the name is shared, not copied
+            _ => self.put(&Name::clone(&key), value, || key),
         }
     }
 
@@ -423,10 +425,7 @@ impl Filter {
                 source,
             })?);
         }
-        let mut dates = match datepattern.map(str::trim).filter(|p| !p.is_empty()) {
-            Some(p) => DateDetector::from_pattern(p)?,
-            None => DateDetector::with_default_templates(),
-        };
+        let mut dates = DateDetector::for_setting(datepattern)?;
         if let Some(tz) = &opts.default_timezone {
             dates.set_default_timezone(tz.clone());
         }

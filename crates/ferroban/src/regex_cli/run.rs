@@ -516,17 +516,7 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
     };
     // Only `-v` prints the prefregex groups, which need the line's date cut out a second time.
     let pref_dates = if filter.prefregex().is_some() && mode == Mode::Report && verbose > 0 {
-        Some(
-            match spec
-                .datepattern
-                .as_deref()
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-            {
-                Some(p) => DateDetector::from_pattern(p)?,
-                None => DateDetector::with_default_templates(),
-            },
-        )
+        Some(DateDetector::for_setting(spec.datepattern.as_deref())?)
     } else {
         None
     };
