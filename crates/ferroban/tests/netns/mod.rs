@@ -626,11 +626,25 @@ impl Drop for Lab {
                 eprintln!("----- {} (last lines) -----", f.display());
                 eprintln!("{}", tail(&read_lossy(f), 60));
             }
-            eprintln!(
-                "----- nft ruleset in {} -----\n{}",
-                self.srv,
-                self.nft_text()
-            );
+            // Bounded, so that the panic message above stays in view (a test with 100,000 bans
+            // would print 200,000 lines): set elements are left out of a long listing.
+            let full = self.nft_text();
+            let lines = full.lines().count();
+            if lines <= 200 {
+                eprintln!("----- nft ruleset in {} -----\n{full}", self.srv);
+            } else {
+                let terse = self
+                    .exec(
+                        &self.srv,
+                        &["nft", "-a", "-t", "list", "ruleset"],
+                        Duration::from_secs(5),
+                    )
+                    .stdout;
+                eprintln!(
+                    "----- nft ruleset in {} ({lines} lines; set elements left out) -----\n{terse}",
+                    self.srv
+                );
+            }
         }
         // Only the processes this lab started, by their (unreaped) PIDs.
         for p in &mut self.procs {
