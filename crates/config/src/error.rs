@@ -57,7 +57,7 @@ pub enum ConfigError {
         chain: Vec<String>,
     },
     /// `%(name)s` names an option that does not exist.
-    #[error("[{section}] {option}: unknown interpolation key '{key}'{}", origin.as_ref().map(|o| format!(" ({o})")).unwrap_or_default())]
+    #[error("[{section}] {option}: unknown interpolation key '{key}'{}{}", via_text(via), origin.as_ref().map(|o| format!(" ({o})")).unwrap_or_default())]
     InterpolationMissing {
         /// Section being read.
         section: String,
@@ -65,7 +65,11 @@ pub enum ConfigError {
         option: String,
         /// The missing key.
         key: String,
-        /// Where the option was defined, when known.
+        /// The keys expanded from `option` down to the one whose value refers to `key`, in
+        /// order (empty: `option`'s own value refers to it).
+        via: Box<[String]>,
+        /// Where the option whose value refers to `key` was defined (the last of `via`, else
+        /// `option`), when known.
         origin: Option<Origin>,
     },
     /// A `%` not followed by `%` or `(name)s`.
@@ -140,4 +144,13 @@ pub enum ConfigError {
         #[source]
         source: Box<ConfigError>,
     },
+}
+
+/// `, referred to through a -> b` for [`ConfigError::InterpolationMissing`]'s `via`.
+fn via_text(via: &[String]) -> String {
+    if via.is_empty() {
+        String::new()
+    } else {
+        format!(", referred to through {}", via.join(" -> "))
+    }
 }

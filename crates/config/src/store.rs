@@ -450,11 +450,15 @@ impl IniSet {
                     let after = &rest[close.unwrap_or(0) + 2..];
                     let var = key.to_lowercase();
                     let Some(v) = self.lookup(section, key, vars) else {
+                        // `chain` starts with `option`; the value that holds the reference is
+                        // the innermost key expanded.
+                        let holder = chain.last().map_or(option, String::as_str);
                         return Err(ConfigError::InterpolationMissing {
                             section: section.to_string(),
                             option: option.to_string(),
                             key: var,
-                            origin: self.origin(section, option),
+                            via: chain.iter().skip(1).cloned().collect(),
+                            origin: self.origin(section, holder),
                         });
                     };
                     if v.contains('%') {

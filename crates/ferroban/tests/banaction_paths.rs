@@ -1,0 +1,236 @@
+//! The ban actions of a fail2ban 1.1.1-shaped tree (issue 15, item 4): since 1.1.1 `jail.conf`
+//! refers to `%(banaction)s` and `%(banaction_allports)s` without defining them, and the
+//! distribution's `paths-*.conf` (included `before`) supplies them; Debian's sets nftables. The
+//! trees here are written in that shape (our own files: the 1.1.1 package is not reachable from
+//! the machines that run this). Checked, with `ferroban server -f` in a scratch tree:
+//! - the jails' actions resolve through the paths file (a ban runs that action, with the
+//!   allports variant's parameter where the jail asks for it);
+//! - a `jail.local` `banaction` still wins over the paths file (`server -t`);
+//! - a tree where nothing defines `banaction` (Arch's 1.1.1 breakage) refuses that jail with an
+//!   error naming the jail, the undefined name and the file and line, and the other jails start.
+//!
+//! The action named `nftables` is a recording stand-in written into the tree (it overrides the
+//! embedded file of that name), so nothing touches a firewall.
+
+use std::process::Command;
+use std::time::Duration;
+
+use ferroban_testkit::{Tree, access_line, wait_for};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ferroban");
+
+/// `jail.conf` in 1.1.1's shape: the paths file first, the actions built from `%(banaction)s`
+/// and `%(banaction_allports)s`, neither defined here. `web` uses the per-port action, `web-all`
+/// the all-ports one, `plain` names its action directly (it needs no banaction).
+fn jail_conf(t: &Tree) -> String {
+    let d = t.dir.display();
+    format!(
+        "[INCLUDES]\n\
+         before = paths-debian.conf\n\
+         \n\
+         [DEFAULT]\n\
+         ignoreself = false\n\
+         maxretry = 1\n\
+         bantime = 1h\n\
+         port = 0:65535\n\
+         protocol = tcp\n\
+         filter = web\n\
+         action_ = %(banaction)s[port=\"%(port)s\", protocol=\"%(protocol)s\"]\n\
+         action = %(action_)s\n\
+         enabled = false\n\
+         \n\
+         [web]\n\
+         enabled = true\n\
+         port = http,https\n\
+         logpath = {d}/web.log\n\
+         \n\
+         [web-all]\n\
+         enabled = true\n\
+         banaction = %(banaction_allports)s\n\
+         logpath = {d}/web-all.log\n\
+         \n\
+         [plain]\n\
+         enabled = true\n\
+         logpath = {d}/plain.log\n\
+         action = record\n"
+    )
+}
+
+/// A tree with the filter, the recording actions and `paths` as `paths-debian.conf`.
+fn tree(tag: &str, paths: &str) -> Tree {
+    let t = Tree::new(BIN, "banpaths", tag, "INFO");
+    let d = t.dir.display().to_string();
+    t.write(
+        "filter.d/web.conf",
+        "[Definition]\nfailregex = ^<HOST> -.* \"(GET|POST).* HTTP/.*\" 404\n",
+    );
+    // Stand-in for the nftables action: records the jail's name, its type and port parameters.
+    t.write(
+        "action.d/nftables.conf",
+        &format!(
+            "[Definition]\nactionstart =\nactionstop =\nactioncheck =\n\
+             actionban = echo \"<name> nftables type=<type> port=<port> ban <ip>\" >> {d}/actions.out\n\
+             actionunban =\n[Init]\ntype = multiport\nport = 0:65535\n"
+        ),
+    );
+    t.write(
+        "action.d/record.conf",
+        &format!(
+            "[Definition]\nactionstart =\nactionstop =\n\
+             actionban = echo \"<name> record ban <ip>\" >> {d}/actions.out\nactionunban =\n"
+        ),
+    );
+    t.write("jail.conf", &jail_conf(&t));
+    t.write("paths-debian.conf", paths);
+    for log in ["web.log", "web-all.log", "plain.log"] {
+        t.write(log, "");
+    }
+    t
+}
+
+/// Debian's 1.1.1 paths file, in our words: the nftables actions.
+const DEBIAN_PATHS: &str = "[DEFAULT]\n\
+     syslog_authpriv = /var/log/auth.log\n\
+     banaction = nftables\n\
+     banaction_allports = nftables[type=allports]\n";
+
+/// A paths file that defines no ban action (the shape that broke Arch with 1.1.1).
+const BARE_PATHS: &str = "[DEFAULT]\nsyslog_authpriv = /var/log/auth.log\n";
+
+/// `ferroban server -t -c <tree>`: exit code and stdout then stderr.
+fn config_test(t: &Tree) -> (i32, String) {
+    let out = Command::new(BIN)
+        .args(["server", "-t", "-c"])
+        .arg(&t.dir)
+        .output()
+        .expect("run ferroban server -t");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn wait(what: &str, f: impl FnMut() -> bool) {
+    wait_for(what, Duration::from_secs(30), f);
+}
+
+#[test]
+fn the_paths_file_supplies_the_ban_actions() {
+    let mut t = tree("debian", DEBIAN_PATHS);
+    let (code, out) = config_test(&t);
+    assert_eq!(code, 0, "{out}");
+    for jail in ["web", "web-all"] {
+        assert!(
+            out.contains(&format!("OK     jail '{jail}': filter web,"))
+                && out
+                    .lines()
+                    .any(|l| l.contains(&format!("jail '{jail}'"))
+                        && l.ends_with("actions nftables")),
+            "{out}"
+        );
+    }
+    t.spawn();
+    for jail in ["web", "web-all", "plain"] {
+        t.wait_jail(jail);
+    }
+    t.append("web.log", &format!("{}\n", access_line("192.0.2.10", "/a")));
+    t.append(
+        "web-all.log",
+        &format!("{}\n", access_line("192.0.2.20", "/b")),
+    );
+    wait("both bans", || t.read("actions.out").lines().count() >= 2);
+    let mut got: Vec<String> = t.read("actions.out").lines().map(String::from).collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "web nftables type=multiport port=http,https ban 192.0.2.10",
+            "web-all nftables type=allports port=0:65535 ban 192.0.2.20",
+        ],
+        "log:\n{}",
+        t.log()
+    );
+}
+
+#[test]
+fn jail_local_still_wins_over_the_paths_file() {
+    let t = tree("local", DEBIAN_PATHS);
+    // The [DEFAULT] of jail.local replaces the paths file's for every jail; a jail's own
+    // section replaces both.
+    t.write(
+        "jail.local",
+        "[DEFAULT]\nbanaction = record\n\n[web-all]\nbanaction = nftables[type=allports]\n",
+    );
+    let (code, out) = config_test(&t);
+    assert_eq!(code, 0, "{out}");
+    let actions_of = |jail: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("OK     jail '{jail}'")))
+            .and_then(|l| l.rsplit_once("actions "))
+            .map(|(_, a)| a.to_string())
+            .unwrap_or_else(|| panic!("no OK line for {jail}: {out}"))
+    };
+    assert_eq!(actions_of("web"), "record", "{out}");
+    assert_eq!(actions_of("web-all"), "nftables", "{out}");
+}
+
+#[test]
+fn an_undefined_banaction_names_the_jail_and_the_others_start() {
+    let mut t = tree("bare", BARE_PATHS);
+    let jail_conf = t.path("jail.conf").display().to_string();
+    let (code, out) = config_test(&t);
+    assert_ne!(code, 0, "{out}");
+    // The error names the jail, the undefined name, the options it was reached through and the
+    // line that refers to it: `action_ = %(banaction)s[...]` (line 11) for `web`, the jail's own
+    // `banaction = %(banaction_allports)s` (line 22) for `web-all`.
+    for (jail, want) in [
+        (
+            "web",
+            format!(
+                "ERROR  jail 'web': [web] action: unknown interpolation key 'banaction', \
+                 referred to through action_ ({jail_conf}:11)"
+            ),
+        ),
+        (
+            "web-all",
+            format!(
+                "ERROR  jail 'web-all': [web-all] action: unknown interpolation key \
+                 'banaction_allports', referred to through action_ -> banaction ({jail_conf}:22)"
+            ),
+        ),
+    ] {
+        assert!(
+            out.lines().any(|l| l == want),
+            "{jail}: want {want:?} in\n{out}"
+        );
+    }
+    assert!(out.contains("OK     jail 'plain'"), "{out}");
+
+    t.spawn();
+    t.wait_jail("plain");
+    let log = t.log();
+    assert!(
+        log.contains("Jail 'web' skipped:")
+            && log.contains("unknown interpolation key 'banaction'"),
+        "{log}"
+    );
+    assert!(log.contains("Jail 'web-all' skipped:"), "{log}");
+    let status = t.ok(&["status"]);
+    assert!(
+        status.contains("Number of jail:\t1") && status.contains("plain"),
+        "{status}"
+    );
+    // The jail that started bans as usual.
+    t.append(
+        "plain.log",
+        &format!("{}\n", access_line("192.0.2.30", "/c")),
+    );
+    wait("the plain jail's ban", || {
+        t.read("actions.out")
+            .contains("plain record ban 192.0.2.30")
+    });
+}
