@@ -17,11 +17,12 @@
 //! identity, size or modification time changed (the daemon calls it once a second; that `stat`
 //! is the only I/O, outside the engine's checks).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::{IpAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use crate::ip::HostId;
+use crate::ttl::TtlCache;
 
 /// How long a resolved `ignoreip` host name is trusted.
 const DNS_TTL: f64 = 300.0;
@@ -89,7 +90,8 @@ fn system_resolve(name: &str) -> Vec<IpAddr> {
         .unwrap_or_default()
 }
 
-/// I/O an ignore verdict needs, done by the caller off the engine.
+/// I/O a jail needs, done by the caller off the engine: for an ignore verdict, or to turn a
+/// host name found in a log line into addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Lookup {
     /// Resolve this `ignoreip` host name; answer with [`IgnoreList::resolved`].
@@ -97,6 +99,9 @@ pub enum Lookup {
     /// Run this `ignorecommand` (the id already substituted, quoted for the shell); answer with
     /// [`IgnoreList::command_done`] (`true`: exit status 0).
     Command(String),
+    /// Resolve this host name a failregex found (`<HOST>` matched a name, `usedns = yes|warn`);
+    /// answer with [`crate::jail::Jail::answer_dns`]. The failures of that name wait for it.
+    HostName(String),
 }
 
 /// The answer of [`IgnoreList::verdict`].
@@ -115,10 +120,7 @@ pub enum Verdict {
 #[derive(Debug, Clone)]
 pub struct IgnoreCache {
     key: String,
-    max_count: usize,
-    max_time: f64,
-    entries: HashMap<String, (bool, f64)>,
-    order: VecDeque<String>,
+    verdicts: TtlCache<bool>,
 }
 
 impl IgnoreCache {
@@ -149,10 +151,7 @@ impl IgnoreCache {
         let key = key.ok_or("ignorecache: no key")?;
         Ok(IgnoreCache {
             key,
-            max_count: max_count.max(1),
-            max_time,
-            entries: HashMap::new(),
-            order: VecDeque::new(),
+            verdicts: TtlCache::new(max_count, max_time),
         })
     }
 
@@ -165,27 +164,11 @@ impl IgnoreCache {
     }
 
     fn get(&mut self, key: &str, now: f64) -> Option<bool> {
-        match self.entries.get(key) {
-            Some(&(v, until)) if until > now => Some(v),
-            Some(_) => {
-                self.entries.remove(key);
-                None
-            }
-            None => None,
-        }
+        self.verdicts.get(key, now).copied()
     }
 
     fn set(&mut self, key: String, v: bool, now: f64) {
-        if !self.entries.contains_key(&key) {
-            while self.entries.len() >= self.max_count {
-                let Some(old) = self.order.pop_front() else {
-                    break;
-                };
-                self.entries.remove(&old);
-            }
-            self.order.push_back(key.clone());
-        }
-        self.entries.insert(key, (v, now + self.max_time));
+        self.verdicts.set(key, v, now);
     }
 }
 
@@ -872,8 +855,8 @@ mod tests {
     fn ignorecache_options_parse_like_fail2bans() {
         let c = IgnoreCache::parse(r#"key="<F-USER>@<ip>", max-count=10, max-time=1h"#).unwrap();
         assert_eq!(
-            (c.key.as_str(), c.max_count, c.max_time),
-            ("<F-USER>@<ip>", 10, 3600.0)
+            (c.key.as_str(), c.verdicts.limits()),
+            ("<F-USER>@<ip>", (10, 3600.0))
         );
         let fields = vec![("user".to_string(), "root".to_string())];
         assert_eq!(
@@ -881,7 +864,7 @@ mod tests {
             "root@192.0.2.1"
         );
         let d = IgnoreCache::parse(r#"key="<ip>""#).unwrap();
-        assert_eq!((d.max_count, d.max_time), (100, 300.0));
+        assert_eq!(d.verdicts.limits(), (100, 300.0));
         assert!(IgnoreCache::parse("max-count=3").is_err());
         assert!(IgnoreCache::parse(r#"key="<ip>", max-count=x"#).is_err());
     }

@@ -17,6 +17,7 @@ use crate::filter::{Filter, FilterOptions};
 use crate::ignore::{IgnoreCache, IgnoreList, Lookup, Verdict};
 use crate::ip::HostId;
 use crate::log::flog;
+use crate::ttl::TtlCache;
 
 /// fail2ban-server's defaults for options a jail does not set.
 pub const DEFAULT_MAXRETRY: u32 = 3;
@@ -150,13 +151,19 @@ pub struct Jail {
     waiters: HashMap<Lookup, Vec<HostId>>,
     asked: HashSet<Lookup>,
     lookups: Vec<Lookup>,
+    /// Host names found in log lines (`usedns = yes|warn`), resolved off the engine: the
+    /// addresses of each name as last resolved (fail2ban's DNS cache: 1000 names, 5 minutes,
+    /// a name without address included), and the failures waiting for a name's answer, in
+    /// arrival order (counted in `waiting_count`).
+    dns: TtlCache<Vec<std::net::IpAddr>>,
+    dns_waiting: HashMap<String, Vec<Parked>>,
     /// Failures counted since the last [`Jail::take_counted`] (id, time, weight), kept only
     /// when tapped ([`Jail::tap_failures`]: fleet shared failure counting).
     counted: Option<Vec<(HostId, f64, u32)>>,
 }
 
-/// A failure waiting for an ignore look-up.
-#[derive(Debug)]
+/// A failure waiting for a look-up.
+#[derive(Debug, Clone)]
 struct Parked {
     time: f64,
     matches: Vec<String>,
@@ -166,6 +173,12 @@ struct Parked {
 
 /// Failures that may wait for ignore look-ups at once, per jail (beyond: dropped, logged).
 pub const MAX_WAITING_FAILURES: usize = 100_000;
+
+/// fail2ban's cache of host names resolved for log lines (`DNSUtils.CACHE_nameToIp`): this many
+/// names, each trusted for [`DNS_CACHE_TIME`] seconds.
+pub const DNS_CACHE_COUNT: usize = 1000;
+/// Seconds.
+pub const DNS_CACHE_TIME: f64 = 300.0;
 
 /// Subnet bans: `banprefix.ipv4` / `banprefix.ipv6` ban the covering prefix of an offending
 /// address instead of the address; `banprefix.escalate = N` bans the
@@ -302,6 +315,8 @@ impl Jail {
         let maxretry = def.maxretry.unwrap_or(DEFAULT_MAXRETRY);
         let opts = FilterOptions {
             use_dns: parse_usedns(def.usedns.as_deref()),
+            // Host names are resolved by the caller, off the engine (`Lookup::HostName`).
+            defer_dns: true,
             find_time: findtime,
             check_find_time: true,
             log_timezone: def.logtimezone.clone(),
@@ -367,6 +382,8 @@ impl Jail {
             waiters: HashMap::new(),
             asked: HashSet::new(),
             lookups: Vec::new(),
+            dns: TtlCache::new(DNS_CACHE_COUNT, DNS_CACHE_TIME),
+            dns_waiting: HashMap::new(),
             counted: None,
         })
     }
@@ -386,9 +403,9 @@ impl Jail {
             .unwrap_or_default()
     }
 
-    /// The ignore look-ups the last calls need (each once): the caller resolves the name or runs
-    /// the command off the engine, with a timeout, and answers with [`Jail::answer_resolve`] or
-    /// [`Jail::answer_command`].
+    /// The look-ups the last calls need (each once): the caller resolves the name or runs the
+    /// command off the engine, with a timeout, and answers with [`Jail::answer_resolve`],
+    /// [`Jail::answer_command`] or [`Jail::answer_dns`] (a host name found in a log line).
     pub fn take_lookups(&mut self) -> Vec<Lookup> {
         std::mem::take(&mut self.lookups)
     }
@@ -408,6 +425,121 @@ impl Jail {
     ) -> Vec<Event> {
         self.ignore.resolved(name, addrs, now);
         self.resume(&Lookup::Resolve(name.to_string()), now, store)
+    }
+
+    /// The answer to [`Lookup::HostName`]: the addresses of `name`, or why it has none (a
+    /// resolver error, a timeout). Cached as fail2ban caches it (an answer without address
+    /// too); the failures that waited for the name count now, once per address, as fail2ban
+    /// counts them. Logs fail2ban's warnings: `Unable to find a corresponding IP address for
+    /// NAME: ERROR` when there is none and an error, and with `usedns = warn` `Determined IP
+    /// using DNS Lookup: NAME = {...}` for each failure counted.
+    pub fn answer_dns(
+        &mut self,
+        name: &str,
+        answer: Result<Vec<std::net::IpAddr>, String>,
+        now: f64,
+        mut store: Option<&mut Store>,
+    ) -> Vec<Event> {
+        self.asked.remove(&Lookup::HostName(name.to_string()));
+        let mut addrs = match answer {
+            Ok(a) => a,
+            Err(e) => {
+                flog!(
+                    Warning,
+                    "ipdns",
+                    "Unable to find a corresponding IP address for {name}: {e}"
+                );
+                Vec::new()
+            }
+        };
+        addrs.sort();
+        addrs.dedup();
+        self.dns.set(name.to_string(), addrs.clone(), now);
+        let mut out = Vec::new();
+        for p in self.dns_waiting.remove(name).unwrap_or_default() {
+            self.waiting_count -= 1;
+            out.extend(self.named_failure(name, &addrs, p, now, store.as_deref_mut()));
+        }
+        out
+    }
+
+    /// Host-name failures waiting for [`Jail::answer_dns`] now.
+    pub fn waiting_for_dns(&self) -> usize {
+        self.dns_waiting.values().map(Vec::len).sum()
+    }
+
+    /// A failure of host `name` (not an address): counted for each address of `name` when it
+    /// is known (cached), else waiting for [`Lookup::HostName`].
+    fn add_named_failure(
+        &mut self,
+        name: String,
+        p: Parked,
+        now: f64,
+        store: Option<&mut Store>,
+    ) -> Vec<Event> {
+        if let Some(addrs) = self.dns.get(&name, now).cloned() {
+            return self.named_failure(&name, &addrs, p, now, store);
+        }
+        if self.waiting_count >= MAX_WAITING_FAILURES {
+            flog!(
+                Warning,
+                "filter",
+                "[{}] failure of {name} dropped: {} failures already wait for look-ups",
+                self.name,
+                self.waiting_count
+            );
+            return Vec::new();
+        }
+        self.waiting_count += 1;
+        self.dns_waiting.entry(name.clone()).or_default().push(p);
+        let lookup = Lookup::HostName(name);
+        if self.asked.insert(lookup.clone()) {
+            self.lookups.push(lookup);
+        }
+        Vec::new()
+    }
+
+    /// Counts failure `p` of host `name` once for each of its `addrs` (fail2ban's
+    /// `textToIp`), each through the ignore rules; none when it has no address.
+    fn named_failure(
+        &mut self,
+        name: &str,
+        addrs: &[std::net::IpAddr],
+        p: Parked,
+        now: f64,
+        mut store: Option<&mut Store>,
+    ) -> Vec<Event> {
+        if addrs.is_empty() {
+            return Vec::new();
+        }
+        if self.filter.options().use_dns == UseDns::Warn {
+            // fail2ban prints the Python set of addresses.
+            let set: Vec<String> = addrs.iter().map(|a| format!("'{a}'")).collect();
+            flog!(
+                Warning,
+                "ipdns",
+                "Determined IP using DNS Lookup: {name} = {{{}}}",
+                set.join(", ")
+            );
+        }
+        let mut out = Vec::new();
+        let last = addrs.len() - 1;
+        let mut p = Some(p);
+        for (i, a) in addrs.iter().enumerate() {
+            let Some(q) = (if i == last { p.take() } else { p.clone() }) else {
+                break;
+            };
+            out.extend(self.add_failure(
+                HostId::Addr(*a),
+                q.time,
+                q.matches,
+                q.fields,
+                q.weight,
+                now,
+                store.as_deref_mut(),
+            ));
+        }
+        out
     }
 
     /// The answer to [`Lookup::Command`] (`true`: exit status 0, the id is ignored): the failures
@@ -750,7 +882,9 @@ impl Jail {
             if f.is_nofail() {
                 continue;
             }
-            let Some(id) = f.id.clone() else { continue };
+            if f.id.is_none() && f.host_name.is_none() {
+                continue;
+            }
             let time = f.time.unwrap_or(now);
             let matches: Vec<String> = f
                 .data
@@ -765,15 +899,22 @@ impl Jail {
                 .filter_map(|(k, v)| group_text(v).map(|t| (k.to_string(), t)))
                 .collect();
             let weight = f.data.attempts().max(1) as u32;
-            out.extend(self.add_failure(
-                id,
-                time,
-                matches,
-                fields,
-                weight,
-                now,
-                store.as_deref_mut(),
-            ));
+            let events = match (f.id, f.host_name) {
+                (Some(id), _) => {
+                    self.add_failure(id, time, matches, fields, weight, now, store.as_deref_mut())
+                }
+                (None, Some(name)) => {
+                    let p = Parked {
+                        time,
+                        matches,
+                        fields,
+                        weight,
+                    };
+                    self.add_named_failure(name, p, now, store.as_deref_mut())
+                }
+                (None, None) => Vec::new(),
+            };
+            out.extend(events);
         }
         if let Some(n) = self.tracker.service(now)
             && n > 0

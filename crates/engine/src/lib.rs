@@ -13,6 +13,7 @@
 //! - [`jail`]: one jail's state machine: lines and the time in, ban and unban events out.
 //! - [`ignore`]: `ignoreip`, `ignoreself`, `ignorecommand`.
 //! - [`log`]: the hook through which the host program receives the engine's messages.
+//! - [`ttl`]: fail2ban's bounded cache with a time to live (`ignorecache`, host names).
 //!
 //! Nothing here reads the clock: callers pass the time, so tests drive it with any time.
 
@@ -21,3 +22,4 @@ pub mod ignore;
 pub mod ip;
 pub mod jail;
 pub mod log;
+pub mod ttl;

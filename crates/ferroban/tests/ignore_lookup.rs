@@ -9,23 +9,9 @@
 
 use std::time::Duration;
 
-use ferroban_testkit::{Tree, access_line};
+use ferroban_testkit::{RECORD_ACTION, Tree, WEB_FILTER, access_line};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ferroban");
-
-const FILTER: &str = r#"[Definition]
-failregex = ^<HOST> -.* "(GET|POST).* HTTP/.*" (404|403)
-ignoreregex =
-"#;
-
-const ACTION: &str = r#"[Definition]
-actionstart =
-actionstop =
-actionban = echo "ban <ip>" >> %(out)s
-actionunban =
-[Init]
-out = /dev/null
-"#;
 
 struct Daemon(Tree);
 
@@ -41,8 +27,8 @@ impl Daemon {
     fn start(tag: &str, extra: &str) -> Daemon {
         let mut t = Tree::new(BIN, "ignlookup", tag, "INFO");
         let d = t.dir.display().to_string();
-        t.write("filter.d/web.conf", FILTER);
-        t.write("action.d/record.conf", ACTION);
+        t.write("filter.d/web.conf", WEB_FILTER);
+        t.write("action.d/record.conf", RECORD_ACTION);
         t.write(
             "jail.conf",
             &format!(
@@ -91,22 +77,22 @@ fn a_slow_ignorecommand_delays_only_its_own_id() {
     let _ = std::fs::remove_file(&started);
     d.fail("192.0.2.7");
     wait_for("the other id's ban", || {
-        d.actions().contains("ban 192.0.2.7")
+        d.actions().contains("web ban 192.0.2.7")
     });
     // `status` answers while the slow command still runs.
     let (code, out) = d.client(&["status", "web"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("192.0.2.7"), "{out}");
     assert!(
-        !d.actions().contains("ban 192.0.2.66"),
+        !d.actions().contains("web ban 192.0.2.66"),
         "the slow id was banned before status answered: the command did not run off the engine"
     );
     assert!(!out.contains("192.0.2.66"), "{out}");
     // Then the slow command ends (exit 1: not ignored) and its id is banned too, after the other.
     wait_for("the slow id's ban", || {
-        d.actions().contains("ban 192.0.2.66")
+        d.actions().contains("web ban 192.0.2.66")
     });
-    assert_eq!(d.actions(), "ban 192.0.2.7\nban 192.0.2.66\n");
+    assert_eq!(d.actions(), "web ban 192.0.2.7\nweb ban 192.0.2.66\n");
 }
 
 #[test]
@@ -130,13 +116,13 @@ fn ignorecache_runs_the_command_once_per_key_and_exit_0_ignores() {
         });
     }
     wait_for("the ban of the untrusted id", || {
-        d.actions().contains("ban 192.0.2.9")
+        d.actions().contains("web ban 192.0.2.9")
     });
     let r = std::fs::read_to_string(&tmp).unwrap_or_default();
     let _ = std::fs::remove_file(&tmp);
     // One run per address: the cache answered the other four failures.
     assert_eq!(r.lines().filter(|l| *l == "192.0.2.1").count(), 1, "{r}");
     assert_eq!(r.lines().filter(|l| *l == "192.0.2.9").count(), 1, "{r}");
-    assert_eq!(d.actions(), "ban 192.0.2.9\n");
+    assert_eq!(d.actions(), "web ban 192.0.2.9\n");
     assert!(d.log().contains("Ignore 192.0.2.1 by command"));
 }

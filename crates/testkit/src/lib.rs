@@ -5,7 +5,8 @@
 //!   directory removed on drop) and `ferroban client` calls against it;
 //! - [`wait_for`]: polling a condition with a deadline (tests wait on what they observe, never
 //!   on a fixed sleep);
-//! - [`nginx_now`] / [`access_line`]: nginx access-log lines dated now;
+//! - [`nginx_now`] / [`access_line`]: nginx access-log lines dated now; [`WEB_FILTER`], a
+//!   filter matching them, and [`RECORD_ACTION`], an action that records bans in a file;
 //! - [`guide`]: the classic fail2ban guide's `jail.local` and `jail.d/custom.conf`, verbatim;
 //! - [`guide_daemon`]: those files run by a daemon in private mount and network namespaces;
 //! - [`f2b_root`] / [`f2b_python`] / [`f2b_command`]: the fail2ban 1.0.2 reference unpacked by
@@ -90,6 +91,19 @@ pub fn nginx_now() -> String {
         .strftime("%d/%b/%Y:%H:%M:%S %z")
         .to_string()
 }
+
+/// `filter.d/web.conf` of the guide's failregex: a 404 or 403 in an nginx access log
+/// ([`access_line`] writes lines it matches).
+pub const WEB_FILTER: &str = "[Definition]\n\
+    failregex = ^<HOST> -.* \"(GET|POST).* HTTP/.*\" (404|403)\n\
+    ignoreregex =\n";
+
+/// `action.d/record.conf`: each ban appends `<jail> ban <ip>` to the file `out` (an `[Init]`
+/// option the jail sets: `action = record[out="..."]`); nothing else runs.
+pub const RECORD_ACTION: &str = "[Definition]\n\
+    actionstart =\nactionstop =\n\
+    actionban = echo \"<name> ban <ip>\" >> %(out)s\n\
+    actionunban =\n[Init]\nout = /dev/null\n";
 
 /// One nginx access-log line (without newline): `ip` got a 404 for `path`, now.
 pub fn access_line(ip: &str, path: &str) -> String {

@@ -225,8 +225,12 @@ impl FailData {
 pub struct Failure {
     /// Index of the failregex that matched.
     pub regex_index: usize,
-    /// The failure id; `None` for a multi-line failure still waiting for its id (pending).
+    /// The failure id; `None` for a multi-line failure still waiting for its id (pending), and
+    /// for a failure whose host name is left to the caller to resolve ([`Failure::host_name`]).
     pub id: Option<HostId>,
+    /// With [`FilterOptions::defer_dns`]: the host name (not an address) the failregex found,
+    /// which the caller resolves; the failure counts once for each of its addresses.
+    pub host_name: Option<String>,
     /// Time of the failure (unix seconds); `None` when the line had no usable date.
     pub time: Option<f64>,
     /// Captured values.
@@ -260,6 +264,10 @@ pub struct LineResult {
 pub struct FilterOptions {
     /// `usedns`.
     pub use_dns: UseDns,
+    /// With `usedns = yes|warn`, leave host names to the caller ([`Failure::host_name`])
+    /// instead of resolving them here, inline (the daemon resolves them off the engine; `ferroban
+    /// regex` resolves inline).
+    pub defer_dns: bool,
     /// Report every matching failregex, not only the first (samples, `ferroban regex`).
     pub check_all_regex: bool,
     /// Never resolve or parse host names: ids stay raw text when not an address.
@@ -280,6 +288,7 @@ impl Default for FilterOptions {
     fn default() -> Self {
         FilterOptions {
             use_dns: UseDns::Warn,
+            defer_dns: false,
             check_all_regex: false,
             return_raw_host: false,
             ignore_pending: true,
@@ -914,6 +923,7 @@ impl Filter {
                 host = fid.clone();
                 raw = true;
             }
+            let mut host_name = None;
             let ids: Vec<Option<HostId>> = match host {
                 None => {
                     fail.mlfpending = true;
@@ -939,6 +949,14 @@ impl Filter {
                     };
                     vec![Some(id)]
                 }
+                Some(h)
+                    if self.opts.defer_dns
+                        && matches!(self.opts.use_dns, UseDns::Yes | UseDns::Warn)
+                        && !HostId::parse(&h).is_ip() =>
+                {
+                    host_name = Some(h);
+                    vec![None]
+                }
                 Some(h) => self.text_to_ip(&h).into_iter().map(Some).collect(),
             };
             if write_back {
@@ -955,6 +973,7 @@ impl Filter {
                 result.failures.push(Failure {
                     regex_index: index,
                     id,
+                    host_name: host_name.take(),
                     time: date,
                     data,
                 });

@@ -1121,14 +1121,16 @@ pub async fn store_retry_task(state: Shared) {
 /// How long an `ignorecommand` may run; after that it is killed and the id is not ignored.
 pub const IGNORE_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a host name of `ignoreip` may take to resolve; after that it counts as no address
-/// (until the next attempt).
+/// (until the next attempt). Host names of log lines (`usedns = yes|warn`) have as long; after
+/// that they count as a name without address, cached as such for fail2ban's five minutes.
 pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Ignore look-ups running at once (over every jail); the others wait for a slot.
 static LOOKUP_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(32);
 
-/// Runs the ignore look-ups of jail `name` off the engine (a resolver thread, a child process),
-/// each with its timeout; each answer goes back to the jail, whose waiting failures (of that id
-/// only) then go on.
+/// Runs the look-ups of jail `name` off the engine (a resolver thread, a child process), each
+/// with its timeout: the ignore rules' (`ignoreip` names, `ignorecommand`) and the host names
+/// of log lines (`usedns`). Each answer goes back to the jail, whose waiting failures (of that
+/// id or name only) then go on.
 pub fn spawn_lookups(state: &Shared, name: &str, lookups: Vec<ferroban_engine::ignore::Lookup>) {
     use ferroban_engine::ignore::Lookup;
     for lookup in lookups {
@@ -1165,6 +1167,7 @@ pub fn spawn_lookups(state: &Shared, name: &str, lookups: Vec<ferroban_engine::i
                     Answer::Resolve(addrs)
                 }
                 Lookup::Command(cmd) => Answer::Command(run_ignore_command(&name, cmd).await),
+                Lookup::HostName(host) => Answer::HostName(resolve_log_host(host).await),
             };
             let lookups = {
                 let mut st = state.borrow_mut();
@@ -1186,6 +1189,9 @@ pub fn spawn_lookups(state: &Shared, name: &str, lookups: Vec<ferroban_engine::i
                     (Lookup::Command(cmd), Answer::Command(ok)) => {
                         jail.answer_command(cmd, ok, now, store.as_mut())
                     }
+                    (Lookup::HostName(host), Answer::HostName(addrs)) => {
+                        jail.answer_dns(host, addrs, now, store.as_mut())
+                    }
                     _ => Vec::new(),
                 };
                 super::fleet::publish_bans(store.as_mut(), jail.name(), &events);
@@ -1203,6 +1209,26 @@ pub fn spawn_lookups(state: &Shared, name: &str, lookups: Vec<ferroban_engine::i
 enum Answer {
     Resolve(Vec<std::net::IpAddr>),
     Command(bool),
+    HostName(Result<Vec<std::net::IpAddr>, String>),
+}
+
+/// Resolves a host name a failregex found (`usedns = yes|warn`) on a blocking thread, waiting
+/// at most [`RESOLVE_TIMEOUT`]: its addresses, or why there are none (the resolver's error, or
+/// the timeout; the thread of a look-up that timed out runs on until the resolver gives up).
+async fn resolve_log_host(host: &str) -> Result<Vec<std::net::IpAddr>, String> {
+    let h = host.to_string();
+    let lookup = tokio::task::spawn_blocking(move || {
+        use std::net::ToSocketAddrs;
+        (h.as_str(), 0)
+            .to_socket_addrs()
+            .map(|it| it.map(|a| a.ip()).collect::<Vec<_>>())
+            .map_err(|e| e.to_string())
+    });
+    match tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(e)) => Err(format!("resolver thread failed: {e}")),
+        Err(_) => Err(format!("no answer within {} s", RESOLVE_TIMEOUT.as_secs())),
+    }
 }
 
 /// Runs one rendered `ignorecommand` through `/bin/sh -c` with [`IGNORE_COMMAND_TIMEOUT`];
