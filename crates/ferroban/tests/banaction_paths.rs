@@ -7,7 +7,9 @@
 //!   allports variant's parameter where the jail asks for it);
 //! - a `jail.local` `banaction` still wins over the paths file (`server -t`);
 //! - a tree where nothing defines `banaction` (Arch's 1.1.1 breakage) refuses that jail with an
-//!   error naming the jail, the undefined name and the file and line, and the other jails start.
+//!   error naming the jail, the undefined name and the file and line, and the other jails start;
+//! - the same on fail2ban 1.0.2's own tree (read from the reference at run time) with its
+//!   `jail.conf` defaults commented out and the nftables ones given to `paths-debian.conf`.
 //!
 //! The action named `nftables` is a recording stand-in written into the tree (it overrides the
 //! embedded file of that name), so nothing touches a firewall.
@@ -233,4 +235,108 @@ fn an_undefined_banaction_names_the_jail_and_the_others_start() {
         t.read("actions.out")
             .contains("plain record ban 192.0.2.30")
     });
+}
+
+/// fail2ban 1.0.2's own tree (read from the reference at run time) turned into 1.1.1's shape:
+/// `jail.conf`'s two banaction defaults commented out, Debian's paths file given the nftables
+/// ones. Its sshd and recidive jails resolve to the paths file's action; with the Arch paths
+/// file instead (which defines none), both are refused naming the key and the line.
+#[test]
+fn fail2bans_own_tree_in_the_1_1_1_shape() {
+    let root = ferroban_testkit::f2b_root().join("etc/fail2ban");
+    let t = Tree::new(BIN, "banpaths", "f2btree", "INFO");
+    let ok = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", root.display()))
+        .arg(&t.dir)
+        .status()
+        .expect("run cp")
+        .success();
+    assert!(ok, "cp -a {}/. {}", root.display(), t.dir.display());
+    let jail_conf = t.read("jail.conf");
+    let shaped = jail_conf
+        .replacen(
+            "\nbanaction = iptables-multiport\n",
+            "\n#banaction = iptables-multiport\n",
+            1,
+        )
+        .replacen(
+            "\nbanaction_allports = iptables-allports\n",
+            "\n#banaction_allports = iptables-allports\n",
+            1,
+        );
+    assert_eq!(
+        shaped.matches("\n#banaction").count(),
+        2,
+        "jail.conf of the reference no longer has its two defaults"
+    );
+    t.write("jail.conf", &shaped);
+    let paths = t.read("paths-debian.conf");
+    assert!(!paths.contains("banaction"), "{paths}");
+    t.write(
+        "paths-debian.conf",
+        &paths.replacen(
+            "[DEFAULT]\n",
+            "[DEFAULT]\n\nbanaction = nftables\nbanaction_allports = nftables[type=allports]\n",
+            1,
+        ),
+    );
+    t.write(
+        "jail.local",
+        "[sshd]\nenabled = true\n\n[recidive]\nenabled = true\n",
+    );
+    let (code, out) = config_test(&t);
+    assert_eq!(code, 0, "{out}");
+    for jail in ["sshd", "recidive"] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&format!("OK     jail '{jail}'"))
+                    && l.ends_with("actions nftables")),
+            "{jail}: {out}"
+        );
+    }
+
+    // Arch's paths file defines no ban action.
+    let arch = t.read("paths-arch.conf");
+    assert!(!arch.contains("banaction"), "{arch}");
+    t.write(
+        "jail.conf",
+        &shaped.replacen(
+            "\nbefore = paths-debian.conf\n",
+            "\nbefore = paths-arch.conf\n",
+            1,
+        ),
+    );
+    let line_of = |needle: &str| {
+        shaped
+            .lines()
+            .position(|l| l.starts_with(needle))
+            .map(|i| i + 1)
+            .unwrap_or_else(|| panic!("{needle:?} not in jail.conf"))
+    };
+    let file = t.path("jail.conf").display().to_string();
+    let (code, out) = config_test(&t);
+    assert_ne!(code, 0, "{out}");
+    let want = [
+        format!(
+            "ERROR  jail 'sshd': [sshd] action: unknown interpolation key 'banaction', referred to \
+             through action_ ({file}:{})",
+            line_of("action_ = %(banaction)s")
+        ),
+        format!(
+            "ERROR  jail 'recidive': [recidive] action: unknown interpolation key \
+             'banaction_allports', referred to through action_ -> banaction ({file}:{})",
+            // recidive's own `banaction = %(banaction_allports)s`, after its section header
+            line_of("[recidive]")
+                + shaped
+                    .lines()
+                    .skip(line_of("[recidive]"))
+                    .position(|l| l.starts_with("banaction"))
+                    .expect("recidive's banaction")
+                + 1
+        ),
+    ];
+    for w in &want {
+        assert!(out.lines().any(|l| l == w), "want {w:?} in\n{out}");
+    }
 }
