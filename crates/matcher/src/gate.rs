@@ -72,12 +72,29 @@ impl Dfa {
     /// cannot finish the search (a non-ASCII byte next to a Unicode `\b`, a thrashing cache).
     fn check(&self, haystack: &str) -> Option<bool> {
         let mut cache = self.caches.get();
-        let mut input = Input::new(haystack).earliest(true);
-        if self.anchored {
-            input = input.anchored(Anchored::Yes);
-        }
-        let found = self.dfa.try_search_fwd(&mut cache, &input);
+        let found = self.dfa.try_search_fwd(&mut cache, &self.input(haystack));
         found.ok().map(|m| m.is_some())
+    }
+
+    /// The search of [`Dfa::check`]: the earliest match, anchored when every match starts at 0.
+    fn input<'h>(&self, haystack: &'h str) -> Input<'h> {
+        let input = Input::new(haystack).earliest(true);
+        if self.anchored {
+            input.anchored(Anchored::Yes)
+        } else {
+            input
+        }
+    }
+
+    /// [`Dfa::check`] on a cache of its own, with the work the lazy DFA reports for it.
+    fn scan(&self, haystack: &str) -> crate::GateScan {
+        let mut cache = self.dfa.create_cache();
+        let found = self.dfa.try_search_fwd(&mut cache, &self.input(haystack));
+        crate::GateScan {
+            matched: found.ok().map(|m| m.is_some()),
+            bytes_scanned: cache.search_total_len(),
+            cache_clears: cache.clear_count(),
+        }
     }
 }
 
@@ -143,6 +160,12 @@ impl Gate {
     /// it; `None` when no gate could be built or its search could not finish.
     pub(crate) fn check(&self, haystack: &str) -> Option<bool> {
         self.gate()?.check(haystack)
+    }
+
+    /// [`Gate::check`] with the lazy DFA's own account of its work; `None` when no gate could
+    /// be built.
+    pub(crate) fn scan(&self, haystack: &str) -> Option<crate::GateScan> {
+        Some(self.gate()?.scan(haystack))
     }
 
     /// The gate's pattern (`regex`-crate syntax).

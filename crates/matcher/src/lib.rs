@@ -76,6 +76,19 @@ pub const QUICK_MATCH_LIMIT: u32 = 10_000;
 /// translation when one exists, never by the backtracker.
 pub const LONG_HAYSTACK: usize = 4096;
 
+/// What one search of a regex's gate did ([`Regex::gate_scan`]), as its lazy DFA counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GateScan {
+    /// The gate's answer: `Some(false)` only when the pattern cannot match; `None` when the
+    /// lazy DFA gave up (then the backtracker decides, under its budget).
+    pub matched: Option<bool>,
+    /// Bytes the lazy DFA stepped through since its cache was last cleared
+    /// (`regex_automata::hybrid::dfa::Cache::search_total_len`).
+    pub bytes_scanned: usize,
+    /// Times its cache filled up and was cleared during the search.
+    pub cache_clears: usize,
+}
+
 /// How a regex is compiled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RegexOptions {
@@ -402,6 +415,13 @@ impl Regex {
     /// Whether a linear-time gate guards this regex.
     pub fn has_gate(&self) -> bool {
         self.inner.derived().gate.has_gate()
+    }
+
+    /// Runs this regex's gate alone on `haystack` and reports what its lazy DFA did (counted
+    /// by `regex-automata` itself, on a cache of its own): a diagnostic of the gate's linear
+    /// time. `None` when no gate could be built.
+    pub fn gate_scan(&self, haystack: &str) -> Option<GateScan> {
+        self.inner.derived().gate.scan(haystack)
     }
 
     pub(crate) fn required_literals(&self) -> Option<&[Lit]> {
