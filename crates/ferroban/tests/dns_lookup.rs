@@ -1,11 +1,13 @@
 //! `usedns = warn` off the engine, end to end: `ferroban server -f` in private mount and network
 //! namespaces whose `/etc/resolv.conf` names a DNS server this test runs there (127.0.0.1:53,
-//! `tests/dns_lookup` below). The server answers `slow.test` (192.0.2.99) only when the test
-//! says so (or after 4 s, under glibc's 5 s timeout), every other name at once (NXDOMAIN).
-//! Checked:
+//! `DNS_SERVER` below). The server answers `slow.test` (192.0.2.99) only when the test says so
+//! (or after 4 s, under the daemon's 5 s timeout), never answers `never.test`, and answers every
+//! other name at once (NXDOMAIN). Checked:
 //! - while `slow.test` is being resolved for jail `slow`, jail `fast` bans and `status` answers;
 //! - once the answer comes, the waiting failure counts (jail `slow` bans 192.0.2.99), with
-//!   fail2ban's `Determined IP using DNS Lookup` warning.
+//!   fail2ban's `Determined IP using DNS Lookup` warning;
+//! - a name without answer times out after 5 s with fail2ban's `Unable to find a corresponding
+//!   IP address` warning, and is not asked again while that (empty) answer is cached.
 //!
 //! Assertions are about order, not wall time. Needs root, util-linux's unshare and iproute2's ip.
 
@@ -19,7 +21,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_ferroban");
 
 /// A DNS server on 127.0.0.1:53 (UDP): A and AAAA questions for `slow.test` are held until the
 /// file `<dir>/dns.release` exists (at most 4 s), then answered (A: 192.0.2.99; AAAA: no
-/// record); each held question is noted in `<dir>/dns.asked`. Any other name: NXDOMAIN at once.
+/// record); questions for `never.test` are never answered; each question for either is noted
+/// in `<dir>/dns.asked` (`NAME QTYPE`). Any other name: NXDOMAIN at once.
 /// Exits when its parent (the daemon, which it was started by) is gone.
 const DNS_SERVER: &str = r#"
 import os, select, socket, struct, sys, time
@@ -49,11 +52,12 @@ while os.getppid() == parent:
             i += 1 + q[i]
         qtype = struct.unpack(">H", q[i + 1:i + 3])[0]
         name = ".".join(labels).lower()
-        if name == "slow.test":
+        if name in ("slow.test", "never.test"):
             with open(d + "/dns.asked", "a") as f:
-                f.write("%d\n" % qtype)
+                f.write("%s %d\n" % (name, qtype))
+        if name == "slow.test":
             held.append((time.time() + 4, q, addr, i + 5, qtype))
-        else:
+        elif name != "never.test":
             s.sendto(reply(q, i + 5, name, qtype), addr)
     released = os.path.exists(d + "/dns.release")
     for h in [h for h in held if released or time.time() >= h[0]]:
@@ -86,9 +90,9 @@ impl Drop for Lab {
 }
 
 impl Lab {
-    fn start() -> Lab {
+    fn start(tag: &str) -> Lab {
         require_root();
-        let t = Tree::new(BIN, "dnslookup", "slow", "INFO");
+        let t = Tree::new(BIN, "dnslookup", tag, "INFO");
         let d = t.dir.display().to_string();
         t.write("filter.d/web.conf", WEB_FILTER);
         t.write("action.d/record.conf", RECORD_ACTION);
@@ -105,7 +109,12 @@ impl Lab {
             t.write(log, "");
         }
         t.write("dns.py", DNS_SERVER);
-        t.write("resolv.conf", "nameserver 127.0.0.1\n");
+        // One query per name and family, waited for up to 30 s: the daemon's 5 s timeout is
+        // the one that ends a look-up.
+        t.write(
+            "resolv.conf",
+            "nameserver 127.0.0.1\noptions timeout:30 attempts:1\n",
+        );
         t.write("nsswitch.conf", "hosts: files dns\n");
         t.write("hosts", "127.0.0.1 localhost\n::1 localhost\n");
         let script = format!(
@@ -151,7 +160,7 @@ fn wait(what: &str, f: impl FnMut() -> bool) {
 
 #[test]
 fn a_slow_host_name_delays_neither_another_jails_ban_nor_status() {
-    let lab = Lab::start();
+    let lab = Lab::start("slow");
     let t = &lab.tree;
     // Jail slow: a failure from a host name whose look-up the DNS server holds.
     t.append("slow.log", &format!("{}\n", access_line("slow.test", "/x")));
@@ -190,4 +199,47 @@ fn a_slow_host_name_delays_neither_another_jails_ban_nor_status() {
         log.contains("Determined IP using DNS Lookup: slow.test = {'192.0.2.99'}"),
         "{log}"
     );
+}
+
+#[test]
+fn a_name_without_answer_times_out_once_and_is_cached() {
+    let lab = Lab::start("never");
+    let t = &lab.tree;
+    let asked = || {
+        std::fs::read_to_string(lab.path("dns.asked"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("never.test "))
+            .count()
+    };
+    t.append(
+        "slow.log",
+        &format!("{}\n", access_line("never.test", "/x")),
+    );
+    wait("the daemon asked for never.test", || asked() > 0);
+    // The daemon gives up after 5 s, with fail2ban's warning.
+    wait("the timeout's warning", || {
+        t.log().contains(
+            "Unable to find a corresponding IP address for never.test: no answer within 5 s",
+        )
+    });
+    let before = asked();
+    // The empty answer is cached: a second failure of the name is dropped without a question.
+    // (Lines of one jail are handled in order: once 192.0.2.8 is banned, the name's second
+    // line was handled.)
+    t.append(
+        "slow.log",
+        &format!("{}\n", access_line("never.test", "/y")),
+    );
+    t.append("slow.log", &format!("{}\n", access_line("192.0.2.8", "/z")));
+    wait("the ban after the second line", || {
+        lab.actions().contains("slow ban 192.0.2.8")
+    });
+    assert_eq!(asked(), before, "never.test was asked again");
+    assert_eq!(lab.actions(), "slow ban 192.0.2.8\n");
+    let warnings = t
+        .log()
+        .matches("Unable to find a corresponding IP address")
+        .count();
+    assert_eq!(warnings, 1, "{}", t.log());
 }
