@@ -847,10 +847,7 @@ impl<'a> Client<'a> {
             return false;
         }
         let target = rest.pop().unwrap_or_else(|| "--all".to_string());
-        let mut argv = vec!["reload".to_string()];
-        argv.extend(opts);
-        argv.push(target);
-        self.send(&argv, None)
+        self.send(&super::cmd::reload_request(&opts, &target), None)
     }
 
     /// `restart`: stop, wait until the server is gone, start.

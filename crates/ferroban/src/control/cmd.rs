@@ -862,6 +862,36 @@ fn parse_set<'a>(rest: &'a [&'a str]) -> Result<Command<'a>, String> {
     }
 }
 
+/// `reload`'s first word.
+pub const RELOAD: &str = "reload";
+
+/// The request words of `reload` with its option words and its target (a jail or `--all`):
+/// `reload OPTIONS... TARGET`, which [`parse`] reads as [`Command::Reload`]. `ferroban client`
+/// sends these, and fail2ban-client's frame `[reload, TARGET, [OPTIONS...], [CONFIG STREAM...]]`
+/// becomes them (ferroban reads its configuration itself: the stream is not used).
+pub fn reload_request<S: AsRef<str>>(opts: &[S], target: &str) -> Vec<String> {
+    let mut argv = vec![RELOAD.to_string()];
+    argv.extend(opts.iter().map(|o| o.as_ref().to_string()));
+    argv.push(target.to_string());
+    argv
+}
+
+/// How many leading words [`starts_bulk`] reads.
+pub const BULK_PREFIX_WORDS: usize = 3;
+
+/// Whether a request whose first [`BULK_PREFIX_WORDS`] words are `prefix` is of a bulk form
+/// ([`Form::is_bulk`]): [`parse`] decides, on these words followed by one id. The server must
+/// know this before it has read the whole request (a bulk request may be longer than the usual
+/// limit), so the recognisers of both framings take the words from the start of the raw request
+/// and ask here.
+pub fn starts_bulk(prefix: &[&str]) -> bool {
+    let [verb, jail, op] = prefix else {
+        return false;
+    };
+    let words = [*verb, *jail, *op, "192.0.2.1"];
+    parse(&words).is_ok_and(|c| c.form().is_bulk())
+}
+
 /// Parses a request's words. `Err` is the message the server answers (fail2ban's words).
 pub fn parse<'a>(words: &'a [&'a str]) -> Result<Command<'a>, String> {
     use Command as C;
@@ -882,7 +912,7 @@ pub fn parse<'a>(words: &'a [&'a str]) -> Result<Command<'a>, String> {
         ["stop", "--all"] => C::StopAll,
         ["stop", jail] => C::StopJail(jail),
         ["start", jail] => C::StartJail(jail),
-        ["reload", rest @ ..] => {
+        [RELOAD, rest @ ..] => {
             // Options first, then the target: a jail name or `--all` (or nothing: all).
             let jails = rest
                 .iter()
@@ -965,8 +995,10 @@ pub fn client_action<'a>(words: &'a [&'a str]) -> ClientAction<'a> {
         ["start"] => ClientAction::Start,
         ["restart"] => ClientAction::Restart,
         ["restart", rest @ ..] => ClientAction::RestartJail(rest),
-        ["reload", ..] => ClientAction::Reload,
-        ["set", jail, op @ ("banip" | "unbanip"), rest @ ..] if rest.contains(&"--file") => {
+        [RELOAD, ..] => ClientAction::Reload,
+        ["set", jail, op, rest @ ..]
+            if starts_bulk(&["set", jail, op]) && rest.contains(&"--file") =>
+        {
             ClientAction::BulkFile { jail, op, rest }
         }
         ["ping", limit] => ClientAction::Ping(match limit.parse::<f64>() {
@@ -1623,6 +1655,12 @@ impl Command<'_> {
 }
 
 impl Form {
+    /// A bulk form: its request carries up to a million ids, so the server accepts it up to
+    /// its larger size limit ([`starts_bulk`]).
+    pub fn is_bulk(self) -> bool {
+        matches!(self, Form::SetBanip | Form::SetUnbanip)
+    }
+
     /// This form's entry of [`FORMS`].
     pub fn spec(self) -> &'static Spec {
         FORMS

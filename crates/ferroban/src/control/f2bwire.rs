@@ -11,6 +11,7 @@
 use serde_json::Value;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
+use super::cmd;
 use super::pickle::{self, Accept, PyVal};
 pub use super::pickle::{CLOSE, END};
 
@@ -74,7 +75,8 @@ pub async fn read_frame<R: AsyncBufRead + Unpin>(
 }
 
 /// Whether a pickle starts a list whose first three items are the strings `set`, a jail name
-/// and `banip` or `unbanip`: the bulk requests that may be longer than the usual limit. Only
+/// and `banip` or `unbanip`: the bulk requests that may be longer than the usual limit (which
+/// forms are bulk is said by the command definition, `cmd::starts_bulk`). Only
 /// the opcodes Python's pickler (protocols 2 to 5: fail2ban's client uses the highest) writes
 /// before them are followed (PROTO, FRAME, EMPTY_LIST, MARK, memo puts, the string opcodes);
 /// anything else
@@ -93,7 +95,7 @@ pub fn bulk_pickle_prefix(data: &[u8]) -> bool {
             .fold(0usize, |a, &x| (a << 8) | usize::from(x))
     };
     let mut list_open = false;
-    while words.len() < 3 {
+    while words.len() < cmd::BULK_PREFIX_WORDS {
         let Some(&op) = data.get(pos) else {
             return false;
         };
@@ -159,7 +161,10 @@ pub fn bulk_pickle_prefix(data: &[u8]) -> bool {
             _ => return false,
         }
     }
-    words[0] == b"set" && !words[1].is_empty() && matches!(words[2], b"banip" | b"unbanip")
+    // The command definition says which forms are bulk; a jail is never named by nothing.
+    let words: Vec<_> = words.iter().map(|w| String::from_utf8_lossy(w)).collect();
+    let words: Vec<&str> = words.iter().map(|w| w.as_ref()).collect();
+    !words[1].is_empty() && cmd::starts_bulk(&words)
 }
 
 /// A decoded request: the command words, or the close message.
@@ -174,8 +179,8 @@ pub enum Message {
 /// Decodes one frame (without [`END`]) into command words.
 ///
 /// fail2ban-client's `reload` sends `["reload", TARGET, [OPTIONS...], [CONFIG STREAM...]]`; the
-/// words become `reload OPTIONS... TARGET` (ferroban re-reads the configuration itself, the
-/// stream is not used). Other nested lists (`server-stream`, `multi-set`: the configuration
+/// words become those of the typed command (`cmd::reload_request`: `reload OPTIONS... TARGET`;
+/// ferroban re-reads the configuration itself, the stream is not used). Other nested lists (`server-stream`, `multi-set`: the configuration
 /// stream of `start`) are refused with a message.
 pub fn decode_request(frame: &[u8]) -> Result<Message, String> {
     if frame == CLOSE {
@@ -201,7 +206,7 @@ pub fn decode_request(frame: &[u8]) -> Result<Message, String> {
     };
     if let Some(PyVal::Str(first)) = items.first() {
         match first.as_str() {
-            "reload" if items.len() == 4 => {
+            cmd::RELOAD if items.len() == 4 => {
                 let target = word(&items[1])?;
                 let opts = match &items[2] {
                     PyVal::List(o) | PyVal::Tuple(o) => {
@@ -209,10 +214,7 @@ pub fn decode_request(frame: &[u8]) -> Result<Message, String> {
                     }
                     other => vec![word(other)?],
                 };
-                let mut argv = vec!["reload".to_string()];
-                argv.extend(opts);
-                argv.push(target);
-                return Ok(Message::Command(argv));
+                return Ok(Message::Command(cmd::reload_request(&opts, &target)));
             }
             "server-stream" | "multi-set" => {
                 return Err(format!(

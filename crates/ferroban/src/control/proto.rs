@@ -149,7 +149,8 @@ pub const MAX_BULK_REQUEST_BYTES: usize = 48 * 1024 * 1024;
 
 /// Whether the start of a request line (at least up to its fourth argv word) is a bulk ban
 /// request, `{"v":1,"argv":["set","J","banip"|"unbanip",...`: such a request may be longer than
-/// [`MAX_REQUEST_BYTES`]. Reads only the words it needs; any other shape answers `false`.
+/// [`MAX_REQUEST_BYTES`]. Reads only the words it needs (the command definition says which
+/// forms are bulk: `cmd::starts_bulk`); any other shape answers `false`.
 pub fn bulk_prefix(line: &[u8]) -> bool {
     let Some(at) = memchr::memmem::find(line, b"\"argv\"") else {
         return false;
@@ -174,7 +175,7 @@ pub fn bulk_prefix(line: &[u8]) -> bool {
         return false;
     }
     let mut words = Vec::new();
-    for i in 0..3 {
+    for i in 0..super::cmd::BULK_PREFIX_WORDS {
         if i > 0 && !expect(&mut rest, b',') {
             return false;
         }
@@ -189,7 +190,8 @@ pub fn bulk_prefix(line: &[u8]) -> bool {
             _ => return false,
         }
     }
-    words[0] == "set" && matches!(words[2].as_str(), "banip" | "unbanip")
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    super::cmd::starts_bulk(&words)
 }
 
 /// The longest response line the client accepts, newline excluded.

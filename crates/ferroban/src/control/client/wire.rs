@@ -148,7 +148,7 @@ pub(super) fn transact(
     limit: Option<Duration>,
 ) -> Result<Result<Value, String>, Failure> {
     let words: Vec<&str> = argv.iter().map(String::as_str).collect();
-    if matches!(words.first(), Some(&"reload")) {
+    if words.first() == Some(&crate::control::cmd::RELOAD) {
         return Ok(Err(
             "this is a fail2ban server: `reload` sends it a configuration stream that only \
              fail2ban's own client builds (use fail2ban-client reload)"

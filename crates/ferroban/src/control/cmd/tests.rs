@@ -490,3 +490,62 @@ fn what_the_client_completes_before_sending() {
         ClientAction::Send
     );
 }
+
+#[test]
+fn the_bulk_recognisers_words_are_the_bulk_forms() {
+    // Each server form's example: its first words start a bulk request exactly when the form is
+    // bulk.
+    let mut bulk = 0;
+    for s in FORMS.iter().filter(|s| s.server) {
+        let Some(prefix) = s.example.get(..BULK_PREFIX_WORDS) else {
+            assert!(!s.form.is_bulk(), "{:?}", s.form);
+            continue;
+        };
+        assert_eq!(starts_bulk(prefix), s.form.is_bulk(), "{:?}", s.example);
+        bulk += usize::from(s.form.is_bulk());
+    }
+    assert_eq!(bulk, 2);
+    // Every other `set <JAIL>` setting, and the `get` of `banip`, is not bulk.
+    for s in JAIL_SETTINGS {
+        for verb in ["get", "set"] {
+            let expect = verb == "set" && matches!(s.name, "banip" | "unbanip");
+            assert_eq!(
+                starts_bulk(&[verb, "sshd", s.name]),
+                expect,
+                "{verb} {}",
+                s.name
+            );
+        }
+    }
+    // A jail named like a server setting is still a jail there.
+    assert!(starts_bulk(&["set", "loglevel", "banip"]));
+    assert!(!starts_bulk(&["set", "sshd"]));
+    assert!(!starts_bulk(&["banip", "sshd", "set"]));
+}
+
+#[test]
+fn reload_requests_parse_as_reload() {
+    let opts = |restart, unban, if_exists| ReloadOptions {
+        restart,
+        unban,
+        if_exists,
+    };
+    for (o, target, jails, want) in [
+        (vec![], "--all", vec![], opts(false, false, false)),
+        (vec!["--unban"], "--all", vec![], opts(false, true, false)),
+        (
+            vec!["--restart", "--if-exists"],
+            "sshd",
+            vec!["sshd"],
+            opts(true, false, true),
+        ),
+    ] {
+        let argv = reload_request(&o, target);
+        let words: Vec<&str> = argv.iter().map(String::as_str).collect();
+        assert_eq!(
+            parse(&words),
+            Ok(Command::Reload { jails, opts: want }),
+            "{argv:?}"
+        );
+    }
+}
