@@ -40,7 +40,15 @@ impl std::ops::Deref for Daemon {
 impl Daemon {
     /// A tree with jail `web` reading `access.log`; `extra` goes into the jail's section.
     fn new(tag: &str, extra: &str) -> Daemon {
+        Daemon::with_files(tag, extra, &[])
+    }
+
+    /// [`Daemon::new`] with these files (name, text) written into the tree before the start.
+    fn with_files(tag: &str, extra: &str, files: &[(&str, &str)]) -> Daemon {
         let t = Tree::new(BIN, "daemon", tag, "INFO");
+        for (name, text) in files {
+            t.write(name, text);
+        }
         let d = t.dir.display().to_string();
         t.write("filter.d/web.conf", FILTER);
         t.write("action.d/record.conf", ACTION);
@@ -493,6 +501,197 @@ fn sshd_jail_bans_from_the_journal_and_resumes_at_its_cursor() {
         "{status}"
     );
     d.stop();
+    w.finish();
+    let _ = std::fs::remove_dir_all(&jdir);
+}
+
+/// The journal matches of a running systemd jail, changed at run time (`set <JAIL>
+/// addjournalmatch|deljournalmatch`, `get <JAIL> journalmatch`), change which entries it reads,
+/// as fail2ban's journal filter does: a match group's terms must all hold (different fields),
+/// groups are alternatives (`+` separates them in one command), a group is deleted by its exact
+/// words, and the reader goes on from where it was (entries before the change are not read
+/// again, nor read for the first time).
+#[test]
+fn journal_matches_changed_at_run_time_change_what_a_systemd_jail_reads() {
+    let jdir = std::env::temp_dir().join(format!(
+        "ferroban-daemon-journalmatch-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&jdir);
+    std::fs::create_dir_all(&jdir).unwrap();
+    let mut w = journal_common::Writer::start(&jdir);
+    let d = Daemon::with_files(
+        "journalmatch",
+        &format!(
+            "\n[jm]\nenabled = true\nfilter = jm\nmaxretry = 100\nbackend = systemd[journalpath={}]\n",
+            jdir.display()
+        ),
+        &[(
+            "filter.d/jm.conf",
+            "[Definition]\nfailregex = Failed password for \\S+ from <HOST>\njournalmatch = _SYSTEMD_UNIT=sshd.service\n",
+        )],
+    );
+    let live = "[jm] Jail is in operation now (process new journal entries)";
+    wait_for(
+        "the jail to read the journal",
+        Duration::from_secs(10),
+        || d.log().contains(live),
+    );
+    // A failure of `ident` (process `pid`) from `ip`.
+    let failure = |ident: &'static str, pid: u32, ip: &str| {
+        (
+            ident,
+            pid,
+            format!("Failed password for root from {ip} port 22 ssh2"),
+        )
+    };
+    let found = |ip: &str| count(&d.log(), &format!("[jm] Found {ip} "));
+    let matches = || {
+        let (code, out, err) = d.client(&["--json", "get", "jm", "journalmatch"]);
+        assert_eq!(code, 0, "{out}{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("--json prints JSON");
+        v["journalmatch"].clone()
+    };
+    let set = |words: &[&str]| {
+        let mut argv = vec!["--json", "set", "jm"];
+        argv.extend_from_slice(words);
+        d.client(&argv)
+    };
+    // Sends `entries` and a last sshd failure of `marker`, and waits until that is read: the
+    // entries before it have been read or skipped by then.
+    let mut send_then = |mut entries: Vec<(&'static str, u32, String)>, marker: &str| {
+        let before = found(marker);
+        entries.push(failure("sshd", 1, marker));
+        w.send(&entries);
+        wait_for(
+            &format!("the marker {marker}"),
+            Duration::from_secs(10),
+            || found(marker) == before + 1,
+        );
+    };
+
+    // The filter's match: sshd.service only.
+    assert_eq!(
+        matches(),
+        serde_json::json!([["_SYSTEMD_UNIT=sshd.service"]])
+    );
+    send_then(
+        vec![
+            failure("sshd", 2, "192.0.2.1"),
+            failure("dropbear", 3, "192.0.2.2"),
+        ],
+        "198.51.100.1",
+    );
+    assert_eq!(found("192.0.2.1"), 1);
+    assert_eq!(found("192.0.2.2"), 0, "{}", d.log());
+
+    // A second group: dropbear.service's entries are read from now on, not those before.
+    let (code, out, err) = set(&["addjournalmatch", "_SYSTEMD_UNIT=dropbear.service"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let both = serde_json::json!([
+        ["_SYSTEMD_UNIT=sshd.service"],
+        ["_SYSTEMD_UNIT=dropbear.service"]
+    ]);
+    assert!(out.contains("dropbear.service"), "{out}");
+    assert_eq!(matches(), both);
+    send_then(vec![failure("dropbear", 4, "192.0.2.3")], "198.51.100.2");
+    assert_eq!(found("192.0.2.3"), 1, "{}", d.log());
+    // Nothing read twice or read late.
+    assert_eq!(found("192.0.2.1"), 1, "{}", d.log());
+    assert_eq!(found("192.0.2.2"), 0, "{}", d.log());
+    assert_eq!(found("198.51.100.1"), 1, "{}", d.log());
+
+    // Two groups in one command (`+`), the first with two terms on different fields: both
+    // must hold.
+    let (code, out, err) = set(&[
+        "addjournalmatch",
+        "_SYSTEMD_UNIT=telnetd.service",
+        "_PID=7",
+        "+",
+        "SYSLOG_IDENTIFIER=rlogind",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        matches(),
+        serde_json::json!([
+            ["_SYSTEMD_UNIT=sshd.service"],
+            ["_SYSTEMD_UNIT=dropbear.service"],
+            ["_SYSTEMD_UNIT=telnetd.service", "_PID=7"],
+            ["SYSLOG_IDENTIFIER=rlogind"]
+        ])
+    );
+    send_then(
+        vec![
+            failure("telnetd", 7, "192.0.2.4"),
+            failure("telnetd", 8, "192.0.2.5"),
+            failure("rlogind", 9, "192.0.2.6"),
+            failure("cron", 10, "192.0.2.7"),
+        ],
+        "198.51.100.3",
+    );
+    assert_eq!(found("192.0.2.4"), 1, "{}", d.log());
+    assert_eq!(found("192.0.2.5"), 0, "{}", d.log());
+    assert_eq!(found("192.0.2.6"), 1, "{}", d.log());
+    assert_eq!(found("192.0.2.7"), 0, "{}", d.log());
+
+    // A group is deleted by its exact words: a part of one is not found (fail2ban's error),
+    // and nothing changes.
+    let (code, out, err) = set(&["deljournalmatch", "_SYSTEMD_UNIT=telnetd.service"]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("Match ['_SYSTEMD_UNIT=telnetd.service'] not found"),
+        "{out}{err}"
+    );
+    let (code, out, err) = set(&["deljournalmatch", "_SYSTEMD_UNIT=dropbear.service"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        matches(),
+        serde_json::json!([
+            ["_SYSTEMD_UNIT=sshd.service"],
+            ["_SYSTEMD_UNIT=telnetd.service", "_PID=7"],
+            ["SYSLOG_IDENTIFIER=rlogind"]
+        ])
+    );
+    send_then(
+        vec![
+            failure("dropbear", 11, "192.0.2.8"),
+            failure("telnetd", 7, "192.0.2.9"),
+        ],
+        "198.51.100.4",
+    );
+    assert_eq!(found("192.0.2.8"), 0, "{}", d.log());
+    assert_eq!(found("192.0.2.9"), 1, "{}", d.log());
+    let (code, out, err) = d.client(&["status", "jm"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("_SYSTEMD_UNIT=telnetd.service _PID=7") && !out.contains("dropbear"),
+        "{out}"
+    );
+
+    // Every group deleted (ferroban: `deljournalmatch` without words; fail2ban answers
+    // "Match [] not found" there, see docs/compatibility.md): every entry is read.
+    let (code, out, err) = set(&["deljournalmatch"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(matches(), serde_json::json!([]));
+    send_then(
+        vec![
+            failure("cron", 12, "192.0.2.10"),
+            failure("dropbear", 13, "192.0.2.11"),
+        ],
+        "198.51.100.5",
+    );
+    assert_eq!(found("192.0.2.10"), 1, "{}", d.log());
+    assert_eq!(found("192.0.2.11"), 1, "{}", d.log());
+    // Totals: each entry read at most once over the five reader changes.
+    for m in [
+        "198.51.100.1",
+        "198.51.100.2",
+        "198.51.100.3",
+        "198.51.100.4",
+    ] {
+        assert_eq!(found(m), 1, "{m}: {}", d.log());
+    }
+    drop(d);
     w.finish();
     let _ = std::fs::remove_dir_all(&jdir);
 }

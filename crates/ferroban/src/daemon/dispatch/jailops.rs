@@ -374,7 +374,13 @@ pub(super) async fn journalmatch(state: &Shared, idx: usize, add: bool, words: &
         let pos = groups
             .iter()
             .position(|g| g.iter().map(String::as_str).eq(words.iter().copied()))
-            .ok_or_else(|| format!("Match {:?} not found", words.join(" ")))?;
+            // fail2ban's ValueError: the group as a Python list.
+            .ok_or_else(|| {
+                format!(
+                    "Match {} not found",
+                    crate::control::pyrepr::repr(&json!(words))
+                )
+            })?;
         groups.remove(pos);
     }
     def.journalmatch = groups.iter().map(|g| g.join(" ")).collect();
