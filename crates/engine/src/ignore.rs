@@ -120,6 +120,8 @@ pub enum Verdict {
 #[derive(Debug, Clone)]
 pub struct IgnoreCache {
     key: String,
+    max_count: usize,
+    max_time: f64,
     verdicts: TtlCache<bool>,
 }
 
@@ -151,8 +153,16 @@ impl IgnoreCache {
         let key = key.ok_or("ignorecache: no key")?;
         Ok(IgnoreCache {
             key,
+            max_count,
+            max_time,
             verdicts: TtlCache::new(max_count, max_time),
         })
+    }
+
+    /// The options as given: the key (its tags not rendered), `max-count` and `max-time` in
+    /// seconds (what fail2ban's `get <JAIL> ignorecache` answers).
+    pub fn options(&self) -> (&str, usize, f64) {
+        (&self.key, self.max_count, self.max_time)
     }
 
     fn render(&self, id: &HostId, fields: &[(String, String)]) -> String {

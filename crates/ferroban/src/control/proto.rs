@@ -87,7 +87,7 @@
 //! | `ignoreip` (`set`: `addignoreip IP...`, `delignoreip IP`) | the ignore list as strings, networks as `"127.0.0.0/8"`; fail2ban lists the networks first, then single addresses: `["127.0.0.0/8","::1"]`; `[]` when empty |
 //! | `ignoreself` | boolean |
 //! | `ignorecommand` | the command string, `false` when unset (fail2ban's default) |
-//! | `ignorecache` | `null`, or the cache options object: `{"key":"<ip>","max-count":"100","max-time":"300"}` |
+//! | `ignorecache` | `null`, or the cache options as fail2ban lists them: `["<ip>",100,300]` (key, max-count, max-time in seconds) |
 //! | `logpath` (`set`: `addlogpath FILE [tail\|head]`, `dellogpath FILE`) | the monitored files: `["/var/log/auth.log"]` |
 //! | `logencoding` | `"UTF-8"` |
 //! | `journalmatch` (`set`: `addjournalmatch W...`, `deljournalmatch W...`) | the match groups (alternatives, `+` in a line), each an array of words: `[["_SYSTEMD_UNIT=sshd.service"],["_COMM=sshd"]]`; `[]` (always for a jail that reads files) |

@@ -221,10 +221,7 @@ fn cases() -> Vec<(Vec<String>, Value)> {
         (w("get sshd ignorecommand"), json!(false)),
         (w("get sshd ignorecommand"), json!("/bin/true <ip>")),
         (w("get sshd ignorecache"), Value::Null),
-        (
-            w("get sshd ignorecache"),
-            json!({"key": "<ip>", "max-count": "100", "max-time": "300"}),
-        ),
+        (w("get sshd ignorecache"), json!(["<ip>", 100, 300])),
         (w("get sshd actions"), json!([])),
         (
             w("get sshd actions"),

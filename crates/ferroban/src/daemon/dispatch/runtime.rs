@@ -202,19 +202,19 @@ pub(super) fn get_jail(state: &Shared, idx: usize, op: JailGet<'_>) -> Res {
     })
 }
 
-/// `get <JAIL> ignorecache`: `null`, or the cache options as an object.
+/// `get <JAIL> ignorecache`: `null`, or fail2ban's list of the cache options: the key,
+/// `max-count` and `max-time` in seconds (`["<ip>", 100, 300]`).
 fn ignorecache_value(def: &JailDef) -> Value {
-    match &def.ignorecache {
-        None => Value::Null,
-        Some(spec) => {
-            let mut m = serde_json::Map::new();
-            for part in spec.split(',') {
-                if let Some((k, v)) = part.split_once('=') {
-                    m.insert(k.trim().to_string(), json!(v.trim().trim_matches('"')));
-                }
-            }
-            Value::Object(m)
+    let parsed = def
+        .ignorecache
+        .as_deref()
+        .map(ferroban_engine::ignore::IgnoreCache::parse);
+    match parsed {
+        Some(Ok(cache)) => {
+            let (key, max_count, max_time) = cache.options();
+            json!([key, max_count, secs_value(max_time)])
         }
+        None | Some(Err(_)) => Value::Null,
     }
 }
 
