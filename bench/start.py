@@ -44,10 +44,10 @@ def guide_files():
     return out
 
 
-def rss_kb(pid):
+def rss_kb(pid, field="VmRSS"):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return -1
 
@@ -94,7 +94,7 @@ def ping(sock_path, deadline):
     raise RuntimeError("no answer to ping within the time limit")
 
 
-def one_run(binary, d, env):
+def one_run(binary, d, env, smaps=None):
     sock = os.path.join(d, "ferroban.sock")
     for p in (sock, os.path.join(d, "ferroban.pid")):
         if os.path.exists(p):
@@ -108,7 +108,18 @@ def one_run(binary, d, env):
         at_ping = rss_kb(proc.pid)
         time.sleep(1.0)
         settled = rss_kb(proc.pid)
-        return {"start_ms": (t1 - t0) * 1000.0, "rss_kb_at_ping": at_ping, "rss_kb_after_1s": settled}
+        # What the resident set is made of: the heap and other private memory (RssAnon) and
+        # pages of mapped files, mostly the binary's own code and data (RssFile).
+        anon, file = rss_kb(proc.pid, "RssAnon"), rss_kb(proc.pid, "RssFile")
+        if smaps:
+            shutil.copyfile(f"/proc/{proc.pid}/smaps", smaps)
+        return {
+            "start_ms": (t1 - t0) * 1000.0,
+            "rss_kb_at_ping": at_ping,
+            "rss_kb_after_1s": settled,
+            "rss_anon_kb_after_1s": anon,
+            "rss_file_kb_after_1s": file,
+        }
     finally:
         proc.terminate()
         try:
@@ -129,6 +140,7 @@ def main():
     ap.add_argument("--bin", default=os.path.join(REPO, "target/release/ferroban"))
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--json")
+    ap.add_argument("--smaps", help="copy the last run's /proc/PID/smaps (after 1 s) to this file")
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/start.py needs root (private mount and network namespaces)")
@@ -150,7 +162,7 @@ def main():
         wrap = []
         for _ in range(a.runs):
             wrap.append(wrapper_cost(d, env))
-            runs.append(one_run(os.path.abspath(a.bin), d, env))
+            runs.append(one_run(os.path.abspath(a.bin), d, env, a.smaps))
         res = {
             "bin": a.bin,
             "runs": runs,
@@ -158,12 +170,15 @@ def main():
             "start_ms_median": statistics.median(r["start_ms"] for r in runs),
             "rss_mb_at_ping_median": statistics.median(r["rss_kb_at_ping"] for r in runs) / 1024.0,
             "rss_mb_after_1s_median": statistics.median(r["rss_kb_after_1s"] for r in runs) / 1024.0,
+            "rss_anon_mb_median": statistics.median(r["rss_anon_kb_after_1s"] for r in runs) / 1024.0,
+            "rss_file_mb_median": statistics.median(r["rss_file_kb_after_1s"] for r in runs) / 1024.0,
             "load": open("/proc/loadavg").read().split()[:3],
         }
         print(
             f"start to first ping: median {res['start_ms_median']:.1f} ms "
             f"(of which the namespace wrapper ~{res['wrapper_ms_median']:.1f} ms); "
             f"RSS at ping {res['rss_mb_at_ping_median']:.1f} MB, after 1 s {res['rss_mb_after_1s_median']:.1f} MB "
+            f"(anonymous {res['rss_anon_mb_median']:.1f} MB, file-backed {res['rss_file_mb_median']:.1f} MB) "
             f"(median of {a.runs}; load {' '.join(res['load'])})"
         )
         if a.json:

@@ -493,21 +493,44 @@ impl IgnoreList {
         self.ignore_self
     }
 
-    /// `set <jail> addignoreip`.
+    /// `set <jail> addignoreip`. `file:PATH` adds the file's entries, read now and followed
+    /// like those of `ignoreip = file:PATH` (fail2ban's configuration reaches its server as this
+    /// same command).
     pub fn add(&mut self, text: &str) {
-        let e = IgnoreEntry::parse(text);
-        if !self.configured.contains(&e) {
-            self.configured.push(e);
+        if let Some(path) = text.strip_prefix("file:") {
+            let path = path.trim();
+            if !self
+                .files
+                .iter()
+                .any(|f| f.path == std::path::Path::new(path))
+            {
+                let mut f = IgnoreFile::new(path);
+                f.reload();
+                self.files.push(f);
+            }
+        } else {
+            let e = IgnoreEntry::parse(text);
+            if !self.configured.contains(&e) {
+                self.configured.push(e);
+            }
         }
         self.rebuild();
     }
 
-    /// `set <jail> delignoreip`; returns whether it was there.
+    /// `set <jail> delignoreip` (`file:PATH`: that file's entries); returns whether it was
+    /// there.
     pub fn remove(&mut self, text: &str) -> bool {
-        let e = IgnoreEntry::parse(text);
-        let before = self.configured.len();
-        self.configured.retain(|x| *x != e);
-        let removed = before != self.configured.len();
+        let removed = if let Some(path) = text.strip_prefix("file:") {
+            let before = self.files.len();
+            self.files
+                .retain(|f| f.path != std::path::Path::new(path.trim()));
+            before != self.files.len()
+        } else {
+            let e = IgnoreEntry::parse(text);
+            let before = self.configured.len();
+            self.configured.retain(|x| *x != e);
+            before != self.configured.len()
+        };
         self.rebuild();
         removed
     }
@@ -752,6 +775,37 @@ mod tests {
         std::fs::write(&file, "192.0.2.3\n").unwrap();
         assert!(l.reload_files());
         assert_eq!(ig(&mut l, "192.0.2.3"), Some(IgnoreReason::Ip));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// `addignoreip file:PATH` at run time: the file's entries are ignored at once and followed
+    /// like a configured file's; `delignoreip file:PATH` drops them (a direct entry stays).
+    #[test]
+    fn an_ignoreip_file_added_at_run_time_counts_at_once() {
+        let dir = std::env::temp_dir().join(format!("ferroban-ignoreadd-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("trusted.lst");
+        std::fs::write(&file, "192.0.2.77 198.51.100.0/24\n").unwrap();
+        let entry = format!("file:{}", file.display());
+        let mut l = list(&["203.0.113.1"]);
+        let ig = |l: &mut IgnoreList, s: &str| l.check_blocking(&HostId::parse(s), 0.0);
+        assert_eq!(ig(&mut l, "192.0.2.77"), None);
+        l.add(&entry);
+        assert_eq!(ig(&mut l, "192.0.2.77"), Some(IgnoreReason::Ip));
+        assert_eq!(ig(&mut l, "198.51.100.4"), Some(IgnoreReason::Ip));
+        assert_eq!(l.files().count(), 1);
+        // Added again: still one file.
+        l.add(&entry);
+        assert_eq!(l.files().count(), 1);
+        std::fs::write(&file, "192.0.2.78\n").unwrap();
+        assert!(l.reload_files());
+        assert_eq!(ig(&mut l, "192.0.2.77"), None);
+        assert_eq!(ig(&mut l, "192.0.2.78"), Some(IgnoreReason::Ip));
+        assert!(l.remove(&entry));
+        assert!(!l.remove(&entry));
+        assert_eq!(ig(&mut l, "192.0.2.78"), None);
+        assert_eq!(ig(&mut l, "203.0.113.1"), Some(IgnoreReason::Ip));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

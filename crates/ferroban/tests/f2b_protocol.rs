@@ -527,6 +527,23 @@ fn run_time_actions_idle_and_attempt_take_effect() {
         &["get", "app", "banned", "198.51.100.60"],
         "1"
     ));
+    // `addignoreip file:PATH` (fail2ban 1.1) counts at once: an attempt of an address the file
+    // lists is not counted; one of another address is, and bans.
+    let trusted = s.0.join("trusted.lst");
+    std::fs::write(&trusted, "198.51.100.70 # ours\n").unwrap();
+    let entry = format!("file:{}", trusted.display());
+    assert!(ok(&["set", "app", "addignoreip", &entry]).contains("198.51.100.70"));
+    for id in ["198.51.100.70", "198.51.100.71"] {
+        ok(&["set", "app", "attempt", id, "a", "b", "c", "d", "e"]);
+    }
+    assert!(wait_output(
+        &s,
+        &["get", "app", "banned", "198.51.100.71"],
+        "1"
+    ));
+    assert_eq!(ok(&["get", "app", "banned", "198.51.100.70"]).trim(), "0");
+    ok(&["set", "app", "delignoreip", &entry]);
+    assert!(!ok(&["get", "app", "ignoreip"]).contains("198.51.100.70"));
     // idle: lines written while idle are read once it is active again.
     ok(&["set", "web", "idle", "on"]);
     let date = Command::new("date")

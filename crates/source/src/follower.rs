@@ -14,8 +14,10 @@ use crate::{FirstLineHash, LogEncoding, Position, SourceError};
 /// [`FollowerStats::skipped_bytes`]); at most [`MAX_LINE`] bytes of one are ever buffered.
 pub const MAX_LINE: usize = 64 * 1024;
 
-/// Size of one `read(2)`; the buffer is allocated once per follower and reused.
+/// Largest size of one `read(2)`; the buffer is allocated once per follower and reused.
 const CHUNK: usize = 64 * 1024;
+/// The read buffer's first size.
+const FIRST_CHUNK: usize = 4 * 1024;
 
 /// Default upper bound on the bytes read from one file in one [`FileFollower::poll`] (so a large
 /// backlog does not monopolise the task that drives the follower; see [`PollReport::more`]).
@@ -260,10 +262,14 @@ impl OpenFile {
             }
             // Shorter than the old first line: certainly another first line; search afresh.
         }
-        buf.resize(MAX_LINE + 1, 0);
+        // Grown step by step: most first lines are short, and a buffer of MAX_LINE per file
+        // would stay allocated for nothing.
         let mut got = 0;
-        let mut step = 512.min(buf.len());
+        let mut step = 512;
         loop {
+            if buf.len() < step {
+                buf.resize(step, 0);
+            }
             let n = read_full_at(&self.file, &mut buf[got..step], got as u64)?;
             if let Some(i) = memchr::memchr(b'\n', &buf[got..got + n]) {
                 let len = got + i + 1;
@@ -276,7 +282,7 @@ impl OpenFile {
             if got < step {
                 return Ok((None, 0)); // end of file within an incomplete first line
             }
-            step = (step * 8).min(buf.len());
+            step = (step * 8).min(MAX_LINE + 1);
         }
     }
 }
@@ -437,7 +443,7 @@ impl<F: FnMut(Line<'_>)> Emitter<'_, F> {
 /// of file was reached.
 fn read_available<F: FnMut(Line<'_>)>(
     of: &mut OpenFile,
-    chunk: &mut [u8],
+    chunk: &mut Vec<u8>,
     em: &mut Emitter<'_, F>,
     budget: &mut u64,
     rotated: bool,
@@ -465,6 +471,11 @@ fn read_available<F: FnMut(Line<'_>)>(
         let base = of.read_offset;
         of.read_offset += n as u64;
         em.process(of, &chunk[..n], base, rotated);
+        // A full read: more is coming, read it in larger pieces (up to CHUNK). Quiet files keep
+        // the small first size (see FileFollower::poll_inner).
+        if n == chunk.len() && chunk.len() < CHUNK {
+            chunk.resize((chunk.len() * 4).min(CHUNK), 0);
+        }
     }
 }
 
@@ -626,8 +637,10 @@ impl FileFollower {
     }
 
     fn poll_inner(&mut self, sink: &mut impl FnMut(Line<'_>)) -> Result<PollReport, SourceError> {
-        if self.chunk.len() != CHUNK {
-            self.chunk.resize(CHUNK, 0);
+        if self.chunk.is_empty() {
+            // Small at first: a quiet log never needs more; read_available grows it to CHUNK
+            // while a file has more to read.
+            self.chunk.resize(FIRST_CHUNK, 0);
         }
         let mut rep = PollReport::default();
         let mut budget = self.opts.read_budget.max(1);
@@ -898,7 +911,7 @@ const COMPRESSED: [&str; 6] = [".gz", ".bz2", ".xz", ".zst", ".lz4", ".Z"];
 fn drain_copy<F: FnMut(Line<'_>)>(
     of: &OpenFile,
     path: &Path,
-    chunk: &mut [u8],
+    chunk: &mut Vec<u8>,
     em: &mut Emitter<'_, F>,
 ) -> io::Result<()> {
     let Some(hash) = of.hash else {
@@ -982,13 +995,82 @@ fn drain_copy<F: FnMut(Line<'_>)>(
 /// is delivered whole once complete; at the end, inside an over-long line whose rest is then
 /// skipped (`true`), if the last [`MAX_LINE`] bytes hold no newline.
 fn tail_start(file: &File, size: u64, buf: &mut Vec<u8>) -> io::Result<(u64, bool)> {
-    let window = size.min(MAX_LINE as u64);
-    let from = size - window;
-    buf.resize(window as usize, 0);
-    let n = read_full_at(file, buf, from)?;
-    match memchr::memrchr(b'\n', &buf[..n]) {
-        Some(i) => Ok((from + i as u64 + 1, false)),
-        None if from == 0 => Ok((0, false)),
-        None => Ok((size, true)),
+    // The last newline is nearly always in the last few KiB: look there first, then in larger
+    // windows up to MAX_LINE (so the buffer stays small for ordinary logs).
+    let mut window = size.min(4096);
+    loop {
+        let from = size - window;
+        buf.resize(window as usize, 0);
+        let n = read_full_at(file, buf, from)?;
+        if let Some(i) = memchr::memrchr(b'\n', &buf[..n]) {
+            return Ok((from + i as u64 + 1, false));
+        }
+        if from == 0 {
+            return Ok((0, false));
+        }
+        if window >= MAX_LINE as u64 {
+            return Ok((size, true));
+        }
+        window = (window * 4).min(MAX_LINE as u64).min(size);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file of `content`, opened for reading.
+    fn file_of(content: &[u8]) -> File {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        fs::write(&path, content).unwrap();
+        File::open(path).unwrap()
+    }
+
+    #[test]
+    fn tail_start_finds_the_last_newline_at_any_distance_up_to_max_line() {
+        // The last line's length decides which window finds its newline: the first (4 KiB),
+        // a grown one, the last (MAX_LINE), or none (an over-long last line: skipped whole).
+        for last in [
+            0usize,
+            10,
+            4095,
+            4096,
+            5000,
+            20_000,
+            MAX_LINE - 1,
+            MAX_LINE,
+            MAX_LINE + 10,
+        ] {
+            let mut content = b"first line\nsecond line\n".to_vec();
+            let newline_at = content.len();
+            content.extend(std::iter::repeat_n(b'x', last));
+            let size = content.len() as u64;
+            let mut buf = Vec::new();
+            let got = tail_start(&file_of(&content), size, &mut buf).unwrap();
+            let want = if last < MAX_LINE {
+                (newline_at as u64, false)
+            } else {
+                (size, true)
+            };
+            assert_eq!(got, want, "last line of {last} bytes");
+            assert!(buf.len() <= MAX_LINE, "buffer of {} bytes", buf.len());
+        }
+        // No newline at all in a short file: from the start.
+        let mut buf = Vec::new();
+        assert_eq!(
+            tail_start(&file_of(b"abc"), 3, &mut buf).unwrap(),
+            (0, false)
+        );
+        // An ordinary log keeps the buffer at the first window.
+        let mut content = Vec::new();
+        for i in 0..10_000 {
+            content.extend(format!("line {i}\n").bytes());
+        }
+        let mut buf = Vec::new();
+        let size = content.len() as u64;
+        let (at, cut) = tail_start(&file_of(&content), size, &mut buf).unwrap();
+        assert_eq!((at, cut), (size, false));
+        assert_eq!(buf.len(), 4096);
     }
 }

@@ -334,6 +334,7 @@ pub async fn worker(
                 }
                 // The daemon sends this job once, right after Start: the jail is up.
                 flog!(Info, "jail", "Jail '{jail}' started");
+                super::lean::jail_started();
                 // Its stored bans are enforced again: the fleet publishes what a crash left
                 // unpublished.
                 super::fleet::restored(&jail);

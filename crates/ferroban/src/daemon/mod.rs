@@ -16,6 +16,7 @@ pub use ferroban_engine::ignore;
 /// The jail engine's jail state machine (crates/engine).
 pub use ferroban_engine::jail;
 pub mod journal;
+pub(crate) mod lean;
 pub mod log;
 pub mod server;
 pub mod shared;
@@ -427,6 +428,8 @@ async fn serve(settings: Settings, ready: Option<std::fs::File>) -> u8 {
     tokio::task::spawn_local(server::store_retry_task(state.clone()));
     tokio::task::spawn_local(purge_task(state.clone()));
     report_ready(ready, 0);
+    // Once every jail has started (its actions too), the start-up code need not stay mapped.
+    lean::server_ready();
 
     let (shutdown, reload) = {
         let st = state.borrow();

@@ -935,6 +935,7 @@ fn start_jail_with(state: &Shared, def: JailDef, mut source: JailSource) -> Resu
     let remote = super::fleet::restored_for(&mut jail, now, &restored);
     let remote_tickets: Vec<Ticket> = remote.iter().map(|b| b.ticket.clone()).collect();
     jail_metrics.restored(&metrics, &remote_tickets, now);
+    super::lean::jail_starting();
     let _ = tx.send(Job::Restore(
         restored
             .into_iter()

@@ -54,6 +54,11 @@ impl Runner {
         }
     }
 
+    /// The words every command is prefixed with.
+    pub(crate) fn prefix(&self) -> &[String] {
+        &self.prefix
+    }
+
     /// A command still running after `timeout` is killed and reported as failed.
     pub fn with_timeout(mut self, timeout: Duration) -> Runner {
         self.timeout = timeout;

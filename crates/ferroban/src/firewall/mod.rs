@@ -46,7 +46,7 @@ use crate::ip::HostId;
 pub type Ban = (HostId, Option<f64>);
 
 /// What went wrong, with the command and what it printed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum FirewallError {
     /// A configured value (jail name, port, protocol, ...) is not allowed.
     #[error("firewall configuration: {0}")]

@@ -13,6 +13,7 @@
 //! `/etc/services` here.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use super::rule::{BlockType, PortMatch, Protocol, check_jail_name};
 use super::{
@@ -93,13 +94,13 @@ impl UfwBackend {
     pub async fn start(&self) -> Result<(), FirewallError> {
         check_jail_name(self.jail())?;
         self.clauses()?;
-        let out = self.runner.run(&["ufw", "status"], None).await?;
-        if !out.stdout.contains("Status: active") {
+        let stdout = shared_status(&self.runner).await?;
+        if !stdout.contains("Status: active") {
             return Err(FirewallError::State(format!(
                 "jail '{}': ufw is not active (`ufw status` says {:?}): its rules would not be \
                  enforced; enable it with `ufw enable`",
                 self.jail(),
-                out.stdout.lines().next().unwrap_or("")
+                stdout.lines().next().unwrap_or("")
             )));
         }
         Ok(())
@@ -247,6 +248,48 @@ fn resolve(services: &str, port: &str, proto: Protocol) -> Option<String> {
         }
     }
     None
+}
+
+/// One `ufw status` in flight: its runner's prefix and the answer it will give.
+type StatusCheck = (
+    Vec<String>,
+    Arc<tokio::sync::OnceCell<Result<String, FirewallError>>>,
+);
+
+/// The `ufw status` checks in flight. The daemon starts every jail at once, and with the
+/// guide's configuration each of its 12 jails checks that ufw is active: they share one run
+/// (one process instead of 12 at start-up). A start that comes after a check finished runs its
+/// own, so a later `start` or `reload` sees ufw's state at that time.
+static STATUS_CHECKS: std::sync::Mutex<Vec<StatusCheck>> = std::sync::Mutex::new(Vec::new());
+
+/// What `ufw status` prints, from the check in flight under the same prefix or a new one.
+async fn shared_status(runner: &Runner) -> Result<String, FirewallError> {
+    let cell = {
+        let mut checks = STATUS_CHECKS.lock().unwrap_or_else(|e| e.into_inner());
+        match checks.iter().find(|(k, _)| k.as_slice() == runner.prefix()) {
+            Some((_, c)) => c.clone(),
+            None => {
+                let c = Arc::new(tokio::sync::OnceCell::new());
+                checks.push((runner.prefix().to_vec(), c.clone()));
+                c
+            }
+        }
+    };
+    let answer = cell
+        .get_or_init(|| async {
+            runner
+                .run(&["ufw", "status"], None)
+                .await
+                .map(|out| out.stdout)
+        })
+        .await
+        .clone();
+    // Finished: whoever comes next runs a new check (the waiters hold the answer already).
+    STATUS_CHECKS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|(_, c)| !Arc::ptr_eq(c, &cell));
+    answer
 }
 
 #[cfg(test)]
