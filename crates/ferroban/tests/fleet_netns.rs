@@ -390,6 +390,12 @@ impl FleetLab {
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
+        // A node's own commands first (a test's stand-in for `nft`), when it has some.
+        let bin_dir = n.dir.join("bin");
+        if bin_dir.is_dir() {
+            let path = std::env::var("PATH").unwrap_or_default();
+            cmd.env("PATH", format!("{}:{path}", bin_dir.display()));
+        }
         if n.opts.clock_offset != 0.0 {
             cmd.env(
                 "FERROBAN_TEST_CLOCK_OFFSET",
@@ -871,6 +877,162 @@ fn fleet_survives_nats_outage_and_wiped_storage() {
         "{}",
         tail(&lab.log(0), 20)
     );
+}
+
+/// Node `i`'s fleet rows for `ip`: intents not yet signed (`fleet_intent`), and whether its
+/// signed decision (`fleet_own`) is unacknowledged (`None`: no such row).
+fn fleet_rows(lab: &FleetLab, i: usize, ip: &str) -> (usize, Option<bool>) {
+    let db = ferroban_fleet::db::FleetDb::open(Some(&lab.nodes[i].dir.join("ferroban.sqlite3")))
+        .unwrap();
+    let intents = db
+        .intents(100_000)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.ip == ip)
+        .count();
+    let needle = format!("\"ip\":\"{ip}\"");
+    let own = db
+        .own_rows()
+        .unwrap()
+        .into_iter()
+        .filter(|(body, _)| String::from_utf8_lossy(body).contains(&needle))
+        .map(|(_, pending)| pending)
+        .next_back();
+    (intents, own)
+}
+
+/// How many times node `i` logged the remote ban of `ip`.
+fn remote_ban_lines(lab: &FleetLab, i: usize, ip: &str) -> usize {
+    lab.log(i)
+        .lines()
+        .filter(|l| l.ends_with(&format!("Ban {ip} (remote, from n1)")))
+        .count()
+}
+
+/// Crash injection into the outbox that is written in the ban's own store transaction: n1 is
+/// killed (SIGKILL) (a) after the ban and its publication's intent row were committed, while
+/// its firewall command still runs (a stand-in `nft` that waits for a file), and (b) with the
+/// decision signed in the outbox while NATS is down. After each restart the decision is
+/// published once (n1's `published`), and n2 gets the ban once: one remote-ban log line, one
+/// event from n1, one element.
+#[test]
+fn fleet_crash_after_the_ban_commit_publishes_it_once() {
+    let mut lab = FleetLab::new("crash", vec![NodeOpts::default(), NodeOpts::default()], 1);
+    lab.start_nats(0);
+    // n1's `nft` waits while DIR/hold exists (recording its PID), then runs the real one.
+    let bin = lab.nodes[0].dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let hold = lab.nodes[0].dir.join("hold");
+    let held_pid = lab.nodes[0].dir.join("held.pid");
+    let real_nft = which("nft").expect("nft");
+    let wrapper = bin.join("nft");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ -e {hold} ]; then echo $$ > {pid}.tmp && mv {pid}.tmp {pid}; fi\n\
+             while [ -e {hold} ]; do sleep 0.02; done\nexec {real} \"$@\"\n",
+            hold = hold.display(),
+            pid = held_pid.display(),
+            real = real_nft.display()
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    for i in 0..2 {
+        lab.start_node(i);
+    }
+    wait_connected_n(&lab, 2);
+    let events = |lab: &FleetLab| {
+        lab.fleet_status(1)["peers"]["n1"]["events"]
+            .as_u64()
+            .unwrap()
+    };
+
+    // (a) Killed between the commit of the ban (with its intent) and its enforcement.
+    let x = ip(4000);
+    std::fs::write(&hold, "").unwrap();
+    lab.fail(0, &x);
+    wait_for(
+        "n1's intent row for the ban",
+        Duration::from_secs(10),
+        || (fleet_rows(&lab, 0, &x).0 == 1 && held_pid.exists()).then_some(()),
+    );
+    wait_for("n1 holds it for its action", Duration::from_secs(5), || {
+        (lab.fleet_status(0)["awaiting_enforcement"].as_u64() == Some(1)).then_some(())
+    });
+    let before = events(&lab);
+    lab.kill_node(0);
+    // The stand-in nft left behind by the killed daemon (our own child's child, by PID).
+    let pid = std::fs::read_to_string(&held_pid).unwrap();
+    let _ = sh(&["kill", "-9", pid.trim()]);
+    std::fs::remove_file(&hold).unwrap();
+    assert!(
+        !lab.elements(1).contains_key(&x),
+        "published before enforcement"
+    );
+    assert_eq!(
+        fleet_rows(&lab, 0, &x).0,
+        1,
+        "the intent survived the crash"
+    );
+    lab.start_node(0);
+    lab.wait_all(&[0, 1], std::slice::from_ref(&x), Duration::from_secs(10));
+    wait_for("n1 published it", Duration::from_secs(10), || {
+        let st = lab.fleet_status(0);
+        (st["outbox"].as_u64() == Some(0) && st["awaiting_enforcement"].as_u64() == Some(0))
+            .then_some(st)
+    });
+    wait_for("n2 received it", Duration::from_secs(5), || {
+        (events(&lab) > before).then_some(())
+    });
+    assert_eq!(
+        lab.fleet_status(0)["published"].as_u64(),
+        Some(1),
+        "published once"
+    );
+    assert_eq!(fleet_rows(&lab, 0, &x), (0, Some(false)));
+
+    // (b) Killed with the decision signed in the outbox while NATS is down.
+    lab.kill_nats(0);
+    wait_for("n1 disconnected", Duration::from_secs(10), || {
+        (lab.fleet_status(0)["connected"].as_bool() == Some(false)).then_some(())
+    });
+    let y = ip(4001);
+    lab.fail(0, &y);
+    wait_for("y in n1's outbox", Duration::from_secs(10), || {
+        (fleet_rows(&lab, 0, &y) == (0, Some(true))).then_some(())
+    });
+    lab.kill_node(0);
+    lab.start_node(0);
+    lab.start_nats(0);
+    lab.wait_all(&[0, 1], &[x.clone(), y.clone()], Duration::from_secs(15));
+    wait_for("n1's outbox drained", Duration::from_secs(10), || {
+        (lab.fleet_status(0)["outbox"].as_u64() == Some(0)).then_some(())
+    });
+    assert_eq!(
+        lab.fleet_status(0)["published"].as_u64(),
+        Some(1),
+        "published once"
+    );
+    assert_eq!(fleet_rows(&lab, 0, &y), (0, Some(false)));
+    // Nothing more arrives at n2: one event from n1 per ban, one remote-ban line, no extras.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(events(&lab), before + 2, "{}", lab.fleet_brief(1));
+    for a in [&x, &y] {
+        assert_eq!(remote_ban_lines(&lab, 1, a), 1, "{}", tail(&lab.log(1), 20));
+    }
+    assert_eq!(lab.elements(1).len(), 2);
+}
+
+fn wait_connected_n(lab: &FleetLab, n: usize) {
+    wait_for("nodes connected", Duration::from_secs(20), || {
+        (0..n)
+            .all(|i| lab.fleet_status(i)["connected"].as_bool() == Some(true))
+            .then_some(())
+    });
 }
 
 /// A three-server NATS cluster (stream replicas 3); one server is killed mid-storm: nothing is

@@ -11,9 +11,12 @@
 //! - `fleet_lifted(jail, ip, origin, oseq)`: remote bans lifted on this node by hand
 //!   (`unbanip`): not restored at the next start, unless their origin decides anew (a newer
 //!   oseq).
-//! - `fleet_intent(seq, jail, ip, kind, ends_at)`: local decisions not yet signed into
+//! - `fleet_intent(seq, jail, ip, kind, ends_at, tag)`: local decisions not yet signed into
 //!   `fleet_own`, written by the daemon's ban store in the transaction of the ban itself
-//!   ([`intent`]), so a crash cannot keep a ban and lose its publication. The fleet thread
+//!   ([`intent`]), so a crash cannot keep a ban and lose its publication. `tag` is the
+//!   daemon's id of the decision (chosen before the insert: `seq` is only known after it, and
+//!   changes when a failed transaction is written again); the report that a ban's actions
+//!   ran names it, so the report releases that row and no other. The fleet thread
 //!   reads them ([`FleetDb::intents_after`]) and, once one may go (a ban when its local
 //!   actions ran: [`crate::gate`]), turns it into a signed `fleet_own` row and deletes it, in
 //!   one transaction ([`FleetDb::drop_intent_rows`]); the others stay in the table.
@@ -73,25 +76,29 @@ pub struct Intent {
     pub ban: bool,
     /// End of a ban on the daemon's clock (`None`: permanent).
     pub ends_at: Option<f64>,
+    /// The daemon's id of this decision (`None`: written without one).
+    pub tag: Option<i64>,
 }
 
 /// The write of a local decision into `fleet_intent`, as an SQL statement and its parameters,
 /// for another connection to the same file (the daemon's ban store runs it in the ban's own
-/// transaction).
+/// transaction). `tag`: the daemon's id of the decision, named again when its actions ran.
 pub fn intent(
     jail: &str,
     ip: &str,
     ban: bool,
     ends_at: Option<f64>,
+    tag: i64,
 ) -> (&'static str, Vec<rusqlite::types::Value>) {
     use rusqlite::types::Value;
     (
-        "INSERT INTO fleet_intent (jail, ip, kind, ends_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO fleet_intent (jail, ip, kind, ends_at, tag) VALUES (?1, ?2, ?3, ?4, ?5)",
         vec![
             Value::Text(jail.to_string()),
             Value::Text(ip.to_string()),
             Value::Text(if ban { "ban" } else { "unban" }.to_string()),
             ends_at.map_or(Value::Null, Value::Real),
+            Value::Integer(tag),
         ],
     )
 }
@@ -135,9 +142,23 @@ impl FleetDb {
                  oseq INTEGER NOT NULL, PRIMARY KEY (jail, ip, origin));
              CREATE TABLE IF NOT EXISTS fleet_intent (
                  seq INTEGER PRIMARY KEY AUTOINCREMENT, jail TEXT NOT NULL, ip TEXT NOT NULL,
-                 kind TEXT NOT NULL, ends_at REAL);",
+                 kind TEXT NOT NULL, ends_at REAL, tag INTEGER);",
         )
         .map_err(e("creating the fleet tables"))?;
+        // Tables of a version before the tag: add it (their rows have none; they are of an
+        // earlier run, released by their jail's restore).
+        let has_tag: bool = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('fleet_intent') WHERE name = 'tag'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(e("reading the intent table"))?
+            > 0;
+        if !has_tag {
+            conn.execute_batch("ALTER TABLE fleet_intent ADD COLUMN tag INTEGER")
+                .map_err(e("adding the intents' tag"))?;
+        }
         let db = FleetDb { conn };
         match db.meta("schema")? {
             None => db.set_meta("schema", &SCHEMA.to_string())?,
@@ -225,7 +246,7 @@ impl FleetDb {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT seq, jail, ip, kind, ends_at FROM fleet_intent WHERE seq > ?1
+                "SELECT seq, jail, ip, kind, ends_at, tag FROM fleet_intent WHERE seq > ?1
                  ORDER BY seq LIMIT ?2",
             )
             .map_err(e("reading the intents"))?;
@@ -236,10 +257,23 @@ impl FleetDb {
                 ip: r.get(2)?,
                 ban: r.get::<_, String>(3)? == "ban",
                 ends_at: r.get(4)?,
+                tag: r.get(5)?,
             })
         })
         .and_then(|rows| rows.collect())
         .map_err(e("reading the intents"))
+    }
+
+    /// Every own decision stored (signed body, and whether it is still unacknowledged), in
+    /// oseq order: what `fleet status` sums up, for tests and inspection.
+    pub fn own_rows(&self) -> Result<Vec<(Vec<u8>, bool)>, FleetError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT body, pending FROM fleet_own ORDER BY oseq")
+            .map_err(e("reading the own decisions"))?;
+        st.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0)))
+            .and_then(|rows| rows.collect())
+            .map_err(e("reading the own decisions"))
     }
 
     /// The last intent's row (0: none): the intents up to it were written before this start.
@@ -527,12 +561,15 @@ mod tests {
         // The daemon's ban store: another connection, its own transaction.
         let other = Connection::open(&p).unwrap();
         other.execute_batch("BEGIN").unwrap();
-        for (ip, ban, end) in [
+        for (tag, (ip, ban, end)) in [
             ("203.0.113.7", true, Some(1000.5)),
             ("203.0.113.8", true, None),
             ("203.0.113.7", false, None),
-        ] {
-            let (sql, params) = intent("sshd", ip, ban, end);
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (sql, params) = intent("sshd", ip, ban, end, 40 + tag as i64);
             other
                 .execute(sql, rusqlite::params_from_iter(params.iter()))
                 .unwrap();
@@ -542,14 +579,14 @@ mod tests {
         let got = db.intents(10).unwrap();
         let brief: Vec<_> = got
             .iter()
-            .map(|i| (i.ip.as_str(), i.ban, i.ends_at))
+            .map(|i| (i.ip.as_str(), i.ban, i.ends_at, i.tag))
             .collect();
         assert_eq!(
             brief,
             vec![
-                ("203.0.113.7", true, Some(1000.5)),
-                ("203.0.113.8", true, None),
-                ("203.0.113.7", false, None),
+                ("203.0.113.7", true, Some(1000.5), Some(40)),
+                ("203.0.113.8", true, None, Some(41)),
+                ("203.0.113.7", false, None, Some(42)),
             ]
         );
         assert_eq!(db.intents(2).unwrap().len(), 2);

@@ -3,10 +3,15 @@
 //! before the node that decided it enforces it. Pure bookkeeping of the fleet thread; the
 //! intents themselves stay in `fleet_intent` (durable) until they are taken.
 //!
-//! - An intent written in this run is released by a report of the daemon that the actions of
-//!   one ban of its (jail, address) ran ([`Gate::enforced`]). Reports are counted per (jail,
-//!   address), so a report that comes before its intent is read (a store that wrote late) is
+//! - An intent written in this run is released by the daemon's report that the actions of
+//!   its ban ran ([`Gate::enforced`]), which names the intent's tag (the daemon's id of the
+//!   decision, carried from the ban through its action task): a report releases its own row,
+//!   never another row of the same (jail, address) (a re-ban, or a row whose actions never
+//!   reported). A report that comes before its intent is read (a store that wrote late) is
 //!   kept for it.
+//! - The decisions of one (jail, address) share one subject, on which only the last one
+//!   counts. A ban released by its report therefore also releases the older decisions of its
+//!   (jail, address) still held in front of it: they are superseded, deleted unpublished.
 //! - An intent of an earlier run (a crash or a stop between the commit and the publication:
 //!   whether its actions ran is unknown) is released once its jail's start-up restore ran
 //!   ([`Gate::restored`]), which enforces every stored ban again; those of jails that are not
@@ -19,6 +24,15 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use crate::db::Intent;
 
 type Key = (String, String);
+
+/// What [`Gate::take`] releases.
+#[derive(Debug, Default)]
+pub struct Taken {
+    /// To publish, in row order.
+    pub publish: Vec<Intent>,
+    /// Rows superseded by a later decision of their (jail, address) released with them.
+    pub superseded: Vec<i64>,
+}
 
 /// The intents read and not yet taken, and what releases them.
 #[derive(Debug, Default)]
@@ -36,11 +50,13 @@ pub struct Gate {
     restored: HashSet<String>,
     /// The jails the daemon started (once it said so).
     started: Option<HashSet<String>>,
-    /// Reports of actions that ran, not yet matched with an intent.
-    enforced: HashMap<Key, u32>,
+    /// Tags of bans whose actions ran, not yet matched with an intent.
+    enforced: HashSet<i64>,
     /// Rows taken whose deletion is not known to be committed (read again after a rollback:
     /// they are taken again at once, their report was used).
     taken: HashSet<i64>,
+    /// Benchmarks only ([`Gate::without_enforcement_wait`]): bans go without waiting.
+    no_wait: bool,
 }
 
 impl Gate {
@@ -50,6 +66,15 @@ impl Gate {
             boot_seq,
             ..Gate::default()
         }
+    }
+
+    /// For benchmarks only (`FERROBAN_BENCH_FLEET_NO_ENFORCEMENT_WAIT=1`): bans are published
+    /// as soon as they are read, without waiting for their local actions, as before the gate
+    /// existed; it measures what the wait costs. Never in production: the fleet could then
+    /// learn of a ban before the node that decided it enforces it.
+    pub fn without_enforcement_wait(mut self) -> Gate {
+        self.no_wait = true;
+        self
     }
 
     /// The last row read (read the next ones after it).
@@ -79,11 +104,10 @@ impl Gate {
         self.len += 1;
     }
 
-    /// The actions of one ban of `ip` in `jail` ran.
-    pub fn enforced(&mut self, jail: &str, ip: &str) {
-        let key = (jail.to_string(), ip.to_string());
-        *self.enforced.entry(key.clone()).or_default() += 1;
-        self.dirty.insert(key);
+    /// The actions of the ban whose intent has tag `tag`, of `ip` in `jail`, ran.
+    pub fn enforced(&mut self, jail: &str, ip: &str, tag: i64) {
+        self.enforced.insert(tag);
+        self.dirty.insert((jail.to_string(), ip.to_string()));
     }
 
     /// The start-up restore of `jail` ran: its intents of an earlier run are released.
@@ -104,50 +128,65 @@ impl Gate {
         self.dirty.extend(self.held.keys().cloned());
     }
 
-    fn releasable(&mut self, i: &Intent) -> bool {
-        if !i.ban || self.taken.contains(&i.seq) {
+    /// Whether `i` may go without a report of its own (an unban, a row taken before, a row of
+    /// an earlier run whose jail was restored or does not run).
+    fn free(&self, i: &Intent) -> bool {
+        if !i.ban || self.taken.contains(&i.seq) || self.no_wait {
             return true;
         }
-        if i.seq <= self.boot_seq {
-            return self.restored.contains(&i.jail)
-                || self.started.as_ref().is_some_and(|s| !s.contains(&i.jail));
-        }
-        let key = (i.jail.clone(), i.ip.clone());
-        match self.enforced.get_mut(&key) {
-            Some(n) => {
-                *n -= 1;
-                if *n == 0 {
-                    self.enforced.remove(&key);
-                }
-                true
-            }
-            None => false,
-        }
+        i.seq <= self.boot_seq
+            && (self.restored.contains(&i.jail)
+                || self.started.as_ref().is_some_and(|s| !s.contains(&i.jail)))
     }
 
-    /// The intents that may be published now, in row order. Call [`Gate::committed`] once
-    /// their rows are deleted, or [`Gate::rolled_back`].
-    pub fn take(&mut self) -> Vec<Intent> {
-        let mut out = Vec::new();
+    /// Whether `i` is a ban of this run whose actions were reported.
+    fn reported(&self, i: &Intent) -> bool {
+        i.ban && i.seq > self.boot_seq && i.tag.is_some_and(|t| self.enforced.contains(&t))
+    }
+
+    /// The intents that may be published now, in row order, and the rows superseded (older
+    /// decisions of the same (jail, address) in front of a ban released by its report: deleted
+    /// without publishing). Call [`Gate::committed`] once their rows are deleted, or
+    /// [`Gate::rolled_back`].
+    pub fn take(&mut self) -> Taken {
+        let mut out = Taken::default();
         for key in std::mem::take(&mut self.dirty) {
             let Some(mut q) = self.held.remove(&key) else {
                 continue;
             };
+            // The last ban of the key whose actions were reported: it and everything in front.
+            if let Some(last) = q.iter().rposition(|i| self.reported(i)) {
+                for (k, i) in q.drain(..=last).enumerate() {
+                    if let Some(t) = i.tag.filter(|_| self.reported(&i)) {
+                        self.enforced.remove(&t);
+                    }
+                    self.taken.insert(i.seq);
+                    self.len -= 1;
+                    if k == last {
+                        out.publish.push(i);
+                    } else {
+                        out.superseded.push(i.seq);
+                    }
+                }
+            }
             while let Some(front) = q.front() {
-                let front = front.clone();
-                if !self.releasable(&front) {
+                if !(self.free(front) || self.reported(front)) {
                     break;
                 }
+                let front = q.pop_front().expect("a front");
+                if let Some(t) = front.tag.filter(|_| self.reported(&front)) {
+                    self.enforced.remove(&t);
+                }
                 self.taken.insert(front.seq);
-                out.push(front);
-                q.pop_front();
+                out.publish.push(front);
                 self.len -= 1;
             }
             if !q.is_empty() {
                 self.held.insert(key, q);
             }
         }
-        out.sort_by_key(|i| i.seq);
+        out.publish.sort_by_key(|i| i.seq);
+        out.superseded.sort_unstable();
         out
     }
 
@@ -170,6 +209,7 @@ impl Gate {
 mod tests {
     use super::*;
 
+    /// Intent row `seq`; its tag is `100 + seq` (the daemon's id, not the row's).
     fn i(seq: i64, jail: &str, ip: &str, ban: bool) -> Intent {
         Intent {
             seq,
@@ -177,11 +217,12 @@ mod tests {
             ip: ip.into(),
             ban,
             ends_at: None,
+            tag: Some(100 + seq),
         }
     }
 
-    fn seqs(v: &[Intent]) -> Vec<i64> {
-        v.iter().map(|i| i.seq).collect()
+    fn seqs(t: &Taken) -> Vec<i64> {
+        t.publish.iter().map(|i| i.seq).collect()
     }
 
     #[test]
@@ -194,27 +235,63 @@ mod tests {
         // Only the unban of another address passes.
         assert_eq!(seqs(&g.take()), vec![4]);
         assert_eq!(g.len(), 3);
-        g.enforced("sshd", "192.0.2.2");
+        g.enforced("sshd", "192.0.2.2", 102);
         assert_eq!(seqs(&g.take()), vec![2]);
         // The ban of .1 ran: it goes, and its unban right behind it.
-        g.enforced("sshd", "192.0.2.1");
+        g.enforced("sshd", "192.0.2.1", 101);
         assert_eq!(seqs(&g.take()), vec![1, 3]);
         assert!(g.is_empty());
-        assert!(g.take().is_empty());
+        assert!(g.take().publish.is_empty());
     }
 
     #[test]
     fn a_report_before_its_intent_is_kept_for_it_and_used_once() {
         let mut g = Gate::new(0);
-        g.enforced("sshd", "192.0.2.1");
-        assert!(g.take().is_empty());
+        g.enforced("sshd", "192.0.2.1", 107);
+        assert!(g.take().publish.is_empty());
         g.add(i(7, "sshd", "192.0.2.1", true));
         g.add(i(8, "sshd", "192.0.2.1", true));
         assert_eq!(seqs(&g.take()), vec![7]);
         g.committed();
         assert_eq!(g.len(), 1, "one report releases one ban");
-        g.enforced("sshd", "192.0.2.1");
+        g.enforced("sshd", "192.0.2.1", 108);
         assert_eq!(seqs(&g.take()), vec![8]);
+        assert!(g.is_empty());
+    }
+
+    /// Two rows for one address (a re-ban): the report names its row. Matched by (jail,
+    /// address), the re-ban's report released the first row (published with the first ban's
+    /// end) and left the re-ban waiting for a report that had come already.
+    #[test]
+    fn a_report_releases_its_own_row_not_another_of_the_same_address() {
+        let mut g = Gate::new(0);
+        g.add(i(1, "sshd", "192.0.2.1", true));
+        g.add(i(2, "sshd", "192.0.2.1", true));
+        // The first ban's actions never reported (its job was lost); the re-ban's did.
+        g.enforced("sshd", "192.0.2.1", 102);
+        let t = g.take();
+        assert_eq!(seqs(&t), vec![2], "the re-ban goes, with its own end");
+        assert_eq!(
+            t.superseded,
+            vec![1],
+            "the older row is superseded, not published"
+        );
+        assert!(g.is_empty());
+        g.committed();
+        // In order: the first report releases the first row only.
+        g.add(i(3, "sshd", "192.0.2.1", true));
+        g.add(i(4, "sshd", "192.0.2.1", false));
+        g.add(i(5, "sshd", "192.0.2.1", true));
+        g.enforced("sshd", "192.0.2.1", 103);
+        let t = g.take();
+        assert_eq!(seqs(&t), vec![3, 4]);
+        assert!(t.superseded.is_empty());
+        assert_eq!(g.len(), 1);
+        // A report of a tag no row has releases nothing.
+        g.enforced("sshd", "192.0.2.1", 999);
+        assert!(g.take().publish.is_empty());
+        g.enforced("sshd", "192.0.2.1", 105);
+        assert_eq!(seqs(&g.take()), vec![5]);
     }
 
     #[test]
@@ -223,16 +300,18 @@ mod tests {
         g.add(i(1, "sshd", "192.0.2.1", true));
         g.add(i(2, "gone", "192.0.2.2", true));
         g.add(i(3, "web", "192.0.2.3", true));
-        g.add(i(4, "sshd", "192.0.2.1", true));
-        // A report of this run does not release a ban of the earlier run.
-        g.enforced("sshd", "192.0.2.1");
-        assert!(g.take().is_empty());
+        g.add(i(4, "sshd", "192.0.2.9", true));
+        // A report of this run with an earlier run's tag releases nothing of that run.
+        g.enforced("sshd", "192.0.2.1", 101);
+        assert!(g.take().publish.is_empty());
         g.started(["sshd".to_string(), "web".to_string()]);
         assert_eq!(seqs(&g.take()), vec![2], "its jail is not running");
         g.restored("sshd");
-        assert_eq!(seqs(&g.take()), vec![1, 4]);
+        assert_eq!(seqs(&g.take()), vec![1]);
         g.restored("web");
         assert_eq!(seqs(&g.take()), vec![3]);
+        g.enforced("sshd", "192.0.2.9", 104);
+        assert_eq!(seqs(&g.take()), vec![4]);
     }
 
     #[test]
@@ -240,7 +319,7 @@ mod tests {
         let mut g = Gate::new(0);
         g.add(i(1, "sshd", "192.0.2.1", true));
         g.add(i(2, "sshd", "192.0.2.2", true));
-        g.enforced("sshd", "192.0.2.1");
+        g.enforced("sshd", "192.0.2.1", 101);
         assert_eq!(seqs(&g.take()), vec![1]);
         g.rolled_back();
         assert_eq!(g.read_to(), 0);

@@ -39,6 +39,15 @@ const BATCH: usize = 500;
 const SKEW_EVERY: Duration = Duration::from_secs(600);
 /// Look at the stream (lag, recreated?) this often.
 const CHECK_EVERY: Duration = Duration::from_secs(2);
+/// PING the server this often: the client gives a connection up after two unanswered PINGs
+/// (async-nats' limit), so a server that died without closing the connection (a partition, a
+/// hung host) is noticed within 2-3 intervals and the client fails over to another one.
+const PING_EVERY: Duration = Duration::from_millis(750);
+/// Look this often whether the stream has decisions the consumer does not deliver.
+const WATCH_EVERY: Duration = Duration::from_millis(250);
+/// A decision in the stream past the cursor, with the cursor still for this long, means the
+/// consumer is dead (see [`Stall`]): the session ends and follows again from the cursor.
+const STALL_AFTER: Duration = Duration::from_secs(1);
 
 enum Cmd {
     Ban {
@@ -58,10 +67,11 @@ enum Cmd {
     /// The daemon wrote decisions into `fleet_intent` (committed with their bans): take them
     /// into the outbox (a ban once its local actions ran).
     Intents,
-    /// The local actions of one ban of each of `ips` in `jail` ran (successfully or not).
+    /// The local actions of the bans `(address, intent tag)` in `jail` ran (successfully or
+    /// not).
     Enforced {
         jail: String,
-        ips: Vec<String>,
+        bans: Vec<(String, i64)>,
     },
     /// The start-up restore of `jail` ran (its intents of an earlier run may go).
     Restored {
@@ -132,17 +142,20 @@ impl FleetHandle {
     /// The outbox row of a local decision (`ban`, else an unban; `ends_at` on the daemon's
     /// clock), for the daemon's ban store to write in the transaction of the ban itself:
     /// the decision is then persisted before anything else sees the ban, and a crash cannot
-    /// lose its publication. `None` when nothing is to be published (jail not shared, role
-    /// that does not publish). Call [`FleetHandle::intents_written`] after the commit.
+    /// lose its publication. `tag`: the daemon's id of the decision, unique in this run, which
+    /// [`FleetHandle::enforced`] names when the ban's actions ran. `None` when nothing is to
+    /// be published (jail not shared, role that does not publish). Call
+    /// [`FleetHandle::intents_written`] after the commit.
     pub fn intent(
         &self,
         jail: &str,
         ip: &str,
         ban: bool,
         ends_at: Option<f64>,
+        tag: i64,
     ) -> Option<(&'static str, Vec<rusqlite::types::Value>)> {
         self.publishes(jail)
-            .then(|| crate::db::intent(jail, ip, ban, ends_at))
+            .then(|| crate::db::intent(jail, ip, ban, ends_at, tag))
     }
 
     /// Decisions were written with [`FleetHandle::intent`]: the publisher reads them (it also
@@ -160,13 +173,14 @@ impl FleetHandle {
         self.cfg.role.publishes() && self.cfg.shares(jail)
     }
 
-    /// The local actions of one ban of each of `ips` (written with [`FleetHandle::intent`])
-    /// in `jail` ran, successfully or not: their publication may go. Never blocks.
-    pub fn enforced(&self, jail: &str, ips: Vec<String>) {
-        if !ips.is_empty() {
+    /// The local actions of the bans `bans` (address, and the tag its intent was written
+    /// with by [`FleetHandle::intent`]) in `jail` ran, successfully or not: the publication of
+    /// each (that intent row, no other) may go. Never blocks.
+    pub fn enforced(&self, jail: &str, bans: Vec<(String, i64)>) {
+        if !bans.is_empty() {
             let _ = self.tx.send(Cmd::Enforced {
                 jail: jail.to_string(),
-                ips,
+                bans,
             });
         }
     }
@@ -283,7 +297,15 @@ pub fn start(
     }
     let db = FleetDb::open(db.as_deref())?;
     // Intents up to this row were written before this start.
-    let gate = Gate::new(db.last_intent_seq()?);
+    let mut gate = Gate::new(db.last_intent_seq()?);
+    if std::env::var_os("FERROBAN_BENCH_FLEET_NO_ENFORCEMENT_WAIT").is_some_and(|v| v == "1") {
+        // A benchmark's baseline: what waiting for local enforcement costs (see the gate).
+        log(
+            Level::Warning,
+            "fleet: FERROBAN_BENCH_FLEET_NO_ENFORCEMENT_WAIT=1: bans are published before their local actions ran (benchmarks only)".into(),
+        );
+        gate = gate.without_enforcement_wait();
+    }
     let skew = db.meta("skew_ms")?.and_then(|v| v.parse().ok());
     let now_ms = fleet_ms(now(), skew.unwrap_or(0));
     let mut merge = Merge::default();
@@ -441,6 +463,11 @@ impl Node {
                 End::Error(e) => {
                     {
                         let mut st = self.st();
+                        // A session that was following the stream is followed again at once
+                        // (a server or consumer lost: fail over now); failing ones back off.
+                        if st.connected {
+                            backoff = Duration::from_millis(50);
+                        }
                         st.connected = false;
                         st.last_error = Some(e.clone());
                     }
@@ -480,7 +507,7 @@ impl Node {
         let mut o = async_nats::ConnectOptions::new()
             .name(format!("ferroban-{}", c.node))
             .connection_timeout(Duration::from_secs(2))
-            .ping_interval(Duration::from_secs(5))
+            .ping_interval(PING_EVERY)
             .require_tls(c.tls_required);
         if let Some((u, p)) = &c.user {
             o = o.user_and_password(u.clone(), p.clone());
@@ -610,6 +637,8 @@ impl Node {
             let mut st = self.st();
             st.connected = true;
             st.last_error = None;
+            // (Zero when the stream is new: the stall watch looks past this.)
+            st.cursor = cursor;
             st.stream_last_seq = info.state.last_sequence;
             st.lag = info.state.last_sequence.saturating_sub(cursor);
         }
@@ -639,6 +668,10 @@ impl Node {
         fail_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut check = tokio::time::interval(CHECK_EVERY);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut watch = tokio::time::interval(WATCH_EVERY);
+        watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut stall = Stall::default();
+        let filter = format!("{}.*.dec.>", self.cfg.prefix);
         let mut last_skew = tokio::time::Instant::now();
         let mut last_prune = tokio::time::Instant::now();
         loop {
@@ -715,6 +748,37 @@ impl Node {
                     }
                     if let Err(e) = self.flush(js).await {
                         return e;
+                    }
+                }
+                _ = watch.tick() => {
+                    // The client lost its server (it reconnects by itself, but the status
+                    // says so now, and the next session starts on whichever server answers).
+                    if client.connection_state() == async_nats::connection::State::Disconnected {
+                        return End::Error("disconnected from the NATS server".into());
+                    }
+                    let cursor = self.st().cursor;
+                    // The first decision after the cursor, if any (a direct get: any replica
+                    // answers, the consumer's server need not be alive).
+                    let next = match tokio::time::timeout(
+                        WATCH_EVERY * 2,
+                        stream.direct_get_next_for_subject(filter.as_str(), Some(cursor + 1)),
+                    )
+                    .await
+                    {
+                        // Unanswered in time: the connection's PINGs decide about the server.
+                        Err(_) => continue,
+                        Ok(Ok(m)) => Some(m.sequence),
+                        Ok(Err(e)) if e.kind() == jetstream::stream::DirectGetErrorKind::NotFound => None,
+                        Ok(Err(_)) => continue,
+                    };
+                    if let Some(waited) = stall.observe(cursor, next, tokio::time::Instant::now())
+                        && waited >= STALL_AFTER
+                    {
+                        return End::Error(format!(
+                            "consumer stalled: stream message {} not delivered for {:.1} s (its server died?); following again from the cursor {cursor}",
+                            next.unwrap_or_default(),
+                            waited.as_secs_f64()
+                        ));
                     }
                 }
                 _ = check.tick() => {
@@ -884,9 +948,9 @@ impl Node {
                 self.intents_due = true;
                 return;
             }
-            Cmd::Enforced { jail, ips } => {
-                for ip in ips {
-                    self.gate.enforced(&jail, &ip);
+            Cmd::Enforced { jail, bans } => {
+                for (ip, tag) in bans {
+                    self.gate.enforced(&jail, &ip, tag);
                 }
                 self.intents_due = true;
                 return;
@@ -1002,8 +1066,9 @@ impl Node {
             }
         }
         let taken = self.gate.take();
-        let seqs: Vec<i64> = taken.iter().map(|i| i.seq).collect();
-        for i in taken {
+        let mut seqs: Vec<i64> = taken.publish.iter().map(|i| i.seq).collect();
+        seqs.extend(&taken.superseded);
+        for i in taken.publish {
             self.command(if i.ban {
                 Cmd::Ban {
                     jail: i.jail,
@@ -1233,6 +1298,41 @@ impl Node {
     }
 }
 
+/// Whether the consumer still delivers: a push consumer lives on one server (an ordered
+/// consumer is an R1 ephemeral one, whatever the stream's replicas), and when that server dies
+/// while the client stays connected to another one, nothing arrives any more and the client
+/// library notices only after two missed idle heartbeats (async-nats' ordered consumer: a
+/// fixed 5 s heartbeat, 10 s). Here: a decision exists in the stream past the cursor and the
+/// cursor has not moved since it was first seen.
+#[derive(Debug, Default)]
+struct Stall {
+    /// The cursor when a decision past it was first seen, and when.
+    since: Option<(u64, tokio::time::Instant)>,
+}
+
+impl Stall {
+    /// `next`: the first decision past `cursor` (`None`: none). Returns how long the cursor
+    /// has stood still with a decision past it (`None`: it moved, or nothing waits).
+    fn observe(
+        &mut self,
+        cursor: u64,
+        next: Option<u64>,
+        now: tokio::time::Instant,
+    ) -> Option<Duration> {
+        match (next, self.since) {
+            (None, _) => {
+                self.since = None;
+                None
+            }
+            (Some(_), Some((c, t))) if c == cursor => Some(now - t),
+            (Some(_), _) => {
+                self.since = Some((cursor, now));
+                Some(Duration::ZERO)
+            }
+        }
+    }
+}
+
 /// Waits for the acknowledgements of a pipelined batch together; returns the keys of those
 /// acknowledged (in order) and the last error. An acknowledgement's timeout starts when it is
 /// first awaited, so awaiting them one after the other would wait one timeout per message
@@ -1270,6 +1370,28 @@ fn signature_headers(m: &async_nats::Message) -> (Option<String>, Option<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cursor_that_stands_still_behind_a_decision_is_a_stall() {
+        let t0 = tokio::time::Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut s = Stall::default();
+        assert_eq!(s.observe(5, None, at(0)), None);
+        assert_eq!(s.observe(5, Some(6), at(0)), Some(Duration::ZERO));
+        assert_eq!(
+            s.observe(5, Some(6), at(700)),
+            Some(Duration::from_millis(700))
+        );
+        // The consumer delivers: the cursor moved, waiting starts again.
+        assert_eq!(s.observe(6, Some(9), at(900)), Some(Duration::ZERO));
+        assert_eq!(
+            s.observe(6, Some(9), at(1900)),
+            Some(Duration::from_millis(1000))
+        );
+        // Caught up: nothing waits.
+        assert_eq!(s.observe(9, None, at(2000)), None);
+        assert_eq!(s.observe(9, Some(10), at(2100)), Some(Duration::ZERO));
+    }
 
     /// Regression (fleet_cluster_loses_nothing_when_a_server_dies): acknowledgements that never
     /// come (a stream leader that died with the batch in flight) are given up after one

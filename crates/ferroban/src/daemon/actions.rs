@@ -31,6 +31,9 @@ pub struct BanJob {
     pub ipmatches: Option<Vec<String>>,
     /// `<ipjailmatches>`.
     pub ipjailmatches: Option<Vec<String>>,
+    /// A local ban's fleet publication, reported once the ban's actions ran (`None`: restored
+    /// and remote bans, or nothing published).
+    pub fleet: Option<super::fleet::Publication>,
 }
 
 /// Work for the action task.
@@ -448,6 +451,7 @@ pub async fn worker(
                         },
                         ipmatches: None,
                         ipjailmatches: None,
+                        fleet: None,
                     })
                     .collect();
                 for i in added {

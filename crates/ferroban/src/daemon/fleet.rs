@@ -185,37 +185,56 @@ fn ends_at(t: &Ticket) -> Option<f64> {
     (t.bantime >= 0.0).then_some(t.time + t.bantime)
 }
 
-/// A local ban handed to its actions whose publication waits for them to have run.
-#[derive(Debug, Clone, Copy)]
-enum Pending {
-    /// Written into the fleet's `fleet_intent` with the ban: the publisher is told when the
-    /// actions ran ([`FleetHandle::enforced`]).
-    Intent,
-    /// No database file: handed to the fleet thread, with its end, when the actions ran.
-    Direct(Option<f64>),
+/// The publication of a local ban, carried with its job to the jail's action task, which
+/// reports it once the ban's actions ran ([`enforced`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Publication {
+    /// Written into the fleet's `fleet_intent` with the ban, with this tag: the report names
+    /// the tag, so it releases that row and no other of the same address.
+    Intent(i64),
+    /// No database file: handed to the fleet thread, with its end, when the actions ran
+    /// (unless an `unbanip` lifted it meanwhile).
+    Direct {
+        /// The decision's id (an `unbanip` cancels the waiting ones of its address).
+        tag: i64,
+        /// The ban's end (`None`: permanent).
+        ends_at: Option<f64>,
+    },
+}
+
+/// The next id of a local decision (unique in this process: the intents of an earlier run are
+/// told apart by their row, see `ferroban_fleet::gate`).
+fn next_tag() -> i64 {
+    static NEXT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 thread_local! {
-    /// Bans whose publication [`publish_bans`] wrote in their own store transaction, so that
-    /// [`local_ban`] (at their dispatch) does not write it again.
-    static WRITTEN: RefCell<std::collections::HashSet<(String, HostId)>> =
-        RefCell::new(std::collections::HashSet::new());
+    /// Bans whose publication [`publish_bans`] wrote in their own store transaction, with the
+    /// tags written, so that [`local_ban`] (at their dispatch, right after) carries that tag
+    /// instead of writing another.
+    static WRITTEN: RefCell<HashMap<(String, HostId), std::collections::VecDeque<i64>>> =
+        RefCell::new(HashMap::new());
     /// Decisions written into the store since the publisher was last woken.
     static UNSENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    /// Local bans handed to their jail's actions whose publication waits for the actions to
-    /// have run, per (jail, address), in dispatch order (the action task runs them in order).
-    static AWAITING: RefCell<HashMap<(String, HostId), std::collections::VecDeque<Pending>>> =
-        RefCell::new(HashMap::new());
+    /// Without a database file: the tags of local bans handed to their actions and not yet
+    /// reported, per (jail, address) (an `unbanip` drops them: not published after it).
+    static DIRECT: RefCell<HashMap<(String, HostId), Vec<i64>>> = RefCell::new(HashMap::new());
 }
 
 /// Writes the publication of a local decision into the fleet's intent table through the ban
 /// store (in its open batch, else committed at once). `false`: nothing is published for it
 /// (jail not shared, role that does not publish).
-fn publish(h: &FleetHandle, store: &mut Store, jail: &str, ip: &str, ban: Option<f64>) -> bool {
+fn publish(
+    h: &FleetHandle,
+    store: &mut Store,
+    jail: &str,
+    ip: &str,
+    ban: Option<f64>,
+) -> Option<i64> {
     let end = ban.filter(|e| e.is_finite());
-    let Some((sql, params)) = h.intent(jail, ip, ban.is_some(), end) else {
-        return false;
-    };
+    let tag = next_tag();
+    let (sql, params) = h.intent(jail, ip, ban.is_some(), end, tag)?;
     if let Err(e) = store.write_foreign(sql, params) {
         // The store keeps the write queued and writes it when it can; the publisher finds it
         // then (it looks every few seconds).
@@ -226,7 +245,7 @@ fn publish(h: &FleetHandle, store: &mut Store, jail: &str, ip: &str, ban: Option
         );
     }
     UNSENT.with(|u| u.set(true));
-    true
+    Some(tag)
 }
 
 /// A ban's end for [`publish`]: `INFINITY` for a permanent ban.
@@ -248,64 +267,88 @@ pub fn publish_bans(store: Option<&mut Store>, jail: &str, events: &[Event]) {
         if let Event::Ban(t) = e
             && !t.restored
             && t.id.is_ip()
-            && publish(h, store, jail, &t.id.to_string(), Some(end_of(t)))
+            && let Some(tag) = publish(h, store, jail, &t.id.to_string(), Some(end_of(t)))
         {
-            WRITTEN.with(|w| w.borrow_mut().insert((jail.to_string(), t.id.clone())));
+            WRITTEN.with(|w| {
+                w.borrow_mut()
+                    .entry((jail.to_string(), t.id.clone()))
+                    .or_default()
+                    .push_back(tag)
+            });
         }
     }
 }
 
 /// A local ban of jail `jail` is handed to its actions: its publication is written now, before
 /// the actions run (unless [`publish_bans`] wrote it with the ban), and goes once they ran
-/// ([`enforced`]). Without a database file it is handed to the fleet thread then.
-pub fn local_ban(store: Option<&mut Store>, jail: &str, t: &Ticket) {
+/// ([`enforced`]). Without a database file it is handed to the fleet thread then. Returns
+/// what the ban's job carries to the action task (`None`: nothing is published).
+pub fn local_ban(store: Option<&mut Store>, jail: &str, t: &Ticket) -> Option<Publication> {
     if t.restored || !t.id.is_ip() {
-        return;
+        return None;
     }
     let key = (jail.to_string(), t.id.clone());
-    let written = WRITTEN.with(|w| w.borrow_mut().remove(&key));
-    let Some(h) = handle() else { return };
-    let pending = match store {
-        _ if written => Pending::Intent,
-        Some(store) => {
-            if !publish(h, store, jail, &t.id.to_string(), Some(end_of(t))) {
-                return;
-            }
-            Pending::Intent
+    let written = WRITTEN.with(|w| {
+        let mut w = w.borrow_mut();
+        let q = w.get_mut(&key)?;
+        let tag = q.pop_front();
+        if q.is_empty() {
+            w.remove(&key);
         }
-        None if h.publishes(jail) => Pending::Direct(ends_at(t)),
-        None => return,
-    };
-    AWAITING.with(|a| a.borrow_mut().entry(key).or_default().push_back(pending));
+        tag
+    });
+    let h = handle()?;
+    match (written, store) {
+        (Some(tag), _) => Some(Publication::Intent(tag)),
+        (None, Some(store)) => {
+            publish(h, store, jail, &t.id.to_string(), Some(end_of(t))).map(Publication::Intent)
+        }
+        (None, None) if h.publishes(jail) => {
+            let tag = next_tag();
+            DIRECT.with(|d| d.borrow_mut().entry(key).or_default().push(tag));
+            Some(Publication::Direct {
+                tag,
+                ends_at: ends_at(t),
+            })
+        }
+        (None, None) => None,
+    }
 }
 
 /// The action task of `jail` ran its actions for `bans` (successfully or not: a local
 /// firewall that failed does not keep the other nodes from banning, as fail2ban keeps a ban
-/// whose action failed): their publications go (those waiting; restored and remote bans
-/// have none).
+/// whose action failed): the publication each job carries goes (restored and remote bans
+/// carry none). The report names each intent's tag, so it releases that row only.
 pub fn enforced(jail: &str, bans: &[BanJob]) {
-    if AWAITING.with(|a| a.borrow().is_empty()) {
+    if bans.iter().all(|b| b.fleet.is_none()) {
         return;
     }
     let Some(h) = handle() else { return };
-    let mut ips = Vec::new();
-    AWAITING.with(|a| {
-        let mut a = a.borrow_mut();
-        for b in bans.iter().filter(|b| !b.ticket.restored) {
-            let key = (jail.to_string(), b.ticket.id.clone());
-            let Some(q) = a.get_mut(&key) else { continue };
-            let p = q.pop_front();
-            if q.is_empty() {
-                a.remove(&key);
+    let mut tags = Vec::new();
+    for b in bans {
+        match b.fleet {
+            Some(Publication::Intent(tag)) => tags.push((b.ticket.id.to_string(), tag)),
+            Some(Publication::Direct { tag, ends_at }) => {
+                let key = (jail.to_string(), b.ticket.id.clone());
+                let waiting = DIRECT.with(|d| {
+                    let mut d = d.borrow_mut();
+                    let Some(v) = d.get_mut(&key) else {
+                        return false;
+                    };
+                    let found = v.iter().position(|t| *t == tag).map(|i| v.remove(i));
+                    if v.is_empty() {
+                        d.remove(&key);
+                    }
+                    found.is_some()
+                });
+                if waiting {
+                    h.local_ban(jail, &b.ticket.id.to_string(), ends_at);
+                }
             }
-            match p {
-                Some(Pending::Intent) => ips.push(b.ticket.id.to_string()),
-                Some(Pending::Direct(end)) => h.local_ban(jail, &b.ticket.id.to_string(), end),
-                None => {}
-            }
+            None => {}
         }
-    });
-    h.enforced(jail, ips);
+    }
+    h.enforced(jail, tags);
 }
 
 /// The restore of `jail` at its start ran (the action task): the publications written before
@@ -387,7 +430,7 @@ pub fn local_unban(store: Option<&mut Store>, jail: &str, id: &HostId) {
             }
             None => {
                 // A ban still waiting for its actions is not published after its own unban.
-                AWAITING.with(|a| a.borrow_mut().remove(&(jail.to_string(), id.clone())));
+                DIRECT.with(|d| d.borrow_mut().remove(&(jail.to_string(), id.clone())));
                 h.local_unban(jail, &id.to_string());
             }
         }
@@ -601,6 +644,7 @@ pub fn restored_for(jail: &mut Jail, now: f64, local: &[Ticket]) -> Vec<BanJob> 
             ticket: ticket(id, now, ends_at),
             ipmatches: None,
             ipjailmatches: None,
+            fleet: None,
         });
     }
     out
@@ -737,6 +781,7 @@ pub fn apply_batch(state: &Shared, h: &FleetHandle, batch: Vec<Apply>) {
                     ticket: ticket(id, now, ends_at),
                     ipmatches: None,
                     ipjailmatches: None,
+                    fleet: None,
                 })));
             }
             ApplyKind::Failures { .. } => {}

@@ -146,9 +146,13 @@ impl State {
                     if !t.restored {
                         flog!(Notice, "actions", "[{}] Ban {}", jail.jail.name(), t.id);
                     }
-                    // Its publication is in the store before the actions get it.
-                    super::fleet::local_ban(self.store.as_mut(), jail.jail.name(), &t);
-                    Job::Ban(Box::new(self.ban_job_data(idx, t)))
+                    // Its publication is in the store before the actions get it; the job
+                    // carries its tag to the action task, which reports it.
+                    let fleet = super::fleet::local_ban(self.store.as_mut(), jail.jail.name(), &t);
+                    Job::Ban(Box::new(actions::BanJob {
+                        fleet,
+                        ..self.ban_job_data(idx, t)
+                    }))
                 }
                 // A remote ban of the same address that still holds keeps the element.
                 Event::Unban(t) if super::fleet::held_remotely(jail.jail.name(), &t.id, now) => {
@@ -177,6 +181,7 @@ impl State {
             ticket: t,
             ipmatches,
             ipjailmatches,
+            fleet: None,
         }
     }
 
@@ -943,6 +948,7 @@ fn start_jail_with(state: &Shared, def: JailDef, mut source: JailSource) -> Resu
                 ticket: t,
                 ipmatches: None,
                 ipjailmatches: None,
+                fleet: None,
             })
             .chain(remote)
             .collect(),
