@@ -357,6 +357,21 @@ impl IgnoreList {
         changed
     }
 
+    /// The list as `ignoreip` words that build it again: the direct entries, then `file:PATH`
+    /// for each file (whose entries [`IgnoreList::entries`] lists instead), so that a list
+    /// rebuilt from them goes on following the files.
+    pub fn sources(&self) -> Vec<String> {
+        self.configured
+            .iter()
+            .map(|e| e.to_string())
+            .chain(
+                self.files
+                    .iter()
+                    .map(|f| format!("file:{}", f.path.display())),
+            )
+            .collect()
+    }
+
     /// The `file:` paths of `ignoreip`.
     pub fn files(&self) -> impl Iterator<Item = &std::path::Path> {
         self.files.iter().map(|f| f.path.as_path())
@@ -802,9 +817,17 @@ mod tests {
         assert!(l.reload_files());
         assert_eq!(ig(&mut l, "192.0.2.77"), None);
         assert_eq!(ig(&mut l, "192.0.2.78"), Some(IgnoreReason::Ip));
+        // A list rebuilt from its sources (a jail rebuilt by a setting) follows the file still.
+        assert_eq!(l.sources(), vec!["203.0.113.1".to_string(), entry.clone()]);
+        let mut rebuilt = list(&l.sources().iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(ig(&mut rebuilt, "192.0.2.78"), Some(IgnoreReason::Ip));
+        std::fs::write(&file, "192.0.2.79 192.0.2.80\n").unwrap();
+        assert!(rebuilt.reload_files());
+        assert_eq!(ig(&mut rebuilt, "192.0.2.79"), Some(IgnoreReason::Ip));
+        assert!(l.reload_files());
         assert!(l.remove(&entry));
         assert!(!l.remove(&entry));
-        assert_eq!(ig(&mut l, "192.0.2.78"), None);
+        assert_eq!(ig(&mut l, "192.0.2.79"), None);
         assert_eq!(ig(&mut l, "203.0.113.1"), Some(IgnoreReason::Ip));
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -542,6 +542,26 @@ fn run_time_actions_idle_and_attempt_take_effect() {
         "1"
     ));
     assert_eq!(ok(&["get", "app", "banned", "198.51.100.70"]).trim(), "0");
+    // A setting that rebuilds the jail keeps the file followed: a later change of it counts.
+    ok(&["set", "app", "maxlines", "1"]);
+    std::fs::write(&trusted, "198.51.100.72\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !ok(&["get", "app", "ignoreip"]).contains("198.51.100.72") {
+        assert!(
+            Instant::now() < deadline,
+            "the changed file is not read again"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for id in ["198.51.100.72", "198.51.100.73"] {
+        ok(&["set", "app", "attempt", id, "a", "b", "c", "d", "e"]);
+    }
+    assert!(wait_output(
+        &s,
+        &["get", "app", "banned", "198.51.100.73"],
+        "1"
+    ));
+    assert_eq!(ok(&["get", "app", "banned", "198.51.100.72"]).trim(), "0");
     ok(&["set", "app", "delignoreip", &entry]);
     assert!(!ok(&["get", "app", "ignoreip"]).contains("198.51.100.70"));
     // idle: lines written while idle are read once it is active again.

@@ -64,7 +64,8 @@ pub(super) fn current_def(state: &Shared, idx: usize) -> JailDef {
     d.findtime = Some(j.findtime());
     d.maxretry = Some(j.maxretry());
     d.bantime = Some(j.bantime());
-    d.ignoreip = j.ignore.entries().iter().map(|e| e.to_string()).collect();
+    // Its `file:` entries stay files (followed by the rebuilt jail), not their contents.
+    d.ignoreip = j.ignore.sources();
     d.ignoreself = Some(j.ignore.ignore_self());
     d
 }
