@@ -390,6 +390,18 @@ impl<'a> Client<'a> {
         self.log(Level::Error, "fail2ban", message);
     }
 
+    /// A failure of what the client runs itself (`start`, `reload`'s checks, `--file`, ...):
+    /// logged as [`Client::error`] does, and with `--json` also the error object on stdout, as
+    /// for an error the server answers. Always false.
+    fn fail(&mut self, message: &str) -> bool {
+        self.error(message);
+        if self.opts.json {
+            let line = json_output::render_error(message);
+            self.say(&line);
+        }
+        false
+    }
+
     /// Usage on stdout and `Init of command line failed` on stderr: status 255.
     fn bad_command_line(&mut self) -> u8 {
         let text = usage(&self.program);
@@ -745,13 +757,15 @@ impl<'a> Client<'a> {
             ClientAction::Ping(Ok(secs)) => {
                 self.send(&["ping".to_string()], Some(Duration::from_secs_f64(secs)))
             }
-            ClientAction::Ping(Err(message)) => {
-                self.error(&message);
-                false
-            }
+            ClientAction::Ping(Err(message)) => self.fail(&message),
             ClientAction::Help => {
                 let text = usage(&self.program);
-                let _ = write!(self.out, "{text}");
+                if self.opts.json {
+                    let line = json_output::render_help(&text);
+                    self.say(&line);
+                } else {
+                    let _ = write!(self.out, "{text}");
+                }
                 true
             }
             ClientAction::Send => self.send(&cmd, None),
@@ -770,18 +784,16 @@ impl<'a> Client<'a> {
                 "--force" if op == "banip" => force = true,
                 "--file" => file = words.next().cloned(),
                 other => {
-                    self.error(&format!(
+                    return self.fail(&format!(
                         "set {jail} {op} --file: unexpected argument {other:?} (addresses go in the file)"
                     ));
-                    return false;
                 }
             }
         }
         let Some(file) = file else {
-            self.error(&format!(
+            return self.fail(&format!(
                 "set {jail} {op} --file: missing PATH (or - for standard input)"
             ));
-            return false;
         };
         let read = if file == "-" {
             super::blocklist::read(io::stdin().lock())
@@ -791,8 +803,7 @@ impl<'a> Client<'a> {
         let list = match read {
             Ok(l) => l,
             Err(e) => {
-                self.error(&format!("cannot read blocklist {file}: {e}"));
-                return false;
+                return self.fail(&format!("cannot read blocklist {file}: {e}"));
             }
         };
         let name = if file == "-" {
@@ -807,8 +818,7 @@ impl<'a> Client<'a> {
             ));
         }
         if list.ids.is_empty() {
-            self.error(&format!("{name}: no address or network to {op}"));
-            return false;
+            return self.fail(&format!("{name}: no address or network to {op}"));
         }
         let mut ok = true;
         // 1,000,000 per request: the server's bulk request limit fits that many.
@@ -836,15 +846,13 @@ impl<'a> Client<'a> {
         }
         if rest.len() > 1 {
             let words = Value::from(rest);
-            self.error(&format!(
+            return self.fail(&format!(
                 "Unexpected argument(s) for reload: {}",
                 repr(&words)
             ));
-            return false;
         }
         if !self.ping(None) {
-            self.error("Could not find server");
-            return false;
+            return self.fail("Could not find server");
         }
         let target = rest.pop().unwrap_or_else(|| "--all".to_string());
         self.send(&super::cmd::reload_request(&opts, &target), None)
@@ -854,8 +862,7 @@ impl<'a> Client<'a> {
     fn restart(&mut self) -> bool {
         self.send(&["stop".to_string()], None);
         if !self.wait_for_server(false, None) {
-            self.error("Could not stop server");
-            return false;
+            return self.fail("Could not stop server");
         }
         self.start_server()
     }
@@ -878,10 +885,9 @@ impl<'a> Client<'a> {
                 && let Ok(Some(status)) = c.try_wait()
                 && !status.success()
             {
-                self.error(&format!(
+                return self.fail(&format!(
                     "Could not start server: the server process {status}"
                 ));
-                return false;
             }
             let waited = started.elapsed();
             if waited.as_secs_f64() >= self.opts.timeout {
@@ -928,14 +934,12 @@ impl<'a> Client<'a> {
     /// `start`: launch the server and wait for it.
     fn start_server(&mut self) -> bool {
         if self.ping(Some(Duration::from_millis(100))) {
-            self.error("Server already running");
-            return false;
+            return self.fail("Server already running");
         }
         if !self.opts.force && self.socket.exists() {
-            self.error(
+            return self.fail(
                 "Fail2ban seems to be in unexpected state (not running but the socket exists)",
             );
-            return false;
         }
         let mut command = self.server_command();
         let shown = format!("{command:?}");
@@ -951,14 +955,13 @@ impl<'a> Client<'a> {
         let mut child = match spawned {
             Ok(c) => c,
             Err(e) => {
-                self.error(&format!("Could not start server {shown}: {e}"));
-                return false;
+                return self.fail(&format!("Could not start server {shown}: {e}"));
             }
         };
         if !self.wait_for_server(true, Some(&mut child)) {
             let failed = matches!(child.try_wait(), Ok(Some(status)) if !status.success());
             if !failed {
-                self.error(&format!(
+                self.fail(&format!(
                     "Could not start server. Maybe an old socket file is still present. Try to \
                      remove {}. If you used fail2ban-client to start the server, adding the -x \
                      option will do it",

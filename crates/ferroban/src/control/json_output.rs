@@ -414,6 +414,11 @@ pub fn render_error(message: &str) -> String {
     json!({ "error": message }).to_string()
 }
 
+/// The `--json` line for `help`: the usage text.
+pub fn render_help(text: &str) -> String {
+    json!({ "help": text }).to_string()
+}
+
 /// The `--json` line for a server started by the client.
 pub fn render_started() -> String {
     json!({ "started": true }).to_string()

@@ -302,6 +302,27 @@ fn json_output() {
         r.out,
         "{\"error\":\"Failed to access socket path: /nonexistent/x.sock. Is fail2ban running?\"}\n"
     );
+    // What the client runs itself answers in JSON too: help, and its own failures.
+    let r = run(&["--json", "-s", s, "help"]);
+    assert_eq!(r.code, 0);
+    let v: Value = serde_json::from_str(&r.out).unwrap();
+    assert!(v["help"].as_str().unwrap().contains("reload"), "{}", r.out);
+    let r = run(&["--json", "-s", s, "start"]);
+    assert_eq!(r.code, 255);
+    assert_eq!(r.out, "{\"error\":\"Server already running\"}\n");
+    let r = run(&["--json", "-s", s, "reload", "a", "b"]);
+    assert_eq!(r.code, 255);
+    assert_eq!(
+        r.out,
+        "{\"error\":\"Unexpected argument(s) for reload: ['a', 'b']\"}\n"
+    );
+    let r = run(&["--json", "-s", s, "ping", "abc"]);
+    assert_eq!(r.code, 255);
+    let v: Value = serde_json::from_str(&r.out).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("float"), "{}", r.out);
+    // Without --json: nothing on stdout for them, as fail2ban-client.
+    let r = run(&["-s", s, "start"]);
+    assert_eq!((r.code, r.out.as_str()), (255, ""));
 }
 
 #[test]
