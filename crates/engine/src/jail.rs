@@ -78,6 +78,11 @@ pub struct Ticket {
 pub enum Event {
     /// Ban (`actionban`).
     Ban(Ticket),
+    /// A ban in force was lengthened (a re-ban that ends later): the ticket as it stands now
+    /// (its start kept, its `bantime` longer). Native actions give the element its new remaining
+    /// time (the kernel would otherwise drop it at the old end); shell actions run
+    /// `actionprolong` when they define one.
+    Prolong(Ticket),
     /// Unban (`actionunban`).
     Unban(Ticket),
 }
@@ -1183,6 +1188,12 @@ impl Jail {
                         ban.bantime.round()
                     );
                     self.record(&ticket, store, record);
+                    // The actions' ticket follows the ban as it stands now.
+                    if let Some(t) = self.tickets.get_mut(&ticket.id) {
+                        t.time = ban.banned_at;
+                        t.bantime = ban.bantime;
+                        return Some(Event::Prolong(t.clone()));
+                    }
                 }
                 return None;
             }

@@ -66,7 +66,7 @@ fn banned(events: &[Event]) -> Vec<String> {
         .iter()
         .filter_map(|e| match e {
             Event::Ban(t) => Some(t.id.to_string()),
-            Event::Unban(_) => None,
+            Event::Prolong(_) | Event::Unban(_) => None,
         })
         .collect()
 }

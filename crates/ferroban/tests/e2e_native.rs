@@ -4,7 +4,8 @@
 //! Bans land in the kernel with their remaining time as the element's timeout; after `kill -9`
 //! the element stays and expires by itself; a restart reconciles the kernel with the database in
 //! one transaction (no duplicates, no stale elements); `set <jail> banip` with an IPv6 /64 bans
-//! the prefix; stop removes the table. Needs root, iproute2, nftables, nginx, curl.
+//! the prefix, and banning it again with a longer bantime lengthens the element's timeout in
+//! the kernel; stop removes the table. Needs root, iproute2, nftables, nginx, curl.
 
 mod netns;
 
@@ -164,6 +165,27 @@ fn native_nftables_bans_survive_kill9_reconcile_and_expire_in_the_kernel() {
     );
     let out = daemon.client(&lab, &["status", JAIL]);
     assert!(out.stdout.contains("2001:db8::/64"), "{out:?}");
+    // Banned again with a longer bantime: not a new ban, but the kernel's timeout follows the
+    // lengthened ban (else the kernel would drop the element at the first ban's end).
+    let first = lab.nft_ruleset().set_expires(&set6net);
+    assert!(
+        first.len() == 1 && first[0] <= 3600,
+        "{first:?}\n{}",
+        lab.nft_text()
+    );
+    let out = daemon.client(&lab, &["set", JAIL, "bantime", "2h"]);
+    assert!(out.success(), "{out:?}");
+    let out = daemon.client(&lab, &["set", JAIL, "banip", "2001:db8::/64"]);
+    assert!(out.success(), "{out:?}");
+    assert_eq!(out.stdout.trim(), "0", "not counted as a new ban: {out:?}");
+    wait_for(
+        "the prefix's kernel timeout to follow the longer ban",
+        Duration::from_secs(5),
+        || {
+            let e = lab.nft_ruleset().set_expires(&set6net);
+            (e.len() == 1 && e[0] > 7000).then_some(())
+        },
+    );
     // Unban by hand lifts it.
     let out = daemon.client(&lab, &["set", JAIL, "unbanip", "2001:db8::/64"]);
     assert!(out.success(), "{out:?}");

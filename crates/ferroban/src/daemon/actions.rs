@@ -46,6 +46,10 @@ pub enum Job {
     Restore(Vec<BanJob>),
     /// `actionban`.
     Ban(Box<BanJob>),
+    /// A ban in force was lengthened: native actions write the element's new remaining time
+    /// (the kernel's timeout would end it early), shell actions run `actionprolong` if they
+    /// have one.
+    Prolong(Box<Ticket>),
     /// `actionunban`.
     Unban(Box<Ticket>),
     /// Reload in place: `actions` is the jail's new list of actions, in order. Kept actions run
@@ -203,6 +207,42 @@ fn element(t: &Ticket, now: f64) -> (HostId, Option<f64>) {
     (t.id.clone(), remaining)
 }
 
+/// Tells every action that the ban of `t` now ends later: a native action writes the element
+/// again with its new remaining time (each backend's `ban` sets the time of an element that is
+/// there already), a shell action runs its `actionprolong` (none: nothing runs, as in fail2ban).
+async fn prolong(
+    jail: &str,
+    actions: &mut [JailAction],
+    t: &Ticket,
+    now: f64,
+    hook: &crate::metrics::JailHook,
+) {
+    for a in actions.iter_mut() {
+        let t0 = std::time::Instant::now();
+        let r = match a {
+            JailAction::Native { fw, .. } => fw
+                .ban(&[element(t, now)])
+                .await
+                .map(|_| true)
+                .map_err(|e| e.to_string()),
+            JailAction::Shell(a) => a.prolong(&info_of(t)).await.map_err(|e| e.to_string()),
+        };
+        if !matches!(r, Ok(false)) {
+            hook.m
+                .action(jail, a.name(), "prolong", t0.elapsed(), r.is_ok());
+        }
+        if let Err(e) = r {
+            flog!(
+                Error,
+                "actions",
+                "Failed to execute prolong jail '{jail}' action '{}' info '{}': {e}",
+                a.name(),
+                t.id
+            );
+        }
+    }
+}
+
 /// Runs every action for `bans`. Once the last action ran for a ban (a shell action: that
 /// ban's command; a native one: the batch's transaction), successfully or not, the fleet may
 /// publish it ([`super::fleet::enforced`]; restored and remote bans have nothing to publish).
@@ -356,6 +396,7 @@ pub async fn worker(
                 }
                 ban_all(&jail, &mut actions, &batch, clock.now(), &hook).await;
             }
+            Job::Prolong(t) => prolong(&jail, &mut actions, &t, clock.now(), &hook).await,
             Job::Unban(t) => {
                 for a in actions.iter_mut() {
                     let t0 = std::time::Instant::now();

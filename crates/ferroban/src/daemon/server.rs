@@ -158,6 +158,7 @@ impl State {
                 Event::Unban(t) if super::fleet::held_remotely(jail.jail.name(), &t.id, now) => {
                     continue;
                 }
+                Event::Prolong(t) => Job::Prolong(Box::new(t)),
                 Event::Unban(t) => Job::Unban(Box::new(t)),
             };
             let _ = jail.jobs.send(job);
@@ -286,7 +287,8 @@ impl State {
             super::fleet::publish_bans(store.as_mut(), jail.name(), &events);
         }
         self.end_store_batch();
-        let n = events.len();
+        // New bans (a re-ban of a banned address lengthens it: not counted, as in fail2ban).
+        let n = events.iter().filter(|e| matches!(e, Event::Ban(_))).count();
         self.metric_events(idx, &events, crate::metrics::BanOrigin::Manual, None);
         self.dispatch(idx, events);
         n

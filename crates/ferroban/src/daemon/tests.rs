@@ -186,11 +186,14 @@ fn a_second_banip_restarts_the_ban_without_counting_it() {
             .is_some()
     );
     clock.advance(100.0);
-    // Not counted, but it now ends a full bantime from the second ban, from the same start.
-    assert!(
-        j.ban_by_hand(id.clone(), clock.now(), Some(&mut store))
-            .is_none()
-    );
+    // Not counted, but it now ends a full bantime from the second ban, from the same start; the
+    // actions are told (the kernel's timeout of a native action must follow).
+    match j.ban_by_hand(id.clone(), clock.now(), Some(&mut store)) {
+        Some(Event::Prolong(t)) => {
+            assert_eq!((t.id.clone(), t.time, t.bantime), (id.clone(), T0, 700.0));
+        }
+        other => panic!("a prolonged ban, not {other:?}"),
+    }
     let b = j.ban_of(&id).unwrap();
     assert_eq!(b.banned_at, T0);
     assert_eq!(b.end(), Some(clock.now() + 600.0));

@@ -68,6 +68,8 @@ impl JailMetrics {
             match e {
                 Event::Ban(t) => self.banned(m, origin, &t.id.to_string(), end_of(t), now, read_at),
                 Event::Unban(t) => self.unbanned(m, reason, &t.id.to_string(), now),
+                // Neither a new ban nor an end: the ban's count and gauges stay.
+                Event::Prolong(_) => {}
             }
         }
     }

@@ -603,6 +603,19 @@ impl Nft {
         )
     }
 
+    /// The `expires` (seconds left, as the kernel lists them) of the elements of set `name` that
+    /// have a timeout.
+    pub fn set_expires(&self, name: &str) -> Vec<u64> {
+        self.items
+            .iter()
+            .filter_map(|i| i.get("set"))
+            .filter(|s| s["name"].as_str() == Some(name))
+            .filter_map(|s| s.get("elem").and_then(|e| e.as_array()))
+            .flatten()
+            .filter_map(|e| e["elem"]["expires"].as_u64())
+            .collect()
+    }
+
     /// The rules (any table/chain) that refer to set `name` (`@name`), as JSON text.
     pub fn rules_using_set(&self, name: &str) -> Vec<String> {
         let needle = format!("\"@{name}\"");
