@@ -744,7 +744,7 @@ impl<'a> Client<'a> {
             ClientAction::Start => self.start_server(),
             ClientAction::Restart => self.restart(),
             ClientAction::RestartJail(rest) => {
-                let mut reload = vec!["reload".to_string(), "--restart".to_string()];
+                let mut reload = vec![cmd::RELOAD.to_string(), "--restart".to_string()];
                 reload.extend(rest.iter().map(|w| w.to_string()));
                 self.reload(reload)
             }
