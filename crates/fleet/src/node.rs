@@ -46,7 +46,10 @@ const PING_EVERY: Duration = Duration::from_millis(750);
 /// Look this often whether the stream has decisions the consumer does not deliver.
 const WATCH_EVERY: Duration = Duration::from_millis(250);
 /// A decision in the stream past the cursor, with the cursor still for this long, means the
-/// consumer is dead (see [`Stall`]): the session ends and follows again from the cursor.
+/// consumer is dead (see [`Stall`]): the stream is then read with direct gets (which any
+/// replica answers) until the consumer delivers again. Ending the session instead waits for a
+/// new consumer, which a cluster creates only once it has a JetStream meta leader again (~6 s
+/// when the dead server was the meta leader).
 const STALL_AFTER: Duration = Duration::from_secs(1);
 
 enum Cmd {
@@ -671,6 +674,8 @@ impl Node {
         let mut watch = tokio::time::interval(WATCH_EVERY);
         watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut stall = Stall::default();
+        // The consumer stalled: the stream is read with direct gets until it delivers again.
+        let mut direct = false;
         let filter = format!("{}.*.dec.>", self.cfg.prefix);
         let mut last_skew = tokio::time::Instant::now();
         let mut last_prune = tokio::time::Instant::now();
@@ -679,13 +684,19 @@ impl Node {
                 m = msgs.next() => {
                     let mut batch = match m {
                         None => return End::Error("the consumer ended".into()),
+                        // Read directly meanwhile; the ordered consumer recreates itself.
+                        Some(Err(_)) if direct => continue,
                         Some(Err(e)) => return nats("consumer")(e),
-                        Some(Ok(m)) => vec![m],
+                        Some(Ok(m)) => vec![consumed(m)],
                     };
+                    if direct {
+                        direct = false;
+                        self.log(Level::Info, "fleet: the consumer delivers again".into());
+                    }
                     let mut failed = None;
                     while batch.len() < BATCH {
                         match msgs.next().now_or_never() {
-                            Some(Some(Ok(m))) => batch.push(m),
+                            Some(Some(Ok(m))) => batch.push(consumed(m)),
                             Some(Some(Err(e))) => {
                                 failed = Some(e.to_string());
                                 break;
@@ -767,18 +778,41 @@ impl Node {
                     {
                         // Unanswered in time: the connection's PINGs decide about the server.
                         Err(_) => continue,
-                        Ok(Ok(m)) => Some(m.sequence),
+                        Ok(Ok(m)) => Some(m),
                         Ok(Err(e)) if e.kind() == jetstream::stream::DirectGetErrorKind::NotFound => None,
                         Ok(Err(_)) => continue,
                     };
-                    if let Some(waited) = stall.observe(cursor, next, tokio::time::Instant::now())
+                    let at = next.as_ref().map(|m| m.sequence);
+                    if let Some(waited) = stall.observe(cursor, at, tokio::time::Instant::now())
                         && waited >= STALL_AFTER
+                        && !direct
                     {
-                        return End::Error(format!(
-                            "consumer stalled: stream message {} not delivered for {:.1} s (its server died?); following again from the cursor {cursor}",
-                            next.unwrap_or_default(),
-                            waited.as_secs_f64()
-                        ));
+                        direct = true;
+                        self.log(
+                            Level::Warning,
+                            format!(
+                                "fleet: consumer stalled: stream message {} not delivered for {:.1} s (its server died?): reading the stream directly from the cursor {cursor} until it delivers again",
+                                at.unwrap_or_default(),
+                                waited.as_secs_f64()
+                            ),
+                        );
+                    }
+                    if direct && let Some(m) = next {
+                        // Up to a batch past the cursor, one direct get each (any replica).
+                        let mut batch = vec![direct_message(m)];
+                        while batch.len() < BATCH {
+                            let after = batch[batch.len() - 1].0 + 1;
+                            match tokio::time::timeout(
+                                WATCH_EVERY * 2,
+                                stream.direct_get_next_for_subject(filter.as_str(), Some(after)),
+                            )
+                            .await
+                            {
+                                Ok(Ok(m)) => batch.push(direct_message(m)),
+                                _ => break,
+                            }
+                        }
+                        self.receive(batch);
                     }
                 }
                 _ = check.tick() => {
@@ -1165,7 +1199,11 @@ impl Node {
     }
 
     /// A batch of stream messages: verify, merge, store with the cursor, hand to the daemon.
-    fn receive(&mut self, batch: Vec<jetstream::Message>) {
+    /// `batch`: (stream sequence, message), from the consumer or read directly; messages at
+    /// or before the cursor (read directly, then delivered by a consumer that came back) are
+    /// skipped.
+    fn receive(&mut self, batch: Vec<(u64, async_nats::Message)>) {
+        let floor = self.st().cursor;
         let now_ms = self.now_ms();
         let skew = self.skew_ms.unwrap_or(0);
         let mut cursor = 0;
@@ -1173,10 +1211,11 @@ impl Node {
         let mut applies = Vec::new();
         let mut rejects: BTreeMap<Reject, u64> = BTreeMap::new();
         let mut seen: BTreeMap<String, (u64, i64)> = BTreeMap::new();
-        for m in &batch {
-            if let Ok(info) = m.info() {
-                cursor = cursor.max(info.stream_sequence);
+        for (seq, m) in &batch {
+            if *seq > 0 && *seq <= floor {
+                continue;
             }
+            cursor = cursor.max(*seq);
             let subject = m.subject.as_str();
             if event::subject_origin(&self.cfg.prefix, subject) == Some(self.cfg.node.as_str()) {
                 continue;
@@ -1296,6 +1335,28 @@ impl Node {
         }
         st.remote_active = live;
     }
+}
+
+/// A consumer's message with its stream sequence (0: unknown).
+fn consumed(m: jetstream::Message) -> (u64, async_nats::Message) {
+    let seq = m.info().map(|i| i.stream_sequence).unwrap_or(0);
+    (seq, m.message)
+}
+
+/// A message read directly from the stream, as a consumer would have delivered it.
+fn direct_message(m: jetstream::message::StreamMessage) -> (u64, async_nats::Message) {
+    (
+        m.sequence,
+        async_nats::Message {
+            subject: m.subject,
+            reply: None,
+            length: m.payload.len(),
+            payload: m.payload,
+            headers: Some(m.headers),
+            status: None,
+            description: None,
+        },
+    )
 }
 
 /// Whether the consumer still delivers: a push consumer lives on one server (an ordered
