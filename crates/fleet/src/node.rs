@@ -762,10 +762,21 @@ impl Node {
                     }
                 }
                 _ = watch.tick() => {
-                    // The client lost its server (it reconnects by itself, but the status
-                    // says so now, and the next session starts on whichever server answers).
-                    if client.connection_state() == async_nats::connection::State::Disconnected {
-                        return End::Error("disconnected from the NATS server".into());
+                    // The client lost its server: the status says so now. The session goes
+                    // on: the client reconnects to another server of the list by itself, and
+                    // until the consumer is back there the stall watch reads directly (a new
+                    // session would wait for a new consumer, i.e. for a meta leader). With no
+                    // server at all, the stream checks fail and end it.
+                    let up = client.connection_state() == async_nats::connection::State::Connected;
+                    {
+                        let mut st = self.st();
+                        if st.connected != up {
+                            st.connected = up;
+                            st.last_error = (!up).then(|| "disconnected from the NATS server".into());
+                        }
+                    }
+                    if !up {
+                        continue;
                     }
                     let cursor = self.st().cursor;
                     // The first decision after the cursor, if any (a direct get: any replica
