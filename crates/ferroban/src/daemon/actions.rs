@@ -49,7 +49,8 @@ pub enum Job {
     /// A ban in force was lengthened: native actions write the element's new remaining time
     /// (the kernel's timeout would end it early), shell actions run `actionprolong` if they
     /// have one.
-    Prolong(Box<Ticket>),
+    /// (The job's `fleet`: the lengthening's publication, reported once the actions ran.)
+    Prolong(Box<BanJob>),
     /// `actionunban`.
     Unban(Box<Ticket>),
     /// Reload in place: `actions` is the jail's new list of actions, in order. Kept actions run
@@ -396,7 +397,11 @@ pub async fn worker(
                 }
                 ban_all(&jail, &mut actions, &batch, clock.now(), &hook).await;
             }
-            Job::Prolong(t) => prolong(&jail, &mut actions, &t, clock.now(), &hook).await,
+            Job::Prolong(b) => {
+                prolong(&jail, &mut actions, &b.ticket, clock.now(), &hook).await;
+                // Enforced here: the fleet may publish the later end.
+                super::fleet::enforced(&jail, std::slice::from_ref(&b));
+            }
             Job::Unban(t) => {
                 for a in actions.iter_mut() {
                     let t0 = std::time::Instant::now();

@@ -264,7 +264,8 @@ pub fn publish_bans(store: Option<&mut Store>, jail: &str, events: &[Event]) {
         return;
     }
     for e in events {
-        if let Event::Ban(t) = e
+        // A lengthened ban is published like a new one: its later end reaches the fleet.
+        if let Event::Ban(t) | Event::Prolong(t) = e
             && !t.restored
             && t.id.is_ip()
             && let Some(tag) = publish(h, store, jail, &t.id.to_string(), Some(end_of(t)))
@@ -777,12 +778,20 @@ pub fn apply_batch(state: &Shared, h: &FleetHandle, batch: Vec<Apply>) {
                     rt.metrics
                         .banned(&metrics, origin, &a.ip, ends_at, now, None);
                 }
-                let _ = rt.jobs.send(Job::Ban(Box::new(BanJob {
+                let job = Box::new(BanJob {
                     ticket: ticket(id, now, ends_at),
                     ipmatches: None,
                     ipjailmatches: None,
                     fleet: None,
-                })));
+                });
+                // Banned here already (remotely or locally, ending earlier): the actions
+                // lengthen it (a native element's timeout; a shell action's actionprolong)
+                // instead of banning it a second time.
+                let _ = rt.jobs.send(if was_held || local_end.is_some() {
+                    Job::Prolong(job)
+                } else {
+                    Job::Ban(job)
+                });
             }
             ApplyKind::Failures { .. } => {}
             ApplyKind::Unban => {

@@ -627,3 +627,76 @@ fn without_a_database_file_a_ban_goes_to_the_publisher_once_its_action_ran() {
         h.stop();
     });
 }
+
+#[test]
+fn a_lengthened_ban_is_published_and_a_remote_extension_is_no_second_ban() {
+    let d = tree("prolong");
+    let dir = d.0.clone();
+    let clock = ManualClock::new(T0);
+    run(async move {
+        let h = fleet(&dir, &clock);
+        let state = state(&dir, &clock);
+        start_jail(&state);
+        // A local ban, then the same address again with a longer bantime: not a new ban, but
+        // its later end is published too (else the other nodes drop it at the first end).
+        let x = HostId::parse("198.51.100.50");
+        assert!(state.borrow_mut().ban_in(0, x.clone()));
+        recorded(&dir, &["ban 198.51.100.50"]).await;
+        wait_for("the ban in the outbox", || h.status().outbox == 1).await;
+        let outbox = || {
+            FleetDb::open(Some(&db(&dir)))
+                .unwrap()
+                .pending(10, 0)
+                .unwrap()
+        };
+        let first = outbox();
+        state.borrow_mut().jails[0].jail.set_bantime(3600.0);
+        clock.set(T0 + 10.0);
+        assert!(!state.borrow_mut().ban_in(0, x), "counted as a new ban");
+        // Unsent, the newer decision on the same subject replaces the first (coalescing).
+        wait_for("the lengthening in the outbox", || {
+            let now = outbox();
+            now.len() == 1 && now[0].oseq > first[0].oseq
+        })
+        .await;
+        let body = String::from_utf8_lossy(&outbox()[0].body).to_string();
+        let end_ms = ((T0 + 10.0 + 3600.0) * 1000.0) as i64;
+        assert!(body.contains(&format!("\"expires_at\":{end_ms}")), "{body}");
+        assert_eq!(h.status().awaiting_enforcement, 0);
+        // A remote ban, then a later end for it from its origin: the actions lengthen it (no
+        // actionprolong here: nothing runs) instead of running actionban a second time.
+        apply_batch(&state, h, vec![ban("198.51.100.51", Some(T0 + 600.0))]);
+        recorded(&dir, &["ban 198.51.100.50", "ban 198.51.100.51"]).await;
+        apply_batch(&state, h, vec![ban("198.51.100.51", Some(T0 + 1200.0))]);
+        // The same for an address banned here that a remote ban outlasts.
+        apply_batch(&state, h, vec![ban("198.51.100.50", Some(T0 + 7200.0))]);
+        // Behind them in the action queue: a new remote ban, so the two jobs above have run.
+        apply_batch(&state, h, vec![ban("198.51.100.52", Some(T0 + 600.0))]);
+        recorded(
+            &dir,
+            &[
+                "ban 198.51.100.50",
+                "ban 198.51.100.51",
+                "ban 198.51.100.52",
+            ],
+        )
+        .await;
+        // The remote ends are in force: the unban timer waits for the latest of each.
+        clock.set(T0 + 1199.0);
+        state.borrow_mut().expire();
+        clock.set(T0 + 3700.0);
+        state.borrow_mut().expire();
+        recorded(
+            &dir,
+            &[
+                "ban 198.51.100.50",
+                "ban 198.51.100.51",
+                "ban 198.51.100.52",
+                "unban 198.51.100.51",
+                "unban 198.51.100.52",
+            ],
+        )
+        .await;
+        h.stop();
+    });
+}

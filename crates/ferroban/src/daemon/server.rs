@@ -158,7 +158,16 @@ impl State {
                 Event::Unban(t) if super::fleet::held_remotely(jail.jail.name(), &t.id, now) => {
                     continue;
                 }
-                Event::Prolong(t) => Job::Prolong(Box::new(t)),
+                Event::Prolong(t) => {
+                    // Published like a ban (its later end), once the actions ran.
+                    let fleet = super::fleet::local_ban(self.store.as_mut(), jail.jail.name(), &t);
+                    Job::Prolong(Box::new(actions::BanJob {
+                        ticket: t,
+                        ipmatches: None,
+                        ipjailmatches: None,
+                        fleet,
+                    }))
+                }
                 Event::Unban(t) => Job::Unban(Box::new(t)),
             };
             let _ = jail.jobs.send(job);
