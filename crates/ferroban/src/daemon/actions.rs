@@ -208,9 +208,10 @@ fn element(t: &Ticket, now: f64) -> (HostId, Option<f64>) {
     (t.id.clone(), remaining)
 }
 
-/// Tells every action that the ban of `t` now ends later: a native action writes the element
-/// again with its new remaining time (each backend's `ban` sets the time of an element that is
-/// there already), a shell action runs its `actionprolong` (none: nothing runs, as in fail2ban).
+/// Tells every action that the ban of `t` now ends later: a native action whose elements carry
+/// timeouts writes the element again with its new remaining time (each backend's `ban` sets the
+/// time of an element that is there already; ufw's rules have none: nothing runs), a shell
+/// action runs its `actionprolong` (none: nothing runs, as in fail2ban).
 async fn prolong(
     jail: &str,
     actions: &mut [JailAction],
@@ -221,6 +222,8 @@ async fn prolong(
     for a in actions.iter_mut() {
         let t0 = std::time::Instant::now();
         let r = match a {
+            // ufw rules carry no time: nothing to lengthen, no command to run.
+            JailAction::Native { fw, .. } if !fw.keeps_timeouts() => Ok(false),
             JailAction::Native { fw, .. } => fw
                 .ban(&[element(t, now)])
                 .await

@@ -156,6 +156,16 @@ impl Firewall {
         }
     }
 
+    /// Whether the elements carry the ban's remaining time (nftables and ipset timeouts): then a
+    /// lengthened ban must be written again, or the kernel ends it at the first end. ufw's rules
+    /// have none (the daemon removes them), so there is nothing to lengthen.
+    pub fn keeps_timeouts(&self) -> bool {
+        match self {
+            Firewall::Nft(_) | Firewall::Ipset(_) => true,
+            Firewall::Ufw(_) => false,
+        }
+    }
+
     pub async fn ban(&self, bans: &[Ban]) -> Result<BanReport, FirewallError> {
         match self {
             Firewall::Nft(b) => b.ban(bans).await,
