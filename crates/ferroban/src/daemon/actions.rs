@@ -208,6 +208,28 @@ fn element(t: &Ticket, now: f64) -> (HostId, Option<f64>) {
     (t.id.clone(), remaining)
 }
 
+/// Accounts for one action command on `id`: its duration and outcome go to the metrics under
+/// `op`, and a failure is logged in fail2ban's words.
+fn account(
+    hook: &crate::metrics::JailHook,
+    jail: &str,
+    action: &str,
+    op: &str,
+    started: std::time::Instant,
+    r: &Result<(), String>,
+    id: &HostId,
+) {
+    hook.m
+        .action(jail, action, op, started.elapsed(), r.is_ok());
+    if let Err(e) = r {
+        flog!(
+            Error,
+            "actions",
+            "Failed to execute {op} jail '{jail}' action '{action}' info '{id}': {e}"
+        );
+    }
+}
+
 /// Tells every action that the ban of `t` now ends later: a native action whose elements carry
 /// timeouts writes the element again with its new remaining time (each backend's `ban` sets the
 /// time of an element that is there already; ufw's rules have none: nothing runs), a shell
@@ -231,18 +253,9 @@ async fn prolong(
                 .map_err(|e| e.to_string()),
             JailAction::Shell(a) => a.prolong(&info_of(t)).await.map_err(|e| e.to_string()),
         };
+        // Nothing ran (no actionprolong, no timeouts): nothing to account for.
         if !matches!(r, Ok(false)) {
-            hook.m
-                .action(jail, a.name(), "prolong", t0.elapsed(), r.is_ok());
-        }
-        if let Err(e) = r {
-            flog!(
-                Error,
-                "actions",
-                "Failed to execute prolong jail '{jail}' action '{}' info '{}': {e}",
-                a.name(),
-                t.id
-            );
+            account(hook, jail, a.name(), "prolong", t0, &r.map(|_| ()), &t.id);
         }
     }
 }
@@ -307,18 +320,8 @@ async fn shell_ban(
         info.ipmatches = b.ipmatches.clone();
         info.ipjailmatches = b.ipjailmatches.clone();
         let t0 = std::time::Instant::now();
-        let r = a.ban(&info).await;
-        hook.m
-            .action(jail, a.name(), "ban", t0.elapsed(), r.is_ok());
-        if let Err(e) = r {
-            flog!(
-                Error,
-                "actions",
-                "Failed to execute ban jail '{jail}' action '{}' info '{}': {e}",
-                a.name(),
-                b.ticket.id
-            );
-        }
+        let r = a.ban(&info).await.map(|_| ()).map_err(|e| e.to_string());
+        account(hook, jail, a.name(), "ban", t0, &r, &b.ticket.id);
         if report {
             super::fleet::enforced(jail, std::slice::from_ref(b));
         }
@@ -419,19 +422,9 @@ pub async fn worker(
                             .map(|_| ())
                             .map_err(|e| e.to_string()),
                     };
-                    hook.m
-                        .action(&jail, a.name(), "unban", t0.elapsed(), r.is_ok());
+                    account(&hook, &jail, a.name(), "unban", t0, &r, &t.id);
                     if r.is_ok() && matches!(a, JailAction::Native { .. }) {
                         hook.m.add_elements(&jail, a.name(), -1);
-                    }
-                    if let Err(e) = r {
-                        flog!(
-                            Error,
-                            "actions",
-                            "Failed to execute unban jail '{jail}' action '{}' info '{}': {e}",
-                            a.name(),
-                            t.id
-                        );
                     }
                 }
             }
