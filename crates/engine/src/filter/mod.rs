@@ -162,9 +162,13 @@ impl FailData {
         }
     }
 
-    /// dict.update(other): every key of `other` overwrites. The keys of `other` are distinct,
-    /// so only the keys `self` had before can be overwritten.
-    fn update_all(&mut self, other: FailData) {
+    /// The prefregex's groups (`self`) updated by a failregex's (`other`), fail2ban 1.1's
+    /// rule: a failregex group that did not take part leaves the prefregex's value (1.0.2's
+    /// plain `dict.update` let it erase the value, so a host captured only by the prefregex
+    /// of 1.1.1's dovecot filter was lost and the line was no failure). A key `self` lacks
+    /// is added even when it did not take part. The keys of `other` are distinct, so only
+    /// the keys `self` had before can be overwritten.
+    fn update_from_failregex(&mut self, other: FailData) {
         let before = self.fields.len();
         self.fields.reserve(other.fields.len());
         for (k, v) in other.fields {
@@ -172,7 +176,11 @@ impl FailData {
                 .iter_mut()
                 .find(|(sk, _)| key_eq(sk, &k))
             {
-                Some(slot) => slot.1 = v,
+                Some(slot) => {
+                    if !matches!(v, GroupValue::None) {
+                        slot.1 = v
+                    }
+                }
                 None => self.fields.push((k, v)),
             }
         }
@@ -871,7 +879,7 @@ impl Filter {
                 pre_groups.clone()
             };
             if let Some(mut merged) = pre {
-                merged.update_all(fail);
+                merged.update_from_failregex(fail);
                 fail = merged;
             }
             // the connection id, in a reused string (the failure moves into the merge)

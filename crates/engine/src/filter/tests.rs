@@ -306,3 +306,23 @@ fn a_match_without_an_id_leaves_an_empty_buffer_to_the_later_regexes() {
     let mut every = filter(&pats, &[], 1, all);
     assert_eq!(ids(&every.process_line(line, NOW)), vec!["somewhere"]);
 }
+
+#[test]
+fn a_host_only_the_prefregex_captured_survives_a_failregex_group_that_did_not_take_part() {
+    // fail2ban 1.1.1's dovecot shape: the address sits in the prefregex (in the worker's
+    // parentheses) and in an optional group of the failregex, absent from this line.
+    let pref = r"^ (?:auth\((?:\S*,<ADDR>(?:,\S*)?)\): )?<F-CONTENT>.+</F-CONTENT>$";
+    let fail = [r"^(?:[a-z]+\(\S*,<ADDR>(?:,\S*)?\): )?[Pp]assword mismatch".to_string()];
+    let mut f = Filter::from_parts(Some(pref), &fail, &[], 1, None, opts()).expect("builds");
+    let r = f.process_line(
+        "2023-11-14 22:00:00 auth(info@example.com,192.0.2.110,sasl:login): Password mismatch",
+        NOW,
+    );
+    assert_eq!(ids(&r), vec!["192.0.2.110"]);
+    // the failregex's own address, when it took part, still wins
+    let r = f.process_line(
+        "2023-11-14 22:00:00 auth(a,192.0.2.1,b): sql(u,192.0.2.2): Password mismatch",
+        NOW,
+    );
+    assert_eq!(ids(&r), vec!["192.0.2.2"]);
+}
