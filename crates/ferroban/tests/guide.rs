@@ -17,6 +17,7 @@ use ferroban_testkit::f2b_root;
 use ferroban_testkit::guide::GUIDE_JAILS;
 use ferroban_testkit::guide_daemon::GuideDaemon;
 use ferroban_testkit::{nginx_now, wait_for};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -31,18 +32,20 @@ fn require_root() {
     );
 }
 
-/// `with_fail2ban`: the configuration dir is a copy of fail2ban's tree plus the guide's files;
-/// otherwise it holds only the guide's two files (ferroban's embedded defaults do the rest).
-fn setup(tag: &str, with_fail2ban: bool) -> GuideDaemon {
-    let base = with_fail2ban.then(|| f2b_root().join("etc/fail2ban"));
+/// `fail2ban_tree`: the configuration dir is a copy of that fail2ban tree (the `etc/fail2ban`
+/// of an unpacked package) plus the guide's files; without one it holds only the guide's two
+/// files (ferroban's embedded defaults do the rest).
+fn setup(tag: &str, fail2ban_tree: Option<&Path>) -> GuideDaemon {
+    let base = fail2ban_tree.map(|root| root.join("etc/fail2ban"));
     let mut s = GuideDaemon::new(BIN, "guide", tag, base.as_deref());
     s.start();
     s
 }
 
-fn run_guide(tag: &str, with_fail2ban: bool) {
+fn run_guide(tag: &str, fail2ban_tree: Option<&Path>) {
     require_root();
-    let s = setup(tag, with_fail2ban);
+    let with_fail2ban = fail2ban_tree.is_some();
+    let s = setup(tag, fail2ban_tree);
     let (code, status) = s.fail2ban_client(&["status"]);
     assert_eq!(code, 0, "{status}");
     let expected = GUIDE_JAILS;
@@ -70,7 +73,17 @@ fn run_guide(tag: &str, with_fail2ban: bool) {
         "{text}"
     );
 
-    // 404s in the guide's access log ban through ufw. (jail.local is read after
+    // The ban action: the guide's `banaction = ufw`, unless the tree overrides it the way
+    // fail2ban itself resolves it. Debian 13's fail2ban 1.1.x ships jail.d/defaults-debian.conf
+    // with `[DEFAULT] banaction = nftables`, read after the guide's jail.d/custom.conf
+    // (alphabetical order), so there the guide's jails ban with nftables; fail2ban's own
+    // client (`-d`) on the same directory is the judge.
+    let action = match fail2ban_tree {
+        Some(root) => reference_action(root, &s.etc()),
+        None => "ufw".to_string(),
+    };
+    eprintln!("{tag}: the guide's jails ban through {action}");
+    // 404s in the guide's access log ban through that action. (jail.local is read after
     // jail.d/custom.conf, so its [DEFAULT] maxretry = 5 wins over custom.conf's 1, as in
     // fail2ban: nginx-4xx bans at the fifth.)
     for i in 0..5 {
@@ -82,16 +95,29 @@ fn run_guide(tag: &str, with_fail2ban: bool) {
             ),
         );
     }
-    wait_for(
-        "a ufw call for 198.51.100.7",
-        Duration::from_secs(10),
-        || s.ufw_calls().contains("198.51.100.7"),
-    );
     let log_path = if with_fail2ban {
         "/var/log/fail2ban.log"
     } else {
         "/var/log/ferroban.log"
     };
+    let enforced = || match action.as_str() {
+        "ufw" => s.ufw_calls(),
+        // the daemon's network namespace: its nftables set
+        "nftables" => s.in_net(&["nft", "list", "ruleset"]).1,
+        other => panic!("the guide test knows no ban action {other:?}"),
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !enforced().contains("198.51.100.7") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "198.51.100.7 not banned through {action} in 10 s; it holds:\n{}\nlog:\n{}",
+            enforced(),
+            s.in_mount(&format!(
+                "grep -v -e ' Found ' -e ' Creating new' {log_path} | tail -60"
+            ))
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let log = s.in_mount(&format!("cat {log_path}"));
     assert!(log.contains("] Ban 198.51.100.7"), "{log}");
     // ignoreip from custom.conf wins.
@@ -114,12 +140,66 @@ fn run_guide(tag: &str, with_fail2ban: bool) {
     assert!(log.contains("Ignore 192.168.1.20"), "{log}");
 }
 
+/// The ban action fail2ban's own client (its `-d` dump, the reference at `root`) gives the stock
+/// jail `nginx-http-auth` of the configuration at `etc`: every guide jail takes its ban action
+/// from `[DEFAULT]`, and this one's filter exists in every fail2ban tree (the reference skips
+/// the jails whose filters only ferroban ships).
+fn reference_action(root: &Path, etc: &Path) -> String {
+    let out = Command::new(ferroban_testkit::f2b_python())
+        .env("PYTHONPATH", root.join("usr/lib/python3/dist-packages"))
+        .arg(root.join("usr/bin/fail2ban-client"))
+        .arg("-c")
+        .arg(etc)
+        .arg("-d")
+        .output()
+        .expect("run the reference's fail2ban-client -d");
+    let dump = String::from_utf8_lossy(&out.stdout);
+    let prefix = "['set', 'nginx-http-auth', 'addaction', '";
+    dump.lines()
+        .find_map(|l| l.strip_prefix(prefix)?.strip_suffix("']"))
+        .unwrap_or_else(|| {
+            panic!(
+                "{} -d gave no action for nginx-http-auth:\n{dump}\n{}",
+                root.display(),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+        .to_string()
+}
+
 #[test]
 fn the_guides_files_run_without_fail2ban_installed() {
-    run_guide("plain", false);
+    run_guide("plain", None);
 }
 
 #[test]
 fn the_guides_files_run_over_fail2bans_tree() {
-    run_guide("f2b", true);
+    run_guide("f2b", Some(&f2b_root()));
+}
+
+/// The tree of a newer fail2ban (`$FERROBAN_F2B_NEWER/<version>`, default `/tmp/f2b/newer`,
+/// filled by scripts/f2b-newer.sh): Debian 13's 1.1.0 and 1.1.1, whose `jail.conf` no longer
+/// defines a ban action (its `paths-debian.conf` does; the guide's `banaction = ufw` wins).
+fn newer_tree(version: &str) -> PathBuf {
+    let root = PathBuf::from(
+        std::env::var("FERROBAN_F2B_NEWER").unwrap_or_else(|_| "/tmp/f2b/newer".into()),
+    )
+    .join(version);
+    assert!(
+        root.join("etc/fail2ban/jail.conf").is_file(),
+        "fail2ban {version} not found at {} (run scripts/f2b-newer.sh as root, or set \
+         FERROBAN_F2B_NEWER)",
+        root.display()
+    );
+    root
+}
+
+#[test]
+fn the_guides_files_run_over_fail2ban_1_1_0s_tree() {
+    run_guide("f2b110", Some(&newer_tree("1.1.0")));
+}
+
+#[test]
+fn the_guides_files_run_over_fail2ban_1_1_1s_tree() {
+    run_guide("f2b111", Some(&newer_tree("1.1.1")));
 }

@@ -1,27 +1,33 @@
-//! Acceptance: fail2ban 1.0.2's annotated sample logs against its own filters, read by ferroban.
+//! Acceptance: fail2ban 1.0.2's annotated sample logs against its own filters, read by ferroban;
+//! and the same for fail2ban 1.1.0 and 1.1.1 (their newer filters and samples).
 //!
-//! The reference tree is read at test time from `FERROBAN_F2B_ROOT` (default `/tmp/f2b/root`,
-//! filled by `scripts/f2b-env.sh`); nothing of it is committed.
+//! The reference trees are read at test time from `FERROBAN_F2B_ROOT` (default `/tmp/f2b/root`,
+//! filled by `scripts/f2b-env.sh`) and `FERROBAN_F2B_NEWER` (default `/tmp/f2b/newer`, filled by
+//! `scripts/f2b-newer.sh`); nothing of them is committed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ferroban::testfilters::{self, TestFiltersOptions};
 use ferroban_testkit::f2b_root;
 
-fn tests_dir(root: &std::path::Path) -> PathBuf {
+fn tests_dir(root: &Path) -> PathBuf {
     root.join("usr/lib/python3/dist-packages/fail2ban/tests")
+}
+
+/// Every stock filter of the tree at `root` against its own samples.
+fn stock_report(root: &Path) -> testfilters::Report {
+    testfilters::run(&TestFiltersOptions {
+        config_dir: root.join("etc/fail2ban"),
+        samples_dir: tests_dir(root).join("files/logs"),
+        filters: Vec::new(),
+    })
+    .unwrap_or_else(|e| panic!("run the samples of {}: {e}", root.display()))
 }
 
 /// Every stock filter with its samples; the known failures are listed so that a new one fails.
 #[test]
 fn stock_filters_pass_their_samples() {
-    let root = f2b_root();
-    let report = testfilters::run(&TestFiltersOptions {
-        config_dir: root.join("etc/fail2ban"),
-        samples_dir: tests_dir(&root).join("files/logs"),
-        filters: Vec::new(),
-    })
-    .expect("run samples");
+    let report = stock_report(&f2b_root());
     let total = report.passed + report.failures.len();
     eprintln!("{}", report.render());
     assert!(total >= 1000, "expected at least 1000 cases, got {total}");
@@ -33,37 +39,31 @@ fn stock_filters_pass_their_samples() {
     );
 }
 
-/// fail2ban's own test filters (`zzz-*`) with their samples.
+/// fail2ban's own test filters (`zzz-*`) of the tree at `root` with their samples.
 ///
 /// They include `common.conf` through a path relative to fail2ban's source tree
 /// (`../../../../../../../config/filter.d/common.conf` in 1.0.2, `../../../../config/...` in
-/// 1.1), which does not exist in the installed package; the test lays them out in a scratch tree
+/// 1.1), which does not exist in the installed package; they are laid out in a scratch tree
 /// where both paths resolve to the stock file.
-#[test]
-fn test_config_filters_pass_their_samples() {
-    let root = f2b_root();
-    let scratch = std::env::temp_dir().join(format!("ferroban-zzz-{}", std::process::id()));
+fn zzz_report(root: &Path, tag: &str) -> testfilters::Report {
+    let scratch = std::env::temp_dir().join(format!("ferroban-zzz-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
-    let common = scratch.join("config/filter.d");
     let cfg = scratch.join("1/2/3/4/5/6");
-    std::fs::create_dir_all(&common).expect("scratch tree");
     std::fs::create_dir_all(cfg.join("filter.d")).expect("scratch tree");
-    std::fs::copy(
-        root.join("etc/fail2ban/filter.d/common.conf"),
-        common.join("common.conf"),
-    )
-    .expect("copy common.conf");
-    // fail2ban 1.1 goes up four levels instead of seven (`../../../../config/filter.d/...`):
-    // the stock file there too, so the same layout serves both.
-    let common11 = scratch.join("1/2/3/config/filter.d");
-    std::fs::create_dir_all(&common11).expect("scratch tree");
-    std::fs::copy(
-        root.join("etc/fail2ban/filter.d/common.conf"),
-        common11.join("common.conf"),
-    )
-    .expect("copy common.conf");
+    // 1.0.2 goes up seven levels, 1.1 four: the stock file at both places.
+    for common in [
+        scratch.join("config/filter.d"),
+        scratch.join("1/2/3/config/filter.d"),
+    ] {
+        std::fs::create_dir_all(&common).expect("scratch tree");
+        std::fs::copy(
+            root.join("etc/fail2ban/filter.d/common.conf"),
+            common.join("common.conf"),
+        )
+        .expect("copy common.conf");
+    }
     let mut filters = Vec::new();
-    for e in std::fs::read_dir(tests_dir(&root).join("config/filter.d"))
+    for e in std::fs::read_dir(tests_dir(root).join("config/filter.d"))
         .expect("list test filters")
         .flatten()
     {
@@ -77,18 +77,76 @@ fn test_config_filters_pass_their_samples() {
     assert_eq!(
         filters.len(),
         2,
-        "fail2ban 1.0.2 ships two zzz-* test filters: {filters:?}"
+        "fail2ban ships two zzz-* test filters in {}: {filters:?}",
+        root.display()
     );
     let report = testfilters::run(&TestFiltersOptions {
         config_dir: cfg,
-        samples_dir: tests_dir(&root).join("files/logs"),
+        samples_dir: tests_dir(root).join("files/logs"),
         filters,
     })
     .expect("run samples");
     let _ = std::fs::remove_dir_all(&scratch);
+    report
+}
+
+/// fail2ban's own test filters (`zzz-*`) with their samples.
+#[test]
+fn test_config_filters_pass_their_samples() {
+    let report = zzz_report(&f2b_root(), "1.0.2");
     eprintln!("{}", report.render());
     assert!(report.passed >= 200, "{}", report.render());
     assert!(report.failures.is_empty(), "{}", report.render());
+}
+
+/// The newer releases' roots: `$FERROBAN_F2B_NEWER/<version>` (default `/tmp/f2b/newer`,
+/// filled by `scripts/f2b-newer.sh`, which `scripts/test.sh` runs).
+fn newer_roots() -> Vec<(String, PathBuf)> {
+    let base = PathBuf::from(
+        std::env::var("FERROBAN_F2B_NEWER").unwrap_or_else(|_| "/tmp/f2b/newer".into()),
+    );
+    ["1.1.0", "1.1.1"]
+        .into_iter()
+        .map(|v| {
+            let root = base.join(v);
+            assert!(
+                root.join("etc/fail2ban/filter.d/sshd.conf").is_file()
+                    && tests_dir(&root).join("files/logs").is_dir(),
+                "fail2ban {v} not found at {} (run scripts/f2b-newer.sh as root, or set \
+                 FERROBAN_F2B_NEWER)",
+                root.display()
+            );
+            (v.to_string(), root)
+        })
+        .collect()
+}
+
+/// fail2ban 1.1.0's and 1.1.1's stock filters (their newer syntax and options included)
+/// against their own, newer, sample logs, and their `zzz-*` test filters: every case passes,
+/// as 1.0.2's do.
+#[test]
+fn newer_releases_pass_their_samples() {
+    for (version, root) in newer_roots() {
+        let stock = stock_report(&root);
+        let total = stock.passed + stock.failures.len();
+        eprintln!("fail2ban {version} stock filters: {}", stock.render());
+        // 1.1.0 ships 1425 cases, 1.1.1 1563: more than 1.0.2's 1381
+        assert!(total > 1381, "fail2ban {version}: only {total} cases");
+        assert!(
+            stock.failures.is_empty(),
+            "fail2ban {version}: {} failures of {total} cases:\n{}",
+            stock.failures.len(),
+            stock.render()
+        );
+        let zzz = zzz_report(&root, &version);
+        eprintln!("fail2ban {version} zzz-* filters: {}", zzz.render());
+        assert!(zzz.passed >= 200, "fail2ban {version}: {}", zzz.render());
+        assert!(
+            zzz.failures.is_empty(),
+            "fail2ban {version}: {}",
+            zzz.render()
+        );
+    }
 }
 
 /// The `ferroban test-filters` command itself, as a user runs it, on the stock tree.
