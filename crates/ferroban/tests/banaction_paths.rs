@@ -345,48 +345,6 @@ fn fail2bans_own_tree_in_the_1_1_1_shape() {
     }
 }
 
-/// The tree of a newer fail2ban release (`$FERROBAN_F2B_NEWER/<version>`, default
-/// `/tmp/f2b/newer`, filled by scripts/f2b-newer.sh).
-fn newer_root(version: &str) -> std::path::PathBuf {
-    let root = std::path::PathBuf::from(
-        std::env::var("FERROBAN_F2B_NEWER").unwrap_or_else(|_| "/tmp/f2b/newer".into()),
-    )
-    .join(version);
-    assert!(
-        root.join("etc/fail2ban/jail.conf").is_file(),
-        "fail2ban {version} not found at {} (run scripts/f2b-newer.sh as root)",
-        root.display()
-    );
-    root
-}
-
-/// `jail -> its actions` as the reference at `root` resolves the configuration at `etc`
-/// (`fail2ban-client -c etc -d`, its `addaction` lines), and its stderr.
-fn reference_actions(
-    root: &std::path::Path,
-    etc: &std::path::Path,
-) -> (Vec<(String, String)>, String) {
-    let out = Command::new(ferroban_testkit::f2b_python())
-        .env("PYTHONPATH", root.join("usr/lib/python3/dist-packages"))
-        .arg(root.join("usr/bin/fail2ban-client"))
-        .arg("-c")
-        .arg(etc)
-        .arg("-d")
-        .output()
-        .expect("run the reference's fail2ban-client -d");
-    let dump = String::from_utf8_lossy(&out.stdout);
-    let mut got: Vec<(String, String)> = dump
-        .lines()
-        .filter_map(|l| {
-            let rest = l.strip_prefix("['set', '")?;
-            let (jail, rest) = rest.split_once("', 'addaction', '")?;
-            Some((jail.to_string(), rest.strip_suffix("']")?.to_string()))
-        })
-        .collect();
-    got.sort();
-    (got, String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
 /// `jail -> its actions` from `ferroban server -t` (its `OK` lines).
 fn our_actions(out: &str) -> Vec<(String, String)> {
     let mut got: Vec<(String, String)> = out
@@ -413,7 +371,7 @@ fn our_actions(out: &str) -> Vec<(String, String)> {
 #[test]
 fn newer_releases_own_trees_resolve_the_ban_actions_as_fail2ban_does() {
     for version in ["1.1.0", "1.1.1"] {
-        let root = newer_root(version);
+        let root = ferroban_testkit::f2b_newer_root(version);
         let t = Tree::new(BIN, "banpaths", &format!("real{version}"), "INFO");
         let ok = Command::new("cp")
             .arg("-a")
@@ -430,7 +388,7 @@ fn newer_releases_own_trees_resolve_the_ban_actions_as_fail2ban_does() {
              [recidive]\nenabled = true\nbackend = systemd\n",
         );
         let compare = |what: &str| {
-            let (want, stderr) = reference_actions(&root, &t.dir);
+            let (want, stderr) = ferroban_testkit::f2b_dump_actions(&root, &t.dir);
             let (code, out) = config_test(&t);
             let ours = our_actions(&out);
             assert_eq!(

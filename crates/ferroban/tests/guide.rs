@@ -17,7 +17,7 @@ use ferroban_testkit::f2b_root;
 use ferroban_testkit::guide::GUIDE_JAILS;
 use ferroban_testkit::guide_daemon::GuideDaemon;
 use ferroban_testkit::{nginx_now, wait_for};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -140,31 +140,21 @@ fn run_guide(tag: &str, fail2ban_tree: Option<&Path>) {
     assert!(log.contains("Ignore 192.168.1.20"), "{log}");
 }
 
-/// The ban action fail2ban's own client (its `-d` dump, the reference at `root`) gives the stock
-/// jail `nginx-http-auth` of the configuration at `etc`: every guide jail takes its ban action
-/// from `[DEFAULT]`, and this one's filter exists in every fail2ban tree (the reference skips
-/// the jails whose filters only ferroban ships).
+/// The ban action fail2ban's own client (the reference at `root`) gives the stock jail
+/// `nginx-http-auth` of the configuration at `etc`: every guide jail takes its ban action from
+/// `[DEFAULT]`, and this one's filter exists in every fail2ban tree (the reference skips the
+/// jails whose filters only ferroban ships).
 fn reference_action(root: &Path, etc: &Path) -> String {
-    let out = Command::new(ferroban_testkit::f2b_python())
-        .env("PYTHONPATH", root.join("usr/lib/python3/dist-packages"))
-        .arg(root.join("usr/bin/fail2ban-client"))
-        .arg("-c")
-        .arg(etc)
-        .arg("-d")
-        .output()
-        .expect("run the reference's fail2ban-client -d");
-    let dump = String::from_utf8_lossy(&out.stdout);
-    let prefix = "['set', 'nginx-http-auth', 'addaction', '";
-    dump.lines()
-        .find_map(|l| l.strip_prefix(prefix)?.strip_suffix("']"))
+    let (actions, stderr) = ferroban_testkit::f2b_dump_actions(root, etc);
+    actions
+        .into_iter()
+        .find_map(|(jail, action)| (jail == "nginx-http-auth").then_some(action))
         .unwrap_or_else(|| {
             panic!(
-                "{} -d gave no action for nginx-http-auth:\n{dump}\n{}",
-                root.display(),
-                String::from_utf8_lossy(&out.stderr)
+                "{} -d gave no action for nginx-http-auth:\n{stderr}",
+                root.display()
             )
         })
-        .to_string()
 }
 
 #[test]
@@ -177,29 +167,12 @@ fn the_guides_files_run_over_fail2bans_tree() {
     run_guide("f2b", Some(&f2b_root()));
 }
 
-/// The tree of a newer fail2ban (`$FERROBAN_F2B_NEWER/<version>`, default `/tmp/f2b/newer`,
-/// filled by scripts/f2b-newer.sh): Debian 13's 1.1.0 and 1.1.1, whose `jail.conf` no longer
-/// defines a ban action (its `paths-debian.conf` does; the guide's `banaction = ufw` wins).
-fn newer_tree(version: &str) -> PathBuf {
-    let root = PathBuf::from(
-        std::env::var("FERROBAN_F2B_NEWER").unwrap_or_else(|_| "/tmp/f2b/newer".into()),
-    )
-    .join(version);
-    assert!(
-        root.join("etc/fail2ban/jail.conf").is_file(),
-        "fail2ban {version} not found at {} (run scripts/f2b-newer.sh as root, or set \
-         FERROBAN_F2B_NEWER)",
-        root.display()
-    );
-    root
-}
-
 #[test]
 fn the_guides_files_run_over_fail2ban_1_1_0s_tree() {
-    run_guide("f2b110", Some(&newer_tree("1.1.0")));
+    run_guide("f2b110", Some(&ferroban_testkit::f2b_newer_root("1.1.0")));
 }
 
 #[test]
 fn the_guides_files_run_over_fail2ban_1_1_1s_tree() {
-    run_guide("f2b111", Some(&newer_tree("1.1.1")));
+    run_guide("f2b111", Some(&ferroban_testkit::f2b_newer_root("1.1.1")));
 }

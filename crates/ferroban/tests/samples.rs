@@ -99,34 +99,13 @@ fn test_config_filters_pass_their_samples() {
     assert!(report.failures.is_empty(), "{}", report.render());
 }
 
-/// The newer releases' roots: `$FERROBAN_F2B_NEWER/<version>` (default `/tmp/f2b/newer`,
-/// filled by `scripts/f2b-newer.sh`, which `scripts/test.sh` runs).
-fn newer_roots() -> Vec<(String, PathBuf)> {
-    let base = PathBuf::from(
-        std::env::var("FERROBAN_F2B_NEWER").unwrap_or_else(|_| "/tmp/f2b/newer".into()),
-    );
-    ["1.1.0", "1.1.1"]
-        .into_iter()
-        .map(|v| {
-            let root = base.join(v);
-            assert!(
-                root.join("etc/fail2ban/filter.d/sshd.conf").is_file()
-                    && tests_dir(&root).join("files/logs").is_dir(),
-                "fail2ban {v} not found at {} (run scripts/f2b-newer.sh as root, or set \
-                 FERROBAN_F2B_NEWER)",
-                root.display()
-            );
-            (v.to_string(), root)
-        })
-        .collect()
-}
-
 /// fail2ban 1.1.0's and 1.1.1's stock filters (their newer syntax and options included)
 /// against their own, newer, sample logs, and their `zzz-*` test filters: every case passes,
 /// as 1.0.2's do.
 #[test]
 fn newer_releases_pass_their_samples() {
-    for (version, root) in newer_roots() {
+    for version in ["1.1.0", "1.1.1"] {
+        let root = ferroban_testkit::f2b_newer_root(version);
         let stock = stock_report(&root);
         let total = stock.passed + stock.failures.len();
         eprintln!("fail2ban {version} stock filters: {}", stock.render());
@@ -138,7 +117,7 @@ fn newer_releases_pass_their_samples() {
             stock.failures.len(),
             stock.render()
         );
-        let zzz = zzz_report(&root, &version);
+        let zzz = zzz_report(&root, version);
         eprintln!("fail2ban {version} zzz-* filters: {}", zzz.render());
         assert!(zzz.passed >= 200, "fail2ban {version}: {}", zzz.render());
         assert!(

@@ -10,7 +10,9 @@
 //! - [`guide`]: the classic fail2ban guide's `jail.local` and `jail.d/custom.conf`, verbatim;
 //! - [`guide_daemon`]: those files run by a daemon in private mount and network namespaces;
 //! - [`f2b_root`] / [`f2b_python`] / [`f2b_command`]: the fail2ban 1.0.2 reference unpacked by
-//!   scripts/f2b-env.sh, and the Python that runs its programs.
+//!   scripts/f2b-env.sh, and the Python that runs its programs; [`f2b_newer_root`]: fail2ban
+//!   1.1.0 and 1.1.1 unpacked by scripts/f2b-newer.sh; [`f2b_dump_actions`]: the ban actions
+//!   a reference's own client resolves for a configuration directory.
 //!
 //! The binary under test is passed in (`env!("CARGO_BIN_EXE_ferroban")` exists only in the
 //! ferroban crate's own tests).
@@ -35,6 +37,51 @@ pub fn f2b_root() -> PathBuf {
         root.display()
     );
     root
+}
+
+/// A newer fail2ban release (`"1.1.0"`, `"1.1.1"`) unpacked by scripts/f2b-newer.sh:
+/// `$FERROBAN_F2B_NEWER/<version>`, default /tmp/f2b/newer. Panics with how to get it when it
+/// is missing.
+pub fn f2b_newer_root(version: &str) -> PathBuf {
+    let root = PathBuf::from(
+        std::env::var("FERROBAN_F2B_NEWER").unwrap_or_else(|_| "/tmp/f2b/newer".to_string()),
+    )
+    .join(version);
+    assert!(
+        root.join("etc/fail2ban/jail.conf").is_file()
+            && root
+                .join("usr/lib/python3/dist-packages/fail2ban/tests/files/logs")
+                .is_dir(),
+        "fail2ban {version} not found at {} (run scripts/f2b-newer.sh as root, or set \
+         FERROBAN_F2B_NEWER)",
+        root.display()
+    );
+    root
+}
+
+/// The ban actions the reference unpacked at `root` (its own `fail2ban-client -c ETC -d`)
+/// gives the jails of the configuration directory `etc`: its `addaction` lines as
+/// `(jail, action)`, sorted, and the client's stderr (the jails it refused, and why).
+pub fn f2b_dump_actions(root: &Path, etc: &Path) -> (Vec<(String, String)>, String) {
+    let out = Command::new(f2b_python())
+        .env("PYTHONPATH", root.join("usr/lib/python3/dist-packages"))
+        .arg(root.join("usr/bin/fail2ban-client"))
+        .arg("-c")
+        .arg(etc)
+        .arg("-d")
+        .output()
+        .expect("run the reference's fail2ban-client -d");
+    let dump = String::from_utf8_lossy(&out.stdout);
+    let mut got: Vec<(String, String)> = dump
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("['set', '")?;
+            let (jail, rest) = rest.split_once("', 'addaction', '")?;
+            Some((jail.to_string(), rest.strip_suffix("']")?.to_string()))
+        })
+        .collect();
+    got.sort();
+    (got, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// The Python that runs the reference: `$FERROBAN_F2B_PYTHON`, default Debian's /usr/bin/python3.
