@@ -37,7 +37,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use jiff::tz::TimeZone;
 use memo::Memo;
 use others::Others;
-use regex::CaptureLocations;
 
 use pattern::defaults::{self, Spec};
 use pattern::{LINE_BEGIN, LINE_END};
@@ -88,7 +87,7 @@ pub struct DateHit {
 #[derive(Debug)]
 struct Slot {
     template: Arc<Template>,
-    locations: Option<CaptureLocations>,
+    locations: template::Locations,
     /// Fields of the last native match.
     fields: strptime::Fields,
     /// Lines this template won.
@@ -106,7 +105,7 @@ struct Slot {
 impl Slot {
     fn new(template: Arc<Template>) -> Slot {
         Slot {
-            locations: None,
+            locations: template::Locations::default(),
             fields: strptime::Fields::default(),
             template,
             hits: 0,
@@ -876,7 +875,7 @@ impl DateDetector {
         let slot = &self.slots[i];
         let time = slot
             .template
-            .time(line, &hit, slot.locations.as_ref(), &slot.fields, &mut ctx);
+            .time(line, &hit, &slot.locations, &slot.fields, &mut ctx);
         if cacheable {
             let c = self.time_cache.get_or_insert_with(|| TimeCache {
                 template: Arc::clone(&slot.template),
