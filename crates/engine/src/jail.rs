@@ -293,7 +293,7 @@ impl std::fmt::Debug for Jail {
 fn group_text(v: &GroupValue) -> Option<String> {
     match v {
         GroupValue::None => None,
-        GroupValue::Str(s) => Some(s.clone()),
+        GroupValue::Str(s) => Some(s.to_string()),
         GroupValue::Tuple(t) => t.iter().flatten().next().cloned(),
     }
 }

@@ -502,7 +502,7 @@ fn compare_field(f: &Failure, key: &str, want: &Value) -> Result<(), String> {
             if key == "host" {
                 return host_equal(&HostId::parse(s), want);
             }
-            if want.as_str() == Some(s.as_str()) {
+            if want.as_str() == Some(&**s) {
                 Ok(())
             } else {
                 Err(format!("{s:?}"))

@@ -103,11 +103,15 @@ pub struct RegexOptions {
 pub enum GroupValue {
     /// The group did not participate in the match.
     None,
-    /// The matched text.
-    Str(String),
+    /// The matched text (shared: a failure's fields are copied into the multi-line cache
+    /// and into merged failures without copying their text).
+    Str(Text),
     /// A `tuple_*` combination.
     Tuple(Vec<Option<String>>),
 }
+
+/// A group's text as [`GroupValue::Str`] holds it.
+pub type Text = Arc<str>;
 
 /// A group name as [`Captures::groups`] reports it: shared with the regex, so a match costs
 /// no copy of its names.
@@ -252,8 +256,9 @@ thread_local! {
 #[derive(Debug, Clone)]
 pub struct Captures<'h> {
     haystack: &'h str,
-    /// Span of group `i` (0 = whole match).
-    spans: Vec<Option<(usize, usize)>>,
+    /// Span of group `i` (0 = whole match): the caller's when it searched with
+    /// [`Regex::search_spans`] (no copy), else the search's.
+    spans: std::borrow::Cow<'h, [Option<(usize, usize)>]>,
     shared: Arc<Shared>,
 }
 
@@ -439,7 +444,7 @@ impl Regex {
         let spans = self.spans(haystack)?;
         Some(Captures {
             haystack,
-            spans,
+            spans: spans.into(),
             shared: Arc::clone(&self.inner.shared),
         })
     }
@@ -508,7 +513,7 @@ impl Regex {
         let exact = self.inner.derived().gate.exact_for(haystack)?;
         Some(linear_spans(exact, haystack).map(|spans| Captures {
             haystack,
-            spans,
+            spans: spans.into(),
             shared: Arc::clone(&self.inner.shared),
         }))
     }
@@ -581,15 +586,16 @@ impl Regex {
         }
     }
 
-    /// The [`Captures`] of a match found by [`Regex::search_spans`] on the same `haystack`.
+    /// The [`Captures`] of a match found by [`Regex::search_spans`] on the same `haystack`
+    /// (they borrow `spans`, no copy).
     pub fn captures_from_spans<'h>(
         &self,
         haystack: &'h str,
-        spans: &[Option<(usize, usize)>],
+        spans: &'h [Option<(usize, usize)>],
     ) -> Captures<'h> {
         Captures {
             haystack,
-            spans: spans.to_vec(),
+            spans: std::borrow::Cow::Borrowed(spans),
             shared: Arc::clone(&self.inner.shared),
         }
     }
@@ -601,7 +607,7 @@ impl Regex {
     ) -> Captures<'h> {
         Captures {
             haystack,
-            spans,
+            spans: spans.into(),
             shared: Arc::clone(&self.inner.shared),
         }
     }
@@ -699,6 +705,19 @@ impl<'h> Captures<'h> {
         let mut out: Vec<(Name, GroupValue)> = Vec::with_capacity(
             self.shared.keys.len() + self.shared.alt.len() + self.shared.tuple.len(),
         );
+        self.fill_groups(skip, &mut out);
+        out
+    }
+
+    /// [`Captures::groups`] into `out` (cleared first): a reused vector costs no allocation
+    /// for the list itself.
+    pub fn groups_into(&self, out: &mut Vec<(Name, GroupValue)>) {
+        out.clear();
+        self.fill_groups(None, out);
+    }
+
+    /// The body of [`Captures::groups_except`], into an empty `out`.
+    fn fill_groups(&self, skip: Option<usize>, out: &mut Vec<(Name, GroupValue)>) {
         for (i, n) in self.shared.keys.iter().enumerate() {
             if skip == Some(i + 1) {
                 continue;
@@ -706,7 +725,7 @@ impl<'h> Captures<'h> {
             if let Some(n) = n {
                 let v = self
                     .get(i + 1)
-                    .map_or(GroupValue::None, |s| GroupValue::Str(s.to_string()));
+                    .map_or(GroupValue::None, |s| GroupValue::Str(Text::from(s)));
                 out.push((n.clone(), v));
             }
         }
@@ -723,15 +742,15 @@ impl<'h> Captures<'h> {
             if v.is_empty() {
                 continue;
             }
-            match slot(&out, n) {
+            match slot(out, n) {
                 Some(i) if truthy(&out[i].1) => {}
-                Some(i) => out[i].1 = GroupValue::Str(v.to_string()),
-                None => out.push((n.clone(), GroupValue::Str(v.to_string()))),
+                Some(i) => out[i].1 = GroupValue::Str(Text::from(v)),
+                None => out.push((n.clone(), GroupValue::Str(Text::from(v)))),
             }
         }
         for (k, n) in &self.shared.tuple {
             let v = self.name(k).map(str::to_string);
-            match slot(&out, n) {
+            match slot(out, n) {
                 Some(i) => {
                     let new = match std::mem::replace(&mut out[i].1, GroupValue::None) {
                         GroupValue::Tuple(mut t) => {
@@ -739,14 +758,13 @@ impl<'h> Captures<'h> {
                             t
                         }
                         GroupValue::None => vec![None, v],
-                        GroupValue::Str(s) => vec![Some(s), v],
+                        GroupValue::Str(s) => vec![Some(s.to_string()), v],
                     };
                     out[i].1 = GroupValue::Tuple(new);
                 }
                 None => out.push((n.clone(), GroupValue::Tuple(vec![None, v]))),
             }
         }
-        out
     }
 }
 

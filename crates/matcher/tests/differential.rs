@@ -53,7 +53,7 @@ fn groups_json(g: Vec<(ferroban_matcher::Name, GroupValue)>) -> Map<String, Valu
         .map(|(k, v)| {
             let v = match v {
                 GroupValue::None => Value::Null,
-                GroupValue::Str(s) => Value::String(s),
+                GroupValue::Str(s) => Value::String(s.to_string()),
                 GroupValue::Tuple(t) => Value::Array(
                     t.into_iter()
                         .map(|x| x.map_or(Value::Null, Value::String))

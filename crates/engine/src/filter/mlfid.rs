@@ -6,6 +6,7 @@
 //! which an entry replaced or removed since leaves a stale slot, skipped when it comes up.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use super::FailData;
@@ -17,8 +18,48 @@ struct Entry {
     seq: u64,
 }
 
+/// A word-at-a-time multiplicative hash of the connection ids (SipHash cost more than the
+/// rest of a lookup). Not keyed: a crafted set of colliding ids costs at most a scan of the
+/// cache, which holds `max_count` (100) entries.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl KeyHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for KeyHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        // the high bits pick hashbrown's control bytes: fold the low ones in
+        self.0 ^ (self.0 >> 29)
+    }
+}
+
 pub(super) struct MlfidCache {
-    entries: HashMap<Arc<str>, Entry>,
+    entries: HashMap<Arc<str>, Entry, BuildHasherDefault<KeyHasher>>,
     /// `(creation number, key)` oldest first; a slot whose number differs from its entry's
     /// (or whose entry is gone) is stale.
     order: VecDeque<(u64, Arc<str>)>,
@@ -39,7 +80,7 @@ impl std::fmt::Debug for MlfidCache {
 impl MlfidCache {
     pub(super) fn new(max_count: usize, max_age: f64) -> Self {
         MlfidCache {
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             order: VecDeque::new(),
             next_seq: 0,
             max_count,

@@ -19,7 +19,8 @@ use std::sync::Arc;
 use ferroban_config::FilterDef;
 use ferroban_date::DateDetector;
 use ferroban_matcher::{
-    Captures, GateSet, GateSetScratch, GroupValue, Name, Prefilter, Regex, RegexOptions, UseDns,
+    Captures, GateSet, GateSetScratch, GroupValue, Name, Prefilter, Regex, RegexOptions, Text,
+    UseDns,
 };
 
 use crate::ip::{Family, HostId};
@@ -125,6 +126,11 @@ impl FailData {
 
     /// A field's text, `None` when absent, not participating or a tuple.
     pub fn get_str(&self, key: &str) -> Option<&str> {
+        self.get_text(key).map(|s| &**s)
+    }
+
+    /// [`FailData::get_str`], shared (a copy costs no allocation).
+    pub fn get_text(&self, key: &str) -> Option<&Text> {
         match self.get(key) {
             Some(GroupValue::Str(s)) => Some(s),
             _ => None,
@@ -167,11 +173,11 @@ impl FailData {
     /// plain `dict.update` let it erase the value, so a host captured only by the prefregex
     /// of 1.1.1's dovecot filter was lost and the line was no failure). A key `self` lacks
     /// is added even when it did not take part. The keys of `other` are distinct, so only
-    /// the keys `self` had before can be overwritten.
-    fn update_from_failregex(&mut self, other: FailData) {
+    /// the keys `self` had before can be overwritten. `other` is left empty.
+    fn update_from_failregex(&mut self, other: &mut Vec<(Name, GroupValue)>) {
         let before = self.fields.len();
-        self.fields.reserve(other.fields.len());
-        for (k, v) in other.fields {
+        self.fields.reserve(other.len());
+        for (k, v) in other.drain(..) {
             match self.fields[..before]
                 .iter_mut()
                 .find(|(sk, _)| key_eq(sk, &k))
@@ -212,12 +218,8 @@ impl FailData {
 
     /// Adds the current `user` to `users`; returns the number of users known (0 when the set is absent).
     fn update_users(&mut self) -> usize {
-        let user = self
-            .get_str("user")
-            .filter(|u| !u.is_empty())
-            .map(str::to_string);
-        if let Some(user) = user {
-            self.users.get_or_insert_with(BTreeSet::new).insert(user);
+        if let Some(user) = self.get_text("user").filter(|u| !u.is_empty()).cloned() {
+            add_user(&mut self.users, &user);
         }
         self.users.as_ref().map_or(0, BTreeSet::len)
     }
@@ -225,6 +227,14 @@ impl FailData {
     /// Number of lines that make up the failure.
     pub fn attempts(&self) -> usize {
         self.matches.as_ref().map_or(0, Vec::len)
+    }
+}
+
+/// Adds `user` to `users` (created when absent), copying the text only when it is new.
+fn add_user(users: &mut Option<BTreeSet<String>>, user: &str) {
+    let set = users.get_or_insert_with(BTreeSet::new);
+    if !set.contains(user) {
+        set.insert(user.to_string());
     }
 }
 
@@ -360,6 +370,8 @@ pub struct Filter {
     scratch: String,
     /// Reused text of the current line's connection id (`<F-MLFID>`).
     mlfid_key: String,
+    /// Reused list of a failregex's groups (merged into the prefregex's).
+    group_scratch: Vec<(Name, GroupValue)>,
     resolver: Resolver,
     /// The filter is following new lines (not catching up at start): odd dates are taken as "now".
     pub in_operation: bool,
@@ -472,6 +484,7 @@ impl Filter {
             mlfid: MlfidCache::new(100, 300.0),
             scratch: String::new(),
             mlfid_key: String::new(),
+            group_scratch: Vec::new(),
             resolver: system_resolver(),
             in_operation: true,
         })
@@ -746,7 +759,7 @@ impl Filter {
             let content: Option<std::borrow::Cow<'_, str>> = match in_place {
                 Some(ci) => caps.get(ci).map(std::borrow::Cow::Borrowed),
                 None => match groups.pop("content") {
-                    Some(GroupValue::Str(c)) => Some(std::borrow::Cow::Owned(c)),
+                    Some(GroupValue::Str(c)) => Some(std::borrow::Cow::Owned(c.to_string())),
                     _ => None,
                 },
             };
@@ -819,9 +832,18 @@ impl Filter {
             let Some(caps) = caps else {
                 continue;
             };
-            let (matched, unmatched) = split_matched(&caps, haystack, org);
+            // One line per buffer: the match covers it (no copies of the line list).
+            let (matched_multi, unmatched) = if multi {
+                split_matched(&caps, haystack, org)
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            let matched: &[Line] = if multi { &matched_multi } else { org };
+            // The groups go into a reused list (moved out below only without a prefregex).
+            let mut fields = std::mem::take(&mut self.group_scratch);
+            caps.groups_into(&mut fields);
             let mut fail = FailData {
-                fields: caps.groups(),
+                fields,
                 ..FailData::default()
             };
             drop(caps);
@@ -829,7 +851,7 @@ impl Filter {
             if !self.ignoreregex.is_empty() {
                 let matched_text;
                 let ignore_buf = if multi {
-                    matched_text = lines_buf(&matched);
+                    matched_text = lines_buf(matched);
                     matched_text.as_str()
                 } else {
                     haystack
@@ -867,19 +889,17 @@ impl Filter {
                 screened = false;
                 first_spans = false;
             }
-            // The prefregex's groups are copied only when a later failregex may still use
-            // them (the haystack, and so the candidates, stay the same when all are checked).
-            let last_use = self.opts.check_all_regex
-                && !multi
-                && buf.is_some()
-                && !self.candidates[index + 1..].contains(&true);
-            let pre = if last_use {
-                pre_groups.take()
-            } else {
-                pre_groups.clone()
-            };
-            if let Some(mut merged) = pre {
-                merged.update_from_failregex(fail);
+            // The prefregex's groups (shared texts: a copy allocates only the list) updated by
+            // the failregex's; the failregex's list goes back to be reused.
+            if let Some(pre) = &pre_groups {
+                let mut merged = FailData {
+                    fields: Vec::with_capacity(pre.fields.len() + fail.fields.len()),
+                    ..FailData::default()
+                };
+                merged.fields.extend(pre.fields.iter().cloned());
+                let mut groups = std::mem::take(&mut fail.fields);
+                merged.update_from_failregex(&mut groups);
+                self.group_scratch = groups;
                 fail = merged;
             }
             // the connection id, in a reused string (the failure moves into the merge)
@@ -887,7 +907,7 @@ impl Filter {
             let has_mlfid = fail.get_str("mlfid").map(|k| key.push_str(k)).is_some();
             let mut write_back = false;
             if has_mlfid {
-                let (merged, keep) = self.merge_failure(&key, fail, &matched, now);
+                let (merged, keep) = self.merge_failure(&key, fail, matched, now);
                 fail = merged;
                 write_back = keep;
                 if fail.truthy("nofail") && !self.opts.check_all_regex {
@@ -902,7 +922,7 @@ impl Filter {
                 fail.matches = Some(m);
             }
 
-            let mut fid = fail.get_str("fid").map(str::to_string);
+            let mut fid = fail.get_text("fid").cloned();
             let mut raw = raw_default;
             let mut family = Family::Any;
             let mut prefix: Option<u8> = None;
@@ -910,19 +930,19 @@ impl Filter {
                 .get_str("cidr")
                 .filter(|c| !c.is_empty())
                 .and_then(|c| c.parse::<u8>().ok());
-            let host: Option<String>;
-            if let Some(ip) = fail.get_str("ip4") {
-                host = Some(ip.to_string());
+            let host: Option<Text>;
+            if let Some(ip) = fail.get_text("ip4") {
+                host = Some(ip.clone());
                 family = Family::V4;
                 prefix = cidr;
                 raw = true;
-            } else if let Some(ip) = fail.get_str("ip6") {
-                host = Some(ip.to_string());
+            } else if let Some(ip) = fail.get_text("ip6") {
+                host = Some(ip.clone());
                 family = Family::V6;
                 prefix = cidr;
                 raw = true;
-            } else if let Some(dns) = fail.get_str("dns") {
-                host = Some(dns.to_string());
+            } else if let Some(dns) = fail.get_text("dns") {
+                host = Some(dns.clone());
             } else {
                 if fid.is_none() && !has_mlfid {
                     // No id at all: only possible with an unusual regex; fail2ban reports an error.
@@ -932,7 +952,7 @@ impl Filter {
                 raw = true;
             }
             let mut host_name = None;
-            let ids: Vec<Option<HostId>> = match host {
+            let ids = match host {
                 None => {
                     fail.mlfpending = true;
                     if !self.opts.check_all_regex && self.opts.ignore_pending {
@@ -941,7 +961,7 @@ impl Filter {
                         }
                         break;
                     }
-                    vec![None]
+                    Ids::One(Some(None))
                 }
                 Some(h) if raw => {
                     let id = match fid.take() {
@@ -955,25 +975,25 @@ impl Filter {
                         }
                         _ => HostId::with_prefix(&h, family, prefix),
                     };
-                    vec![Some(id)]
+                    Ids::One(Some(Some(id)))
                 }
                 Some(h)
                     if self.opts.defer_dns
                         && matches!(self.opts.use_dns, UseDns::Yes | UseDns::Warn)
                         && !HostId::parse(&h).is_ip() =>
                 {
-                    host_name = Some(h);
-                    vec![None]
+                    host_name = Some(h.to_string());
+                    Ids::One(Some(None))
                 }
-                Some(h) => self.text_to_ip(&h).into_iter().map(Some).collect(),
+                Some(h) => Ids::Many(self.text_to_ip(&h).into_iter()),
             };
             if write_back {
                 self.mlfid.update(&key, fail.clone());
             }
-            let last = ids.len().saturating_sub(1);
-            for (j, id) in ids.into_iter().enumerate() {
+            let mut ids = ids.peekable();
+            while let Some(id) = ids.next() {
                 // the last failure takes the data, the others a copy
-                let data = if j == last {
+                let data = if ids.peek().is_none() {
                     std::mem::take(&mut fail)
                 } else {
                     fail.clone()
@@ -1144,9 +1164,8 @@ impl Filter {
         // back (`update`) unless the entry is forgotten.
         match self.mlfid.take(key, now) {
             Some(mut cached) => {
-                let user = fail.get_str("user").map(str::to_string);
-                if let Some(u) = user.filter(|u| !u.is_empty()) {
-                    cached.users.get_or_insert_with(BTreeSet::new).insert(u);
+                if let Some(u) = fail.get_str("user").filter(|u| !u.is_empty()) {
+                    add_user(&mut cached.users, u);
                 }
                 users = cached.users.as_ref().map_or(0, BTreeSet::len);
                 if truthy(cached.pop("nofail").as_ref()) {
@@ -1193,6 +1212,23 @@ impl Filter {
             fail.nofail_matches = Some(m);
         }
         (fail, flags & FORGET == 0)
+    }
+}
+
+/// The ids one failure counts for: one (no list), or the addresses of a host name.
+enum Ids {
+    One(Option<Option<HostId>>),
+    Many(std::vec::IntoIter<HostId>),
+}
+
+impl Iterator for Ids {
+    type Item = Option<HostId>;
+
+    fn next(&mut self) -> Option<Option<HostId>> {
+        match self {
+            Ids::One(id) => id.take(),
+            Ids::Many(addrs) => addrs.next().map(Some),
+        }
     }
 }
 

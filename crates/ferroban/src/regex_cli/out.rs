@@ -52,7 +52,7 @@ pub fn py_dict(fields: &[(ferroban_matcher::Name, GroupValue)]) -> String {
 fn plain_value(v: Option<&GroupValue>) -> String {
     match v {
         None | Some(GroupValue::None) => "None".into(),
-        Some(GroupValue::Str(s)) => s.clone(),
+        Some(GroupValue::Str(s)) => s.to_string(),
         Some(t) => py_value(t),
     }
 }
@@ -166,7 +166,7 @@ fn substitute(template: &str, f: &Failure, msg: Option<&str>) -> String {
 fn json_value(v: &GroupValue) -> Value {
     match v {
         GroupValue::None => Value::Null,
-        GroupValue::Str(s) => Value::String(s.clone()),
+        GroupValue::Str(s) => Value::String(s.to_string()),
         GroupValue::Tuple(t) => Value::Array(
             t.iter()
                 .map(|x| x.as_ref().map_or(Value::Null, |s| Value::String(s.clone())))
