@@ -14,6 +14,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::rule::{BlockType, PortMatch, Protocol, check_jail_name};
 use super::{
@@ -94,7 +95,7 @@ impl UfwBackend {
     pub async fn start(&self) -> Result<(), FirewallError> {
         check_jail_name(self.jail())?;
         self.clauses()?;
-        let stdout = shared_status(&self.runner).await?;
+        let stdout = shared_read(&self.runner, &["ufw", "status"]).await?;
         if !stdout.contains("Status: active") {
             return Err(FirewallError::State(format!(
                 "jail '{}': ufw is not active (`ufw status` says {:?}): its rules would not be \
@@ -128,7 +129,12 @@ impl UfwBackend {
             if comment {
                 argv.extend(["comment", &c]);
             }
-            self.runner.run(&argv, None).await?;
+            // Readings in flight from now on cannot be shared with later readers (before and
+            // after: the change may land while one runs).
+            RULE_CHANGES.fetch_add(1, Ordering::SeqCst);
+            let r = self.runner.run(&argv, None).await;
+            RULE_CHANGES.fetch_add(1, Ordering::SeqCst);
+            r?;
         }
         Ok(())
     }
@@ -157,11 +163,11 @@ impl UfwBackend {
     /// The ids this jail's rules block (in `ufw show added`), found by the jail's comment.
     async fn listed(&self) -> Result<Vec<HostId>, FirewallError> {
         let argv = ["ufw", "show", "added"];
-        let out = self.runner.run(&argv, None).await?;
+        let stdout = shared_read(&self.runner, &argv).await?;
         let tag = format!("comment '{}'", self.comment());
         let mut seen = HashSet::new();
         let mut ids = Vec::new();
-        for line in out.stdout.lines().filter(|l| l.trim_end().ends_with(&tag)) {
+        for line in stdout.lines().filter(|l| l.trim_end().ends_with(&tag)) {
             let mut words = line.split_whitespace();
             let from = words
                 .by_ref()
@@ -250,45 +256,60 @@ fn resolve(services: &str, port: &str, proto: Protocol) -> Option<String> {
     None
 }
 
-/// One `ufw status` in flight: its runner's prefix and the answer it will give.
-type StatusCheck = (
+/// One reading of ufw in flight (`ufw status`, `ufw show added`): its runner's prefix, its
+/// command, the [`RULE_CHANGES`] count when it started, and the answer it will give.
+type Reading = (
     Vec<String>,
+    Vec<String>,
+    u64,
     Arc<tokio::sync::OnceCell<Result<String, FirewallError>>>,
 );
 
-/// The `ufw status` checks in flight. The daemon starts every jail at once, and with the
-/// guide's configuration each of its 12 jails checks that ufw is active: they share one run
-/// (one process instead of 12 at start-up). A start that comes after a check finished runs its
-/// own, so a later `start` or `reload` sees ufw's state at that time.
-static STATUS_CHECKS: std::sync::Mutex<Vec<StatusCheck>> = std::sync::Mutex::new(Vec::new());
+/// The readings of ufw in flight. The daemon starts every jail at once, and with the guide's
+/// configuration each of its 12 jails checks that ufw is active and lists the rules (to
+/// reconcile its restored bans): they share one run of each (two processes instead of 24 at
+/// start-up; ufw is a Python program, ~0.2 s of CPU each). A reader that comes after a run
+/// finished runs its own, so a later `start` or `reload` sees ufw's state at that time.
+static READINGS: std::sync::Mutex<Vec<Reading>> = std::sync::Mutex::new(Vec::new());
 
-/// What `ufw status` prints, from the check in flight under the same prefix or a new one.
-async fn shared_status(runner: &Runner) -> Result<String, FirewallError> {
+/// Rule changes begun or ended by this process (each `ufw prepend`/`delete` counts twice, once
+/// before and once after). A reading in flight is shared only while the count is what it was
+/// when the reading started: a reader then knows that no rule changed since the reading began,
+/// its own changes included (a jail's worker changes its rules, then lists them).
+static RULE_CHANGES: AtomicU64 = AtomicU64::new(0);
+
+/// What `argv` (a command that changes nothing) prints: the answer of the same reading in
+/// flight under the same prefix if no rule changed since it started, else of a new one.
+async fn shared_read(runner: &Runner, argv: &[&str]) -> Result<String, FirewallError> {
     let cell = {
-        let mut checks = STATUS_CHECKS.lock().unwrap_or_else(|e| e.into_inner());
-        match checks.iter().find(|(k, _)| k.as_slice() == runner.prefix()) {
-            Some((_, c)) => c.clone(),
+        let mut readings = READINGS.lock().unwrap_or_else(|e| e.into_inner());
+        let changes = RULE_CHANGES.load(Ordering::SeqCst);
+        let same = |(prefix, cmd, at, _): &&Reading| {
+            prefix.as_slice() == runner.prefix() && *at == changes && cmd.iter().eq(argv.iter())
+        };
+        match readings.iter().find(same) {
+            Some((.., c)) => c.clone(),
             None => {
                 let c = Arc::new(tokio::sync::OnceCell::new());
-                checks.push((runner.prefix().to_vec(), c.clone()));
+                readings.push((
+                    runner.prefix().to_vec(),
+                    argv.iter().map(|a| a.to_string()).collect(),
+                    changes,
+                    c.clone(),
+                ));
                 c
             }
         }
     };
     let answer = cell
-        .get_or_init(|| async {
-            runner
-                .run(&["ufw", "status"], None)
-                .await
-                .map(|out| out.stdout)
-        })
+        .get_or_init(|| async { runner.run(argv, None).await.map(|out| out.stdout) })
         .await
         .clone();
-    // Finished: whoever comes next runs a new check (the waiters hold the answer already).
-    STATUS_CHECKS
+    // Finished: whoever comes next runs a new reading (the waiters hold the answer already).
+    READINGS
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .retain(|(_, c)| !Arc::ptr_eq(c, &cell));
+        .retain(|(.., c)| !Arc::ptr_eq(c, &cell));
     answer
 }
 
@@ -347,5 +368,68 @@ mod tests {
         );
         assert_eq!(b.clauses().unwrap(), vec![Vec::<String>::new()]);
         assert_eq!(b.action(), "reject");
+    }
+
+    /// A ufw stand-in under a prefix of its own (`sh -c SCRIPT`): logs each command to
+    /// `DIR/log`, answers `status`, keeps prepended rules in `DIR/rules` and lists them for
+    /// `show added` (then pauses: readers overlap, and a reading holds the rules of its start).
+    fn fake_ufw(dir: &std::path::Path) -> Runner {
+        let d = dir.display();
+        let script = format!(
+            r#"shift; echo "$*" >> {d}/log
+case "$1 $2" in
+  "status ") echo "Status: active" ;;
+  "show added") cat {d}/rules 2>/dev/null; sleep 0.3 ;;
+  "prepend deny") sleep 0.1; eval last=\${{$#}}; echo "ufw prepend deny from $4 to any comment '$last'" >> {d}/rules ;;
+esac"#
+        );
+        Runner::with_prefix(["sh", "-c", script.as_str(), "fake-ufw"])
+    }
+
+    fn commands(dir: &std::path::Path, what: &str) -> usize {
+        std::fs::read_to_string(dir.join("log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| *l == what)
+            .count()
+    }
+
+    #[tokio::test]
+    async fn jails_starting_together_share_one_reading_and_a_change_is_never_missed() {
+        let dir = std::env::temp_dir().join(format!("ferroban-ufw-share-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let runner = fake_ufw(&dir);
+        let jail = |name: &str| {
+            UfwBackend::new(
+                JailRule::new(name, "allports", "", "all", "drop").unwrap(),
+                runner.clone(),
+            )
+        };
+        let (a, b, c) = (jail("a"), jail("b"), jail("c"));
+        // Three jails starting together: one `ufw status` and one `ufw show added`.
+        let (ra, rb, rc) = tokio::join!(a.start(), b.start(), c.start());
+        assert!(ra.is_ok() && rb.is_ok() && rc.is_ok());
+        let (la, lb, lc) = tokio::join!(a.listed(), b.listed(), c.listed());
+        assert_eq!(
+            (la.unwrap(), lb.unwrap(), lc.unwrap()),
+            (vec![], vec![], vec![])
+        );
+        assert_eq!(commands(&dir, "status"), 1);
+        assert_eq!(commands(&dir, "show added"), 1);
+        // A reading that began before a jail changed its rules is not the answer of that
+        // jail's next reading: `a` bans while `b` reads, then lists its own rule.
+        let id = HostId::parse("192.0.2.7");
+        let (lb, la) = tokio::join!(b.listed(), async {
+            a.ban(&[(id.clone(), None)]).await.unwrap();
+            a.listed().await
+        });
+        assert_eq!(lb.unwrap(), vec![]);
+        assert_eq!(la.unwrap(), vec![id.clone()]);
+        assert_eq!(commands(&dir, "show added"), 3);
+        // A later reading runs anew (nothing in flight).
+        assert_eq!(a.listed().await.unwrap(), vec![id]);
+        assert_eq!(commands(&dir, "show added"), 4);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
