@@ -328,7 +328,7 @@ impl IgnoreList {
             files,
             ignore_self,
             self_addrs: if ignore_self {
-                local_addresses()
+                recent_local_addresses()
             } else {
                 Vec::new()
             },
@@ -685,6 +685,30 @@ pub fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
+/// How long one reading of the machine's addresses serves the jails created after it: the jails
+/// of one start (or reload) are created within milliseconds of each other and share one
+/// reading (one netlink dump instead of one per jail). fail2ban keeps its reading for five
+/// minutes; a second keeps a jail created later from seeing an address change that late.
+const LOCAL_ADDRESSES_REUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The last reading of [`local_addresses`] and when it was taken.
+static LOCAL_READING: std::sync::Mutex<Option<(std::time::Instant, Vec<IpAddr>)>> =
+    std::sync::Mutex::new(None);
+
+/// [`local_addresses`], read again only when the last reading is older than
+/// [`LOCAL_ADDRESSES_REUSE`].
+fn recent_local_addresses() -> Vec<IpAddr> {
+    let mut last = LOCAL_READING.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((at, addrs)) = last.as_ref()
+        && at.elapsed() < LOCAL_ADDRESSES_REUSE
+    {
+        return addrs.clone();
+    }
+    let addrs = local_addresses();
+    *last = Some((std::time::Instant::now(), addrs.clone()));
+    addrs
+}
+
 /// Every address of the machine's interfaces (`ignoreself`), plus the loopback addresses.
 pub fn local_addresses() -> Vec<IpAddr> {
     let mut out = vec![
@@ -857,6 +881,22 @@ mod tests {
         );
         assert_eq!(l.check_blocking(&HostId::parse("192.0.2.11"), 0.0), None);
         assert!(local_addresses().contains(&"127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn jails_created_together_share_one_reading_of_the_local_addresses() {
+        let taken = || LOCAL_READING.lock().unwrap().as_ref().map(|(at, _)| *at);
+        std::thread::sleep(LOCAL_ADDRESSES_REUSE);
+        let first = recent_local_addresses();
+        let at = taken();
+        assert!(first.contains(&"127.0.0.1".parse().unwrap()));
+        // A jail created right after takes the same reading.
+        assert_eq!(recent_local_addresses(), first);
+        assert_eq!(taken(), at);
+        // One created later reads again.
+        std::thread::sleep(LOCAL_ADDRESSES_REUSE);
+        assert_eq!(recent_local_addresses(), local_addresses());
+        assert!(taken() > at);
     }
 
     #[test]
