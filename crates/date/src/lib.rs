@@ -271,7 +271,7 @@ fn template_for(p: &str) -> Result<Template, DateError> {
 }
 
 /// Which templates of the default list to add.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Select {
     All,
     LineBegin,
@@ -281,6 +281,11 @@ enum Select {
 #[derive(Debug)]
 pub struct DateDetector {
     slots: Vec<Slot>,
+    /// The default templates this detector lists once it first dates a line: a detector of
+    /// fail2ban's default list (no `datepattern`, `{DEFAULT}`, `{^LN-BEG}`) takes them only
+    /// then, so that the process-wide defaults are built when a line first needs them, not
+    /// when the jail is created (they are constants: nothing is left to check).
+    deferred: Option<Select>,
     names: HashSet<String>,
     last_index: usize,
     last_pos: (usize, Option<char>, Option<char>),
@@ -352,6 +357,7 @@ impl DateDetector {
     fn empty() -> DateDetector {
         DateDetector {
             slots: Vec::new(),
+            deferred: None,
             names: HashSet::new(),
             last_index: usize::MAX,
             last_pos: (1, None, None),
@@ -368,9 +374,51 @@ impl DateDetector {
     /// hits and the last hit is tried first). The default zone is the process'
     /// local zone (`TZ` honoured); see [`DateDetector::set_default_timezone`].
     pub fn with_default_templates() -> DateDetector {
+        DateDetector::deferred(Select::All)
+    }
+
+    /// A detector of the default templates (`select`), listed when it first dates a line.
+    fn deferred(select: Select) -> DateDetector {
         let mut d = DateDetector::empty();
-        d.add_defaults(Select::All, None, true);
+        d.deferred = Some(select);
         d
+    }
+
+    /// Lists the deferred default templates (see [`DateDetector::deferred`]), as
+    /// [`DateDetector::from_pattern`] would have listed them at construction.
+    fn list_deferred(&mut self) {
+        if let Some(select) = self.deferred.take() {
+            self.add_defaults(select, None, true);
+            if self.slots.is_empty() {
+                self.add_defaults(Select::All, None, true);
+            }
+        }
+    }
+
+    /// The templates a deferred detector will list, in order.
+    fn deferred_templates(select: Select) -> impl Iterator<Item = &'static Arc<Template>> {
+        default_templates()
+            .all
+            .iter()
+            .filter(move |t| select == Select::All || t.flags & LINE_BEGIN != 0)
+    }
+
+    /// The default list a `datepattern` names alone (`{DEFAULT}`, `{^LN-BEG}`, or blank
+    /// lines only), whose detector can be deferred: it holds nothing that could be refused.
+    fn default_marker(datepattern: &str) -> Option<Select> {
+        let mut lines = datepattern
+            .split('\n')
+            .map(str::trim)
+            .filter(|p| !p.is_empty());
+        let select = match lines.next() {
+            None => Select::All,
+            Some(p) => match p.to_uppercase().as_str() {
+                "{DEFAULT}" => Select::All,
+                "{^LN-BEG}" => Select::LineBegin,
+                _ => return None,
+            },
+        };
+        lines.next().is_none().then_some(select)
     }
 
     /// The `datepattern` that decides a detector: the setting trimmed, `None` when it is
@@ -400,6 +448,9 @@ impl DateDetector {
     /// Detectors built from the same `datepattern` share their templates (and so every
     /// compiled regex of them): the first one builds and checks the list, the others take it.
     pub fn from_pattern(datepattern: &str) -> Result<DateDetector, DateError> {
+        if let Some(select) = Self::default_marker(datepattern) {
+            return Ok(DateDetector::deferred(select));
+        }
         type Lists = HashMap<String, Vec<Arc<Template>>>;
         static BUILT: Mutex<Option<Lists>> = Mutex::new(None);
         if let Ok(built) = BUILT.lock()
@@ -460,6 +511,11 @@ impl DateDetector {
     /// Regex sources of the templates, in their current order (diagnostics).
     #[doc(hidden)]
     pub fn template_sources(&self) -> Vec<Option<&str>> {
+        if let Some(select) = self.deferred {
+            return Self::deferred_templates(select)
+                .map(|t| t.regex_source())
+                .collect();
+        }
         self.slots
             .iter()
             .map(|s| s.template.regex_source())
@@ -470,6 +526,11 @@ impl DateDetector {
     /// (what `fail2ban-regex` reports as "Date template hits"). `%`-codes in the names are
     /// spelled out (`%Y` → `Year`, `%b` → `MON`, `%ExY` → `ExYear`...).
     pub fn template_hits(&self) -> Vec<(String, u64)> {
+        if let Some(select) = self.deferred {
+            return Self::deferred_templates(select)
+                .map(|t| (display_name(&t.name), 0))
+                .collect();
+        }
         self.slots
             .iter()
             .map(|s| (display_name(&s.template.name), s.hits))
@@ -478,6 +539,11 @@ impl DateDetector {
 
     /// Names of the templates, in their current order (for diagnostics).
     pub fn template_names(&self) -> Vec<&str> {
+        if let Some(select) = self.deferred {
+            return Self::deferred_templates(select)
+                .map(|t| t.name.as_str())
+                .collect();
+        }
         self.slots
             .iter()
             .map(|s| s.template.name.as_str())
@@ -718,6 +784,7 @@ impl DateDetector {
     /// clock) drives year inference for year-less dates and the template
     /// usage bookkeeping.
     pub fn match_time(&mut self, line: &str, now: f64) -> Option<DateHit> {
+        self.list_deferred();
         if self.slots.is_empty() {
             self.add_defaults(Select::All, None, true);
         }
@@ -1011,5 +1078,70 @@ mod display_tests {
         );
         assert_eq!(display_name("Epoch"), "Epoch");
         assert_eq!(display_name("100%% %"), "100% %");
+    }
+}
+
+#[cfg(test)]
+mod deferred_tests {
+    use super::*;
+
+    /// The detector as it was built before the default list was deferred: listed at once.
+    fn listed(datepattern: Option<&str>) -> DateDetector {
+        let mut d = DateDetector::for_setting(datepattern).unwrap();
+        d.list_deferred();
+        d
+    }
+
+    #[test]
+    fn a_default_detector_lists_its_templates_at_its_first_line() {
+        for (pattern, select) in [
+            (None, Some(Select::All)),
+            (Some("{DEFAULT}"), Some(Select::All)),
+            (Some(" {^LN-BEG} \n"), Some(Select::LineBegin)),
+            (Some("{^ln-beg}"), Some(Select::LineBegin)),
+            (Some("\n \n"), Some(Select::All)),
+            (Some("{^LN-BEG}\n%Y-%m-%d"), None),
+            (Some("%Y-%m-%d %H:%M:%S"), None),
+        ] {
+            let d = DateDetector::for_setting(pattern).unwrap();
+            assert_eq!(d.deferred, select, "{pattern:?}");
+            // What a deferred detector tells before its first line is what it lists then.
+            let full = listed(pattern);
+            assert!(full.deferred.is_none() && !full.slots.is_empty());
+            assert_eq!(d.template_names(), full.template_names(), "{pattern:?}");
+            assert_eq!(d.template_sources(), full.template_sources(), "{pattern:?}");
+            assert_eq!(d.template_hits(), full.template_hits(), "{pattern:?}");
+        }
+        // {^LN-BEG} lists only the templates anchored at the line's start.
+        let ln = listed(Some("{^LN-BEG}"));
+        let all = listed(None);
+        assert!(ln.slots.len() < all.slots.len());
+        assert!(ln.slots.iter().all(|s| s.template.flags & LINE_BEGIN != 0));
+    }
+
+    #[test]
+    fn a_deferred_detector_dates_lines_as_a_listed_one() {
+        let lines = [
+            "2026-12-07 06:20:41,524 fail2ban.server [1]: INFO x",
+            "Dec  7 06:20:41 host sshd[1]: Failed password for root from 192.0.2.1",
+            "192.0.2.1 - - [07/Dec/2026:06:20:41 +0000] \"GET / HTTP/1.1\" 404 1",
+            "2026/12/07 06:20:41 [error] 1#1: *1 limiting requests, client: 192.0.2.1",
+            "no date here",
+        ];
+        for pattern in [None, Some("{^LN-BEG}"), Some("{DEFAULT}")] {
+            let mut lazy = DateDetector::for_setting(pattern).unwrap();
+            let mut eager = listed(pattern);
+            for l in lines {
+                let a = lazy
+                    .match_time(l, 1_796_624_441.0)
+                    .map(|h| format!("{h:?}"));
+                let b = eager
+                    .match_time(l, 1_796_624_441.0)
+                    .map(|h| format!("{h:?}"));
+                assert_eq!(a, b, "{pattern:?} {l}");
+            }
+            assert!(lazy.deferred.is_none());
+            assert_eq!(lazy.template_hits(), eager.template_hits());
+        }
     }
 }

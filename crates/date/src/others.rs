@@ -519,6 +519,7 @@ mod tests {
     /// The default templates' regex sources with ASCII classes.
     fn default_sources() -> Vec<String> {
         let mut det = DateDetector::with_default_templates();
+        det.list_deferred();
         det.build_screen();
         det.screen.ascii_sources.clone()
     }
