@@ -14,11 +14,17 @@ Per run:
   * start: from spawning the wrapper until the daemon's control socket answers `ping` (the
     socket is polled every 0.5 ms and the request is sent on the first connection); the same
     wrapper exec'ing /bin/true is timed too and reported as the wrapper's own cost;
-  * VmRSS of the daemon at that moment, and again 1 s later (what the idle daemon holds).
+  * VmRSS of the daemon at that moment, and again 1 s later (what the idle daemon holds);
+  * exec to ping: the daemon started a second time without the wrapper's programs (unshare,
+    sh, mount): this script forks, makes the namespaces and mounts in the child itself
+    (unshare(2), mount(2) through ctypes), notes the monotonic clock as the child's last step
+    before execve(2), and times from that instant to the `ping` answer: the daemon's own start,
+    without the cost of starting the wrapper's processes.
 Reported: the median over the runs (and every run). Every wait is bounded.
 """
 
 import argparse
+import ctypes
 import json
 import os
 import re
@@ -52,16 +58,47 @@ def rss_kb(pid, field="VmRSS"):
     return -1
 
 
+# The guide's log files (under /var/log), made empty in each run's fresh /var/log.
+LOGS = ("auth.log", "nginx/access.log", "nginx/error.log", "ufw.log", "fastapi/auth.log")
+LOG_DIRS = ("nginx", "fastapi")
+
+
 def wrapper(d, exe_cmd):
     script = (
         "mount -t tmpfs bench-start-log /var/log && mount -t tmpfs bench-start-lib /var/lib "
         "&& mount -t tmpfs bench-start-ufw /etc/ufw "
-        "&& mkdir -p /var/log/nginx /var/log/fastapi "
-        "&& touch /var/log/auth.log /var/log/nginx/access.log /var/log/nginx/error.log "
-        "/var/log/ufw.log /var/log/fastapi/auth.log "
+        f"&& mkdir -p {' '.join('/var/log/' + s for s in LOG_DIRS)} "
+        f"&& touch {' '.join('/var/log/' + f for f in LOGS)} "
         f"&& exec {exe_cmd}"
     )
     return ["unshare", "--mount", "--net", "--propagation", "private", "sh", "-c", script]
+
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+
+
+def direct_child(stamp_fd):
+    """In the forked child before execve: the wrapper's namespaces and mounts, made by system
+    calls instead of programs; writes the monotonic clock (ns) to `stamp_fd` last."""
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def check(rc, what):
+        if rc != 0:
+            raise OSError(ctypes.get_errno(), what)
+
+    check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET), "unshare")
+    check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
+    for target, name in (("/var/log", b"bench-start-log"), ("/var/lib", b"bench-start-lib"), ("/etc/ufw", b"bench-start-ufw")):
+        check(libc.mount(name, target.encode(), b"tmpfs", 0, None), "mount " + target)
+    for sub in LOG_DIRS:
+        os.makedirs("/var/log/" + sub, exist_ok=True)
+    for f in LOGS:
+        open("/var/log/" + f, "a").close()
+    os.write(stamp_fd, str(time.monotonic_ns()).encode())
+    os.close(stamp_fd)
 
 
 def ping(sock_path, deadline):
@@ -94,11 +131,26 @@ def ping(sock_path, deadline):
     raise RuntimeError("no answer to ping within the time limit")
 
 
-def one_run(binary, d, env, smaps=None):
+def fresh_socket(d):
+    """The socket path, with the last run's socket and pid file removed."""
     sock = os.path.join(d, "ferroban.sock")
     for p in (sock, os.path.join(d, "ferroban.pid")):
         if os.path.exists(p):
             os.unlink(p)
+    return sock
+
+
+def stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def one_run(binary, d, env, smaps=None):
+    sock = fresh_socket(d)
     cmd = wrapper(d, f"{binary} server -f -x -c {d}/etc -s {sock} -p {d}/ferroban.pid --logtarget STDERR")
     err = open(os.path.join(d, "server.err"), "w")
     t0 = time.monotonic()
@@ -121,12 +173,34 @@ def one_run(binary, d, env, smaps=None):
             "rss_file_kb_after_1s": file,
         }
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
+
+
+def direct_run(binary, d, env):
+    """Exec to the first answered ping (see the module's documentation); returns ms and the
+    daemon's VmRSS then."""
+    sock = fresh_socket(d)
+    argv = [binary, "server", "-f", "-x", "-c", f"{d}/etc", "-s", sock, "-p", f"{d}/ferroban.pid", "--logtarget", "STDERR"]
+    r, w = os.pipe()
+    err = open(os.path.join(d, "server-direct.err"), "w")
+    proc = subprocess.Popen(
+        argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+        pass_fds=(w,), preexec_fn=lambda: direct_child(w),
+    )
+    os.close(w)
+    try:
+        stamp = b""
+        while True:
+            chunk = os.read(r, 64)
+            if not chunk:
+                break
+            stamp += chunk
+        os.close(r)
+        t_exec = int(stamp) / 1e9
+        t1 = ping(sock, time.monotonic() + 30)
+        return (t1 - t_exec) * 1000.0, rss_kb(proc.pid)
+    finally:
+        stop(proc)
 
 
 def wrapper_cost(d, env):
@@ -162,12 +236,16 @@ def main():
         wrap = []
         for _ in range(a.runs):
             wrap.append(wrapper_cost(d, env))
-            runs.append(one_run(os.path.abspath(a.bin), d, env, a.smaps))
+            run = one_run(os.path.abspath(a.bin), d, env, a.smaps)
+            run["exec_ms"], run["rss_kb_at_ping_direct"] = direct_run(os.path.abspath(a.bin), d, env)
+            runs.append(run)
         res = {
             "bin": a.bin,
             "runs": runs,
             "wrapper_ms_median": statistics.median(wrap),
             "start_ms_median": statistics.median(r["start_ms"] for r in runs),
+            "exec_ms_median": statistics.median(r["exec_ms"] for r in runs),
+            "rss_mb_at_ping_direct_median": statistics.median(r["rss_kb_at_ping_direct"] for r in runs) / 1024.0,
             "rss_mb_at_ping_median": statistics.median(r["rss_kb_at_ping"] for r in runs) / 1024.0,
             "rss_mb_after_1s_median": statistics.median(r["rss_kb_after_1s"] for r in runs) / 1024.0,
             "rss_anon_mb_median": statistics.median(r["rss_anon_kb_after_1s"] for r in runs) / 1024.0,
@@ -177,6 +255,8 @@ def main():
         print(
             f"start to first ping: median {res['start_ms_median']:.1f} ms "
             f"(of which the namespace wrapper ~{res['wrapper_ms_median']:.1f} ms); "
+            f"exec to first ping (no wrapper): median {res['exec_ms_median']:.1f} ms "
+            f"(RSS then {res['rss_mb_at_ping_direct_median']:.1f} MB); "
             f"RSS at ping {res['rss_mb_at_ping_median']:.1f} MB, after 1 s {res['rss_mb_after_1s_median']:.1f} MB "
             f"(anonymous {res['rss_anon_mb_median']:.1f} MB, file-backed {res['rss_file_mb_median']:.1f} MB) "
             f"(median of {a.runs}; load {' '.join(res['load'])})"

@@ -7,10 +7,12 @@
 //! mapped into the daemon, counted in its resident set, although the steady state (reading,
 //! matching, the control socket) runs through a small part of it.
 //!
-//! Once the daemon is ready and every jail it started has started (its actions too: the first
-//! action commands run through code nothing else uses), [`release_startup_pages`] drops those
-//! mappings of the executable with `madvise(MADV_DONTNEED)`: the pages stay in the page cache (nothing is read from disk
-//! again), and the ones the daemon still runs are mapped back at their next use (a minor fault).
+//! Once the daemon is ready (its jails built, before it answers its first request), and again
+//! once every jail it started has started (its actions too: the first action commands run
+//! through code nothing else uses), [`release_startup_pages`] drops those mappings of the
+//! executable with `madvise(MADV_DONTNEED)`: the pages stay in the page cache (nothing is read
+//! from disk again), and the ones the daemon still runs are mapped back at their next use (a
+//! minor fault).
 //! Free heap pages that start-up's transient buffers left behind go back too (`malloc_trim`).
 //! Only mappings of the executable's own file that are read-only and hold no private copy of a
 //! page (`Anonymous: 0 kB` in `/proc/self/smaps`) are touched: dropping a page that relocation
@@ -40,13 +42,11 @@ pub(crate) fn jail_started() {
     }
 }
 
-/// The server is ready: with no jail still starting, the start-up code is released now,
-/// otherwise when the last one has started.
+/// The server is ready (the jails are built; nothing has been answered yet): the start-up code
+/// is released now, and again when the last jail still starting has started.
 pub(crate) fn server_ready() {
     READY.store(true, Ordering::SeqCst);
-    if STARTING.load(Ordering::SeqCst) == 0 {
-        release_logged();
-    }
+    release_logged();
 }
 
 fn release_logged() {

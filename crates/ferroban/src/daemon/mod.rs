@@ -417,28 +417,34 @@ async fn serve(settings: Settings, ready: Option<std::fs::File>) -> u8 {
         metrics: metrics.clone(),
         reloading: false,
     }));
+    // The control socket's tasks are queued before the jails' tasks (a request is served as
+    // soon as it is read, ahead of jails woken at the same time); they first run once
+    // `start_all` returned: building the jails does not yield, so no request sees some of them.
+    let (tx, rx) = mpsc::channel(64);
+    tokio::task::spawn_local(crate::control::server::serve(listener, tx));
+    tokio::task::spawn_local(server::control_task(state.clone(), rx));
+    // Signals that arrive while the jails are built wait for the loop below (a SIGHUP then
+    // reloads, a SIGTERM stops) instead of ending the process by their default action.
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut int = signal(SignalKind::interrupt()).ok();
+    let mut hup = signal(SignalKind::hangup()).ok();
+    let mut usr1 = signal(SignalKind::user_defined1()).ok();
     start_all(&state, None);
     // Publications of a previous run go once the jails' restores ran (of other jails: now).
     fleet::started(&state);
     tokio::task::spawn_local(fleet::apply_task(state.clone()));
-    let (tx, rx) = mpsc::channel(64);
-    tokio::task::spawn_local(crate::control::server::serve(listener, tx));
-    tokio::task::spawn_local(server::control_task(state.clone(), rx));
     tokio::task::spawn_local(server::timer_task(state.clone()));
     tokio::task::spawn_local(server::store_retry_task(state.clone()));
     tokio::task::spawn_local(purge_task(state.clone()));
     report_ready(ready, 0);
-    // Once every jail has started (its actions too), the start-up code need not stay mapped.
+    // The start-up code need not stay mapped: released now, before the first answer, and
+    // again once every jail has started (its actions too).
     lean::server_ready();
 
     let (shutdown, reload) = {
         let st = state.borrow();
         (st.shutdown.clone(), st.reload.clone())
     };
-    let mut term = signal(SignalKind::terminate()).ok();
-    let mut int = signal(SignalKind::interrupt()).ok();
-    let mut hup = signal(SignalKind::hangup()).ok();
-    let mut usr1 = signal(SignalKind::user_defined1()).ok();
     loop {
         tokio::select! {
             _ = shutdown.notified() => break,
