@@ -12,6 +12,7 @@
 
 use crate::strptime::{Fields, LineZone, month_lower};
 use crate::zone::{parse_numeric, zone_offset_minutes};
+use std::cell::Cell;
 
 /// The matcher cannot decide: use the regex form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,9 +31,64 @@ pub(crate) enum Native {
     Apache,
 }
 
+/// A haystack whose reads are shown to a [`Probe`]: every byte a matcher looks at (and every
+/// position past the end it looks for) goes through [`byte`] or is noted explicitly.
+#[derive(Clone, Copy)]
+pub(crate) struct Hay<'a, P> {
+    b: &'a [u8],
+    probe: P,
+}
+
+/// Watches the reads of a matcher (see [`Hay`]).
+pub(crate) trait Probe: Copy {
+    /// Byte `i` is read (or found missing: `i` is past the end).
+    fn read(self, i: usize);
+    /// An answer depends on the position being the line's first (nothing before it).
+    fn line_start(self);
+}
+
+/// No watching: the plain matchers.
+impl Probe for () {
+    #[inline(always)]
+    fn read(self, _: usize) {}
+    #[inline(always)]
+    fn line_start(self) {}
+}
+
+/// The span of the bytes a matcher read, and whether it relied on the line's start.
+#[derive(Debug)]
+pub(crate) struct Reach {
+    lo: Cell<usize>,
+    hi: Cell<usize>,
+    start: Cell<bool>,
+}
+
+impl Reach {
+    fn new() -> Reach {
+        Reach {
+            lo: Cell::new(usize::MAX),
+            hi: Cell::new(0),
+            start: Cell::new(false),
+        }
+    }
+}
+
+impl Probe for &Reach {
+    #[inline]
+    fn read(self, i: usize) {
+        self.lo.set(self.lo.get().min(i));
+        self.hi.set(self.hi.get().max(i));
+    }
+    #[inline]
+    fn line_start(self) {
+        self.start.set(true);
+    }
+}
+
 #[inline]
-fn byte(h: &[u8], i: usize) -> R<Option<u8>> {
-    match h.get(i) {
+fn byte<P: Probe>(h: Hay<'_, P>, i: usize) -> R<Option<u8>> {
+    h.probe.read(i);
+    match h.b.get(i) {
         None => Ok(None),
         Some(&b) if b >= 0x80 => Err(Unsure),
         Some(&b) => Ok(Some(b)),
@@ -45,7 +101,7 @@ fn is_word(b: u8) -> bool {
 }
 
 #[inline]
-fn digit(h: &[u8], i: usize) -> R<Option<i64>> {
+fn digit<P: Probe>(h: Hay<'_, P>, i: usize) -> R<Option<i64>> {
     Ok(byte(h, i)?
         .filter(u8::is_ascii_digit)
         .map(|b| i64::from(b - b'0')))
@@ -54,8 +110,13 @@ fn digit(h: &[u8], i: usize) -> R<Option<i64>> {
 /// The "not inside a word" assertion used around templates: false only when
 /// both neighbours of `i` are word characters.
 #[inline]
-fn bound(h: &[u8], i: usize) -> R<bool> {
-    if i == 0 || i >= h.len() {
+fn bound<P: Probe>(h: Hay<'_, P>, i: usize) -> R<bool> {
+    if i == 0 {
+        h.probe.line_start();
+        return Ok(true);
+    }
+    if i >= h.b.len() {
+        h.probe.read(i);
         return Ok(true);
     }
     let prev = byte(h, i - 1)?.unwrap_or(b' ');
@@ -64,7 +125,7 @@ fn bound(h: &[u8], i: usize) -> R<bool> {
 }
 
 /// Day of month followed by a non-digit: `[12]\d | [0 ]?[1-9] | 3[01]`.
-fn day(h: &[u8], i: usize) -> R<Option<(i64, usize)>> {
+fn day<P: Probe>(h: Hay<'_, P>, i: usize) -> R<Option<(i64, usize)>> {
     let Some(b0) = byte(h, i)? else {
         return Ok(None);
     };
@@ -81,7 +142,12 @@ fn day(h: &[u8], i: usize) -> R<Option<(i64, usize)>> {
 /// One- or two-digit field followed by a non-digit; two digits allowed when
 /// the first is at most `max_tens` (and, if `tens_limit` is set, tens == 2
 /// allows units up to that limit).
-fn two(h: &[u8], i: usize, max_tens: i64, two_limit: Option<i64>) -> R<Option<(i64, usize)>> {
+fn two<P: Probe>(
+    h: Hay<'_, P>,
+    i: usize,
+    max_tens: i64,
+    two_limit: Option<i64>,
+) -> R<Option<(i64, usize)>> {
     let Some(d0) = digit(h, i)? else {
         return Ok(None);
     };
@@ -94,7 +160,7 @@ fn two(h: &[u8], i: usize, max_tens: i64, two_limit: Option<i64>) -> R<Option<(i
 }
 
 /// `20[0-2]\d`.
-fn ex_year(h: &[u8], i: usize) -> R<Option<i64>> {
+fn ex_year<P: Probe>(h: Hay<'_, P>, i: usize) -> R<Option<i64>> {
     if byte(h, i)? != Some(b'2') || byte(h, i + 1)? != Some(b'0') {
         return Ok(None);
     }
@@ -104,7 +170,7 @@ fn ex_year(h: &[u8], i: usize) -> R<Option<i64>> {
     }
 }
 
-fn letters3(h: &[u8], i: usize) -> R<Option<[u8; 3]>> {
+fn letters3<P: Probe>(h: Hay<'_, P>, i: usize) -> R<Option<[u8; 3]>> {
     let mut out = [0u8; 3];
     for (k, slot) in out.iter_mut().enumerate() {
         match byte(h, i + k)? {
@@ -115,12 +181,12 @@ fn letters3(h: &[u8], i: usize) -> R<Option<[u8; 3]>> {
     Ok(Some(out))
 }
 
-fn month(h: &[u8], i: usize) -> R<Option<i64>> {
+fn month<P: Probe>(h: Hay<'_, P>, i: usize) -> R<Option<i64>> {
     Ok(letters3(h, i)?.and_then(|l| month_lower(&l)))
 }
 
 /// `HH:MM:SS` seconds candidates in preference order: `[0-5]?\d | 6[01]`.
-fn second_candidates(h: &[u8], i: usize) -> R<[Option<(i64, usize)>; 3]> {
+fn second_candidates<P: Probe>(h: Hay<'_, P>, i: usize) -> R<[Option<(i64, usize)>; 3]> {
     let d0 = digit(h, i)?;
     let d1 = digit(h, i + 1)?;
     Ok([
@@ -138,7 +204,7 @@ fn second_candidates(h: &[u8], i: usize) -> R<[Option<(i64, usize)>; 3]> {
 
 /// Preferred end of a `%z` at `r` (`Z|UTC|GMT|[+-][01]\d(:?\d\d)?`) that is
 /// followed by a word bound.
-fn zone_at(h: &[u8], r: usize, nocase: bool) -> R<Option<usize>> {
+fn zone_at<P: Probe>(h: Hay<'_, P>, r: usize, nocase: bool) -> R<Option<usize>> {
     let lit = |s: &[u8]| -> R<bool> {
         for (k, &c) in s.iter().enumerate() {
             match byte(h, r + k)? {
@@ -187,7 +253,7 @@ fn set_zone(f: &mut Fields, text: &[u8]) {
 
 /// Ends of an optional fraction (`sep` then 1..=6 digits) in preference order,
 /// followed by "no fraction".
-fn fraction_ends(h: &[u8], q: usize, seps: &[u8]) -> R<([usize; 7], usize)> {
+fn fraction_ends<P: Probe>(h: Hay<'_, P>, q: usize, seps: &[u8]) -> R<([usize; 7], usize)> {
     let mut out = [q; 7];
     let mut n = 0;
     if byte(h, q)?.is_some_and(|b| seps.contains(&b)) {
@@ -204,7 +270,7 @@ fn fraction_ends(h: &[u8], q: usize, seps: &[u8]) -> R<([usize; 7], usize)> {
     Ok((out, n + 1))
 }
 
-fn iso_tail(h: &[u8], q: usize, f: &mut Fields) -> R<Option<usize>> {
+fn iso_tail<P: Probe>(h: Hay<'_, P>, q: usize, f: &mut Fields) -> R<Option<usize>> {
     let (ends, n) = fraction_ends(h, q, b".,")?;
     for &e in &ends[..n] {
         let mut r = e;
@@ -212,7 +278,7 @@ fn iso_tail(h: &[u8], q: usize, f: &mut Fields) -> R<Option<usize>> {
             r += 1;
         }
         if let Some(z) = zone_at(h, r, false)? {
-            set_zone(f, &h[r..z]);
+            set_zone(f, &h.b[r..z]);
             return Ok(Some(z));
         }
         if bound(h, e)? {
@@ -223,7 +289,7 @@ fn iso_tail(h: &[u8], q: usize, f: &mut Fields) -> R<Option<usize>> {
 }
 
 /// `%ExY(sep)%m(sep)%d(T| {1,2})%H:%M:%S([.,]%f)?(\s*%z)?` at `i`.
-fn iso(h: &[u8], i: usize, out: &mut Fields) -> R<Option<usize>> {
+fn iso<P: Probe>(h: Hay<'_, P>, i: usize, out: &mut Fields) -> R<Option<usize>> {
     let mut f = Fields::default();
     let Some(y) = ex_year(h, i)? else {
         return Ok(None);
@@ -281,7 +347,7 @@ fn iso(h: &[u8], i: usize, out: &mut Fields) -> R<Option<usize>> {
 }
 
 /// `(Www )?Mmm %d %k:%M:%S(\.%f)?( %ExY)?` (case-insensitive names) at `i`.
-fn syslog(h: &[u8], i: usize, out: &mut Fields) -> R<Option<usize>> {
+fn syslog<P: Probe>(h: Hay<'_, P>, i: usize, out: &mut Fields) -> R<Option<usize>> {
     const DAYS: [&[u8; 3]; 7] = [b"mon", b"tue", b"wed", b"thu", b"fri", b"sat", b"sun"];
     let mut p = i;
     if let Some(l) = letters3(h, p)?
@@ -355,11 +421,16 @@ fn syslog(h: &[u8], i: usize, out: &mut Fields) -> R<Option<usize>> {
 /// `:` or ` ` after the year, two-digit fields, a numeric zone, then a non-word ASCII byte or
 /// the end), read in one pass: the same end and fields as the general matcher, which takes
 /// every other case.
-fn apache_common(h: &[u8], i: usize, out: &mut Fields) -> Option<usize> {
+fn apache_common<P: Probe>(h: Hay<'_, P>, i: usize, out: &mut Fields) -> Option<usize> {
     // dd/Mmm/YYYY:HH:MM:SS +hhmm
     // 0  3   7    12 15 18 21
-    let b: &[u8; 26] = h.get(i..i + 26)?.try_into().ok()?;
-    if h.get(i + 26).is_some_and(|&c| !c.is_ascii() || is_word(c)) {
+    h.probe.read(i);
+    h.probe.read(i + 26);
+    let b: &[u8; 26] = h.b.get(i..i + 26)?.try_into().ok()?;
+    if h.b
+        .get(i + 26)
+        .is_some_and(|&c| !c.is_ascii() || is_word(c))
+    {
         return None;
     }
     let digit = |k: usize| {
@@ -403,14 +474,14 @@ fn apache_common(h: &[u8], i: usize, out: &mut Fields) -> Option<usize> {
 }
 
 /// `%d(sep)Mmm(sep)%ExY[ :]?%H:%M:%S(\.%f)?( %z)?` (case-insensitive) at `i`.
-fn apache(h: &[u8], i: usize, out: &mut Fields) -> R<Option<usize>> {
+fn apache<P: Probe>(h: Hay<'_, P>, i: usize, out: &mut Fields) -> R<Option<usize>> {
     match apache_common(h, i, out) {
         Some(end) => Ok(Some(end)),
         None => apache_general(h, i, out),
     }
 }
 
-fn apache_general(h: &[u8], i: usize, out: &mut Fields) -> R<Option<usize>> {
+fn apache_general<P: Probe>(h: Hay<'_, P>, i: usize, out: &mut Fields) -> R<Option<usize>> {
     let Some((d, dl)) = day(h, i)? else {
         return Ok(None);
     };
@@ -462,7 +533,7 @@ fn apache_general(h: &[u8], i: usize, out: &mut Fields) -> R<Option<usize>> {
             if byte(h, e)? == Some(b' ')
                 && let Some(z) = zone_at(h, e + 1, true)?
             {
-                set_zone(&mut f, &h[e + 1..z]);
+                set_zone(&mut f, &h.b[e + 1..z]);
                 *out = f;
                 return Ok(Some(z));
             }
@@ -524,7 +595,24 @@ impl Native {
 
     /// The preferred match of the template body starting exactly at `i`
     /// (no boundary assertion before `i`).
+    #[cfg(test)]
     pub(crate) fn body_at(self, h: &[u8], i: usize, out: &mut Fields) -> R<Option<usize>> {
+        self.body_in(Hay { b: h, probe: () }, i, out)
+    }
+
+    /// Word-bounded form at `i`: the end of the match starting at `i`.
+    pub(crate) fn word_at(self, h: &[u8], i: usize, out: &mut Fields) -> R<Option<usize>> {
+        self.word_in(Hay { b: h, probe: () }, i, out)
+    }
+
+    /// Line-begin form: up to two leading non-word characters, then the body.
+    /// Returns `(date start, date end)`.
+    #[cfg(test)]
+    pub(crate) fn line_begin(self, h: &[u8], out: &mut Fields) -> R<Option<(usize, usize)>> {
+        self.line_begin_in(Hay { b: h, probe: () }, out)
+    }
+
+    fn body_in<P: Probe>(self, h: Hay<'_, P>, i: usize, out: &mut Fields) -> R<Option<usize>> {
         match self {
             Native::Iso => iso(h, i, out),
             Native::Syslog => syslog(h, i, out),
@@ -532,27 +620,127 @@ impl Native {
         }
     }
 
-    /// Word-bounded form at `i`: the end of the match starting at `i`.
-    pub(crate) fn word_at(self, h: &[u8], i: usize, out: &mut Fields) -> R<Option<usize>> {
+    fn word_in<P: Probe>(self, h: Hay<'_, P>, i: usize, out: &mut Fields) -> R<Option<usize>> {
         if !bound(h, i)? {
             return Ok(None);
         }
-        self.body_at(h, i, out)
+        self.body_in(h, i, out)
     }
 
-    /// Line-begin form: up to two leading non-word characters, then the body.
-    /// Returns `(date start, date end)`.
-    pub(crate) fn line_begin(self, h: &[u8], out: &mut Fields) -> R<Option<(usize, usize)>> {
+    fn line_begin_in<P: Probe>(self, h: Hay<'_, P>, out: &mut Fields) -> R<Option<(usize, usize)>> {
         let mut run = 0;
         while run < 2 && byte(h, run)?.is_some_and(|b| !is_word(b)) {
             run += 1;
         }
         for k in (0..=run).rev() {
-            if let Some(end) = self.body_at(h, k, out)? {
+            if let Some(end) = self.body_in(h, k, out)? {
                 return Ok(Some((k, end)));
             }
         }
         Ok(None)
+    }
+
+    /// [`Native::body_at`] (`Form::Body`), [`Native::word_at`] (`Form::Word`) or
+    /// [`Native::line_begin`] (`Form::LineBegin`, `i` = 0) at `i`, answered from `memo` when
+    /// the haystack holds there what the remembered match read (see [`Recall`]). Returns the
+    /// date's start and end.
+    pub(crate) fn recalled(
+        self,
+        form: Form,
+        h: &[u8],
+        i: usize,
+        out: &mut Fields,
+        memo: &mut Recall,
+    ) -> R<Option<(usize, usize)>> {
+        if let Some(found) = memo.recall(self, form, h, i) {
+            *out = memo.fields;
+            return Ok(Some(found));
+        }
+        let reach = Reach::new();
+        let hay = Hay {
+            b: h,
+            probe: &reach,
+        };
+        let got = match form {
+            Form::Body => self.body_in(hay, i, out)?.map(|e| (i, e)),
+            Form::Word => self.word_in(hay, i, out)?.map(|e| (i, e)),
+            Form::LineBegin => self.line_begin_in(hay, out)?,
+        };
+        if let Some(found) = got {
+            memo.remember((self, form), h, i, found, &reach, out);
+        }
+        Ok(got)
+    }
+}
+
+/// Which form of a native matcher a [`Recall`] remembers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Form {
+    /// [`Native::body_at`].
+    Body,
+    /// [`Native::word_at`].
+    Word,
+    /// [`Native::line_begin`].
+    LineBegin,
+}
+
+/// The last match of a native matcher with the bytes it read (its [`Reach`]).
+///
+/// A matcher's answer at a position depends only on the bytes it reads, on where the
+/// haystack ends when it looks past the end, and on the line's start when it relies on there
+/// being nothing before the position. So a later call of the same matcher and form at a
+/// position where the haystack holds the same bytes at the same offsets (ending at the same
+/// offset when the reads reached the end; at the line's start when the answer relied on it)
+/// has the same answer, shifted by the difference of the positions. Log lines usually repeat
+/// their date (and the byte after it) from line to line, at the same place or, when a field
+/// before it changes length, at another.
+#[derive(Debug, Default)]
+pub(crate) struct Recall {
+    key: Option<(Native, Form)>,
+    /// The bytes read, from the first to the last (cut at the end of the haystack).
+    bytes: Vec<u8>,
+    /// The position minus the offset of the first byte read.
+    back: usize,
+    /// The reads reached the end of the haystack.
+    to_end: bool,
+    /// The answer relied on the position being the line's start.
+    at_start: bool,
+    /// The date's start and end, relative to the position.
+    found: (usize, usize),
+    fields: Fields,
+}
+
+impl Recall {
+    fn recall(&self, native: Native, form: Form, h: &[u8], i: usize) -> Option<(usize, usize)> {
+        if self.key != Some((native, form)) || (self.at_start && i != 0) {
+            return None;
+        }
+        let lo = i.checked_sub(self.back)?;
+        let hi = lo + self.bytes.len();
+        let same = h.get(lo..hi)? == self.bytes.as_slice() && (!self.to_end || hi == h.len());
+        same.then_some((i + self.found.0, i + self.found.1))
+    }
+
+    fn remember(
+        &mut self,
+        key: (Native, Form),
+        h: &[u8],
+        i: usize,
+        found: (usize, usize),
+        reach: &Reach,
+        fields: &Fields,
+    ) {
+        let lo = reach.lo.get().min(i);
+        let hi = reach.hi.get().max(i);
+        self.key = Some(key);
+        self.bytes.clear();
+        self.bytes
+            .extend_from_slice(&h[lo.min(h.len())..(hi + 1).min(h.len())]);
+        self.back = i - lo;
+        self.to_end = hi >= h.len();
+        self.at_start = reach.start.get();
+        self.found = (found.0 - i, found.1 - i);
+        self.fields = *fields;
     }
 }
 
@@ -681,10 +869,14 @@ mod tests {
         for l in &lines {
             let h = l.as_bytes();
             let mut a = Fields::default();
-            if let Some(end) = apache_common(h, 0, &mut a) {
+            if let Some(end) = apache_common(Hay { b: h, probe: () }, 0, &mut a) {
                 fast += 1;
                 let mut b = Fields::default();
-                assert_eq!(apache_general(h, 0, &mut b), Ok(Some(end)), "{l:?}");
+                assert_eq!(
+                    apache_general(Hay { b: h, probe: () }, 0, &mut b),
+                    Ok(Some(end)),
+                    "{l:?}"
+                );
                 assert_eq!(a, b, "{l:?}");
             }
         }
@@ -719,5 +911,86 @@ mod tests {
                 assert_eq!(got, keep, "{native:?} {l:?}");
             }
         }
+    }
+
+    /// A recalled answer is the matcher's answer: the memo is carried from line to line
+    /// through lines that repeat a date at other places, with other bytes around it, cut
+    /// short, at the line's start, and mutated inside the date or right after it.
+    #[test]
+    fn a_recalled_answer_is_the_matchers_answer() {
+        let seeds = [
+            "Jan  5 00:00:00",
+            "Sun Aug 14 10:00:00.123 2005",
+            "30/May/2024:00:00:00 +0000",
+            "14/Aug/2005:10:00:00 +02:00",
+            "4-aug-2005 9:00:00.5 utc",
+            "2005-08-14 10:00:00",
+            "2005/8/4  1:02:03,5 +02:00",
+            "2005-08-14 10:00:00.1234567",
+        ];
+        let before = ["", "[", "x ", "192.0.2.1 - - [", "a", " ", "é ", "2"];
+        let after = [
+            "",
+            " web01 sshd[1]: x",
+            "] \"GET /",
+            " 2005",
+            ".5",
+            "0",
+            "x",
+            " +0100",
+            "é",
+            "\t UTC",
+        ];
+        let mut lines = Vec::new();
+        for s in seeds {
+            for a in before {
+                for b in after {
+                    lines.push((a.len(), format!("{a}{s}{b}")));
+                    // the same line again, then its mutations one byte at a time
+                    lines.push((a.len(), format!("{a}{s}{b}")));
+                    let t = format!("{a}{s}{b}");
+                    for k in a.len()..t.len().min(a.len() + s.len() + 3) {
+                        for c in ["0", "9", " ", ".", "é"] {
+                            if t.is_char_boundary(k) && t.is_char_boundary(k + 1) {
+                                let mut m = t.clone();
+                                m.replace_range(k..k + 1, c);
+                                lines.push((a.len(), m));
+                                lines.push((a.len(), t.clone()));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let (mut hits, mut checked) = (0, 0);
+        for native in [Native::Iso, Native::Syslog, Native::Apache] {
+            for form in [Form::Body, Form::Word, Form::LineBegin] {
+                let mut memo = Recall::default();
+                for (at, l) in &lines {
+                    let h = l.as_bytes();
+                    let i = if form == Form::LineBegin { 0 } else { *at };
+                    // cut at every length from the date's end on (a windowed search's haystack)
+                    for cut in [h.len(), (i + 12).min(h.len()), (i + 20).min(h.len())] {
+                        let h = &h[..cut];
+                        let remembered = memo.recall(native, form, h, i).is_some();
+                        let mut a = Fields::default();
+                        let got = native.recalled(form, h, i, &mut a, &mut memo);
+                        let mut b = Fields::default();
+                        let want = match form {
+                            Form::Body => native.body_at(h, i, &mut b).map(|o| o.map(|e| (i, e))),
+                            Form::Word => native.word_at(h, i, &mut b).map(|o| o.map(|e| (i, e))),
+                            Form::LineBegin => native.line_begin(h, &mut b),
+                        };
+                        assert_eq!(got, want, "{native:?} {form:?} at {i} in {h:?}");
+                        if let Ok(Some(_)) = want {
+                            assert_eq!(a, b, "{native:?} {form:?} at {i} in {h:?}");
+                        }
+                        hits += usize::from(remembered);
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(hits > 5_000 && checked > 50_000, "{hits} {checked}");
     }
 }

@@ -11,7 +11,7 @@ fn audit_finder() -> &'static memchr::memmem::Finder<'static> {
     static F: std::sync::OnceLock<memchr::memmem::Finder<'static>> = std::sync::OnceLock::new();
     F.get_or_init(|| memchr::memmem::Finder::new(b"audit("))
 }
-use crate::native::Native;
+use crate::native::{Form, Native, Recall};
 use crate::pattern::{self, Begin, LINE_BEGIN, WORD_BEGIN};
 use crate::strptime::{self, Context, Fields, Key};
 
@@ -131,6 +131,8 @@ pub(crate) struct Locations {
     ascii: Option<regex::bytes::CaptureLocations>,
     /// The last search used the ASCII twin.
     last_ascii: bool,
+    /// The last match of the template's native matcher at a given position.
+    recall: Recall,
 }
 
 impl Locations {
@@ -619,8 +621,9 @@ impl Template {
                 {
                     // `c` is ASCII punctuation (see `first_char_wrap`)
                     let p = memchr::memchr(c as u8, hay.as_bytes())?;
-                    match native.body_at(hay.as_bytes(), p + 1, fields) {
-                        Ok(Some(end)) => {
+                    let h = hay.as_bytes();
+                    match native.recalled(Form::Body, h, p + 1, fields, &mut locs.recall) {
+                        Ok(Some((_, end))) => {
                             return Some(Hit {
                                 start: 0,
                                 end,
@@ -634,7 +637,8 @@ impl Template {
                 }
                 if let Some(native) = rt.native {
                     if line_begin && pos == 0 {
-                        match native.line_begin(hay.as_bytes(), fields) {
+                        let h = hay.as_bytes();
+                        match native.recalled(Form::LineBegin, h, 0, fields, &mut locs.recall) {
                             Ok(Some((k, end))) => {
                                 return Some(Hit {
                                     start: 0,
@@ -648,7 +652,13 @@ impl Template {
                         }
                     } else if windowed
                         && self.flags & WORD_BEGIN != 0
-                        && let Ok(Some(end)) = native.word_at(hay.as_bytes(), pos, fields)
+                        && let Ok(Some((_, end))) = native.recalled(
+                            Form::Word,
+                            hay.as_bytes(),
+                            pos,
+                            fields,
+                            &mut locs.recall,
+                        )
                     {
                         return Some(Hit::native(pos, end));
                     }
