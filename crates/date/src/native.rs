@@ -546,6 +546,14 @@ fn apache_general<P: Probe>(h: Hay<'_, P>, i: usize, out: &mut Fields) -> R<Opti
     Ok(None)
 }
 
+/// Whether three ASCII letters follow the separator at `q`, then the same separator (the
+/// month of an Apache date).
+fn month_follows(h: &[u8], q: usize) -> bool {
+    h.get(q + 1..q + 4)
+        .is_some_and(|m| m.iter().all(u8::is_ascii_alphabetic))
+        && h.get(q + 4) == h.get(q)
+}
+
 impl Native {
     /// Recognises the default template a datepattern is (without `{^LN-BEG}`).
     pub(crate) fn for_pattern(pattern: &str) -> Option<Native> {
@@ -561,14 +569,22 @@ impl Native {
     /// True when the template's regex surely cannot match starting at byte `i` (judged from
     /// a few ASCII bytes; any non-ASCII byte among them means "cannot tell": `false`).
     /// ISO dates start with the literal `2` of `20[0-2]\d`; Apache dates have `/` or `-`
-    /// after a one- or two-character day.
+    /// after a one- or two-character day, then three letters and the same separator.
     pub(crate) fn cannot_start(self, h: &[u8], i: usize) -> bool {
         let ascii = |k: usize| h.get(k).is_none_or(u8::is_ascii);
         match self {
             Native::Iso => h.get(i).is_some_and(|&b| b.is_ascii() && b != b'2'),
             Native::Apache => {
                 let sep = |k: usize| matches!(h.get(k), Some(b'/' | b'-'));
-                ascii(i) && ascii(i + 1) && ascii(i + 2) && !sep(i + 1) && !sep(i + 2)
+                if !(ascii(i) && ascii(i + 1) && ascii(i + 2)) {
+                    return false;
+                }
+                let q = match (sep(i + 1), sep(i + 2)) {
+                    (true, _) => i + 1,
+                    (false, true) => i + 2,
+                    (false, false) => return true,
+                };
+                (q + 1..=q + 4).all(ascii) && !month_follows(h, q)
             }
             Native::Syslog => false,
         }
@@ -584,10 +600,19 @@ impl Native {
     pub(crate) fn next_start(self, h: &[u8], from: usize) -> Option<usize> {
         match self {
             Native::Iso => memchr::memchr(b'2', h.get(from..)?).map(|o| from + o),
-            // a separator at `i + 1` or `i + 2`
+            // a separator at `i + 1` or `i + 2` (the first one after `i`), followed by the
+            // month's three letters and the same separator
             Native::Apache => {
-                let q = from + 1 + memchr::memchr2(b'/', b'-', h.get(from + 1..)?)?;
-                Some(q.saturating_sub(2).max(from))
+                // no start below `lo`; separators are looked for from `s` on
+                let (mut lo, mut s) = (from, from + 1);
+                loop {
+                    let q = s + memchr::memchr2(b'/', b'-', h.get(s..)?)?;
+                    if month_follows(h, q) {
+                        return Some(q.saturating_sub(2).max(lo));
+                    }
+                    // every start up to `q` has its first separator at `q` or before
+                    (lo, s) = (q, q + 1);
+                }
             }
             Native::Syslog => (from < h.len()).then_some(from),
         }
@@ -894,6 +919,9 @@ mod tests {
             "x",
             "12/",
             "1-",
+            "1/Jan/x 12-jan/ 3/ja/ 4-Feb-5/MAR- 6//abc//7--abc-x/abc/",
+            "a/b/c/d-e-f/gh-/ijk/ 30/May/2024:00:00:00 +0000 1-abc-",
+            "-abc-/def/",
         ];
         for native in [Native::Iso, Native::Apache, Native::Syslog] {
             for l in lines {
