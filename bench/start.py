@@ -7,8 +7,9 @@ The guide's `jail.local` and `jail.d/custom.conf` are read at run time from
 crates/testkit/src/guide.rs (the tests' one copy, verbatim) and written into a scratch
 configuration directory; ferroban's embedded defaults provide the filters and actions. As in
 that test, the daemon runs in private mount and network namespaces (`unshare --mount --net`)
-with fresh tmpfs mounts on /var/log, /var/lib and /etc/ufw and a `ufw` stand-in first on PATH,
-so nothing reaches the host's firewall or logs. Needs root.
+with fresh tmpfs mounts on /var/log, /var/lib and /etc/ufw (when the host has one: there is nothing
+to cover otherwise) and a `ufw` stand-in first on PATH, so nothing reaches the host's firewall or
+logs. Needs root.
 
 Per run:
   * start: from spawning the wrapper until the daemon's control socket answers `ping` (the
@@ -63,10 +64,18 @@ LOGS = ("auth.log", "nginx/access.log", "nginx/error.log", "ufw.log", "fastapi/a
 LOG_DIRS = ("nginx", "fastapi")
 
 
+# Covered by fresh tmpfs mounts; /etc/ufw only if the host has one.
+def covered():
+    mounts = [("/var/log", "bench-start-log"), ("/var/lib", "bench-start-lib")]
+    if os.path.isdir("/etc/ufw"):
+        mounts.append(("/etc/ufw", "bench-start-ufw"))
+    return mounts
+
+
 def wrapper(d, exe_cmd):
     script = (
-        "mount -t tmpfs bench-start-log /var/log && mount -t tmpfs bench-start-lib /var/lib "
-        "&& mount -t tmpfs bench-start-ufw /etc/ufw "
+        " && ".join(f"mount -t tmpfs {name} {target}" for target, name in covered())
+        + " "
         f"&& mkdir -p {' '.join('/var/log/' + s for s in LOG_DIRS)} "
         f"&& touch {' '.join('/var/log/' + f for f in LOGS)} "
         f"&& exec {exe_cmd}"
@@ -91,8 +100,8 @@ def direct_child(stamp_fd):
 
     check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET), "unshare")
     check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
-    for target, name in (("/var/log", b"bench-start-log"), ("/var/lib", b"bench-start-lib"), ("/etc/ufw", b"bench-start-ufw")):
-        check(libc.mount(name, target.encode(), b"tmpfs", 0, None), "mount " + target)
+    for target, name in covered():
+        check(libc.mount(name.encode(), target.encode(), b"tmpfs", 0, None), "mount " + target)
     for sub in LOG_DIRS:
         os.makedirs("/var/log/" + sub, exist_ok=True)
     for f in LOGS:

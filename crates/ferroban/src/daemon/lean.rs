@@ -7,18 +7,23 @@
 //! mapped into the daemon, counted in its resident set, although the steady state (reading,
 //! matching, the control socket) runs through a small part of it.
 //!
-//! Once the daemon is ready (its jails built, before it answers its first request), and again
-//! once every jail it started has started (its actions too: the first action commands run
-//! through code nothing else uses), [`release_startup_pages`] drops those mappings of the
-//! executable with `madvise(MADV_DONTNEED)`: the pages stay in the page cache (nothing is read
-//! from disk again), and the ones the daemon still runs are mapped back at their next use (a
-//! minor fault).
+//! The same holds for the shared libraries (libc's code is ~1 MB of the resident set after
+//! start-up, libm's, ld.so's and libgcc_s's another ~0.5 MB, most of which the steady state
+//! never runs again).
+//!
+//! Once the daemon is ready (its jails built and their tasks' first turn taken, before it answers
+//! its first request), and again once every jail it started has started (its actions too: the
+//! first action commands run through code nothing else uses), [`release_startup_pages`] drops
+//! those mappings with `madvise(MADV_DONTNEED)`: the pages stay in the page cache (nothing is
+//! read from disk again), and the ones the daemon still runs are mapped back at their next use
+//! (a minor fault).
 //! Free heap pages that start-up's transient buffers left behind go back too (`malloc_trim`).
-//! Only mappings of the executable's own file that are read-only and hold no private copy of a
-//! page (`Anonymous: 0 kB` in `/proc/self/smaps`) are touched: dropping a page that relocation
-//! or a write had copied would lose that copy, so such mappings (RELRO, `.data`) are left alone.
+//! Only private mappings of files (the executable, the shared libraries) that are read-only and
+//! hold no private copy of a page (`Anonymous: 0 kB` in `/proc/self/smaps`) are touched:
+//! dropping a page that relocation or a write had copied would lose that copy, so such mappings
+//! (RELRO, `.data`) are left alone, as are shared mappings (SQLite's `-shm`), the heap, stacks
+//! and the kernel's (`[vdso]`).
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Jails started whose action worker has not yet reported them started.
@@ -42,8 +47,9 @@ pub(crate) fn jail_started() {
     }
 }
 
-/// The server is ready (the jails are built; nothing has been answered yet): the start-up code
-/// is released now, and again when the last jail still starting has started.
+/// The server is ready (the jails are built and their tasks had a first turn; usually nothing
+/// has been answered yet): the start-up code is released now, and again when the last jail
+/// still starting has started.
 pub(crate) fn server_ready() {
     READY.store(true, Ordering::SeqCst);
     release_logged();
@@ -73,9 +79,10 @@ struct Mapping {
     end: usize,
 }
 
-/// The mappings of `exe` in `smaps` (the text of `/proc/self/smaps`) that are read-only, private
-/// and hold no anonymous (copied) page.
-fn releasable(smaps: &str, exe: &str) -> Vec<Mapping> {
+/// The mappings of files in `smaps` (the text of `/proc/self/smaps`) that are read-only, private
+/// and hold no anonymous (copied) page: the executable's and the shared libraries' code and
+/// read-only data.
+fn releasable(smaps: &str) -> Vec<Mapping> {
     // The mapping being read: itself, whether its header qualifies it, and whether its
     // `Anonymous:` line said 0 kB (without that line nothing says its pages are uncopied).
     let mut current: Option<(Mapping, bool, bool)> = None;
@@ -86,6 +93,16 @@ fn releasable(smaps: &str, exe: &str) -> Vec<Mapping> {
         }
     };
     for line in smaps.lines() {
+        if let Some(kb) = line.strip_prefix("Anonymous:") {
+            if let Some((_, _, uncopied)) = current.as_mut() {
+                *uncopied = kb.trim() == "0 kB";
+            }
+            continue;
+        }
+        // A header starts with its range in lowercase hex; the other fields with a capital.
+        if !line.starts_with(|c: char| c.is_ascii_digit() || ('a'..='f').contains(&c)) {
+            continue;
+        }
         let mut words = line.split_whitespace();
         let first = words.next().unwrap_or("");
         if let Some((a, b)) = first.split_once('-')
@@ -96,12 +113,10 @@ fn releasable(smaps: &str, exe: &str) -> Vec<Mapping> {
             flush(current.take(), &mut out);
             let perms = words.next().unwrap_or("");
             let path = words.nth(3).unwrap_or("");
-            let candidate = path == exe && (perms == "r-xp" || perms == "r--p") && start < end;
+            // A file's own path (not `[vdso]`, `[heap]`, an anonymous mapping or a deleted file).
+            let file = path.starts_with('/') && words.next().is_none();
+            let candidate = file && (perms == "r-xp" || perms == "r--p") && start < end;
             current = Some((Mapping { start, end }, candidate, false));
-        } else if let Some(kb) = line.strip_prefix("Anonymous:")
-            && let Some((_, _, uncopied)) = current.as_mut()
-        {
-            *uncopied = kb.trim() == "0 kB";
         }
     }
     flush(current.take(), &mut out);
@@ -111,22 +126,15 @@ fn releasable(smaps: &str, exe: &str) -> Vec<Mapping> {
 /// Drops the start-up code's pages from the resident set (see the module's documentation).
 /// Returns the number of bytes of mappings released; errors (no `/proc`) release nothing.
 pub fn release_startup_pages() -> usize {
-    let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
-        return 0;
-    };
     let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
         return 0;
     };
-    let exe: PathBuf = exe;
-    let Some(exe) = exe.to_str() else {
-        return 0;
-    };
     let mut released = 0;
-    for m in releasable(&smaps, exe) {
+    for m in releasable(&smaps) {
         let len = m.end - m.start;
-        // SAFETY: the range is one whole mapping of the executable, read-only and without
-        // private copies: MADV_DONTNEED only unmaps its page-table entries, and each page reads
-        // back the same file content at its next use.
+        // SAFETY: the range is one whole mapping of a file, read-only and without private
+        // copies: MADV_DONTNEED only unmaps its page-table entries, and each page reads back
+        // the same file content at its next use.
         let rc = unsafe { libc::madvise(m.start as *mut libc::c_void, len, libc::MADV_DONTNEED) };
         if rc == 0 {
             released += len;
@@ -156,12 +164,20 @@ Anonymous:            32 kB
 Anonymous:          1024 kB
 7f0000000000-7f0000100000 r-xp 00000000 fd:01 7 /usr/lib/x86_64-linux-gnu/libc.so.6
 Anonymous:             0 kB
+7f0000100000-7f0000104000 r--p 00100000 fd:01 7 /usr/lib/x86_64-linux-gnu/libc.so.6
+Anonymous:            16 kB
+7f0000200000-7f0000208000 rw-s 00000000 fd:01 9 /var/lib/ferroban/ferroban.sqlite3-shm
+Anonymous:             0 kB
+7f0000300000-7f0000301000 r--p 00000000 fd:01 11 /tmp/gone (deleted)
+Anonymous:             0 kB
+7ffc00000000-7ffc00002000 r-xp 00000000 00:00 0 [vdso]
+Anonymous:             0 kB
 ";
 
     #[test]
-    fn only_the_executables_read_only_uncopied_mappings_are_released() {
+    fn only_read_only_uncopied_mappings_of_files_are_released() {
         assert_eq!(
-            releasable(SMAPS, "/usr/sbin/ferroban"),
+            releasable(SMAPS),
             vec![
                 Mapping {
                     start: 0x55d0c0000000,
@@ -171,16 +187,19 @@ Anonymous:             0 kB
                     start: 0x55d0c0200000,
                     end: 0x55d0c0c00000
                 },
+                Mapping {
+                    start: 0x7f0000000000,
+                    end: 0x7f0000100000
+                },
             ]
         );
-        assert_eq!(releasable(SMAPS, "/usr/sbin/other"), vec![]);
     }
 
     #[test]
     fn a_mapping_without_an_anonymous_line_is_not_released() {
         // An older kernel's smaps without the line: nothing says the pages are uncopied.
         let smaps = "55d0c0000000-55d0c0200000 r-xp 00000000 fd:01 42 /x\nSize: 2048 kB\n";
-        assert_eq!(releasable(smaps, "/x"), vec![]);
+        assert_eq!(releasable(smaps), vec![]);
     }
 
     #[test]
@@ -191,5 +210,35 @@ Anonymous:             0 kB
         let v: Vec<u64> = (1..=10).collect();
         assert_eq!(v.iter().sum::<u64>(), 55);
         assert_eq!(format!("{:?}", "still here"), "\"still here\"");
+        // libc's code too (released with the executable's).
+        let dir = std::env::temp_dir().join(format!("ferroban-lean-{}", std::process::id()));
+        std::fs::write(&dir, "back from the page cache").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&dir).unwrap(),
+            "back from the page cache"
+        );
+        let _ = std::fs::remove_file(&dir);
+    }
+
+    #[test]
+    #[cfg(target_env = "gnu")]
+    fn libc_code_is_among_the_released_mappings() {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let libc_code: Vec<Mapping> = smaps
+            .lines()
+            .filter(|l| l.contains(" r-xp ") && l.contains("/libc.so"))
+            .filter_map(|l| {
+                let (a, b) = l.split_whitespace().next()?.split_once('-')?;
+                Some(Mapping {
+                    start: usize::from_str_radix(a, 16).ok()?,
+                    end: usize::from_str_radix(b, 16).ok()?,
+                })
+            })
+            .collect();
+        assert!(!libc_code.is_empty(), "no libc code mapping in smaps");
+        let released = releasable(&smaps);
+        for m in &libc_code {
+            assert!(released.contains(m), "{m:?} not released");
+        }
     }
 }

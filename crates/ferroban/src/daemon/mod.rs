@@ -437,8 +437,12 @@ async fn serve(settings: Settings, ready: Option<std::fs::File>) -> u8 {
     tokio::task::spawn_local(server::store_retry_task(state.clone()));
     tokio::task::spawn_local(purge_task(state.clone()));
     report_ready(ready, 0);
-    // The start-up code need not stay mapped: released now, before the first answer, and
-    // again once every jail has started (its actions too).
+    // The start-up code need not stay mapped: released once the tasks queued above had their
+    // first turn (the jails' first reads, their actions' first commands begun: code the first
+    // answer would otherwise find mapped again), and again once every jail has started (its
+    // actions too). The first request is usually read after this release: the socket's
+    // readiness comes with the reactor's next poll, after the turn.
+    tokio::task::yield_now().await;
     lean::server_ready();
 
     let (shutdown, reload) = {
