@@ -6,8 +6,6 @@
 //! interpolation variables; the combined set is then `<tag>`-substituted, unresolved tags being
 //! looked up in `[Definition]` (or `sec/opt` sections) with those variables.
 
-use std::collections::HashSet;
-
 use crate::error::ConfigError;
 use crate::omap::OrderedMap;
 use crate::store::{IniSet, Loader, Vars, conditional_base};
@@ -128,13 +126,13 @@ impl DefinitionReader {
         if comb.is_empty() {
             return Ok(comb);
         }
-        let mut ign: HashSet<String> = ignore.iter().map(|s| s.to_string()).collect();
+        let mut ign: crate::FastSet<String> = ignore.iter().map(|s| s.to_string()).collect();
         for k in comb.keys() {
             if let Some(b) = conditional_base(k) {
                 ign.insert(b.to_string());
             }
         }
-        let mut cache: std::collections::HashMap<String, Option<String>> = Default::default();
+        let mut cache: crate::FastMap<String, Option<String>> = Default::default();
         tags::substitute(&comb, &ign, |t| {
             if let Some(v) = cache.get(t) {
                 return Ok(v.clone());

@@ -70,7 +70,7 @@ pub fn parse(path: &str, text: &str) -> Result<IniFile, ConfigError> {
     let mut optname: Option<String> = None;
     let mut indent_level = 0usize;
     let mut seen_sections: Vec<String> = Vec::new();
-    let mut seen_opts: std::collections::HashSet<(String, String)> = Default::default();
+    let mut seen_opts: crate::FastSet<(String, String)> = Default::default();
     // Lines of the value being accumulated.
     let mut pending: Vec<String> = Vec::new();
     let mut pending_origin: Option<Origin> = None;

@@ -47,3 +47,9 @@ pub use jail::{
 pub use refs::{parse_reference, split_references};
 pub use source::{ConfigSource, Root};
 pub use store::{IniSet, Loader};
+
+/// The hash maps and sets of the reader: keyed by option, section and tag names read from the
+/// administrator's files (no untrusted input), hashed with foldhash instead of SipHash.
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// See [`FastMap`].
+pub(crate) type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;

@@ -1,12 +1,19 @@
 //! A small insertion-ordered string map (Python dict semantics: overwriting keeps the position).
 
-use std::collections::HashMap;
+use indexmap::IndexMap;
 
-/// Insertion-ordered map from option name to value.
-#[derive(Debug, Clone, PartialEq)]
+/// Insertion-ordered map from option name to value: each key is held once, in the entry (the
+/// index holds positions), so inserting and cloning copy one string per option, not two.
+#[derive(Debug, Clone)]
 pub struct OrderedMap<V> {
-    entries: Vec<(String, V)>,
-    index: HashMap<String, usize>,
+    entries: IndexMap<String, V, foldhash::fast::RandomState>,
+}
+
+/// Equal when the same entries come in the same order (as two lists of pairs).
+impl<V: PartialEq> PartialEq for OrderedMap<V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries.len() == other.entries.len() && self.entries.iter().eq(other.entries.iter())
+    }
 }
 
 impl<V> Default for OrderedMap<V> {
@@ -19,48 +26,38 @@ impl<V> OrderedMap<V> {
     /// An empty map.
     pub fn new() -> Self {
         Self {
-            entries: Vec::new(),
-            index: HashMap::new(),
+            entries: IndexMap::default(),
         }
     }
 
     /// Inserts or overwrites (keeping the original position).
     pub fn insert(&mut self, key: impl Into<String>, value: V) {
-        let key = key.into();
-        if let Some(&i) = self.index.get(&key) {
-            self.entries[i].1 = value;
-        } else {
-            self.index.insert(key.clone(), self.entries.len());
-            self.entries.push((key, value));
-        }
+        self.entries.insert(key.into(), value);
     }
 
     /// Value of `key`.
     pub fn get(&self, key: &str) -> Option<&V> {
-        self.index.get(key).map(|&i| &self.entries[i].1)
+        self.entries.get(key)
     }
 
     /// Mutable value of `key`.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
-        match self.index.get(key) {
-            Some(&i) => Some(&mut self.entries[i].1),
-            None => None,
-        }
+        self.entries.get_mut(key)
     }
 
     /// Whether `key` is present.
     pub fn contains_key(&self, key: &str) -> bool {
-        self.index.contains_key(key)
+        self.entries.contains_key(key)
     }
 
     /// Entries in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
-        self.entries.iter().map(|(k, v)| (k, v))
+        self.entries.iter()
     }
 
     /// Keys in insertion order.
     pub fn keys(&self) -> impl Iterator<Item = &String> {
-        self.entries.iter().map(|(k, _)| k)
+        self.entries.keys()
     }
 
     /// Number of entries.
@@ -78,13 +75,21 @@ impl<V: Clone> OrderedMap<V> {
     /// Inserts every entry of `other` (overwriting).
     pub fn update(&mut self, other: &OrderedMap<V>) {
         for (k, v) in other.iter() {
-            self.insert(k.clone(), v.clone());
+            match self.entries.get_mut(k.as_str()) {
+                Some(slot) => *slot = v.clone(),
+                None => {
+                    self.entries.insert(k.clone(), v.clone());
+                }
+            }
         }
     }
 
     /// Converts to a vector of pairs.
     pub fn to_vec(&self) -> Vec<(String, V)> {
-        self.entries.clone()
+        self.entries
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 }
 
@@ -95,5 +100,45 @@ impl<V> FromIterator<(String, V)> for OrderedMap<V> {
             m.insert(k, v);
         }
         m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> OrderedMap<String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn overwriting_keeps_the_position_and_equality_follows_the_order() {
+        let mut m = map(&[("a", "1"), ("b", "2"), ("c", "3")]);
+        m.insert("a", "one".to_string());
+        m.update(&map(&[("c", "three"), ("d", "4")]));
+        assert_eq!(
+            m.to_vec(),
+            vec![
+                ("a".to_string(), "one".to_string()),
+                ("b".into(), "2".into()),
+                ("c".into(), "three".into()),
+                ("d".into(), "4".into()),
+            ]
+        );
+        assert_eq!(m.get("c").map(String::as_str), Some("three"));
+        assert!(m.contains_key("d") && !m.contains_key("e"));
+        // The same entries in another order are another map (fail2ban's options are ordered).
+        assert_ne!(
+            map(&[("a", "1"), ("b", "2")]),
+            map(&[("b", "2"), ("a", "1")])
+        );
+        assert_eq!(
+            map(&[("a", "1"), ("b", "2")]),
+            map(&[("a", "1"), ("b", "2")])
+        );
+        assert_ne!(map(&[("a", "1")]), map(&[("a", "1"), ("b", "2")]));
     }
 }

@@ -15,9 +15,9 @@
 //!   read. `%%` is a literal `%`.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
+use crate::FastMap;
 use crate::error::{ConfigError, Origin};
 use crate::ini::{self, DEFAULT_SECTION, IniFile, Section, Value};
 use crate::omap::OrderedMap;
@@ -33,7 +33,7 @@ pub type Vars = OrderedMap<String>;
 #[derive(Debug)]
 pub struct Loader {
     source: ConfigSource,
-    cache: RefCell<HashMap<String, Option<Rc<IniFile>>>>,
+    cache: RefCell<FastMap<String, Option<Rc<IniFile>>>>,
 }
 
 impl Loader {
@@ -41,7 +41,7 @@ impl Loader {
     pub fn new(source: ConfigSource) -> Self {
         Loader {
             source,
-            cache: RefCell::new(HashMap::new()),
+            cache: RefCell::new(FastMap::default()),
         }
     }
 

@@ -4,10 +4,12 @@
 //! the result of a fallback lookup); substitution repeats until no value changes. A tag that
 //! refers to itself, or is replaced too many times, is a loop. Unknown tags are left as they are.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+use std::hash::BuildHasher;
 
 use crate::error::ConfigError;
 use crate::omap::OrderedMap;
+use crate::{FastMap, FastSet};
 
 const MAX_TAG_REPLACE_COUNT: usize = 25;
 
@@ -45,17 +47,23 @@ fn find_tag(s: &str, from: usize) -> Option<(usize, usize, &str)> {
 /// are not keys of `tags`.
 pub fn substitute(
     tags: &OrderedMap<String>,
-    ignore: &HashSet<String>,
+    ignore: &HashSet<String, impl BuildHasher>,
     mut fallback: impl FnMut(&str) -> Result<Option<String>, ConfigError>,
 ) -> Result<OrderedMap<String>, ConfigError> {
     let mut tags = tags.clone();
-    let mut done: HashSet<String> = HashSet::new();
-    let mut rep_counts: HashMap<String, HashMap<String, usize>> = HashMap::new();
+    let mut done: FastSet<String> = FastSet::default();
+    let mut rep_counts: FastMap<String, FastMap<String, usize>> = FastMap::default();
     let keys: Vec<String> = tags.keys().cloned().collect();
     loop {
         let mut repeat = false;
         for tag in &keys {
             if ignore.contains(tag) || done.contains(tag) {
+                continue;
+            }
+            // Most values hold no tag: nothing to replace, nothing to copy (the loop below would
+            // find none, leave the value and its counts as they are and call it done).
+            if tags.get(tag).is_none_or(|v| !v.contains('<')) {
+                done.insert(tag.clone());
                 continue;
             }
             let orig = tags.get(tag).cloned().unwrap_or_default();
