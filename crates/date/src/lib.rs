@@ -228,6 +228,7 @@ fn byte_to_char(t: Text<'_>, i: usize) -> usize {
 }
 
 /// Character `n` of the line (Python `line[n:n+1]`, `None` when empty).
+#[inline]
 fn char_at(t: Text<'_>, n: usize) -> Option<char> {
     if t.ascii {
         return t.line.as_bytes().get(n).map(|&b| char::from(b));
@@ -236,11 +237,13 @@ fn char_at(t: Text<'_>, n: usize) -> Option<char> {
 }
 
 /// Python `line[n-1:n]`.
+#[inline]
 fn char_before(text: Text<'_>, n: usize) -> Option<char> {
     if n == 0 { None } else { char_at(text, n - 1) }
 }
 
 /// Python `line[n-1]` (negative index wraps to the last character).
+#[inline]
 fn char_index_before(text: Text<'_>, n: usize) -> Option<char> {
     if n == 0 {
         text.line.chars().next_back()

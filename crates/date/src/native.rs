@@ -677,8 +677,8 @@ impl Native {
         out: &mut Fields,
         memo: &mut Recall,
     ) -> R<Option<(usize, usize)>> {
-        if let Some(found) = memo.recall(self, form, h, i) {
-            *out = memo.fields;
+        if let Some((found, fields)) = memo.recall(self, form, h, i) {
+            *out = *fields;
             return Ok(Some(found));
         }
         let reach = Reach::new();
@@ -692,7 +692,8 @@ impl Native {
             Form::LineBegin => self.line_begin_in(hay, out)?,
         };
         if let Some(found) = got {
-            memo.remember((self, form), h, i, found, &reach, out);
+            memo.older()
+                .remember((self, form), h, i, found, &reach, out);
         }
         Ok(got)
     }
@@ -709,7 +710,43 @@ pub(crate) enum Form {
     LineBegin,
 }
 
-/// The last match of a native matcher with the bytes it read (its [`Reach`]).
+/// The last two matches of a native matcher with the bytes they read (their [`Reach`]): a
+/// template's calls alternate between two haystacks when its last place is searched with the
+/// line cut after the date in some lines and the whole line in others.
+#[derive(Debug, Default)]
+pub(crate) struct Recall {
+    entries: [Entry; 2],
+    /// The entry that answered or was written last (asked first, replaced last).
+    last: usize,
+}
+
+impl Recall {
+    /// The answer at `i` and its fields, when a remembered match applies there.
+    fn recall(
+        &mut self,
+        native: Native,
+        form: Form,
+        h: &[u8],
+        i: usize,
+    ) -> Option<((usize, usize), &Fields)> {
+        let k = self.last & 1;
+        if let Some(found) = self.entries[k].recall(native, form, h, i) {
+            return Some((found, &self.entries[k].fields));
+        }
+        let k = 1 - k;
+        let found = self.entries[k].recall(native, form, h, i)?;
+        self.last = k;
+        Some((found, &self.entries[k].fields))
+    }
+
+    /// The entry to write a new match into (the one that answered least recently).
+    fn older(&mut self) -> &mut Entry {
+        self.last = 1 - self.last;
+        &mut self.entries[self.last]
+    }
+}
+
+/// A match of a native matcher with the bytes it read (its [`Reach`]).
 ///
 /// A matcher's answer at a position depends only on the bytes it reads, on where the
 /// haystack ends when it looks past the end, and on the line's start when it relies on there
@@ -720,7 +757,7 @@ pub(crate) enum Form {
 /// their date (and the byte after it) from line to line, at the same place or, when a field
 /// before it changes length, at another.
 #[derive(Debug, Default)]
-pub(crate) struct Recall {
+struct Entry {
     key: Option<(Native, Form)>,
     /// The bytes read, from the first to the last (cut at the end of the haystack).
     bytes: Vec<u8>,
@@ -735,7 +772,8 @@ pub(crate) struct Recall {
     fields: Fields,
 }
 
-impl Recall {
+impl Entry {
+    #[inline]
     fn recall(&self, native: Native, form: Form, h: &[u8], i: usize) -> Option<(usize, usize)> {
         if self.key != Some((native, form)) || (self.at_start && i != 0) {
             return None;

@@ -38,10 +38,16 @@ use crate::memo::Memo;
 enum Engine {
     /// A lazy DFA with its own cache: no pool, no strategy dispatch (the windows are short).
     Lazy(Arc<DFA>, Box<Cache>),
-    /// Every match starts with the `finder`'s needle: memmem finds the candidates and an
-    /// anchored lazy DFA checks each one.
+    /// Every match starts with the `finder`'s needle: memmem finds the candidates, the bytes
+    /// after the needle are checked against `lead` and an anchored lazy DFA checks each
+    /// candidate that passes.
     Led {
         finder: Arc<memchr::memmem::Finder<'static>>,
+        /// The bytes every match can have at each offset from `skip` on (the needle's
+        /// length) from its start, for as many leading bytes as every match has so known
+        /// (see [`lead_classes`]).
+        lead: Arc<[ByteSet]>,
+        skip: usize,
         dfa: Arc<DFA>,
         cache: Box<Cache>,
     },
@@ -53,8 +59,16 @@ impl Clone for Engine {
     fn clone(&self) -> Engine {
         match self {
             Engine::Lazy(dfa, _) => Engine::Lazy(Arc::clone(dfa), Box::new(dfa.create_cache())),
-            Engine::Led { finder, dfa, .. } => Engine::Led {
+            Engine::Led {
+                finder,
+                lead,
+                skip,
+                dfa,
+                ..
+            } => Engine::Led {
                 finder: Arc::clone(finder),
+                lead: Arc::clone(lead),
+                skip: *skip,
                 dfa: Arc::clone(dfa),
                 cache: Box::new(dfa.create_cache()),
             },
@@ -79,7 +93,19 @@ impl Engine {
     fn led(hirs: &[Hir], prefix: &[u8]) -> Option<Engine> {
         let dfa = lazy_dfa(hirs)?;
         let cache = dfa.create_cache();
+        // per offset, the bytes any of the patterns can have there, as far as all have them
+        let leads: Vec<Vec<ByteSet>> = hirs.iter().map(|h| lead_classes(h).0).collect();
+        let n = leads.iter().map(Vec::len).min().unwrap_or(0);
+        let lead: Vec<ByteSet> = (prefix.len().min(n)..n)
+            .map(|k| {
+                let mut set = ByteSet::EMPTY;
+                leads.iter().for_each(|l| set.add_all(&l[k]));
+                set
+            })
+            .collect();
         Some(Engine::Led {
+            skip: prefix.len().min(n),
+            lead: lead.into(),
             finder: Arc::new(memchr::memmem::Finder::new(prefix).into_owned()),
             dfa: Arc::new(dfa),
             cache: Box::new(cache),
@@ -100,11 +126,25 @@ impl Engine {
             Engine::Lazy(dfa, cache) => dfa
                 .try_search_fwd(cache, &input.earliest(true))
                 .map_or(true, |m| m.is_some()),
-            Engine::Led { finder, dfa, cache } => {
+            Engine::Led {
+                finder,
+                lead,
+                skip,
+                dfa,
+                cache,
+            } => {
                 let hay = input.haystack();
                 let (start, end) = (input.start(), input.end());
                 for off in finder.find_iter(&hay[start..end]) {
                     let p = start + off;
+                    // a match at `p` has these bytes before `end`
+                    let fits = lead.iter().enumerate().all(|(k, set)| {
+                        let q = p + *skip + k;
+                        q < end && set.has(hay[q])
+                    });
+                    if !fits {
+                        continue;
+                    }
                     let anchored = input.clone().range(p..end).anchored(Anchored::Yes);
                     if dfa
                         .try_search_fwd(cache, &anchored.earliest(true))
@@ -133,6 +173,103 @@ fn prefix(hir: &Hir) -> Vec<u8> {
         .take_while(|&k| lits.iter().all(|l| l.as_bytes().get(k) == first.get(k)))
         .count();
     first[..n].to_vec()
+}
+
+/// A set of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ByteSet([u64; 4]);
+
+impl ByteSet {
+    const EMPTY: ByteSet = ByteSet([0; 4]);
+
+    fn one(b: u8) -> ByteSet {
+        let mut s = ByteSet::EMPTY;
+        s.add(b);
+        s
+    }
+
+    fn add(&mut self, b: u8) {
+        self.0[usize::from(b >> 6)] |= 1 << (b & 63);
+    }
+
+    fn add_all(&mut self, other: &ByteSet) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a |= b;
+        }
+    }
+
+    #[inline]
+    fn has(&self, b: u8) -> bool {
+        self.0[usize::from(b >> 6)] & (1 << (b & 63)) != 0
+    }
+}
+
+/// Per offset from the start of a match of `hir`, the bytes it can have there, for the
+/// leading bytes every match has so known; and whether that is all of every match (then
+/// every match is exactly that long). Without Unicode: a class is one byte.
+pub(crate) fn lead_classes(hir: &Hir) -> (Vec<ByteSet>, bool) {
+    use regex_syntax::hir::Class;
+    const MAX: usize = 64;
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => (Vec::new(), true),
+        HirKind::Literal(lit) => (lit.0.iter().map(|&b| ByteSet::one(b)).collect(), true),
+        HirKind::Class(Class::Bytes(c)) => {
+            let mut set = ByteSet::EMPTY;
+            for r in c.ranges() {
+                (r.start()..=r.end()).for_each(|b| set.add(b));
+            }
+            (vec![set], true)
+        }
+        HirKind::Class(Class::Unicode(c)) => {
+            let mut set = ByteSet::EMPTY;
+            for r in c.ranges() {
+                let (Ok(a), Ok(b)) = (u8::try_from(r.start()), u8::try_from(r.end())) else {
+                    return (Vec::new(), false);
+                };
+                if !b.is_ascii() {
+                    return (Vec::new(), false);
+                }
+                (a..=b).for_each(|x| set.add(x));
+            }
+            (vec![set], true)
+        }
+        HirKind::Capture(c) => lead_classes(&c.sub),
+        HirKind::Repetition(r) => {
+            let (sub, whole) = lead_classes(&r.sub);
+            let min = usize::try_from(r.min).unwrap_or(usize::MAX);
+            if whole && sub.len().saturating_mul(min) <= MAX {
+                let all = sub.iter().copied().cycle().take(sub.len() * min).collect();
+                (all, r.max == Some(r.min))
+            } else if min >= 1 {
+                (sub, false)
+            } else {
+                (Vec::new(), false)
+            }
+        }
+        HirKind::Concat(hs) => {
+            let mut out = Vec::new();
+            for h in hs {
+                let (c, whole) = lead_classes(h);
+                out.extend(c);
+                if !whole || out.len() > MAX {
+                    return (out, false);
+                }
+            }
+            (out, true)
+        }
+        HirKind::Alternation(hs) => {
+            let parts: Vec<(Vec<ByteSet>, bool)> = hs.iter().map(lead_classes).collect();
+            let n = parts.iter().map(|(c, _)| c.len()).min().unwrap_or(0);
+            let mut out = vec![ByteSet::EMPTY; n];
+            for (c, _) in &parts {
+                for (o, set) in out.iter_mut().zip(c) {
+                    o.add_all(set);
+                }
+            }
+            let whole = !parts.is_empty() && parts.iter().all(|(c, w)| *w && c.len() == n);
+            (out, whole)
+        }
+    }
 }
 
 /// The branches of a top-level alternation (capture groups around it unwrapped), or `hir`.
@@ -168,6 +305,67 @@ pub(crate) struct Others {
     colon: Option<(Engine, usize, usize)>,
     /// One engine per common literal prefix, and one for the patterns without a prefix.
     rest: Vec<Engine>,
+    /// The colon group's last answers, by window.
+    seen: Seen,
+}
+
+/// The last answers of a group for windows of lines (see [`Seen::answer`]).
+#[derive(Debug, Clone, Default)]
+struct Seen {
+    windows: Vec<Window>,
+    /// The entry replaced next once the list is full.
+    next: usize,
+    /// The entry that answered or was written last (asked first).
+    last: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Window {
+    /// The window's bytes with the byte before and the byte after it (when there are).
+    bytes: Vec<u8>,
+    /// The window starts at the haystack's start / ends at its end.
+    edges: (bool, bool),
+    answer: bool,
+}
+
+impl Seen {
+    /// Remembered windows.
+    const SIZE: usize = 4;
+
+    /// `engine`'s answer for `hay[s..t]`, from the remembered windows when one held the same
+    /// bytes. A search in a range of the haystack reads the range, the byte before it (or
+    /// finds the haystack's start) and the byte after it (or finds the end), nothing else:
+    /// the same bytes there give the same answer. Log lines repeat the text around their
+    /// date from line to line.
+    fn answer(&mut self, engine: &mut Engine, hay: &[u8], s: usize, t: usize) -> bool {
+        let bytes = &hay[s.saturating_sub(1)..(t + 1).min(hay.len())];
+        let edges = (s == 0, t == hay.len());
+        let same = |w: &Window| w.edges == edges && w.bytes == bytes;
+        if let Some(w) = self.windows.get(self.last).filter(|w| same(w)) {
+            return w.answer;
+        }
+        if let Some(k) = self.windows.iter().position(same) {
+            self.last = k;
+            return self.windows[k].answer;
+        }
+        let answer = engine.is_match(Input::new(hay).range(s..t));
+        if self.windows.len() < Self::SIZE {
+            self.last = self.windows.len();
+            self.windows.push(Window {
+                bytes: bytes.to_vec(),
+                edges,
+                answer,
+            });
+        } else {
+            self.last = self.next;
+            let w = &mut self.windows[self.next];
+            w.bytes.clear();
+            w.bytes.extend_from_slice(bytes);
+            (w.edges, w.answer) = (edges, answer);
+            self.next = (self.next + 1) % Self::SIZE;
+        }
+        answer
+    }
 }
 
 impl Others {
@@ -232,6 +430,7 @@ impl Others {
             start: group(&start)?,
             colon: group(&colon)?.map(|e| (e, before, after)),
             rest: engines,
+            seen: Seen::default(),
         })
     }
 
@@ -255,7 +454,7 @@ impl Others {
                     Some((_, end)) if a <= *end => *end = b,
                     _ => {
                         if let Some((s, t)) = window
-                            && e.is_match(Input::new(hay).range(s..t))
+                            && self.seen.answer(e, hay, s, t)
                         {
                             return true;
                         }
@@ -264,7 +463,7 @@ impl Others {
                 }
             }
             if let Some((s, t)) = window
-                && e.is_match(Input::new(hay).range(s..t))
+                && self.seen.answer(e, hay, s, t)
             {
                 return true;
             }
@@ -506,7 +705,9 @@ fn edge_is_digit(hir: &regex_syntax::hir::Hir, side: Side) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Engine, Others, digit_colon_digit, relax_colon};
+    use super::{
+        Engine, Others, branches, digit_colon_digit, lead_classes, relax_bounded, relax_colon,
+    };
     use crate::DateDetector;
 
     fn hir(p: &str) -> regex_syntax::hir::Hir {
@@ -626,6 +827,18 @@ mod tests {
         lines
     }
 
+    /// The sources but the `skip`th, and their group.
+    fn all_but(sources: &[String], skip: Option<usize>) -> (Vec<&String>, Others) {
+        let rest: Vec<&String> = sources
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| Some(*j) != skip)
+            .map(|(_, s)| s)
+            .collect();
+        let others = Others::build(&rest).expect("builds");
+        (rest, others)
+    }
+
     /// Soundness: whenever a pattern matches a line, its group says "maybe". Checked for each
     /// default pattern on its own (its run and window bounds), and for the group of all
     /// patterns but one, for every skipped one.
@@ -650,13 +863,7 @@ mod tests {
         }
         assert!(matched > 1000, "{matched}");
         for skip in std::iter::once(None).chain((0..sources.len()).map(Some)) {
-            let rest: Vec<&String> = sources
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| Some(*j) != skip)
-                .map(|(_, s)| s)
-                .collect();
-            let mut others = Others::build(&rest).expect("builds");
+            let (rest, mut others) = all_but(&sources, skip);
             assert!(others.colon.is_some());
             if skip.is_none() {
                 // compact ISO ("20"), epoch after `audit(`, TAI64N ("@")
@@ -674,6 +881,87 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The leading byte classes hold for every match of every default pattern's bounded run
+    /// (the runs the literal-led engines check), and a run said to be whole is exactly as long.
+    #[test]
+    fn every_match_has_its_lead_classes() {
+        let lines = test_lines();
+        let (mut matched, mut runs) = (0, 0);
+        for s in default_sources() {
+            for b in branches(&hir(&s)) {
+                let run = relax_bounded(&b);
+                let (lead, whole) = lead_classes(&run);
+                runs += usize::from(!lead.is_empty());
+                let re = regex_automata::meta::Regex::builder()
+                    .syntax(
+                        regex_automata::util::syntax::Config::new()
+                            .unicode(false)
+                            .utf8(false),
+                    )
+                    .configure(
+                        regex_automata::meta::Config::new()
+                            .match_kind(regex_automata::MatchKind::All)
+                            .utf8_empty(false),
+                    )
+                    .build_from_hir(&run)
+                    .unwrap();
+                for l in &lines {
+                    let h = l.as_bytes();
+                    for p in 0..=h.len() {
+                        let input = regex_automata::Input::new(h)
+                            .range(p..)
+                            .anchored(regex_automata::Anchored::Yes);
+                        let Some(m) = re.find(input) else { continue };
+                        matched += 1;
+                        for (k, set) in lead.iter().enumerate() {
+                            assert!(
+                                h.get(p + k).is_some_and(|&c| set.has(c)),
+                                "{run} at {p} in {l:?}: offset {k}"
+                            );
+                        }
+                        if whole {
+                            assert_eq!(m.len(), lead.len(), "{run} at {p} in {l:?}");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(matched > 1000 && runs > 10, "{matched} {runs}");
+        // the compact ISO run: `20`, then eight digit positions
+        let (lead, _) = lead_classes(&hir(r"20[0-2]\d(?:0[1-9]|1[0-2])(?:[12]\d|0[1-9]|3[01])T?"));
+        assert_eq!(lead.len(), 8);
+        assert!(lead[4].has(b'1') && !lead[4].has(b'2') && !lead[2].has(b'3'));
+    }
+
+    /// A group that remembers its windows' answers answers every line as one that does not.
+    #[test]
+    fn remembered_windows_answer_as_a_search_does() {
+        let sources = default_sources();
+        let lines = test_lines();
+        let mut recalled = 0;
+        for skip in [None, Some(3), Some(18)] {
+            let (_, mut others) = all_but(&sources, skip);
+            for l in &lines {
+                let before = others.seen.windows.clone();
+                let mut fresh = others.clone();
+                fresh.seen = Default::default();
+                assert_eq!(
+                    others.is_match(l.as_bytes()),
+                    fresh.is_match(l.as_bytes()),
+                    "skip {skip:?}: {l:?}"
+                );
+                // the line's windows were all remembered already: nothing was added
+                let after = &others.seen.windows;
+                recalled += usize::from(
+                    !after.is_empty()
+                        && after.len() == before.len()
+                        && after.iter().zip(&before).all(|(a, b)| a.bytes == b.bytes),
+                );
+            }
+        }
+        assert!(recalled > 100, "{recalled}");
     }
 
     /// Usefulness: on access-log lines, once the Apache-style template is skipped, the

@@ -682,8 +682,8 @@ impl Template {
                         let mut at = pos;
                         loop {
                             let i = native.next_start(h, at)?;
-                            match native.word_at(h, i, fields) {
-                                Ok(Some(end)) => {
+                            match native.recalled(Form::Word, h, i, fields, &mut locs.recall) {
+                                Ok(Some((_, end))) => {
                                     return Some(Hit::native(i, end));
                                 }
                                 Ok(None) => at = i + 1,
