@@ -110,8 +110,10 @@ pub enum GroupValue {
     Tuple(Vec<Option<String>>),
 }
 
-/// A group's text as [`GroupValue::Str`] holds it.
-pub type Text = Arc<str>;
+/// A group's text as [`GroupValue::Str`] holds it: kept inline up to 24 bytes (addresses,
+/// ports, user names, connection ids), so a match's groups and their copies in the multi-line
+/// cache and in failures cost no allocation; longer texts are on the heap.
+pub type Text = compact_str::CompactString;
 
 /// A group name as [`Captures::groups`] reports it: shared with the regex, so a match costs
 /// no copy of its names.
