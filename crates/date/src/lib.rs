@@ -923,7 +923,7 @@ impl DateDetector {
             && let Some(c) = &self.time_cache
             && c.now.to_bits() == now.to_bits()
             && Arc::ptr_eq(&c.template, &self.slots[i].template)
-            && c.text == line[start..end]
+            && line.as_bytes().get(start..end) == Some(c.text.as_bytes())
         {
             return Some(DateHit {
                 start,

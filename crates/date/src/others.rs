@@ -135,8 +135,12 @@ impl Engine {
             } => {
                 let hay = input.haystack();
                 let (start, end) = (input.start(), input.end());
-                for off in finder.find_iter(&hay[start..end]) {
-                    let p = start + off;
+                // every occurrence of the needle (`find` from the next byte: no iterator,
+                // which copies the searcher)
+                let mut from = start;
+                while let Some(off) = hay.get(from..end).and_then(|h| finder.find(h)) {
+                    let p = from + off;
+                    from = p + 1;
                     // a match at `p` has these bytes before `end`
                     let fits = lead.iter().enumerate().all(|(k, set)| {
                         let q = p + *skip + k;
