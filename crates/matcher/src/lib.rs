@@ -165,6 +165,10 @@ struct Inner {
     /// The PCRE2 program with the budget [`QUICK_MATCH_LIMIT`] and its match data (built on
     /// first use by [`Regex::search_spans`]).
     quick: OnceLock<(pcre2::bytes::Regex, LocationPool)>,
+    /// A pattern ending in a group of `.+` then `$` (fail2ban's `<F-CONTENT>.+</F-CONTENT>$`
+    /// prefregexes): the PCRE2 source with that group emptied, and the group's index. See
+    /// [`Regex::search_spans`].
+    rest_of_line: Option<(String, usize)>,
     /// Process-unique id, the key of [`LAST_MATCH`].
     id: u64,
 }
@@ -317,6 +321,8 @@ impl Regex {
             }
         })?;
         let (pcre_src, _) = translate::emit(&node, Target::Pcre2);
+        let rest_of_line = rest_of_line(&node)
+            .map(|(short, index)| (translate::emit(&short, Target::Pcre2).0, index));
         let limited = format!("(*LIMIT_MATCH={MATCH_LIMIT})(*LIMIT_DEPTH={MATCH_LIMIT}){pcre_src}");
         // Checked now (without JIT: a fraction of the cost), compiled with JIT on first use.
         pcre_builder()
@@ -356,6 +362,7 @@ impl Regex {
             derived: OnceLock::new(),
             locations: OnceLock::new(),
             quick: OnceLock::new(),
+            rest_of_line,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             shared: Arc::new(Shared {
                 names,
@@ -538,9 +545,12 @@ impl Regex {
         spans.clear();
         if haystack.len() <= LONG_HAYSTACK {
             let (re, pool) = self.inner.quick.get_or_init(|| {
+                let pattern = match &self.inner.rest_of_line {
+                    Some((short, _)) => short.clone(),
+                    None => self.translated(),
+                };
                 let src = format!(
-                    "(*LIMIT_MATCH={QUICK_MATCH_LIMIT})(*LIMIT_DEPTH={QUICK_MATCH_LIMIT}){}",
-                    self.translated()
+                    "(*LIMIT_MATCH={QUICK_MATCH_LIMIT})(*LIMIT_DEPTH={QUICK_MATCH_LIMIT}){pattern}"
                 );
                 let re = jit_program(&src);
                 let pool = LocationPool::new(&re);
@@ -548,10 +558,34 @@ impl Regex {
             });
             let mut locs = pool.0.get();
             match re.captures_read(&mut locs, haystack.as_bytes()) {
-                Ok(Some(_)) => {
-                    spans.extend((0..locs.len()).map(|i| locs.get(i)));
-                    return true;
-                }
+                Ok(Some(_)) => match &self.inner.rest_of_line {
+                    None => {
+                        spans.extend((0..locs.len()).map(|i| locs.get(i)));
+                        return true;
+                    }
+                    Some((_, index)) => {
+                        // The emptied group sits where the `.+` would start: the whole pattern
+                        // matches there, with the same groups, iff the rest of the line is one
+                        // non-empty run without `\n` up to the end or a final `\n`.
+                        let at = locs.get(*index).map_or(haystack.len(), |(s, _)| s);
+                        let rest = &haystack.as_bytes()[at..];
+                        let end = match memchr::memchr(b'\n', rest) {
+                            None => haystack.len(),
+                            Some(k) if at + k + 1 == haystack.len() => at + k,
+                            Some(_) => usize::MAX,
+                        };
+                        if end != usize::MAX && end > at {
+                            spans.extend((0..locs.len()).map(|i| locs.get(i)));
+                            spans[*index] = Some((at, end));
+                            if let Some(Some((s, _))) = spans.first().copied() {
+                                spans[0] = Some((s, end));
+                            }
+                            return true;
+                        }
+                        // Another way through the pattern may still match: the full search.
+                    }
+                },
+                // No way through the emptied pattern: none through the whole one either.
                 Ok(None) => return false,
                 Err(_) => {}
             }
@@ -634,6 +668,54 @@ impl Regex {
             Err(_) => linear_spans(self.inner.derived().gate.exact_for(haystack)?, haystack),
         }
     }
+}
+
+/// For a pattern that ends, at its top level, in a group of a greedy `.+` (without DOTALL)
+/// then a `$` without MULTILINE: the pattern with that group emptied (`(?P<content>)` in place
+/// of `(?P<content>.+)$`), and the group's index.
+///
+/// The emptied pattern's first match ends its way through the rest of the pattern where the
+/// `.+` would start; the whole pattern's search follows the same backtracking order, so when
+/// the `.+` and `$` succeed there (the rest of the line is one non-empty run without a
+/// newline up to the end or a final newline) its first match is that one, with the same
+/// groups, and the `.+` took the whole run. When they fail there, the whole pattern is
+/// searched. The `.+` is then never run by the backtracker (it was most of the cost of a
+/// typical prefregex: one step per character of the line).
+fn rest_of_line(node: &parse::Node) -> Option<(parse::Node, usize)> {
+    use parse::{Assertion, Greed, Node};
+    let Node::Concat(items) = node else {
+        return None;
+    };
+    let [.., group, Node::Assert(Assertion::EndTextOrFinalNewline)] = items.as_slice() else {
+        return None;
+    };
+    let Node::Group {
+        index,
+        name,
+        node: inner,
+    } = group
+    else {
+        return None;
+    };
+    let Node::Repeat {
+        node: any,
+        min: 1,
+        max: None,
+        greed: Greed::Greedy,
+    } = inner.as_ref()
+    else {
+        return None;
+    };
+    if !matches!(any.as_ref(), Node::Any { dotall: false }) {
+        return None;
+    }
+    let mut short = items[..items.len() - 2].to_vec();
+    short.push(Node::Group {
+        index: *index,
+        name: name.clone(),
+        node: Box::new(Node::Empty),
+    });
+    Some((Node::Concat(short), usize::try_from(*index).ok()?))
 }
 
 fn linear_spans(re: &regex::Regex, haystack: &str) -> Option<Vec<Option<(usize, usize)>>> {
