@@ -22,6 +22,12 @@ Per run:
     before execve(2), and times from that instant to the `ping` answer: the daemon's own start,
     without the cost of starting the wrapper's processes.
 Reported: the median over the runs (and every run). Every wait is bounded.
+
+    bench/start.py --callgrind OUT [--runs 2]
+
+counts instructions instead: each run starts the daemon under `valgrind --tool=callgrind` in the
+same namespaces and dumps (`callgrind_control -d`) the moment the socket answers `ping`: OUT.PID.1
+holds exec to the first answered ping (all threads; valgrind runs them one at a time).
 """
 
 import argparse
@@ -218,12 +224,49 @@ def wrapper_cost(d, env):
     return (time.monotonic() - t0) * 1000.0
 
 
+def callgrind_run(binary, d, env, out):
+    """One start under `valgrind --tool=callgrind` in the same namespaces, dumped with
+    `callgrind_control -d` the moment the socket answers `ping`; returns the dump's file and its
+    instruction count (exec to the first answered ping, all threads)."""
+    sock = fresh_socket(d)
+    cmd = wrapper(
+        d,
+        f"valgrind --tool=callgrind --callgrind-out-file={out}.%p "
+        f"{binary} server -f -x -c {d}/etc -s {sock} -p {d}/ferroban.pid --logtarget STDERR",
+    )
+    err = open(os.path.join(d, "server-callgrind.err"), "w")
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        ping(sock, time.monotonic() + 120)
+        subprocess.run(
+            ["callgrind_control", "-d", str(proc.pid)],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60,
+        )
+        dump = f"{out}.{proc.pid}.1"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if os.path.exists(dump):
+                for line in open(dump):
+                    if line.startswith("summary:"):
+                        return dump, int(line.split()[1])
+            time.sleep(0.1)
+        raise RuntimeError(f"no callgrind dump {dump}")
+    finally:
+        stop(proc)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.path.join(REPO, "target/release/ferroban"))
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--json")
     ap.add_argument("--smaps", help="copy the last run's /proc/PID/smaps (after 1 s) to this file")
+    ap.add_argument(
+        "--callgrind",
+        metavar="OUT",
+        help="instead of the timed runs: --runs starts under callgrind, each dumped at the first "
+        "answered ping to OUT.PID.1 (callgrind_annotate --inclusive=yes reads them)",
+    )
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/start.py needs root (private mount and network namespaces)")
@@ -241,6 +284,14 @@ def main():
             f.write("#!/bin/sh\ncase \"$1\" in status) echo 'Status: active';; esac\nexit 0\n")
         os.chmod(ufw, 0o755)
         env = dict(os.environ, PATH=f"{d}/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        if a.callgrind:
+            counts = []
+            for _ in range(a.runs):
+                dump, n = callgrind_run(os.path.abspath(a.bin), d, env, os.path.abspath(a.callgrind))
+                counts.append(n)
+                print(f"{dump}: {n:,} instructions from exec to the first answered ping")
+            print(f"median {statistics.median(counts):,.0f} instructions (of {a.runs} runs)")
+            return
         runs = []
         wrap = []
         for _ in range(a.runs):
