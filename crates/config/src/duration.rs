@@ -84,7 +84,15 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
 struct P {
     t: Vec<Tok>,
     i: usize,
+    /// Signs and parentheses entered and not yet left (each is a recursion of `factor`).
+    depth: usize,
 }
+
+/// Deepest nesting of signs and parentheses a duration may have: each level is a recursion of
+/// the parser, so a hand-written `((((...` or `----...1` of some ten thousand levels would run
+/// out of stack (found by the ini fuzz target: a 40 KB `bantime`). fail2ban evaluates durations
+/// with Python, whose parser has limits of its own (200 nested parentheses).
+const MAX_NESTING: usize = 100;
 
 impl P {
     fn peek(&self) -> Option<&Tok> {
@@ -129,6 +137,17 @@ impl P {
         }
     }
     fn factor(&mut self) -> Result<f64, String> {
+        if self.depth >= MAX_NESTING {
+            return Err(format!(
+                "nested deeper than {MAX_NESTING} signs or parentheses"
+            ));
+        }
+        self.depth += 1;
+        let v = self.factor_inner();
+        self.depth -= 1;
+        v
+    }
+    fn factor_inner(&mut self) -> Result<f64, String> {
         match self.t.get(self.i).cloned() {
             Some(Tok::Op('-')) => {
                 self.i += 1;
@@ -167,7 +186,11 @@ pub fn parse_duration(s: &str) -> Result<f64, ConfigError> {
     if toks.is_empty() {
         return Err(fail("empty".into()));
     }
-    let mut p = P { t: toks, i: 0 };
+    let mut p = P {
+        t: toks,
+        i: 0,
+        depth: 0,
+    };
     let v = p.expr().map_err(fail)?;
     if p.i != p.t.len() {
         return Err(fail("trailing input".into()));
@@ -181,6 +204,35 @@ pub fn parse_duration(s: &str) -> Result<f64, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::parse_duration as d;
+
+    /// The ini fuzz target's finding (a silent stack overflow): deep nesting is an error that
+    /// names the duration, never a crash, on a thread with a small stack.
+    #[test]
+    fn fuzz_ini_deeply_nested_duration_is_refused() {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                for s in [
+                    format!("{}1", "-".repeat(200_000)),
+                    format!("{}1{}", "(".repeat(200_000), ")".repeat(200_000)),
+                    format!("{}1", "+(-".repeat(70_000)),
+                ] {
+                    let e = d(&s).unwrap_err().to_string();
+                    assert!(
+                        e.contains("nested deeper than 100"),
+                        "{}",
+                        &e[e.len() - 80..]
+                    );
+                }
+                // 100 levels are fine.
+                let ok = format!("{}1h{}", "(".repeat(99), ")".repeat(99));
+                assert_eq!(d(&ok).unwrap(), 3600.0);
+                assert_eq!(d(&format!("{}1", "-".repeat(98))).unwrap(), 1.0);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
 
     #[test]
     fn forms() {
