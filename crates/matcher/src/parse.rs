@@ -157,7 +157,16 @@ struct Parser {
     cond_refs: Vec<(u32, usize)>,
     /// Global flags (set by a leading `(?flags)`).
     global: Flags,
+    /// Parentheses entered and not yet left.
+    depth: usize,
 }
+
+/// Deepest nesting of parentheses a pattern may have. The parser and every pass over the tree
+/// recurse once per level, so a pattern of some thousands of nested `(` would exhaust the stack
+/// (a daemon crash from an `addfailregex` request or a filter file); Python's own `re` refuses
+/// deep nesting too (a RecursionError in its parser). fail2ban's stock filters nest at most
+/// about ten levels.
+pub(crate) const MAX_NESTING: usize = 100;
 
 /// Parses `pattern` with the initial flags `base` (only `multiline` is used by fail2ban).
 pub(crate) fn parse(pattern: &str, base: Flags) -> PResult<Parsed> {
@@ -170,6 +179,7 @@ pub(crate) fn parse(pattern: &str, base: Flags) -> PResult<Parsed> {
         open: Vec::new(),
         cond_refs: Vec::new(),
         global: base,
+        depth: 0,
     };
     // Leading global flags apply to the whole pattern: read them first.
     p.global_flags()?;
@@ -325,7 +335,16 @@ impl Parser {
                     Assertion::EndTextOrFinalNewline
                 })),
                 '(' => {
-                    if let Some(node) = self.group(flags, start)? {
+                    if self.depth >= MAX_NESTING {
+                        return Err(self.err_at(
+                            start,
+                            &format!("parentheses nested deeper than {MAX_NESTING} levels"),
+                        ));
+                    }
+                    self.depth += 1;
+                    let group = self.group(flags, start);
+                    self.depth -= 1;
+                    if let Some(node) = group? {
                         items.push(node);
                     }
                 }

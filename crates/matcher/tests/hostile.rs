@@ -127,3 +127,34 @@ fn every_stock_regex_stays_fast_on_crafted_lines() {
         "hostile searches took {total:.2?}"
     );
 }
+
+/// A pattern of thousands of nested parentheses (a filter file, or `set <jail> addfailregex`
+/// through the socket) is refused with an error instead of exhausting the stack (the parser and
+/// every pass over the tree recurse once per level): the daemon would have aborted.
+#[test]
+fn deeply_nested_parentheses_are_an_error_not_a_crash() {
+    use ferroban_matcher::{Regex, RegexError, RegexOptions};
+    std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(|| {
+            for open in ["(", "(?:", "(?>", "(?=", "(?<!x"] {
+                let deep = format!("{}a{}", open.repeat(100_000), ")".repeat(100_000));
+                match Regex::new(&deep, &RegexOptions::default()) {
+                    Err(RegexError::Syntax { message, .. }) => {
+                        assert!(message.contains("nested deeper than 100"), "{message}")
+                    }
+                    other => panic!("{open}: {other:?}"),
+                }
+            }
+            // 100 levels are still a pattern.
+            let ok = format!("{}a{}", "(?:".repeat(100), ")".repeat(100));
+            assert!(
+                Regex::new(&ok, &RegexOptions::default())
+                    .unwrap()
+                    .is_match("a\n")
+            );
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
