@@ -558,33 +558,30 @@ impl Regex {
             });
             let mut locs = pool.0.get();
             match re.captures_read(&mut locs, haystack.as_bytes()) {
-                Ok(Some(_)) => match &self.inner.rest_of_line {
-                    None => {
-                        spans.extend((0..locs.len()).map(|i| locs.get(i)));
+                Ok(Some(_)) => {
+                    spans.extend((0..locs.len()).map(|i| locs.get(i)));
+                    let Some((_, index)) = &self.inner.rest_of_line else {
+                        return true;
+                    };
+                    // The emptied group sits where the `.+` would start: the whole pattern
+                    // matches there, with the same groups, iff the rest of the line is one
+                    // non-empty run without `\n` up to the end or a final `\n`.
+                    let at = spans[*index].map_or(haystack.len(), |(s, _)| s);
+                    let end = match memchr::memchr(b'\n', &haystack.as_bytes()[at..]) {
+                        None => Some(haystack.len()),
+                        Some(k) if at + k + 1 == haystack.len() => Some(at + k),
+                        Some(_) => None,
+                    };
+                    if let Some(end) = end.filter(|&end| end > at) {
+                        spans[*index] = Some((at, end));
+                        if let Some((s, _)) = spans[0] {
+                            spans[0] = Some((s, end));
+                        }
                         return true;
                     }
-                    Some((_, index)) => {
-                        // The emptied group sits where the `.+` would start: the whole pattern
-                        // matches there, with the same groups, iff the rest of the line is one
-                        // non-empty run without `\n` up to the end or a final `\n`.
-                        let at = locs.get(*index).map_or(haystack.len(), |(s, _)| s);
-                        let rest = &haystack.as_bytes()[at..];
-                        let end = match memchr::memchr(b'\n', rest) {
-                            None => haystack.len(),
-                            Some(k) if at + k + 1 == haystack.len() => at + k,
-                            Some(_) => usize::MAX,
-                        };
-                        if end != usize::MAX && end > at {
-                            spans.extend((0..locs.len()).map(|i| locs.get(i)));
-                            spans[*index] = Some((at, end));
-                            if let Some(Some((s, _))) = spans.first().copied() {
-                                spans[0] = Some((s, end));
-                            }
-                            return true;
-                        }
-                        // Another way through the pattern may still match: the full search.
-                    }
-                },
+                    // Another way through the pattern may still match: the full search.
+                    spans.clear();
+                }
                 // No way through the emptied pattern: none through the whole one either.
                 Ok(None) => return false,
                 Err(_) => {}
