@@ -103,8 +103,8 @@ pub struct RegexOptions {
 pub enum GroupValue {
     /// The group did not participate in the match.
     None,
-    /// The matched text (shared: a failure's fields are copied into the multi-line cache
-    /// and into merged failures without copying their text).
+    /// The matched text (see [`Text`]: short texts are copied into the multi-line cache and
+    /// into merged failures without an allocation).
     Str(Text),
     /// A `tuple_*` combination.
     Tuple(Vec<Option<String>>),
