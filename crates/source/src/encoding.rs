@@ -79,7 +79,9 @@ impl LogEncoding {
     /// Decodes `raw`; returns the text (borrowed from `raw` when it is valid as is, otherwise
     /// written into `scratch`) and whether any byte sequence had to be replaced.
     pub fn decode<'a>(&self, raw: &'a [u8], scratch: &'a mut String) -> (&'a str, bool) {
-        if let Ok(s) = std::str::from_utf8(raw)
+        // (simdutf8: validating every line with the standard library's costs ~200
+        // instructions per nginx line, a measurable share of matching it)
+        if let Ok(s) = simdutf8::basic::from_utf8(raw)
             && (matches!(self, LogEncoding::Utf8) || raw.is_ascii())
         {
             return (s, false);
