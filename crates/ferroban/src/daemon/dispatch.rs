@@ -3,7 +3,8 @@
 
 use serde_json::{Value, json};
 
-use super::server::Shared;
+use super::jailtask::{self, JailRt};
+use super::server::{Shared, State, call, call_each};
 use crate::control::cmd::{self, Command};
 use crate::control::proto::unknown_jail;
 use crate::flog;
@@ -14,13 +15,12 @@ use crate::ip::HostId;
 
 type Res = Result<Value, String>;
 
-fn jail_index(state: &Shared, name: &str) -> Result<usize, String> {
-    state
-        .borrow()
-        .jails
-        .iter()
-        .position(|j| j.jail.name() == name)
-        .ok_or_else(|| unknown_jail(name))
+/// Jail `name` runs (else fail2ban's error).
+fn jail_exists(state: &Shared, name: &str) -> Result<(), String> {
+    match state.borrow().jail(name) {
+        Some(_) => Ok(()),
+        None => Err(unknown_jail(name)),
+    }
 }
 
 fn secs_value(s: f64) -> Value {
@@ -93,11 +93,11 @@ fn guard_ban(j: &super::jail::Jail, id: &HostId, force: bool) -> Result<(), Stri
 pub async fn handle(state: &Shared, argv: &[String]) -> Res {
     let words: Vec<&str> = argv.iter().map(String::as_str).collect();
     flog!(Debug, "server", "Command: {words:?}");
-    run(state, cmd::parse(&words)?).await
+    run(state, argv, cmd::parse(&words)?).await
 }
 
-/// Runs one parsed command.
-async fn run(state: &Shared, command: Command<'_>) -> Res {
+/// Runs one parsed command (`argv`: its words).
+async fn run(state: &Shared, argv: &[String], command: Command<'_>) -> Res {
     use Command as C;
     match command {
         C::Ping => Ok(json!("pong")),
@@ -169,24 +169,20 @@ async fn run(state: &Shared, command: Command<'_>) -> Res {
             Ok(json!(jail))
         }
         C::Status => Ok(status_all(state)),
-        C::StatusAll { flavor } => Ok(status_every(state, flavor)),
-        C::StatusJail { jail, flavor } => status_jail(state, jail, flavor),
-        C::Stats => Ok(stats(state)),
-        C::FleetStatus => super::fleet::status_json(state),
-        C::Banned => Ok(banned_all(state)),
-        C::BannedIds(ids) => Ok(banned_ids(state, ids)),
-        C::UnbanAll => Ok(json!(unban_all(state))),
+        C::StatusAll { flavor } => Ok(status_every(state, flavor).await),
+        C::StatusJail { jail, flavor } => status_jail(state, jail, flavor).await,
+        C::Stats => Ok(stats(state).await),
+        C::FleetStatus => super::fleet::status_json(state).await,
+        C::Banned => Ok(banned_all(state).await),
+        C::BannedIds(ids) => Ok(banned_ids(state, ids).await),
+        C::UnbanAll => Ok(json!(unban_all(state).await)),
         C::Unban(ids) => {
             let mut n = 0;
             for id in ids {
                 // Any id a jail may have banned, F-ID values included.
                 let id = HostId::parse(id);
-                let count = state.borrow().jails.len();
-                for idx in 0..count {
-                    if state.borrow_mut().unban_in(idx, &id) {
-                        n += 1;
-                    }
-                }
+                let unbanned = call_each(state, move |rt, st| jailtask::unban_in(st, rt, &id));
+                n += unbanned.await.into_iter().filter(|(_, u)| *u).count();
             }
             Ok(json!(n))
         }
@@ -194,12 +190,23 @@ async fn run(state: &Shared, command: Command<'_>) -> Res {
         C::SetServer(setting, value) => runtime::set_server(state, setting, value),
         // The jail is looked up before the words after the setting are checked (fail2ban's order).
         C::GetJail { jail, op } => {
-            let idx = jail_index(state, jail)?;
-            runtime::get_jail(state, idx, op?)
+            jail_exists(state, jail)?;
+            op?;
+            // Answered by the jail's task, which reads the request's words again (its own copy).
+            let words = argv.to_vec();
+            call(state, jail, move |rt, st| {
+                let words: Vec<&str> = words.iter().map(String::as_str).collect();
+                match cmd::parse(&words)? {
+                    C::GetJail { op, .. } => runtime::get_jail(rt, st, op?),
+                    _ => Err(cmd::INVALID.into()),
+                }
+            })
+            .await
+            .unwrap_or_else(|| Err(unknown_jail(jail)))
         }
         C::SetJail { jail, op } => {
-            let idx = jail_index(state, jail)?;
-            runtime::set_jail(state, idx, jail, op?).await
+            jail_exists(state, jail)?;
+            runtime::set_jail(state, argv, jail, op?).await
         }
     }
 }
@@ -220,12 +227,7 @@ fn ignore_list(j: &super::jail::Jail) -> Value {
 }
 
 fn jail_names(state: &Shared) -> Vec<String> {
-    state
-        .borrow()
-        .jails
-        .iter()
-        .map(|j| j.jail.name().to_string())
-        .collect()
+    state.borrow().jail_names()
 }
 
 fn status_all(state: &Shared) -> Value {
@@ -248,9 +250,16 @@ fn status_all(state: &Shared) -> Value {
     Value::Array(v)
 }
 
-fn status_jail(state: &Shared, name: &str, flavor: &str) -> Res {
-    let st = state.borrow();
-    let rt = st.jail(name).ok_or_else(|| unknown_jail(name))?;
+async fn status_jail(state: &Shared, name: &str, flavor: &str) -> Res {
+    let flavor = flavor.to_string();
+    call(state, name, move |rt, st| status_of(rt, st, &flavor))
+        .await
+        .ok_or_else(|| unknown_jail(name))
+}
+
+/// `status <jail> [flavor]` of jail `rt` (on its task).
+fn status_of(rt: &JailRt, st: &State, flavor: &str) -> Value {
+    let name = rt.jail.name();
     let c = rt.jail.counts();
     let (what, list) = rt.source.status_entry();
     let mut filter = vec![
@@ -297,72 +306,70 @@ fn status_jail(state: &Shared, name: &str, flavor: &str) -> Res {
     ) {
         list.insert(1, json!(["Remote banned", remote]));
     }
-    Ok(json!([["Filter", filter], ["Actions", actions]]))
+    json!([["Filter", filter], ["Actions", actions]])
 }
 
-fn status_every(state: &Shared, flavor: &str) -> Value {
-    let mut names = jail_names(state);
-    names.sort();
-    let mut jails = serde_json::Map::new();
-    for n in &names {
-        if let Ok(v) = status_jail(state, n, flavor) {
-            jails.insert(n.clone(), v);
-        }
-    }
+async fn status_every(state: &Shared, flavor: &str) -> Value {
+    let flavor = flavor.to_string();
+    let mut all = call_each(state, move |rt, st| status_of(rt, st, &flavor)).await;
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+    let (count, list) = (names.len(), names.join(", "));
+    let jails: serde_json::Map<String, Value> = all.into_iter().collect();
     json!([
-        ["Number of jail", names.len()],
-        ["Jail list", names.join(", ")],
+        ["Number of jail", count],
+        ["Jail list", list],
         Value::Object(jails)
     ])
 }
 
-fn stats(state: &Shared) -> Value {
-    let st = state.borrow();
-    let mut out = serde_json::Map::new();
-    for rt in &st.jails {
+async fn stats(state: &Shared) -> Value {
+    let all = call_each(state, |rt, _| {
         let c = rt.jail.counts();
         let backend = rt.source.backend_name();
-        out.insert(
-            rt.jail.name().to_string(),
-            json!([
-                backend,
-                [c.currently_failed, c.total_failed],
-                [c.currently_banned, c.total_banned]
-            ]),
-        );
-    }
-    Value::Object(out)
+        json!([
+            backend,
+            [c.currently_failed, c.total_failed],
+            [c.currently_banned, c.total_banned]
+        ])
+    })
+    .await;
+    Value::Object(all.into_iter().collect())
 }
 
-fn banned_all(state: &Shared) -> Value {
-    let st = state.borrow();
-    let v: Vec<Value> = st
-        .jails
-        .iter()
-        .map(|rt| {
-            let ids: Vec<String> = rt
-                .jail
-                .banned()
-                .into_iter()
-                .map(|(id, _)| id.to_string())
-                .collect();
-            json!({ rt.jail.name(): ids })
-        })
-        .collect();
-    Value::Array(v)
+fn banned_list(rt: &JailRt) -> Vec<String> {
+    rt.jail
+        .banned()
+        .into_iter()
+        .map(|(id, _)| id.to_string())
+        .collect()
 }
 
-fn banned_ids(state: &Shared, ids: &[&str]) -> Value {
-    let st = state.borrow();
-    let v: Vec<Value> = ids
-        .iter()
-        .map(|text| {
-            let id = HostId::parse(text);
-            let jails: Vec<&str> = st
-                .jails
+async fn banned_all(state: &Shared) -> Value {
+    let all = call_each(state, |rt, _| banned_list(rt)).await;
+    Value::Array(
+        all.into_iter()
+            .map(|(name, ids)| json!({ name: ids }))
+            .collect(),
+    )
+}
+
+async fn banned_ids(state: &Shared, ids: &[&str]) -> Value {
+    let ids: Vec<HostId> = ids.iter().map(|t| HostId::parse(t)).collect();
+    let n = ids.len();
+    let all = call_each(state, move |rt, _| {
+        ids.iter()
+            .map(|id| rt.jail.is_banned(id))
+            .collect::<Vec<bool>>()
+    })
+    .await;
+    // For each id, the jails that ban it.
+    let v: Vec<Value> = (0..n)
+        .map(|i| {
+            let jails: Vec<&str> = all
                 .iter()
-                .filter(|rt| rt.jail.is_banned(&id))
-                .map(|rt| rt.jail.name())
+                .filter(|(_, banned)| banned[i])
+                .map(|(name, _)| name.as_str())
                 .collect();
             json!(jails)
         })
@@ -370,21 +377,7 @@ fn banned_ids(state: &Shared, ids: &[&str]) -> Value {
     Value::Array(v)
 }
 
-fn unban_all(state: &Shared) -> usize {
-    let mut n = 0;
-    let count = state.borrow().jails.len();
-    for idx in 0..count {
-        let ids: Vec<HostId> = state.borrow().jails[idx]
-            .jail
-            .banned()
-            .into_iter()
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in ids {
-            if state.borrow_mut().unban_in(idx, &id) {
-                n += 1;
-            }
-        }
-    }
-    n
+async fn unban_all(state: &Shared) -> usize {
+    let all = call_each(state, |rt, st| jailtask::unban_all_in(st, rt)).await;
+    all.into_iter().map(|(_, n)| n).sum()
 }

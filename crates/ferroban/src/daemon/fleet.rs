@@ -13,10 +13,10 @@
 //!   firewall transaction per batch and jail), after the receiver's own `ignoreip`.
 //! - [`held_remotely`] (before an unban job): a local ban that ends while a remote one on the
 //!   same address still holds leaves the firewall element in place.
-//! - [`expire_remote`] (the unban timer, [`super::server::State::expire`]): remote bans end
-//!   exactly like local ones, through the same dispatch to `actionunban` at their end time,
-//!   whatever the action (a shell action has no kernel timeout to end them). Natural expiry
-//!   publishes nothing.
+//! - [`expire_remote`] (the unban timer, [`super::jailtask::expire`] on each jail's task):
+//!   remote bans end exactly like local ones, through the same dispatch to `actionunban` at their
+//!   end time, whatever the action (a shell action has no kernel timeout to end them). Natural
+//!   expiry publishes nothing.
 //!
 //! The fleet handle and the remote-ban table live here (the daemon is single-threaded; the
 //! handle is shared with the control commands), so the jail state machine knows nothing of the
@@ -367,8 +367,7 @@ pub fn restored(jail: &str) {
 /// are kept for the reload that fixes it).
 pub fn started(state: &Shared) {
     let st = state.borrow();
-    let names: std::collections::HashSet<String> =
-        st.jails.iter().map(|j| j.jail.name().to_string()).collect();
+    let names: std::collections::HashSet<String> = st.jail_names().into_iter().collect();
     RESTORED.with(|r| {
         r.borrow_mut()
             .retain(|a| names.contains(&a.jail) || st.broken.contains_key(&a.jail))
@@ -680,13 +679,16 @@ pub fn local_failures(jail: &mut super::jail::Jail, now: f64) {
 
 /// Shared failure counting: `a.ip` reached the jail's fleet-wide threshold (`count`): ban it
 /// here as this node's own ban (published as usual), unless it is banned already or ignored.
-fn failures_reached(st: &mut super::server::State, h: &FleetHandle, a: &Apply, count: u32) {
+fn failures_reached(
+    st: &mut super::server::State,
+    rt: &mut super::jailtask::JailRt,
+    h: &FleetHandle,
+    a: &Apply,
+    count: u32,
+) {
     let now = st.clock.now();
-    let Some(idx) = st.jails.iter().position(|j| j.jail.name() == a.jail) else {
-        return;
-    };
     let id = HostId::parse(&a.ip);
-    let jail = &mut st.jails[idx].jail;
+    let jail = &mut rt.jail;
     if jail.is_banned(&id) || held_remotely(&a.jail, &id, now) {
         return;
     }
@@ -708,7 +710,7 @@ fn failures_reached(st: &mut super::server::State, h: &FleetHandle, a: &Apply, c
         a.jail,
         a.ip
     );
-    st.ban_in(idx, id);
+    super::jailtask::ban_in(st, rt, id);
 }
 
 /// Runs remote decisions through the jails' actions until the fleet stops.
@@ -718,27 +720,44 @@ pub async fn apply_task(state: Shared) {
     };
     let Some(h) = handle() else { return };
     while let Some(batch) = rx.recv().await {
-        apply_batch(&state, h, batch);
+        apply_batch(&state, h, batch).await;
     }
 }
 
 /// One batch: each ban or unban handed to its jail's action queue (the action task takes the
-/// queued bans as one firewall transaction). A remote ban goes on the unban schedule, which
-/// ends it with `actionunban` (see [`expire_remote`]). Per ban: one hash lookup of the remote
-/// table and one of the jail's own bans, so a storm of `n` bans costs `O(n log n)`.
-pub fn apply_batch(state: &Shared, h: &FleetHandle, batch: Vec<Apply>) {
-    let mut st = state.borrow_mut();
+/// queued bans as one firewall transaction), on the jail's task (the decisions of one jail in
+/// the order received). A remote ban goes on the unban schedule, which ends it with
+/// `actionunban` (see [`expire_remote`]). Per ban: one hash lookup of the remote table and one
+/// of the jail's own bans, so a storm of `n` bans costs `O(n log n)`.
+pub async fn apply_batch(state: &Shared, h: &'static FleetHandle, batch: Vec<Apply>) {
+    // The decisions per jail, in the order received.
+    let mut per_jail: Vec<(String, Vec<Apply>)> = Vec::new();
+    for a in batch {
+        match per_jail.iter_mut().find(|(j, _)| *j == a.jail) {
+            Some((_, v)) => v.push(a),
+            None => per_jail.push((a.jail.clone(), vec![a])),
+        }
+    }
+    for (jail, applies) in per_jail {
+        super::server::call(state, &jail, move |rt, st| apply_in(st, rt, h, applies)).await;
+    }
+}
+
+/// The decisions `batch` of jail `rt`, on its task.
+fn apply_in(
+    st: &mut super::server::State,
+    rt: &mut super::jailtask::JailRt,
+    h: &FleetHandle,
+    batch: Vec<Apply>,
+) {
     let now = st.clock.now();
     let metrics = st.metrics.clone();
     let mut scheduled = false;
     for a in batch {
         if let ApplyKind::Failures { count } = a.kind {
-            failures_reached(&mut st, h, &a, count);
+            failures_reached(st, rt, h, &a, count);
             continue;
         }
-        let Some(rt) = st.jail_mut(&a.jail) else {
-            continue;
-        };
         let id = HostId::parse(&a.ip);
         match a.kind {
             ApplyKind::Ban { ends_at } => {
@@ -827,24 +846,23 @@ pub fn remote_status(jail: &str, now: f64) -> Option<usize> {
 }
 
 /// `fleet status`: the fleet's status with the remote bans per jail.
-pub fn status_json(state: &Shared) -> Result<serde_json::Value, String> {
+pub async fn status_json(state: &Shared) -> Result<serde_json::Value, String> {
     let h = handle().ok_or(
         "fleet mode is off (no [Fleet] in fail2ban.local, or it failed to start: see the log)",
     )?;
     let mut v = serde_json::to_value(h.status()).map_err(|e| e.to_string())?;
-    let st = state.borrow();
-    let now = st.clock.now();
-    let jails: serde_json::Map<String, serde_json::Value> = st
-        .jails
-        .iter()
-        .filter(|j| h.shares(j.jail.name()))
-        .map(|j| {
-            let name = j.jail.name();
+    let local = super::server::call_each(state, |rt, _| rt.jail.banned().len()).await;
+    let now = state.borrow().clock.now();
+    let jails: serde_json::Map<String, serde_json::Value> = local
+        .into_iter()
+        .filter(|(name, _)| h.shares(name))
+        .map(|(name, local)| {
+            let remote = remote_count(&name, now);
             (
-                name.to_string(),
+                name,
                 serde_json::json!({
-                    "local": j.jail.banned().len(),
-                    "remote": remote_count(name, now),
+                    "local": local,
+                    "remote": remote,
                 }),
             )
         })
@@ -948,18 +966,15 @@ pub fn status_text(v: &serde_json::Value) -> String {
 }
 
 /// `unbanip` of an address that only a remote ban holds here (`set <jail> unbanip`, jail
-/// `idx`): the operator's word wins on this node (the element goes), and the unban is published
+/// `rt`): the operator's word wins on this node (the element goes), and the unban is published
 /// from this node, which the others refuse and count (an origin lifts only its own bans).
-pub fn unban_remote_in(state: &Shared, idx: usize, id: &HostId) -> bool {
-    let mut st = state.borrow_mut();
+pub fn unban_remote_in(
+    st: &mut super::server::State,
+    rt: &super::jailtask::JailRt,
+    id: &HostId,
+) -> bool {
     let now = st.clock.now();
-    let super::server::State {
-        jails,
-        store,
-        metrics,
-        ..
-    } = &mut *st;
-    let rt = &jails[idx];
+    let super::server::State { store, metrics, .. } = st;
     let jail = rt.jail.name();
     if !REMOTE.with(|r| r.borrow().get(jail).is_some_and(|rj| rj.bans.is_banned(id))) {
         return false;

@@ -1,5 +1,5 @@
 //! Remote bans end like local ones: the daemon's state on a manual clock (nothing waits for a
-//! ban to end: the clock is moved and the unban timer's step, `State::expire`, is run), one
+//! ban to end: the clock is moved and the unban timer's step, `server::expire_all`, is run), one
 //! jail whose shell action records each `actionban` / `actionunban` in a file (no kernel
 //! timeout can end anything), and remote decisions handed in as the fleet thread hands them.
 //! The fleet runs without a reachable NATS server, so whatever the daemon publishes stays in
@@ -20,6 +20,7 @@ use tokio::sync::Notify;
 
 use super::{apply_batch, remote_count, set_restored, set_test_handle};
 use crate::clock::{Clock, ManualClock};
+use crate::daemon::jailtask;
 use crate::daemon::server::{self, Settings, Shared, State};
 use crate::ip::HostId;
 
@@ -109,7 +110,22 @@ fn state_on(dir: &Path, clock: &ManualClock, dbfile: Option<PathBuf>) -> Shared 
         broken: BTreeMap::new(),
         metrics: crate::metrics::Metrics::new(crate::metrics::MetricsOptions { compat: false }),
         reloading: false,
+        readers: Vec::new(),
     }))
+}
+
+/// Bans `id` by hand in the jail, on its task.
+async fn ban_in(state: &Shared, id: HostId) -> bool {
+    server::call(state, JAIL, move |rt, st| jailtask::ban_in(st, rt, id))
+        .await
+        .expect("the jail runs")
+}
+
+/// Unbans `id` by hand in the jail, on its task.
+async fn unban_in(state: &Shared, id: HostId) -> bool {
+    server::call(state, JAIL, move |rt, st| jailtask::unban_in(st, rt, &id))
+        .await
+        .expect("the jail runs")
 }
 
 fn start_jail(state: &Shared) {
@@ -241,19 +257,20 @@ fn remote_bans_end_with_actionunban_on_the_unban_timer() {
                 ban("198.51.100.1", Some(T0 + 600.0)),
                 ban("198.51.100.2", Some(T0 + 900.0)),
             ],
-        );
+        )
+        .await;
         recorded(&dir, &["ban 198.51.100.1", "ban 198.51.100.2"]).await;
         assert_eq!(remote_count(JAIL, clock.now()), 2);
         // The unban timer wakes for the first remote end.
-        assert_eq!(state.borrow_mut().expire(), Some(T0 + 600.0));
+        assert_eq!(server::expire_all(&state).await, Some(T0 + 600.0));
         // A local ban of .2 (by hand at T0+400, 10 minutes: ends T0+1000) outlasts its remote
         // ban (T0+900): the remote end leaves the element to the local ban.
         clock.set(T0 + 400.0);
-        assert!(state.borrow_mut().ban_in(0, HostId::parse("198.51.100.2")));
+        assert!(ban_in(&state, HostId::parse("198.51.100.2")).await);
         clock.set(T0 + 599.5);
-        assert_eq!(state.borrow_mut().expire(), Some(T0 + 600.0));
+        assert_eq!(server::expire_all(&state).await, Some(T0 + 600.0));
         clock.set(T0 + 600.0);
-        assert_eq!(state.borrow_mut().expire(), Some(T0 + 900.0));
+        assert_eq!(server::expire_all(&state).await, Some(T0 + 900.0));
         let mut want = vec![
             "ban 198.51.100.1",
             "ban 198.51.100.2",
@@ -263,10 +280,10 @@ fn remote_bans_end_with_actionunban_on_the_unban_timer() {
         recorded(&dir, &want).await;
         assert_eq!(remote_count(JAIL, clock.now()), 1);
         clock.set(T0 + 900.0);
-        assert_eq!(state.borrow_mut().expire(), Some(T0 + 1000.0));
+        assert_eq!(server::expire_all(&state).await, Some(T0 + 1000.0));
         assert_eq!(remote_count(JAIL, clock.now()), 0);
         clock.set(T0 + 1000.0);
-        assert_eq!(state.borrow_mut().expire(), None);
+        assert_eq!(server::expire_all(&state).await, None);
         want.push("unban 198.51.100.2");
         recorded(&dir, &want).await;
         // Counted: two bans from the fleet, one by hand; both addresses ended by expiry.
@@ -284,8 +301,8 @@ fn remote_bans_end_with_actionunban_on_the_unban_timer() {
             "2"
         );
         // A remote unban by its origin ends a remote ban at once (counted as by hand).
-        apply_batch(&state, h, vec![ban("198.51.100.3", None)]);
-        assert_eq!(state.borrow_mut().expire(), None, "permanent");
+        apply_batch(&state, h, vec![ban("198.51.100.3", None)]).await;
+        assert_eq!(server::expire_all(&state).await, None, "permanent");
         apply_batch(
             &state,
             h,
@@ -293,7 +310,8 @@ fn remote_bans_end_with_actionunban_on_the_unban_timer() {
                 kind: ApplyKind::Unban,
                 ..ban("198.51.100.3", None)
             }],
-        );
+        )
+        .await;
         want.extend(["ban 198.51.100.3", "unban 198.51.100.3"]);
         recorded(&dir, &want).await;
         assert_eq!(
@@ -350,9 +368,9 @@ fn stored_remote_bans_come_back_on_the_timer_after_a_restart_and_a_jail_restart(
             ),
             "2"
         );
-        assert_eq!(state.borrow_mut().expire(), Some(T0 + 300.0));
+        assert_eq!(server::expire_all(&state).await, Some(T0 + 300.0));
         clock.set(T0 + 300.0);
-        assert_eq!(state.borrow_mut().expire(), Some(T0 + 3600.0));
+        assert_eq!(server::expire_all(&state).await, Some(T0 + 3600.0));
         let mut want = vec!["ban 198.51.100.7", "ban 198.51.100.8", "unban 198.51.100.7"];
         recorded(&dir, &want).await;
         // The jail stops: its remote bans leave the firewall with it (this action has no
@@ -366,9 +384,9 @@ fn stored_remote_bans_come_back_on_the_timer_after_a_restart_and_a_jail_restart(
         want.push("ban 198.51.100.8");
         recorded(&dir, &want).await;
         assert_eq!(remote_count(JAIL, clock.now()), 1);
-        assert_eq!(state.borrow_mut().expire(), Some(T0 + 3600.0));
+        assert_eq!(server::expire_all(&state).await, Some(T0 + 3600.0));
         clock.set(T0 + 3600.0);
-        assert_eq!(state.borrow_mut().expire(), None);
+        assert_eq!(server::expire_all(&state).await, None);
         want.push("unban 198.51.100.8");
         recorded(&dir, &want).await;
         assert_eq!(
@@ -395,7 +413,10 @@ fn a_local_ban_and_its_publication_are_committed_together() {
         // The publisher is gone, as after a crash right after the bans' commit.
         h.stop();
         let ids = ["198.51.100.20", "198.51.100.21"].map(HostId::parse);
-        assert_eq!(state.borrow_mut().ban_many_in(0, ids), 2);
+        let banned = server::call(&state, JAIL, move |rt, st| {
+            jailtask::ban_many_in(st, rt, ids)
+        });
+        assert_eq!(banned.await, Some(2));
         // Their publication was committed with them, before their actions ran.
         assert_eq!(unpublished(&dir), 2);
         let mut want = vec!["ban 198.51.100.20", "ban 198.51.100.21"];
@@ -439,7 +460,7 @@ fn a_local_ban_is_published_only_after_its_action_ran() {
         let h = fleet(&dir, &clock);
         let state = state(&dir, &clock);
         start_jail(&state);
-        assert!(state.borrow_mut().ban_in(0, HostId::parse("198.51.100.40")));
+        assert!(ban_in(&state, HostId::parse("198.51.100.40")).await);
         // Committed with the ban, read by the publisher, and held: the action still runs.
         assert_eq!(unpublished(&dir), 1);
         wait_for("the publisher holds the ban", || {
@@ -455,7 +476,7 @@ fn a_local_ban_is_published_only_after_its_action_ran() {
         assert_eq!(actions_log(&dir), "ban 198.51.100.40\n");
         assert_eq!(h.status().awaiting_enforcement, 0);
         // A ban whose action fails is published all the same, once the action ran.
-        assert!(state.borrow_mut().ban_in(0, HostId::parse("198.51.100.41")));
+        assert!(ban_in(&state, HostId::parse("198.51.100.41")).await);
         wait_for("the failed ban in the outbox", || h.status().outbox == 2).await;
         // Its command failed before recording, and was counted as failed before that.
         assert_eq!(actions_log(&dir), "ban 198.51.100.40\n");
@@ -470,8 +491,8 @@ fn a_local_ban_is_published_only_after_its_action_ran() {
         // decision stays the last one.
         std::fs::remove_file(&gate).unwrap();
         let id = HostId::parse("198.51.100.42");
-        assert!(state.borrow_mut().ban_in(0, id.clone()));
-        assert!(state.borrow_mut().unban_in(0, &id));
+        assert!(ban_in(&state, id.clone()).await);
+        assert!(unban_in(&state, id.clone()).await);
         wait_for("both held", || h.status().awaiting_enforcement == 2).await;
         assert_eq!(h.status().outbox, 2);
         std::fs::write(&gate, "").unwrap();
@@ -513,11 +534,11 @@ fn a_remote_ban_lifted_here_by_hand_is_not_restored_at_the_next_start() {
         let mut want = vec!["ban 198.51.100.30", "ban 198.51.100.31"];
         recorded(&dir, &want).await;
         // `set web unbanip 198.51.100.30`: only a remote ban holds it.
-        assert!(super::unban_remote_in(
-            &state,
-            0,
-            &HostId::parse("198.51.100.30")
-        ));
+        let id = HostId::parse("198.51.100.30");
+        let lifted = server::call(&state, JAIL, move |rt, st| {
+            super::unban_remote_in(st, rt, &id)
+        });
+        assert!(lifted.await.unwrap());
         want.push("unban 198.51.100.30");
         recorded(&dir, &want).await;
         assert_eq!(remote_count(JAIL, clock.now()), 1);
@@ -582,7 +603,7 @@ fn without_a_database_file_a_ban_goes_to_the_publisher_once_its_action_ran() {
         let h = fleet(&dir, &clock);
         let state = state_on(&dir, &clock, None);
         start_jail(&state);
-        assert!(state.borrow_mut().ban_in(0, HostId::parse("198.51.100.60")));
+        assert!(ban_in(&state, HostId::parse("198.51.100.60")).await);
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(h.status().outbox, 0, "handed over before its action ran");
         std::fs::write(dir.join("gate"), "").unwrap();
@@ -592,8 +613,8 @@ fn without_a_database_file_a_ban_goes_to_the_publisher_once_its_action_ran() {
         // its own unban (only the unban is).
         std::fs::remove_file(dir.join("gate")).unwrap();
         let id = HostId::parse("198.51.100.61");
-        assert!(state.borrow_mut().ban_in(0, id.clone()));
-        assert!(state.borrow_mut().unban_in(0, &id));
+        assert!(ban_in(&state, id.clone()).await);
+        assert!(unban_in(&state, id.clone()).await);
         wait_for("the unban in the outbox", || h.status().outbox == 2).await;
         std::fs::write(dir.join("gate"), "").unwrap();
         recorded(
@@ -640,7 +661,7 @@ fn a_lengthened_ban_is_published_and_a_remote_extension_is_no_second_ban() {
         // A local ban, then the same address again with a longer bantime: not a new ban, but
         // its later end is published too (else the other nodes drop it at the first end).
         let x = HostId::parse("198.51.100.50");
-        assert!(state.borrow_mut().ban_in(0, x.clone()));
+        assert!(ban_in(&state, x.clone()).await);
         recorded(&dir, &["ban 198.51.100.50"]).await;
         wait_for("the ban in the outbox", || h.status().outbox == 1).await;
         let outbox = || {
@@ -650,9 +671,9 @@ fn a_lengthened_ban_is_published_and_a_remote_extension_is_no_second_ban() {
                 .unwrap()
         };
         let first = outbox();
-        state.borrow_mut().jails[0].jail.set_bantime(3600.0);
+        server::call(&state, JAIL, |rt, _| rt.jail.set_bantime(3600.0)).await;
         clock.set(T0 + 10.0);
-        assert!(!state.borrow_mut().ban_in(0, x), "counted as a new ban");
+        assert!(!ban_in(&state, x).await, "counted as a new ban");
         // Unsent, the newer decision on the same subject replaces the first (coalescing).
         wait_for("the lengthening in the outbox", || {
             let now = outbox();
@@ -665,13 +686,13 @@ fn a_lengthened_ban_is_published_and_a_remote_extension_is_no_second_ban() {
         assert_eq!(h.status().awaiting_enforcement, 0);
         // A remote ban, then a later end for it from its origin: the actions lengthen it (no
         // actionprolong here: nothing runs) instead of running actionban a second time.
-        apply_batch(&state, h, vec![ban("198.51.100.51", Some(T0 + 600.0))]);
+        apply_batch(&state, h, vec![ban("198.51.100.51", Some(T0 + 600.0))]).await;
         recorded(&dir, &["ban 198.51.100.50", "ban 198.51.100.51"]).await;
-        apply_batch(&state, h, vec![ban("198.51.100.51", Some(T0 + 1200.0))]);
+        apply_batch(&state, h, vec![ban("198.51.100.51", Some(T0 + 1200.0))]).await;
         // The same for an address banned here that a remote ban outlasts.
-        apply_batch(&state, h, vec![ban("198.51.100.50", Some(T0 + 7200.0))]);
+        apply_batch(&state, h, vec![ban("198.51.100.50", Some(T0 + 7200.0))]).await;
         // Behind them in the action queue: a new remote ban, so the two jobs above have run.
-        apply_batch(&state, h, vec![ban("198.51.100.52", Some(T0 + 600.0))]);
+        apply_batch(&state, h, vec![ban("198.51.100.52", Some(T0 + 600.0))]).await;
         recorded(
             &dir,
             &[
@@ -683,9 +704,9 @@ fn a_lengthened_ban_is_published_and_a_remote_extension_is_no_second_ban() {
         .await;
         // The remote ends are in force: the unban timer waits for the latest of each.
         clock.set(T0 + 1199.0);
-        state.borrow_mut().expire();
+        server::expire_all(&state).await;
         clock.set(T0 + 3700.0);
-        state.borrow_mut().expire();
+        server::expire_all(&state).await;
         recorded(
             &dir,
             &[

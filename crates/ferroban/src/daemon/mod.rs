@@ -3,7 +3,8 @@
 //!
 //! - [`jail`]: one jail's synchronous state machine (lines in, ban/unban orders out).
 //! - [`ignore`]: `ignoreip`, `ignoreself`, `ignorecommand`.
-//! - [`server`]: the tasks (sources, unban timer, control, signals) on a current-thread runtime.
+//! - [`server`]: the tasks (jails, unban timer, control, signals) on a current-thread runtime.
+//! - [`jailtask`]: one task per jail, the only owner of the jail's state (messages in and out).
 //! - [`actions`]: the per-jail action task.
 //! - [`dispatch`]: the control commands.
 //! - [`log`]: fail2ban's log line format and targets.
@@ -15,6 +16,7 @@ pub mod fleet;
 pub use ferroban_engine::ignore;
 /// The jail engine's jail state machine (crates/engine).
 pub use ferroban_engine::jail;
+pub mod jailtask;
 pub mod journal;
 pub(crate) mod lean;
 pub mod log;
@@ -416,6 +418,7 @@ async fn serve(settings: Settings, ready: Option<std::fs::File>) -> u8 {
         broken: BTreeMap::new(),
         metrics: metrics.clone(),
         reloading: false,
+        readers: Vec::new(),
     }));
     // The control socket's tasks are queued before the jails' tasks (a request is served as
     // soon as it is read, ahead of jails woken at the same time); they first run once
@@ -469,12 +472,7 @@ async fn serve(settings: Settings, ready: Option<std::fs::File>) -> u8 {
         }
     }
     flog!(Info, "server", "Shutdown in progress...");
-    let names: Vec<String> = state
-        .borrow()
-        .jails
-        .iter()
-        .map(|j| j.jail.name().to_string())
-        .collect();
+    let names: Vec<String> = state.borrow().jail_names();
     for n in names {
         server::stop_jail(&state, &n).await;
     }
@@ -608,14 +606,13 @@ pub async fn reload_jails_with(state: &Shared, only: &[String], opts: ReloadOpti
 async fn reload_inner(state: &Shared, only: &[String], opts: ReloadOptions) {
     let running: Vec<String> = state
         .borrow()
-        .jails
-        .iter()
-        .map(|j| j.jail.name().to_string())
+        .jail_names()
+        .into_iter()
         .filter(|n| only.is_empty() || only.contains(n))
         .collect();
     if opts.unban {
         for n in &running {
-            let k = server::unban_jail(state, n);
+            let k = server::unban_jail(state, n).await;
             flog!(Info, "jail", "[{n}] {k} ban(s) lifted by reload --unban");
         }
     }

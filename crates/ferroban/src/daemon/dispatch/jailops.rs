@@ -18,9 +18,11 @@ use std::collections::BTreeSet;
 use ferroban_config::{ActionDef, JailDef};
 use serde_json::{Value, json};
 
+use super::super::jailtask::{self, JailRt};
 use super::super::journal::JailSource;
-use super::super::server::Shared;
+use super::super::server::{Shared, State, call};
 use super::{Res, runtime, secs_value};
+use crate::control::proto::unknown_jail;
 use crate::ip::HostId;
 
 /// The methods of fail2ban's `CommandAction` that `get <JAIL> actionmethods <ACT>` lists (so
@@ -216,10 +218,8 @@ pub(super) fn action_of<'a>(def: &'a JailDef, name: &str) -> Result<&'a ActionDe
         .ok_or_else(|| invalid_action(name))
 }
 
-/// `set <JAIL> idle on|off` on jail `idx`.
-pub(super) fn set_idle(state: &Shared, idx: usize, idle: bool) -> Value {
-    let mut st = state.borrow_mut();
-    let rt = &mut st.jails[idx];
+/// `set <JAIL> idle on|off` on jail `rt`.
+pub(super) fn set_idle(rt: &mut JailRt, idle: bool) -> Value {
     if rt.idle != idle {
         crate::flog!(
             Info,
@@ -229,23 +229,21 @@ pub(super) fn set_idle(state: &Shared, idx: usize, idle: bool) -> Value {
             if idle { "idle" } else { "active again" }
         );
     }
-    // Reading resumes at the source task's next round.
+    if idle {
+        // It leaves its shared reader (if any) at the lines it was given: `idle off` resumes
+        // there.
+        super::super::shared::detach(rt);
+    }
+    // Reading resumes at the task's next round.
     rt.idle = idle;
     json!(idle)
 }
 
-/// `set <JAIL> attempt <ID> [<FAILURE>...]` on jail `idx`: `1`, fail2ban's answer.
-pub(super) fn attempt(state: &Shared, idx: usize, id: &str, failures: &[&str]) -> Value {
+/// `set <JAIL> attempt <ID> [<FAILURE>...]` on jail `rt`: `1`, fail2ban's answer.
+pub(super) fn attempt(st: &mut State, rt: &mut JailRt, id: &str, failures: &[&str]) -> Value {
     let matches = failures.iter().map(|m| m.to_string()).collect();
-    crate::flog!(
-        Info,
-        "filter",
-        "[{}] Attempt {id}",
-        state.borrow().jails[idx].jail.name()
-    );
-    state
-        .borrow_mut()
-        .attempt_in(idx, HostId::parse(id), matches);
+    crate::flog!(Info, "filter", "[{}] Attempt {id}", rt.jail.name());
+    jailtask::attempt_in(st, rt, HostId::parse(id), matches);
     json!(1)
 }
 
@@ -270,9 +268,16 @@ async fn apply(state: &Shared, def: JailDef) -> Result<(), String> {
     super::super::server::reload_jail(state, def).await
 }
 
+/// Jail `name`'s definition with its run-time values ([`runtime::current_def`]).
+async fn current_def(state: &Shared, name: &str) -> Result<JailDef, String> {
+    call(state, name, |rt, _| runtime::current_def(rt))
+        .await
+        .ok_or_else(|| unknown_jail(name))
+}
+
 /// `set <JAIL> addaction <ACT>`: an empty shell action.
-pub(super) async fn add_action(state: &Shared, idx: usize, act: &str) -> Res {
-    let mut def = runtime::current_def(state, idx);
+pub(super) async fn add_action(state: &Shared, name: &str, act: &str) -> Res {
+    let mut def = current_def(state, name).await?;
     if def.actions.iter().any(|a| a.name == act) {
         return Err(format!("Action {act} already exists"));
     }
@@ -282,8 +287,8 @@ pub(super) async fn add_action(state: &Shared, idx: usize, act: &str) -> Res {
 }
 
 /// `set <JAIL> delaction <ACT>`.
-pub(super) async fn del_action(state: &Shared, idx: usize, act: &str) -> Res {
-    let mut def = runtime::current_def(state, idx);
+pub(super) async fn del_action(state: &Shared, name: &str, act: &str) -> Res {
+    let mut def = current_def(state, name).await?;
     let before = def.actions.len();
     def.actions.retain(|a| a.name != act);
     if def.actions.len() == before {
@@ -296,12 +301,12 @@ pub(super) async fn del_action(state: &Shared, idx: usize, act: &str) -> Res {
 /// `set <JAIL> action <ACT> <PROPERTY> <VALUE>`: the property's new value.
 pub(super) async fn set_action(
     state: &Shared,
-    idx: usize,
+    name: &str,
     act: &str,
     key: &str,
     value: &str,
 ) -> Res {
-    let mut def = runtime::current_def(state, idx);
+    let mut def = current_def(state, name).await?;
     let a = def
         .actions
         .iter_mut()
@@ -321,14 +326,8 @@ fn method_refused(key: &str) -> String {
 }
 
 /// `set <JAIL> action <ACT> <KEY>` (no value): a method call, refused, or a value missing.
-pub(super) fn action_without_value(
-    state: &Shared,
-    idx: usize,
-    name: &str,
-    act: &str,
-    key: &str,
-) -> Res {
-    action_of(state.borrow().jails[idx].jail.def(), act)?;
+pub(super) fn action_without_value(rt: &JailRt, name: &str, act: &str, key: &str) -> Res {
+    action_of(rt.jail.def(), act)?;
     if ACTION_METHODS.contains(&key) {
         Err(method_refused(key))
     } else {
@@ -340,8 +339,8 @@ pub(super) fn action_without_value(
 }
 
 /// `set <JAIL> action <ACT> <METHOD> <ARG>...`: a method call, refused.
-pub(super) fn action_call(state: &Shared, idx: usize, name: &str, act: &str, key: &str) -> Res {
-    action_of(state.borrow().jails[idx].jail.def(), act)?;
+pub(super) fn action_call(rt: &JailRt, name: &str, act: &str, key: &str) -> Res {
+    action_of(rt.jail.def(), act)?;
     Err(format!(
         "refused: `set {name} action {act} {key} ...` with several values calls a method of \
          the action; ferroban does not call action methods over the socket"
@@ -349,9 +348,13 @@ pub(super) fn action_call(state: &Shared, idx: usize, name: &str, act: &str, key
 }
 
 /// `set <JAIL> addjournalmatch|deljournalmatch <WORD>...` (`add`: true for the first).
-pub(super) async fn journalmatch(state: &Shared, idx: usize, add: bool, words: &[&str]) -> Res {
-    let mut def = runtime::current_def(state, idx);
-    let journal = matches!(state.borrow().jails[idx].source, JailSource::Journal(_));
+pub(super) async fn journalmatch(state: &Shared, name: &str, add: bool, words: &[&str]) -> Res {
+    let (mut def, journal) = call(state, name, |rt, _| {
+        let journal = matches!(rt.source, JailSource::Journal(_));
+        (runtime::current_def(rt), journal)
+    })
+    .await
+    .ok_or_else(|| unknown_jail(name))?;
     // fail2ban changes the matches of a journal jail only; others have none.
     if !journal {
         return Ok(json!([]));
@@ -385,9 +388,12 @@ pub(super) async fn journalmatch(state: &Shared, idx: usize, add: bool, words: &
     }
     def.journalmatch = groups.iter().map(|g| g.join(" ")).collect();
     apply(state, def).await?;
-    Ok(json!(journal_groups(
-        &state.borrow().jails[idx].jail.def().journalmatch
-    )))
+    let groups = call(state, name, |rt, _| {
+        journal_groups(&rt.jail.def().journalmatch)
+    })
+    .await
+    .ok_or_else(|| unknown_jail(name))?;
+    Ok(json!(groups))
 }
 
 #[cfg(test)]

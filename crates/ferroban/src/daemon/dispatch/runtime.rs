@@ -9,7 +9,8 @@
 use ferroban_config::JailDef;
 use serde_json::{Value, json};
 
-use super::super::server::Shared;
+use super::super::jailtask::{self, JailRt};
+use super::super::server::{Shared, State};
 use super::{Res, guard_ban, ignore_list, jailops, parse_id, secs_value};
 use crate::control::cmd::{BantimeOpt, JailGet, JailSet, ServerSetting, parse_bool};
 use crate::ip::HostId;
@@ -41,25 +42,23 @@ fn jail_error_text(e: &super::super::jail::JailError) -> String {
     }
 }
 
-/// Rebuilds jail `idx` from its definition after `change`; the current run-time values of
+/// Rebuilds jail `rt` from its definition after `change`; the current run-time values of
 /// findtime, maxretry, bantime and the ignore list are kept.
 pub(super) fn rebuild(
-    state: &Shared,
-    idx: usize,
+    rt: &mut JailRt,
     change: impl FnOnce(&mut JailDef) -> Result<(), String>,
 ) -> Result<(), String> {
-    let mut def = current_def(state, idx);
+    let mut def = current_def(rt);
     change(&mut def)?;
     let new = super::super::jail::Jail::new(def).map_err(|e| jail_error_text(&e))?;
-    state.borrow_mut().jails[idx].jail.reconfigure(new);
+    rt.jail.reconfigure(new);
     Ok(())
 }
 
-/// Jail `idx`'s definition with the run-time values of findtime, maxretry, bantime and the
+/// Jail `rt`'s definition with the run-time values of findtime, maxretry, bantime and the
 /// ignore list (changed in the jail without a rebuild).
-pub(super) fn current_def(state: &Shared, idx: usize) -> JailDef {
-    let st = state.borrow();
-    let j = &st.jails[idx].jail;
+pub(super) fn current_def(rt: &JailRt) -> JailDef {
+    let j = &rt.jail;
     let mut d = j.def().clone();
     d.findtime = Some(j.findtime());
     d.maxretry = Some(j.maxretry());
@@ -116,11 +115,9 @@ fn datepattern_value(pattern: Option<&str>) -> Value {
     json!([(!keyword).then_some(p), names[0].0])
 }
 
-/// `get <JAIL> ...` on jail `idx`.
-pub(super) fn get_jail(state: &Shared, idx: usize, op: JailGet<'_>) -> Res {
+/// `get <JAIL> ...` on jail `rt` (on its task).
+pub(super) fn get_jail(rt: &JailRt, _st: &State, op: JailGet<'_>) -> Res {
     use JailGet as G;
-    let st = state.borrow();
-    let rt = &st.jails[idx];
     let j = &rt.jail;
     let def = j.def();
     let filter = def.filter_def.as_ref();
@@ -219,30 +216,55 @@ fn ignorecache_value(def: &JailDef) -> Value {
     }
 }
 
-/// `set <JAIL> ...` on jail `idx` (named `name`).
-pub(super) async fn set_jail(state: &Shared, idx: usize, name: &str, op: JailSet<'_>) -> Res {
+/// `set <JAIL> ...` on jail `name` (`argv`: the request's words): the settings that rebuild the
+/// jail's actions or source from its configuration go through an in-place reload; every other
+/// one runs on the jail's task.
+pub(super) async fn set_jail(state: &Shared, argv: &[String], name: &str, op: JailSet<'_>) -> Res {
+    use JailSet as S;
+    match op {
+        S::AddAction(act) => return jailops::add_action(state, name, act).await,
+        S::DelAction(act) => return jailops::del_action(state, name, act).await,
+        S::Action { act, key, value } => {
+            return jailops::set_action(state, name, act, key, value).await;
+        }
+        S::AddJournalmatch(words) => return jailops::journalmatch(state, name, true, words).await,
+        S::DelJournalmatch(words) => {
+            return jailops::journalmatch(state, name, false, words).await;
+        }
+        _ => {}
+    }
+    // The jail's task reads the request's words again (its own copy).
+    let words = argv.to_vec();
+    super::super::server::call(state, name, move |rt, st| {
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        match crate::control::cmd::parse(&words)? {
+            crate::control::cmd::Command::SetJail { jail, op } => set_here(rt, st, jail, op?),
+            _ => Err(crate::control::cmd::INVALID.into()),
+        }
+    })
+    .await
+    .unwrap_or_else(|| Err(crate::control::proto::unknown_jail(name)))
+}
+
+/// `set <JAIL> ...` on jail `rt` (named `name`), on its task.
+fn set_here(rt: &mut JailRt, st: &mut State, name: &str, op: JailSet<'_>) -> Res {
     use JailSet as S;
     match op {
         S::Banip { force, ids } => {
             let ids: Vec<HostId> = ids.iter().map(|t| parse_id(t)).collect::<Result<_, _>>()?;
-            {
-                let st = state.borrow();
-                let j = &st.jails[idx].jail;
-                for id in &ids {
-                    guard_ban(j, id, force)?;
-                }
+            for id in &ids {
+                guard_ban(&rt.jail, id, force)?;
             }
-            let n = state.borrow_mut().ban_many_in(idx, ids);
+            let n = jailtask::ban_many_in(st, rt, ids);
             Ok(json!(n))
         }
         S::Unbanip { report_absent, ids } => {
             // Any id a jail may have banned, F-ID values included.
             let parsed: Vec<HostId> = ids.iter().map(|t| HostId::parse(t)).collect();
             if report_absent {
-                let st = state.borrow();
                 let absent: Vec<String> = parsed
                     .iter()
-                    .filter(|id| !st.jails[idx].jail.is_banned(id))
+                    .filter(|id| !rt.jail.is_banned(id))
                     .map(|id| format!("'{id}'"))
                     .collect();
                 if !absent.is_empty() {
@@ -250,31 +272,29 @@ pub(super) async fn set_jail(state: &Shared, idx: usize, name: &str, op: JailSet
                 }
             }
             // The store's removals in one transaction.
-            if let Some(s) = state.borrow_mut().store.as_mut() {
+            if let Some(s) = st.store.as_mut() {
                 s.begin_batch();
             }
             let mut n = 0;
             for id in parsed {
-                if state.borrow_mut().unban_in(idx, &id)
-                    || super::super::fleet::unban_remote_in(state, idx, &id)
+                if jailtask::unban_in(st, rt, &id)
+                    || super::super::fleet::unban_remote_in(st, rt, &id)
                 {
                     n += 1;
                 }
             }
-            state.borrow_mut().end_store_batch();
+            st.end_store_batch();
             Ok(json!(n))
         }
         S::AddIgnoreip(ips) => {
-            let mut st = state.borrow_mut();
-            let j = &mut st.jails[idx].jail;
+            let j = &mut rt.jail;
             for ip in ips {
                 j.ignore.add(ip);
             }
             Ok(ignore_list(j))
         }
         S::DelIgnoreip(ips) => {
-            let mut st = state.borrow_mut();
-            let j = &mut st.jails[idx].jail;
+            let j = &mut rt.jail;
             for ip in ips {
                 if !j.ignore.remove(ip) {
                     // fail2ban removes from a list: an absent entry is an error.
@@ -284,55 +304,55 @@ pub(super) async fn set_jail(state: &Shared, idx: usize, name: &str, op: JailSet
             Ok(ignore_list(j))
         }
         S::Bantime(s) => {
-            state.borrow_mut().jails[idx].jail.set_bantime(s);
+            rt.jail.set_bantime(s);
             Ok(secs_value(s))
         }
         S::Findtime(s) => {
-            state.borrow_mut().jails[idx].jail.set_findtime(s);
+            rt.jail.set_findtime(s);
             Ok(secs_value(s))
         }
         S::Maxretry(n) => {
-            state.borrow_mut().jails[idx].jail.set_maxretry(n);
+            rt.jail.set_maxretry(n);
             Ok(json!(n))
         }
-        S::AddLogpath { path, tail } => add_logpath(state, idx, path, tail),
-        S::DelLogpath(path) => del_logpath(state, idx, path),
-        S::Logencoding(enc) => rebuild_source(state, idx, |d| {
+        S::AddLogpath { path, tail } => add_logpath(st, rt, path, tail),
+        S::DelLogpath(path) => del_logpath(st, rt, path),
+        S::Logencoding(enc) => rebuild_source(st, rt, |d| {
             d.logencoding = Some(enc.to_string());
             Ok(())
         })
         .map(|()| json!(enc)),
-        S::Maxlines(n) => rebuild(state, idx, |d| {
+        S::Maxlines(n) => rebuild(rt, |d| {
             filter_mut(d).maxlines = Some(n);
             Ok(())
         })
         .map(|()| json!(n)),
-        S::Maxmatches(n) => rebuild(state, idx, |d| {
+        S::Maxmatches(n) => rebuild(rt, |d| {
             d.maxmatches = Some(n);
             Ok(())
         })
         .map(|()| json!(n)),
-        S::Usedns(v) => rebuild(state, idx, |d| {
+        S::Usedns(v) => rebuild(rt, |d| {
             d.usedns = Some(v.to_string());
             Ok(())
         })
         .map(|()| json!(v)),
-        S::Ignoreself(b) => rebuild(state, idx, |d| {
+        S::Ignoreself(b) => rebuild(rt, |d| {
             d.ignoreself = Some(b);
             Ok(())
         })
         .map(|()| json!(b)),
-        S::Ignorecommand(v) => rebuild(state, idx, |d| {
+        S::Ignorecommand(v) => rebuild(rt, |d| {
             d.ignorecommand = Some(v.to_string());
             Ok(())
         })
         .map(|()| json!(v)),
-        S::Ignorecache(v) => rebuild(state, idx, |d| {
+        S::Ignorecache(v) => rebuild(rt, |d| {
             d.ignorecache = (!v.is_empty()).then(|| v.to_string());
             Ok(())
         })
-        .map(|()| ignorecache_value(state.borrow().jails[idx].jail.def())),
-        S::Logtimezone(v) => rebuild(state, idx, |d| {
+        .map(|()| ignorecache_value(rt.jail.def())),
+        S::Logtimezone(v) => rebuild(rt, |d| {
             d.logtimezone = (!v.is_empty()).then(|| v.to_string());
             Ok(())
         })
@@ -344,30 +364,23 @@ pub(super) async fn set_jail(state: &Shared, idx: usize, name: &str, op: JailSet
                 crate::control::pyrepr::repr_str(v)
             )
         }),
-        S::Prefregex(v) => rebuild(state, idx, |d| {
+        S::Prefregex(v) => rebuild(rt, |d| {
             filter_mut(d).prefregex = (!v.is_empty()).then(|| v.to_string());
             Ok(())
         })
-        .map(|()| {
-            json!(
-                state.borrow().jails[idx]
-                    .jail
-                    .prefregex()
-                    .unwrap_or_default()
-            )
-        }),
-        S::AddFailregex(v) => add_regex(state, idx, Regexes::Fail, v),
-        S::AddIgnoreregex(v) => add_regex(state, idx, Regexes::Ignore, v),
-        S::DelFailregex(n) => del_regex(state, idx, Regexes::Fail, n),
-        S::DelIgnoreregex(n) => del_regex(state, idx, Regexes::Ignore, n),
-        S::Datepattern(v) => rebuild(state, idx, |d| {
+        .map(|()| json!(rt.jail.prefregex().unwrap_or_default())),
+        S::AddFailregex(v) => add_regex(rt, Regexes::Fail, v),
+        S::AddIgnoreregex(v) => add_regex(rt, Regexes::Ignore, v),
+        S::DelFailregex(n) => del_regex(rt, Regexes::Fail, n),
+        S::DelIgnoreregex(n) => del_regex(rt, Regexes::Ignore, n),
+        S::Datepattern(v) => rebuild(rt, |d| {
             filter_mut(d).datepattern = Some(v.to_string());
             Ok(())
         })
         .map(|()| datepattern_value(Some(v))),
         S::BantimeOption(opt, v) => {
             let secs = |v: &str| ferroban_config::parse_duration(v).map_err(|e| e.to_string());
-            rebuild(state, idx, |d| {
+            rebuild(rt, |d| {
                 let b = &mut d.bantime_increment;
                 match opt {
                     BantimeOpt::Increment => b.increment = Some(parse_bool(v).unwrap_or(false)),
@@ -382,22 +395,23 @@ pub(super) async fn set_jail(state: &Shared, idx: usize, name: &str, op: JailSet
                 }
                 Ok(())
             })
-            .map(|()| bantime_opt(state.borrow().jails[idx].jail.def(), opt))
+            .map(|()| bantime_opt(rt.jail.def(), opt))
         }
-        S::Idle(idle) => Ok(jailops::set_idle(state, idx, idle)),
-        S::Attempt { id, failures } => Ok(jailops::attempt(state, idx, id, failures)),
-        S::AddAction(act) => jailops::add_action(state, idx, act).await,
+        S::Idle(idle) => Ok(jailops::set_idle(rt, idle)),
+        S::Attempt { id, failures } => Ok(jailops::attempt(st, rt, id, failures)),
         S::AddPythonAction { act, file } => Err(format!(
             "refused: ferroban does not load Python actions ('{act}' from {file}): fail2ban \
              would run that file's code in the server; add a shell action with \
              `set {name} addaction {act}` and set its commands"
         )),
-        S::DelAction(act) => jailops::del_action(state, idx, act).await,
-        S::Action { act, key, value } => jailops::set_action(state, idx, act, key, value).await,
-        S::ActionNoValue { act, key } => jailops::action_without_value(state, idx, name, act, key),
-        S::ActionCall { act, key } => jailops::action_call(state, idx, name, act, key),
-        S::AddJournalmatch(words) => jailops::journalmatch(state, idx, true, words).await,
-        S::DelJournalmatch(words) => jailops::journalmatch(state, idx, false, words).await,
+        S::ActionNoValue { act, key } => jailops::action_without_value(rt, name, act, key),
+        S::ActionCall { act, key } => jailops::action_call(rt, name, act, key),
+        // Handled by [`set_jail`] (an in-place reload).
+        S::AddAction(_)
+        | S::DelAction(_)
+        | S::Action { .. }
+        | S::AddJournalmatch(_)
+        | S::DelJournalmatch(_) => Err(crate::control::cmd::INVALID.into()),
     }
 }
 
@@ -416,19 +430,18 @@ fn regex_list(f: &mut ferroban_config::FilterDef, which: Regexes) -> &mut Vec<St
 }
 
 /// `addfailregex`/`addignoreregex`.
-fn add_regex(state: &Shared, idx: usize, which: Regexes, v: &str) -> Res {
-    rebuild(state, idx, |d| {
+fn add_regex(rt: &mut JailRt, which: Regexes, v: &str) -> Res {
+    rebuild(rt, |d| {
         regex_list(filter_mut(d), which).push(v.to_string());
         Ok(())
     })
-    .map(|()| list_of(state, idx, which))
+    .map(|()| list_of(rt, which))
 }
 
 /// `delfailregex`/`delignoreregex`.
-fn del_regex(state: &Shared, idx: usize, which: Regexes, n: i64) -> Res {
+fn del_regex(rt: &mut JailRt, which: Regexes, n: i64) -> Res {
     let len = {
-        let st = state.borrow();
-        let f = st.jails[idx].jail.def().filter_def.as_ref();
+        let f = rt.jail.def().filter_def.as_ref();
         f.map_or(0, |f| match which {
             Regexes::Fail => f.failregex.len(),
             Regexes::Ignore => f.ignoreregex.len(),
@@ -436,7 +449,7 @@ fn del_regex(state: &Shared, idx: usize, which: Regexes, n: i64) -> Res {
     };
     // fail2ban logs an index out of range and leaves the list as it is.
     if n >= 0 && (n as usize) < len {
-        rebuild(state, idx, |d| {
+        rebuild(rt, |d| {
             regex_list(filter_mut(d), which).remove(n as usize);
             Ok(())
         })?;
@@ -447,13 +460,12 @@ fn del_regex(state: &Shared, idx: usize, which: Regexes, n: i64) -> Res {
             "Cannot remove regular expression. Index {n} is not valid"
         );
     }
-    Ok(list_of(state, idx, which))
+    Ok(list_of(rt, which))
 }
 
 /// The regex list an `add*`/`del*regex` command returns.
-fn list_of(state: &Shared, idx: usize, which: Regexes) -> Value {
-    let st = state.borrow();
-    let j = &st.jails[idx].jail;
+fn list_of(rt: &JailRt, which: Regexes) -> Value {
+    let j = &rt.jail;
     match which {
         Regexes::Fail => json!(j.failregex()),
         Regexes::Ignore => json!(j.ignoreregex()),
@@ -553,63 +565,53 @@ pub(super) fn set_server(state: &Shared, setting: ServerSetting, v: &str) -> Res
     }
 }
 
-/// Rebuilds jail `idx`'s log source after `change` to its definition (log paths, encoding); the
+/// Rebuilds jail `rt`'s log source after `change` to its definition (log paths, encoding); the
 /// files it followed keep their read positions. The new definition is kept only when the
 /// source builds.
 fn rebuild_source(
-    state: &Shared,
-    idx: usize,
+    st: &mut State,
+    rt: &mut JailRt,
     change: impl FnOnce(&mut JailDef) -> Result<(), String>,
 ) -> Result<(), String> {
     use super::super::journal::JailSource;
-    let mut def = state.borrow().jails[idx].jail.def().clone();
+    let mut def = rt.jail.def().clone();
     change(&mut def)?;
     let mut source = super::super::server::source_any(&def)?;
-    {
-        let st = state.borrow();
-        if let JailSource::Files(new) = &mut source {
-            match &st.jails[idx].source {
-                JailSource::Files(old) => new.restore(old.positions()),
-                // The jail leaves its shared reader, at the positions read so far.
-                JailSource::Shared(old) => new.restore(old.borrow().source.positions()),
-                JailSource::Journal(_) => {}
-            }
+    if let JailSource::Files(new) = &mut source {
+        match &rt.source {
+            JailSource::Files(old) => new.restore(old.positions()),
+            // The jail leaves its shared reader, at the positions of the lines it was given.
+            JailSource::Shared(_) => new.restore(rt.shared_at.clone()),
+            JailSource::Journal(_) => {}
         }
     }
-    rebuild(state, idx, |d| {
+    rebuild(rt, |d| {
         d.logpath = def.logpath.clone();
         d.logencoding = def.logencoding.clone();
         Ok(())
     })?;
-    state.borrow_mut().jails[idx].source = source;
-    // Open the files now (the source task would at its next round): `get logpath` and
-    // `status` list them at once.
-    state.borrow_mut().poll_jail(idx);
+    rt.set_source(source);
+    // Open the files now (the jail's task would at its next round): `get logpath` and `status`
+    // list them at once.
+    jailtask::poll_jail(st, rt);
     Ok(())
 }
 
-fn logpaths(state: &Shared, idx: usize) -> Value {
-    let st = state.borrow();
+fn logpaths(rt: &JailRt) -> Value {
     json!(
-        st.jails[idx]
-            .source
+        rt.source
             .paths()
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
     )
 }
 
-fn has_logpath(state: &Shared, idx: usize, path: &str) -> bool {
-    state.borrow().jails[idx]
-        .jail
-        .def()
-        .logpath
-        .iter()
-        .any(|l| l.path == path)
+fn has_logpath(rt: &JailRt, path: &str) -> bool {
+    rt.jail.def().logpath.iter().any(|l| l.path == path)
 }
 
 /// `set <JAIL> addlogpath FILE [tail|head]`.
-fn add_logpath(state: &Shared, idx: usize, path: &str, tail: bool) -> Res {
+fn add_logpath(st: &mut State, rt: &mut JailRt, path: &str, tail: bool) -> Res {
     let is_glob = path.contains(['*', '?', '[']);
     if !is_glob && !std::path::Path::new(path).exists() {
         return Err(format!(
@@ -617,28 +619,28 @@ fn add_logpath(state: &Shared, idx: usize, path: &str, tail: bool) -> Res {
             crate::control::pyrepr::repr_str(path)
         ));
     }
-    if has_logpath(state, idx, path) {
+    if has_logpath(rt, path) {
         // fail2ban keeps a file once.
-        return Ok(logpaths(state, idx));
+        return Ok(logpaths(rt));
     }
-    rebuild_source(state, idx, |d| {
+    rebuild_source(st, rt, |d| {
         d.logpath.push(ferroban_config::LogPath {
             path: path.to_string(),
             tail,
         });
         Ok(())
     })
-    .map(|()| logpaths(state, idx))
+    .map(|()| logpaths(rt))
 }
 
 /// `set <JAIL> dellogpath FILE`.
-fn del_logpath(state: &Shared, idx: usize, path: &str) -> Res {
-    if !has_logpath(state, idx, path) {
-        return Ok(logpaths(state, idx));
+fn del_logpath(st: &mut State, rt: &mut JailRt, path: &str) -> Res {
+    if !has_logpath(rt, path) {
+        return Ok(logpaths(rt));
     }
-    rebuild_source(state, idx, |d| {
+    rebuild_source(st, rt, |d| {
         d.logpath.retain(|l| l.path != path);
         Ok(())
     })
-    .map(|()| logpaths(state, idx))
+    .map(|()| logpaths(rt))
 }

@@ -1,0 +1,656 @@
+//! One task per jail: it owns the jail's mutable state ([`JailRt`]: the engine's [`Jail`], its
+//! log source and read positions, its idle flag) and is the only code that touches it.
+//!
+//! Everything else reaches a jail through its [`JailSender`]: a [`JailMsg`] runs on the jail's
+//! task, in the order sent, between two read slices of the jail ([`JailSender::call`] awaits the
+//! answer, [`JailSender::post`] does not). The task reads its source one slice
+//! ([`INGEST_SLICE_BYTES`](super::server::INGEST_SLICE_BYTES)) at a time and yields in between,
+//! so a `status`, the unban timer and every other jail wait at most one slice of a busy jail.
+//!
+//! The shared [`State`] keeps only the jails' handles ([`JailHandle`]: name, sender, task
+//! handles); the store, the metrics registry and the notifies stay there and are borrowed by a
+//! jail's task only inside one message or one slice (never across an await).
+
+use std::os::fd::OwnedFd;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use ferroban_bans::LogPosition;
+use ferroban_source::Position;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{mpsc, oneshot};
+
+use super::actions::{self, Job};
+use super::jail::{Event, Jail, Ticket};
+use super::journal::JailSource;
+use super::server::{POLL_INTERVAL, Shared, State};
+use crate::flog;
+use crate::ip::HostId;
+
+/// How often read positions are written to the store when they changed.
+const POSITION_SAVE_INTERVAL: f64 = 5.0;
+
+/// A jail's mutable state, owned by its task.
+pub struct JailRt {
+    /// The jail (engine).
+    pub jail: Jail,
+    /// Its log files or the journal.
+    pub source: JailSource,
+    /// Its action task's queue.
+    pub jobs: mpsc::UnboundedSender<Job>,
+    /// Names of its actions (`get <jail> actions`).
+    pub action_names: Vec<String>,
+    /// Its metrics.
+    pub metrics: Arc<crate::metrics::JailMetrics>,
+    /// Some action uses `<ipmatches>` or `<ipjailmatches>`.
+    pub history_matches: bool,
+    /// `set <jail> idle on`: its logs are not read until `idle off` (then read from where
+    /// reading stopped).
+    pub idle: bool,
+    positions_saved: Vec<Position>,
+    next_position_save: f64,
+    /// With a shared reader: the positions after the last lines it was given.
+    pub(super) shared_at: Vec<Position>,
+    /// Counts source replacements: the task then watches the new source's descriptor.
+    source_gen: u64,
+}
+
+impl JailRt {
+    /// A jail's state before its task starts.
+    pub fn new(
+        jail: Jail,
+        source: JailSource,
+        jobs: mpsc::UnboundedSender<Job>,
+        action_names: Vec<String>,
+        metrics: Arc<crate::metrics::JailMetrics>,
+        history_matches: bool,
+    ) -> JailRt {
+        let shared_at = match &source {
+            JailSource::Shared(s) => s.borrow().source.positions(),
+            _ => Vec::new(),
+        };
+        JailRt {
+            jail,
+            source,
+            jobs,
+            action_names,
+            metrics,
+            history_matches,
+            idle: false,
+            positions_saved: Vec::new(),
+            next_position_save: 0.0,
+            shared_at,
+            source_gen: 0,
+        }
+    }
+
+    /// The jail's name.
+    pub fn name(&self) -> &str {
+        self.jail.name()
+    }
+
+    /// Replaces the jail's log source (its shared reader, if any, is left); the positions of the
+    /// new one are saved anew and the jail reads it from the task's next round.
+    pub fn set_source(&mut self, source: JailSource) {
+        super::shared::leave(self.jail.name(), &self.source);
+        if let JailSource::Shared(s) = &source {
+            self.shared_at = s.borrow().source.positions();
+        }
+        self.source = source;
+        self.positions_saved = Vec::new();
+        self.source_gen += 1;
+    }
+}
+
+/// Work for a jail's task: runs on the jail's state with the shared state borrowed.
+pub type JailWork = Box<dyn FnOnce(&mut JailRt, &mut State)>;
+
+/// A message to a jail's task.
+pub enum JailMsg {
+    /// Runs on the jail's state (a query or a change: control requests, the unban timer, the
+    /// fleet, reloads).
+    With(JailWork),
+    /// One read of the shared reader the jail reads with (see [`super::shared`]).
+    Lines(Rc<super::shared::SharedRead>),
+    /// Ends the task: the state goes back through the channel (to be stopped).
+    Stop(oneshot::Sender<JailRt>),
+}
+
+/// Sends messages to one jail's task.
+#[derive(Clone)]
+pub struct JailSender(mpsc::UnboundedSender<JailMsg>);
+
+impl JailSender {
+    /// Runs `f` on the jail's task and returns its answer; `None` when the jail has stopped.
+    pub async fn call<R: 'static>(
+        &self,
+        f: impl FnOnce(&mut JailRt, &mut State) -> R + 'static,
+    ) -> Option<R> {
+        let (tx, rx) = oneshot::channel();
+        self.post(move |rt, st| {
+            let _ = tx.send(f(rt, st));
+        })
+        .then_some(())?;
+        rx.await.ok()
+    }
+
+    /// Queues `f` for the jail's task without waiting; `false` when the jail has stopped.
+    pub fn post(&self, f: impl FnOnce(&mut JailRt, &mut State) + 'static) -> bool {
+        self.0.send(JailMsg::With(Box::new(f))).is_ok()
+    }
+
+    /// Hands a shared read to the jail.
+    pub fn lines(&self, read: Rc<super::shared::SharedRead>) {
+        let _ = self.0.send(JailMsg::Lines(read));
+    }
+}
+
+/// What the shared state holds of a running jail.
+pub struct JailHandle {
+    name: String,
+    sender: JailSender,
+    /// The jail's task.
+    pub task: Option<tokio::task::JoinHandle<()>>,
+    /// Its action task.
+    pub action_task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl JailHandle {
+    /// The jail's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its task's sender.
+    pub fn sender(&self) -> JailSender {
+        self.sender.clone()
+    }
+}
+
+/// Starts the task owning `rt`; returns its handle.
+pub fn spawn(state: &Shared, rt: JailRt, action_task: tokio::task::JoinHandle<()>) -> JailHandle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let name = rt.name().to_string();
+    let task = tokio::task::spawn_local(jail_task(state.clone(), rt, rx));
+    JailHandle {
+        name,
+        sender: JailSender(tx),
+        task: Some(task),
+        action_task: Some(action_task),
+    }
+}
+
+/// Stops the task of `h`: the messages queued before run first; returns the jail's state.
+pub async fn stop(h: &mut JailHandle) -> Option<JailRt> {
+    let (tx, rx) = oneshot::channel();
+    let _ = h.sender.0.send(JailMsg::Stop(tx));
+    let rt = rx.await.ok();
+    if let Some(t) = h.task.take() {
+        let _ = t.await;
+    }
+    rt
+}
+
+/// A duplicate of the source's descriptor, registered with the reactor: readable when the source
+/// has events (the source itself drains them when polled).
+fn wake_of(source: &JailSource) -> Option<AsyncFd<OwnedFd>> {
+    source.wake_fd().and_then(|fd| {
+        // SAFETY: the OwnedFd is a fresh duplicate owned by the AsyncFd for its whole life; it
+        // stays open and names the same inotify instance until dropped.
+        unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.ok()
+    })
+}
+
+/// Runs one message; the state back when it was [`JailMsg::Stop`].
+fn handle(state: &Shared, rt: &mut JailRt, msg: JailMsg) -> Option<oneshot::Sender<JailRt>> {
+    match msg {
+        JailMsg::With(f) => {
+            let mut st = state.borrow_mut();
+            f(rt, &mut st);
+        }
+        JailMsg::Lines(read) => {
+            let mut st = state.borrow_mut();
+            super::shared::take_lines(&mut st, rt, &read);
+        }
+        JailMsg::Stop(done) => return Some(done),
+    }
+    lookups(state, rt);
+    None
+}
+
+/// Starts the look-ups the jail asked for (off the engine, see [`super::server::spawn_lookups`]).
+fn lookups(state: &Shared, rt: &mut JailRt) {
+    let l = rt.jail.take_lookups();
+    if !l.is_empty() {
+        super::server::spawn_lookups(state, rt.jail.name(), l);
+    }
+}
+
+/// The jail's task: serves its messages and follows its logs until stopped.
+async fn jail_task(state: Shared, mut rt: JailRt, mut rx: mpsc::UnboundedReceiver<JailMsg>) {
+    let mut watched = u64::MAX;
+    let mut wake: Option<AsyncFd<OwnedFd>> = None;
+    // `ignoreip = file:PATH`: looked at (one stat per file) at most once a second.
+    let mut next_ignore_reload = tokio::time::Instant::now() + POLL_INTERVAL;
+    loop {
+        // The messages that came while it read, in order; a shared read is a slice of work:
+        // the task yields after one.
+        let mut matched = false;
+        loop {
+            match rx.try_recv() {
+                Ok(msg) => {
+                    matched = matches!(msg, JailMsg::Lines(_));
+                    if let Some(done) = handle(&state, &mut rt, msg) {
+                        let _ = done.send(rt);
+                        return;
+                    }
+                    if matched {
+                        break;
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => return,
+            }
+        }
+        if rt.source_gen != watched {
+            watched = rt.source_gen;
+            wake = wake_of(&rt.source);
+        }
+        if tokio::time::Instant::now() >= next_ignore_reload {
+            next_ignore_reload = tokio::time::Instant::now() + POLL_INTERVAL;
+            rt.jail.ignore.reload_files();
+        }
+        // One slice of what is pending.
+        let more = !rt.idle && poll_jail(&mut state.borrow_mut(), &mut rt);
+        lookups(&state, &mut rt);
+        if more || matched {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        let msg = match &wake {
+            Some(fd) => {
+                tokio::select! {
+                    m = rx.recv() => Some(m),
+                    r = fd.readable() => {
+                        if let Ok(mut g) = r {
+                            g.clear_ready();
+                        }
+                        None
+                    }
+                    _ = tokio::time::sleep(POLL_INTERVAL) => None,
+                }
+            }
+            None => {
+                tokio::select! {
+                    m = rx.recv() => Some(m),
+                    _ = tokio::time::sleep(POLL_INTERVAL) => None,
+                }
+            }
+        };
+        match msg {
+            Some(None) => return,
+            Some(Some(msg)) => {
+                let matched = matches!(msg, JailMsg::Lines(_));
+                if let Some(done) = handle(&state, &mut rt, msg) {
+                    let _ = done.send(rt);
+                    return;
+                }
+                if matched {
+                    tokio::task::yield_now().await;
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+/// Sends `events` of the jail to its actions.
+pub fn dispatch(st: &mut State, rt: &mut JailRt, events: Vec<Event>) {
+    if events.is_empty() {
+        return;
+    }
+    let ban_added = events.iter().any(|e| matches!(e, Event::Ban(_)));
+    let _lines = super::log::Batch::begin();
+    let now = st.clock.now();
+    for ev in events {
+        let job = match ev {
+            Event::Ban(t) => {
+                // After the store's commit (every caller ends its batch first).
+                if !t.restored {
+                    flog!(Notice, "actions", "[{}] Ban {}", rt.jail.name(), t.id);
+                }
+                // Its publication is in the store before the actions get it; the job carries
+                // its tag to the action task, which reports it.
+                let fleet = super::fleet::local_ban(st.store.as_mut(), rt.jail.name(), &t);
+                Job::Ban(Box::new(actions::BanJob {
+                    fleet,
+                    ..ban_job_data(st, rt, t)
+                }))
+            }
+            // A remote ban of the same address that still holds keeps the element.
+            Event::Unban(t) if super::fleet::held_remotely(rt.jail.name(), &t.id, now) => {
+                continue;
+            }
+            Event::Prolong(t) => {
+                // Published like a ban (its later end), once the actions ran.
+                let fleet = super::fleet::local_ban(st.store.as_mut(), rt.jail.name(), &t);
+                Job::Prolong(Box::new(actions::BanJob {
+                    ticket: t,
+                    ipmatches: None,
+                    ipjailmatches: None,
+                    fleet,
+                }))
+            }
+            Event::Unban(t) => Job::Unban(Box::new(t)),
+        };
+        let _ = rt.jobs.send(job);
+    }
+    super::fleet::wake(st.store.as_ref());
+    if ban_added {
+        st.timer.notify_one();
+    }
+}
+
+fn ban_job_data(st: &State, rt: &JailRt, t: Ticket) -> actions::BanJob {
+    let id = t.id.to_string();
+    let (ipmatches, ipjailmatches) = match &st.store {
+        Some(store) if rt.history_matches => {
+            super::server::store_matches(store, &id, rt.jail.name()).unzip()
+        }
+        _ => (None, None),
+    };
+    actions::BanJob {
+        ticket: t,
+        ipmatches,
+        ipjailmatches,
+        fleet: None,
+    }
+}
+
+/// Unbans `id` by hand.
+pub fn unban_in(st: &mut State, rt: &mut JailRt, id: &HostId) -> bool {
+    if let Some(s) = st.store.as_mut() {
+        // The unban and the fleet's publication of it: one transaction.
+        s.begin_batch();
+    }
+    let ev = rt.jail.unban(id, st.store.as_mut());
+    if ev.is_some() {
+        super::fleet::local_unban(st.store.as_mut(), rt.jail.name(), id);
+    }
+    st.end_store_batch();
+    match ev {
+        Some(ev) => {
+            let one = std::slice::from_ref(&ev);
+            metric_events(st, rt, one, crate::metrics::BanOrigin::Manual, None);
+            dispatch(st, rt, vec![ev]);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Unbans every ban of the jail by hand; returns how many.
+pub fn unban_all_in(st: &mut State, rt: &mut JailRt) -> usize {
+    let ids: Vec<HostId> = rt
+        .jail
+        .banned()
+        .into_iter()
+        .map(|(id, _)| id.clone())
+        .collect();
+    ids.iter().filter(|id| unban_in(st, rt, id)).count()
+}
+
+/// `set <jail> attempt <id> [<match>...]`: counts a failure of `id` now, of the weight of its
+/// matches (one without), as if read in its log; the bans it leads to go to the actions.
+pub fn attempt_in(st: &mut State, rt: &mut JailRt, id: HostId, matches: Vec<String>) {
+    let now = st.clock.now();
+    let weight = u32::try_from(matches.len().max(1)).unwrap_or(u32::MAX);
+    let failed_before = rt.jail.counts().total_failed;
+    if let Some(s) = st.store.as_mut() {
+        s.begin_batch();
+    }
+    let events = rt
+        .jail
+        .add_failure(id, now, matches, Vec::new(), weight, now, st.store.as_mut());
+    // The fleet's publication of its ban commits with it.
+    super::fleet::publish_bans(st.store.as_mut(), rt.jail.name(), &events);
+    st.end_store_batch();
+    failure_metrics(st, rt, &events, failed_before, now, None);
+    dispatch(st, rt, events);
+}
+
+/// Counts the bans `events` that failures led to, and the jail's failure counts
+/// (`failed_before`: its total before them).
+fn failure_metrics(
+    st: &State,
+    rt: &JailRt,
+    events: &[Event],
+    failed_before: u64,
+    now: f64,
+    read_at: Option<std::time::Instant>,
+) {
+    rt.metrics.events(
+        &st.metrics,
+        events,
+        crate::metrics::BanOrigin::Log,
+        crate::metrics::UnbanReason::Expired,
+        now,
+        read_at,
+    );
+    rt.metrics.counts(failed_before, rt.jail.counts(), now);
+}
+
+/// Bans `id` by hand.
+pub fn ban_in(st: &mut State, rt: &mut JailRt, id: HostId) -> bool {
+    ban_many_in(st, rt, std::iter::once(id)) == 1
+}
+
+/// Bans `ids` by hand (`set <jail> banip ...`): the store writes them in one transaction before
+/// the actions get them, as one batch. Returns how many were new.
+pub fn ban_many_in(
+    st: &mut State,
+    rt: &mut JailRt,
+    ids: impl IntoIterator<Item = HostId>,
+) -> usize {
+    let now = st.clock.now();
+    let mut events = Vec::new();
+    if let Some(s) = st.store.as_mut() {
+        s.begin_batch();
+    }
+    for id in ids {
+        events.extend(rt.jail.ban_by_hand(id, now, st.store.as_mut()));
+    }
+    // Their publication commits with them.
+    super::fleet::publish_bans(st.store.as_mut(), rt.jail.name(), &events);
+    st.end_store_batch();
+    // New bans (a re-ban of a banned address lengthens it: not counted, as in fail2ban).
+    let n = events.iter().filter(|e| matches!(e, Event::Ban(_))).count();
+    metric_events(st, rt, &events, crate::metrics::BanOrigin::Manual, None);
+    dispatch(st, rt, events);
+    n
+}
+
+/// Counts `events` (bans from `origin`; unbans by hand when the origin is manual, else expired;
+/// `reload` while reloading) and takes the jail's current counts.
+pub fn metric_events(
+    st: &State,
+    rt: &JailRt,
+    events: &[Event],
+    origin: crate::metrics::BanOrigin,
+    read_at: Option<std::time::Instant>,
+) {
+    use crate::metrics::{BanOrigin, UnbanReason};
+    let reason = if st.reloading {
+        UnbanReason::Reload
+    } else if origin == BanOrigin::Manual {
+        UnbanReason::Manual
+    } else {
+        UnbanReason::Expired
+    };
+    let now = st.clock.now();
+    rt.metrics
+        .events(&st.metrics, events, origin, reason, now, read_at);
+    let c = rt.jail.counts();
+    rt.metrics.counts(c.total_failed, c, now);
+}
+
+/// The bookkeeping of one read slice of a jail, begun inside one store transaction (its bans
+/// and positions) and one log batch (its Found/Ban lines: one write at its end).
+pub(super) struct SliceRead {
+    _lines: super::log::Batch,
+    /// The time of the read.
+    pub now: f64,
+    read_at: std::time::Instant,
+    failed_before: u64,
+    /// Lines per file and outcome (metrics).
+    pub counts: crate::metrics::hooks::ReadCounts,
+    /// What the lines led to.
+    pub events: Vec<Event>,
+}
+
+impl SliceRead {
+    /// Begins a read of jail `rt`.
+    pub fn begin(st: &mut State, rt: &JailRt) -> SliceRead {
+        let r = SliceRead {
+            _lines: super::log::Batch::begin(),
+            now: st.clock.now(),
+            read_at: std::time::Instant::now(),
+            failed_before: rt.jail.counts().total_failed,
+            counts: Default::default(),
+            events: Vec::new(),
+        };
+        if let Some(s) = st.store.as_mut() {
+            s.begin_batch();
+        }
+        r
+    }
+
+    /// Ends the read (`more`: more is pending): metrics, positions and the fleet's publication
+    /// of its bans in the store's transaction, which commits; then the bans go to the actions.
+    pub fn end(self, st: &mut State, rt: &mut JailRt, more: bool) {
+        let SliceRead {
+            _lines,
+            now,
+            read_at,
+            failed_before,
+            counts,
+            events,
+        } = self;
+        if !more && matches!(rt.source, JailSource::Files(_) | JailSource::Shared(_)) {
+            rt.jail.set_in_operation(true);
+        }
+        counts.flush(&st.metrics, &rt.metrics);
+        failure_metrics(st, rt, &events, failed_before, now, Some(read_at));
+        // Positions go to the store before the actions run, with the ban already recorded: a
+        // crash after this point neither loses the ban nor re-reads its lines.
+        if !events.is_empty() || now >= rt.next_position_save {
+            save_positions(st, rt, now);
+        }
+        // The fleet's publication of these bans commits with them.
+        super::fleet::publish_bans(st.store.as_mut(), rt.jail.name(), &events);
+        st.end_store_batch();
+        // Shared failure counting (fleet): this read's failures of addresses not banned.
+        super::fleet::local_failures(&mut rt.jail, now);
+        dispatch(st, rt, events);
+    }
+}
+
+/// Reads new lines of the jail (one slice); returns whether more is pending (read budget
+/// exhausted). A jail that shares its reader reads for all its jails (or leaves it to the one
+/// that does).
+pub fn poll_jail(st: &mut State, rt: &mut JailRt) -> bool {
+    if let JailSource::Shared(shared) = &rt.source {
+        let shared = shared.clone();
+        return super::shared::poll(st, rt, &shared);
+    }
+    let mut read = SliceRead::begin(st, rt);
+    let report = {
+        let SliceRead {
+            now,
+            counts,
+            events,
+            ..
+        } = &mut read;
+        let now = *now;
+        let jail = &mut rt.jail;
+        let mut store = st.store.as_mut();
+        match &mut rt.source {
+            JailSource::Files(source) => source.poll(&mut |line| {
+                let before = jail.line_stats();
+                events.extend(jail.process_line(line.text, now, store.as_deref_mut()));
+                counts.line(line.path, before, jail.line_stats());
+            }),
+            JailSource::Shared(_) => unreachable!("read by shared::poll"),
+            // The journal switches the jail to live operation itself, once caught up.
+            JailSource::Journal(j) => Ok(ferroban_source::PollReport {
+                more: j.poll(jail, now, store, events),
+                ..Default::default()
+            }),
+        }
+    };
+    let more = match report {
+        Ok(r) => {
+            for n in &r.notices {
+                super::server::log_notice(rt.jail.name(), n);
+            }
+            r.more
+        }
+        Err(e) => {
+            flog!(Error, "filter", "[{}] {e}", rt.jail.name());
+            false
+        }
+    };
+    read.end(st, rt, more);
+    more
+}
+
+/// Writes the jail's read positions to the store when they changed.
+pub fn save_positions(st: &mut State, rt: &mut JailRt, now: f64) {
+    rt.next_position_save = now + POSITION_SAVE_INTERVAL;
+    let current = match &rt.source {
+        JailSource::Files(source) => source.positions(),
+        // The positions of the lines it was given.
+        JailSource::Shared(_) => rt.shared_at.clone(),
+        JailSource::Journal(_) => Vec::new(),
+    };
+    for p in &current {
+        rt.metrics.backlog(&st.metrics, &p.path, p.offset, now);
+    }
+    let Some(store) = st.store.as_mut() else {
+        return;
+    };
+    if let JailSource::Journal(j) = &mut rt.source {
+        return j.save(rt.jail.name(), store);
+    }
+    if current == rt.positions_saved {
+        return;
+    }
+    for p in &current {
+        if rt.positions_saved.contains(p) {
+            continue;
+        }
+        let lp = LogPosition {
+            path: p.path.display().to_string(),
+            first_line_hash: p.first_line_hash.map(|h| h.to_hex()),
+            offset: p.offset,
+        };
+        if let Err(e) = store.set_position(rt.jail.name(), &lp) {
+            flog!(Error, "database", "[{}] {e}", rt.jail.name());
+        }
+    }
+    rt.positions_saved = current;
+}
+
+/// Ends the jail's bans whose time is up, its own and the fleet's remote bans alike (the same
+/// dispatch to `actionunban`); returns when its next one ends.
+pub fn expire(st: &mut State, rt: &mut JailRt) -> Option<f64> {
+    let now = st.clock.now();
+    // Remote bans first: one whose address a local ban still holds is left to it.
+    let mut events = super::fleet::expire_remote(&rt.jail, now);
+    events.extend(rt.jail.expire(now));
+    if !events.is_empty() {
+        metric_events(st, rt, &events, crate::metrics::BanOrigin::Log, None);
+    }
+    dispatch(st, rt, events);
+    rt.jail.next_deadline()
+}
