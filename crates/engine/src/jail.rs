@@ -769,6 +769,22 @@ impl Jail {
         (pattern, self.def.logtimezone.as_deref())
     }
 
+    /// A date detector of its own with this jail's date settings ([`date_key`](Self::date_key)):
+    /// it finds the dates [`detect_date`](Self::detect_date) finds (for a reader that dates the
+    /// lines of jails with these settings; `None` if the settings do not build one).
+    pub fn new_date_detector(&self) -> Option<ferroban_date::DateDetector> {
+        let pattern = self
+            .def
+            .filter_def
+            .as_ref()
+            .and_then(|f| f.datepattern.as_deref());
+        let opts = FilterOptions {
+            log_timezone: self.def.logtimezone.clone(),
+            ..FilterOptions::default()
+        };
+        Filter::date_detector_for(pattern, &opts).ok()
+    }
+
     /// The date this jail's filter finds in `line` at `now`.
     pub fn detect_date(&mut self, line: &str, now: f64) -> Option<ferroban_date::DateHit> {
         self.filter.detect_date(line, now)

@@ -402,6 +402,22 @@ impl Filter {
         )
     }
 
+    /// The date detector of a filter with date setting `datepattern` and the time zones of
+    /// `opts`: it finds the dates [`detect_date`](Self::detect_date) of such a filter finds.
+    pub fn date_detector_for(
+        datepattern: Option<&str>,
+        opts: &FilterOptions,
+    ) -> Result<DateDetector, FilterError> {
+        let mut dates = DateDetector::for_setting(datepattern)?;
+        if let Some(tz) = &opts.default_timezone {
+            dates.set_default_timezone(tz.clone());
+        }
+        if let Some(tz) = &opts.log_timezone {
+            dates.set_log_timezone(tz)?;
+        }
+        Ok(dates)
+    }
+
     /// Builds a filter from its parts (what `ferroban regex` gets on its command line).
     pub fn from_parts(
         prefregex: Option<&str>,
@@ -454,13 +470,7 @@ impl Filter {
                 source,
             })?);
         }
-        let mut dates = DateDetector::for_setting(datepattern)?;
-        if let Some(tz) = &opts.default_timezone {
-            dates.set_default_timezone(tz.clone());
-        }
-        if let Some(tz) = &opts.log_timezone {
-            dates.set_log_timezone(tz)?;
-        }
+        let dates = Filter::date_detector_for(datepattern, &opts)?;
         Ok(Filter {
             content_group: prefregex.as_ref().and_then(|p| p.group_index("content")),
             spans: Vec::new(),

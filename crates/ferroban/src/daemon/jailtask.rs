@@ -230,11 +230,15 @@ fn lookups(state: &Shared, rt: &mut JailRt) {
 async fn jail_task(state: Shared, mut rt: JailRt, mut rx: mpsc::UnboundedReceiver<JailMsg>) {
     let mut watched = u64::MAX;
     let mut wake: Option<AsyncFd<OwnedFd>> = None;
+    // The source is polled at least every POLL_INTERVAL (the polling backend's `sleeptime`,
+    // and files that inotify cannot report); one timer for the task's life.
+    let poll_timer = tokio::time::sleep(POLL_INTERVAL);
+    tokio::pin!(poll_timer);
     // `ignoreip = file:PATH`: looked at (one stat per file) at most once a second.
     let mut next_ignore_reload = tokio::time::Instant::now() + POLL_INTERVAL;
     loop {
         // The messages that came while it read, in order; a shared read is a slice of work:
-        // the task yields after one.
+        // one per turn.
         let mut matched = false;
         loop {
             match rx.try_recv() {
@@ -256,50 +260,46 @@ async fn jail_task(state: Shared, mut rt: JailRt, mut rx: mpsc::UnboundedReceive
             watched = rt.source_gen;
             wake = wake_of(&rt.source);
         }
-        if tokio::time::Instant::now() >= next_ignore_reload {
-            next_ignore_reload = tokio::time::Instant::now() + POLL_INTERVAL;
+        let now = tokio::time::Instant::now();
+        if now >= next_ignore_reload {
+            next_ignore_reload = now + POLL_INTERVAL;
             rt.jail.ignore.reload_files();
         }
         // One slice of what is pending.
         let more = !rt.idle && poll_jail(&mut state.borrow_mut(), &mut rt);
         lookups(&state, &mut rt);
-        if more || matched {
+        if more || (matched && !rx.is_empty()) {
             tokio::task::yield_now().await;
             continue;
         }
-        let msg = match &wake {
-            Some(fd) => {
-                tokio::select! {
-                    m = rx.recv() => Some(m),
-                    r = fd.readable() => {
-                        if let Ok(mut g) = r {
-                            g.clear_ready();
-                        }
-                        None
+        let fd_ready = async {
+            match &wake {
+                Some(fd) => {
+                    if let Ok(mut g) = fd.readable().await {
+                        g.clear_ready();
                     }
-                    _ = tokio::time::sleep(POLL_INTERVAL) => None,
                 }
-            }
-            None => {
-                tokio::select! {
-                    m = rx.recv() => Some(m),
-                    _ = tokio::time::sleep(POLL_INTERVAL) => None,
-                }
+                None => std::future::pending::<()>().await,
             }
         };
-        match msg {
-            Some(None) => return,
-            Some(Some(msg)) => {
-                let matched = matches!(msg, JailMsg::Lines(_));
-                if let Some(done) = handle(&state, &mut rt, msg) {
-                    let _ = done.send(rt);
-                    return;
+        tokio::select! {
+            m = rx.recv() => match m {
+                None => return,
+                Some(msg) => {
+                    let matched = matches!(msg, JailMsg::Lines(_));
+                    if let Some(done) = handle(&state, &mut rt, msg) {
+                        let _ = done.send(rt);
+                        return;
+                    }
+                    if matched && !rx.is_empty() {
+                        tokio::task::yield_now().await;
+                    }
                 }
-                if matched {
-                    tokio::task::yield_now().await;
-                }
+            },
+            () = fd_ready => {}
+            () = &mut poll_timer => {
+                poll_timer.as_mut().reset(tokio::time::Instant::now() + POLL_INTERVAL);
             }
-            None => {}
         }
     }
 }

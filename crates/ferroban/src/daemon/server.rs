@@ -531,7 +531,7 @@ fn start_jail_with(state: &Shared, def: JailDef, mut source: JailSource) -> Resu
     let now = state.borrow().clock.now();
     restore_positions(&state.borrow(), &def, &mut source, now);
     // One reader for the jails that follow the same files from the same positions.
-    let source = super::shared::share(&mut state.borrow_mut(), &def, source);
+    let source = super::shared::share(&mut state.borrow_mut(), &def, &jail, source);
     let _ = tx.send(Job::Start);
     // Restore the bans still in force.
     let mut restored = Vec::new();

@@ -4,9 +4,10 @@
 //! `backend`, `logencoding`) and that start from the same stored positions share one
 //! [`LogSource`]: each file is read, decoded and split into lines once, and the lines of each
 //! read slice go to each of those jails in turn (in configuration order, every jail the whole
-//! slice in file order: its filter's tables stay in the caches). Among them, jails with the same
-//! date settings (`datepattern`, `logtimezone`: [`Jail::date_key`](super::jail::Jail::date_key))
-//! as the reader get its date detection of each line; the others detect their own.
+//! slice in file order: its filter's tables stay in the caches). The reader detects each line's
+//! date once per date class (jails with equal `datepattern`, `logtimezone`:
+//! [`Jail::date_key`](super::jail::Jail::date_key)): with its own jail for its class, with a
+//! detector the first jail of each other class brought when it joined for that class.
 //!
 //! What stays per jail:
 //! - **Membership**: the reader lists its jails by name (configuration order); a jail leaves by
@@ -16,7 +17,7 @@
 //!   undisturbed.
 //! - **Ownership**: each jail's state is its own task's ([`super::jailtask`]). The first member
 //!   reads a slice and matches it; every other member gets the read as a message
-//!   ([`SharedRead`]: the lines, the reader's date hits, the positions after the read) and
+//!   ([`SharedRead`]: the lines, their dates per date class, the positions after the read) and
 //!   matches it on its own task, in the order read.
 //! - **Positions**: every member stores, under its own name, the positions after the last read
 //!   it was given.
@@ -42,6 +43,7 @@ use ferroban_config::{JailDef, LogPath};
 use ferroban_date::DateHit;
 use ferroban_source::{LogSource, Notice, Position};
 
+use super::jail::Jail;
 use super::jailtask::{self, JailRt};
 use super::journal::JailSource;
 use super::server::State;
@@ -76,7 +78,7 @@ pub struct SharedFiles {
     /// It has read: no jail joins any more.
     polled: bool,
     /// Its jails, in configuration order; the first reads.
-    members: Vec<String>,
+    members: Vec<Member>,
     /// The reader.
     pub source: LogSource,
 }
@@ -84,8 +86,18 @@ pub struct SharedFiles {
 /// The date settings of a jail ([`Jail::date_key`](super::jail::Jail::date_key)), owned.
 type DateKey = (Option<String>, Option<String>);
 
-fn date_key(rt: &JailRt) -> DateKey {
-    let (a, b) = rt.jail.date_key();
+/// A jail reading with a shared reader.
+struct Member {
+    name: String,
+    /// Its date settings when it joined.
+    date_key: DateKey,
+    /// A date detector with those settings: the reader dates the lines for the members of a
+    /// date class other than its own with the detector of the first of them.
+    dates: Option<ferroban_date::DateDetector>,
+}
+
+fn date_key(jail: &Jail) -> DateKey {
+    let (a, b) = jail.date_key();
     (a.map(str::to_string), b.map(str::to_string))
 }
 
@@ -99,9 +111,8 @@ pub struct SharedRead {
     spans: Vec<(usize, usize)>,
     /// The file of the lines from each index on.
     paths: Vec<(usize, PathBuf)>,
-    /// The date settings the reader detected the dates with, and the date of each line.
-    date_key: DateKey,
-    hits: Vec<Option<DateHit>>,
+    /// The date of each line per date class (date settings) of the members.
+    classes: Vec<(DateKey, Vec<Option<DateHit>>)>,
     /// The positions after the read.
     positions: Vec<Position>,
     /// What the source reported.
@@ -132,9 +143,10 @@ impl SharedRead {
     }
 }
 
-/// The source jail `def` reads with: `source` (its own, positions restored) shared, or the
-/// not yet read shared source of an earlier jail with the same settings and stored positions.
-pub fn share(st: &mut State, def: &JailDef, source: JailSource) -> JailSource {
+/// The source jail `def` (`jail`) reads with: `source` (its own, positions restored) shared, or
+/// the not yet read shared source of an earlier jail with the same settings and stored
+/// positions.
+pub fn share(st: &mut State, def: &JailDef, jail: &Jail, source: JailSource) -> JailSource {
     let JailSource::Files(own) = source else {
         return source;
     };
@@ -145,6 +157,12 @@ pub fn share(st: &mut State, def: &JailDef, source: JailSource) -> JailSource {
     };
     st.readers
         .retain(|s| !s.borrow().polled && !s.borrow().members.is_empty());
+    let key_of_jail = date_key(jail);
+    let member = |dates| Member {
+        name: def.name.clone(),
+        date_key: key_of_jail.clone(),
+        dates,
+    };
     for s in &st.readers {
         let mut b = s.borrow_mut();
         if b.key == key && b.started_at == started_at {
@@ -153,9 +171,13 @@ pub fn share(st: &mut State, def: &JailDef, source: JailSource) -> JailSource {
                 "filter",
                 "[{}] Reads its log files with jail '{}' (one reader)",
                 def.name,
-                b.members[0]
+                b.members[0].name
             );
-            b.members.push(def.name.clone());
+            // The first jail of a date class brings a detector for it.
+            let dates = (!b.members.iter().any(|m| m.date_key == key_of_jail))
+                .then(|| jail.new_date_detector())
+                .flatten();
+            b.members.push(member(dates));
             return JailSource::Shared(s.clone());
         }
     }
@@ -163,7 +185,8 @@ pub fn share(st: &mut State, def: &JailDef, source: JailSource) -> JailSource {
         key,
         started_at,
         polled: false,
-        members: vec![def.name.clone()],
+        // The reader dates its own class's lines with its own jail.
+        members: vec![member(None)],
         source: own,
     }));
     st.readers.push(s.clone());
@@ -173,7 +196,7 @@ pub fn share(st: &mut State, def: &JailDef, source: JailSource) -> JailSource {
 /// Jail `name` no longer reads with `source` (when that is a shared reader).
 pub fn leave(name: &str, source: &JailSource) {
     if let JailSource::Shared(s) = source {
-        s.borrow_mut().members.retain(|m| m != name);
+        s.borrow_mut().members.retain(|m| m.name != name);
     }
 }
 
@@ -200,11 +223,11 @@ pub fn detach(rt: &mut JailRt) {
 pub fn poll(st: &mut State, rt: &mut JailRt, shared: &SharedSource) -> bool {
     let others: Vec<String> = {
         let mut b = shared.borrow_mut();
-        if b.members.first().map(String::as_str) != Some(rt.jail.name()) {
+        if b.members.first().map(|m| m.name.as_str()) != Some(rt.jail.name()) {
             return false;
         }
         b.polled = true;
-        b.members[1..].to_vec()
+        b.members[1..].iter().map(|m| m.name.clone()).collect()
     };
     let now = st.clock.now();
     let mut read = SharedRead {
@@ -212,8 +235,7 @@ pub fn poll(st: &mut State, rt: &mut JailRt, shared: &SharedSource) -> bool {
         text: String::new(),
         spans: Vec::new(),
         paths: Vec::new(),
-        date_key: date_key(rt),
-        hits: Vec::new(),
+        classes: Vec::new(),
         positions: Vec::new(),
         notices: Vec::new(),
         error: None,
@@ -231,12 +253,29 @@ pub fn poll(st: &mut State, rt: &mut JailRt, shared: &SharedSource) -> bool {
         Err(e) => read.error = Some(e.to_string()),
     }
     read.positions = shared.borrow().source.positions();
-    // The reader's date detection, for it and the members with the same date settings.
+    // One date detection per date class: the reader's own for its class, the detector of the
+    // first member of each other class for that class.
+    let own = date_key(&rt.jail);
     let mut hits = Vec::with_capacity(read.spans.len());
     for l in 0..read.spans.len() {
         hits.push(rt.jail.detect_date(read.line(l), now));
     }
-    read.hits = hits;
+    read.classes.push((own, hits));
+    {
+        let mut b = shared.borrow_mut();
+        for m in b.members.iter_mut().skip(1) {
+            if read.classes.iter().any(|(k, _)| *k == m.date_key) {
+                continue;
+            }
+            let Some(dates) = m.dates.as_mut() else {
+                continue;
+            };
+            let hits = (0..read.spans.len())
+                .map(|l| dates.match_time(read.line(l), now))
+                .collect();
+            read.classes.push((m.date_key.clone(), hits));
+        }
+    }
     let read = Rc::new(read);
     for name in &others {
         if let Some(s) = st.sender(name) {
@@ -254,7 +293,8 @@ pub fn take_lines(st: &mut State, rt: &mut JailRt, read: &SharedRead) {
         return;
     }
     let mut slice = jailtask::SliceRead::begin(st, rt);
-    let same_dates = date_key(rt) == read.date_key;
+    let key = date_key(&rt.jail);
+    let hits = read.classes.iter().find(|(k, _)| *k == key).map(|(_, h)| h);
     {
         let now = slice.now;
         let jail = &mut rt.jail;
@@ -265,10 +305,9 @@ pub fn take_lines(st: &mut State, rt: &mut JailRt, read: &SharedRead) {
                 file += 1;
             }
             let text = read.line(l);
-            let hit = if same_dates {
-                read.hits[l]
-            } else {
-                jail.detect_date(text, now)
+            let hit = match hits {
+                Some(h) => h[l],
+                None => jail.detect_date(text, now),
             };
             let before = jail.line_stats();
             slice
