@@ -8,6 +8,9 @@ configuration (the guide's 12 jails; five of them read access.log). Measured:
     marker (every line before it was read and matched by that jail);
   * `client status` wall time (process start included) while that ingest runs, every 20 ms, and
     the same request on the idle daemon before (the baseline: client start-up + round trip).
+With --socket (ferroban only) the probes go over the control socket directly (its JSON protocol,
+no client process), timed from connect to answer: `status`, `status nginx-404` (a jail reading
+the append) and `status sshd` (a jail with nothing to read), in turn every 20 ms.
 Prints one JSON object per daemon. Not a test: figures go to BENCHMARKS.md.
 
   bench/ingest.py --flavour ferroban --bin target/release/ferroban --workdir bench/out/ingest-fb
@@ -18,6 +21,7 @@ import importlib.util
 import json
 import os
 import signal
+import socket
 import statistics
 import sys
 import threading
@@ -34,6 +38,28 @@ def timed_status(d):
     r = d.client("status", timeout=120)
     dt = time.perf_counter() - t0
     return dt, r.returncode == 0
+
+
+# The requests of --socket.
+SOCKET_PROBES = [["status"], ["status", "nginx-404"], ["status", "sshd"]]
+
+
+def timed_request(d, argv):
+    """`argv` over ferroban's socket: seconds from connect to the answer, and whether it is one."""
+    t0 = time.perf_counter()
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(120)
+        s.connect(d.sock)
+        s.sendall((json.dumps({"v": 1, "argv": argv}) + "\n").encode())
+        answer = s.makefile("rb").readline()
+    return time.perf_counter() - t0, answer.endswith(b"\n")
+
+
+def probe(d, args):
+    """One round of probes: (name, seconds, answered) for each."""
+    if not args.socket:
+        return [("status", *timed_status(d))]
+    return [(" ".join(k), *timed_request(d, k)) for k in SOCKET_PROBES]
 
 
 def summary(values):
@@ -55,24 +81,27 @@ def run(args):
         d.write_config()
         d.start()
         time.sleep(2)
-        idle = [timed_status(d)[0] for _ in range(10)]
-        result["status_idle"] = summary(idle)
+        idle = {}
+        for _ in range(10):
+            for name, dt, _ok in probe(d, args):
+                idle.setdefault(name, []).append(dt)
+        result["status_idle"] = {k: summary(v) for k, v in idle.items()}
         marker = "2001:db8:ffff::9"
         lines = run_mod.load_lines_ok(args.lines, marker)
         body = "".join(lines)
         del lines
         log = run_mod.Tail(d.log)
         needle = f"[nginx-404] Found {marker} "
-        during, failures = [], 0
+        during, failures = {}, 0
         done = threading.Event()
 
         def prober():
             nonlocal failures
             while not done.is_set():
-                dt, ok = timed_status(d)
-                if not done.is_set():
-                    during.append(dt)
-                    failures += 0 if ok else 1
+                for name, dt, ok in probe(d, args):
+                    if not done.is_set():
+                        during.setdefault(name, []).append(dt)
+                        failures += 0 if ok else 1
                 time.sleep(0.02)
 
         t = threading.Thread(target=prober)
@@ -89,7 +118,7 @@ def run(args):
             time.sleep(0.005)
         done.set()
         t.join()
-        result["status_during_ingest"] = summary(during)
+        result["status_during_ingest"] = {k: summary(v) for k, v in during.items()}
         result["status_failures"] = failures
         if took is None:
             raise run_mod.BenchError(f"no {needle.strip()!r} within {args.timeout} s")
@@ -113,6 +142,7 @@ def main():
     p.add_argument("--python", default=os.environ.get("FERROBAN_F2B_PYTHON", "/usr/bin/python3"))
     p.add_argument("--lines", type=int, default=int(os.environ.get("BENCH_INGEST_LINES", 1000000)))
     p.add_argument("--timeout", type=float, default=300)
+    p.add_argument("--socket", action="store_true", help="probe over the socket (ferroban)")
     args = p.parse_args()
     if args.flavour == "ferroban" and not args.bin:
         p.error("--bin is needed for ferroban")
