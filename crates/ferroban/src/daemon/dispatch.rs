@@ -278,12 +278,7 @@ fn status_of(rt: &JailRt, st: &State, flavor: &str) -> Value {
             ["Total banned", c.total_banned]
         ])
     } else {
-        let ids: Vec<String> = rt
-            .jail
-            .banned()
-            .into_iter()
-            .map(|(id, _)| id.to_string())
-            .collect();
+        let ids = banned_list(rt);
         json!([
             ["Currently banned", ids.len()],
             ["Total banned", c.total_banned],
@@ -337,6 +332,7 @@ async fn stats(state: &Shared) -> Value {
     Value::Object(all.into_iter().collect())
 }
 
+/// The addresses (ids) jail `rt` bans, as `status` and `get <jail> banned` list them.
 fn banned_list(rt: &JailRt) -> Vec<String> {
     rt.jail
         .banned()

@@ -122,12 +122,7 @@ pub(super) fn get_jail(rt: &JailRt, _st: &State, op: JailGet<'_>) -> Res {
     let def = j.def();
     let filter = def.filter_def.as_ref();
     Ok(match op {
-        G::Banned => json!(
-            j.banned()
-                .into_iter()
-                .map(|(id, _)| id.to_string())
-                .collect::<Vec<_>>()
-        ),
+        G::Banned => json!(super::banned_list(rt)),
         G::BannedIds(ids) => {
             let flags: Vec<u8> = ids
                 .iter()
