@@ -13,19 +13,21 @@
 //! - [`schedule`]: [`UnbanScheduler`] (`BTreeSet<(unban_at, id)>`, `next_deadline`, `expire`) and
 //!   [`BanManager`], the current bans of a jail.
 //! - [`store`]: [`Store`], the SQLite database: bans, ban history, log positions, purge.
+//! - [`history`]: [`History`], the ban history of `bantime.increment` in memory (loaded from the store
+//!   once, then kept current by the same changes): a jail decides a ban without reading the database.
 //!
 //! # Data flow in a jail task
 //! ```text
 //! Failure { id, time, matches }
-//!   │  tracker.record_known(id, time, matches, known)      known: from store.ban_count() when bantime.increment
+//!   │  tracker.record_known(id, time, matches, known)      known: from history.get() when bantime.increment
 //!   ▼
 //! Outcome::Ban(order)
-//!   │  history  = store.ban_count(&id, increment.scope(jail), None)
+//!   │  history  = history.get(&id, increment.scope(jail))   (in memory; as store.ban_count(.., None))
 //!   │  decision = policy.decide(order.time, history, rng)  bantime (+ increment), ban count
 //!   │  manager.add(id, Ban { banned_at: order.time, .. }, now)
 //!   ▼
 //! AddOutcome::Added | Prolonged
-//!   │  store.record_ban(..)          BEFORE the actions run (unless decision.already_recorded)
+//!   │  history.record(..); store.record_ban(..)   BEFORE the actions run (unless decision.already_recorded)
 //!   ▼
 //! actions ban … and later: manager.expire(now) at manager.next_deadline() → actions unban
 //! ```
@@ -34,6 +36,7 @@
 
 pub mod expr;
 pub mod failures;
+pub mod history;
 pub mod increment;
 pub mod schedule;
 pub mod stats;
@@ -41,6 +44,7 @@ pub mod store;
 
 pub use expr::{Expr, ExprError};
 pub use failures::{BanOrder, FailureTracker, KnownOffender, Outcome, TrackerConfig, Window};
+pub use history::{History, HistoryChange, HistoryRow};
 pub use increment::{
     BanDecision, BanTimeIncrement, BanTimePolicy, DEFAULT_FORMULA, IncrementError,
     IncrementOptions, RandomSource, SplitMix64,

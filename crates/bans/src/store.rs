@@ -42,6 +42,8 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, pa
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::history::HistoryRow;
+
 /// The schema version this crate writes.
 pub const SCHEMA_VERSION: u32 = 2;
 
@@ -1004,6 +1006,29 @@ impl Store {
             last_banned_at: last,
             bantime,
         }))
+    }
+
+    /// The rows of the ban history of `jail` (every jail with `None`), to keep the history of
+    /// `bantime.increment` in memory ([`History`](crate::History)).
+    pub fn history_rows(&self, jail: Option<&str>) -> Result<Vec<HistoryRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT jail, id, banned_at, bantime, ban_count FROM ban_history
+                 WHERE ?1 IS NULL OR jail = ?1",
+            )
+            .map_err(self.err("reading ban history"))?;
+        stmt.query_map(params![jail], |r| {
+            Ok(HistoryRow {
+                jail: r.get(0)?,
+                id: r.get(1)?,
+                banned_at: r.get(2)?,
+                bantime: r.get(3)?,
+                ban_count: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(self.err("reading ban history"))
     }
 
     /// Number of ban events stored for `jail` (all jails with `None`), for status output and tests.

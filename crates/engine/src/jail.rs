@@ -1,14 +1,17 @@
 //! One jail's state, driven synchronously: log lines in, ban and unban orders out.
 //!
-//! [`Jail`] owns the filter, the failure tracker and the current bans; the daemon feeds it lines
-//! and the time, and passes the store so that a ban is recorded **before** its [`Event::Ban`] is
-//! handed to the actions. Nothing here sleeps or reads the clock: tests drive it with any time.
+//! [`Jail`] owns the filter, the failure tracker, the current bans and (with a database) the ban
+//! history of `bantime.increment` ([`History`], in memory); the daemon feeds it lines and the
+//! time. It does no I/O: what the ban store must write comes out as [`StoreWrite`]s
+//! ([`Jail::take_writes`]), and the daemon writes them **before** it hands the [`Event::Ban`]s of
+//! the same call to the actions. Nothing here sleeps or reads the clock: tests drive it with any
+//! time.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use ferroban_bans::{
-    AddOutcome, Ban, BanHistory, BanManager, BanRecord, BanTimeIncrement, BanTimePolicy,
-    FailureTracker, IncrementOptions, KnownOffender, Outcome, SplitMix64, Store, TrackerConfig,
+    AddOutcome, Ban, BanHistory, BanManager, BanTimeIncrement, BanTimePolicy, FailureTracker,
+    History, HistoryChange, IncrementOptions, KnownOffender, Outcome, SplitMix64, TrackerConfig,
 };
 use ferroban_config::JailDef;
 use ferroban_matcher::{GroupValue, UseDns};
@@ -85,6 +88,55 @@ pub enum Event {
     Prolong(Ticket),
     /// Unban (`actionunban`).
     Unban(Ticket),
+}
+
+/// A write the ban store must make for a jail's decision, in the order made (the daemon takes
+/// them with [`Jail::take_writes`] and writes them before the events of the same call reach the
+/// actions).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreWrite {
+    /// Record a ban ([`Store::record_ban`](ferroban_bans::Store::record_ban)).
+    Ban {
+        /// The banned id, as stored.
+        id: String,
+        /// Ban start.
+        banned_at: f64,
+        /// Seconds; negative is permanent.
+        bantime: f64,
+        /// Bans of the id so far, this one included.
+        ban_count: u64,
+        /// Matched lines.
+        matches: Vec<String>,
+        /// Failures that led to the ban.
+        failures: u64,
+    },
+    /// Remove a ban and its history (an unban by hand,
+    /// [`Store::remove_ban`](ferroban_bans::Store::remove_ban)).
+    Unban {
+        /// The id, as stored.
+        id: String,
+    },
+}
+
+impl StoreWrite {
+    /// The change this write makes to the ban history.
+    pub fn history_change(&self) -> HistoryChange {
+        match self {
+            StoreWrite::Ban {
+                id,
+                banned_at,
+                bantime,
+                ban_count,
+                ..
+            } => HistoryChange::Ban {
+                id: id.clone(),
+                banned_at: *banned_at,
+                bantime: *bantime,
+                ban_count: *ban_count,
+            },
+            StoreWrite::Unban { id } => HistoryChange::Remove { id: id.clone() },
+        }
+    }
 }
 
 /// Counters for `status`.
@@ -165,6 +217,11 @@ pub struct Jail {
     /// Failures counted since the last [`Jail::take_counted`] (id, time, weight), kept only
     /// when tapped ([`Jail::tap_failures`]: fleet shared failure counting).
     counted: Option<Vec<(HostId, f64, u32)>>,
+    /// The ban history `bantime.increment` reads (`None`: no database, so no history, as
+    /// before a store exists): this jail's rows, or every jail's with `bantime.overalljails`.
+    history: Option<History>,
+    /// Writes for the ban store not yet taken ([`Jail::take_writes`]).
+    writes: Vec<StoreWrite>,
 }
 
 /// A failure waiting for a look-up.
@@ -390,7 +447,69 @@ impl Jail {
             dns: TtlCache::new(DNS_CACHE_COUNT, DNS_CACHE_TIME),
             dns_waiting: HashMap::new(),
             counted: None,
+            history: None,
+            writes: Vec::new(),
         })
+    }
+
+    /// The writes for the ban store that the calls since the last one made, in order. The
+    /// caller writes them before it hands the events of those calls to the actions.
+    pub fn take_writes(&mut self) -> Vec<StoreWrite> {
+        std::mem::take(&mut self.writes)
+    }
+
+    /// Whether writes wait for [`Jail::take_writes`].
+    pub fn has_writes(&self) -> bool {
+        !self.writes.is_empty()
+    }
+
+    /// The ban history this jail reads, when it reads one: `Some(true)` every jail's
+    /// (`bantime.overalljails`), `Some(false)` its own; `None` without `bantime.increment`.
+    pub fn history_wanted(&self) -> Option<bool> {
+        self.policy.increment.as_ref().map(|i| i.overalljails())
+    }
+
+    /// The history to load for this jail ([`Jail::set_history`]): `Some(all)` when it reads one
+    /// and has none of that scope yet.
+    pub fn needs_history(&self) -> Option<bool> {
+        let all = self.history_wanted()?;
+        match &self.history {
+            Some(h) if h.is_all() == all => None,
+            _ => Some(all),
+        }
+    }
+
+    /// Gives the jail its ban history (read from the store at its start; `None` drops it). From
+    /// then on the jail keeps it current with its own bans and unbans; the changes made by other
+    /// jails come through [`Jail::history_changed`], the store's purges through
+    /// [`Jail::purge_history`].
+    pub fn set_history(&mut self, history: Option<History>) {
+        self.history = history;
+    }
+
+    /// The ban history kept (`None`: none).
+    pub fn history_book(&self) -> Option<&History> {
+        self.history.as_ref()
+    }
+
+    /// Jail `jail` (another one) changed the history: kept when this jail reads every jail's.
+    pub fn history_changed(&mut self, jail: &str, changes: &[HistoryChange]) {
+        if jail == self.name {
+            return;
+        }
+        if let Some(h) = self.history.as_mut().filter(|h| h.is_all()) {
+            for c in changes {
+                h.apply(jail, c);
+            }
+        }
+    }
+
+    /// The store purged its history at `limit` with `outdated_factor`: the same rows go here
+    /// ([`History::purge`]).
+    pub fn purge_history(&mut self, limit: f64, outdated_factor: f64) {
+        if let Some(h) = self.history.as_mut() {
+            h.purge(limit, outdated_factor);
+        }
     }
 
     /// Keeps the failures counted from now on for [`Jail::take_counted`] (`false`: stops).
@@ -426,10 +545,9 @@ impl Jail {
         name: &str,
         addrs: Vec<std::net::IpAddr>,
         now: f64,
-        store: Option<&mut Store>,
     ) -> Vec<Event> {
         self.ignore.resolved(name, addrs, now);
-        self.resume(&Lookup::Resolve(name.to_string()), now, store)
+        self.resume(&Lookup::Resolve(name.to_string()), now)
     }
 
     /// The answer to [`Lookup::HostName`]: the addresses of `name`, or why it has none (a
@@ -443,7 +561,6 @@ impl Jail {
         name: &str,
         answer: Result<Vec<std::net::IpAddr>, String>,
         now: f64,
-        mut store: Option<&mut Store>,
     ) -> Vec<Event> {
         self.asked.remove(&Lookup::HostName(name.to_string()));
         let mut addrs = match answer {
@@ -463,7 +580,7 @@ impl Jail {
         let mut out = Vec::new();
         for p in self.dns_waiting.remove(name).unwrap_or_default() {
             self.waiting_count -= 1;
-            out.extend(self.named_failure(name, &addrs, p, now, store.as_deref_mut()));
+            out.extend(self.named_failure(name, &addrs, p, now));
         }
         out
     }
@@ -475,15 +592,9 @@ impl Jail {
 
     /// A failure of host `name` (not an address): counted for each address of `name` when it
     /// is known (cached), else waiting for [`Lookup::HostName`].
-    fn add_named_failure(
-        &mut self,
-        name: String,
-        p: Parked,
-        now: f64,
-        store: Option<&mut Store>,
-    ) -> Vec<Event> {
+    fn add_named_failure(&mut self, name: String, p: Parked, now: f64) -> Vec<Event> {
         if let Some(addrs) = self.dns.get(&name, now).cloned() {
-            return self.named_failure(&name, &addrs, p, now, store);
+            return self.named_failure(&name, &addrs, p, now);
         }
         if self.waiting_count >= MAX_WAITING_FAILURES {
             flog!(
@@ -512,7 +623,6 @@ impl Jail {
         addrs: &[std::net::IpAddr],
         p: Parked,
         now: f64,
-        mut store: Option<&mut Store>,
     ) -> Vec<Event> {
         if addrs.is_empty() {
             return Vec::new();
@@ -541,7 +651,6 @@ impl Jail {
                 q.fields,
                 q.weight,
                 now,
-                store.as_deref_mut(),
             ));
         }
         out
@@ -549,15 +658,9 @@ impl Jail {
 
     /// The answer to [`Lookup::Command`] (`true`: exit status 0, the id is ignored): the failures
     /// that waited for this run go on with it.
-    pub fn answer_command(
-        &mut self,
-        command: &str,
-        ignored: bool,
-        now: f64,
-        store: Option<&mut Store>,
-    ) -> Vec<Event> {
+    pub fn answer_command(&mut self, command: &str, ignored: bool, now: f64) -> Vec<Event> {
         self.ignore.command_done(command, ignored);
-        let out = self.resume(&Lookup::Command(command.to_string()), now, store);
+        let out = self.resume(&Lookup::Command(command.to_string()), now);
         self.ignore.forget_answer(command);
         out
     }
@@ -569,7 +672,7 @@ impl Jail {
         }
     }
 
-    fn resume(&mut self, lookup: &Lookup, now: f64, mut store: Option<&mut Store>) -> Vec<Event> {
+    fn resume(&mut self, lookup: &Lookup, now: f64) -> Vec<Event> {
         self.asked.remove(lookup);
         let ids = self.waiters.remove(lookup).unwrap_or_default();
         let mut out = Vec::new();
@@ -586,13 +689,7 @@ impl Jail {
                     }
                     v => {
                         self.waiting_count -= 1;
-                        out.extend(self.judged_failure(
-                            id.clone(),
-                            p,
-                            v,
-                            now,
-                            store.as_deref_mut(),
-                        ));
+                        out.extend(self.judged_failure(id.clone(), p, v, now));
                     }
                 }
             }
@@ -603,14 +700,7 @@ impl Jail {
         out
     }
 
-    fn judged_failure(
-        &mut self,
-        id: HostId,
-        p: Parked,
-        verdict: Verdict,
-        now: f64,
-        store: Option<&mut Store>,
-    ) -> Vec<Event> {
+    fn judged_failure(&mut self, id: HostId, p: Parked, verdict: Verdict, now: f64) -> Vec<Event> {
         if let Verdict::Ignored(reason) = verdict {
             flog!(
                 Info,
@@ -622,7 +712,7 @@ impl Jail {
             self.line_stats.ignored_ip += 1;
             return Vec::new();
         }
-        self.count_failure(id, p.time, p.matches, p.fields, p.weight, now, store)
+        self.count_failure(id, p.time, p.matches, p.fields, p.weight, now)
     }
 
     /// fail2ban's `inOperation`: `false` while reading existing log content at start (lines
@@ -752,9 +842,9 @@ impl Jail {
     }
 
     /// Processes one log line read at `now`.
-    pub fn process_line(&mut self, line: &str, now: f64, store: Option<&mut Store>) -> Vec<Event> {
+    pub fn process_line(&mut self, line: &str, now: f64) -> Vec<Event> {
         let hit = self.filter.detect_date(line, now);
-        self.process_line_dated(line, hit, now, store)
+        self.process_line_dated(line, hit, now)
     }
 
     /// The settings a line's date depends on (`datepattern`, `logtimezone`): jails with equal
@@ -797,12 +887,11 @@ impl Jail {
         line: &str,
         hit: Option<ferroban_date::DateHit>,
         now: f64,
-        store: Option<&mut Store>,
     ) -> Vec<Event> {
         let res = self.filter.process_line_dated(line, hit, now);
         self.line_stats.note(&res);
         self.warn_once(&res, line, now);
-        self.failures(res, line, now, store)
+        self.failures(res, line, now)
     }
 
     /// fail2ban's once-a-day warnings about line times (`Filter._logWarnOnce`), same words: a
@@ -876,28 +965,20 @@ impl Jail {
         message: &str,
         date: f64,
         now: f64,
-        store: Option<&mut Store>,
     ) -> Vec<Event> {
         let res = self.filter.process_dated(time_text, message, date, now);
         self.line_stats.note(&res);
         if res.failures.is_empty() {
             return Vec::new();
         }
-        self.failures(res, &format!("{time_text}{message}"), now, store)
+        self.failures(res, &format!("{time_text}{message}"), now)
     }
 
     /// Counts the failures `res` found in `line`.
-    fn failures(
-        &mut self,
-        res: crate::filter::LineResult,
-        line: &str,
-        now: f64,
-        store: Option<&mut Store>,
-    ) -> Vec<Event> {
+    fn failures(&mut self, res: crate::filter::LineResult, line: &str, now: f64) -> Vec<Event> {
         if res.failures.is_empty() {
             return Vec::new();
         }
-        let mut store = store;
         let mut out = Vec::new();
         for f in res.failures {
             if f.is_nofail() {
@@ -921,9 +1002,7 @@ impl Jail {
                 .collect();
             let weight = f.data.attempts().max(1) as u32;
             let events = match (f.id, f.host_name) {
-                (Some(id), _) => {
-                    self.add_failure(id, time, matches, fields, weight, now, store.as_deref_mut())
-                }
+                (Some(id), _) => self.add_failure(id, time, matches, fields, weight, now),
                 (None, Some(name)) => {
                     let p = Parked {
                         time,
@@ -931,7 +1010,7 @@ impl Jail {
                         fields,
                         weight,
                     };
-                    self.add_named_failure(name, p, now, store.as_deref_mut())
+                    self.add_named_failure(name, p, now)
                 }
                 (None, None) => Vec::new(),
             };
@@ -979,7 +1058,6 @@ impl Jail {
         fields: Vec<(String, String)>,
         weight: u32,
         now: f64,
-        store: Option<&mut Store>,
     ) -> Vec<Event> {
         let p = Parked {
             time,
@@ -999,7 +1077,7 @@ impl Jail {
             }
         };
         match verdict {
-            Some(v) => self.judged_failure(id, p, v, now, store),
+            Some(v) => self.judged_failure(id, p, v, now),
             None => {
                 if self.waiting_count >= MAX_WAITING_FAILURES {
                     flog!(
@@ -1031,7 +1109,6 @@ impl Jail {
         fields: Vec<(String, String)>,
         weight: u32,
         now: f64,
-        mut store: Option<&mut Store>,
     ) -> Vec<Event> {
         if time < now - self.findtime() {
             self.line_stats.too_old += 1;
@@ -1057,7 +1134,7 @@ impl Jail {
         if let Some(c) = self.counted.as_mut() {
             c.push((id.clone(), time, weight));
         }
-        let history = self.history(&id, store.as_deref_mut());
+        let history = self.history(&id);
         let outcome = match (&self.policy.increment, history) {
             (Some(_), Some(h)) => self.tracker.record_known(
                 id.clone(),
@@ -1111,12 +1188,7 @@ impl Jail {
         let mut out = Vec::new();
         let escalation = self.prefixes.escalation(&ticket.id);
         let template = ticket.clone();
-        out.extend(self.ban(
-            ticket,
-            now,
-            store.as_deref_mut(),
-            !decision.already_recorded,
-        ));
+        out.extend(self.ban(ticket, now, !decision.already_recorded));
         if let Some(net) = escalation
             && !out.is_empty()
             && !self.bans.is_banned(&net)
@@ -1151,34 +1223,25 @@ impl Jail {
                         id: net,
                         ..template
                     };
-                    out.extend(self.ban(t, now, store, true));
+                    out.extend(self.ban(t, now, true));
                 }
             }
         }
         out
     }
 
-    fn history(&self, id: &HostId, store: Option<&mut Store>) -> Option<BanHistory> {
+    /// The ban history of `id` for `bantime.increment` (in memory, see [`Jail::set_history`]).
+    fn history(&self, id: &HostId) -> Option<BanHistory> {
         let inc: &BanTimeIncrement = self.policy.increment.as_ref()?;
-        let store = store?;
-        match store.ban_count(&id.to_string(), inc.scope(&self.name), None) {
-            Ok(h) => h,
-            Err(e) => {
-                flog!(Error, "database", "[{}] {e}", self.name);
-                None
-            }
-        }
+        self.history
+            .as_ref()?
+            .get(&id.to_string(), inc.scope(&self.name))
     }
 
-    /// Bans `ticket` at `now`: records it in the store (when `record`), then returns the
-    /// [`Event::Ban`] for the actions. Logs like fail2ban.
-    pub fn ban(
-        &mut self,
-        ticket: Ticket,
-        now: f64,
-        store: Option<&mut Store>,
-        record: bool,
-    ) -> Option<Event> {
+    /// Bans `ticket` at `now`: records it (when `record`: in the history and as a
+    /// [`StoreWrite`] for [`Jail::take_writes`]), then returns the [`Event::Ban`] for the actions.
+    /// Logs like fail2ban.
+    pub fn ban(&mut self, ticket: Ticket, now: f64, record: bool) -> Option<Event> {
         let ban = Ban {
             banned_at: ticket.time,
             bantime: ticket.bantime,
@@ -1203,7 +1266,7 @@ impl Jail {
                         ticket.id,
                         ban.bantime.round()
                     );
-                    self.record(&ticket, store, record);
+                    self.record(&ticket, record);
                     // The actions' ticket follows the ban as it stands now.
                     if let Some(t) = self.tickets.get_mut(&ticket.id) {
                         t.time = ban.banned_at;
@@ -1236,37 +1299,28 @@ impl Jail {
         } else {
             // "Ban <id>" is logged by the daemon once the store committed it (a batch is one
             // transaction): a ban logged as such is never lost to a crash.
-            self.record(&ticket, store, record);
+            self.record(&ticket, record);
         }
         self.tickets.insert(ticket.id.clone(), ticket.clone());
         Some(Event::Ban(ticket))
     }
 
-    fn record(&self, t: &Ticket, store: Option<&mut Store>, record: bool) {
+    fn record(&mut self, t: &Ticket, record: bool) {
         if !record {
             return;
         }
-        let Some(store) = store else { return };
         let id = t.id.to_string();
-        let r = store.record_ban(&BanRecord {
-            jail: &self.name,
-            id: &id,
+        if let Some(h) = self.history.as_mut() {
+            h.record(&self.name, &id, t.time, t.bantime, t.ban_count);
+        }
+        self.writes.push(StoreWrite::Ban {
+            id,
             banned_at: t.time,
             bantime: t.bantime,
             ban_count: t.ban_count,
-            matches: &t.matches,
+            matches: t.matches.clone(),
             failures: u64::from(t.failures),
         });
-        if let Err(e) = r {
-            // Returned once, when the store starts failing; it keeps the ban (and what follows) in
-            // memory and writes it when it can.
-            flog!(
-                Error,
-                "database",
-                "[{}] cannot record ban of {id}: {e}; bans stay enforced and are kept in memory until the database can be written again",
-                self.name
-            );
-        }
     }
 
     /// Bans `id` by hand (`set <jail> banip`) at `now`; returns the ban for the actions (`None`:
@@ -1275,12 +1329,7 @@ impl Jail {
     /// An id banned already is banned again as fail2ban 1.0.2 does: not counted, but its ban
     /// restarts at `now` for the jail's `bantime` when that ends later than the ban in force (the
     /// ban keeps its start and gets longer; a longer ban, e.g. an incremented one, stays).
-    pub fn ban_by_hand(
-        &mut self,
-        id: HostId,
-        now: f64,
-        store: Option<&mut Store>,
-    ) -> Option<Event> {
+    pub fn ban_by_hand(&mut self, id: HostId, now: f64) -> Option<Event> {
         if let Some(old) = self.bans.get(&id) {
             let ticket = Ticket {
                 id,
@@ -1292,12 +1341,10 @@ impl Jail {
                 fields: Vec::new(),
                 restored: false,
             };
-            return self.ban(ticket, now, store, true);
+            return self.ban(ticket, now, true);
         }
-        let history = self.history(&id, None);
-        let (decision, _) = self
-            .policy
-            .decide_or_base(now, history.as_ref(), &mut self.rng);
+        // A ban by hand does not look at the id's history (its bantime is the jail's).
+        let (decision, _) = self.policy.decide_or_base(now, None, &mut self.rng);
         let failures = self.maxretry();
         let ticket = Ticket {
             id,
@@ -1309,27 +1356,23 @@ impl Jail {
             fields: Vec::new(),
             restored: false,
         };
-        self.ban(ticket, now, store, true)
+        self.ban(ticket, now, true)
     }
 
     /// Restores a ban read from the store at start.
     pub fn restore(&mut self, ticket: Ticket, now: f64) -> Option<Event> {
-        self.ban(ticket, now, None, false)
+        self.ban(ticket, now, false)
     }
 
-    /// Unbans `id` by hand; its history goes from the store as in fail2ban.
-    pub fn unban(&mut self, id: &HostId, store: Option<&mut Store>) -> Option<Event> {
+    /// Unbans `id` by hand; its history goes (from the history and, through
+    /// [`Jail::take_writes`], from the store) as in fail2ban.
+    pub fn unban(&mut self, id: &HostId) -> Option<Event> {
         self.bans.remove(id)?;
-        if let Some(store) = store
-            && let Err(e) = store.remove_ban(&self.name, &id.to_string())
-        {
-            flog!(
-                Error,
-                "database",
-                "[{}] cannot remove ban of {id}: {e}",
-                self.name
-            );
+        let sid = id.to_string();
+        if let Some(h) = self.history.as_mut() {
+            h.remove(&self.name, &sid);
         }
+        self.writes.push(StoreWrite::Unban { id: sid });
         flog!(Notice, "actions", "[{}] Unban {id}", self.name);
         let t = self.tickets.remove(id).unwrap_or_else(|| Ticket {
             id: id.clone(),
@@ -1377,6 +1420,13 @@ impl Jail {
         self.policy = new.policy;
         self.ignore = new.ignore;
         self.prefixes = new.prefixes;
+        // The history stays unless the new configuration reads none (or a history of another
+        // scope: the caller loads it, see [`Jail::needs_history`]).
+        if new.history.is_some() {
+            self.history = new.history;
+        } else if self.history_wanted().is_none() {
+            self.history = None;
+        }
     }
 
     /// The bans in force, as tickets (oldest first): what a newly added action must apply.

@@ -87,13 +87,13 @@ fn steady(jail: &mut Jail, lines: &[String]) -> u64 {
     // Warm-up: lazy automata, caches and buffers are built on first use.
     for _ in 0..3 {
         for l in lines {
-            jail.process_line(l, NOW, None);
+            jail.process_line(l, NOW);
         }
     }
     allocations(|| {
         for _ in 0..100 {
             for l in lines {
-                let ev = jail.process_line(l, NOW, None);
+                let ev = jail.process_line(l, NOW);
                 assert!(ev.is_empty());
             }
         }
@@ -127,12 +127,12 @@ fn access_log_lines_no_failregex_matches_allocate_nothing() {
 /// Allocations per line of `lines` after a warm-up (lines may produce events).
 fn per_line(jail: &mut Jail, lines: &[String]) -> f64 {
     for l in lines {
-        jail.process_line(l, NOW, None);
+        jail.process_line(l, NOW);
     }
     let n = allocations(|| {
         for _ in 0..10 {
             for l in lines {
-                jail.process_line(l, NOW, None);
+                jail.process_line(l, NOW);
             }
         }
     });

@@ -2,6 +2,8 @@
 //! unknown, so they are skipped (not counted against the address), with fail2ban's warning,
 //! once a day, in fail2ban's words (checked against its `filter.py` when the reference is there).
 
+mod common;
+
 use std::sync::Mutex;
 
 use ferroban_engine::jail::{Event, Jail};
@@ -28,25 +30,7 @@ fn warnings() -> Vec<String> {
 }
 
 fn jail() -> Jail {
-    let dir = std::env::temp_dir().join(format!("ferroban-undated-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("filter.d")).unwrap();
-    std::fs::write(
-        dir.join("filter.d/test.conf"),
-        "[Definition]\nfailregex = ^FAIL from <HOST>$\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("jail.conf"),
-        "[test]\nenabled = true\nfilter = test\nlogpath = /nonexistent/test.log\naction =\n\
-         maxretry = 3\nfindtime = 10m\nbantime = 10m\n",
-    )
-    .unwrap();
-    let cfg = ferroban_config::read_jails(&dir).unwrap();
-    assert!(cfg.errors.is_empty(), "{:?}", cfg.errors);
-    let def = cfg.jails.into_iter().next().unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    Jail::new(def).unwrap()
+    common::test_jail("undated", "maxretry = 3\nfindtime = 10m\nbantime = 10m")
 }
 
 const T0: f64 = 1_796_558_400.0;
@@ -59,7 +43,7 @@ fn undated_backlog_lines_are_skipped_with_fail2bans_warning_once_a_day() {
     j.set_in_operation(false);
     let mut events = Vec::new();
     for _ in 0..5 {
-        events.extend(j.process_line("FAIL from 192.0.2.1", T0, None));
+        events.extend(j.process_line("FAIL from 192.0.2.1", T0));
     }
     assert!(
         !events.iter().any(|e| matches!(e, Event::Ban(..))),
@@ -86,13 +70,13 @@ fn undated_backlog_lines_are_skipped_with_fail2bans_warning_once_a_day() {
     }
     // A day later: warned again.
     let later = T0 + 24.0 * 3600.0 + 1.0;
-    j.process_line("FAIL from 192.0.2.1", later, None);
+    j.process_line("FAIL from 192.0.2.1", later);
     assert_eq!(warnings().len(), 3);
     // In operation, an undated line counts as happening now (fail2ban does the same).
     j.set_in_operation(true);
     let mut events = Vec::new();
     for _ in 0..3 {
-        events.extend(j.process_line("FAIL from 192.0.2.1", later + 10.0, None));
+        events.extend(j.process_line("FAIL from 192.0.2.1", later + 10.0));
     }
     assert!(
         events.iter().any(|e| matches!(e, Event::Ban(..))),

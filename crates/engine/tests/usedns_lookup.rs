@@ -4,6 +4,8 @@
 //! minutes, a name without address too), with fail2ban's warnings in fail2ban's words (checked
 //! against its `ipdns.py` when the reference is there).
 
+mod common;
+
 use std::net::IpAddr;
 use std::sync::Mutex;
 
@@ -34,27 +36,12 @@ fn warnings_about(needle: &str) -> Vec<String> {
 
 /// Jail `test`: `FAIL from <HOST>`, maxretry 2, with `usedns`.
 fn jail(tag: &str, usedns: &str) -> Jail {
-    let dir = std::env::temp_dir().join(format!("ferroban-usedns-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("filter.d")).unwrap();
-    std::fs::write(
-        dir.join("filter.d/test.conf"),
-        "[Definition]\nfailregex = ^FAIL from <HOST>$\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("jail.conf"),
-        format!(
-            "[test]\nenabled = true\nfilter = test\nlogpath = /nonexistent/test.log\naction =\n\
-             maxretry = 2\nfindtime = 10m\nbantime = 10m\nignoreself = false\nusedns = {usedns}\n"
+    let mut j = common::test_jail(
+        &format!("usedns-{tag}"),
+        &format!(
+            "maxretry = 2\nfindtime = 10m\nbantime = 10m\nignoreself = false\nusedns = {usedns}"
         ),
-    )
-    .unwrap();
-    let cfg = ferroban_config::read_jails(&dir).unwrap();
-    assert!(cfg.errors.is_empty(), "{:?}", cfg.errors);
-    let def = cfg.jails.into_iter().next().unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut j = Jail::new(def).unwrap();
+    );
     j.set_in_operation(true);
     j
 }
@@ -81,19 +68,16 @@ fn a_host_name_waits_for_its_answer_and_counts_once_per_address() {
     let mut j = jail("wait", "warn");
     let name = "slow.wait.example";
     // The name's failure waits; one look-up is asked.
-    assert!(
-        j.process_line(&format!("FAIL from {name}"), T0, None)
-            .is_empty()
-    );
+    assert!(j.process_line(&format!("FAIL from {name}"), T0).is_empty());
     assert_eq!(j.take_lookups(), [Lookup::HostName(name.into())]);
     assert_eq!((j.waiting_for_dns(), j.waiting_failures()), (1, 1));
     // Another id is not held up by it: banned at its second failure.
-    assert!(j.process_line("FAIL from 192.0.2.7", T0, None).is_empty());
-    let ev = j.process_line("FAIL from 192.0.2.7", T0 + 1.0, None);
+    assert!(j.process_line("FAIL from 192.0.2.7", T0).is_empty());
+    let ev = j.process_line("FAIL from 192.0.2.7", T0 + 1.0);
     assert_eq!(banned(&ev), ["192.0.2.7"]);
     // A second failure of the name waits too, without a second look-up.
     assert!(
-        j.process_line(&format!("FAIL from {name}"), T0 + 2.0, None)
+        j.process_line(&format!("FAIL from {name}"), T0 + 2.0)
             .is_empty()
     );
     assert!(j.take_lookups().is_empty());
@@ -108,7 +92,6 @@ fn a_host_name_waits_for_its_answer_and_counts_once_per_address() {
         name,
         Ok(vec![ip("2001:db8::99"), ip("192.0.2.99")]),
         T0 + 3.0,
-        None,
     );
     let mut b = banned(&ev);
     b.sort();
@@ -121,17 +104,13 @@ fn a_host_name_waits_for_its_answer_and_counts_once_per_address() {
     // Within five minutes the name is answered from the cache: counted at once, no look-up.
     let before = j.counts().total_failed;
     assert!(
-        j.process_line(&format!("FAIL from {name}"), T0 + 10.0, None)
+        j.process_line(&format!("FAIL from {name}"), T0 + 10.0)
             .is_empty()
     );
     assert!(j.take_lookups().is_empty());
     assert_eq!(j.counts().total_failed, before + 2, "once per address");
     // After it, the name is asked again.
-    j.process_line(
-        &format!("FAIL from {name}"),
-        T0 + 3.0 + DNS_CACHE_TIME,
-        None,
-    );
+    j.process_line(&format!("FAIL from {name}"), T0 + 3.0 + DNS_CACHE_TIME);
     assert_eq!(j.take_lookups(), [Lookup::HostName(name.into())]);
 }
 
@@ -140,14 +119,9 @@ fn a_name_without_address_is_warned_about_once_and_cached() {
     capture();
     let mut j = jail("none", "yes");
     let name = "bad.none.example";
-    j.process_line(&format!("FAIL from {name}"), T0, None);
+    j.process_line(&format!("FAIL from {name}"), T0);
     assert_eq!(j.take_lookups(), [Lookup::HostName(name.into())]);
-    let ev = j.answer_dns(
-        name,
-        Err("Name or service not known".into()),
-        T0 + 1.0,
-        None,
-    );
+    let ev = j.answer_dns(name, Err("Name or service not known".into()), T0 + 1.0);
     assert!(ev.is_empty());
     assert_eq!(j.waiting_failures(), 0);
     assert_eq!(j.counts().total_failed, 0);
@@ -158,15 +132,15 @@ fn a_name_without_address_is_warned_about_once_and_cached() {
         )]
     );
     // Cached without address: no new look-up, no new warning, nothing counted.
-    j.process_line(&format!("FAIL from {name}"), T0 + 2.0, None);
+    j.process_line(&format!("FAIL from {name}"), T0 + 2.0);
     assert!(j.take_lookups().is_empty());
     assert_eq!(j.counts().total_failed, 0);
     assert_eq!(warnings_about(name).len(), 1);
     // usedns = yes: an address found is used without the warning of `warn`.
     let good = "good.none.example";
-    j.process_line(&format!("FAIL from {good}"), T0 + 3.0, None);
+    j.process_line(&format!("FAIL from {good}"), T0 + 3.0);
     assert_eq!(j.take_lookups(), [Lookup::HostName(good.into())]);
-    j.answer_dns(good, Ok(vec![ip("198.51.100.4")]), T0 + 4.0, None);
+    j.answer_dns(good, Ok(vec![ip("198.51.100.4")]), T0 + 4.0);
     assert_eq!(j.counts().total_failed, 1);
     assert!(warnings_about(good).is_empty());
 }
@@ -174,11 +148,11 @@ fn a_name_without_address_is_warned_about_once_and_cached() {
 #[test]
 fn usedns_no_and_raw_never_ask() {
     let mut j = jail("no", "no");
-    j.process_line("FAIL from host.no.example", T0, None);
+    j.process_line("FAIL from host.no.example", T0);
     assert!(j.take_lookups().is_empty());
     assert_eq!((j.waiting_failures(), j.counts().total_failed), (0, 0));
     let mut j = jail("raw", "raw");
-    j.process_line("FAIL from host.raw.example", T0, None);
+    j.process_line("FAIL from host.raw.example", T0);
     assert!(j.take_lookups().is_empty());
     // raw: the name itself is the id.
     assert_eq!(j.counts().total_failed, 1);

@@ -15,13 +15,13 @@ use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use ferroban_bans::LogPosition;
+use ferroban_bans::{BanRecord, HistoryChange, LogPosition};
 use ferroban_source::Position;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, oneshot};
 
 use super::actions::{self, Job};
-use super::jail::{Event, Jail, Ticket};
+use super::jail::{Event, Jail, StoreWrite, Ticket};
 use super::journal::JailSource;
 use super::server::{POLL_INTERVAL, Shared, State};
 use crate::flog;
@@ -367,13 +367,86 @@ fn ban_job_data(st: &State, rt: &JailRt, t: Ticket) -> actions::BanJob {
     }
 }
 
+/// Writes what the jail's last calls asked of the ban store ([`Jail::take_writes`]), in the
+/// store's open batch: the caller ends the batch (commits) before it dispatches the events of
+/// those calls, so a ban logged as `Ban` is in the database. A write that fails is logged (the
+/// store returns its error once, keeps the write and what follows in memory and writes them
+/// when it can). The changes go to the other jails too: one that reads every jail's history
+/// (`bantime.overalljails`) keeps them.
+pub fn write_store(st: &mut State, rt: &mut JailRt) {
+    if !rt.jail.has_writes() {
+        return;
+    }
+    let writes = rt.jail.take_writes();
+    let Some(store) = st.store.as_mut() else {
+        return;
+    };
+    let jail = rt.jail.name();
+    write_to(store, jail, &writes);
+    let others: Vec<JailSender> = st
+        .jails
+        .iter()
+        .filter(|j| j.name() != jail)
+        .map(JailHandle::sender)
+        .collect();
+    if others.is_empty() {
+        return;
+    }
+    let changes: Rc<[HistoryChange]> = writes.iter().map(StoreWrite::history_change).collect();
+    let from: Rc<str> = jail.into();
+    for s in others {
+        let (changes, from) = (changes.clone(), from.clone());
+        s.post(move |rt, _| rt.jail.history_changed(&from, &changes));
+    }
+}
+
+/// Writes `writes` of jail `jail` to `store` (in its open batch, if any); a write that fails is
+/// logged.
+pub fn write_to(store: &mut ferroban_bans::Store, jail: &str, writes: &[StoreWrite]) {
+    for w in writes {
+        match w {
+            StoreWrite::Ban {
+                id,
+                banned_at,
+                bantime,
+                ban_count,
+                matches,
+                failures,
+            } => {
+                let r = store.record_ban(&BanRecord {
+                    jail,
+                    id,
+                    banned_at: *banned_at,
+                    bantime: *bantime,
+                    ban_count: *ban_count,
+                    matches,
+                    failures: *failures,
+                });
+                if let Err(e) = r {
+                    flog!(
+                        Error,
+                        "database",
+                        "[{jail}] cannot record ban of {id}: {e}; bans stay enforced and are kept in memory until the database can be written again"
+                    );
+                }
+            }
+            StoreWrite::Unban { id } => {
+                if let Err(e) = store.remove_ban(jail, id) {
+                    flog!(Error, "database", "[{jail}] cannot remove ban of {id}: {e}");
+                }
+            }
+        }
+    }
+}
+
 /// Unbans `id` by hand.
 pub fn unban_in(st: &mut State, rt: &mut JailRt, id: &HostId) -> bool {
     if let Some(s) = st.store.as_mut() {
         // The unban and the fleet's publication of it: one transaction.
         s.begin_batch();
     }
-    let ev = rt.jail.unban(id, st.store.as_mut());
+    let ev = rt.jail.unban(id);
+    write_store(st, rt);
     if ev.is_some() {
         super::fleet::local_unban(st.store.as_mut(), rt.jail.name(), id);
     }
@@ -411,7 +484,8 @@ pub fn attempt_in(st: &mut State, rt: &mut JailRt, id: HostId, matches: Vec<Stri
     }
     let events = rt
         .jail
-        .add_failure(id, now, matches, Vec::new(), weight, now, st.store.as_mut());
+        .add_failure(id, now, matches, Vec::new(), weight, now);
+    write_store(st, rt);
     // The fleet's publication of its ban commits with it.
     super::fleet::publish_bans(st.store.as_mut(), rt.jail.name(), &events);
     st.end_store_batch();
@@ -458,8 +532,9 @@ pub fn ban_many_in(
         s.begin_batch();
     }
     for id in ids {
-        events.extend(rt.jail.ban_by_hand(id, now, st.store.as_mut()));
+        events.extend(rt.jail.ban_by_hand(id, now));
     }
+    write_store(st, rt);
     // Their publication commits with them.
     super::fleet::publish_bans(st.store.as_mut(), rt.jail.name(), &events);
     st.end_store_batch();
@@ -539,6 +614,8 @@ impl SliceRead {
         if !more && matches!(rt.source, JailSource::Files(_) | JailSource::Shared(_)) {
             rt.jail.set_in_operation(true);
         }
+        // The bans of the read, recorded first in the read's transaction.
+        write_store(st, rt);
         counts.flush(&st.metrics, &rt.metrics);
         failure_metrics(st, rt, &events, failed_before, now, Some(read_at));
         // Positions go to the store before the actions run, with the ban already recorded: a
@@ -573,17 +650,16 @@ pub fn poll_jail(st: &mut State, rt: &mut JailRt) -> bool {
         } = &mut read;
         let now = *now;
         let jail = &mut rt.jail;
-        let mut store = st.store.as_mut();
         match &mut rt.source {
             JailSource::Files(source) => source.poll(&mut |line| {
                 let before = jail.line_stats();
-                events.extend(jail.process_line(line.text, now, store.as_deref_mut()));
+                events.extend(jail.process_line(line.text, now));
                 counts.line(line.path, before, jail.line_stats());
             }),
             JailSource::Shared(_) => unreachable!("read by shared::poll"),
             // The journal switches the jail to live operation itself, once caught up.
             JailSource::Journal(j) => Ok(ferroban_source::PollReport {
-                more: j.poll(jail, now, store, events),
+                more: j.poll(jail, now, events),
                 ..Default::default()
             }),
         }

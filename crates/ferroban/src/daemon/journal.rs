@@ -225,18 +225,12 @@ impl JournalJail {
 
     /// Hands new entries to `jail`; returns whether more are queued. Switches the jail to live
     /// operation once it caught up with the journal.
-    pub fn poll(
-        &mut self,
-        jail: &mut Jail,
-        now: f64,
-        mut store: Option<&mut Store>,
-        events: &mut Vec<Event>,
-    ) -> bool {
+    pub fn poll(&mut self, jail: &mut Jail, now: f64, events: &mut Vec<Event>) -> bool {
         let name = jail.name().to_string();
         let report = self.source.poll(&mut |l| {
             let time = l.time_usec as f64 / 1e6;
             let tt = time_text(l.time_usec);
-            events.extend(jail.process_dated(&tt, l.text, time, now, store.as_deref_mut()));
+            events.extend(jail.process_dated(&tt, l.text, time, now));
         });
         for n in &report.notices {
             match n {

@@ -691,7 +691,16 @@ async fn purge_task(state: Shared) {
             let now = st.clock.now();
             if let Some(store) = st.store.as_mut() {
                 match store.purge(now) {
-                    Ok(r) => flog!(Debug, "database", "Purged {r:?}"),
+                    Ok(r) => {
+                        flog!(Debug, "database", "Purged {r:?}");
+                        // The jails' histories of bantime.increment lose the same rows.
+                        let o = store.options();
+                        let (limit, factor) = (now - o.purge_age, o.outdated_factor);
+                        for j in &st.jails {
+                            j.sender()
+                                .post(move |rt, _| rt.jail.purge_history(limit, factor));
+                        }
+                    }
                     Err(e) => flog!(Error, "database", "Purge failed: {e}"),
                 }
             }

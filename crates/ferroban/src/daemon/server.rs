@@ -291,6 +291,22 @@ pub fn source_any(def: &JailDef) -> Result<JailSource, String> {
     .map_err(|e| format!("jail '{}': {e}", def.name))
 }
 
+/// Gives `jail` the ban history its `bantime.increment` reads, when it needs one
+/// ([`Jail::needs_history`]): its rows of the store's history, or every jail's with
+/// `bantime.overalljails`. Read once, at the jail's start (or when a reload changes what it
+/// reads), before its task serves; the jail keeps it current from then on (its own bans, the
+/// other jails' through [`jailtask::write_store`], the purges). Without a database there is no
+/// history (as before: the increment needs the database).
+pub(super) fn load_history(store: Option<&Store>, jail: &mut Jail) {
+    let (Some(all), Some(store)) = (jail.needs_history(), store) else {
+        return;
+    };
+    match store.history_rows((!all).then_some(jail.name())) {
+        Ok(rows) => jail.set_history(Some(ferroban_bans::History::from_rows(all, rows))),
+        Err(e) => flog!(Error, "database", "[{}] {e}", jail.name()),
+    }
+}
+
 /// Opens the store named by the settings.
 pub fn open_store(s: &Settings, now: f64) -> Option<Store> {
     let path = s.dbfile.as_ref()?;
@@ -438,6 +454,8 @@ pub async fn reload_jail(state: &Shared, def: JailDef) -> Result<(), String> {
             rt.jail.set_in_operation(false);
         }
         rt.jail.reconfigure(jail);
+        // A reload that changed what bantime.increment reads loads that history.
+        load_history(st.store.as_ref(), &mut rt.jail);
         rt.action_names = action_names;
         rt.history_matches = history_matches;
         let (done, done_rx) = oneshot::channel();
@@ -538,6 +556,8 @@ fn start_jail_with(state: &Shared, def: JailDef, mut source: JailSource) -> Resu
     {
         let _lines = super::log::Batch::begin();
         let mut st = state.borrow_mut();
+        // Its ban history (bantime.increment), kept in memory by the jail from now on.
+        load_history(st.store.as_ref(), &mut jail);
         if let Some(store) = st.store.as_mut() {
             let _ = store.add_jail(&name);
             match store.current_bans_for(&name, now, jail.max_bantime()) {
@@ -734,19 +754,19 @@ pub fn spawn_lookups(state: &Shared, name: &str, lookups: Vec<ferroban_engine::i
                     s.begin_batch();
                 }
                 let jail = &mut rt.jail;
-                let store = st.store.as_mut();
                 let events = match (&lookup, answer) {
                     (Lookup::Resolve(host), Answer::Resolve(addrs)) => {
-                        jail.answer_resolve(host, addrs, now, store)
+                        jail.answer_resolve(host, addrs, now)
                     }
                     (Lookup::Command(cmd), Answer::Command(ok)) => {
-                        jail.answer_command(cmd, ok, now, store)
+                        jail.answer_command(cmd, ok, now)
                     }
                     (Lookup::HostName(host), Answer::HostName(addrs)) => {
-                        jail.answer_dns(host, addrs, now, store)
+                        jail.answer_dns(host, addrs, now)
                     }
                     _ => Vec::new(),
                 };
+                jailtask::write_store(st, rt);
                 super::fleet::publish_bans(st.store.as_mut(), rt.jail.name(), &events);
                 st.end_store_batch();
                 jailtask::metric_events(st, rt, &events, crate::metrics::BanOrigin::Log, None);

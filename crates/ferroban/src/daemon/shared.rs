@@ -298,7 +298,6 @@ pub fn take_lines(st: &mut State, rt: &mut JailRt, read: &SharedRead) {
     {
         let now = slice.now;
         let jail = &mut rt.jail;
-        let mut store = st.store.as_mut();
         let mut file = 0;
         for l in 0..read.spans.len() {
             while read.paths.get(file + 1).is_some_and(|&(from, _)| from <= l) {
@@ -310,9 +309,7 @@ pub fn take_lines(st: &mut State, rt: &mut JailRt, read: &SharedRead) {
                 None => jail.detect_date(text, now),
             };
             let before = jail.line_stats();
-            slice
-                .events
-                .extend(jail.process_line_dated(text, hit, now, store.as_deref_mut()));
+            slice.events.extend(jail.process_line_dated(text, hit, now));
             slice
                 .counts
                 .line(&read.paths[file].1, before, jail.line_stats());

@@ -56,6 +56,12 @@ fn line(t: f64, host: &str) -> String {
     format!("{ts} FAIL from {host}")
 }
 
+/// Writes what the jail asked of the store, as the daemon does before it dispatches.
+fn store_writes(j: &mut Jail, store: &mut Store) {
+    let w = j.take_writes();
+    super::jailtask::write_to(store, j.name(), &w);
+}
+
 fn bans(ev: &[Event]) -> Vec<&Ticket> {
     ev.iter()
         .filter_map(|e| match e {
@@ -75,19 +81,13 @@ fn maxretry_failures_within_findtime_ban_then_unban_when_time_is_up() {
     let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
     for i in 0..2 {
         clock.advance(10.0);
-        let ev = j.process_line(
-            &line(clock.now(), "198.51.100.7"),
-            clock.now(),
-            Some(&mut store),
-        );
+        let ev = j.process_line(&line(clock.now(), "198.51.100.7"), clock.now());
+        store_writes(&mut j, &mut store);
         assert!(ev.is_empty(), "failure {i} must not ban yet");
     }
     clock.advance(10.0);
-    let ev = j.process_line(
-        &line(clock.now(), "198.51.100.7"),
-        clock.now(),
-        Some(&mut store),
-    );
+    let ev = j.process_line(&line(clock.now(), "198.51.100.7"), clock.now());
+    store_writes(&mut j, &mut store);
     let b = bans(&ev);
     assert_eq!(b.len(), 1);
     assert_eq!(b[0].id, HostId::parse("198.51.100.7"));
@@ -117,7 +117,7 @@ fn failures_spread_beyond_findtime_do_not_ban() {
     let clock = ManualClock::new(T0);
     for _ in 0..5 {
         clock.advance(700.0);
-        let ev = j.process_line(&line(clock.now(), "198.51.100.8"), clock.now(), None);
+        let ev = j.process_line(&line(clock.now(), "198.51.100.8"), clock.now());
         assert!(ev.is_empty());
     }
 }
@@ -130,7 +130,7 @@ fn ignoreip_wins_and_old_lines_are_skipped() {
     for _ in 0..5 {
         clock.advance(1.0);
         assert!(
-            j.process_line(&line(clock.now(), "198.51.100.9"), clock.now(), None)
+            j.process_line(&line(clock.now(), "198.51.100.9"), clock.now())
                 .is_empty()
         );
     }
@@ -138,29 +138,32 @@ fn ignoreip_wins_and_old_lines_are_skipped() {
     // Lines older than findtime (a log read at start) are not counted.
     for k in 0..5 {
         let old = clock.now() - 3600.0 + f64::from(k);
-        let ev = j.process_line(&line(old, "203.0.113.5"), clock.now(), None);
+        let ev = j.process_line(&line(old, "203.0.113.5"), clock.now());
         assert!(ev.is_empty(), "{} {:?}", line(old, "203.0.113.5"), ev);
     }
     assert_eq!(j.counts().total_failed, 0);
 }
 
+/// One failure bans; each ban doubles (`bantime.increment`).
+const INCREMENT: &str = "maxretry = 1\nbantime = 100\nbantime.increment = true\nbantime.factor = 1\nbantime.multipliers = 1 2 4 8";
+
 #[test]
 fn bantime_increment_grows_with_each_ban_from_the_store() {
-    let t = tree(
-        "incr",
-        "maxretry = 1\nbantime = 100\nbantime.increment = true\nbantime.factor = 1\nbantime.multipliers = 1 2 4 8",
-    );
+    let t = tree("incr", INCREMENT);
     let mut j = jail(&t);
     let clock = ManualClock::new(T0);
     let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    super::server::load_history(Some(&store), &mut j);
     let mut seen = Vec::new();
-    for _ in 0..4 {
+    for i in 0..4 {
         clock.advance(1000.0);
-        let ev = j.process_line(
-            &line(clock.now(), "192.0.2.1"),
-            clock.now(),
-            Some(&mut store),
-        );
+        if i == 2 {
+            // A restart: the new jail reads the history back from the store.
+            j = jail(&t);
+            super::server::load_history(Some(&store), &mut j);
+        }
+        let ev = j.process_line(&line(clock.now(), "192.0.2.1"), clock.now());
+        store_writes(&mut j, &mut store);
         let b = bans(&ev);
         assert_eq!(
             b.len(),
@@ -172,6 +175,55 @@ fn bantime_increment_grows_with_each_ban_from_the_store() {
         j.expire(clock.now());
     }
     assert_eq!(seen, vec![100.0, 200.0, 400.0, 800.0]);
+    let h = store
+        .ban_count("192.0.2.1", ferroban_bans::Scope::Jail("test"), None)
+        .unwrap()
+        .unwrap();
+    assert_eq!((h.count, h.bantime), (4, 800.0));
+}
+
+/// `bantime.overalljails`: the bans of another jail count (they reach it as the daemon hands
+/// them over, [`super::jailtask::write_store`]); without it they do not.
+#[test]
+fn overalljails_counts_the_bans_of_the_other_jails() {
+    let t = tree(
+        "incr-all",
+        &format!("{INCREMENT}\nbantime.overalljails = true"),
+    );
+    let own = tree("incr-own", INCREMENT);
+    let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    let clock = ManualClock::new(T0);
+    // A ban of the address in jail "other", before the jails start (read from the store) ...
+    store
+        .record_ban(&ferroban_bans::BanRecord {
+            jail: "other",
+            id: "192.0.2.1",
+            banned_at: T0 - 5000.0,
+            bantime: 100.0,
+            ban_count: 1,
+            matches: &[],
+            failures: 1,
+        })
+        .unwrap();
+    let mut all = jail(&t);
+    super::server::load_history(Some(&store), &mut all);
+    let mut mine = jail(&own);
+    super::server::load_history(Some(&store), &mut mine);
+    // ... and one of jail "third" while they run.
+    let change = ferroban_bans::HistoryChange::Ban {
+        id: "192.0.2.1".into(),
+        banned_at: T0 - 3000.0,
+        bantime: 200.0,
+        ban_count: 2,
+    };
+    all.history_changed("third", std::slice::from_ref(&change));
+    mine.history_changed("third", std::slice::from_ref(&change));
+    clock.advance(10.0);
+    let ev = all.process_line(&line(clock.now(), "192.0.2.1"), clock.now());
+    // Three bans so far over every jail (1 + 2): the fourth multiplier.
+    assert_eq!(bans(&ev)[0].bantime, 800.0);
+    let ev = mine.process_line(&line(clock.now(), "192.0.2.1"), clock.now());
+    assert_eq!(bans(&ev)[0].bantime, 100.0);
 }
 
 #[test]
@@ -179,16 +231,12 @@ fn a_second_banip_restarts_the_ban_without_counting_it() {
     let t = tree("reban", "");
     let mut j = jail(&t);
     let clock = ManualClock::new(T0);
-    let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
     let id = HostId::parse("192.0.2.7");
-    assert!(
-        j.ban_by_hand(id.clone(), clock.now(), Some(&mut store))
-            .is_some()
-    );
+    assert!(j.ban_by_hand(id.clone(), clock.now()).is_some());
     clock.advance(100.0);
     // Not counted, but it now ends a full bantime from the second ban, from the same start; the
     // actions are told (the kernel's timeout of a native action must follow).
-    match j.ban_by_hand(id.clone(), clock.now(), Some(&mut store)) {
+    match j.ban_by_hand(id.clone(), clock.now()) {
         Some(Event::Prolong(t)) => {
             assert_eq!((t.id.clone(), t.time, t.bantime), (id.clone(), T0, 700.0));
         }
@@ -200,10 +248,7 @@ fn a_second_banip_restarts_the_ban_without_counting_it() {
     assert_eq!(j.counts().total_banned, 1);
     // A longer ban in force stays as it is.
     j.set_bantime(10.0);
-    assert!(
-        j.ban_by_hand(id.clone(), clock.now(), Some(&mut store))
-            .is_none()
-    );
+    assert!(j.ban_by_hand(id.clone(), clock.now()).is_none());
     assert_eq!(j.ban_of(&id).unwrap().end(), Some(clock.now() + 600.0));
 }
 
@@ -214,14 +259,9 @@ fn manual_ban_unban_and_restore() {
     let clock = ManualClock::new(T0);
     let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
     let id = HostId::parse("2001:db8::7");
-    assert!(
-        j.ban_by_hand(id.clone(), clock.now(), Some(&mut store))
-            .is_some()
-    );
-    assert!(
-        j.ban_by_hand(id.clone(), clock.now(), Some(&mut store))
-            .is_none()
-    );
+    assert!(j.ban_by_hand(id.clone(), clock.now()).is_some());
+    assert!(j.ban_by_hand(id.clone(), clock.now()).is_none());
+    store_writes(&mut j, &mut store);
     assert!(j.is_banned(&id));
     // A new jail (restart) restores it from the store with the remaining time.
     clock.advance(100.0);
@@ -246,12 +286,10 @@ fn manual_ban_unban_and_restore() {
     );
     assert!(matches!(ev, Some(Event::Ban(ref t)) if t.restored));
     // Unban by hand removes it from the store too.
-    assert!(matches!(
-        j2.unban(&id, Some(&mut store)),
-        Some(Event::Unban(_))
-    ));
+    assert!(matches!(j2.unban(&id), Some(Event::Unban(_))));
+    store_writes(&mut j2, &mut store);
     assert!(store.current_bans(clock.now()).unwrap().is_empty());
-    assert!(j2.unban(&id, Some(&mut store)).is_none());
+    assert!(j2.unban(&id).is_none());
 }
 
 #[test]
@@ -260,7 +298,7 @@ fn captured_user_reaches_the_ticket() {
     let mut j = jail(&t);
     let now = T0;
     let l = format!("{} user root;touch", line(now, "192.0.2.44"));
-    let ev = j.process_line(&l, now, None);
+    let ev = j.process_line(&l, now);
     let b = bans(&ev);
     assert_eq!(b.len(), 1);
     assert!(
@@ -280,18 +318,15 @@ fn banprefix_bans_the_covering_prefix_but_never_over_an_ignored_address() {
     );
     let mut j = jail(&t);
     let now = T0;
-    let ev = j.process_line(&line(now, "198.51.100.7"), now, None);
+    let ev = j.process_line(&line(now, "198.51.100.7"), now);
     assert_eq!(bans(&ev)[0].id, HostId::parse("198.51.100.0/24"));
-    let ev = j.process_line(&line(now, "2001:db8:1:2:3::7"), now, None);
+    let ev = j.process_line(&line(now, "2001:db8:1:2:3::7"), now);
     assert_eq!(bans(&ev)[0].id, HostId::parse("2001:db8:1:2::/64"));
     // 203.0.113.0/24 covers the ignored 203.0.113.9: only the address is banned.
-    let ev = j.process_line(&line(now, "203.0.113.50"), now, None);
+    let ev = j.process_line(&line(now, "203.0.113.50"), now);
     assert_eq!(bans(&ev)[0].id, HostId::parse("203.0.113.50"));
     // The ignored address itself is never banned.
-    assert!(
-        j.process_line(&line(now, "203.0.113.9"), now, None)
-            .is_empty()
-    );
+    assert!(j.process_line(&line(now, "203.0.113.9"), now).is_empty());
 }
 
 #[test]
@@ -303,15 +338,15 @@ fn banprefix_escalates_after_n_addresses_of_one_prefix() {
     let mut j = jail(&t);
     let now = T0;
     for host in ["198.51.100.1", "198.51.100.2"] {
-        let ev = j.process_line(&line(now, host), now, None);
+        let ev = j.process_line(&line(now, host), now);
         assert_eq!(bans(&ev).len(), 1);
     }
-    let ev = j.process_line(&line(now, "198.51.100.3"), now, None);
+    let ev = j.process_line(&line(now, "198.51.100.3"), now);
     let ids: Vec<String> = bans(&ev).iter().map(|t| t.id.to_string()).collect();
     assert_eq!(ids, vec!["198.51.100.3", "198.51.100.0/24"]);
     // A prefix holding an ignored address is never escalated to.
     for host in ["192.0.2.1", "192.0.2.2", "192.0.2.3"] {
-        let ev = j.process_line(&line(now, host), now, None);
+        let ev = j.process_line(&line(now, host), now);
         assert_eq!(bans(&ev).len(), 1, "{host}");
     }
     assert!(!j.is_banned(&HostId::parse("192.0.2.0/24")));
