@@ -487,11 +487,6 @@ impl Jail {
         self.history = history;
     }
 
-    /// The ban history kept (`None`: none).
-    pub fn history_book(&self) -> Option<&History> {
-        self.history.as_ref()
-    }
-
     /// Jail `jail` (another one) changed the history: kept when this jail reads every jail's.
     pub fn history_changed(&mut self, jail: &str, changes: &[HistoryChange]) {
         if jail == self.name {

@@ -7,7 +7,11 @@
 //!                                                                        ▼
 //!               failure tracker (findtime, maxretry) ──► ban decision (bantime, increment,
 //!                                                          prefixes) ──► Event::Ban / Unban
+//!                                                                        + StoreWrite
 //! ```
+//! The increment reads the ban history the caller gave the jail (in memory, loaded from the
+//! store at its start); what the store must write comes out as [`jail::StoreWrite`]s, which the
+//! caller writes (and commits) before it hands the events to the actions.
 //! - [`filter`]: fail2ban's per-line semantics, multi-line buffers and `<F-MLFID>` merging.
 //! - [`ip`]: failure ids (addresses, networks, raw ids) printed as fail2ban prints them.
 //! - [`jail`]: one jail's state machine: lines and the time in, ban and unban events out.

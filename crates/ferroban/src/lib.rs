@@ -8,7 +8,8 @@
 //!   one Jail per jail     │ ignore rules ── look-up needed? ──► daemon runs it (DNS thread,
 //!                         │   ▲ answer: waiting failures of that id go on        child process,
 //!                         │   └───────────────────────────────────────────────── timeouts)
-//!                         └ failure tracker → ban decision ─► Event::Ban / Unban
+//!                         └ failure tracker → ban decision ─► Event::Ban / Unban + StoreWrite
+//!                           (increment: ban history in memory)    │ daemon writes + commits the
 //!                                                                 │ store first (crates/bans)
 //!  daemon: per-jail action task (shell / native firewall) ◄───────┘   unban timer, control
 //!          socket, reload in place (kept actions run nothing)
