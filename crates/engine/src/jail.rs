@@ -987,7 +987,7 @@ impl Jail {
                 .data
                 .matches
                 .as_ref()
-                .map(|m| m.iter().map(|l| l.text.clone()).collect())
+                .map(|m| m.iter().map(|l| l.text.to_string()).collect())
                 .unwrap_or_else(|| vec![line.to_string()]);
             let fields: Vec<(String, String)> = f
                 .data

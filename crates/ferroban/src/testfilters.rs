@@ -485,7 +485,13 @@ fn compare_field(f: &Failure, key: &str, want: &Value) -> Result<(), String> {
         Some(v) => Some(v),
     };
     if key == "users" {
-        let have: Vec<String> = f.data.users.iter().flatten().cloned().collect();
+        let have: Vec<String> = f
+            .data
+            .users
+            .iter()
+            .flatten()
+            .map(|u| u.to_string())
+            .collect();
         let mut want_v: Vec<String> = want
             .as_array()
             .map(|a| a.iter().map(json_text).collect())

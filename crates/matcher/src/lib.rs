@@ -793,8 +793,13 @@ impl<'h> Captures<'h> {
     /// [`Captures::groups`] into `out` (cleared first): a reused vector costs no allocation
     /// for the list itself.
     pub fn groups_into(&self, out: &mut Vec<(Name, GroupValue)>) {
+        self.groups_except_into(None, out);
+    }
+
+    /// [`Captures::groups_except`] into `out` (cleared first), like [`Captures::groups_into`].
+    pub fn groups_except_into(&self, skip: Option<usize>, out: &mut Vec<(Name, GroupValue)>) {
         out.clear();
-        self.fill_groups(None, out);
+        self.fill_groups(skip, out);
     }
 
     /// The body of [`Captures::groups_except`], into an empty `out`.

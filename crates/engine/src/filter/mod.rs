@@ -13,7 +13,6 @@
 
 mod mlfid;
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use ferroban_config::FilterDef;
@@ -58,11 +57,13 @@ pub enum FilterError {
     MaxLines(usize),
 }
 
-/// A log line as the filter keeps it: the whole text and the span of its date.
+/// A log line as the filter keeps it: the whole text and the span of its date. A copy
+/// shares the text (a line can be held by the buffer, a cached multi-line failure and a
+/// result); keeping one costs one allocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TupleLine {
     /// The line as read (without the newline).
-    pub text: String,
+    pub text: Arc<str>,
     /// Byte span of the date text within `text` (empty when none).
     pub date: (usize, usize),
 }
@@ -81,8 +82,8 @@ impl TupleLine {
     }
 }
 
-/// Shared line (a line can be held by the buffer, a cached multi-line failure and a result).
-pub type Line = Arc<TupleLine>;
+/// A line kept by the filter (a copy shares the text).
+pub type Line = TupleLine;
 
 /// Values captured for one failure (fail2ban's `fail` dict).
 #[derive(Debug, Clone, Default)]
@@ -93,8 +94,9 @@ pub struct FailData {
     pub matches: Option<Vec<Line>>,
     /// Lines of `nofail` matches held back until a failure of the same connection.
     pub nofail_matches: Option<Vec<Line>>,
-    /// Every user seen on a multi-line connection.
-    pub users: Option<BTreeSet<String>>,
+    /// Every user seen on a multi-line connection, sorted, each once (a connection has one
+    /// or two: a list costs one allocation where a set cost one per user).
+    pub users: Option<Vec<Text>>,
     /// The address when the failure id is not the address itself (`F-ID` differs from `<HOST>`).
     pub ip: Option<HostId>,
     /// The failure waits for its id (multi-line).
@@ -221,7 +223,7 @@ impl FailData {
         if let Some(user) = self.get_text("user").filter(|u| !u.is_empty()).cloned() {
             add_user(&mut self.users, &user);
         }
-        self.users.as_ref().map_or(0, BTreeSet::len)
+        self.users.as_ref().map_or(0, Vec::len)
     }
 
     /// Number of lines that make up the failure.
@@ -230,11 +232,12 @@ impl FailData {
     }
 }
 
-/// Adds `user` to `users` (created when absent), copying the text only when it is new.
-fn add_user(users: &mut Option<BTreeSet<String>>, user: &str) {
-    let set = users.get_or_insert_with(BTreeSet::new);
-    if !set.contains(user) {
-        set.insert(user.to_string());
+/// Adds `user` to `users` (created when absent) in its sorted place, copying the text only
+/// when it is new.
+fn add_user(users: &mut Option<Vec<Text>>, user: &str) {
+    let set = users.get_or_insert_with(Vec::new);
+    if let Err(at) = set.binary_search_by(|u| u.as_str().cmp(user)) {
+        set.insert(at, Text::from(user));
     }
 }
 
@@ -372,6 +375,8 @@ pub struct Filter {
     mlfid_key: String,
     /// Reused list of a failregex's groups (merged into the prefregex's).
     group_scratch: Vec<(Name, GroupValue)>,
+    /// Reused list of the prefregex's groups (copied into each failure).
+    pre_scratch: Vec<(Name, GroupValue)>,
     resolver: Resolver,
     /// The filter is following new lines (not catching up at start): odd dates are taken as "now".
     pub in_operation: bool,
@@ -495,6 +500,7 @@ impl Filter {
             scratch: String::new(),
             mlfid_key: String::new(),
             group_scratch: Vec::new(),
+            pre_scratch: Vec::new(),
             resolver: system_resolver(),
             in_operation: true,
         })
@@ -718,7 +724,7 @@ impl Filter {
         home: &mut Home,
     ) -> LineResult {
         let multi = self.max_lines > 1;
-        let line: Line = Arc::new(tuple.into_owned());
+        let line: Line = tuple.into_owned();
         let single: [Line; 1];
         let org_multi: Vec<Line>;
         let org: &[Line] = if multi {
@@ -762,8 +768,11 @@ impl Filter {
             // from them anyway); a regex whose alt_/tuple_ groups may write `content` pays
             // for the general way.
             let in_place = self.content_group.filter(|_| !pref.has_combined_groups());
+            // the groups go into a reused list (given back when the line is done)
+            let mut fields = std::mem::take(&mut self.pre_scratch);
+            caps.groups_except_into(in_place, &mut fields);
             let mut groups = FailData {
-                fields: caps.groups_except(in_place),
+                fields,
                 ..FailData::default()
             };
             let content: Option<std::borrow::Cow<'_, str>> = match in_place {
@@ -777,10 +786,10 @@ impl Filter {
                 && !content.is_empty()
             {
                 if multi {
-                    self.buffer = vec![Arc::new(TupleLine {
-                        text: content.into_owned(),
+                    self.buffer = vec![TupleLine {
+                        text: Arc::from(&*content),
                         date: (0, 0),
-                    })];
+                    }];
                     *buf = None;
                 } else {
                     // The failregexes search the content: the screen left it (and `\n`) in
@@ -1021,6 +1030,9 @@ impl Filter {
             }
         }
         self.mlfid_key = key;
+        if let Some(pre) = pre_groups {
+            self.pre_scratch = pre.fields;
+        }
         result
     }
 
@@ -1177,7 +1189,7 @@ impl Filter {
                 if let Some(u) = fail.get_str("user").filter(|u| !u.is_empty()) {
                     add_user(&mut cached.users, u);
                 }
-                users = cached.users.as_ref().map_or(0, BTreeSet::len);
+                users = cached.users.as_ref().map_or(0, Vec::len);
                 if truthy(cached.pop("nofail").as_ref()) {
                     flags |= OLD_NOFAIL;
                 }
@@ -1201,7 +1213,7 @@ impl Filter {
                 // placeholder: the caller writes the merged failure back
                 self.mlfid.insert(key, FailData::default(), now);
             }
-            None => users = fail.users.as_ref().map_or(0, BTreeSet::len),
+            None => users = fail.users.as_ref().map_or(0, Vec::len),
         }
         let pending = std::mem::take(&mut fail.mlfpending);
         if pending || users > 1 {
@@ -1307,10 +1319,13 @@ impl Tuple<'_> {
     fn into_owned(self) -> TupleLine {
         match self {
             Tuple::Borrowed(t, date) => TupleLine {
-                text: t.to_string(),
+                text: Arc::from(t),
                 date,
             },
-            Tuple::Owned(text, date) => TupleLine { text, date },
+            Tuple::Owned(text, date) => TupleLine {
+                text: Arc::from(text),
+                date,
+            },
         }
     }
 }

@@ -61,7 +61,7 @@ fn match_lines(f: &Failure) -> Vec<String> {
     f.data
         .matches
         .as_ref()
-        .map(|m| m.iter().map(|l| l.text.clone()).collect())
+        .map(|m| m.iter().map(|l| l.text.to_string()).collect())
         .unwrap_or_default()
 }
 
@@ -207,7 +207,10 @@ fn failure_json(f: &Failure) -> Map<String, Value> {
     }
     o.insert("captures".into(), Value::Object(caps));
     if let Some(users) = &f.data.users {
-        o.insert("users".into(), json!(users.iter().collect::<Vec<_>>()));
+        o.insert(
+            "users".into(),
+            json!(users.iter().map(|u| u.as_str()).collect::<Vec<_>>()),
+        );
     }
     o
 }

@@ -207,7 +207,7 @@ impl Shadow {
                     .matches
                     .iter()
                     .chain(f.data.nofail_matches.iter())
-                    .any(|m| m.iter().any(|l| l.text == text))
+                    .any(|m| m.iter().any(|l| *l.text == *text))
             })
         };
         for bl in self.lines.iter().skip(usize::from(full)) {
