@@ -115,9 +115,29 @@ pub enum GroupValue {
 /// cache and in failures cost no allocation; longer texts are on the heap.
 pub type Text = compact_str::CompactString;
 
-/// A group name as [`Captures::groups`] reports it: shared with the regex, so a match costs
-/// no copy of its names.
-pub type Name = Arc<str>;
+/// A group name as [`Captures::groups`] reports it: interned by [`name`], so a match's
+/// groups, their copies into the multi-line cache and into failures cost neither a copy of
+/// the names nor a reference count (two atomic operations per field per copy).
+pub type Name = &'static str;
+
+/// The interned [`Name`] of `s`. Each distinct group name is kept once for the life of the
+/// process. Names come from filter definitions (`failregex`, `prefregex`, `ignoreregex`,
+/// including those added through the root-only control socket), so the set is small;
+/// a regex dropped later leaves its names behind.
+pub fn name(s: &str) -> Name {
+    static NAMES: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<Name>>> =
+        std::sync::OnceLock::new();
+    let mut set = NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(n) = set.get(s) {
+        return n;
+    }
+    let n: Name = Box::leak(Box::<str>::from(s));
+    set.insert(n);
+    n
+}
 
 /// What a [`Regex`] shares with its [`Captures`].
 #[derive(Debug)]
@@ -350,9 +370,9 @@ impl Regex {
         }
         alt.sort();
         tuple.sort();
-        let alt = alt.into_iter().map(|(n, t)| (n, Name::from(t))).collect();
-        let tuple = tuple.into_iter().map(|(n, t)| (n, Name::from(t))).collect();
-        let keys = names.iter().map(|n| n.as_deref().map(Name::from)).collect();
+        let alt = alt.into_iter().map(|(n, t)| (n, name(&t))).collect();
+        let tuple = tuple.into_iter().map(|(n, t)| (n, name(&t))).collect();
+        let keys = names.iter().map(|n| n.as_deref().map(name)).collect();
         Ok(Inner {
             source: pattern.to_string(),
             expanded,
@@ -812,11 +832,11 @@ impl<'h> Captures<'h> {
                 let v = self
                     .get(i + 1)
                     .map_or(GroupValue::None, |s| GroupValue::Str(Text::from(s)));
-                out.push((n.clone(), v));
+                out.push((*n, v));
             }
         }
         fn slot(out: &[(Name, GroupValue)], name: &str) -> Option<usize> {
-            out.iter().position(|(n, _)| &**n == name)
+            out.iter().position(|(n, _)| *n == name)
         }
         let truthy = |v: &GroupValue| match v {
             GroupValue::None => false,
@@ -831,7 +851,7 @@ impl<'h> Captures<'h> {
             match slot(out, n) {
                 Some(i) if truthy(&out[i].1) => {}
                 Some(i) => out[i].1 = GroupValue::Str(Text::from(v)),
-                None => out.push((n.clone(), GroupValue::Str(Text::from(v)))),
+                None => out.push((*n, GroupValue::Str(Text::from(v)))),
             }
         }
         for (k, n) in &self.shared.tuple {
@@ -848,7 +868,7 @@ impl<'h> Captures<'h> {
                     };
                     out[i].1 = GroupValue::Tuple(new);
                 }
-                None => out.push((n.clone(), GroupValue::Tuple(vec![None, v]))),
+                None => out.push((*n, GroupValue::Tuple(vec![None, v]))),
             }
         }
     }
@@ -908,12 +928,12 @@ mod tests {
             "(?:u=(?P<alt_user_1>\\w+)|n=(?P<alt_user_2>\\w+)) <F-ID>\\w+</F-ID> (?P<tuple_id_1>\\w+)",
         );
         let g = r.search("n=bob id1 t1\n").unwrap().groups();
-        assert!(g.contains(&("user".into(), GroupValue::Str("bob".into()))));
+        assert!(g.contains(&("user", GroupValue::Str("bob".into()))));
         assert!(g.contains(&(
-            "fid".into(),
+            "fid",
             GroupValue::Tuple(vec![Some("id1".into()), Some("t1".into())])
         )));
-        assert!(g.contains(&("alt_user_1".into(), GroupValue::None)));
+        assert!(g.contains(&("alt_user_1", GroupValue::None)));
     }
 
     #[test]

@@ -5,9 +5,9 @@
 //! hashed (one line looks its id up two or three times); the creation order is a queue in
 //! which an entry replaced or removed since leaves a stale slot, skipped when it comes up.
 
+use ferroban_matcher::Text;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Arc;
 
 use super::FailData;
 
@@ -59,10 +59,12 @@ impl Hasher for KeyHasher {
 }
 
 pub(super) struct MlfidCache {
-    entries: HashMap<Arc<str>, Entry, BuildHasherDefault<KeyHasher>>,
+    /// Keyed by the connection id as an inline text (ids up to 24 bytes, such as
+    /// `host sshd[12345]: `, cost no allocation; the queue holds a copy).
+    entries: HashMap<Text, Entry, BuildHasherDefault<KeyHasher>>,
     /// `(creation number, key)` oldest first; a slot whose number differs from its entry's
     /// (or whose entry is gone) is stale.
-    order: VecDeque<(u64, Arc<str>)>,
+    order: VecDeque<(u64, Text)>,
     next_seq: u64,
     max_count: usize,
     max_age: f64,
@@ -120,7 +122,7 @@ impl MlfidCache {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let key: Arc<str> = Arc::from(key);
+        let key = Text::from(key);
         self.entries.insert(
             key.clone(),
             Entry {
@@ -179,7 +181,7 @@ mod tests {
     fn finds_keys_after_removals_and_evictions() {
         let mut c = MlfidCache::new(3, 100.0);
         let data = |u: &str| FailData {
-            fields: vec![("user".into(), ferroban_matcher::GroupValue::Str(u.into()))],
+            fields: vec![("user", ferroban_matcher::GroupValue::Str(u.into()))],
             ..FailData::default()
         };
         for k in ["sshd[1]: ", "sshd[2]: ", "sshd[3]: "] {

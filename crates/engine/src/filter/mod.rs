@@ -144,7 +144,7 @@ impl FailData {
     }
 
     fn set(&mut self, key: &str, value: GroupValue) {
-        self.put(key, value, || Name::from(key));
+        self.put(key, value, || ferroban_matcher::name(key));
     }
 
     /// `set`, the name of a new field made by `name` (only when the key is absent).
@@ -164,9 +164,9 @@ impl FailData {
     /// the same order).
     fn set_hinted(&mut self, hint: usize, key: Name, value: GroupValue) {
         match self.fields.get_mut(hint) {
-            Some(slot) if key_eq(&slot.0, &key) => slot.1 = value,
+            Some(slot) if key_eq(slot.0, key) => slot.1 = value,
             // the name is shared, not copied
-            _ => self.put(&Name::clone(&key), value, || key),
+            _ => self.put(key, value, || key),
         }
     }
 
@@ -182,7 +182,7 @@ impl FailData {
         for (k, v) in other.drain(..) {
             match self.fields[..before]
                 .iter_mut()
-                .find(|(sk, _)| key_eq(sk, &k))
+                .find(|(sk, _)| key_eq(sk, k))
             {
                 Some(slot) => {
                     if !matches!(v, GroupValue::None) {
