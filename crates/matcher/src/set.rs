@@ -35,6 +35,9 @@ pub struct GateSet {
     /// Every gate in `set` only matches at the start: the search is anchored (it stops as
     /// soon as no pattern can still match).
     anchored: bool,
+    /// For an anchored set: the same gates searched leftmost-first, whose match names the
+    /// lowest-numbered gate that matches (see [`GateSet::first_candidate`]).
+    first: Option<DFA>,
 }
 
 /// Reusable per-caller state of [`GateSet::candidates`] (no allocation per search).
@@ -43,6 +46,8 @@ pub struct GateSetScratch {
     patterns: PatternSet,
     cache: Cache,
     plain: PlainPass,
+    /// The cache of [`GateSet`]'s leftmost-first automaton (made on first use).
+    first: Option<Cache>,
 }
 
 /// Whether [`GateSet::candidates`] first runs a plain search (see there), learnt from the
@@ -84,15 +89,18 @@ impl PlainPass {
     }
 }
 
+/// The configuration of a set's lazy DFA with match semantics `kind`.
+fn dfa_config(kind: MatchKind) -> regex_automata::hybrid::dfa::Config {
+    DFA::config()
+        .match_kind(kind)
+        .unicode_word_boundary(true)
+        .cache_capacity(8 << 20)
+}
+
 /// The forward lazy DFA over `srcs`, reporting every pattern that matches.
 fn build(srcs: &[&str]) -> Option<DFA> {
     DFA::builder()
-        .configure(
-            DFA::config()
-                .match_kind(MatchKind::All)
-                .unicode_word_boundary(true)
-                .cache_capacity(8 << 20),
-        )
+        .configure(dfa_config(MatchKind::All))
         .thompson(
             thompson::Config::new()
                 .nfa_size_limit(Some(gate::SIZE_LIMIT))
@@ -168,10 +176,20 @@ impl GateSet {
         for &i in &of_pattern {
             gated[i] = true;
         }
+        let anchored = set.get_nfa().is_always_start_anchored();
+        // Anchored, every match starts at 0, so leftmost-first reports the gate of highest
+        // priority (lowest number) that matches. The automaton shares the set's NFA.
+        let first = anchored.then(|| {
+            DFA::builder()
+                .configure(dfa_config(MatchKind::LeftmostFirst))
+                .build_from_nfa(set.get_nfa().clone())
+                .ok()
+        });
         Some(GateSet {
             cut,
             regexes: regexes.to_vec(),
-            anchored: set.get_nfa().is_always_start_anchored(),
+            anchored,
+            first: first.flatten(),
             set,
             of_pattern,
             gated,
@@ -184,6 +202,7 @@ impl GateSet {
             patterns: PatternSet::new(self.set.pattern_len()),
             cache: self.set.create_cache(),
             plain: PlainPass::default(),
+            first: None,
         }
     }
 
@@ -245,6 +264,32 @@ impl GateSet {
             out[self.of_pattern[p.as_usize()]] = true;
         }
         true
+    }
+
+    /// The first candidate [`GateSet::candidates`] would report on `haystack` (the lowest
+    /// index whose gate matches, or that has no gate), found by one search that stops
+    /// as soon as no lower-numbered gate can still match, where `candidates` follows every
+    /// gate to its end. `Some(None)`: no regex can match. `None` when this set cannot tell
+    /// (it is not anchored, or the automaton cannot answer for this haystack: a non-ASCII
+    /// byte next to a Unicode `\b`); the caller then asks [`GateSet::candidates`].
+    pub fn first_candidate(
+        &self,
+        haystack: &str,
+        scratch: &mut GateSetScratch,
+    ) -> Option<Option<usize>> {
+        let dfa = self.first.as_ref()?;
+        let cache = scratch.first.get_or_insert_with(|| dfa.create_cache());
+        let input = Input::new(haystack).anchored(Anchored::Yes);
+        let gated = dfa
+            .try_search_fwd(cache, &input)
+            .ok()?
+            .map(|m| self.of_pattern[m.pattern().as_usize()]);
+        // a regex without a gate is always a candidate
+        let ungated = self.gated.iter().position(|g| !g);
+        Some(match (gated, ungated) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
     }
 
     /// Whether regex `index`, a candidate of [`GateSet::candidates`] on `haystack`, matches
@@ -407,6 +452,11 @@ mod tests {
                 cands, cands_overlapping,
                 "with and without the plain pass: {line:?}"
             );
+            // the leftmost-first search names the first candidate (anchored sets only)
+            match set.first_candidate(line, &mut scratch) {
+                Some(first) => assert_eq!(first, cands.iter().position(|&c| c), "{line:?}"),
+                None => assert!(!set.anchored, "an anchored set answers: {line:?}"),
+            }
             for (i, r) in regexes.iter().enumerate() {
                 let expected = r.search(line);
                 if !cands[i] {

@@ -351,6 +351,9 @@ pub struct Filter {
     candidates: Vec<bool>,
     /// `candidates` is the gate set's answer.
     candidates_by_set: bool,
+    /// The gate set found the screen's first matching failregex (its gate need not be
+    /// searched again); `candidates` after it are not the set's answer.
+    first_by_set: bool,
     /// Group spans of the failregex the single-line screen found matching (see `Screened`).
     fail_spans: Vec<Option<(usize, usize)>>,
     /// Group index of the prefregex's `content` group.
@@ -489,6 +492,7 @@ impl Filter {
             gateset: std::sync::OnceLock::new(),
             gateset_scratch: None,
             candidates_by_set: false,
+            first_by_set: false,
             fail_spans: Vec::new(),
             dates,
             max_lines,
@@ -822,6 +826,8 @@ impl Filter {
         let first = screened.as_ref().map_or(0, |s| s.first);
         let mut first_spans = screened.is_some_and(|s| s.first_spans);
         let mut screened = screened.is_some_and(|s| s.candidates);
+        // the gate set checked the first regex's gate (the later ones are not)
+        let mut first_by_set = screened && self.first_by_set;
         // `candidates` is the gate set's answer (its regexes' gates need no second search).
         let mut by_gateset = screened && self.candidates_by_set;
         let mut key = std::mem::take(&mut self.mlfid_key);
@@ -830,6 +836,7 @@ impl Filter {
             if buf.is_none() {
                 screened = false;
                 first_spans = false;
+                first_by_set = false;
             }
             let haystack: &str = buf.get_or_insert_with(|| lines_buf(&self.buffer));
             if !screened {
@@ -843,7 +850,7 @@ impl Filter {
             let caps = if index == first && first_spans {
                 // the screen ran this regex on this very haystack
                 Some(regex.captures_from_spans(haystack, &self.fail_spans))
-            } else if by_gateset {
+            } else if by_gateset || (index == first && first_by_set) {
                 gateset_of(&self.gateset, &self.failregex).and_then(|gs| gs.search(index, haystack))
             } else {
                 regex.search(haystack)
@@ -907,6 +914,7 @@ impl Filter {
                 }
                 screened = false;
                 first_spans = false;
+                first_by_set = false;
             }
             // The prefregex's groups (shared texts: a copy allocates only the list) updated by
             // the failregex's; the failregex's list goes back to be reused.
@@ -1120,10 +1128,41 @@ impl Filter {
     /// Index of the first failregex that matches `haystack` (exact), and whether its groups
     /// were left in `fail_spans`; leaves the candidates for `haystack` in `candidates` (the
     /// ones found not to match before the first are cleared).
+    ///
+    /// The gate set's first candidate comes from one search that stops once no earlier gate
+    /// can match; when that regex matches (the common case), `candidates` says only that the
+    /// regexes before it cannot match (the later ones are left to their own gates) and
+    /// `first_by_set` that the set checked the first one's gate. Otherwise every gate's
+    /// answer is asked for, as without that search.
     fn first_failregex_match(&mut self, haystack: &str) -> Option<(usize, bool)> {
+        self.first_by_set = false;
+        let mut from = 0;
+        // (with check_all_regex every candidate is searched anyway: the set's whole answer)
+        if !self.opts.check_all_regex
+            && let Some(gs) = gateset_of(&self.gateset, &self.failregex)
+        {
+            let scratch = self.gateset_scratch.get_or_insert_with(|| gs.scratch());
+            match gs.first_candidate(haystack, scratch) {
+                Some(None) => return None,
+                Some(Some(i)) => {
+                    if let Some(spans) = gs.decide(i, haystack, &mut self.fail_spans) {
+                        self.candidates.clear();
+                        self.candidates.resize(self.failregex.len(), true);
+                        self.candidates[..i].fill(false);
+                        self.candidates_by_set = false;
+                        self.first_by_set = true;
+                        return Some((i, spans));
+                    }
+                    // its gate matched but not the regex: the next candidates are asked for
+                    from = i + 1;
+                }
+                None => {}
+            }
+        }
         if self.fill_candidates(haystack) {
             let gs = gateset_of(&self.gateset, &self.failregex)?;
-            for i in 0..self.candidates.len() {
+            self.candidates[..from].fill(false);
+            for i in from..self.candidates.len() {
                 if !self.candidates[i] {
                     continue;
                 }

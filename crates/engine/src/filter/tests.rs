@@ -323,3 +323,50 @@ fn a_host_only_the_prefregex_captured_survives_a_failregex_group_that_did_not_ta
     );
     assert_eq!(ids(&r), vec!["192.0.2.2"]);
 }
+
+#[test]
+fn the_first_regex_whose_gate_matches_but_not_itself_passes_to_the_next() {
+    // Regex 0's gate cannot follow the back-reference, so it lets through a line the regex
+    // does not match; the gate set's first candidate is then 0, and regex 1 must still win.
+    // Regex 2 matches no line; regex 3 (a user name as id) comes last.
+    let pats = [
+        r"^ user (\w+) from <HOST> again \1$",
+        r"^ user \w+ from <HOST> again",
+        r"^ nothing from <HOST>$",
+        r"^ user <F-ID>\w+</F-ID>",
+    ];
+    let o = || FilterOptions {
+        check_all_regex: false,
+        ..opts()
+    };
+    let mut f = filter(&pats, &[], 1, o());
+    let lines = [
+        (
+            "2023-11-14 22:00:00 user bob from 192.0.2.1 again alice",
+            Some(1),
+        ),
+        (
+            "2023-11-14 22:00:01 user bob from 192.0.2.2 again bob",
+            Some(0),
+        ),
+        ("2023-11-14 22:00:02 user bob", Some(3)),
+        ("2023-11-14 22:00:03 no user from 192.0.2.3", None),
+    ];
+    for (line, want) in lines {
+        let r = f.process_line(line, NOW);
+        assert_eq!(r.failures.first().map(|x| x.regex_index), want, "{line}");
+        // every regex checked: the first failure is the same regex's
+        let mut all = filter(&pats, &[], 1, opts());
+        let ra = all.process_line(line, NOW);
+        let first_id = ra.failures.iter().find(|x| x.id.is_some());
+        assert_eq!(
+            first_id.map(|x| x.regex_index),
+            want,
+            "{line} (all checked)"
+        );
+    }
+    assert!(
+        gateset_of(&f.gateset, &f.failregex).is_some(),
+        "the filter screens with a gate set"
+    );
+}
