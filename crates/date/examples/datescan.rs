@@ -1,5 +1,6 @@
 //! Runs the default date detector over a log file (profiling aid):
-//! `cargo run --release -p ferroban-date --example datescan -- FILE [N]`.
+//! `cargo run --release -p ferroban-date --example datescan -- FILE [N]`; `DATEPATTERN` set
+//! in the environment builds the detector of that `datepattern` instead of the default list.
 
 use std::io::{BufRead, BufReader};
 use std::time::Instant;
@@ -18,7 +19,10 @@ fn main() {
         .take(limit)
         .map(|l| l.expect("read"))
         .collect();
-    let mut det = DateDetector::with_default_templates();
+    let mut det = match std::env::var("DATEPATTERN") {
+        Ok(p) => DateDetector::from_pattern(&p).expect("DATEPATTERN"),
+        Err(_) => DateDetector::with_default_templates(),
+    };
     let now = 1_800_000_000.0;
     let t0 = Instant::now();
     for l in lines.iter().take(2000) {

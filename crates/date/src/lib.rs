@@ -298,6 +298,10 @@ pub struct DateDetector {
     local: LocalZone,
     screen: Screen,
     time_cache: Option<TimeCache>,
+    /// The shortcuts of the common line (an anchored last template's recalled or read date,
+    /// a new second converted from the cached time); off only in tests, which compare the
+    /// answers with the general path's.
+    shortcuts: bool,
 }
 
 /// The last natively read date: its template, text, the `now` it was converted at, and the time.
@@ -307,6 +311,8 @@ struct TimeCache {
     text: String,
     now: f64,
     time: Option<f64>,
+    /// The fields the time was converted from.
+    fields: strptime::Fields,
 }
 
 /// One pass over a line that tells which regex templates can match it at all.
@@ -370,6 +376,7 @@ impl DateDetector {
             local: LocalZone::new(TimeZone::system()),
             screen: Screen::default(),
             time_cache: None,
+            shortcuts: true,
         }
     }
 
@@ -788,6 +795,11 @@ impl DateDetector {
     /// usage bookkeeping.
     pub fn match_time(&mut self, line: &str, now: f64) -> Option<DateHit> {
         self.list_deferred();
+        if self.shortcuts
+            && let Some(hit) = self.recalled_win(line, now)
+        {
+            return Some(hit);
+        }
         if self.slots.is_empty() {
             self.add_defaults(Select::All, None, true);
         }
@@ -886,7 +898,47 @@ impl DateDetector {
                 winner = found;
             }
         }
-        let (hit, d, e, mut i) = winner?;
+        self.win(winner?, text, now, false)
+    }
+
+    /// The common line answered without the general search: the template that won the last
+    /// line is anchored and its native matcher finds the date ([`Template::find_anchored`]),
+    /// so its search would return that hit and it wins as in [`DateDetector::match_time`].
+    /// `None`: the general path decides (with the same answers from the template).
+    #[inline]
+    fn recalled_win(&mut self, line: &str, now: f64) -> Option<DateHit> {
+        let i = self.last_index;
+        let slot = self.slots.get_mut(i)?;
+        if slot.template.flags & (LINE_BEGIN | LINE_END) == 0 {
+            return None;
+        }
+        let b = line.as_bytes();
+        let hit = slot
+            .template
+            .find_anchored(line, &mut slot.locations, &mut slot.fields)?;
+        // The win records the characters around the match's ends (start 0, `hit.end`): on an
+        // ASCII prefix up to the end's character, character and byte offsets agree and the
+        // rest of the line is not looked at.
+        if !is_ascii(&b[..(hit.end + 1).min(b.len())]) {
+            return None;
+        }
+        slot.matched += 1;
+        let text = Text { line, ascii: true };
+        self.win((hit, 0, hit.end, i), text, now, true)
+    }
+
+    /// Records the win of template `i` with `hit` (at characters `d..e`) and converts its
+    /// date. `recalled`: the hit came from [`Template::find_anchored`], whose fields are
+    /// read from the template's remembered match when a conversion needs them.
+    #[inline(always)]
+    fn win(
+        &mut self,
+        (hit, d, e, mut i): (Hit, usize, usize, usize),
+        text: Text<'_>,
+        now: f64,
+        recalled: bool,
+    ) -> Option<DateHit> {
+        let line = text.line;
         {
             let slot = &mut self.slots[i];
             slot.hits += 1;
@@ -923,7 +975,10 @@ impl DateDetector {
             && let Some(c) = &self.time_cache
             && c.now.to_bits() == now.to_bits()
             && Arc::ptr_eq(&c.template, &self.slots[i].template)
-            && line.as_bytes().get(start..end) == Some(c.text.as_bytes())
+            && line
+                .as_bytes()
+                .get(start..end)
+                .is_some_and(|t| native::same_bytes(t, c.text.as_bytes()))
         {
             return Some(DateHit {
                 start,
@@ -935,29 +990,58 @@ impl DateDetector {
             // Another conversion may change the zone's fold state the cached one relied on.
             self.time_cache = None;
         }
-        let whole = now.floor();
-        let offset = self.local.offset_at(whole as i64);
-        let mut ctx = Context {
-            now_civil: whole + offset as f64 + (now - whole),
-            log_tz: self.log_tz,
-            local: &mut self.local,
-        };
+        if recalled {
+            let slot = &mut self.slots[i];
+            slot.fields = *slot.locations.recalled_fields();
+        }
+        // A new second of the cached date (the common change from line to line) converts to
+        // the cached time shifted by the seconds' difference when the conversion needs neither
+        // `now` nor the local zone (see `strptime::second_shift`).
         let slot = &self.slots[i];
-        let time = slot
-            .template
-            .time(line, &hit, &slot.locations, &slot.fields, &mut ctx);
+        let shifted = if cacheable
+            && self.shortcuts
+            && let Some(c) = &self.time_cache
+            && c.now.to_bits() == now.to_bits()
+            && Arc::ptr_eq(&c.template, &slot.template)
+            && let Some(t) = c.time
+            && let Some(k) = strptime::second_shift(&c.fields, &slot.fields, self.log_tz)
+        {
+            Some(t + k as f64)
+        } else {
+            None
+        };
+        let time = match shifted {
+            Some(t) => Some(t),
+            None => {
+                let whole = now.floor();
+                let offset = self.local.offset_at(whole as i64);
+                let mut ctx = Context {
+                    now_civil: whole + offset as f64 + (now - whole),
+                    log_tz: self.log_tz,
+                    local: &mut self.local,
+                };
+                let slot = &self.slots[i];
+                slot.template
+                    .time(line, &hit, &slot.locations, &slot.fields, &mut ctx)
+            }
+        };
         if cacheable {
+            let slot = &self.slots[i];
             let c = self.time_cache.get_or_insert_with(|| TimeCache {
                 template: Arc::clone(&slot.template),
                 text: String::new(),
                 now,
                 time,
+                fields: slot.fields,
             });
-            c.template = Arc::clone(&slot.template);
+            if !Arc::ptr_eq(&c.template, &slot.template) {
+                c.template = Arc::clone(&slot.template);
+            }
             c.text.clear();
             c.text.push_str(&line[start..end]);
             c.now = now;
             c.time = time;
+            c.fields = slot.fields;
         }
         Some(DateHit { start, end, time })
     }
@@ -1146,5 +1230,280 @@ mod deferred_tests {
             assert!(lazy.deferred.is_none());
             assert_eq!(lazy.template_hits(), eager.template_hits());
         }
+    }
+}
+
+#[cfg(test)]
+mod shortcut_tests {
+    //! The shortcuts of [`DateDetector::match_time`] (an anchored last template's date found
+    //! without the general search, a new second shifted from the cached time) answer every
+    //! line exactly as the general path does, and leave the same state behind.
+    use super::*;
+    use proptest::prelude::*;
+
+    const BOTSEARCH: &str = "{^LN-BEG}%ExY(?P<_sep>[-/.])%m(?P=_sep)%d[T ]%H:%M:%S(?:[.,]%f)?(?:\\s*%z)?\n^[^\\[]*\\[({DATE})";
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+
+    /// One generated line: its shape and date fields.
+    #[derive(Debug, Clone)]
+    struct Spec {
+        shape: u8,
+        addr: usize,
+        year: i64,
+        month: usize,
+        day: u32,
+        hour: u32,
+        minute: u32,
+        second: u32,
+        zone: i32,
+        upper: bool,
+        tail: u8,
+    }
+
+    fn line(s: &Spec) -> String {
+        let mon = if s.upper {
+            MONTHS[s.month].to_uppercase()
+        } else {
+            MONTHS[s.month].to_owned()
+        };
+        let addr = ["1.2.3.4", "198.51.100.200", "2001:db8::1", "é.1", "x"][s.addr % 5];
+        let tail = ["", " \"GET / HTTP/1.1\" 404 1", " é", "]", "1"][usize::from(s.tail % 5)];
+        let (sign, z) = if s.zone < 0 {
+            ('-', -s.zone)
+        } else {
+            ('+', s.zone)
+        };
+        let (h, mi, sec) = (s.hour, s.minute, s.second);
+        match s.shape % 5 {
+            // nginx access log: the date moves with the address
+            0 | 1 => format!(
+                "{addr} - - [{:02}/{mon}/{}:{h:02}:{mi:02}:{sec:02} {sign}{:02}{:02}]{tail}",
+                s.day,
+                s.year,
+                z / 60,
+                z % 60
+            ),
+            // syslog: a single-digit day is padded with a space
+            2 | 3 => format!(
+                "{mon} {:>2} {h:02}:{mi:02}:{sec:02} host sshd[1]:{tail}",
+                s.day
+            ),
+            // ISO at the line's start
+            _ => format!(
+                "{}-{:02}-{:02} {h:02}:{mi:02}:{sec:02}{tail}",
+                s.year,
+                s.month + 1,
+                s.day
+            ),
+        }
+    }
+
+    fn spec() -> impl Strategy<Value = Spec> {
+        (
+            (0u8..5, 0usize..5, 2019i64..2026, 0usize..12, 1u32..32),
+            (
+                0u32..24,
+                0u32..60,
+                0u32..62,
+                -720i32..841,
+                any::<bool>(),
+                0u8..5,
+            ),
+        )
+            .prop_map(
+                |((shape, addr, year, month, day), (hour, minute, second, zone, upper, tail))| {
+                    Spec {
+                        shape,
+                        addr,
+                        year,
+                        month,
+                        day,
+                        hour,
+                        minute,
+                        second,
+                        zone: zone / 15 * 15,
+                        upper,
+                        tail,
+                    }
+                },
+            )
+    }
+
+    /// A run of lines: each step repeats the previous line's date, moves its second (or its
+    /// minute, across the hour), or starts a new one; the shape stays for a while.
+    fn lines() -> impl Strategy<Value = Vec<String>> {
+        (spec(), proptest::collection::vec((0u8..8, spec()), 1..60)).prop_map(|(first, steps)| {
+            let mut cur = first;
+            let mut out = vec![line(&cur)];
+            for (how, next) in steps {
+                match how {
+                    0..=2 => {}
+                    3 | 4 => cur.second = (cur.second + 1) % 60,
+                    5 => {
+                        cur.second = next.second % 60;
+                        cur.addr = next.addr;
+                    }
+                    6 => {
+                        cur.minute = (cur.minute + 1) % 60;
+                        cur.second = next.second;
+                    }
+                    _ => cur = next.clone(),
+                }
+                cur.tail = next.tail;
+                out.push(line(&cur));
+            }
+            out
+        })
+    }
+
+    /// A detector of `pattern` with the shortcuts on or off.
+    fn detector(pattern: Option<&str>, zone: u8, shortcuts: bool) -> DateDetector {
+        let mut d = DateDetector::for_setting(pattern).unwrap();
+        d.shortcuts = shortcuts;
+        match zone % 3 {
+            0 => d.set_default_timezone(TimeZone::UTC),
+            1 => d.set_default_timezone(TimeZone::posix("CET-01CEST-02,M3.5.0,M10.5.0").unwrap()),
+            _ => d.set_log_timezone("-0330").unwrap(),
+        }
+        d
+    }
+
+    /// Both detectors date every line alike (span and time, bit for bit) and report the same
+    /// template hits and order.
+    fn same_answers(pattern: Option<&str>, zone: u8, lines: &[String], nows: &[f64]) {
+        let mut fast = detector(pattern, zone, true);
+        let mut slow = detector(pattern, zone, false);
+        for (k, l) in lines.iter().enumerate() {
+            let now = nows[k % nows.len()];
+            let a = fast.match_time(l, now);
+            let b = slow.match_time(l, now);
+            let bits = |h: Option<DateHit>| h.map(|h| (h.start, h.end, h.time.map(f64::to_bits)));
+            assert_eq!(
+                bits(a),
+                bits(b),
+                "{pattern:?} zone {zone} line {k}: {l:?} at {now}"
+            );
+        }
+        assert_eq!(fast.template_hits(), slow.template_hits(), "{pattern:?}");
+        assert_eq!(fast.last_index, slow.last_index);
+        assert_eq!(fast.last_pos, slow.last_pos);
+        assert_eq!(fast.last_end, slow.last_end);
+    }
+
+    /// `now` around New Year (a year-less December date is last year's in January, a date more
+    /// than a day ahead is last year's), in a leap year and not, and a fixed summer time.
+    const NOWS: [f64; 5] = [
+        1_735_689_630.0, // 2025-01-01 00:00:30 UTC
+        1_704_067_199.5, // 2023-12-31 23:59:59.5 UTC
+        1_709_208_000.0, // 2024-02-29 12:00 UTC
+        1_124_013_600.0, // 2005-08-14 12:00 CEST
+        1_735_776_000.0, // 2025-01-02 00:00 UTC
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn shortcuts_answer_as_the_general_path(
+            lines in lines(),
+            zone in 0u8..3,
+            pattern in 0usize..5,
+            now in 0usize..5,
+        ) {
+            let pattern = [None, Some("{^LN-BEG}"), Some(BOTSEARCH), Some("^[^\\[]*\\[({DATE})"), Some("{^LN-BEG}%b %d %H:%M:%S")][pattern];
+            // one `now` for the run, or a `now` that changes from line to line
+            let nows = [NOWS[now]];
+            same_answers(pattern, zone, &lines, &nows);
+            same_answers(pattern, zone, &lines, &NOWS);
+        }
+    }
+
+    /// The edge cases named: leap days, the last second of a year (syslog, no year, at New
+    /// Year), single-digit days, offsets, 60th seconds, a non-ASCII byte before the date.
+    #[test]
+    fn edge_cases() {
+        let lines: Vec<String> = [
+            "Dec 31 23:59:58 host sshd[1]: a",
+            "Dec 31 23:59:59 host sshd[1]: a",
+            "Jan  1 00:00:00 host sshd[1]: a",
+            "Jan  1 00:00:01 host sshd[1]: a",
+            "Jan  3 00:00:01 host sshd[1]: a",
+            "Feb 29 12:00:00 host sshd[1]: a",
+            "Feb 29 12:00:01 host sshd[1]: a",
+            "1.2.3.4 - - [29/Feb/2024:23:59:59 +0000] \"GET\"",
+            "1.2.3.4 - - [29/Feb/2023:23:59:59 +0000] \"GET\"",
+            "1.2.3.4 - - [29/Feb/2023:23:59:58 +0000] \"GET\"",
+            "1.2.3.40 - - [31/Dec/2024:23:59:59 -1200] \"GET\"",
+            "1.2.3.4 - - [31/Dec/2024:23:59:60 -1200] \"GET\"",
+            "1.2.3.4 - - [31/Dec/2024:23:59:58 +1400] \"GET\"",
+            "1.2.3.4 - - [31/Dec/2024:23:59:59 +1400] \"GET\"",
+            "é - - [31/Dec/2024:23:59:59 +1400] \"GET\"",
+            "é - - [31/Dec/2024:23:59:58 +1400] \"GET\"",
+            "1.2.3.4 - - [1/Jan/2025:00:00:00 +0000] \"GET\"",
+            "1.2.3.4 - - [01/jan/2025:00:00:01 +0000] \"GET\"",
+            "1.2.3.4 - - [01/JAN/2025:00:00:01 +0000]é",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        for pattern in [None, Some("{^LN-BEG}"), Some(BOTSEARCH)] {
+            for zone in 0..3 {
+                for now in NOWS {
+                    same_answers(pattern, zone, &lines, &[now]);
+                }
+                same_answers(pattern, zone, &lines, &NOWS);
+            }
+        }
+    }
+
+    #[test]
+    fn a_new_second_is_shifted_only_when_the_conversion_is_fixed() {
+        use strptime::{Fields, LineZone, second_shift};
+        let old = Fields {
+            year: Some(2024),
+            month: Some(2),
+            day: Some(29),
+            hour: 23,
+            minute: 59,
+            second: 58,
+            zone: LineZone::Offset(60),
+            ..Fields::default()
+        };
+        let new = Fields { second: 59, ..old };
+        assert_eq!(second_shift(&old, &new, None), Some(1));
+        assert_eq!(second_shift(&new, &old, None), Some(-1));
+        // a 60th second is invalid: no shift
+        assert_eq!(
+            second_shift(&old, &Fields { second: 60, ..old }, None),
+            None
+        );
+        // another minute, no year (inferred from `now`), the local zone: no shift
+        assert_eq!(
+            second_shift(&old, &Fields { minute: 58, ..new }, None),
+            None
+        );
+        let yearless = Fields { year: None, ..old };
+        assert_eq!(
+            second_shift(
+                &yearless,
+                &Fields {
+                    second: 59,
+                    ..yearless
+                },
+                None
+            ),
+            None
+        );
+        let local = Fields {
+            zone: LineZone::Absent,
+            ..old
+        };
+        // the local zone: no shift; a `logtimezone` offset: shifted
+        let next = Fields {
+            second: 59,
+            ..local
+        };
+        let shifts = [None, Some(-210)].map(|tz| second_shift(&local, &next, tz));
+        assert_eq!(shifts, [None, Some(1)]);
     }
 }

@@ -699,6 +699,32 @@ impl Native {
     }
 }
 
+/// `a == b`, compared eight bytes at a time (the last word overlapping) without a call: the
+/// remembered spans are a few dozen bytes, where a `memcmp` call costs more than the compare.
+#[inline]
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a == b;
+    }
+    let word = |s: &[u8], k: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[k..k + 8]);
+        u64::from_le_bytes(w)
+    };
+    let mut k = 0;
+    while k + 8 < n {
+        if word(a, k) != word(b, k) {
+            return false;
+        }
+        k += 8;
+    }
+    word(a, n - 8) == word(b, n - 8)
+}
+
 /// Which form of a native matcher a [`Recall`] remembers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Form {
@@ -721,8 +747,10 @@ pub(crate) struct Recall {
 }
 
 impl Recall {
-    /// The answer at `i` and its fields, when a remembered match applies there.
-    fn recall(
+    /// The answer of `native`'s `form` at `i` (the date's start and end) and its fields, when
+    /// a remembered match applies there (they are then also [`Recall::fields`]).
+    #[inline(always)]
+    pub(crate) fn recall(
         &mut self,
         native: Native,
         form: Form,
@@ -737,6 +765,11 @@ impl Recall {
         let found = self.entries[k].recall(native, form, h, i)?;
         self.last = k;
         Some((found, &self.entries[k].fields))
+    }
+
+    /// The fields of the entry that answered or was written last.
+    pub(crate) fn fields(&self) -> &Fields {
+        &self.entries[self.last & 1].fields
     }
 
     /// The entry to write a new match into (the one that answered least recently).
@@ -780,7 +813,7 @@ impl Entry {
         }
         let lo = i.checked_sub(self.back)?;
         let hi = lo + self.bytes.len();
-        let same = h.get(lo..hi)? == self.bytes.as_slice() && (!self.to_end || hi == h.len());
+        let same = same_bytes(h.get(lo..hi)?, &self.bytes) && (!self.to_end || hi == h.len());
         same.then_some((i + self.found.0, i + self.found.1))
     }
 

@@ -419,6 +419,33 @@ impl LocalZone {
     }
 }
 
+/// When `new` differs from `old` in its second only and [`to_unix`] converts both without
+/// `now` or the local zone (year, month and day in the fields, an offset in the line or else
+/// `log_tz`), both seconds valid: `new`'s time minus `old`'s, which is then the difference of
+/// their seconds (the conversion is a civil second plus a fixed offset).
+pub(crate) fn second_shift(old: &Fields, new: &Fields, log_tz: Option<i32>) -> Option<i64> {
+    let fixed = match new.zone {
+        LineZone::Offset(_) => true,
+        LineZone::Absent => log_tz.is_some(),
+        LineZone::Invalid => false,
+    };
+    let valid = |s: i64| (0..=59).contains(&s);
+    let same = Fields {
+        second: old.second,
+        ..*new
+    } == *old;
+    (same
+        && fixed
+        && !new.invalid
+        && new.epoch.is_none()
+        && new.year.is_some()
+        && new.month.is_some()
+        && new.day.is_some()
+        && valid(old.second)
+        && valid(new.second))
+    .then(|| new.second - old.second)
+}
+
 /// What the conversion needs besides the fields.
 pub(crate) struct Context<'a> {
     /// `now` as a naive local civil second (fraction included).

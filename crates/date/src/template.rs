@@ -101,7 +101,49 @@ impl Hit {
     }
 }
 
+impl Hit {
+    /// A match of an anchored template read by its native matcher: from the line's start to
+    /// `end`, the date at `date_start..end`.
+    fn anchored(date_start: usize, end: usize) -> Hit {
+        Hit {
+            start: 0,
+            end,
+            date: Some((date_start, end)),
+            native: true,
+        }
+    }
+}
+
+/// Where an anchored template's native matcher reads a line searched from its start.
+#[derive(Debug, Clone, Copy)]
+enum Start {
+    /// A `{DATE}` wrap after a character the line lacks: no match.
+    Never,
+    /// The matcher's form and the position it is asked at.
+    At(Native, Form, usize),
+    /// No anchored native form: the other paths of [`Template::find`] decide.
+    Free,
+}
+
 impl RegexTemplate {
+    /// The anchored native form of a search of `h` from its start: a `{DATE}` wrap after
+    /// the first `c` of the line (`^[^c]*c(...)`) reads the date right after that `c`; a
+    /// line-begin template with a native matcher reads it at the line's start.
+    #[inline]
+    fn anchored_start(&self, flags: u8, h: &[u8]) -> Start {
+        if let Some((c, native)) = self.wrapped {
+            // `c` is ASCII punctuation (see `first_char_wrap`)
+            return match memchr::memchr(c as u8, h) {
+                Some(p) => Start::At(native, Form::Body, p + 1),
+                None => Start::Never,
+            };
+        }
+        match self.native {
+            Some(native) if flags & LINE_BEGIN != 0 => Start::At(native, Form::LineBegin, 0),
+            _ => Start::Free,
+        }
+    }
+
     /// The compiled regex (`None` only if a lazily compiled pattern that parsed fails to
     /// compile, which the defaults never do (tested); the template then matches nothing).
     fn re(&self) -> Option<&Regex> {
@@ -136,6 +178,11 @@ pub(crate) struct Locations {
 }
 
 impl Locations {
+    /// The fields of the remembered match that answered last (see [`Template::find_anchored`]).
+    pub(crate) fn recalled_fields(&self) -> &Fields {
+        self.recall.fields()
+    }
+
     /// Group `i` of the last capture search.
     fn get(&self, i: usize) -> Option<(usize, usize)> {
         if self.last_ascii {
@@ -510,6 +557,35 @@ impl Template {
         }
     }
 
+    /// [`Template::find`] of a whole line (`pos` 0, not windowed) when an anchored native
+    /// form finds the date: the same hit, answered from the remembered matches ([`Recall`])
+    /// when one applies, else read by the matcher (which remembers it); the match's fields are
+    /// then [`Locations::recalled_fields`] (and also in `fields` when the matcher ran).
+    /// `None` when there is no such form or it finds no date or cannot tell: the search
+    /// itself then decides.
+    #[inline]
+    pub(crate) fn find_anchored(
+        &self,
+        line: &str,
+        locs: &mut Locations,
+        fields: &mut Fields,
+    ) -> Option<Hit> {
+        let Kind::Regex(rt) = &self.kind else {
+            return None;
+        };
+        let h = line.as_bytes();
+        let Start::At(native, form, i) = rt.anchored_start(self.flags, h) else {
+            return None;
+        };
+        let (k, end) = match locs.recall.recall(native, form, h, i) {
+            Some((found, _)) => found,
+            None => native
+                .recalled(form, h, i, fields, &mut locs.recall)
+                .ok()??,
+        };
+        Some(Hit::anchored(k, end))
+    }
+
     /// Searches `line[pos..end]` (byte offsets; `end` limits what the search
     /// sees, like a line that ends there). `ascii`: the line is all ASCII.
     #[allow(clippy::too_many_arguments)]
@@ -616,40 +692,25 @@ impl Template {
                 None
             }
             Kind::Regex(rt) => {
-                if let Some((c, native)) = rt.wrapped
-                    && pos == 0
-                {
-                    // `c` is ASCII punctuation (see `first_char_wrap`)
-                    let p = memchr::memchr(c as u8, hay.as_bytes())?;
-                    let h = hay.as_bytes();
-                    match native.recalled(Form::Body, h, p + 1, fields, &mut locs.recall) {
-                        Ok(Some((_, end))) => {
-                            return Some(Hit {
-                                start: 0,
-                                end,
-                                date: Some((p + 1, end)),
-                                native: true,
-                            });
-                        }
-                        Ok(None) => return None,
-                        Err(_) => {}
-                    }
-                }
-                if let Some(native) = rt.native {
-                    if line_begin && pos == 0 {
-                        let h = hay.as_bytes();
-                        match native.recalled(Form::LineBegin, h, 0, fields, &mut locs.recall) {
-                            Ok(Some((k, end))) => {
-                                return Some(Hit {
-                                    start: 0,
-                                    end,
-                                    date: Some((k, end)),
-                                    native: true,
-                                });
-                            }
+                let start = if pos == 0 {
+                    rt.anchored_start(self.flags, hay.as_bytes())
+                } else {
+                    Start::Free
+                };
+                match start {
+                    Start::Never => return None,
+                    Start::At(native, form, i) => {
+                        match native.recalled(form, hay.as_bytes(), i, fields, &mut locs.recall) {
+                            Ok(Some((k, end))) => return Some(Hit::anchored(k, end)),
                             Ok(None) => return None,
                             Err(_) => {}
                         }
+                    }
+                    Start::Free => {}
+                }
+                if let Some(native) = rt.native {
+                    if line_begin && pos == 0 {
+                        // answered above, or not natively (`Unsure`): the regex decides
                     } else if windowed
                         && self.flags & WORD_BEGIN != 0
                         && let Ok(Some((_, end))) = native.recalled(
