@@ -796,17 +796,10 @@ impl<'h> Captures<'h> {
     /// fail2ban's getGroups(): every named group (None when not participating), with `alt_*` merged
     /// and `tuple_*` combined. Keys are group names (e.g. "ip4", "fid", "user", "skiplines0").
     pub fn groups(&self) -> Vec<(Name, GroupValue)> {
-        self.groups_except(None)
-    }
-
-    /// [`Captures::groups`] without plain group number `skip` (the caller reads its text with
-    /// [`Captures::get`] instead of paying for a copy). Only for a regex without `alt_*` or
-    /// `tuple_*` groups ([`Regex::has_combined_groups`]), which could also write that name.
-    pub fn groups_except(&self, skip: Option<usize>) -> Vec<(Name, GroupValue)> {
         let mut out: Vec<(Name, GroupValue)> = Vec::with_capacity(
             self.shared.keys.len() + self.shared.alt.len() + self.shared.tuple.len(),
         );
-        self.fill_groups(skip, &mut out);
+        self.fill_groups(None, &mut out);
         out
     }
 
@@ -816,13 +809,16 @@ impl<'h> Captures<'h> {
         self.groups_except_into(None, out);
     }
 
-    /// [`Captures::groups_except`] into `out` (cleared first), like [`Captures::groups_into`].
+    /// [`Captures::groups`] into `out` (cleared first, like [`Captures::groups_into`]) without
+    /// plain group number `skip` (the caller reads its text with [`Captures::get`] instead of
+    /// paying for a copy). Only for a regex without `alt_*` or `tuple_*` groups
+    /// ([`Regex::has_combined_groups`]), which could also write that name.
     pub fn groups_except_into(&self, skip: Option<usize>, out: &mut Vec<(Name, GroupValue)>) {
         out.clear();
         self.fill_groups(skip, out);
     }
 
-    /// The body of [`Captures::groups_except`], into an empty `out`.
+    /// The body of [`Captures::groups_except_into`], into an empty `out`.
     fn fill_groups(&self, skip: Option<usize>, out: &mut Vec<(Name, GroupValue)>) {
         for (i, n) in self.shared.keys.iter().enumerate() {
             if skip == Some(i + 1) {

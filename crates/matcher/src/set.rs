@@ -38,6 +38,8 @@ pub struct GateSet {
     /// For an anchored set: the same gates searched leftmost-first, whose match names the
     /// lowest-numbered gate that matches (see [`GateSet::first_candidate`]).
     first: Option<DFA>,
+    /// The lowest-numbered regex without a gate in `set` (always a candidate).
+    first_ungated: Option<usize>,
 }
 
 /// Reusable per-caller state of [`GateSet::candidates`] (no allocation per search).
@@ -186,6 +188,7 @@ impl GateSet {
                 .ok()
         });
         Some(GateSet {
+            first_ungated: gated.iter().position(|g| !g),
             cut,
             regexes: regexes.to_vec(),
             anchored,
@@ -284,9 +287,7 @@ impl GateSet {
             .try_search_fwd(cache, &input)
             .ok()?
             .map(|m| self.of_pattern[m.pattern().as_usize()]);
-        // a regex without a gate is always a candidate
-        let ungated = self.gated.iter().position(|g| !g);
-        Some(match (gated, ungated) {
+        Some(match (gated, self.first_ungated) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         })
