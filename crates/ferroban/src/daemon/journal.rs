@@ -234,7 +234,9 @@ impl JournalJail {
         });
         for n in &report.notices {
             match n {
-                JournalNotice::Started { .. } => flog!(Debug, "filter", "[{name}] {n}"),
+                JournalNotice::Started { .. } | JournalNotice::Quiet { .. } => {
+                    flog!(Debug, "filter", "[{name}] {n}")
+                }
                 JournalNotice::FilesChanged => flog!(Info, "filter", "[{name}] {n}"),
                 JournalNotice::Stderr(_) | JournalNotice::NoFiles => {
                     flog!(Warning, "filter", "[{name}] {n}")

@@ -9,7 +9,7 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::cursor::{self, Cursor};
 use super::export::{Entry, ExportParser};
@@ -23,10 +23,17 @@ const READ_BUDGET: usize = 1 << 20;
 const QUEUE_CAP: usize = 20_000;
 /// Pause before a child that ended is started again.
 const RESTART_DELAY: Duration = Duration::from_secs(2);
-/// How often explicit journal files are resolved again.
+/// How often the selection's journal files are listed again (to see rotations).
 const FILES_CHECK: Duration = Duration::from_secs(2);
 /// Time the old child gets to finish a rotated file before the reader moves to the new set.
 const ROTATION_GRACE: Duration = Duration::from_millis(500);
+/// A child silent this long while the journal files changed since it last wrote is restarted
+/// at the last entry read (the silence allowed doubles after each such restart that brings
+/// nothing, up to [`QUIET_MAX`]; output resets it).
+const QUIET_BASE: Duration = Duration::from_secs(5);
+const QUIET_MAX: Duration = Duration::from_secs(300);
+/// A file changed this long before the child's last output may hold an entry the child missed.
+const QUIET_MARGIN: Duration = Duration::from_secs(1);
 /// Longest error output kept from a child.
 const STDERR_CAP: usize = 4096;
 
@@ -77,6 +84,9 @@ struct Reader {
     err_buf: Vec<u8>,
     /// The last read found the pipe empty.
     drained: bool,
+    /// When the child started or last wrote something.
+    active: Instant,
+    active_wall: SystemTime,
 }
 
 pub(crate) struct Hub {
@@ -91,10 +101,15 @@ pub(crate) struct Hub {
     parser: ExportParser,
     restart: bool,
     retry_at: Option<Instant>,
+    /// The explicit files the child reads, when the selection names files.
     files: Option<Vec<FileId>>,
+    /// Every journal file of the selection when the child started.
+    watched: Vec<FileId>,
     next_files_check: Instant,
-    /// When a change of the explicit files was seen.
+    /// When a change of the watched files was seen.
     files_changed: Option<Instant>,
+    /// How long the child may stay silent while the files change (see [`QUIET_BASE`]).
+    quiet_limit: Duration,
 }
 
 type Registry = Mutex<Vec<(JournalSelection, Option<JournalMatch>, Weak<Mutex<Hub>>)>>;
@@ -129,8 +144,10 @@ pub(crate) fn join(
         restart: true,
         retry_at: None,
         files: None,
+        watched: Vec::new(),
         next_files_check: Instant::now(),
         files_changed: None,
+        quiet_limit: QUIET_BASE,
     }));
     reg.push((selection.clone(), exclusive, Arc::downgrade(&hub)));
     hub
@@ -364,6 +381,9 @@ impl Hub {
                 }
                 Ok(n) => {
                     r.drained = false;
+                    r.active = Instant::now();
+                    r.active_wall = SystemTime::now();
+                    self.quiet_limit = QUIET_BASE;
                     budget = budget.saturating_sub(n);
                     self.parser.push(&buf[..n]);
                     self.dispatch_parsed();
@@ -380,8 +400,9 @@ impl Hub {
                 }
             }
         }
-        // Explicit files were rotated: once the old child's output is drained (and it had a
-        // moment to read the rest of the old file), continue after the last entry in the new set.
+        // The files were rotated (or vacuumed): once the old child's output is drained, continue
+        // after the last entry read, in the new set. The new child reads a rotated explicit file
+        // under its new name too, so what the old child had not read yet is not lost.
         if let Some(at) = self.files_changed
             && Instant::now() >= at + ROTATION_GRACE
             && self.reader.as_ref().is_none_or(|r| r.drained)
@@ -391,17 +412,42 @@ impl Hub {
     }
 
     fn check_files(&mut self) {
-        let Some(known) = &self.files else { return };
-        if Instant::now() < self.next_files_check {
+        if self.reader.is_none() || Instant::now() < self.next_files_check {
             return;
         }
         self.next_files_check = Instant::now() + FILES_CHECK;
-        if let Ok(r) = self.selection.resolve()
-            && r.files.as_ref() != Some(known)
-            && self.files_changed.is_none()
-        {
-            self.files_changed = Some(Instant::now());
-            self.notify_all(JournalNotice::FilesChanged);
+        let Ok(r) = self.selection.resolve() else {
+            return;
+        };
+        if r.watched != self.watched {
+            if self.files_changed.is_none() {
+                self.files_changed = Some(Instant::now());
+                self.notify_all(JournalNotice::FilesChanged);
+            }
+            return;
+        }
+        // journalctl -f can miss a wake-up (seen with systemd 252 under load: the last entries
+        // written stay undelivered until something else is written). A child silent while the
+        // files changed around or after its last output is restarted at the last entry read.
+        let Some(reader) = self.reader.as_ref().filter(|r| r.drained) else {
+            return;
+        };
+        let silent = reader.active.elapsed();
+        if silent < self.quiet_limit {
+            return;
+        }
+        let since = reader.active_wall - QUIET_MARGIN;
+        let changed = r.watched.iter().any(|f| {
+            std::fs::metadata(&f.path)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= since)
+        });
+        if changed {
+            self.notify_all(JournalNotice::Quiet {
+                secs: silent.as_secs(),
+            });
+            self.quiet_limit = (self.quiet_limit * 2).min(QUIET_MAX);
+            self.restart = true;
         }
     }
 
@@ -517,7 +563,7 @@ impl Hub {
 
     fn spawn(&mut self) {
         self.restart = false;
-        self.files_changed = None;
+        let rotated = self.files_changed.take().is_some();
         self.retry_at = None;
         self.stop_children();
         let resolved = match self.selection.resolve() {
@@ -528,7 +574,17 @@ impl Hub {
                 return;
             }
         };
+        // Explicit files the old child read that were renamed since (rotated): read on from
+        // the cursor in them too.
+        let renamed: Vec<String> = match (&self.files, &resolved.files) {
+            (Some(old), Some(new)) if rotated => renamed_files(old, new)
+                .iter()
+                .map(|p| format!("--file={}", p.display()))
+                .collect(),
+            _ => Vec::new(),
+        };
         self.files = resolved.files.clone();
+        self.watched = resolved.watched.clone();
         self.next_files_check = Instant::now() + FILES_CHECK;
         if resolved.files.as_ref().is_some_and(Vec::is_empty) {
             self.notify_all(JournalNotice::NoFiles);
@@ -541,6 +597,7 @@ impl Hub {
             "--no-tail".into(),
             "--output=export".into(),
         ];
+        args.extend(renamed);
         args.extend(resolved.args.iter().cloned());
         args.extend(self.start_args());
         args.extend(self.match_args());
@@ -574,6 +631,8 @@ impl Hub {
             err,
             err_buf: Vec::new(),
             drained: false,
+            active: Instant::now(),
+            active_wall: SystemTime::now(),
         });
         self.notify_all(JournalNotice::Started { command: shown });
         self.start_tail(&resolved.args);
@@ -711,6 +770,33 @@ impl Hub {
     }
 }
 
+/// Files of `old` that are no longer at their path (same device and inode), found under a new
+/// name in the same directory and not part of `new`.
+fn renamed_files(old: &[FileId], new: &[FileId]) -> Vec<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    for f in old {
+        if new.iter().any(|n| n.dev == f.dev && n.ino == f.ino) {
+            continue;
+        }
+        let Some(dir) = f.path.parent() else { continue };
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            if let Ok(m) = e.metadata()
+                && m.is_file()
+                && m.dev() == f.dev
+                && m.ino() == f.ino
+            {
+                out.push(e.path());
+                break;
+            }
+        }
+    }
+    out
+}
+
 /// Queues one entry for every jail that is past its start position.
 fn dispatch(
     subs: &mut [Sub],
@@ -780,5 +866,40 @@ fn dispatch(
         if was_empty {
             signal(s.event);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(p: &std::path::Path) -> FileId {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(p).unwrap();
+        FileId {
+            path: p.to_path_buf(),
+            dev: m.dev(),
+            ino: m.ino(),
+        }
+    }
+
+    #[test]
+    fn a_rotated_file_is_found_under_its_new_name() {
+        let d = tempfile::tempdir().unwrap();
+        let active = d.path().join("system.journal");
+        let other = d.path().join("user-1000.journal");
+        std::fs::write(&active, b"a").unwrap();
+        std::fs::write(&other, b"b").unwrap();
+        let old = vec![id(&active), id(&other)];
+        let archived = d.path().join("system@0001-0002.journal");
+        std::fs::rename(&active, &archived).unwrap();
+        std::fs::write(&active, b"new").unwrap();
+        let new = vec![id(&active), id(&other)];
+        assert_eq!(renamed_files(&old, &new), vec![archived.clone()]);
+        // Not rotated: nothing to add.
+        assert!(renamed_files(&new, &new).is_empty());
+        // Deleted rather than renamed: nothing to add.
+        std::fs::remove_file(&archived).unwrap();
+        assert!(renamed_files(&old, &new).is_empty());
     }
 }

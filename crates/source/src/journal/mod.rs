@@ -34,10 +34,15 @@
 //! ([`JournalReport::caught_up`]) once it has read past that entry.
 //!
 //! # Rotation
-//! Directories (the default, `journalpath=`) are followed by journalctl itself. Explicit files
-//! (`journalfiles=`, or `rotated=false`, which reads the active files only) are re-resolved
-//! every two seconds; when the set changes (a file was rotated: same name, new inode), the child
-//! is restarted after the last entry read, once its output is drained.
+//! Every two seconds the selection's journal files are listed again (the explicit ones of
+//! `journalfiles=` or `rotated=false`; every `*.journal` file of a directory or of the system
+//! journal's directories otherwise). When the set changed (a file was rotated: same name, new
+//! inode; or vacuumed), the child is restarted after the last entry read, once its output is
+//! drained. journalctl follows a directory across rotations itself, but not always: under load
+//! it was seen to deliver nothing more after a rotation (systemd 252), so the daemon does not
+//! rely on it. After a rotation of explicit files, the restarted child also reads the old file
+//! under its new name from the last entry read, so entries the old child had not reached yet
+//! are not lost.
 
 mod cursor;
 mod export;
@@ -134,8 +139,13 @@ pub(crate) struct FileId {
 pub(crate) struct Resolved {
     /// journalctl's options.
     pub args: Vec<String>,
-    /// The explicit files, when the selection names files (watched for rotation).
+    /// The explicit files, when the selection names files.
     pub files: Option<Vec<FileId>>,
+    /// Every journal file journalctl reads for this selection: when this set changes (a
+    /// rotation, a vacuum), the reader is restarted after the last entry read. journalctl's own
+    /// following of a directory does not always pick up a rotated set (entries stop until it is
+    /// restarted).
+    pub watched: Vec<FileId>,
 }
 
 impl JournalSelection {
@@ -251,18 +261,22 @@ impl JournalSelection {
         }
         if let Some(dir) = &self.path {
             if !self.rotated {
-                return Ok(files_resolved(active_files(dir)));
+                return Ok(files_resolved(journal_files(dir, false)));
             }
             args.push(format!("--directory={}", dir.display()));
-            return Ok(Resolved { args, files: None });
+            return Ok(Resolved {
+                args,
+                files: None,
+                watched: file_ids(journal_files(dir, true)),
+            });
         }
         if !self.rotated && self.namespace.is_none() {
-            let dir = ["/var/log/journal", "/run/log/journal"]
+            let dir = SYSTEM_DIRS
                 .into_iter()
                 .map(Path::new)
                 .find(|d| d.is_dir())
                 .unwrap_or(Path::new("/run/log/journal"));
-            return Ok(files_resolved(active_files(dir)));
+            return Ok(files_resolved(journal_files(dir, false)));
         }
         let flags = self.flags.unwrap_or(FLAG_SYSTEM);
         if flags & FLAG_LOCAL_ONLY == 0 {
@@ -282,7 +296,15 @@ impl JournalSelection {
             (Some(ns), false) => args.push(format!("--namespace={ns}")),
             (None, false) => {}
         }
-        Ok(Resolved { args, files: None })
+        let watched = SYSTEM_DIRS
+            .into_iter()
+            .flat_map(|d| journal_files(Path::new(d), true))
+            .collect();
+        Ok(Resolved {
+            args,
+            files: None,
+            watched: file_ids(watched),
+        })
     }
 }
 
@@ -311,18 +333,25 @@ fn is_archived(p: &Path) -> bool {
     name.contains('@') || name.ends_with('~')
 }
 
-/// The active `*.journal` files in `dir` and its subdirectories one level down (the machine-id
-/// directory of a system journal).
-fn active_files(dir: &Path) -> Vec<PathBuf> {
+/// Where the system journal's files are (a machine-id directory below each).
+const SYSTEM_DIRS: [&str; 2] = ["/var/log/journal", "/run/log/journal"];
+
+/// The `*.journal` files in `dir` and its subdirectories one level down (the machine-id
+/// directory of a system journal): the active ones, and the archived ones too with `archived`.
+fn journal_files(dir: &Path, archived: bool) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let scan = |d: &Path, out: &mut Vec<PathBuf>, subdirs: &mut Vec<PathBuf>| {
         if let Ok(rd) = std::fs::read_dir(d) {
             for e in rd.flatten() {
                 let p = e.path();
                 let Ok(ft) = e.file_type() else { continue };
+                let name = e.file_name();
+                let name = name.to_string_lossy();
                 if ft.is_dir() {
                     subdirs.push(p);
-                } else if p.extension().is_some_and(|x| x == "journal") && !is_archived(&p) {
+                } else if (name.ends_with(".journal") || (archived && name.ends_with(".journal~")))
+                    && (archived || !is_archived(&p))
+                {
                     out.push(p);
                 }
             }
@@ -336,11 +365,12 @@ fn active_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn files_resolved(mut files: Vec<PathBuf>) -> Resolved {
+/// The files that exist, sorted, with their identities.
+fn file_ids(mut files: Vec<PathBuf>) -> Vec<FileId> {
     use std::os::unix::fs::MetadataExt;
     files.sort();
     files.dedup();
-    let ids: Vec<FileId> = files
+    files
         .into_iter()
         .filter_map(|p| {
             let m = std::fs::metadata(&p).ok()?;
@@ -350,13 +380,18 @@ fn files_resolved(mut files: Vec<PathBuf>) -> Resolved {
                 path: p,
             })
         })
-        .collect();
+        .collect()
+}
+
+fn files_resolved(files: Vec<PathBuf>) -> Resolved {
+    let ids = file_ids(files);
     let args = ids
         .iter()
         .map(|f| format!("--file={}", f.path.display()))
         .collect();
     Resolved {
         args,
+        watched: ids.clone(),
         files: Some(ids),
     }
 }
@@ -388,10 +423,16 @@ pub enum JournalNotice {
     },
     /// journalctl could not be started.
     Error(String),
-    /// The explicit journal files changed (rotation): the reader restarts after the last entry.
+    /// The journal files changed (rotation, vacuum): the reader restarts after the last entry.
     FilesChanged,
     /// No file matches the explicit journal files yet.
     NoFiles,
+    /// journalctl wrote nothing for this many seconds while the journal files changed: it is
+    /// restarted at the last entry read, in case it missed a change.
+    Quiet {
+        /// Seconds of silence.
+        secs: u64,
+    },
 }
 
 impl std::fmt::Display for JournalNotice {
@@ -410,6 +451,10 @@ impl std::fmt::Display for JournalNotice {
                 )
             }
             JournalNotice::NoFiles => write!(f, "no journal file matches (yet); waiting"),
+            JournalNotice::Quiet { secs } => write!(
+                f,
+                "journalctl silent for {secs} s while the journal changed; restarting it at the last entry read"
+            ),
         }
     }
 }

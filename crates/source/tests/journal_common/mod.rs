@@ -159,6 +159,24 @@ pub fn read_until(
     }
 }
 
+/// Polls `src` until its journalctl is another process than `pid` (or panics after `secs`);
+/// returns the texts read meanwhile.
+pub fn poll_until_restarted(src: &mut JournalSource, pid: &str, secs: u64) -> Vec<String> {
+    let t = Instant::now();
+    let mut got = Vec::new();
+    loop {
+        src.poll(&mut |l: JournalLine<'_>| got.push(l.text.to_string()));
+        if src.reader_pid().is_some_and(|p| p.to_string() != pid) {
+            return got;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(secs),
+            "journalctl {pid} was not restarted within {secs}s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// For lines ending in `: n<number>`: the numbers missing between the first and the last.
 pub fn missing_numbers(lines: &[String]) -> Vec<u64> {
     let nums: Vec<u64> = lines
