@@ -408,8 +408,10 @@ fn sync_count(jail: &str) {
 
 /// Hands the decisions written to the publisher once they are committed (the store's batch is
 /// over); call it after the store's batch ends and after a dispatch.
-pub fn wake(store: Option<&Store>) {
-    if store.is_some_and(Store::in_batch) || !UNSENT.with(|u| u.replace(false)) {
+pub fn wake(store: Option<&crate::daemon::storethread::StoreHandle>) {
+    if store.is_some_and(crate::daemon::storethread::StoreHandle::in_batch)
+        || !UNSENT.with(|u| u.replace(false))
+    {
         return;
     }
     if let Some(h) = handle() {
@@ -979,7 +981,11 @@ pub fn unban_remote_in(
     if !REMOTE.with(|r| r.borrow().get(jail).is_some_and(|rj| rj.bans.is_banned(id))) {
         return false;
     }
-    local_unban(store.as_mut(), jail, id);
+    local_unban(
+        crate::daemon::storethread::locked(store).as_deref_mut(),
+        jail,
+        id,
+    );
     wake(store.as_ref());
     if let Some(h) = handle() {
         // Not restored at the next start either.

@@ -101,7 +101,7 @@ fn state_on(dir: &Path, clock: &ManualClock, dbfile: Option<PathBuf>) -> Shared 
     Rc::new(RefCell::new(State {
         settings,
         jails: Vec::new(),
-        store,
+        store: store.map(crate::daemon::storethread::StoreHandle::spawn),
         clock: Arc::new(clock.clone()),
         timer: Rc::new(Notify::new()),
         shutdown: Rc::new(Notify::new()),
@@ -719,5 +719,67 @@ fn a_lengthened_ban_is_published_and_a_remote_extension_is_no_second_ban() {
         )
         .await;
         h.stop();
+    });
+}
+
+/// The store thread writes a read slice's bans while the runtime serves: held on a barrier, the
+/// slice's ban waits for it (not logged, no action, not in the database) while the control
+/// socket's `status` answers; released, the ban is committed, then its action runs. No fleet.
+#[test]
+fn the_runtime_answers_while_the_store_thread_writes() {
+    let d = tree("store-held");
+    let dir = d.0.clone();
+    let clock = ManualClock::new(T0);
+    run(async move {
+        let state = state(&dir, &clock);
+        start_jail(&state);
+        // The jail's first read (its positions) is written before the thread is held.
+        server::call(&state, JAIL, |_, _| ())
+            .await
+            .expect("the jail runs");
+        drop(
+            state
+                .borrow()
+                .store
+                .as_ref()
+                .expect("a database file")
+                .lock(),
+        );
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let release = Arc::new(std::sync::Barrier::new(2));
+        let r = release.clone();
+        state
+            .borrow()
+            .store
+            .as_ref()
+            .expect("a database file")
+            .run_on_thread(move |_| {
+                let _ = held_tx.send(());
+                r.wait();
+            });
+        held_rx.recv().unwrap();
+        let line = "FAIL from 198.51.100.30\n";
+        std::fs::write(dir.join("test.log"), line.repeat(3)).unwrap();
+        // The slice counted the failures and sent its batch: the ban waits for the store.
+        let failures = r#"ferroban_jail_failures_total{jail="web"}"#;
+        wait_for("the three failures counted", || {
+            metric(&state, failures) == "3"
+        })
+        .await;
+        for _ in 0..3 {
+            let v = super::super::dispatch::handle(&state, &["status".to_string()]).await;
+            let v = serde_json::to_string(&v).unwrap();
+            assert!(v.contains("Number of jail"), "{v}");
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(actions_log(&dir), "");
+        let banned = |dir: &Path| {
+            let s = ferroban_bans::Store::open(db(dir), Default::default()).unwrap();
+            s.current_bans(0.0).unwrap().len()
+        };
+        assert_eq!(banned(&dir), 0);
+        release.wait();
+        recorded(&dir, &["ban 198.51.100.30"]).await;
+        assert_eq!(banned(&dir), 1);
     });
 }

@@ -202,15 +202,17 @@ fn wake_of(source: &JailSource) -> Option<AsyncFd<OwnedFd>> {
 }
 
 /// Runs one message; the state back when it was [`JailMsg::Stop`].
-fn handle(state: &Shared, rt: &mut JailRt, msg: JailMsg) -> Option<oneshot::Sender<JailRt>> {
+async fn handle(state: &Shared, rt: &mut JailRt, msg: JailMsg) -> Option<oneshot::Sender<JailRt>> {
     match msg {
         JailMsg::With(f) => {
             let mut st = state.borrow_mut();
             f(rt, &mut st);
         }
         JailMsg::Lines(read) => {
-            let mut st = state.borrow_mut();
-            super::shared::take_lines(&mut st, rt, &read);
+            let commit = super::shared::take_lines(&mut state.borrow_mut(), rt, &read, true);
+            if let Some(c) = commit {
+                c.finish(state, rt).await;
+            }
         }
         JailMsg::Stop(done) => return Some(done),
     }
@@ -244,7 +246,7 @@ async fn jail_task(state: Shared, mut rt: JailRt, mut rx: mpsc::UnboundedReceive
             match rx.try_recv() {
                 Ok(msg) => {
                     matched = matches!(msg, JailMsg::Lines(_));
-                    if let Some(done) = handle(&state, &mut rt, msg) {
+                    if let Some(done) = handle(&state, &mut rt, msg).await {
                         let _ = done.send(rt);
                         return;
                     }
@@ -266,7 +268,16 @@ async fn jail_task(state: Shared, mut rt: JailRt, mut rx: mpsc::UnboundedReceive
             rt.jail.ignore.reload_files();
         }
         // One slice of what is pending.
-        let more = !rt.idle && poll_jail(&mut state.borrow_mut(), &mut rt);
+        let (more, commit) = if rt.idle {
+            (false, None)
+        } else {
+            poll_jail_in(&mut state.borrow_mut(), &mut rt, true)
+        };
+        if let Some(c) = commit {
+            // The store thread writes the slice; the other jails and the control socket are
+            // served meanwhile.
+            c.finish(&state, &mut rt).await;
+        }
         lookups(&state, &mut rt);
         if more || (matched && !rx.is_empty()) {
             tokio::task::yield_now().await;
@@ -287,7 +298,7 @@ async fn jail_task(state: Shared, mut rt: JailRt, mut rx: mpsc::UnboundedReceive
                 None => return,
                 Some(msg) => {
                     let matched = matches!(msg, JailMsg::Lines(_));
-                    if let Some(done) = handle(&state, &mut rt, msg) {
+                    if let Some(done) = handle(&state, &mut rt, msg).await {
                         let _ = done.send(rt);
                         return;
                     }
@@ -321,7 +332,11 @@ pub fn dispatch(st: &mut State, rt: &mut JailRt, events: Vec<Event>) {
                 }
                 // Its publication is in the store before the actions get it; the job carries
                 // its tag to the action task, which reports it.
-                let fleet = super::fleet::local_ban(st.store.as_mut(), rt.jail.name(), &t);
+                let fleet = super::fleet::local_ban(
+                    crate::daemon::storethread::locked(&st.store).as_deref_mut(),
+                    rt.jail.name(),
+                    &t,
+                );
                 Job::Ban(Box::new(actions::BanJob {
                     fleet,
                     ..ban_job_data(st, rt, t)
@@ -333,7 +348,11 @@ pub fn dispatch(st: &mut State, rt: &mut JailRt, events: Vec<Event>) {
             }
             Event::Prolong(t) => {
                 // Published like a ban (its later end), once the actions ran.
-                let fleet = super::fleet::local_ban(st.store.as_mut(), rt.jail.name(), &t);
+                let fleet = super::fleet::local_ban(
+                    crate::daemon::storethread::locked(&st.store).as_deref_mut(),
+                    rt.jail.name(),
+                    &t,
+                );
                 Job::Prolong(Box::new(actions::BanJob {
                     ticket: t,
                     ipmatches: None,
@@ -355,7 +374,7 @@ fn ban_job_data(st: &State, rt: &JailRt, t: Ticket) -> actions::BanJob {
     let id = t.id.to_string();
     let (ipmatches, ipjailmatches) = match &st.store {
         Some(store) if rt.history_matches => {
-            super::server::store_matches(store, &id, rt.jail.name()).unzip()
+            super::server::store_matches(&store.lock(), &id, rt.jail.name()).unzip()
         }
         _ => (None, None),
     };
@@ -374,30 +393,38 @@ fn ban_job_data(st: &State, rt: &JailRt, t: Ticket) -> actions::BanJob {
 /// when it can). The changes go to the other jails too: one that reads every jail's history
 /// (`bantime.overalljails`) keeps them.
 pub fn write_store(st: &mut State, rt: &mut JailRt) {
+    let writes = take_writes(st, rt);
+    if let Some(mut store) = crate::daemon::storethread::locked(&st.store) {
+        write_to(&mut store, rt.jail.name(), &writes);
+    }
+}
+
+/// Takes the jail's store writes ([`Jail::take_writes`]; none without a store) and hands their
+/// changes to the other jails (see [`write_store`]).
+fn take_writes(st: &State, rt: &mut JailRt) -> Vec<StoreWrite> {
     if !rt.jail.has_writes() {
-        return;
+        return Vec::new();
     }
     let writes = rt.jail.take_writes();
-    let Some(store) = st.store.as_mut() else {
-        return;
-    };
+    if st.store.is_none() {
+        return Vec::new();
+    }
     let jail = rt.jail.name();
-    write_to(store, jail, &writes);
     let others: Vec<JailSender> = st
         .jails
         .iter()
         .filter(|j| j.name() != jail)
         .map(JailHandle::sender)
         .collect();
-    if others.is_empty() {
-        return;
+    if !others.is_empty() {
+        let changes: Rc<[HistoryChange]> = writes.iter().map(StoreWrite::history_change).collect();
+        let from: Rc<str> = jail.into();
+        for s in others {
+            let (changes, from) = (changes.clone(), from.clone());
+            s.post(move |rt, _| rt.jail.history_changed(&from, &changes));
+        }
     }
-    let changes: Rc<[HistoryChange]> = writes.iter().map(StoreWrite::history_change).collect();
-    let from: Rc<str> = jail.into();
-    for s in others {
-        let (changes, from) = (changes.clone(), from.clone());
-        s.post(move |rt, _| rt.jail.history_changed(&from, &changes));
-    }
+    writes
 }
 
 /// Writes `writes` of jail `jail` to `store` (in its open batch, if any); a write that fails is
@@ -441,14 +468,18 @@ pub fn write_to(store: &mut ferroban_bans::Store, jail: &str, writes: &[StoreWri
 
 /// Unbans `id` by hand.
 pub fn unban_in(st: &mut State, rt: &mut JailRt, id: &HostId) -> bool {
-    if let Some(s) = st.store.as_mut() {
+    if let Some(s) = crate::daemon::storethread::locked(&st.store).as_deref_mut() {
         // The unban and the fleet's publication of it: one transaction.
         s.begin_batch();
     }
     let ev = rt.jail.unban(id);
     write_store(st, rt);
     if ev.is_some() {
-        super::fleet::local_unban(st.store.as_mut(), rt.jail.name(), id);
+        super::fleet::local_unban(
+            crate::daemon::storethread::locked(&st.store).as_deref_mut(),
+            rt.jail.name(),
+            id,
+        );
     }
     st.end_store_batch();
     match ev {
@@ -479,7 +510,7 @@ pub fn attempt_in(st: &mut State, rt: &mut JailRt, id: HostId, matches: Vec<Stri
     let now = st.clock.now();
     let weight = u32::try_from(matches.len().max(1)).unwrap_or(u32::MAX);
     let failed_before = rt.jail.counts().total_failed;
-    if let Some(s) = st.store.as_mut() {
+    if let Some(s) = crate::daemon::storethread::locked(&st.store).as_deref_mut() {
         s.begin_batch();
     }
     let events = rt
@@ -487,7 +518,11 @@ pub fn attempt_in(st: &mut State, rt: &mut JailRt, id: HostId, matches: Vec<Stri
         .add_failure(id, now, matches, Vec::new(), weight, now);
     write_store(st, rt);
     // The fleet's publication of its ban commits with it.
-    super::fleet::publish_bans(st.store.as_mut(), rt.jail.name(), &events);
+    super::fleet::publish_bans(
+        crate::daemon::storethread::locked(&st.store).as_deref_mut(),
+        rt.jail.name(),
+        &events,
+    );
     st.end_store_batch();
     failure_metrics(st, rt, &events, failed_before, now, None);
     dispatch(st, rt, events);
@@ -528,7 +563,7 @@ pub fn ban_many_in(
 ) -> usize {
     let now = st.clock.now();
     let mut events = Vec::new();
-    if let Some(s) = st.store.as_mut() {
+    if let Some(s) = crate::daemon::storethread::locked(&st.store).as_deref_mut() {
         s.begin_batch();
     }
     for id in ids {
@@ -536,7 +571,11 @@ pub fn ban_many_in(
     }
     write_store(st, rt);
     // Their publication commits with them.
-    super::fleet::publish_bans(st.store.as_mut(), rt.jail.name(), &events);
+    super::fleet::publish_bans(
+        crate::daemon::storethread::locked(&st.store).as_deref_mut(),
+        rt.jail.name(),
+        &events,
+    );
     st.end_store_batch();
     // New bans (a re-ban of a banned address lengthens it: not counted, as in fail2ban).
     let n = events.iter().filter(|e| matches!(e, Event::Ban(_))).count();
@@ -586,23 +625,27 @@ pub(super) struct SliceRead {
 impl SliceRead {
     /// Begins a read of jail `rt`.
     pub fn begin(st: &mut State, rt: &JailRt) -> SliceRead {
-        let r = SliceRead {
+        SliceRead {
             _lines: super::log::Batch::begin(),
             now: st.clock.now(),
             read_at: std::time::Instant::now(),
             failed_before: rt.jail.counts().total_failed,
             counts: Default::default(),
             events: Vec::new(),
-        };
-        if let Some(s) = st.store.as_mut() {
-            s.begin_batch();
         }
-        r
     }
 
-    /// Ends the read (`more`: more is pending): metrics, positions and the fleet's publication
-    /// of its bans in the store's transaction, which commits; then the bans go to the actions.
-    pub fn end(self, st: &mut State, rt: &mut JailRt, more: bool) {
+    /// Ends the read (`more`: more is pending): metrics, then its bans, positions and the fleet's
+    /// publication of its bans in one store transaction, which commits; then the bans go to the
+    /// actions ([`Commit::dispatch`]). With `defer`, the transaction may go to the store thread:
+    /// the [`Commit`] returned then holds the events until it is written ([`Commit::finish`]).
+    pub(super) fn end_in(
+        self,
+        st: &mut State,
+        rt: &mut JailRt,
+        more: bool,
+        defer: bool,
+    ) -> Option<Commit> {
         let SliceRead {
             _lines,
             now,
@@ -614,21 +657,83 @@ impl SliceRead {
         if !more && matches!(rt.source, JailSource::Files(_) | JailSource::Shared(_)) {
             rt.jail.set_in_operation(true);
         }
-        // The bans of the read, recorded first in the read's transaction.
-        write_store(st, rt);
+        // The bans of the read, first in the read's transaction.
+        let writes = take_writes(st, rt);
         counts.flush(&st.metrics, &rt.metrics);
         failure_metrics(st, rt, &events, failed_before, now, Some(read_at));
         // Positions go to the store before the actions run, with the ban already recorded: a
         // crash after this point neither loses the ban nor re-reads its lines.
-        if !events.is_empty() || now >= rt.next_position_save {
-            save_positions(st, rt, now);
+        let save = !events.is_empty() || now >= rt.next_position_save;
+        let positions = if save {
+            positions_to_save(st, rt, now)
+        } else {
+            Vec::new()
+        };
+        let c = Commit {
+            events,
+            now,
+            done: None,
+        };
+        let Some(store) = st.store.as_ref() else {
+            return Some(c);
+        };
+        // The store thread takes files' reads without a fleet (a journal's cursor and the
+        // fleet's publication are written here, on the runtime thread).
+        if defer
+            && super::fleet::handle().is_none()
+            && matches!(rt.source, JailSource::Files(_) | JailSource::Shared(_))
+        {
+            if writes.is_empty() && positions.is_empty() {
+                return Some(c);
+            }
+            let done = store.commit(super::storethread::Batch {
+                jail: rt.jail.name().to_string(),
+                writes,
+                positions,
+            });
+            return Some(Commit {
+                done: Some(done),
+                ..c
+            });
         }
-        // The fleet's publication of these bans commits with them.
-        super::fleet::publish_bans(st.store.as_mut(), rt.jail.name(), &events);
-        st.end_store_batch();
+        if !writes.is_empty() || save || !c.events.is_empty() {
+            let mut s = store.lock();
+            s.begin_batch();
+            write_to(&mut s, rt.jail.name(), &writes);
+            set_positions(&mut s, rt.jail.name(), &positions);
+            if let (true, JailSource::Journal(j)) = (save, &mut rt.source) {
+                j.save(rt.jail.name(), &mut s);
+            }
+            // The fleet's publication of these bans commits with them.
+            super::fleet::publish_bans(Some(&mut s), rt.jail.name(), &c.events);
+            drop(s);
+            st.end_store_batch();
+        }
+        Some(c)
+    }
+}
+
+/// The end of a read slice: its events go to the actions once its transaction is committed
+/// (by the store thread when `done` is set).
+pub(super) struct Commit {
+    events: Vec<Event>,
+    now: f64,
+    done: Option<oneshot::Receiver<()>>,
+}
+
+impl Commit {
+    /// Waits for the commit (no borrow of the shared state held), then dispatches.
+    pub(super) async fn finish(mut self, state: &Shared, rt: &mut JailRt) {
+        if let Some(done) = self.done.take() {
+            let _ = done.await;
+        }
+        self.dispatch(&mut state.borrow_mut(), rt);
+    }
+
+    pub(super) fn dispatch(self, st: &mut State, rt: &mut JailRt) {
         // Shared failure counting (fleet): this read's failures of addresses not banned.
-        super::fleet::local_failures(&mut rt.jail, now);
-        dispatch(st, rt, events);
+        super::fleet::local_failures(&mut rt.jail, self.now);
+        dispatch(st, rt, self.events);
     }
 }
 
@@ -636,9 +741,19 @@ impl SliceRead {
 /// exhausted). A jail that shares its reader reads for all its jails (or leaves it to the one
 /// that does).
 pub fn poll_jail(st: &mut State, rt: &mut JailRt) -> bool {
+    let (more, commit) = poll_jail_in(st, rt, false);
+    if let Some(c) = commit {
+        c.dispatch(st, rt);
+    }
+    more
+}
+
+/// [`poll_jail`]; with `defer`, the slice's transaction may go to the store thread (the
+/// [`Commit`] returned is to be finished).
+fn poll_jail_in(st: &mut State, rt: &mut JailRt, defer: bool) -> (bool, Option<Commit>) {
     if let JailSource::Shared(shared) = &rt.source {
         let shared = shared.clone();
-        return super::shared::poll(st, rt, &shared);
+        return super::shared::poll(st, rt, &shared, defer);
     }
     let mut read = SliceRead::begin(st, rt);
     let report = {
@@ -676,12 +791,24 @@ pub fn poll_jail(st: &mut State, rt: &mut JailRt) -> bool {
             false
         }
     };
-    read.end(st, rt, more);
-    more
+    (more, read.end_in(st, rt, more, defer))
 }
 
-/// Writes the jail's read positions to the store when they changed.
+/// Writes the jail's read positions (or journal cursor) to the store when they changed.
 pub fn save_positions(st: &mut State, rt: &mut JailRt, now: f64) {
+    let positions = positions_to_save(st, rt, now);
+    let Some(mut store) = crate::daemon::storethread::locked(&st.store) else {
+        return;
+    };
+    if let JailSource::Journal(j) = &mut rt.source {
+        return j.save(rt.jail.name(), &mut store);
+    }
+    set_positions(&mut store, rt.jail.name(), &positions);
+}
+
+/// The jail's read positions that changed since they were last saved (then taken as saved);
+/// its backlog metrics.
+fn positions_to_save(st: &State, rt: &mut JailRt, now: f64) -> Vec<LogPosition> {
     rt.next_position_save = now + POSITION_SAVE_INTERVAL;
     let current = match &rt.source {
         JailSource::Files(source) => source.positions(),
@@ -692,29 +819,29 @@ pub fn save_positions(st: &mut State, rt: &mut JailRt, now: f64) {
     for p in &current {
         rt.metrics.backlog(&st.metrics, &p.path, p.offset, now);
     }
-    let Some(store) = st.store.as_mut() else {
-        return;
-    };
-    if let JailSource::Journal(j) = &mut rt.source {
-        return j.save(rt.jail.name(), store);
+    if st.store.is_none() || current == rt.positions_saved {
+        return Vec::new();
     }
-    if current == rt.positions_saved {
-        return;
-    }
-    for p in &current {
-        if rt.positions_saved.contains(p) {
-            continue;
-        }
-        let lp = LogPosition {
+    let changed = current
+        .iter()
+        .filter(|p| !rt.positions_saved.contains(p))
+        .map(|p| LogPosition {
             path: p.path.display().to_string(),
             first_line_hash: p.first_line_hash.map(|h| h.to_hex()),
             offset: p.offset,
-        };
-        if let Err(e) = store.set_position(rt.jail.name(), &lp) {
-            flog!(Error, "database", "[{}] {e}", rt.jail.name());
+        })
+        .collect();
+    rt.positions_saved = current;
+    changed
+}
+
+/// Writes `positions` of jail `jail` (in the open batch, if any); a failure is logged.
+pub fn set_positions(store: &mut ferroban_bans::Store, jail: &str, positions: &[LogPosition]) {
+    for lp in positions {
+        if let Err(e) = store.set_position(jail, lp) {
+            flog!(Error, "database", "[{jail}] {e}");
         }
     }
-    rt.positions_saved = current;
 }
 
 /// Ends the jail's bans whose time is up, its own and the fleet's remote bans alike (the same

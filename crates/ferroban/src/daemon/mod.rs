@@ -22,6 +22,7 @@ pub(crate) mod lean;
 pub mod log;
 pub mod server;
 pub mod shared;
+pub mod storethread;
 #[cfg(test)]
 mod tests;
 
@@ -409,7 +410,7 @@ async fn serve(settings: Settings, ready: Option<std::fs::File>) -> u8 {
     let state: Shared = Rc::new(RefCell::new(State {
         settings: settings.clone(),
         jails: Vec::new(),
-        store,
+        store: store.map(crate::daemon::storethread::StoreHandle::spawn),
         clock,
         timer: Rc::new(Notify::new()),
         shutdown: Rc::new(Notify::new()),
@@ -687,9 +688,9 @@ async fn reload_inner(state: &Shared, only: &[String], opts: ReloadOptions) {
 async fn purge_task(state: Shared) {
     loop {
         {
-            let mut st = state.borrow_mut();
+            let st = state.borrow_mut();
             let now = st.clock.now();
-            if let Some(store) = st.store.as_mut() {
+            if let Some(store) = crate::daemon::storethread::locked(&st.store).as_deref_mut() {
                 match store.purge(now) {
                     Ok(r) => {
                         flog!(Debug, "database", "Purged {r:?}");

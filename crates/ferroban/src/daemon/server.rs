@@ -69,7 +69,7 @@ pub struct State {
     /// The running jails' handles, in configuration order.
     pub jails: Vec<JailHandle>,
     /// The ban database.
-    pub store: Option<Store>,
+    pub store: Option<crate::daemon::storethread::StoreHandle>,
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// Wakes the unban timer when a ban that ends earlier was added.
@@ -111,7 +111,7 @@ impl State {
 
     /// Commits the store's batch; a failure is logged once (the store then queues its writes).
     pub fn end_store_batch(&mut self) {
-        if let Some(s) = self.store.as_mut()
+        if let Some(mut s) = crate::daemon::storethread::locked(&self.store)
             && let Err(e) = s.end_batch()
         {
             flog!(
@@ -359,9 +359,16 @@ fn restore_positions(st: &State, def: &JailDef, source: &mut JailSource, now: f6
     let name = &def.name;
     if let JailSource::Journal(j) = source {
         let findtime = def.findtime.unwrap_or(super::jail::DEFAULT_FINDTIME);
-        j.restore(name, st.store.as_ref(), now, findtime);
+        j.restore(
+            name,
+            crate::daemon::storethread::locked(&st.store).as_deref(),
+            now,
+            findtime,
+        );
     }
-    if let (Some(store), JailSource::Files(source)) = (&st.store, source) {
+    if let (Some(store), JailSource::Files(source)) =
+        (crate::daemon::storethread::locked(&st.store), source)
+    {
         match store.positions(name) {
             Ok(ps) => {
                 for p in &ps {
@@ -455,7 +462,10 @@ pub async fn reload_jail(state: &Shared, def: JailDef) -> Result<(), String> {
         }
         rt.jail.reconfigure(jail);
         // A reload that changed what bantime.increment reads loads that history.
-        load_history(st.store.as_ref(), &mut rt.jail);
+        load_history(
+            crate::daemon::storethread::locked(&st.store).as_deref(),
+            &mut rt.jail,
+        );
         rt.action_names = action_names;
         rt.history_matches = history_matches;
         let (done, done_rx) = oneshot::channel();
@@ -555,10 +565,13 @@ fn start_jail_with(state: &Shared, def: JailDef, mut source: JailSource) -> Resu
     let mut restored = Vec::new();
     {
         let _lines = super::log::Batch::begin();
-        let mut st = state.borrow_mut();
+        let st = state.borrow_mut();
         // Its ban history (bantime.increment), kept in memory by the jail from now on.
-        load_history(st.store.as_ref(), &mut jail);
-        if let Some(store) = st.store.as_mut() {
+        load_history(
+            crate::daemon::storethread::locked(&st.store).as_deref(),
+            &mut jail,
+        );
+        if let Some(mut store) = crate::daemon::storethread::locked(&st.store) {
             let _ = store.add_jail(&name);
             match store.current_bans_for(&name, now, jail.max_bantime()) {
                 Ok(bans) => {
@@ -676,8 +689,17 @@ pub async fn stop_jail(state: &Shared, name: &str) -> bool {
 pub async fn store_retry_task(state: Shared) {
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let mut st = state.borrow_mut();
-        let Some(store) = st.store.as_mut() else {
+        let st = state.borrow_mut();
+        // Only while it cannot write (the thread notes its fault): no wait for it otherwise.
+        if st
+            .store
+            .as_ref()
+            .and_then(crate::daemon::storethread::StoreHandle::fault)
+            .is_none()
+        {
+            continue;
+        }
+        let Some(mut store) = crate::daemon::storethread::locked(&st.store) else {
             continue;
         };
         if let Ok(Some(n)) = store.retry() {
@@ -748,7 +770,7 @@ pub fn spawn_lookups(state: &Shared, name: &str, lookups: Vec<ferroban_engine::i
             };
             sender.post(move |rt, st| {
                 let now = st.clock.now();
-                if let Some(s) = st.store.as_mut() {
+                if let Some(s) = crate::daemon::storethread::locked(&st.store).as_deref_mut() {
                     // The bans of the failures that waited: one transaction, with the fleet's
                     // publication of them.
                     s.begin_batch();
@@ -767,7 +789,11 @@ pub fn spawn_lookups(state: &Shared, name: &str, lookups: Vec<ferroban_engine::i
                     _ => Vec::new(),
                 };
                 jailtask::write_store(st, rt);
-                super::fleet::publish_bans(st.store.as_mut(), rt.jail.name(), &events);
+                super::fleet::publish_bans(
+                    crate::daemon::storethread::locked(&st.store).as_deref_mut(),
+                    rt.jail.name(),
+                    &events,
+                );
                 st.end_store_batch();
                 jailtask::metric_events(st, rt, &events, crate::metrics::BanOrigin::Log, None);
                 jailtask::dispatch(st, rt, events);

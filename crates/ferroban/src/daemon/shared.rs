@@ -151,7 +151,7 @@ pub fn share(st: &mut State, def: &JailDef, jail: &Jail, source: JailSource) -> 
         return source;
     };
     let key = SourceKey::of(def);
-    let started_at = match &st.store {
+    let started_at = match crate::daemon::storethread::locked(&st.store) {
         Some(store) => store.positions(&def.name).unwrap_or_default(),
         None => Vec::new(),
     };
@@ -219,12 +219,18 @@ pub fn detach(rt: &mut JailRt) {
 }
 
 /// Reads `shared` when jail `rt` is the one that reads it (its first member): matches the
-/// slice read and hands it to the other members' tasks; returns whether more is pending.
-pub fn poll(st: &mut State, rt: &mut JailRt, shared: &SharedSource) -> bool {
+/// slice read and hands it to the other members' tasks; returns whether more is pending (and,
+/// with `defer`, the slice's commit to finish, see [`take_lines`]).
+pub(super) fn poll(
+    st: &mut State,
+    rt: &mut JailRt,
+    shared: &SharedSource,
+    defer: bool,
+) -> (bool, Option<jailtask::Commit>) {
     let others: Vec<String> = {
         let mut b = shared.borrow_mut();
         if b.members.first().map(|m| m.name.as_str()) != Some(rt.jail.name()) {
-            return false;
+            return (false, None);
         }
         b.polled = true;
         b.members[1..].iter().map(|m| m.name.clone()).collect()
@@ -282,15 +288,22 @@ pub fn poll(st: &mut State, rt: &mut JailRt, shared: &SharedSource) -> bool {
             s.lines(read.clone());
         }
     }
-    take_lines(st, rt, &read);
-    read.more
+    let commit = take_lines(st, rt, &read, defer);
+    (read.more, commit)
 }
 
 /// Matches the lines of `read` in jail `rt` (a member of the reader that read them).
-pub fn take_lines(st: &mut State, rt: &mut JailRt, read: &SharedRead) {
+/// With `defer`, the slice's transaction may go to the store thread: the [`jailtask::Commit`]
+/// returned then dispatches its events once written.
+pub(super) fn take_lines(
+    st: &mut State,
+    rt: &mut JailRt,
+    read: &SharedRead,
+    defer: bool,
+) -> Option<jailtask::Commit> {
     // A jail that left the reader (idle, a new source) does not take its reads any more.
     if !matches!(&rt.source, JailSource::Shared(s) if Rc::ptr_eq(s, &read.source)) {
-        return;
+        return None;
     }
     let mut slice = jailtask::SliceRead::begin(st, rt);
     let key = date_key(&rt.jail);
@@ -322,5 +335,5 @@ pub fn take_lines(st: &mut State, rt: &mut JailRt, read: &SharedRead) {
         flog!(Error, "filter", "[{}] {e}", rt.jail.name());
     }
     rt.shared_at = read.positions.clone();
-    slice.end(st, rt, read.more);
+    slice.end_in(st, rt, read.more, defer)
 }
