@@ -27,12 +27,13 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
-use ferroban_bans::{Ban, BanManager, Store};
+use ferroban_bans::{Ban, BanManager};
 use ferroban_fleet::{Apply, ApplyKind, FleetConfig, FleetHandle, RawOption, Reject, node};
 
 use super::actions::{BanJob, Job};
 use super::jail::{Event, Jail, Ticket};
 use super::server::{Settings, Shared};
+use super::storethread::StoreHandle;
 use crate::clock::Clock;
 use crate::flog;
 use crate::ip::HostId;
@@ -227,7 +228,7 @@ thread_local! {
 /// (jail not shared, role that does not publish).
 fn publish(
     h: &FleetHandle,
-    store: &mut Store,
+    store: &mut StoreHandle,
     jail: &str,
     ip: &str,
     ban: Option<f64>,
@@ -235,15 +236,18 @@ fn publish(
     let end = ban.filter(|e| e.is_finite());
     let tag = next_tag();
     let (sql, params) = h.intent(jail, ip, ban.is_some(), end, tag)?;
-    if let Err(e) = store.write_foreign(sql, params) {
-        // The store keeps the write queued and writes it when it can; the publisher finds it
-        // then (it looks every few seconds).
-        flog!(
-            Error,
-            "database",
-            "[{jail}] {e}; the fleet publishes {ip} once the database can be written again"
-        );
-    }
+    let (jail, ip) = (jail.to_string(), ip.to_string());
+    store.write(move |s| {
+        if let Err(e) = s.write_foreign(sql, params) {
+            // The store keeps the write queued and writes it when it can; the publisher finds
+            // it then (it looks every few seconds).
+            flog!(
+                Error,
+                "database",
+                "[{jail}] {e}; the fleet publishes {ip} once the database can be written again"
+            );
+        }
+    });
     UNSENT.with(|u| u.set(true));
     Some(tag)
 }
@@ -256,7 +260,7 @@ fn end_of(t: &Ticket) -> f64 {
 /// The local bans among `events` of jail `jail`: their publication is written in the store's
 /// open batch, the one that recorded them, so a ban and its publication are committed together
 /// (or not at all). Call it before the batch ends; [`local_ban`] then skips them.
-pub fn publish_bans(store: Option<&mut Store>, jail: &str, events: &[Event]) {
+pub fn publish_bans(store: Option<&mut StoreHandle>, jail: &str, events: &[Event]) {
     let (Some(h), Some(store)) = (handle(), store) else {
         return;
     };
@@ -284,7 +288,7 @@ pub fn publish_bans(store: Option<&mut Store>, jail: &str, events: &[Event]) {
 /// the actions run (unless [`publish_bans`] wrote it with the ban), and goes once they ran
 /// ([`enforced`]). Without a database file it is handed to the fleet thread then. Returns
 /// what the ban's job carries to the action task (`None`: nothing is published).
-pub fn local_ban(store: Option<&mut Store>, jail: &str, t: &Ticket) -> Option<Publication> {
+pub fn local_ban(store: Option<&mut StoreHandle>, jail: &str, t: &Ticket) -> Option<Publication> {
     if t.restored || !t.id.is_ip() {
         return None;
     }
@@ -407,21 +411,23 @@ fn sync_count(jail: &str) {
 }
 
 /// Hands the decisions written to the publisher once they are committed (the store's batch is
-/// over); call it after the store's batch ends and after a dispatch.
-pub fn wake(store: Option<&crate::daemon::storethread::StoreHandle>) {
-    if store.is_some_and(crate::daemon::storethread::StoreHandle::in_batch)
-        || !UNSENT.with(|u| u.replace(false))
-    {
+/// over: the store thread wakes it after the writes sent before); call it after the store's
+/// batch ends and after a dispatch.
+pub fn wake(store: Option<&StoreHandle>) {
+    if store.is_some_and(StoreHandle::in_batch) || !UNSENT.with(|u| u.replace(false)) {
         return;
     }
     if let Some(h) = handle() {
-        h.intents_written();
+        match store {
+            Some(store) => store.run(move |_| h.intents_written()),
+            None => h.intents_written(),
+        }
     }
 }
 
 /// `unbanip`: publish the unban of this node's own ban, and drop the remote ban of the same
 /// address here (the operator asked for it gone on this node).
-pub fn local_unban(store: Option<&mut Store>, jail: &str, id: &HostId) {
+pub fn local_unban(store: Option<&mut StoreHandle>, jail: &str, id: &HostId) {
     if let Some(h) = handle()
         && id.is_ip()
     {
@@ -981,11 +987,7 @@ pub fn unban_remote_in(
     if !REMOTE.with(|r| r.borrow().get(jail).is_some_and(|rj| rj.bans.is_banned(id))) {
         return false;
     }
-    local_unban(
-        crate::daemon::storethread::locked(store).as_deref_mut(),
-        jail,
-        id,
-    );
+    local_unban(store.as_mut(), jail, id);
     wake(store.as_ref());
     if let Some(h) = handle() {
         // Not restored at the next start either.

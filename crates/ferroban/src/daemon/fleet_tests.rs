@@ -722,9 +722,45 @@ fn a_lengthened_ban_is_published_and_a_remote_extension_is_no_second_ban() {
     });
 }
 
-/// The store thread writes a read slice's bans while the runtime serves: held on a barrier, the
-/// slice's ban waits for it (not logged, no action, not in the database) while the control
-/// socket's `status` answers; released, the ban is committed, then its action runs. No fleet.
+/// How long [`hold_store`] holds the store thread at most: a runtime that waits for the store
+/// gets it back then, and the test that measures it fails instead of hanging.
+const HELD_AT_MOST: Duration = Duration::from_secs(5);
+
+/// Holds the store thread (a disk that does not answer) until the sender returned is used or
+/// dropped, or [`HELD_AT_MOST`] has passed; returns once it is held.
+fn hold_store(state: &Shared) -> std::sync::mpsc::Sender<()> {
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    state
+        .borrow()
+        .store
+        .as_ref()
+        .expect("a database file")
+        .run(move |_| {
+            let _ = held_tx.send(());
+            let _ = release_rx.recv_timeout(HELD_AT_MOST);
+        });
+    held_rx.recv().unwrap();
+    release_tx
+}
+
+/// `status` answers, within `limit` of `since`.
+async fn status_within(state: &Shared, since: Instant, limit: Duration) {
+    let v = super::super::dispatch::handle(state, &["status".to_string()]).await;
+    let v = serde_json::to_string(&v).unwrap();
+    assert!(v.contains("Number of jail"), "{v}");
+    assert!(
+        since.elapsed() < limit,
+        "status answered {:?} after the store thread was held (limit {limit:?}): the runtime waited for the store",
+        since.elapsed()
+    );
+}
+
+/// The store thread writes the bans while the runtime serves: held (a slow disk), a read
+/// slice's ban and a `set <jail> banip` wait for it (not logged, no action, not in the
+/// database, `banip` not answered) while `status` answers at once; released, the bans are
+/// committed, then their actions run and `banip` answers. No fleet. Were the runtime to wait
+/// for the store, `status` would answer only once the hold ends ([`HELD_AT_MOST`]): too late.
 #[test]
 fn the_runtime_answers_while_the_store_thread_writes() {
     let d = tree("store-held");
@@ -737,27 +773,9 @@ fn the_runtime_answers_while_the_store_thread_writes() {
         server::call(&state, JAIL, |_, _| ())
             .await
             .expect("the jail runs");
-        drop(
-            state
-                .borrow()
-                .store
-                .as_ref()
-                .expect("a database file")
-                .lock(),
-        );
-        let (held_tx, held_rx) = std::sync::mpsc::channel();
-        let release = Arc::new(std::sync::Barrier::new(2));
-        let r = release.clone();
-        state
-            .borrow()
-            .store
-            .as_ref()
-            .expect("a database file")
-            .run_on_thread(move |_| {
-                let _ = held_tx.send(());
-                r.wait();
-            });
-        held_rx.recv().unwrap();
+        let release = hold_store(&state);
+        let held_at = Instant::now();
+        let limit = Duration::from_secs(2);
         let line = "FAIL from 198.51.100.30\n";
         std::fs::write(dir.join("test.log"), line.repeat(3)).unwrap();
         // The slice counted the failures and sent its batch: the ban waits for the store.
@@ -766,20 +784,29 @@ fn the_runtime_answers_while_the_store_thread_writes() {
             metric(&state, failures) == "3"
         })
         .await;
+        status_within(&state, held_at, limit).await;
+        let s = state.clone();
+        let banip = tokio::task::spawn_local(async move {
+            let argv = ["set", JAIL, "banip", "198.51.100.31"].map(String::from);
+            super::super::dispatch::handle(&s, &argv).await
+        });
         for _ in 0..3 {
-            let v = super::super::dispatch::handle(&state, &["status".to_string()]).await;
-            let v = serde_json::to_string(&v).unwrap();
-            assert!(v.contains("Number of jail"), "{v}");
-            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            status_within(&state, held_at, limit).await;
         }
+        assert!(
+            !banip.is_finished(),
+            "banip answered before its ban was written"
+        );
         assert_eq!(actions_log(&dir), "");
         let banned = |dir: &Path| {
             let s = ferroban_bans::Store::open(db(dir), Default::default()).unwrap();
             s.current_bans(0.0).unwrap().len()
         };
         assert_eq!(banned(&dir), 0);
-        release.wait();
-        recorded(&dir, &["ban 198.51.100.30"]).await;
-        assert_eq!(banned(&dir), 1);
+        drop(release);
+        assert_eq!(banip.await.unwrap(), Ok(serde_json::json!(1)));
+        assert_eq!(banned(&dir), 2);
+        recorded(&dir, &["ban 198.51.100.30", "ban 198.51.100.31"]).await;
     });
 }

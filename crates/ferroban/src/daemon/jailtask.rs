@@ -53,6 +53,17 @@ pub struct JailRt {
     pub(super) shared_at: Vec<Position>,
     /// Counts source replacements: the task then watches the new source's descriptor.
     source_gen: u64,
+    /// What waits for the store thread before the jail's next message or read: bans to hand to
+    /// the actions once committed, answers to send after them ([`settle`]).
+    after: Vec<After>,
+}
+
+/// Work the jail's task does once the store thread committed what was sent before it.
+enum After {
+    /// Bans (and what came with them) to dispatch once their transaction is committed.
+    Commit(Commit),
+    /// An answer to send after them.
+    Then(Box<dyn FnOnce()>),
 }
 
 impl JailRt {
@@ -81,6 +92,7 @@ impl JailRt {
             next_position_save: 0.0,
             shared_at,
             source_gen: 0,
+            after: Vec::new(),
         }
     }
 
@@ -99,6 +111,34 @@ impl JailRt {
         self.source = source;
         self.positions_saved = Vec::new();
         self.source_gen += 1;
+    }
+
+    /// Runs `f` once the commits the jail waits for are done and their bans dispatched (at
+    /// once when it waits for none).
+    fn then(&mut self, f: impl FnOnce() + 'static) {
+        if self.after.is_empty() {
+            f();
+        } else {
+            self.after.push(After::Then(Box::new(f)));
+        }
+    }
+
+    /// Dispatches the events of `c` once its transaction is committed, before the jail's next
+    /// message or read.
+    pub(super) fn after_commit(&mut self, c: Commit) {
+        self.after.push(After::Commit(c));
+    }
+}
+
+/// Waits for the commits jail `rt` sent (no borrow of the shared state held: the other jails
+/// and the control socket are served meanwhile), then dispatches their bans and sends the
+/// answers that wait for them.
+async fn settle(state: &Shared, rt: &mut JailRt) {
+    while !rt.after.is_empty() {
+        match rt.after.remove(0) {
+            After::Commit(c) => c.finish(state, rt).await,
+            After::Then(f) => f(),
+        }
     }
 }
 
@@ -122,13 +162,17 @@ pub struct JailSender(mpsc::UnboundedSender<JailMsg>);
 
 impl JailSender {
     /// Runs `f` on the jail's task and returns its answer; `None` when the jail has stopped.
+    /// The answer comes once the bans `f` led to are committed and handed to the actions.
     pub async fn call<R: 'static>(
         &self,
         f: impl FnOnce(&mut JailRt, &mut State) -> R + 'static,
     ) -> Option<R> {
         let (tx, rx) = oneshot::channel();
         self.post(move |rt, st| {
-            let _ = tx.send(f(rt, st));
+            let r = f(rt, st);
+            rt.then(move || {
+                let _ = tx.send(r);
+            });
         })
         .then_some(())?;
         rx.await.ok()
@@ -209,13 +253,11 @@ async fn handle(state: &Shared, rt: &mut JailRt, msg: JailMsg) -> Option<oneshot
             f(rt, &mut st);
         }
         JailMsg::Lines(read) => {
-            let commit = super::shared::take_lines(&mut state.borrow_mut(), rt, &read, true);
-            if let Some(c) = commit {
-                c.finish(state, rt).await;
-            }
+            super::shared::take_lines(&mut state.borrow_mut(), rt, &read);
         }
         JailMsg::Stop(done) => return Some(done),
     }
+    settle(state, rt).await;
     lookups(state, rt);
     None
 }
@@ -268,16 +310,10 @@ async fn jail_task(state: Shared, mut rt: JailRt, mut rx: mpsc::UnboundedReceive
             rt.jail.ignore.reload_files();
         }
         // One slice of what is pending.
-        let (more, commit) = if rt.idle {
-            (false, None)
-        } else {
-            poll_jail_in(&mut state.borrow_mut(), &mut rt, true)
-        };
-        if let Some(c) = commit {
-            // The store thread writes the slice; the other jails and the control socket are
-            // served meanwhile.
-            c.finish(&state, &mut rt).await;
-        }
+        let more = !rt.idle && poll_jail(&mut state.borrow_mut(), &mut rt);
+        // The store thread writes the slice; the other jails and the control socket are
+        // served meanwhile.
+        settle(&state, &mut rt).await;
         lookups(&state, &mut rt);
         if more || (matched && !rx.is_empty()) {
             tokio::task::yield_now().await;
@@ -317,6 +353,15 @@ async fn jail_task(state: Shared, mut rt: JailRt, mut rx: mpsc::UnboundedReceive
 
 /// Sends `events` of the jail to its actions.
 pub fn dispatch(st: &mut State, rt: &mut JailRt, events: Vec<Event>) {
+    dispatch_with(st, rt, events, Matches::new());
+}
+
+/// The stored matches of banned ids (`<ipmatches>`, `<ipjailmatches>`), read by the store
+/// thread right after it committed their bans.
+type Matches = Vec<(String, Option<(Vec<String>, Vec<String>)>)>;
+
+/// [`dispatch`], with the stored matches of its bans (`matches`).
+fn dispatch_with(st: &mut State, rt: &mut JailRt, events: Vec<Event>, mut matches: Matches) {
     if events.is_empty() {
         return;
     }
@@ -332,14 +377,10 @@ pub fn dispatch(st: &mut State, rt: &mut JailRt, events: Vec<Event>) {
                 }
                 // Its publication is in the store before the actions get it; the job carries
                 // its tag to the action task, which reports it.
-                let fleet = super::fleet::local_ban(
-                    crate::daemon::storethread::locked(&st.store).as_deref_mut(),
-                    rt.jail.name(),
-                    &t,
-                );
+                let fleet = super::fleet::local_ban(st.store.as_mut(), rt.jail.name(), &t);
                 Job::Ban(Box::new(actions::BanJob {
                     fleet,
-                    ..ban_job_data(st, rt, t)
+                    ..ban_job_data(rt, t, &mut matches)
                 }))
             }
             // A remote ban of the same address that still holds keeps the element.
@@ -348,11 +389,7 @@ pub fn dispatch(st: &mut State, rt: &mut JailRt, events: Vec<Event>) {
             }
             Event::Prolong(t) => {
                 // Published like a ban (its later end), once the actions ran.
-                let fleet = super::fleet::local_ban(
-                    crate::daemon::storethread::locked(&st.store).as_deref_mut(),
-                    rt.jail.name(),
-                    &t,
-                );
+                let fleet = super::fleet::local_ban(st.store.as_mut(), rt.jail.name(), &t);
                 Job::Prolong(Box::new(actions::BanJob {
                     ticket: t,
                     ipmatches: None,
@@ -370,13 +407,16 @@ pub fn dispatch(st: &mut State, rt: &mut JailRt, events: Vec<Event>) {
     }
 }
 
-fn ban_job_data(st: &State, rt: &JailRt, t: Ticket) -> actions::BanJob {
-    let id = t.id.to_string();
-    let (ipmatches, ipjailmatches) = match &st.store {
-        Some(store) if rt.history_matches => {
-            super::server::store_matches(&store.lock(), &id, rt.jail.name()).unzip()
-        }
-        _ => (None, None),
+fn ban_job_data(rt: &JailRt, t: Ticket, matches: &mut Matches) -> actions::BanJob {
+    let (ipmatches, ipjailmatches) = if rt.history_matches {
+        let id = t.id.to_string();
+        matches
+            .iter_mut()
+            .find(|(i, _)| *i == id)
+            .and_then(|(_, m)| m.take())
+            .unzip()
+    } else {
+        (None, None)
     };
     actions::BanJob {
         ticket: t,
@@ -394,8 +434,11 @@ fn ban_job_data(st: &State, rt: &JailRt, t: Ticket) -> actions::BanJob {
 /// (`bantime.overalljails`) keeps them.
 pub fn write_store(st: &mut State, rt: &mut JailRt) {
     let writes = take_writes(st, rt);
-    if let Some(mut store) = crate::daemon::storethread::locked(&st.store) {
-        write_to(&mut store, rt.jail.name(), &writes);
+    if let Some(store) = st.store.as_mut()
+        && !writes.is_empty()
+    {
+        let jail = rt.jail.name().to_string();
+        store.write(move |s| write_to(s, &jail, &writes));
     }
 }
 
@@ -468,28 +511,28 @@ pub fn write_to(store: &mut ferroban_bans::Store, jail: &str, writes: &[StoreWri
 
 /// Unbans `id` by hand.
 pub fn unban_in(st: &mut State, rt: &mut JailRt, id: &HostId) -> bool {
-    if let Some(s) = crate::daemon::storethread::locked(&st.store).as_deref_mut() {
+    if let Some(s) = st.store.as_mut() {
         // The unban and the fleet's publication of it: one transaction.
         s.begin_batch();
     }
     let ev = rt.jail.unban(id);
     write_store(st, rt);
     if ev.is_some() {
-        super::fleet::local_unban(
-            crate::daemon::storethread::locked(&st.store).as_deref_mut(),
-            rt.jail.name(),
-            id,
-        );
+        super::fleet::local_unban(st.store.as_mut(), rt.jail.name(), id);
     }
-    st.end_store_batch();
     match ev {
         Some(ev) => {
             let one = std::slice::from_ref(&ev);
             metric_events(st, rt, one, crate::metrics::BanOrigin::Manual, None);
-            dispatch(st, rt, vec![ev]);
+            // Its action runs once the store thread committed it.
+            let c = commit(st, rt, vec![ev], None);
+            rt.after_commit(c);
             true
         }
-        None => false,
+        None => {
+            st.end_store_batch();
+            false
+        }
     }
 }
 
@@ -510,7 +553,7 @@ pub fn attempt_in(st: &mut State, rt: &mut JailRt, id: HostId, matches: Vec<Stri
     let now = st.clock.now();
     let weight = u32::try_from(matches.len().max(1)).unwrap_or(u32::MAX);
     let failed_before = rt.jail.counts().total_failed;
-    if let Some(s) = crate::daemon::storethread::locked(&st.store).as_deref_mut() {
+    if let Some(s) = st.store.as_mut() {
         s.begin_batch();
     }
     let events = rt
@@ -518,14 +561,10 @@ pub fn attempt_in(st: &mut State, rt: &mut JailRt, id: HostId, matches: Vec<Stri
         .add_failure(id, now, matches, Vec::new(), weight, now);
     write_store(st, rt);
     // The fleet's publication of its ban commits with it.
-    super::fleet::publish_bans(
-        crate::daemon::storethread::locked(&st.store).as_deref_mut(),
-        rt.jail.name(),
-        &events,
-    );
-    st.end_store_batch();
+    super::fleet::publish_bans(st.store.as_mut(), rt.jail.name(), &events);
     failure_metrics(st, rt, &events, failed_before, now, None);
-    dispatch(st, rt, events);
+    let c = commit(st, rt, events, None);
+    rt.after_commit(c);
 }
 
 /// Counts the bans `events` that failures led to, and the jail's failure counts
@@ -563,7 +602,7 @@ pub fn ban_many_in(
 ) -> usize {
     let now = st.clock.now();
     let mut events = Vec::new();
-    if let Some(s) = crate::daemon::storethread::locked(&st.store).as_deref_mut() {
+    if let Some(s) = st.store.as_mut() {
         s.begin_batch();
     }
     for id in ids {
@@ -571,17 +610,50 @@ pub fn ban_many_in(
     }
     write_store(st, rt);
     // Their publication commits with them.
-    super::fleet::publish_bans(
-        crate::daemon::storethread::locked(&st.store).as_deref_mut(),
-        rt.jail.name(),
-        &events,
-    );
-    st.end_store_batch();
+    super::fleet::publish_bans(st.store.as_mut(), rt.jail.name(), &events);
     // New bans (a re-ban of a banned address lengthens it: not counted, as in fail2ban).
     let n = events.iter().filter(|e| matches!(e, Event::Ban(_))).count();
     metric_events(st, rt, &events, crate::metrics::BanOrigin::Manual, None);
-    dispatch(st, rt, events);
+    let c = commit(st, rt, events, None);
+    rt.after_commit(c);
     n
+}
+
+/// Ends the store batch that holds the writes of jail `rt`'s `events` (its bans): the store
+/// thread commits it, then reads the stored matches of its bans when the actions use them.
+/// The [`Commit`] returned hands `events` to the actions once that is done (`failures_at`: the
+/// time of a read whose failures also count over the fleet).
+pub(super) fn commit(
+    st: &mut State,
+    rt: &JailRt,
+    events: Vec<Event>,
+    failures_at: Option<f64>,
+) -> Commit {
+    let ids: Vec<String> = if rt.history_matches {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Ban(t) => Some(t.id.to_string()),
+                _ => None,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let jail = rt.jail.name().to_string();
+    let done = st.end_store_batch_then(move |s| {
+        ids.into_iter()
+            .map(|id| {
+                let m = super::server::store_matches(s, &id, &jail);
+                (id, m)
+            })
+            .collect()
+    });
+    Commit {
+        events,
+        failures_at,
+        done,
+    }
 }
 
 /// Counts `events` (bans from `origin`; unbans by hand when the origin is manual, else expired;
@@ -635,17 +707,11 @@ impl SliceRead {
         }
     }
 
-    /// Ends the read (`more`: more is pending): metrics, then its bans, positions and the fleet's
-    /// publication of its bans in one store transaction, which commits; then the bans go to the
-    /// actions ([`Commit::dispatch`]). With `defer`, the transaction may go to the store thread:
-    /// the [`Commit`] returned then holds the events until it is written ([`Commit::finish`]).
-    pub(super) fn end_in(
-        self,
-        st: &mut State,
-        rt: &mut JailRt,
-        more: bool,
-        defer: bool,
-    ) -> Option<Commit> {
+    /// Ends the read (`more`: more is pending): metrics, then its bans, positions (or journal
+    /// cursor) and the fleet's publication of its bans go to the store thread as one
+    /// transaction; the bans go to the actions once it is committed (the jail's task waits for
+    /// it before its next message or read, see [`JailRt::after_commit`]).
+    pub(super) fn end(self, st: &mut State, rt: &mut JailRt, more: bool) {
         let SliceRead {
             _lines,
             now,
@@ -661,99 +727,80 @@ impl SliceRead {
         let writes = take_writes(st, rt);
         counts.flush(&st.metrics, &rt.metrics);
         failure_metrics(st, rt, &events, failed_before, now, Some(read_at));
-        // Positions go to the store before the actions run, with the ban already recorded: a
-        // crash after this point neither loses the ban nor re-reads its lines.
+        // Positions go to the store with the ban, before the actions run: a crash after the
+        // commit neither loses the ban nor re-reads its lines.
         let save = !events.is_empty() || now >= rt.next_position_save;
         let positions = if save {
             positions_to_save(st, rt, now)
         } else {
             Vec::new()
         };
-        let c = Commit {
-            events,
-            now,
-            done: None,
+        let Some(store) = st.store.as_mut() else {
+            dispatch_read(st, rt, events, now);
+            return;
         };
-        let Some(store) = st.store.as_ref() else {
-            return Some(c);
-        };
-        // The store thread takes files' reads without a fleet (a journal's cursor and the
-        // fleet's publication are written here, on the runtime thread).
-        if defer
-            && super::fleet::handle().is_none()
-            && matches!(rt.source, JailSource::Files(_) | JailSource::Shared(_))
-        {
-            if writes.is_empty() && positions.is_empty() {
-                return Some(c);
-            }
-            let done = store.commit(super::storethread::Batch {
-                jail: rt.jail.name().to_string(),
-                writes,
-                positions,
-            });
-            return Some(Commit {
-                done: Some(done),
-                ..c
+        if writes.is_empty() && positions.is_empty() && events.is_empty() && !save {
+            // Nothing to write, nothing to wait for.
+            dispatch_read(st, rt, events, now);
+            return;
+        }
+        store.begin_batch();
+        let jail = rt.jail.name().to_string();
+        if !writes.is_empty() || !positions.is_empty() {
+            store.write(move |s| {
+                write_to(s, &jail, &writes);
+                set_positions(s, &jail, &positions);
             });
         }
-        if !writes.is_empty() || save || !c.events.is_empty() {
-            let mut s = store.lock();
-            s.begin_batch();
-            write_to(&mut s, rt.jail.name(), &writes);
-            set_positions(&mut s, rt.jail.name(), &positions);
-            if let (true, JailSource::Journal(j)) = (save, &mut rt.source) {
-                j.save(rt.jail.name(), &mut s);
-            }
-            // The fleet's publication of these bans commits with them.
-            super::fleet::publish_bans(Some(&mut s), rt.jail.name(), &c.events);
-            drop(s);
-            st.end_store_batch();
+        if let (true, JailSource::Journal(j)) = (save, &mut rt.source) {
+            j.save(rt.jail.name(), store);
         }
-        Some(c)
+        // The fleet's publication of these bans commits with them.
+        super::fleet::publish_bans(Some(store), rt.jail.name(), &events);
+        let c = commit(st, rt, events, Some(now));
+        rt.after_commit(c);
     }
 }
 
-/// The end of a read slice: its events go to the actions once its transaction is committed
-/// (by the store thread when `done` is set).
+/// Hands the events of a read at `now` to the actions (after its commit): the shared failure
+/// counting (fleet) takes its failures of addresses not banned first.
+fn dispatch_read(st: &mut State, rt: &mut JailRt, events: Vec<Event>, now: f64) {
+    super::fleet::local_failures(&mut rt.jail, now);
+    dispatch(st, rt, events);
+}
+
+/// Bans whose transaction went to the store thread: they go to the actions once it is
+/// committed.
 pub(super) struct Commit {
     events: Vec<Event>,
-    now: f64,
-    done: Option<oneshot::Receiver<()>>,
+    /// The time of the read they come from (its failures also count over the fleet).
+    failures_at: Option<f64>,
+    /// The commit's answer: the stored matches of the bans (`None`: no store).
+    done: Option<oneshot::Receiver<Matches>>,
 }
 
 impl Commit {
     /// Waits for the commit (no borrow of the shared state held), then dispatches.
-    pub(super) async fn finish(mut self, state: &Shared, rt: &mut JailRt) {
-        if let Some(done) = self.done.take() {
-            let _ = done.await;
+    async fn finish(self, state: &Shared, rt: &mut JailRt) {
+        let matches = match self.done {
+            Some(done) => done.await.unwrap_or_default(),
+            None => Matches::new(),
+        };
+        let st = &mut state.borrow_mut();
+        if let Some(now) = self.failures_at {
+            super::fleet::local_failures(&mut rt.jail, now);
         }
-        self.dispatch(&mut state.borrow_mut(), rt);
-    }
-
-    pub(super) fn dispatch(self, st: &mut State, rt: &mut JailRt) {
-        // Shared failure counting (fleet): this read's failures of addresses not banned.
-        super::fleet::local_failures(&mut rt.jail, self.now);
-        dispatch(st, rt, self.events);
+        dispatch_with(st, rt, self.events, matches);
     }
 }
 
 /// Reads new lines of the jail (one slice); returns whether more is pending (read budget
 /// exhausted). A jail that shares its reader reads for all its jails (or leaves it to the one
-/// that does).
+/// that does). The slice's bans go to the actions once the store thread committed them.
 pub fn poll_jail(st: &mut State, rt: &mut JailRt) -> bool {
-    let (more, commit) = poll_jail_in(st, rt, false);
-    if let Some(c) = commit {
-        c.dispatch(st, rt);
-    }
-    more
-}
-
-/// [`poll_jail`]; with `defer`, the slice's transaction may go to the store thread (the
-/// [`Commit`] returned is to be finished).
-fn poll_jail_in(st: &mut State, rt: &mut JailRt, defer: bool) -> (bool, Option<Commit>) {
     if let JailSource::Shared(shared) = &rt.source {
         let shared = shared.clone();
-        return super::shared::poll(st, rt, &shared, defer);
+        return super::shared::poll(st, rt, &shared);
     }
     let mut read = SliceRead::begin(st, rt);
     let report = {
@@ -791,19 +838,23 @@ fn poll_jail_in(st: &mut State, rt: &mut JailRt, defer: bool) -> (bool, Option<C
             false
         }
     };
-    (more, read.end_in(st, rt, more, defer))
+    read.end(st, rt, more);
+    more
 }
 
 /// Writes the jail's read positions (or journal cursor) to the store when they changed.
 pub fn save_positions(st: &mut State, rt: &mut JailRt, now: f64) {
     let positions = positions_to_save(st, rt, now);
-    let Some(mut store) = crate::daemon::storethread::locked(&st.store) else {
+    let Some(store) = st.store.as_mut() else {
         return;
     };
     if let JailSource::Journal(j) = &mut rt.source {
-        return j.save(rt.jail.name(), &mut store);
+        return j.save(rt.jail.name(), store);
     }
-    set_positions(&mut store, rt.jail.name(), &positions);
+    if !positions.is_empty() {
+        let jail = rt.jail.name().to_string();
+        store.write(move |s| set_positions(s, &jail, &positions));
+    }
 }
 
 /// The jail's read positions that changed since they were last saved (then taken as saved);
@@ -836,7 +887,7 @@ fn positions_to_save(st: &State, rt: &mut JailRt, now: f64) -> Vec<LogPosition> 
 }
 
 /// Writes `positions` of jail `jail` (in the open batch, if any); a failure is logged.
-pub fn set_positions(store: &mut ferroban_bans::Store, jail: &str, positions: &[LogPosition]) {
+fn set_positions(store: &mut ferroban_bans::Store, jail: &str, positions: &[LogPosition]) {
     for lp in positions {
         if let Err(e) = store.set_position(jail, lp) {
             flog!(Error, "database", "[{jail}] {e}");

@@ -9,7 +9,6 @@
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use ferroban_bans::Store;
 use ferroban_config::{JailDef, LogPath};
 use ferroban_source::journal::{
     JOURNAL_NAME, JournalMatch, JournalNotice, JournalSelection, JournalSource, Start,
@@ -170,7 +169,13 @@ pub fn time_text(usec: u64) -> String {
 impl JournalJail {
     /// Logs how the jail reads the journal and starts it at its stored cursor (else `findtime`
     /// back from `now`).
-    pub fn restore(&mut self, name: &str, store: Option<&Store>, now: f64, findtime: f64) {
+    pub fn restore(
+        &mut self,
+        name: &str,
+        store: Option<&super::storethread::StoreHandle>,
+        now: f64,
+        findtime: f64,
+    ) {
         let m = self.source.matches();
         if self.auto {
             flog!(
@@ -193,12 +198,15 @@ impl JournalJail {
                 m.display()
             );
         }
-        let cursor = store.and_then(|s| match s.get_journal_cursor(name, JOURNAL_NAME) {
-            Ok(c) => c,
-            Err(e) => {
-                flog!(Error, "database", "[{name}] {e}");
-                None
-            }
+        let jail = name.to_string();
+        let cursor = store.and_then(|s| {
+            s.read(move |s| match s.get_journal_cursor(&jail, JOURNAL_NAME) {
+                Ok(c) => c,
+                Err(e) => {
+                    flog!(Error, "database", "[{jail}] {e}");
+                    None
+                }
+            })
         });
         match cursor {
             Some(c) if ferroban_source::journal::Cursor::parse(&c).is_some() => {
@@ -263,18 +271,22 @@ impl JournalJail {
         self.live
     }
 
-    /// Stores the cursor of the last entry read, when it changed.
-    pub fn save(&mut self, name: &str, store: &mut Store) {
+    /// Stores the cursor of the last entry read, when it changed (in the store's open batch,
+    /// if any; a failure is logged by the store thread).
+    pub fn save(&mut self, name: &str, store: &mut super::storethread::StoreHandle) {
         let Some(c) = self.source.cursor() else {
             return;
         };
         if self.saved.as_deref() == Some(c) {
             return;
         }
-        match store.set_journal_cursor(name, JOURNAL_NAME, c) {
-            Ok(()) => self.saved = Some(c.to_string()),
-            Err(e) => flog!(Error, "database", "[{name}] {e}"),
-        }
+        self.saved = Some(c.to_string());
+        let (jail, c) = (name.to_string(), c.to_string());
+        store.write(move |s| {
+            if let Err(e) = s.set_journal_cursor(&jail, JOURNAL_NAME, &c) {
+                flog!(Error, "database", "[{jail}] {e}");
+            }
+        });
     }
 }
 

@@ -410,7 +410,7 @@ async fn serve(settings: Settings, ready: Option<std::fs::File>) -> u8 {
     let state: Shared = Rc::new(RefCell::new(State {
         settings: settings.clone(),
         jails: Vec::new(),
-        store: store.map(crate::daemon::storethread::StoreHandle::spawn),
+        store: store.map(storethread::StoreHandle::spawn),
         clock,
         timer: Rc::new(Notify::new()),
         shutdown: Rc::new(Notify::new()),
@@ -476,6 +476,12 @@ async fn serve(settings: Settings, ready: Option<std::fs::File>) -> u8 {
     let names: Vec<String> = state.borrow().jail_names();
     for n in names {
         server::stop_jail(&state, &n).await;
+    }
+    // The store thread writes what was sent, closes the database (its WAL folded back) and
+    // ends before the process does.
+    let store = state.borrow_mut().store.take();
+    if let Some(s) = store {
+        s.close();
     }
     if let Some(t) = metrics_thread {
         t.stop();
@@ -687,23 +693,31 @@ async fn reload_inner(state: &Shared, only: &[String], opts: ReloadOptions) {
 /// Purges old ban events from the store once an hour (`dbpurgeage`).
 async fn purge_task(state: Shared) {
     loop {
-        {
-            let st = state.borrow_mut();
+        // On the store thread; the runtime serves meanwhile.
+        let purged = {
+            let st = state.borrow();
             let now = st.clock.now();
-            if let Some(store) = crate::daemon::storethread::locked(&st.store).as_deref_mut() {
-                match store.purge(now) {
-                    Ok(r) => {
-                        flog!(Debug, "database", "Purged {r:?}");
-                        // The jails' histories of bantime.increment lose the same rows.
-                        let o = store.options();
-                        let (limit, factor) = (now - o.purge_age, o.outdated_factor);
-                        for j in &st.jails {
-                            j.sender()
-                                .post(move |rt, _| rt.jail.purge_history(limit, factor));
-                        }
+            st.store.as_ref().map(|store| {
+                store.ask(move |s| {
+                    s.purge(now).map(|r| {
+                        let o = s.options();
+                        (r, now - o.purge_age, o.outdated_factor)
+                    })
+                })
+            })
+        };
+        if let Some(purged) = purged {
+            match purged.await {
+                Ok(Ok((r, limit, factor))) => {
+                    flog!(Debug, "database", "Purged {r:?}");
+                    // The jails' histories of bantime.increment lose the same rows.
+                    for j in &state.borrow().jails {
+                        j.sender()
+                            .post(move |rt, _| rt.jail.purge_history(limit, factor));
                     }
-                    Err(e) => flog!(Error, "database", "Purge failed: {e}"),
                 }
+                Ok(Err(e)) => flog!(Error, "database", "Purge failed: {e}"),
+                Err(_) => {}
             }
         }
         tokio::time::sleep(std::time::Duration::from_secs(3600)).await;

@@ -27,6 +27,7 @@ use super::actions::{self, Job};
 use super::jail::{Event, Jail, Ticket};
 use super::jailtask::{self, JailHandle, JailRt, JailSender};
 use super::journal::{self, JailSource};
+use super::storethread::StoreHandle;
 use crate::clock::Clock;
 use crate::control::server::ControlRequest;
 use crate::flog;
@@ -69,7 +70,7 @@ pub struct State {
     /// The running jails' handles, in configuration order.
     pub jails: Vec<JailHandle>,
     /// The ban database.
-    pub store: Option<crate::daemon::storethread::StoreHandle>,
+    pub store: Option<StoreHandle>,
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// Wakes the unban timer when a ban that ends earlier was added.
@@ -109,19 +110,23 @@ impl State {
         self.jails.iter().map(|j| j.name().to_string()).collect()
     }
 
-    /// Commits the store's batch; a failure is logged once (the store then queues its writes).
+    /// Ends the store's batch: the outermost end sends it to the store thread, which commits it
+    /// (a failure is logged once; the store then keeps its writes in memory). Nothing waits for
+    /// it: the writes sent later are written after it.
     pub fn end_store_batch(&mut self) {
-        if let Some(mut s) = crate::daemon::storethread::locked(&self.store)
-            && let Err(e) = s.end_batch()
-        {
-            flog!(
-                Error,
-                "database",
-                "{e}; bans stay enforced and are kept in memory until the database can be written again"
-            );
-        }
-        // The fleet's publications written in the batch are committed: to the publisher.
+        drop(self.end_store_batch_then(|_| ()));
+    }
+
+    /// [`end_store_batch`](Self::end_store_batch), then `after` on the store: its answer comes
+    /// once the outermost batch is committed (`None`: no store).
+    pub fn end_store_batch_then<R: Send + 'static>(
+        &mut self,
+        after: impl FnOnce(&mut Store) -> R + Send + 'static,
+    ) -> Option<oneshot::Receiver<R>> {
+        let done = self.store.as_mut().map(|s| s.end_batch_then(after));
+        // The fleet's publications written in the batch go to the publisher once committed.
         super::fleet::wake(self.store.as_ref());
+        done
     }
 }
 
@@ -297,11 +302,22 @@ pub fn source_any(def: &JailDef) -> Result<JailSource, String> {
 /// reads), before its task serves; the jail keeps it current from then on (its own bans, the
 /// other jails' through [`jailtask::write_store`], the purges). Without a database there is no
 /// history (as before: the increment needs the database).
-pub(super) fn load_history(store: Option<&Store>, jail: &mut Jail) {
+pub(super) fn load_history(store: Option<&StoreHandle>, jail: &mut Jail) {
     let (Some(all), Some(store)) = (jail.needs_history(), store) else {
         return;
     };
-    match store.history_rows((!all).then_some(jail.name())) {
+    let name = (!all).then(|| jail.name().to_string());
+    let rows = store.read(move |s| s.history_rows(name.as_deref()));
+    take_history(jail, all, rows);
+}
+
+/// Gives `jail` the history `rows` read for it (`all`: every jail's), see [`load_history`].
+pub(super) fn take_history(
+    jail: &mut Jail,
+    all: bool,
+    rows: Result<Vec<ferroban_bans::HistoryRow>, ferroban_bans::StoreError>,
+) {
+    match rows {
         Ok(rows) => jail.set_history(Some(ferroban_bans::History::from_rows(all, rows))),
         Err(e) => flog!(Error, "database", "[{}] {e}", jail.name()),
     }
@@ -359,17 +375,11 @@ fn restore_positions(st: &State, def: &JailDef, source: &mut JailSource, now: f6
     let name = &def.name;
     if let JailSource::Journal(j) = source {
         let findtime = def.findtime.unwrap_or(super::jail::DEFAULT_FINDTIME);
-        j.restore(
-            name,
-            crate::daemon::storethread::locked(&st.store).as_deref(),
-            now,
-            findtime,
-        );
+        j.restore(name, st.store.as_ref(), now, findtime);
     }
-    if let (Some(store), JailSource::Files(source)) =
-        (crate::daemon::storethread::locked(&st.store), source)
-    {
-        match store.positions(name) {
+    if let (Some(store), JailSource::Files(source)) = (&st.store, source) {
+        let jail = name.clone();
+        match store.read(move |s| s.positions(&jail)) {
             Ok(ps) => {
                 for p in &ps {
                     flog!(
@@ -462,10 +472,7 @@ pub async fn reload_jail(state: &Shared, def: JailDef) -> Result<(), String> {
         }
         rt.jail.reconfigure(jail);
         // A reload that changed what bantime.increment reads loads that history.
-        load_history(
-            crate::daemon::storethread::locked(&st.store).as_deref(),
-            &mut rt.jail,
-        );
+        load_history(st.store.as_ref(), &mut rt.jail);
         rt.action_names = action_names;
         rt.history_matches = history_matches;
         let (done, done_rx) = oneshot::channel();
@@ -567,13 +574,14 @@ fn start_jail_with(state: &Shared, def: JailDef, mut source: JailSource) -> Resu
         let _lines = super::log::Batch::begin();
         let st = state.borrow_mut();
         // Its ban history (bantime.increment), kept in memory by the jail from now on.
-        load_history(
-            crate::daemon::storethread::locked(&st.store).as_deref(),
-            &mut jail,
-        );
-        if let Some(mut store) = crate::daemon::storethread::locked(&st.store) {
-            let _ = store.add_jail(&name);
-            match store.current_bans_for(&name, now, jail.max_bantime()) {
+        load_history(st.store.as_ref(), &mut jail);
+        if let Some(store) = &st.store {
+            let (n, max) = (name.clone(), jail.max_bantime());
+            let bans = store.read(move |s| {
+                let _ = s.add_jail(&n);
+                s.current_bans_for(&n, now, max)
+            });
+            match bans {
                 Ok(bans) => {
                     for b in bans {
                         let t = Ticket {
@@ -689,27 +697,21 @@ pub async fn stop_jail(state: &Shared, name: &str) -> bool {
 pub async fn store_retry_task(state: Shared) {
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let st = state.borrow_mut();
-        // Only while it cannot write (the thread notes its fault): no wait for it otherwise.
-        if st
-            .store
-            .as_ref()
-            .and_then(crate::daemon::storethread::StoreHandle::fault)
-            .is_none()
-        {
-            continue;
-        }
-        let Some(mut store) = crate::daemon::storethread::locked(&st.store) else {
+        let st = state.borrow();
+        // Only while it cannot write (the thread notes its fault).
+        let Some(store) = st.store.as_ref().filter(|s| s.fault().is_some()) else {
             continue;
         };
-        if let Ok(Some(n)) = store.retry() {
-            flog!(
-                Notice,
-                "database",
-                "The database {} can be written again: {n} queued change(s) written",
-                store.path().display()
-            );
-        }
+        store.run(|s| {
+            if let Ok(Some(n)) = s.retry() {
+                flog!(
+                    Notice,
+                    "database",
+                    "The database {} can be written again: {n} queued change(s) written",
+                    s.path().display()
+                );
+            }
+        });
     }
 }
 
@@ -770,7 +772,7 @@ pub fn spawn_lookups(state: &Shared, name: &str, lookups: Vec<ferroban_engine::i
             };
             sender.post(move |rt, st| {
                 let now = st.clock.now();
-                if let Some(s) = crate::daemon::storethread::locked(&st.store).as_deref_mut() {
+                if let Some(s) = st.store.as_mut() {
                     // The bans of the failures that waited: one transaction, with the fleet's
                     // publication of them.
                     s.begin_batch();
@@ -789,14 +791,11 @@ pub fn spawn_lookups(state: &Shared, name: &str, lookups: Vec<ferroban_engine::i
                     _ => Vec::new(),
                 };
                 jailtask::write_store(st, rt);
-                super::fleet::publish_bans(
-                    crate::daemon::storethread::locked(&st.store).as_deref_mut(),
-                    rt.jail.name(),
-                    &events,
-                );
-                st.end_store_batch();
+                super::fleet::publish_bans(st.store.as_mut(), rt.jail.name(), &events);
                 jailtask::metric_events(st, rt, &events, crate::metrics::BanOrigin::Log, None);
-                jailtask::dispatch(st, rt, events);
+                // Their actions run once the store thread committed them.
+                let c = jailtask::commit(st, rt, events, None);
+                rt.after_commit(c);
             });
         });
     }

@@ -151,8 +151,11 @@ pub fn share(st: &mut State, def: &JailDef, jail: &Jail, source: JailSource) -> 
         return source;
     };
     let key = SourceKey::of(def);
-    let started_at = match crate::daemon::storethread::locked(&st.store) {
-        Some(store) => store.positions(&def.name).unwrap_or_default(),
+    let started_at = match &st.store {
+        Some(store) => {
+            let name = def.name.clone();
+            store.read(move |s| s.positions(&name).unwrap_or_default())
+        }
         None => Vec::new(),
     };
     st.readers
@@ -219,18 +222,12 @@ pub fn detach(rt: &mut JailRt) {
 }
 
 /// Reads `shared` when jail `rt` is the one that reads it (its first member): matches the
-/// slice read and hands it to the other members' tasks; returns whether more is pending (and,
-/// with `defer`, the slice's commit to finish, see [`take_lines`]).
-pub(super) fn poll(
-    st: &mut State,
-    rt: &mut JailRt,
-    shared: &SharedSource,
-    defer: bool,
-) -> (bool, Option<jailtask::Commit>) {
+/// slice read and hands it to the other members' tasks; returns whether more is pending.
+pub fn poll(st: &mut State, rt: &mut JailRt, shared: &SharedSource) -> bool {
     let others: Vec<String> = {
         let mut b = shared.borrow_mut();
         if b.members.first().map(|m| m.name.as_str()) != Some(rt.jail.name()) {
-            return (false, None);
+            return false;
         }
         b.polled = true;
         b.members[1..].iter().map(|m| m.name.clone()).collect()
@@ -288,22 +285,16 @@ pub(super) fn poll(
             s.lines(read.clone());
         }
     }
-    let commit = take_lines(st, rt, &read, defer);
-    (read.more, commit)
+    take_lines(st, rt, &read);
+    read.more
 }
 
 /// Matches the lines of `read` in jail `rt` (a member of the reader that read them).
-/// With `defer`, the slice's transaction may go to the store thread: the [`jailtask::Commit`]
-/// returned then dispatches its events once written.
-pub(super) fn take_lines(
-    st: &mut State,
-    rt: &mut JailRt,
-    read: &SharedRead,
-    defer: bool,
-) -> Option<jailtask::Commit> {
+/// Its bans go to the actions once the store thread committed them.
+pub fn take_lines(st: &mut State, rt: &mut JailRt, read: &SharedRead) {
     // A jail that left the reader (idle, a new source) does not take its reads any more.
     if !matches!(&rt.source, JailSource::Shared(s) if Rc::ptr_eq(s, &read.source)) {
-        return None;
+        return;
     }
     let mut slice = jailtask::SliceRead::begin(st, rt);
     let key = date_key(&rt.jail);
@@ -335,5 +326,5 @@ pub(super) fn take_lines(
         flog!(Error, "filter", "[{}] {e}", rt.jail.name());
     }
     rt.shared_at = read.positions.clone();
-    slice.end_in(st, rt, read.more, defer)
+    slice.end(st, rt, read.more);
 }

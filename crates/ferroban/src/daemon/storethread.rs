@@ -1,190 +1,227 @@
-//! The ban store's own thread: it writes a read slice's bans and positions in one transaction
-//! while the runtime serves the other jails and the control socket.
+//! The ban store's own thread: the only owner of the [`Store`] (the SQLite connection). The
+//! runtime never touches the database: every use of the store is a message to this thread, so a
+//! slow disk (a commit's fsync, a full disk) never holds the control socket or another jail.
 //!
-//! A [`StoreHandle`] sends batches ([`StoreHandle::commit`]) over a channel; the thread takes
-//! them in the order sent (a jail's batches stay in order), writes each in one transaction and
-//! answers on its oneshot once committed (or once the failure is logged and the writes are kept
-//! in memory, as [`State::end_store_batch`](super::server::State::end_store_batch) does). The
-//! sender awaits the answer before it logs `Ban` and runs the actions: a ban logged as `Ban` is
-//! in the database.
+//! A [`StoreHandle`] (in [`State`](super::server::State), on the runtime thread) sends closures
+//! over a channel; the thread runs them on the store in the order sent. Writes follow the
+//! store's batch API on the runtime side ([`StoreHandle::begin_batch`], [`StoreHandle::write`],
+//! [`StoreHandle::end_batch_then`]): a batch's writes travel as one message and are one
+//! transaction. The end of a batch answers on a oneshot once committed (or once the failure is
+//! logged and the writes are kept in memory, as the store does): the jail whose bans those are
+//! awaits it before it logs `Ban` and runs the actions, so a ban logged as `Ban` is in the
+//! database. Reads that start a jail wait for their answer ([`StoreHandle::read`]); the others
+//! answer on a oneshot ([`StoreHandle::ask`]).
 //!
-//! The uses not moved yet lock the store on the runtime thread ([`StoreHandle::lock`]): the lock
-//! first waits for the batches already sent, so every write keeps the order it was asked in.
+//! The thread ends when the handle is closed ([`StoreHandle::close`], or dropped): what was sent
+//! is written, then the store is dropped (SQLite closes the connection and folds its WAL back),
+//! then the thread is joined.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 
-use ferroban_bans::{LogPosition, Store, StoreFault};
+use ferroban_bans::{Store, StoreFault, StoreOptions};
 use tokio::sync::oneshot;
 
-use super::jail::StoreWrite;
 use crate::flog;
 
-/// A batch: one transaction.
-pub struct Batch {
-    /// The jail whose writes these are.
-    pub jail: String,
-    /// Its bans and unbans.
-    pub writes: Vec<StoreWrite>,
-    /// Its read positions.
-    pub positions: Vec<LogPosition>,
-}
-
-enum Msg {
-    Batch(Batch, oneshot::Sender<()>),
-    /// Answers once every earlier message is done.
-    Flush(mpsc::SyncSender<()>),
-    /// Runs on the thread (tests: hold the thread).
-    Run(Box<dyn FnOnce(&mut Store) + Send>),
-}
+/// Work for the store thread.
+type Job = Box<dyn FnOnce(&mut Store) + Send>;
 
 /// The runtime's side of the store thread.
 pub struct StoreHandle {
-    store: Arc<Mutex<Store>>,
-    tx: mpsc::Sender<Msg>,
-    /// Messages sent and not yet done.
-    pending: Arc<AtomicUsize>,
-    /// The store's fault after its last use (read by `status` without waiting for the thread).
+    tx: Option<mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// The writes of the open batch (sent as one job at its outermost end).
+    batch: Vec<Job>,
+    /// What runs once the open batch is committed (the answers of its ends).
+    after: Vec<Job>,
+    /// Open batches.
+    depth: u32,
+    /// The store's options (the runtime's copy: `get dbmaxmatches` does not wait for the thread).
+    options: StoreOptions,
+    /// The store's fault after the thread's last job (read by `status` without waiting).
     fault: Arc<Mutex<Option<StoreFault>>>,
 }
 
-/// The store locked on the runtime thread; its fault is noted when the lock ends.
-pub struct StoreGuard<'a> {
-    store: MutexGuard<'a, Store>,
-    fault: &'a Mutex<Option<StoreFault>>,
-}
-
-impl std::ops::Deref for StoreGuard<'_> {
-    type Target = Store;
-    fn deref(&self) -> &Store {
-        &self.store
-    }
-}
-
-impl std::ops::DerefMut for StoreGuard<'_> {
-    fn deref_mut(&mut self) -> &mut Store {
-        &mut self.store
-    }
-}
-
-impl Drop for StoreGuard<'_> {
-    fn drop(&mut self) {
-        *lock(self.fault) = self.store.fault();
-    }
-}
-
 /// Locks `m`, also after a panic of another holder.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// The handle's store locked, if there is one: for the uses not moved to the thread.
-pub fn locked(h: &Option<StoreHandle>) -> Option<StoreGuard<'_>> {
-    h.as_ref().map(StoreHandle::lock)
 }
 
 impl StoreHandle {
     /// Starts the thread that owns `store`.
-    pub fn spawn(store: Store) -> StoreHandle {
+    pub fn spawn(mut store: Store) -> StoreHandle {
         let fault = Arc::new(Mutex::new(store.fault()));
-        let store = Arc::new(Mutex::new(store));
-        let pending = Arc::new(AtomicUsize::new(0));
-        let (tx, rx) = mpsc::channel::<Msg>();
-        let (s, p, f) = (store.clone(), pending.clone(), fault.clone());
-        std::thread::Builder::new()
+        let options = store.options().clone();
+        let (tx, rx) = mpsc::channel::<Job>();
+        let f = fault.clone();
+        let thread = std::thread::Builder::new()
             .name("ferroban-store".into())
             .spawn(move || {
-                for msg in rx {
-                    match msg {
-                        Msg::Batch(b, done) => {
-                            let mut st = lock(&s);
-                            write_batch(&mut st, &b);
-                            *lock(&f) = st.fault();
-                            drop(st);
-                            p.fetch_sub(1, Ordering::AcqRel);
-                            let _ = done.send(());
-                        }
-                        Msg::Flush(done) => {
-                            p.fetch_sub(1, Ordering::AcqRel);
-                            let _ = done.send(());
-                        }
-                        Msg::Run(f) => {
-                            f(&mut lock(&s));
-                            p.fetch_sub(1, Ordering::AcqRel);
-                        }
+                for job in rx {
+                    job(&mut store);
+                    let now = store.fault();
+                    let mut g = lock(&f);
+                    if *g != now {
+                        *g = now;
                     }
                 }
+                // The senders are gone: the store closes here (its connection, its WAL).
+                drop(store);
             })
             .expect("cannot start the store thread");
         StoreHandle {
-            store,
-            tx,
-            pending,
+            tx: Some(tx),
+            thread: Some(thread),
+            batch: Vec::new(),
+            after: Vec::new(),
+            depth: 0,
+            options,
             fault,
         }
     }
 
-    fn send(&self, m: Msg) -> bool {
-        self.pending.fetch_add(1, Ordering::AcqRel);
-        if self.tx.send(m).is_err() {
-            self.pending.fetch_sub(1, Ordering::AcqRel);
-            return false;
+    /// Sends `job` to the thread (after what was sent before).
+    fn send(&self, job: Job) {
+        if let Some(tx) = &self.tx {
+            // The thread only ends with the handle.
+            let _ = tx.send(job);
         }
-        true
     }
 
-    /// Sends `b` to be written in one transaction; the answer comes once it is committed (or
-    /// its failure logged and its writes kept in memory).
-    pub fn commit(&self, b: Batch) -> oneshot::Receiver<()> {
+    /// Runs `f` on the store thread, after what was sent before; nothing waits for it.
+    pub fn run(&self, f: impl FnOnce(&mut Store) + Send + 'static) {
+        self.send(Box::new(f));
+    }
+
+    /// Runs `f` on the store thread, after what was sent before; its answer comes on the
+    /// receiver (to be awaited, never blocked on, on the runtime).
+    pub fn ask<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> R + Send + 'static,
+    ) -> oneshot::Receiver<R> {
         let (tx, rx) = oneshot::channel();
-        self.send(Msg::Batch(b, tx));
+        self.run(move |s| {
+            let _ = tx.send(f(s));
+        });
         rx
     }
 
-    /// The store on the runtime thread, once the batches sent before are written (blocks).
-    pub fn lock(&self) -> StoreGuard<'_> {
-        if self.pending.load(Ordering::Acquire) > 0 {
-            let (tx, rx) = mpsc::sync_channel(1);
-            if self.send(Msg::Flush(tx)) {
-                let _ = rx.recv();
-            }
-        }
-        StoreGuard {
-            store: lock(&self.store),
-            fault: &self.fault,
-        }
+    /// Runs `f` on the store thread and waits for its answer: only for the reads that start a
+    /// jail (its positions, cursor, history and bans), before its task serves.
+    pub fn read<R: Send + 'static>(&self, f: impl FnOnce(&mut Store) -> R + Send + 'static) -> R {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.run(move |s| {
+            let _ = tx.send(f(s));
+        });
+        rx.recv().expect("the store thread answers")
     }
 
-    /// Whether the runtime thread holds a batch open ([`Store::in_batch`]), without waiting for
-    /// the thread: a batch is opened on the runtime thread only with nothing sent before it,
-    /// and nothing is sent until it ends.
+    /// Starts a batch: until the matching end, writes are one transaction. Batches nest; only
+    /// the outermost end sends them.
+    pub fn begin_batch(&mut self) {
+        self.depth += 1;
+    }
+
+    /// Whether a batch is open.
     pub fn in_batch(&self) -> bool {
-        self.pending.load(Ordering::Acquire) == 0
-            && self.store.try_lock().is_ok_and(|s| s.in_batch())
+        self.depth > 0
     }
 
-    /// Why the store could not write at its last use; `None` while it writes.
+    /// A write: in the open batch, else a transaction of its own, sent now.
+    pub fn write(&mut self, f: impl FnOnce(&mut Store) + Send + 'static) {
+        if self.depth > 0 {
+            self.batch.push(Box::new(f));
+        } else {
+            self.send(Box::new(move |s: &mut Store| {
+                s.begin_batch();
+                f(s);
+                end_batch(s);
+            }));
+        }
+    }
+
+    /// Ends a batch; `after` (a read) runs on the store once the outermost batch is committed
+    /// (or its failure logged and its writes kept in memory) and answers on the receiver. The
+    /// outermost end sends the batch's writes as one transaction.
+    pub fn end_batch_then<R: Send + 'static>(
+        &mut self,
+        after: impl FnOnce(&mut Store) -> R + Send + 'static,
+    ) -> oneshot::Receiver<R> {
+        let (tx, rx) = oneshot::channel();
+        self.after.push(Box::new(move |s| {
+            let _ = tx.send(after(s));
+        }));
+        self.depth = self.depth.saturating_sub(1);
+        if self.depth == 0 {
+            let writes = std::mem::take(&mut self.batch);
+            let after = std::mem::take(&mut self.after);
+            self.run(move |s| {
+                if !writes.is_empty() {
+                    s.begin_batch();
+                    for w in writes {
+                        w(s);
+                    }
+                    end_batch(s);
+                }
+                for a in after {
+                    a(s);
+                }
+            });
+        }
+        rx
+    }
+
+    /// Why the store could not write after its last use; `None` while it writes.
     pub fn fault(&self) -> Option<StoreFault> {
         lock(&self.fault).clone()
     }
 
-    /// Runs `f` on the store thread, after what was sent before (tests: hold the thread on a
-    /// barrier).
-    pub fn run_on_thread(&self, f: impl FnOnce(&mut Store) + Send + 'static) {
-        self.send(Msg::Run(Box::new(f)));
+    /// The options in force.
+    pub fn options(&self) -> &StoreOptions {
+        &self.options
+    }
+
+    /// Changes `dbpurgeage` / `dbmaxmatches`; the store takes them on its thread (a failure
+    /// there is logged).
+    pub fn set_options(&mut self, opts: StoreOptions) {
+        self.options = opts.clone();
+        self.run(move |s| {
+            if let Err(e) = s.set_options(opts) {
+                flog!(Error, "database", "{e}");
+            }
+        });
+    }
+
+    /// Writes what was sent, closes the store and joins its thread (at exit).
+    pub fn close(mut self) {
+        self.join();
+    }
+
+    fn join(&mut self) {
+        if self.depth > 0 {
+            // A batch left open is written all the same.
+            self.depth = 1;
+            drop(self.end_batch_then(|_| ()));
+        }
+        self.tx = None;
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            flog!(Error, "database", "the store thread panicked");
+        }
     }
 }
 
-/// Writes `b` in one transaction; a failure is logged (the store keeps the writes).
-fn write_batch(store: &mut Store, b: &Batch) {
-    store.begin_batch();
-    super::jailtask::write_to(store, &b.jail, &b.writes);
-    for p in &b.positions {
-        if let Err(e) = store.set_position(&b.jail, p) {
-            flog!(Error, "database", "[{}] {e}", b.jail);
-        }
+impl Drop for StoreHandle {
+    fn drop(&mut self) {
+        self.join();
     }
-    if let Err(e) = store.end_batch() {
+}
+
+/// Ends the store's batch; a failed commit is logged (the store keeps its writes in memory and
+/// writes them when it can).
+fn end_batch(s: &mut Store) {
+    if let Err(e) = s.end_batch() {
         flog!(
             Error,
             "database",

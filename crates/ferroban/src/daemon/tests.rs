@@ -144,6 +144,14 @@ fn ignoreip_wins_and_old_lines_are_skipped() {
     assert_eq!(j.counts().total_failed, 0);
 }
 
+/// [`super::server::load_history`] from `store` on this thread.
+fn load_history(store: &Store, j: &mut Jail) {
+    if let Some(all) = j.needs_history() {
+        let rows = store.history_rows((!all).then_some(j.name()));
+        super::server::take_history(j, all, rows);
+    }
+}
+
 /// One failure bans; each ban doubles (`bantime.increment`).
 const INCREMENT: &str = "maxretry = 1\nbantime = 100\nbantime.increment = true\nbantime.factor = 1\nbantime.multipliers = 1 2 4 8";
 
@@ -153,14 +161,14 @@ fn bantime_increment_grows_with_each_ban_from_the_store() {
     let mut j = jail(&t);
     let clock = ManualClock::new(T0);
     let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
-    super::server::load_history(Some(&store), &mut j);
+    load_history(&store, &mut j);
     let mut seen = Vec::new();
     for i in 0..4 {
         clock.advance(1000.0);
         if i == 2 {
             // A restart: the new jail reads the history back from the store.
             j = jail(&t);
-            super::server::load_history(Some(&store), &mut j);
+            load_history(&store, &mut j);
         }
         let ev = j.process_line(&line(clock.now(), "192.0.2.1"), clock.now());
         store_writes(&mut j, &mut store);
@@ -206,9 +214,9 @@ fn overalljails_counts_the_bans_of_the_other_jails() {
         })
         .unwrap();
     let mut all = jail(&t);
-    super::server::load_history(Some(&store), &mut all);
+    load_history(&store, &mut all);
     let mut mine = jail(&own);
-    super::server::load_history(Some(&store), &mut mine);
+    load_history(&store, &mut mine);
     // ... and one of jail "third" while they run.
     let change = ferroban_bans::HistoryChange::Ban {
         id: "192.0.2.1".into(),

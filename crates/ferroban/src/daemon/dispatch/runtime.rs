@@ -267,7 +267,7 @@ fn set_here(rt: &mut JailRt, st: &mut State, name: &str, op: JailSet<'_>) -> Res
                 }
             }
             // The store's removals in one transaction.
-            if let Some(s) = crate::daemon::storethread::locked(&st.store).as_deref_mut() {
+            if let Some(s) = st.store.as_mut() {
                 s.begin_batch();
             }
             let mut n = 0;
@@ -484,11 +484,11 @@ pub(super) fn get_server(state: &Shared, setting: ServerSetting) -> Res {
         ServerSetting::Dbmaxmatches => st
             .store
             .as_ref()
-            .map_or(Value::Null, |s| json!(s.lock().options().max_matches)),
+            .map_or(Value::Null, |s| json!(s.options().max_matches)),
         ServerSetting::Dbpurgeage => st
             .store
             .as_ref()
-            .map_or(Value::Null, |s| secs_value(s.lock().options().purge_age)),
+            .map_or(Value::Null, |s| secs_value(s.options().purge_age)),
         ServerSetting::Thread => json!({"stacksize": 0}),
         // `set` only: [`crate::control::cmd::parse`] answers this for `get allowipv6`.
         ServerSetting::Allowipv6 => return Err(crate::control::cmd::INVALID.into()),
@@ -525,31 +525,29 @@ pub(super) fn set_server(state: &Shared, setting: ServerSetting, v: &str) -> Res
                 )),
             }
         }
-        ServerSetting::Dbmaxmatches => crate::control::cmd::parse_int::<usize>(v).and_then(|n| {
+        ServerSetting::Dbmaxmatches => crate::control::cmd::parse_int::<usize>(v).map(|n| {
             let mut st = state.borrow_mut();
-            let Some(mut store) = crate::daemon::storethread::locked(&st.store) else {
-                return Ok(Value::Null);
+            let Some(store) = st.store.as_mut() else {
+                return Value::Null;
             };
             let mut o = store.options().clone();
             o.max_matches = n;
-            store.set_options(o).map_err(|e| e.to_string())?;
-            drop(store);
+            store.set_options(o);
             st.settings.dbmaxmatches = u32::try_from(n).ok();
-            Ok(json!(n))
+            json!(n)
         }),
         ServerSetting::Dbpurgeage => ferroban_config::parse_duration(v)
             .map_err(|e| e.to_string())
-            .and_then(|secs| {
+            .map(|secs| {
                 let mut st = state.borrow_mut();
-                let Some(mut store) = crate::daemon::storethread::locked(&st.store) else {
-                    return Ok(Value::Null);
+                let Some(store) = st.store.as_mut() else {
+                    return Value::Null;
                 };
                 let mut o = store.options().clone();
                 o.purge_age = secs;
-                store.set_options(o).map_err(|e| e.to_string())?;
-                drop(store);
+                store.set_options(o);
                 st.settings.dbpurgeage = secs;
-                Ok(secs_value(secs))
+                secs_value(secs)
             }),
         ServerSetting::Allowipv6 => match parse_bool(v) {
             Some(false) => Err(
