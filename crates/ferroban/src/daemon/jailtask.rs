@@ -739,11 +739,6 @@ impl SliceRead {
             dispatch_read(st, rt, events, now);
             return;
         };
-        if writes.is_empty() && positions.is_empty() && events.is_empty() && !save {
-            // Nothing to write, nothing to wait for.
-            dispatch_read(st, rt, events, now);
-            return;
-        }
         store.begin_batch();
         let jail = rt.jail.name().to_string();
         if !writes.is_empty() || !positions.is_empty() {
@@ -757,6 +752,12 @@ impl SliceRead {
         }
         // The fleet's publication of these bans commits with them.
         super::fleet::publish_bans(Some(store), rt.jail.name(), &events);
+        if events.is_empty() {
+            // No ban waits for the commit (a batch with nothing to write sends nothing).
+            st.end_store_batch();
+            dispatch_read(st, rt, events, now);
+            return;
+        }
         let c = commit(st, rt, events, Some(now));
         rt.after_commit(c);
     }

@@ -114,7 +114,11 @@ impl State {
     /// (a failure is logged once; the store then keeps its writes in memory). Nothing waits for
     /// it: the writes sent later are written after it.
     pub fn end_store_batch(&mut self) {
-        drop(self.end_store_batch_then(|_| ()));
+        if let Some(s) = self.store.as_mut() {
+            s.end_batch();
+        }
+        // The fleet's publications written in the batch go to the publisher once committed.
+        super::fleet::wake(self.store.as_ref());
     }
 
     /// [`end_store_batch`](Self::end_store_batch), then `after` on the store: its answer comes

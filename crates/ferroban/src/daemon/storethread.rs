@@ -151,8 +151,15 @@ impl StoreHandle {
         self.after.push(Box::new(move |s| {
             let _ = tx.send(after(s));
         }));
+        self.end_batch();
+        rx
+    }
+
+    /// Ends a batch; nothing waits for it (the jobs sent later run after it). The outermost
+    /// end sends the batch's writes as one transaction (nothing when there is nothing to do).
+    pub fn end_batch(&mut self) {
         self.depth = self.depth.saturating_sub(1);
-        if self.depth == 0 {
+        if self.depth == 0 && !(self.batch.is_empty() && self.after.is_empty()) {
             let writes = std::mem::take(&mut self.batch);
             let after = std::mem::take(&mut self.after);
             self.run(move |s| {
@@ -168,7 +175,6 @@ impl StoreHandle {
                 }
             });
         }
-        rx
     }
 
     /// Why the store could not write after its last use; `None` while it writes.
@@ -201,7 +207,7 @@ impl StoreHandle {
         if self.depth > 0 {
             // A batch left open is written all the same.
             self.depth = 1;
-            drop(self.end_batch_then(|_| ()));
+            self.end_batch();
         }
         self.tx = None;
         if let Some(t) = self.thread.take()
