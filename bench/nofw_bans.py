@@ -7,6 +7,9 @@ jail `bench` with `action =` and a dbfile; then either
   MODE=log    N addresses (default 20,000) x 3 failure lines appended to the jail's log at once:
               seconds until the log shows the last `Ban`.
 Prints the figures and the bans counted in the database (all N: a logged `Ban` is stored).
+PING=1 also sends `ferroban client ping` in a loop meanwhile (one client process at a time) and
+prints how many answered and their round trips (median, max): how well the control socket is
+served while the jail bans and its store writes (wall times: say the load).
 PRE is put before the binary, e.g. for instruction counts (wall times under load are noise):
 
   PRE="valgrind --tool=callgrind --callgrind-out-file=cg.out" N=20000 bench/nofw_bans.py BIN
@@ -18,6 +21,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 BIN = sys.argv[1]
@@ -57,6 +61,17 @@ try:
         time.sleep(0.05)
     ips = [f"10.{(a >> 16) & 255}.{(a >> 8) & 255}.{a & 255}" for a in range(N)]
     answer = ""
+    pings, done = [], threading.Event()
+
+    def ping():
+        while not done.is_set():
+            t = time.perf_counter()
+            subprocess.run([BIN, "client", "-s", sock, "ping"], capture_output=True)
+            pings.append(time.perf_counter() - t)
+
+    pinger = threading.Thread(target=ping)
+    if os.environ.get("PING"):
+        pinger.start()
     if MODE == "banip":
         t0 = time.perf_counter()
         r = subprocess.run([BIN, "client", "-s", sock, "set", "bench", "banip"] + ips,
@@ -72,6 +87,12 @@ try:
     while not logged(f"Ban {ips[-1]}\n"):
         time.sleep(0.02)
     t2 = time.perf_counter()
+    done.set()
+    if pinger.is_alive():
+        pinger.join()
+        p = sorted(pings)
+        answer += (f"ping: {len(p)} answered, median {p[len(p) // 2] * 1000:.1f} ms, "
+                   f"max {p[-1] * 1000:.1f} ms, " if p else "ping: none answered, ")
     n = sqlite3.connect(os.path.join(work, "db.sqlite3")).execute(
         "select count(*) from bans").fetchone()[0]
     print(f"{MODE} N={N}: {answer}last Ban logged {t2 - t0:.3f} s, bans in db {n}")
