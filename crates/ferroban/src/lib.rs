@@ -9,8 +9,8 @@
 //!                         │   ▲ answer: waiting failures of that id go on        child process,
 //!                         │   └───────────────────────────────────────────────── timeouts)
 //!                         └ failure tracker → ban decision ─► Event::Ban / Unban + StoreWrite
-//!                           (increment: ban history in memory)    │ daemon writes + commits the
-//!                                                                 │ store first (crates/bans)
+//!                           (increment: ban history in memory)    │ the store thread commits it
+//!                                                                 │ first (crates/bans), awaited
 //!  daemon: per-jail action task (shell / native firewall) ◄───────┘   unban timer, control
 //!          socket, reload in place (kept actions run nothing)
 //!  configuration: crates/config (fail2ban's INI dialect); regexes: crates/matcher, crates/date

@@ -9,7 +9,10 @@
 //!
 //! The shared [`State`] keeps only the jails' handles ([`JailHandle`]: name, sender, task
 //! handles); the store, the metrics registry and the notifies stay there and are borrowed by a
-//! jail's task only inside one message or one slice (never across an await).
+//! jail's task only inside one message or one slice (never across an await). The bans of a
+//! message or slice go to the store thread ([`super::storethread`]); the task awaits their
+//! commit (serving nothing else of the jail meanwhile) before it logs `Ban` and hands them to
+//! the actions, and only then answers a [`JailSender::call`].
 
 use std::os::fd::OwnedFd;
 use std::rc::Rc;

@@ -5,6 +5,7 @@
 //! - [`ignore`]: `ignoreip`, `ignoreself`, `ignorecommand`.
 //! - [`server`]: the tasks (jails, unban timer, control, signals) on a current-thread runtime.
 //! - [`jailtask`]: one task per jail, the only owner of the jail's state (messages in and out).
+//! - [`storethread`]: the ban store's own thread, the only code that touches the database.
 //! - [`actions`]: the per-jail action task.
 //! - [`dispatch`]: the control commands.
 //! - [`log`]: fail2ban's log line format and targets.
