@@ -546,6 +546,9 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
             let size = file.metadata().map(|m| m.len()).unwrap_or(0);
             let pb = progress_bar(size);
             let mut reader = LineReader::new(file);
+            if !latin1 {
+                reader = reader.check_utf8();
+            }
             let mut scratch = String::new();
             let mut line_no = 0u64;
             loop {
@@ -554,7 +557,7 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
                 {
                     pb.set_position(reader.consumed);
                 }
-                let next = reader.next_line().with_context(|| {
+                let next = reader.next_raw_line().with_context(|| {
                     format!(
                         "log file {}: read error after line {line_no}",
                         path.display()
@@ -564,11 +567,11 @@ pub fn run(args: &RegexArgs) -> anyhow::Result<i32> {
                     break;
                 };
                 line_no += 1;
-                let bytes = rstrip_newlines(raw);
+                let bytes = rstrip_newlines(raw.bytes);
                 if bytes.is_empty() || bytes[0] == b'#' {
                     continue;
                 }
-                let line = decode(bytes, latin1, &mut scratch);
+                let line = decode(bytes, raw.utf8, latin1, &mut scratch);
                 scan.line(&mut w, &mut filter, line, None, line_no, now)?;
             }
             if let Some(pb) = pb {
