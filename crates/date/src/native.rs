@@ -45,6 +45,9 @@ pub(crate) trait Probe: Copy {
     fn read(self, i: usize);
     /// An answer depends on the position being the line's first (nothing before it).
     fn line_start(self);
+    /// A match's answer depends on bytes `i` and `i + 1` only through their being two
+    /// digits of a value up to 59, which is the fields' `second` (see [`Entry::sec`]).
+    fn seconds(self, i: usize);
 }
 
 /// No watching: the plain matchers.
@@ -53,6 +56,8 @@ impl Probe for () {
     fn read(self, _: usize) {}
     #[inline(always)]
     fn line_start(self) {}
+    #[inline(always)]
+    fn seconds(self, _: usize) {}
 }
 
 /// The span of the bytes a matcher read, and whether it relied on the line's start.
@@ -61,6 +66,7 @@ pub(crate) struct Reach {
     lo: Cell<usize>,
     hi: Cell<usize>,
     start: Cell<bool>,
+    sec: Cell<Option<usize>>,
 }
 
 impl Reach {
@@ -69,6 +75,7 @@ impl Reach {
             lo: Cell::new(usize::MAX),
             hi: Cell::new(0),
             start: Cell::new(false),
+            sec: Cell::new(None),
         }
     }
 }
@@ -82,6 +89,10 @@ impl Probe for &Reach {
     #[inline]
     fn line_start(self) {
         self.start.set(true);
+    }
+    #[inline]
+    fn seconds(self, i: usize) {
+        self.sec.set(Some(i));
     }
 }
 
@@ -460,6 +471,8 @@ fn apache_common<P: Probe>(h: Hay<'_, P>, i: usize, out: &mut Fields) -> Option<
     let month = month_lower(&letters.map(|c| c.to_ascii_lowercase()))?;
     let offset = two(22)? * 60 + two(24)?;
     let offset = if b[21] == b'-' { -offset } else { offset };
+    // (the seconds' bytes are read by `two(18)` only)
+    h.probe.seconds(i + 18);
     *out = Fields {
         year: Some(2000 + year),
         month: Some(month),
@@ -692,6 +705,11 @@ impl Native {
             Form::LineBegin => self.line_begin_in(hay, out)?,
         };
         if let Some(found) = got {
+            // The seconds are kept for a single position's match (a line-begin search tries
+            // several, whose failed attempts may read those bytes too).
+            if form == Form::LineBegin {
+                reach.sec.set(None);
+            }
             memo.older()
                 .remember((self, form), h, i, found, &reach, out);
         }
@@ -762,8 +780,13 @@ impl Recall {
             return Some((found, &self.entries[k].fields));
         }
         let k = 1 - k;
-        let found = self.entries[k].recall(native, form, h, i)?;
-        self.last = k;
+        if let Some(found) = self.entries[k].recall(native, form, h, i) {
+            self.last = k;
+            return Some((found, &self.entries[k].fields));
+        }
+        // The common change from line to line: the same date a second later.
+        let k = self.last & 1;
+        let found = self.entries[k].recall_new_second(native, form, h, i)?;
         Some((found, &self.entries[k].fields))
     }
 
@@ -803,6 +826,10 @@ struct Entry {
     /// The date's start and end, relative to the position.
     found: (usize, usize),
     fields: Fields,
+    /// Where the seconds' two digits are in `bytes`, when the answer depends on them only
+    /// through their value (two digits up to 59, the fields' `second`): the same bytes with
+    /// other such seconds have the same answer with those seconds.
+    sec: Option<usize>,
 }
 
 impl Entry {
@@ -815,6 +842,39 @@ impl Entry {
         let hi = lo + self.bytes.len();
         let same = same_bytes(h.get(lo..hi)?, &self.bytes) && (!self.to_end || hi == h.len());
         same.then_some((i + self.found.0, i + self.found.1))
+    }
+
+    /// [`Entry::recall`] of the same bytes but another second (see [`Entry::sec`]): the entry
+    /// then remembers this match (its bytes and fields take the new second).
+    #[inline]
+    fn recall_new_second(
+        &mut self,
+        native: Native,
+        form: Form,
+        h: &[u8],
+        i: usize,
+    ) -> Option<(usize, usize)> {
+        let s = self.sec?;
+        if self.key != Some((native, form)) || (self.at_start && i != 0) {
+            return None;
+        }
+        let lo = i.checked_sub(self.back)?;
+        let hi = lo + self.bytes.len();
+        let got = h.get(lo..hi)?;
+        if self.to_end && hi != h.len() {
+            return None;
+        }
+        let (tens, ones) = (got[s].wrapping_sub(b'0'), got[s + 1].wrapping_sub(b'0'));
+        if tens > 5
+            || ones > 9
+            || !same_bytes(&got[..s], &self.bytes[..s])
+            || !same_bytes(&got[s + 2..], &self.bytes[s + 2..])
+        {
+            return None;
+        }
+        self.bytes[s..s + 2].copy_from_slice(&got[s..s + 2]);
+        self.fields.second = i64::from(tens * 10 + ones);
+        Some((i + self.found.0, i + self.found.1))
     }
 
     fn remember(
@@ -837,6 +897,11 @@ impl Entry {
         self.at_start = reach.start.get();
         self.found = (found.0 - i, found.1 - i);
         self.fields = *fields;
+        self.sec = reach
+            .sec
+            .get()
+            .filter(|&k| k >= lo && k + 2 <= (hi + 1).min(h.len()))
+            .map(|k| k - lo);
     }
 }
 
@@ -1010,6 +1075,57 @@ mod tests {
                 assert_eq!(got, keep, "{native:?} {l:?}");
             }
         }
+    }
+
+    /// A date a second later is answered by the memo (its remembered match with the new
+    /// second) exactly as the matcher answers it: seconds walking up, minutes turning, seconds
+    /// that are not a second (60, 7x, a letter), in every form and place.
+    #[test]
+    fn a_new_second_is_recalled_as_the_matcher_reads_it() {
+        let mut lines = Vec::new();
+        for (before, after) in [("", " x"), ("192.0.2.1 - - [", "] \"GET /"), ("[", "")] {
+            for minute in 0..3 {
+                for sec in (0..60).chain([60, 75, 99]) {
+                    let t = format!("{before}30/May/2024:10:{minute:02}:{sec:02} +0000{after}");
+                    lines.push((before.len(), t.clone()));
+                    lines.push((before.len(), t.replace(":0", ":a")));
+                    lines.push((before.len(), t));
+                }
+            }
+        }
+        let (mut by_second, mut checked) = (0, 0);
+        for form in [Form::Body, Form::Word, Form::LineBegin] {
+            let mut memo = Recall::default();
+            for (at, l) in &lines {
+                let h = l.as_bytes();
+                let i = if form == Form::LineBegin { 0 } else { *at };
+                let exact = memo
+                    .entries
+                    .iter()
+                    .any(|e| e.recall(Native::Apache, form, h, i).is_some());
+                let remembered = memo.recall(Native::Apache, form, h, i).is_some();
+                let mut a = Fields::default();
+                let got = Native::Apache.recalled(form, h, i, &mut a, &mut memo);
+                let mut b = Fields::default();
+                let want = match form {
+                    Form::Body => Native::Apache
+                        .body_at(h, i, &mut b)
+                        .map(|o| o.map(|e| (i, e))),
+                    Form::Word => Native::Apache
+                        .word_at(h, i, &mut b)
+                        .map(|o| o.map(|e| (i, e))),
+                    Form::LineBegin => Native::Apache.line_begin(h, &mut b),
+                };
+                assert_eq!(got, want, "{form:?} at {i} in {l:?}");
+                if let Ok(Some(_)) = want {
+                    assert_eq!(a, b, "{form:?} at {i} in {l:?}");
+                }
+                by_second += usize::from(remembered && !exact);
+                checked += 1;
+            }
+        }
+        // Body and Word: every new second after the first of a place and minute
+        assert!(by_second >= 2 * 3 * 3 * 55, "{by_second} of {checked}");
     }
 
     /// A recalled answer is the matcher's answer: the memo is carried from line to line
