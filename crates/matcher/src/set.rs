@@ -232,7 +232,6 @@ impl GateSet {
     ) -> bool {
         out.clear();
         out.extend(self.gated.iter().map(|g| !g));
-        scratch.patterns.clear();
         let mut input = Input::new(haystack);
         if self.anchored {
             input = input.anchored(Anchored::Yes);
@@ -256,6 +255,8 @@ impl GateSet {
                 Ok(Some(_)) => {}
             }
         }
+        // (cleared only here: most lines are answered by the plain pass)
+        scratch.patterns.clear();
         if self
             .set
             .try_which_overlapping_matches(&mut scratch.cache, &input, &mut scratch.patterns)
