@@ -198,12 +198,19 @@ pub fn rstrip_newlines(mut s: &[u8]) -> &[u8] {
 /// Decodes a line: UTF-8 fast path, otherwise lossy (invalid sequences become U+FFFD, as
 /// fail2ban's `errors='replace'`), or Latin-1 when asked. `utf8`: the bytes are known to be
 /// valid UTF-8 ([`RawLine::utf8`]), they are not checked again.
+#[inline]
 pub fn decode<'a>(bytes: &'a [u8], utf8: bool, latin1: bool, scratch: &'a mut String) -> &'a str {
     if !latin1 && utf8 {
         // SAFETY: `utf8` says the bytes were validated (a region of whole lines that passed
         // `simdutf8::basic::from_utf8`, of which `bytes` is one line cut at ASCII bytes).
         return unsafe { std::str::from_utf8_unchecked(bytes) };
     }
+    decode_checked(bytes, latin1, scratch)
+}
+
+/// [`decode`] of a line not known to be UTF-8 (kept out of line: the common line is).
+#[inline(never)]
+fn decode_checked<'a>(bytes: &'a [u8], latin1: bool, scratch: &'a mut String) -> &'a str {
     // (simdutf8: the validation is a measurable share of a line's cost, ~200 instructions
     // for an nginx line with the standard library's)
     if !latin1 && let Ok(s) = simdutf8::basic::from_utf8(bytes) {
