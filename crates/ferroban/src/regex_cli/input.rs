@@ -87,15 +87,15 @@ impl<R: Read> LineReader<R> {
         }
     }
 
-    /// The next complete line of at most [`MAX_LINE`] bytes (without its `\n`), or `None` at
-    /// the end of input (an incomplete last line is not returned; longer lines are skipped).
+    /// The bytes of the next line (see [`LineReader::next_raw_line`]).
     #[cfg(test)]
     pub fn next_line(&mut self) -> io::Result<Option<&[u8]>> {
         Ok(self.next_raw_line()?.map(|l| l.bytes))
     }
 
-    /// [`LineReader::next_line`] with whether the line is known to be UTF-8 (see
-    /// [`LineReader::check_utf8`]).
+    /// The next complete line of at most [`MAX_LINE`] bytes (without its `\n`), or `None` at
+    /// the end of input (an incomplete last line is not returned; longer lines are skipped),
+    /// with whether it is known to be UTF-8 (see [`LineReader::check_utf8`]).
     pub fn next_raw_line(&mut self) -> io::Result<Option<RawLine<'_>>> {
         loop {
             if let Some(p) = memchr::memchr(b'\n', &self.buf[self.pos..self.end]) {
