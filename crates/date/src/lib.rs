@@ -351,6 +351,13 @@ struct Screen {
     /// them match?" (see [`Others`]). That question stops at the first match and runs the plain (not the
     /// overlapping) automaton, so the common answer "none" is cheaper than listing matches.
     others: Vec<(Option<usize>, Option<Others>)>,
+    /// The current line is searched template by template, without the screen: the first
+    /// full search of a detector is (compiling the screen costs more than the templates
+    /// up to the usual winner, and a detector whose later lines take the shortcuts of
+    /// [`DateDetector::match_time`] never needs it).
+    off: bool,
+    /// Full searches so far (up to 2).
+    searches: u8,
 }
 
 impl Default for DateDetector {
@@ -679,7 +686,7 @@ impl DateDetector {
     /// regex matches nowhere in it (the line is screened on the first question).
     #[inline]
     fn may_match(&mut self, i: usize, text: Text<'_>) -> bool {
-        if self.screen.stale {
+        if self.screen.stale || self.screen.off {
             return true;
         }
         let Some(k) = self.slots[i].set_index else {
@@ -854,12 +861,15 @@ impl DateDetector {
             } else {
                 None
             };
+            self.screen.off = self.screen.searches == 0;
+            self.screen.searches = self.screen.searches.saturating_add(1).min(2);
             // When the screen proves that no regex template but the skipped one matches,
             // only the others (epoch, TAI64N) are visited, in the same order.
-            let only_unscreened = !self.screen.stale && !self.screen.sources.is_empty() && {
-                self.screen_line(text);
-                self.screen.none
-            };
+            let only_unscreened =
+                !self.screen.off && !self.screen.stale && !self.screen.sources.is_empty() && {
+                    self.screen_line(text);
+                    self.screen.none
+                };
             let count = if only_unscreened {
                 self.screen.unscreened.len()
             } else {
@@ -1402,8 +1412,54 @@ mod shortcut_tests {
         1_735_776_000.0, // 2025-01-02 00:00 UTC
     ];
 
+    /// The first full search goes template by template without compiling the screen; the
+    /// next one compiles it.
+    #[test]
+    fn the_first_full_search_compiles_no_screen() {
+        for pattern in [None, Some(BOTSEARCH)] {
+            let mut d = detector(pattern, 0, true);
+            let l = "198.51.100.200 - - [06/Dec/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 404 1";
+            assert!(d.match_time(l, NOWS[0]).is_some(), "{pattern:?}");
+            let s = &d.screen;
+            assert!(s.set.is_none() && s.ascii.is_none() && s.others.is_empty());
+            // a line the shortcuts cannot answer
+            d.match_time("x 2026-12-06 10:00:00 y", NOWS[0]);
+            let s = &d.screen;
+            assert!(s.set.is_some() || s.ascii.is_some() || !s.others.is_empty());
+        }
+    }
+
+    /// A detector whose first full search is not screened answers every line as one screened
+    /// from the first line on, and leaves the same hits and order.
+    fn same_as_screened(pattern: Option<&str>, zone: u8, shortcuts: bool, lines: &[String]) {
+        let mut first = detector(pattern, zone, shortcuts);
+        let mut screened = detector(pattern, zone, shortcuts);
+        screened.screen.searches = 1;
+        for (k, l) in lines.iter().enumerate() {
+            let now = NOWS[k % NOWS.len()];
+            let bits = |h: Option<DateHit>| h.map(|h| (h.start, h.end, h.time.map(f64::to_bits)));
+            assert_eq!(
+                bits(first.match_time(l, now)),
+                bits(screened.match_time(l, now)),
+                "{pattern:?} line {k}: {l:?}"
+            );
+        }
+        assert_eq!(first.template_hits(), screened.template_hits());
+        assert_eq!(first.last_index, screened.last_index);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn an_unscreened_first_search_answers_as_a_screened_one(
+            lines in lines(),
+            zone in 0u8..3,
+            shortcuts in any::<bool>(),
+        ) {
+            same_as_screened(None, zone, shortcuts, &lines);
+            same_as_screened(Some(BOTSEARCH), zone, shortcuts, &lines);
+        }
+
         #[test]
         fn shortcuts_answer_as_the_general_path(
             lines in lines(),
