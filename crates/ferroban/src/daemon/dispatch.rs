@@ -165,7 +165,7 @@ async fn run(state: &Shared, argv: &[String], command: Command<'_>) -> Res {
             if state.borrow().jail(jail).is_some() {
                 return Err(crate::control::proto::duplicate_jail(jail));
             }
-            super::server::add_jail(state, jail, backend)?;
+            super::server::add_jail(state, jail, backend).await?;
             Ok(json!(jail))
         }
         C::Status => Ok(status_all(state)),

@@ -111,6 +111,7 @@ fn state_on(dir: &Path, clock: &ManualClock, dbfile: Option<PathBuf>) -> Shared 
         metrics: crate::metrics::Metrics::new(crate::metrics::MetricsOptions { compat: false }),
         reloading: false,
         readers: Vec::new(),
+        starting: Vec::new(),
     }))
 }
 
@@ -756,6 +757,36 @@ async fn status_within(state: &Shared, since: Instant, limit: Duration) {
     );
 }
 
+/// The daemon's state on the tree in `dir` with its jail started and its first read done (its
+/// positions are written before the store thread is held).
+async fn started(dir: &Path, clock: &ManualClock) -> Shared {
+    let state = state(dir, clock);
+    start_jail(&state);
+    server::call(&state, JAIL, |_, _| ())
+        .await
+        .expect("the jail runs");
+    state
+}
+
+/// Sends control request `argv` (in a task of its own) while the store thread is held; over the
+/// next 60 ms, `status` answers within `limit` of `held_at`. The request's task.
+async fn request_while_held(
+    state: &Shared,
+    argv: &[&str],
+    held_at: Instant,
+    limit: Duration,
+) -> tokio::task::JoinHandle<Result<serde_json::Value, String>> {
+    let s = state.clone();
+    let argv: Vec<String> = argv.iter().map(|w| w.to_string()).collect();
+    let request =
+        tokio::task::spawn_local(async move { super::super::dispatch::handle(&s, &argv).await });
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        status_within(state, held_at, limit).await;
+    }
+    request
+}
+
 /// The store thread writes the bans while the runtime serves: held (a slow disk), a read
 /// slice's ban and a `set <jail> banip` wait for it (not logged, no action, not in the
 /// database, `banip` not answered) while `status` answers at once; released, the bans are
@@ -767,12 +798,7 @@ fn the_runtime_answers_while_the_store_thread_writes() {
     let dir = d.0.clone();
     let clock = ManualClock::new(T0);
     run(async move {
-        let state = state(&dir, &clock);
-        start_jail(&state);
-        // The jail's first read (its positions) is written before the thread is held.
-        server::call(&state, JAIL, |_, _| ())
-            .await
-            .expect("the jail runs");
+        let state = started(&dir, &clock).await;
         let release = hold_store(&state);
         let held_at = Instant::now();
         let limit = Duration::from_secs(2);
@@ -785,15 +811,8 @@ fn the_runtime_answers_while_the_store_thread_writes() {
         })
         .await;
         status_within(&state, held_at, limit).await;
-        let s = state.clone();
-        let banip = tokio::task::spawn_local(async move {
-            let argv = ["set", JAIL, "banip", "198.51.100.31"].map(String::from);
-            super::super::dispatch::handle(&s, &argv).await
-        });
-        for _ in 0..3 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            status_within(&state, held_at, limit).await;
-        }
+        let argv = ["set", JAIL, "banip", "198.51.100.31"];
+        let banip = request_while_held(&state, &argv, held_at, limit).await;
         assert!(
             !banip.is_finished(),
             "banip answered before its ban was written"
@@ -808,5 +827,59 @@ fn the_runtime_answers_while_the_store_thread_writes() {
         assert_eq!(banip.await.unwrap(), Ok(serde_json::json!(1)));
         assert_eq!(banned(&dir), 2);
         recorded(&dir, &["ban 198.51.100.30", "ban 198.51.100.31"]).await;
+    });
+}
+
+/// A jail started or reloaded while the daemon serves reads the store with one awaited message:
+/// with the store thread held (a slow disk), `add <jail>`, then a `reload` that starts a new
+/// jail and gives a running one another log file, wait for their start-up reads while `status`
+/// answers at once; released, they finish. Were the runtime to wait for the store (a blocking
+/// read), `status` would answer only once the hold ends ([`HELD_AT_MOST`]): too late.
+#[test]
+fn jails_start_and_reload_while_the_store_thread_writes() {
+    let d = tree("store-held-start");
+    let dir = d.0.clone();
+    let clock = ManualClock::new(T0);
+    run(async move {
+        let state = started(&dir, &clock).await;
+        let limit = Duration::from_secs(2);
+        // `add`: the new jail waits for its reads, the runtime serves.
+        let release = hold_store(&state);
+        let held_at = Instant::now();
+        let add = request_while_held(&state, &["add", "extra", "polling"], held_at, limit).await;
+        assert!(
+            !add.is_finished(),
+            "add answered before its jail read the store"
+        );
+        drop(release);
+        assert_eq!(add.await.unwrap(), Ok(serde_json::json!("extra")));
+        assert_eq!(state.borrow().jail_names(), [JAIL, "extra"]);
+        // `reload` that starts jail `other`, then one that gives jail `web` another file (its
+        // positions are read).
+        let conf = |web_log: &str| {
+            format!(
+                "[DEFAULT]\nbantime = 10m\nfindtime = 10m\nmaxretry = 3\n\n[{JAIL}]\nenabled = true\nfilter = test\nbackend = polling\nlogpath = {}\naction = record\n\n[other]\nenabled = true\nfilter = test\nbackend = polling\nlogpath = {}\nbantime.increment = true\naction = record\n",
+                dir.join(web_log).display(),
+                dir.join("test.log").display()
+            )
+        };
+        std::fs::write(dir.join("test2.log"), "").unwrap();
+        for web_log in ["test.log", "test2.log"] {
+            std::fs::write(dir.join("jail.conf"), conf(web_log)).unwrap();
+            let release = hold_store(&state);
+            let held_at = Instant::now();
+            let reload = request_while_held(&state, &["reload"], held_at, limit).await;
+            assert!(
+                !reload.is_finished(),
+                "reload answered before its jails read the store"
+            );
+            drop(release);
+            assert_eq!(reload.await.unwrap(), Ok(serde_json::json!("OK")));
+        }
+        assert_eq!(state.borrow().jail_names(), [JAIL, "other"]);
+        let logpath = server::call(&state, JAIL, |rt, _| rt.jail.def().logpath[0].path.clone())
+            .await
+            .expect("web runs");
+        assert_eq!(logpath, dir.join("test2.log").display().to_string());
     });
 }

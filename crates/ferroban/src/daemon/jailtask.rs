@@ -67,7 +67,13 @@ enum After {
     Commit(Commit),
     /// An answer to send after them.
     Then(Box<dyn FnOnce()>),
+    /// A store read to await, then what the jail does with its answer.
+    Read(std::pin::Pin<Box<dyn std::future::Future<Output = JailWork>>>),
 }
+
+/// The ban history changes other jails made (with their names) while a jail waited for its
+/// start-up reads, kept for it (`State::starting`).
+pub type HistoryWait = Rc<std::cell::RefCell<Vec<(Rc<str>, Rc<[HistoryChange]>)>>>;
 
 impl JailRt {
     /// A jail's state before its task starts.
@@ -131,6 +137,20 @@ impl JailRt {
     pub(super) fn after_commit(&mut self, c: Commit) {
         self.after.push(After::Commit(c));
     }
+
+    /// Runs `f` with the store's answer `read` once it came (after the commits the jail waits
+    /// for; the jail serves nothing else meanwhile, the runtime serves the others); a read
+    /// without answer counts as its default.
+    pub(super) fn then_read<A: Default + 'static>(
+        &mut self,
+        read: oneshot::Receiver<A>,
+        f: impl FnOnce(A, &mut JailRt, &mut State) + 'static,
+    ) {
+        self.after.push(After::Read(Box::pin(async move {
+            let a = read.await.unwrap_or_default();
+            Box::new(move |rt: &mut JailRt, st: &mut State| f(a, rt, st)) as JailWork
+        })));
+    }
 }
 
 /// Waits for the commits jail `rt` sent (no borrow of the shared state held: the other jails
@@ -141,6 +161,10 @@ async fn settle(state: &Shared, rt: &mut JailRt) {
         match rt.after.remove(0) {
             After::Commit(c) => c.finish(state, rt).await,
             After::Then(f) => f(),
+            After::Read(read) => {
+                let f = read.await;
+                f(rt, &mut state.borrow_mut());
+            }
         }
     }
 }
@@ -462,12 +486,16 @@ fn take_writes(st: &State, rt: &mut JailRt) -> Vec<StoreWrite> {
         .filter(|j| j.name() != jail)
         .map(JailHandle::sender)
         .collect();
-    if !others.is_empty() {
+    if !others.is_empty() || !st.starting.is_empty() {
         let changes: Rc<[HistoryChange]> = writes.iter().map(StoreWrite::history_change).collect();
         let from: Rc<str> = jail.into();
         for s in others {
             let (changes, from) = (changes.clone(), from.clone());
             s.post(move |rt, _| rt.jail.history_changed(&from, &changes));
+        }
+        // The jails starting get them once they read their history.
+        for (_, wait) in st.starting.iter().filter(|(n, _)| n != jail) {
+            wait.borrow_mut().push((from.clone(), changes.clone()));
         }
     }
     writes

@@ -150,6 +150,15 @@ pub fn journal_source(def: &JailDef, selection: JournalSelection) -> Result<Jour
     })
 }
 
+/// The journal cursor stored for jail `jail` (read on the store thread, for
+/// [`JournalJail::restore`]).
+pub fn stored_cursor(
+    store: &ferroban_bans::Store,
+    jail: &str,
+) -> Result<Option<String>, ferroban_bans::StoreError> {
+    store.get_journal_cursor(jail, JOURNAL_NAME)
+}
+
 fn since(now: f64, findtime: f64) -> Start {
     Start::Since(((now - findtime).max(0.0) * 1e6) as u64)
 }
@@ -168,11 +177,11 @@ pub fn time_text(usec: u64) -> String {
 
 impl JournalJail {
     /// Logs how the jail reads the journal and starts it at its stored cursor (else `findtime`
-    /// back from `now`).
+    /// back from `now`): `cursor` is what [`stored_cursor`] read (`None`: no store).
     pub fn restore(
         &mut self,
         name: &str,
-        store: Option<&super::storethread::StoreHandle>,
+        cursor: Option<Result<Option<String>, ferroban_bans::StoreError>>,
         now: f64,
         findtime: f64,
     ) {
@@ -198,15 +207,12 @@ impl JournalJail {
                 m.display()
             );
         }
-        let jail = name.to_string();
-        let cursor = store.and_then(|s| {
-            s.read(move |s| match s.get_journal_cursor(&jail, JOURNAL_NAME) {
-                Ok(c) => c,
-                Err(e) => {
-                    flog!(Error, "database", "[{jail}] {e}");
-                    None
-                }
-            })
+        let cursor = cursor.and_then(|c| match c {
+            Ok(c) => c,
+            Err(e) => {
+                flog!(Error, "database", "[{name}] {e}");
+                None
+            }
         });
         match cursor {
             Some(c) if ferroban_source::journal::Cursor::parse(&c).is_some() => {

@@ -421,6 +421,7 @@ async fn serve(settings: Settings, ready: Option<std::fs::File>) -> u8 {
         metrics: metrics.clone(),
         reloading: false,
         readers: Vec::new(),
+        starting: Vec::new(),
     }));
     // The control socket's tasks are queued before the jails' tasks (a request is served as
     // soon as it is read, ahead of jails woken at the same time); they first run once
@@ -676,7 +677,7 @@ async fn reload_inner(state: &Shared, only: &[String], opts: ReloadOptions) {
         let r = if state.borrow().jail(&name).is_some() {
             server::reload_jail(state, def).await
         } else {
-            server::start_jail(state, def)
+            server::start_jail_async(state, def).await
         };
         match r {
             Ok(()) => {

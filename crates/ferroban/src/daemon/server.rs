@@ -15,7 +15,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferroban_bans::{Store, StoreOptions};
+use ferroban_bans::{LogPosition, Store, StoreError, StoreOptions};
 use ferroban_config::{JailDef, JailsOptions};
 use ferroban_source::{
     Backend, FirstLineHash, LogEncoding, LogPathSpec, LogSource, Notice, Position, SourceOptions,
@@ -89,6 +89,9 @@ pub struct State {
     pub reloading: bool,
     /// Shared readers that have not read yet (a jail starting may join one).
     pub(super) readers: Vec<super::shared::SharedSource>,
+    /// Jails starting while the daemon serves, waiting for their start-up reads: the history
+    /// changes other jails make meanwhile, kept for them.
+    pub(super) starting: Vec<(String, jailtask::HistoryWait)>,
 }
 
 /// The shared state.
@@ -301,21 +304,12 @@ pub fn source_any(def: &JailDef) -> Result<JailSource, String> {
 }
 
 /// Gives `jail` the ban history its `bantime.increment` reads, when it needs one
-/// ([`Jail::needs_history`]): its rows of the store's history, or every jail's with
-/// `bantime.overalljails`. Read once, at the jail's start (or when a reload changes what it
-/// reads), before its task serves; the jail keeps it current from then on (its own bans, the
-/// other jails' through [`jailtask::write_store`], the purges). Without a database there is no
-/// history (as before: the increment needs the database).
-pub(super) fn load_history(store: Option<&StoreHandle>, jail: &mut Jail) {
-    let (Some(all), Some(store)) = (jail.needs_history(), store) else {
-        return;
-    };
-    let name = (!all).then(|| jail.name().to_string());
-    let rows = store.read(move |s| s.history_rows(name.as_deref()));
-    take_history(jail, all, rows);
-}
-
-/// Gives `jail` the history `rows` read for it (`all`: every jail's), see [`load_history`].
+/// ([`Jail::needs_history`]): `rows`, its rows of the store's history, or every jail's with
+/// `bantime.overalljails` (`all`). Read once, at the jail's start (or when a reload changes what
+/// it reads) with its other start-up reads ([`StartRead`]), before its task serves; the jail
+/// keeps it current from then on (its own bans, the other jails' through
+/// [`jailtask::write_store`], the purges). Without a database there is no history (as before:
+/// the increment needs the database).
 pub(super) fn take_history(
     jail: &mut Jail,
     all: bool,
@@ -374,16 +368,68 @@ pub fn load_jails(
         .map_err(|e| e.to_string())
 }
 
-/// Sets `source` of jail `def` to the read positions (or journal cursor) stored for the jail.
-fn restore_positions(st: &State, def: &JailDef, source: &mut JailSource, now: f64) {
+/// What the start of a jail reads from the store, as one message to the store thread (awaited
+/// while the daemon serves: the runtime never waits for the store thread): its read positions
+/// or journal cursor, its ban history (`bantime.increment`), its bans in force.
+pub(super) struct StartRead {
+    jail: String,
+    /// Its journal cursor (a journal source).
+    cursor: bool,
+    /// Its read positions (a source of files).
+    positions: bool,
+    /// Its ban history, `Some(all)` ([`Jail::needs_history`]).
+    history: Option<bool>,
+    /// Its bans in force at `.0`, at most `.1` long; the jail is added to the store first.
+    bans: Option<(f64, Option<f64>)>,
+}
+
+/// The store's answer to a [`StartRead`] (`None`: not read, or no store).
+#[derive(Default)]
+pub(super) struct StartAnswer {
+    cursor: Option<Result<Option<String>, StoreError>>,
+    positions: Option<Result<Vec<LogPosition>, StoreError>>,
+    history: Option<Result<Vec<ferroban_bans::HistoryRow>, StoreError>>,
+    bans: Option<Result<Vec<ferroban_bans::ActiveBan>, StoreError>>,
+}
+
+impl StartRead {
+    /// Nothing to read.
+    fn is_empty(&self) -> bool {
+        !self.cursor && !self.positions && self.history.is_none() && self.bans.is_none()
+    }
+
+    /// Reads it (on the store thread).
+    fn run(self, s: &mut Store) -> StartAnswer {
+        let name = self.jail.as_str();
+        StartAnswer {
+            cursor: self.cursor.then(|| journal::stored_cursor(s, name)),
+            positions: self.positions.then(|| s.positions(name)),
+            history: self
+                .history
+                .map(|all| s.history_rows((!all).then_some(name))),
+            bans: self.bans.map(|(now, max)| {
+                let _ = s.add_jail(name);
+                s.current_bans_for(name, now, max)
+            }),
+        }
+    }
+
+    /// Sends it to the store thread; the answer comes on the receiver (`None`: no store).
+    fn ask(self, st: &State) -> Option<oneshot::Receiver<StartAnswer>> {
+        st.store.as_ref().map(|s| s.ask(move |s| self.run(s)))
+    }
+}
+
+/// Sets `source` of jail `def` to the read positions (or journal cursor) stored for the jail,
+/// `answer`'s.
+fn restore_positions(def: &JailDef, source: &mut JailSource, answer: &mut StartAnswer, now: f64) {
     let name = &def.name;
     if let JailSource::Journal(j) = source {
         let findtime = def.findtime.unwrap_or(super::jail::DEFAULT_FINDTIME);
-        j.restore(name, st.store.as_ref(), now, findtime);
+        j.restore(name, answer.cursor.take(), now, findtime);
     }
-    if let (Some(store), JailSource::Files(source)) = (&st.store, source) {
-        let jail = name.clone();
-        match store.read(move |s| s.positions(&jail)) {
+    if let (Some(read), JailSource::Files(source)) = (answer.positions.take(), source) {
+        match read {
             Ok(ps) => {
                 for p in &ps {
                     flog!(
@@ -465,38 +511,62 @@ pub async fn reload_jail(state: &Shared, def: JailDef) -> Result<(), String> {
         })
         .collect();
     // On the jail's task, between two of its reads: the old source's positions are saved, the
-    // new source starts there; the jail takes its new settings; the actions get the reload.
+    // new source starts there; the jail takes its new settings; the actions get the reload. What
+    // that reads from the store (the new source's positions, a history) is one message to the
+    // store thread, which the jail's task awaits (serving nothing else of the jail meanwhile;
+    // the runtime serves the others).
+    let jail_name = name.clone();
     let done_rx = call(state, &name, move |rt, st| {
-        if let Some(mut src) = source {
-            let now = st.clock.now();
+        let now = st.clock.now();
+        if source.is_some() {
             jailtask::save_positions(st, rt, now);
-            restore_positions(st, &def, &mut src, now);
-            rt.set_source(src);
-            rt.jail.set_in_operation(false);
         }
         rt.jail.reconfigure(jail);
+        let (tx, rx) = oneshot::channel();
         // A reload that changed what bantime.increment reads loads that history.
-        load_history(st.store.as_ref(), &mut rt.jail);
-        rt.action_names = action_names;
-        rt.history_matches = history_matches;
-        let (done, done_rx) = oneshot::channel();
-        let mut tickets = rt.jail.tickets_in_force();
-        tickets.extend(super::fleet::remote_tickets(&rt.jail));
-        let job = Job::Reload {
-            actions: wanted,
-            tickets,
-            bantime: rt.jail.bantime(),
-            done,
+        let history = rt.jail.needs_history();
+        let what = StartRead {
+            jail: jail_name,
+            cursor: matches!(source, Some(JailSource::Journal(_))),
+            positions: matches!(source, Some(JailSource::Files(_))),
+            history,
+            bans: None,
         };
-        // The configured bantime/findtime/maxretry gauges follow the new configuration.
-        let j = &rt.jail;
-        st.metrics
-            .jail(j.name(), j.bantime(), j.findtime(), j.maxretry());
-        rt.jobs.send(job).is_ok().then_some(done_rx)
+        let finish = move |mut answer: StartAnswer, rt: &mut JailRt, st: &mut State| {
+            if let Some(mut src) = source {
+                restore_positions(&def, &mut src, &mut answer, now);
+                rt.set_source(src);
+                rt.jail.set_in_operation(false);
+            }
+            if let (Some(all), Some(rows)) = (history, answer.history) {
+                take_history(&mut rt.jail, all, rows);
+            }
+            rt.action_names = action_names;
+            rt.history_matches = history_matches;
+            let (done, done_rx) = oneshot::channel();
+            let mut tickets = rt.jail.tickets_in_force();
+            tickets.extend(super::fleet::remote_tickets(&rt.jail));
+            let job = Job::Reload {
+                actions: wanted,
+                tickets,
+                bantime: rt.jail.bantime(),
+                done,
+            };
+            // The configured bantime/findtime/maxretry gauges follow the new configuration.
+            let j = &rt.jail;
+            st.metrics
+                .jail(j.name(), j.bantime(), j.findtime(), j.maxretry());
+            let _ = tx.send(rt.jobs.send(job).is_ok().then_some(done_rx));
+        };
+        match (!what.is_empty()).then(|| what.ask(st)).flatten() {
+            Some(answer) => rt.then_read(answer, finish),
+            None => finish(StartAnswer::default(), rt, st),
+        }
+        rx
     })
     .await
     .ok_or_else(missing)?;
-    if let Some(rx) = done_rx {
+    if let Ok(Some(rx)) = done_rx.await {
         let _ = rx.await;
     }
     state.borrow().timer.notify_one();
@@ -512,15 +582,35 @@ pub async fn unban_jail(state: &Shared, name: &str) -> usize {
         .unwrap_or(0)
 }
 
-/// Creates jail `def`, restores its positions and bans from the store and starts its tasks.
+/// Creates jail `def`, restores its positions and bans from the store and starts its tasks, at
+/// daemon start (before the control socket serves): waits for the store thread's answer. While
+/// the daemon serves, see [`start_jail_async`].
 pub fn start_jail(state: &Shared, def: JailDef) -> Result<(), String> {
     let source = source_of(&def)?;
-    start_jail_with(state, def, source)
+    let starting = Starting::new(state, def, source)?;
+    let what = starting.reads();
+    let answer = {
+        let st = state.borrow();
+        st.store.as_ref().map(|s| s.read(move |s| what.run(s)))
+    };
+    starting.finish(state, answer.unwrap_or_default(), None);
+    Ok(())
+}
+
+/// [`start_jail`] while the daemon serves (`reload`, `start <JAIL>`): the reads that start the
+/// jail are one message to the store thread, awaited (the control socket and the other jails
+/// are served meanwhile).
+pub async fn start_jail_async(state: &Shared, def: JailDef) -> Result<(), String> {
+    let source = source_of(&def)?;
+    start_jail_with(state, def, source).await
 }
 
 /// `add <JAIL> [<BACKEND>]`: creates and starts an empty jail named `name` (no filter, no log
 /// path, no action; fail2ban's defaults) that follows its logs with `backend`.
-pub fn add_jail(state: &Shared, name: &str, backend: &str) -> Result<(), String> {
+pub async fn add_jail(state: &Shared, name: &str, backend: &str) -> Result<(), String> {
+    if state.borrow().starting.iter().any(|(n, _)| n == name) {
+        return Err(crate::control::proto::duplicate_jail(name));
+    }
     let def = JailDef {
         name: name.to_string(),
         enabled: true,
@@ -553,40 +643,119 @@ pub fn add_jail(state: &Shared, name: &str, backend: &str) -> Result<(), String>
         values: Vec::new(),
     };
     let source = source_any(&def)?;
-    start_jail_with(state, def, source)
+    start_jail_with(state, def, source).await
 }
 
-fn start_jail_with(state: &Shared, def: JailDef, mut source: JailSource) -> Result<(), String> {
-    let name = def.name.clone();
-    flog!(Info, "jail", "Creating new jail '{name}'");
-    let mut jail = Jail::new(def.clone()).map_err(|e| e.to_string())?;
-    let built = actions::build(&def)?;
-    let action_names: Vec<String> = built.iter().map(|a| a.name().to_string()).collect();
-    let history_matches =
-        actions::uses_tag(&built, "ipmatches") || actions::uses_tag(&built, "ipjailmatches");
-    let backend = source.backend_name();
-    flog!(Info, "jail", "Jail '{name}' uses {backend} {{}}");
-    let (tx, rx) = mpsc::unbounded_channel();
-    let now = state.borrow().clock.now();
-    restore_positions(&state.borrow(), &def, &mut source, now);
-    // One reader for the jails that follow the same files from the same positions.
-    let source = super::shared::share(&mut state.borrow_mut(), &def, &jail, source);
-    let _ = tx.send(Job::Start);
-    // Restore the bans still in force.
-    let mut restored = Vec::new();
-    {
-        let _lines = super::log::Batch::begin();
-        let st = state.borrow_mut();
-        // Its ban history (bantime.increment), kept in memory by the jail from now on.
-        load_history(st.store.as_ref(), &mut jail);
-        if let Some(store) = &st.store {
-            let (n, max) = (name.clone(), jail.max_bantime());
-            let bans = store.read(move |s| {
-                let _ = s.add_jail(&n);
-                s.current_bans_for(&n, now, max)
-            });
-            match bans {
-                Ok(bans) => {
+/// Starts jail `def` reading `source` while the daemon serves: its start-up reads are one
+/// awaited message to the store thread. Meanwhile the changes other jails make to the ban
+/// history are kept for it (it is not among the jails yet), and applied to the history it read.
+async fn start_jail_with(state: &Shared, def: JailDef, source: JailSource) -> Result<(), String> {
+    let starting = Starting::new(state, def, source)?;
+    let name = starting.def.name.clone();
+    let what = starting.reads();
+    let wait = jailtask::HistoryWait::default();
+    let asked = {
+        let mut st = state.borrow_mut();
+        let rx = what.ask(&st);
+        if rx.is_some() {
+            st.starting.push((name, wait.clone()));
+        }
+        rx
+    };
+    let answer = match asked {
+        Some(rx) => {
+            let answer = rx.await.unwrap_or_default();
+            state
+                .borrow_mut()
+                .starting
+                .retain(|(_, w)| !Rc::ptr_eq(w, &wait));
+            answer
+        }
+        None => StartAnswer::default(),
+    };
+    starting.finish(state, answer, Some(&wait));
+    Ok(())
+}
+
+/// A jail being started: what its start built before it reads the store.
+struct Starting {
+    def: JailDef,
+    jail: Jail,
+    source: JailSource,
+    built: Vec<actions::JailAction>,
+    history_matches: bool,
+    now: f64,
+}
+
+impl Starting {
+    /// Creates jail `def` reading `source` and its actions (logged as before).
+    fn new(state: &Shared, def: JailDef, source: JailSource) -> Result<Starting, String> {
+        let name = def.name.clone();
+        flog!(Info, "jail", "Creating new jail '{name}'");
+        let jail = Jail::new(def.clone()).map_err(|e| e.to_string())?;
+        let built = actions::build(&def)?;
+        let history_matches =
+            actions::uses_tag(&built, "ipmatches") || actions::uses_tag(&built, "ipjailmatches");
+        let backend = source.backend_name();
+        flog!(Info, "jail", "Jail '{name}' uses {backend} {{}}");
+        let now = state.borrow().clock.now();
+        Ok(Starting {
+            def,
+            jail,
+            source,
+            built,
+            history_matches,
+            now,
+        })
+    }
+
+    /// What it reads from the store: its positions (or cursor), history and bans.
+    fn reads(&self) -> StartRead {
+        StartRead {
+            jail: self.def.name.clone(),
+            cursor: matches!(self.source, JailSource::Journal(_)),
+            positions: matches!(self.source, JailSource::Files(_)),
+            history: self.jail.needs_history(),
+            bans: Some((self.now, self.jail.max_bantime())),
+        }
+    }
+
+    /// Starts the jail with the store's `answer` (its positions, history and bans); `wait`: the
+    /// history changes of the other jails made since it was read.
+    fn finish(self, state: &Shared, mut answer: StartAnswer, wait: Option<&jailtask::HistoryWait>) {
+        let Starting {
+            def,
+            mut jail,
+            mut source,
+            built,
+            history_matches,
+            now,
+        } = self;
+        let name = def.name.clone();
+        let action_names: Vec<String> = built.iter().map(|a| a.name().to_string()).collect();
+        let (tx, rx) = mpsc::unbounded_channel();
+        // The stored positions it starts at (none when they could not be read).
+        let started_at = match &answer.positions {
+            Some(Ok(ps)) => ps.clone(),
+            _ => Vec::new(),
+        };
+        restore_positions(&def, &mut source, &mut answer, now);
+        // One reader for the jails that follow the same files from the same positions.
+        let source = super::shared::share(&mut state.borrow_mut(), &def, &jail, source, started_at);
+        let _ = tx.send(Job::Start);
+        // Restore the bans still in force.
+        let mut restored = Vec::new();
+        {
+            let _lines = super::log::Batch::begin();
+            // Its ban history (bantime.increment), kept in memory by the jail from now on.
+            if let (Some(all), Some(rows)) = (jail.needs_history(), answer.history.take()) {
+                take_history(&mut jail, all, rows);
+                for (from, changes) in wait.map(|w| w.take()).unwrap_or_default() {
+                    jail.history_changed(&from, &changes);
+                }
+            }
+            match answer.bans.take() {
+                Some(Ok(bans)) => {
                     for b in bans {
                         let t = Ticket {
                             id: HostId::parse(&b.id),
@@ -603,54 +772,54 @@ fn start_jail_with(state: &Shared, def: JailDef, mut source: JailSource) -> Resu
                         }
                     }
                 }
-                Err(e) => flog!(Error, "database", "[{name}] {e}"),
+                Some(Err(e)) => flog!(Error, "database", "[{name}] {e}"),
+                None => {}
             }
         }
+        let metrics = state.borrow().metrics.clone();
+        let jail_metrics = metrics.jail(&name, jail.bantime(), jail.findtime(), jail.maxretry());
+        jail_metrics.restored(&metrics, &restored, now);
+        // The fleet's stored remote bans join the same restore batch (one reconciliation).
+        let remote = super::fleet::restored_for(&mut jail, now, &restored);
+        let remote_tickets: Vec<Ticket> = remote.iter().map(|b| b.ticket.clone()).collect();
+        jail_metrics.restored(&metrics, &remote_tickets, now);
+        super::lean::jail_starting();
+        let _ = tx.send(Job::Restore(
+            restored
+                .into_iter()
+                .map(|t| actions::BanJob {
+                    ticket: t,
+                    ipmatches: None,
+                    ipjailmatches: None,
+                    fleet: None,
+                })
+                .chain(remote)
+                .collect(),
+        ));
+        let clock = state.borrow().clock.clone();
+        let hook = crate::metrics::JailHook {
+            m: metrics.clone(),
+            j: jail_metrics.clone(),
+        };
+        let action_task =
+            tokio::task::spawn_local(actions::worker(name.clone(), built, rx, clock, hook));
+        let c = jail.counts();
+        jail_metrics.set_current(c.currently_failed, c.currently_banned);
+        let rt = JailRt::new(
+            jail,
+            source,
+            tx,
+            action_names,
+            jail_metrics,
+            history_matches,
+        );
+        let handle = jailtask::spawn(state, rt, action_task);
+        let mut st = state.borrow_mut();
+        st.jails.push(handle);
+        st.timer.notify_one();
+        // "Jail '<name>' started" is logged by the action task once the actions started and the
+        // restored bans are in place: from then on the jail's firewall state is complete.
     }
-    let metrics = state.borrow().metrics.clone();
-    let jail_metrics = metrics.jail(&name, jail.bantime(), jail.findtime(), jail.maxretry());
-    jail_metrics.restored(&metrics, &restored, now);
-    // The fleet's stored remote bans join the same restore batch (one reconciliation).
-    let remote = super::fleet::restored_for(&mut jail, now, &restored);
-    let remote_tickets: Vec<Ticket> = remote.iter().map(|b| b.ticket.clone()).collect();
-    jail_metrics.restored(&metrics, &remote_tickets, now);
-    super::lean::jail_starting();
-    let _ = tx.send(Job::Restore(
-        restored
-            .into_iter()
-            .map(|t| actions::BanJob {
-                ticket: t,
-                ipmatches: None,
-                ipjailmatches: None,
-                fleet: None,
-            })
-            .chain(remote)
-            .collect(),
-    ));
-    let clock = state.borrow().clock.clone();
-    let hook = crate::metrics::JailHook {
-        m: metrics.clone(),
-        j: jail_metrics.clone(),
-    };
-    let action_task =
-        tokio::task::spawn_local(actions::worker(name.clone(), built, rx, clock, hook));
-    let c = jail.counts();
-    jail_metrics.set_current(c.currently_failed, c.currently_banned);
-    let rt = JailRt::new(
-        jail,
-        source,
-        tx,
-        action_names,
-        jail_metrics,
-        history_matches,
-    );
-    let handle = jailtask::spawn(state, rt, action_task);
-    let mut st = state.borrow_mut();
-    st.jails.push(handle);
-    st.timer.notify_one();
-    // "Jail '<name>' started" is logged by the action task once the actions started and the
-    // restored bans are in place: from then on the jail's firewall state is complete.
-    Ok(())
 }
 
 /// Stops jail `name`: its task ends (after the messages queued before), its actions flush and

@@ -145,19 +145,18 @@ impl SharedRead {
 
 /// The source jail `def` (`jail`) reads with: `source` (its own, positions restored) shared, or
 /// the not yet read shared source of an earlier jail with the same settings and stored
-/// positions.
-pub fn share(st: &mut State, def: &JailDef, jail: &Jail, source: JailSource) -> JailSource {
+/// positions (`started_at`, read with the jail's other start-up reads).
+pub fn share(
+    st: &mut State,
+    def: &JailDef,
+    jail: &Jail,
+    source: JailSource,
+    started_at: Vec<LogPosition>,
+) -> JailSource {
     let JailSource::Files(own) = source else {
         return source;
     };
     let key = SourceKey::of(def);
-    let started_at = match &st.store {
-        Some(store) => {
-            let name = def.name.clone();
-            store.read(move |s| s.positions(&name).unwrap_or_default())
-        }
-        None => Vec::new(),
-    };
     st.readers
         .retain(|s| !s.borrow().polled && !s.borrow().members.is_empty());
     let key_of_jail = date_key(jail);

@@ -9,8 +9,10 @@
 //! transaction. The end of a batch answers on a oneshot once committed (or once the failure is
 //! logged and the writes are kept in memory, as the store does): the jail whose bans those are
 //! awaits it before it logs `Ban` and runs the actions, so a ban logged as `Ban` is in the
-//! database. Reads that start a jail wait for their answer ([`StoreHandle::read`]); the others
-//! answer on a oneshot ([`StoreHandle::ask`]).
+//! database. Reads answer on a oneshot ([`StoreHandle::ask`]), awaited: also the start-up reads
+//! of a jail started or reloaded while the daemon serves (one message per jail); only those of
+//! the jails started with the daemon, before it serves, wait for their answer
+//! ([`StoreHandle::read`]).
 //!
 //! The thread ends when the handle is closed ([`StoreHandle::close`], or dropped): what was sent
 //! is written, then the store is dropped (SQLite closes the connection and folds its WAL back),
@@ -106,8 +108,9 @@ impl StoreHandle {
         rx
     }
 
-    /// Runs `f` on the store thread and waits for its answer: only for the reads that start a
-    /// jail (its positions, cursor, history and bans), before its task serves.
+    /// Runs `f` on the store thread and waits for its answer (the calling thread blocks): only
+    /// for the reads that start a jail (its positions, cursor, history and bans) at daemon
+    /// start, before the control socket serves; later, [`ask`](Self::ask).
     pub fn read<R: Send + 'static>(&self, f: impl FnOnce(&mut Store) -> R + Send + 'static) -> R {
         let (tx, rx) = mpsc::sync_channel(1);
         self.run(move |s| {
