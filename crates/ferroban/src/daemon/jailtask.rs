@@ -71,9 +71,28 @@ enum After {
     Read(std::pin::Pin<Box<dyn std::future::Future<Output = JailWork>>>),
 }
 
-/// The ban history changes other jails made (with their names) while a jail waited for its
-/// start-up reads, kept for it (`State::starting`).
-pub type HistoryWait = Rc<std::cell::RefCell<Vec<(Rc<str>, Rc<[HistoryChange]>)>>>;
+/// What happened to the ban history while a jail waited for its start-up reads, kept for it
+/// in order (`State::starting`).
+pub type HistoryWait = Rc<std::cell::RefCell<Vec<Waited>>>;
+
+/// One thing a starting jail's history missed (see [`HistoryWait`]).
+pub enum Waited {
+    /// Changes another jail (named) made.
+    Changes(Rc<str>, Rc<[HistoryChange]>),
+    /// The store purged its history (`limit`, `outdated_factor`; see [`Jail::purge_history`]).
+    /// Applying it again to rows read after the purge changes nothing.
+    Purge(f64, f64),
+}
+
+impl Waited {
+    /// Applies it to `jail`'s history.
+    pub fn apply(self, jail: &mut Jail) {
+        match self {
+            Waited::Changes(from, changes) => jail.history_changed(&from, &changes),
+            Waited::Purge(limit, factor) => jail.purge_history(limit, factor),
+        }
+    }
+}
 
 impl JailRt {
     /// A jail's state before its task starts.
@@ -495,7 +514,8 @@ fn take_writes(st: &State, rt: &mut JailRt) -> Vec<StoreWrite> {
         }
         // The jails starting get them once they read their history.
         for (_, wait) in st.starting.iter().filter(|(n, _)| n != jail) {
-            wait.borrow_mut().push((from.clone(), changes.clone()));
+            wait.borrow_mut()
+                .push(Waited::Changes(from.clone(), changes.clone()));
         }
     }
     writes

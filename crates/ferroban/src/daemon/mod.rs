@@ -712,10 +712,16 @@ async fn purge_task(state: Shared) {
             match purged.await {
                 Ok(Ok((r, limit, factor))) => {
                     flog!(Debug, "database", "Purged {r:?}");
-                    // The jails' histories of bantime.increment lose the same rows.
-                    for j in &state.borrow().jails {
+                    // The jails' histories of bantime.increment lose the same rows, also those
+                    // of the jails waiting for their start-up reads (which may have read them).
+                    let st = state.borrow();
+                    for j in &st.jails {
                         j.sender()
                             .post(move |rt, _| rt.jail.purge_history(limit, factor));
+                    }
+                    for (_, wait) in &st.starting {
+                        wait.borrow_mut()
+                            .push(jailtask::Waited::Purge(limit, factor));
                     }
                 }
                 Ok(Err(e)) => flog!(Error, "database", "Purge failed: {e}"),

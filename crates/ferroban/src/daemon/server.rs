@@ -750,8 +750,8 @@ impl Starting {
             // Its ban history (bantime.increment), kept in memory by the jail from now on.
             if let (Some(all), Some(rows)) = (jail.needs_history(), answer.history.take()) {
                 take_history(&mut jail, all, rows);
-                for (from, changes) in wait.map(|w| w.take()).unwrap_or_default() {
-                    jail.history_changed(&from, &changes);
+                for w in wait.map(|w| w.take()).unwrap_or_default() {
+                    w.apply(&mut jail);
                 }
             }
             match answer.bans.take() {
