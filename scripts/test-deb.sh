@@ -423,6 +423,12 @@ if [[ "${FERROBAN_DEB_REAL_INSTALL:-0}" == 1 ]]; then
 	[[ "$(id -u)" == 0 ]] || fail "FERROBAN_DEB_REAL_INSTALL=1 needs root"
 	[[ -n "${FERROBAN_GUIDE_DIR:-}" ]] || fail "FERROBAN_DEB_REAL_INSTALL=1 needs FERROBAN_GUIDE_DIR"
 	! dpkg-query -W ferroban >/dev/null 2>&1 || fail "ferroban is already installed on this machine"
+	# The directories this step creates are removed with the package (those that existed before
+	# are left as they were).
+	created=()
+	for d in /run/ferroban /var/lib/ferroban /etc/ferroban /var/log/nginx /var/log/fastapi; do
+		[[ -e "$d" ]] || created+=("$d")
+	done
 	dpkg -i "$deb" >"$work/dpkg-i.out" 2>&1 || fail "dpkg -i:\n$(cat "$work/dpkg-i.out")"
 	ok "dpkg -i $(basename "$deb")"
 	unit=/usr/lib/systemd/system/ferroban.service
@@ -440,6 +446,9 @@ if [[ "${FERROBAN_DEB_REAL_INSTALL:-0}" == 1 ]]; then
 		ip netns del "$real_ns" 2>/dev/null || true
 		dpkg --purge ferroban >/dev/null 2>&1 || true
 		rm -f /etc/ferroban/jail.d/custom.conf
+		for d in "${created[@]}"; do
+			rm -rf -- "$d"
+		done
 	}
 	trap cleanup_real EXIT
 	# shellcheck disable=SC2086 # the unit's command line, word-split as systemd does here
