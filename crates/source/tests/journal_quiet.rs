@@ -1,5 +1,6 @@
 //! A journalctl that misses a wake-up (it prints what exists, then never notices appended
-//! entries) is restarted at the last entry read once it stays silent while the journal changes.
+//! entries) is restarted at the last entry read once it stays silent while the journal changes,
+//! and less and less often while the journal changes with nothing for the jail.
 //! Its own test binary: it puts a wrapper named `journalctl` first in `PATH`.
 
 mod journal_common;
@@ -82,6 +83,27 @@ fn a_deaf_journalctl_is_restarted_when_the_journal_changed_under_it() {
         src.reader_pid(),
         calm,
         "no restart while the journal is unchanged"
+    );
+
+    // A busy journal with nothing for this jail: restarts back off (5 s, then 10 s of silence,
+    // ...), they do not come every 5 s. A restarted child repeats the entry at its cursor first;
+    // that is no new entry and does not reset the back-off.
+    let t = Instant::now();
+    let mut quiets = 0;
+    while t.elapsed() < Duration::from_secs(22) {
+        w.send_filler(5);
+        let r = src.poll(&mut |l: JournalLine<'_>| more.push(l.text.to_string()));
+        quiets += r
+            .notices
+            .iter()
+            .filter(|n| matches!(n, JournalNotice::Quiet { .. }))
+            .count();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(more.is_empty(), "nothing read twice: {more:?}");
+    assert!(
+        (1..=2).contains(&quiets),
+        "{quiets} restarts in 22 s of writes this jail does not select (5 s, then 10 s: 2)"
     );
     drop(src);
     w.finish();

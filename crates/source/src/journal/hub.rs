@@ -383,7 +383,6 @@ impl Hub {
                     r.drained = false;
                     r.active = Instant::now();
                     r.active_wall = SystemTime::now();
-                    self.quiet_limit = QUIET_BASE;
                     budget = budget.saturating_sub(n);
                     self.parser.push(&buf[..n]);
                     self.dispatch_parsed();
@@ -765,7 +764,11 @@ impl Hub {
                 Tail::Known(t) => Some(t.as_deref()),
                 _ => None,
             };
-            dispatch(&mut self.subs, entry, &cursor, realtime, tail);
+            // Only a new entry resets the silence allowed: a restarted child first repeats the
+            // entry at its cursor, which every jail skips.
+            if dispatch(&mut self.subs, entry, &cursor, realtime, tail) {
+                self.quiet_limit = QUIET_BASE;
+            }
         }
     }
 }
@@ -797,15 +800,16 @@ fn renamed_files(old: &[FileId], new: &[FileId]) -> Vec<PathBuf> {
     out
 }
 
-/// Queues one entry for every jail that is past its start position.
+/// Queues one entry for every jail that is past its start position; whether any was.
 fn dispatch(
     subs: &mut [Sub],
     entry: &Entry,
     cursor: &Arc<str>,
     realtime: u64,
     tail: Option<Option<&str>>,
-) {
+) -> bool {
     let mut formatted: Option<Option<Arc<Formatted>>> = None;
+    let mut taken = false;
     for s in subs.iter_mut() {
         if !s.passed {
             let point = match &s.pos {
@@ -863,10 +867,12 @@ fn dispatch(
             }
         }
         s.pos = Some(cursor.clone());
+        taken = true;
         if was_empty {
             signal(s.event);
         }
     }
+    taken
 }
 
 #[cfg(test)]
