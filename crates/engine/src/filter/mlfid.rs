@@ -8,12 +8,14 @@
 use ferroban_matcher::Text;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use super::FailData;
 
-/// A cached connection: its data, expiry and creation number.
+/// A cached connection: its data (shared with the result that made it; absent while a
+/// new entry waits for its first data), expiry and creation number.
 struct Entry {
-    data: FailData,
+    data: Option<Arc<FailData>>,
     expires: f64,
     seq: u64,
 }
@@ -93,10 +95,10 @@ impl MlfidCache {
     /// The data of the live entry for `key`, taken out (the entry keeps its place and expiry
     /// with empty data until [`MlfidCache::update`] puts the merged data back); an expired
     /// entry is dropped.
-    pub(super) fn take(&mut self, key: &str, now: f64) -> Option<FailData> {
+    pub(super) fn take(&mut self, key: &str, now: f64) -> Option<Arc<FailData>> {
         let e = self.entries.get_mut(key)?;
         if e.expires > now {
-            return Some(std::mem::take(&mut e.data));
+            return Some(e.data.take().unwrap_or_default());
         }
         self.entries.remove(key);
         self.compact();
@@ -104,7 +106,7 @@ impl MlfidCache {
     }
 
     /// Adds a new entry (replacing one with the same key), evicting the oldest ones when full.
-    pub(super) fn insert(&mut self, key: &str, data: FailData, now: f64) {
+    pub(super) fn insert(&mut self, key: &str, data: Option<Arc<FailData>>, now: f64) {
         self.entries.remove(key);
         if self.entries.len() >= self.max_count {
             // fail2ban's order: the oldest go first, until one that was still alive has
@@ -136,9 +138,9 @@ impl MlfidCache {
     }
 
     /// Replaces the data of an existing entry, keeping its expiry.
-    pub(super) fn update(&mut self, key: &str, data: FailData) {
+    pub(super) fn update(&mut self, key: &str, data: Arc<FailData>) {
         if let Some(e) = self.entries.get_mut(key) {
-            e.data = data;
+            e.data = Some(data);
         }
     }
 
@@ -166,12 +168,12 @@ mod tests {
     #[test]
     fn expires_and_evicts() {
         let mut c = MlfidCache::new(2, 10.0);
-        c.insert("a", FailData::default(), 0.0);
-        c.insert("b", FailData::default(), 1.0);
+        c.insert("a", None, 0.0);
+        c.insert("b", None, 1.0);
         assert!(c.take("a", 5.0).is_some());
         assert!(c.take("a", 10.0).is_none());
-        c.insert("c", FailData::default(), 2.0);
-        c.insert("d", FailData::default(), 3.0);
+        c.insert("c", None, 2.0);
+        c.insert("d", None, 3.0);
         assert!(c.take("b", 3.0).is_none(), "oldest evicted when full");
         assert!(c.take("c", 3.0).is_some());
         assert!(c.take("d", 3.0).is_some());
@@ -180,17 +182,19 @@ mod tests {
     #[test]
     fn finds_keys_after_removals_and_evictions() {
         let mut c = MlfidCache::new(3, 100.0);
-        let data = |u: &str| FailData {
-            fields: vec![("user", ferroban_matcher::GroupValue::Str(u.into()))],
-            ..FailData::default()
+        let data = |u: &str| {
+            Arc::new(FailData {
+                fields: vec![("user", ferroban_matcher::GroupValue::Str(u.into()))],
+                ..FailData::default()
+            })
         };
         for k in ["sshd[1]: ", "sshd[2]: ", "sshd[3]: "] {
-            c.insert(k, data(k), 0.0);
+            c.insert(k, Some(data(k)), 0.0);
         }
         c.update("sshd[1]: ", data("one"));
         c.unset("sshd[2]: ");
-        c.insert("sshd[4]: ", data("four"), 1.0);
-        c.insert("sshd[5]: ", data("five"), 2.0); // full: evicts sshd[1]
+        c.insert("sshd[4]: ", Some(data("four")), 1.0);
+        c.insert("sshd[5]: ", Some(data("five")), 2.0); // full: evicts sshd[1]
         assert!(c.take("sshd[1]: ", 3.0).is_none());
         assert!(c.take("sshd[2]: ", 3.0).is_none());
         for (k, u) in [

@@ -241,6 +241,62 @@ fn add_user(users: &mut Option<Vec<Text>>, user: &str) {
     }
 }
 
+/// A failure's data as a result holds it: its own, or shared with the multi-line cache
+/// (fail2ban's cache and result hold one dict; here the cache copies it only when it
+/// changes the entry while a result still holds it).
+#[derive(Debug, Clone)]
+pub enum FailRef {
+    /// Data no one else holds.
+    Own(FailData),
+    /// Data the multi-line cache also holds.
+    Shared(Arc<FailData>),
+}
+
+impl Default for FailRef {
+    fn default() -> Self {
+        FailRef::Own(FailData::default())
+    }
+}
+
+impl std::ops::Deref for FailRef {
+    type Target = FailData;
+
+    fn deref(&self) -> &FailData {
+        match self {
+            FailRef::Own(d) => d,
+            FailRef::Shared(d) => d,
+        }
+    }
+}
+
+impl FailRef {
+    /// The data to change (copied first only when shared with a live holder).
+    fn to_mut(&mut self) -> &mut FailData {
+        match self {
+            FailRef::Own(d) => d,
+            FailRef::Shared(d) => Arc::make_mut(d),
+        }
+    }
+
+    /// A shared handle on the data (the data moves behind one when it is its own).
+    fn share(&mut self) -> Arc<FailData> {
+        if let FailRef::Own(d) = self {
+            *self = FailRef::Shared(Arc::new(std::mem::take(d)));
+        }
+        match self {
+            FailRef::Shared(d) => Arc::clone(d),
+            FailRef::Own(_) => unreachable!("made shared above"),
+        }
+    }
+
+    fn into_shared(self) -> Arc<FailData> {
+        match self {
+            FailRef::Own(d) => Arc::new(d),
+            FailRef::Shared(d) => d,
+        }
+    }
+}
+
 /// One failure found on a line.
 #[derive(Debug, Clone)]
 pub struct Failure {
@@ -255,7 +311,7 @@ pub struct Failure {
     /// Time of the failure (unix seconds); `None` when the line had no usable date.
     pub time: Option<f64>,
     /// Captured values.
-    pub data: FailData,
+    pub data: FailRef,
 }
 
 impl Failure {
@@ -933,21 +989,22 @@ impl Filter {
             key.clear();
             let has_mlfid = fail.get_str("mlfid").map(|k| key.push_str(k)).is_some();
             let mut write_back = false;
-            if has_mlfid {
+            let mut fail = if has_mlfid {
                 let (merged, keep) = self.merge_failure(&key, fail, matched, now);
-                fail = merged;
                 write_back = keep;
-                if fail.truthy("nofail") && !self.opts.check_all_regex {
+                if merged.truthy("nofail") && !self.opts.check_all_regex {
                     if write_back {
-                        self.mlfid.update(&key, fail);
+                        self.mlfid.update(&key, merged.into_shared());
                     }
                     break;
                 }
+                merged
             } else {
                 let mut m = fail.matches.take().unwrap_or_default();
                 m.extend(matched.iter().cloned());
                 fail.matches = Some(m);
-            }
+                FailRef::Own(fail)
+            };
 
             let mut fid = fail.get_text("fid").cloned();
             let mut raw = raw_default;
@@ -981,10 +1038,10 @@ impl Filter {
             let mut host_name = None;
             let ids = match host {
                 None => {
-                    fail.mlfpending = true;
+                    fail.to_mut().mlfpending = true;
                     if !self.opts.check_all_regex && self.opts.ignore_pending {
                         if write_back {
-                            self.mlfid.update(&key, fail);
+                            self.mlfid.update(&key, fail.into_shared());
                         }
                         break;
                     }
@@ -993,7 +1050,7 @@ impl Filter {
                 Some(h) if raw => {
                     let id = match fid.take() {
                         Some(f) if f != h => {
-                            fail.ip = Some(HostId::with_prefix(&h, family, prefix));
+                            fail.to_mut().ip = Some(HostId::with_prefix(&h, family, prefix));
                             if raw_default {
                                 HostId::raw(&f)
                             } else {
@@ -1015,7 +1072,8 @@ impl Filter {
                 Some(h) => Ids::Many(self.text_to_ip(&h).into_iter()),
             };
             if write_back {
-                self.mlfid.update(&key, fail.clone());
+                // the cache and the result share the data
+                self.mlfid.update(&key, fail.share());
             }
             let mut ids = ids.peekable();
             while let Some(id) = ids.next() {
@@ -1202,7 +1260,7 @@ impl Filter {
         mut fail: FailData,
         matched: &[Line],
         now: f64,
-    ) -> (FailData, bool) {
+    ) -> (FailRef, bool) {
         const NOFAIL: u8 = 1;
         const FORGET: u8 = 2;
         const OLD_NOFAIL: u8 = 4;
@@ -1221,10 +1279,12 @@ impl Filter {
             flags |= FORGET;
         }
         let users;
-        // The cached data is taken out, not copied: every caller writes the merged failure
-        // back (`update`) unless the entry is forgotten.
-        match self.mlfid.take(key, now) {
-            Some(mut cached) => {
+        // The cached data is taken out, not copied (it is copied only when a result still
+        // holds it): every caller writes the merged failure back (`update`) unless the
+        // entry is forgotten.
+        let mut merged = match self.mlfid.take(key, now) {
+            Some(mut shared) => {
+                let cached = Arc::make_mut(&mut shared);
                 if let Some(u) = fail.get_str("user").filter(|u| !u.is_empty()) {
                     add_user(&mut cached.users, u);
                 }
@@ -1242,18 +1302,23 @@ impl Filter {
                     cached.matches = None;
                 }
                 cached.update_non_none(fail);
-                fail = cached;
                 if flags & FORGET != 0 {
                     self.mlfid.unset(key);
                 }
+                FailRef::Shared(shared)
             }
             None if flags & FORGET == 0 => {
                 users = fail.update_users();
                 // placeholder: the caller writes the merged failure back
-                self.mlfid.insert(key, FailData::default(), now);
+                self.mlfid.insert(key, None, now);
+                FailRef::Own(fail)
             }
-            None => users = fail.users.as_ref().map_or(0, Vec::len),
-        }
+            None => {
+                users = fail.users.as_ref().map_or(0, Vec::len);
+                FailRef::Own(fail)
+            }
+        };
+        let fail = merged.to_mut();
         let pending = std::mem::take(&mut fail.mlfpending);
         if pending || users > 1 {
             fail.pop("nofail");
@@ -1261,8 +1326,16 @@ impl Filter {
             flags &= !(GAINED | NOFAIL);
         }
         if flags & NOFAIL == 0 {
-            let mut m = fail.nofail_matches.take().unwrap_or_default();
-            m.extend(fail.matches.take().unwrap_or_default());
+            // nofail matches first, then the earlier matches (the list reused when it exists)
+            let mut m = match (fail.nofail_matches.take(), fail.matches.take()) {
+                (Some(mut n), Some(old)) => {
+                    n.extend(old);
+                    n
+                }
+                (Some(n), None) => n,
+                (None, Some(old)) => old,
+                (None, None) => Vec::new(),
+            };
             if flags & GAINED == 0 {
                 m.extend(matched.iter().cloned());
             }
@@ -1272,7 +1345,7 @@ impl Filter {
             m.extend(matched.iter().cloned());
             fail.nofail_matches = Some(m);
         }
-        (fail, flags & FORGET == 0)
+        (merged, flags & FORGET == 0)
     }
 }
 
