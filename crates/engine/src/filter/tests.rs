@@ -173,6 +173,49 @@ fn multi_line_failure_id_merges_matches() {
 }
 
 #[test]
+fn a_held_failure_keeps_its_data_while_its_connection_changes() {
+    // The cache and the result share a failure's data: a result still held when the next
+    // line of its connection merges keeps what it had (the cache copies before it changes).
+    let pats = [
+        r"^ conn <F-MLFID>\d+</F-MLFID>: <F-NOFAIL>open</F-NOFAIL> from <HOST>$",
+        r"^ conn <F-MLFID>\d+</F-MLFID>: auth failed for <F-USER>\S+</F-USER>$",
+    ];
+    let mut o = opts();
+    o.check_all_regex = true;
+    let mut f = filter(&pats, &[], 1, o);
+    let first = f.process_line("2023-11-14 22:00:00 conn 7: open from 192.0.2.44", NOW);
+    assert_eq!(
+        first.failures.len(),
+        1,
+        "check-all reports the nofail match"
+    );
+    let second = f.process_line("2023-11-14 22:00:01 conn 7: auth failed for root", NOW);
+    let third = f.process_line("2023-11-14 22:00:02 conn 7: auth failed for admin", NOW);
+    assert!(first.failures[0].is_nofail());
+    let held = &first.failures[0].data;
+    assert_eq!(held.get_str("user"), None);
+    assert_eq!(held.users, None);
+    let s = &second.failures[0].data;
+    assert_eq!(s.get_str("user"), Some("root"));
+    assert_eq!(s.users.as_ref().map(Vec::len), Some(1));
+    assert_eq!(
+        s.attempts(),
+        2,
+        "the open line travels with the first failure"
+    );
+    let t = &third.failures[0].data;
+    assert_eq!(t.get_str("user"), Some("admin"));
+    assert_eq!(t.users.as_ref().map(Vec::len), Some(2));
+    assert_eq!(t.attempts(), 1);
+    // and what was held did not change the cache's copy
+    drop((first, second));
+    let fourth = f.process_line("2023-11-14 22:00:03 conn 7: auth failed for bob", NOW);
+    let d = &fourth.failures[0].data;
+    assert_eq!(d.users.as_ref().map(Vec::len), Some(3));
+    assert_eq!(ids(&fourth), vec!["192.0.2.44"]);
+}
+
+#[test]
 fn multi_line_buffer_matches_across_lines() {
     let mut f = filter(
         &[r"^ user (?P<user>\S+) tried$\n^ denied for <HOST>$"],
