@@ -42,11 +42,12 @@
 //! grammar), `translate` (PCRE2 and `regex`-crate emitters), `gate`
 //! (linear-time side), `prefilter` (literal prefilter), `error`.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod error;
 mod gate;
+mod jit;
 mod parse;
 mod prefilter;
 mod set;
@@ -172,19 +173,15 @@ struct Inner {
     /// The PCRE2 pattern with the limit settings.
     pcre_src: String,
     /// Compiled on first use (the pattern was checked at construction).
-    pcre: OnceLock<pcre2::bytes::Regex>,
+    pcre: OnceLock<Pcre>,
     /// The parsed pattern, until [`Inner::derived`] is built from it.
     node: Mutex<Option<parse::Node>>,
     /// Gate and literal screens, derived from the parsed pattern on first use.
     derived: OnceLock<Derived>,
     shared: Arc<Shared>,
-    /// Reusable PCRE2 match data: creating one allocates its JIT stack (1 MiB), far more
-    /// than the search itself costs.
-    /// (The owning thread's is taken without a lock.)
-    locations: OnceLock<LocationPool>,
     /// The PCRE2 program with the budget [`QUICK_MATCH_LIMIT`] and its match data (built on
     /// first use by [`Regex::search_spans`]).
-    quick: OnceLock<(pcre2::bytes::Regex, LocationPool)>,
+    quick: OnceLock<Pcre>,
     /// A pattern ending in a group of `.+` then `$` (fail2ban's `<F-CONTENT>.+</F-CONTENT>$`
     /// prefregexes): the PCRE2 source with that group emptied, and the group's index. See
     /// [`Regex::search_spans`].
@@ -193,33 +190,56 @@ struct Inner {
     id: u64,
 }
 
-/// Creates PCRE2 match data for one regex.
-type NewLocations = Box<dyn Fn() -> pcre2::bytes::CaptureLocations + Send + Sync>;
+/// Reusable PCRE2 match data of one program, made on a thread's first search: creating one
+/// allocates its JIT stack, far more than the search itself costs. (The owning thread's is
+/// taken without a lock.)
+type MatchDataPool =
+    regex_automata::util::pool::Pool<Option<jit::MatchData>, fn() -> Option<jit::MatchData>>;
 
-/// Reusable PCRE2 match data of one regex.
-struct LocationPool(regex_automata::util::pool::Pool<pcre2::bytes::CaptureLocations, NewLocations>);
+/// A PCRE2 program (JIT) and its pooled match data.
+struct Pcre {
+    program: jit::Program,
+    data: MatchDataPool,
+}
 
-impl LocationPool {
-    fn new(re: &pcre2::bytes::Regex) -> LocationPool {
-        let re = re.clone();
-        LocationPool(regex_automata::util::pool::Pool::new(Box::new(move || {
-            re.capture_locations()
-        })))
+impl Pcre {
+    /// Runs `f` with the program and match data of its own for this search.
+    #[inline]
+    fn with<R>(&self, f: impl FnOnce(&jit::Program, &mut jit::MatchData) -> R) -> R {
+        let mut data = self.data.get();
+        let md = data.get_or_insert_with(|| self.program.match_data());
+        f(&self.program, md)
+    }
+
+    /// Searches `haystack`: `Ok(true)` with the span of every group appended to `spans`,
+    /// `Ok(false)` for no match, `Err` when the budget ran out (or the JIT stack).
+    #[inline]
+    fn spans_into(
+        &self,
+        haystack: &str,
+        spans: &mut Vec<Option<(usize, usize)>>,
+    ) -> Result<bool, i32> {
+        self.with(|p, md| {
+            let found = p.search(md, haystack.as_bytes());
+            if found == Ok(true) {
+                md.spans_into(spans);
+            }
+            found
+        })
     }
 }
 
 /// A PCRE2 program (JIT) of a pattern checked at construction.
-fn jit_program(src: &str) -> pcre2::bytes::Regex {
-    pcre_builder()
-        .jit_if_available(true)
-        .max_jit_stack_size(Some(1 << 20))
-        .build(src)
-        .expect("checked at construction")
+fn jit_program(src: &str) -> Pcre {
+    Pcre {
+        program: jit::Program::new(src, 1 << 20).expect("checked at construction"),
+        data: MatchDataPool::new(|| None),
+    }
 }
 
-impl std::fmt::Debug for LocationPool {
+impl std::fmt::Debug for Pcre {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LocationPool")
+        self.program.fmt(f)
     }
 }
 
@@ -380,7 +400,6 @@ impl Regex {
             pcre: OnceLock::new(),
             node: Mutex::new(Some(node)),
             derived: OnceLock::new(),
-            locations: OnceLock::new(),
             quick: OnceLock::new(),
             rest_of_line,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -395,22 +414,10 @@ impl Regex {
     }
 
     /// The PCRE2 program (compiled with JIT on first use).
-    fn pcre(&self) -> &pcre2::bytes::Regex {
+    fn pcre(&self) -> &Pcre {
         self.inner
             .pcre
             .get_or_init(|| jit_program(&self.inner.pcre_src))
-    }
-
-    /// PCRE2 match data for one search (pooled).
-    fn locations(
-        &self,
-    ) -> regex_automata::util::pool::PoolGuard<'_, pcre2::bytes::CaptureLocations, NewLocations>
-    {
-        self.inner
-            .locations
-            .get_or_init(|| LocationPool::new(self.pcre()))
-            .0
-            .get()
     }
 
     /// The pattern as given.
@@ -522,7 +529,7 @@ impl Regex {
         {
             return exact.is_match(haystack);
         }
-        match self.pcre().is_match(haystack.as_bytes()) {
+        match self.pcre().with(|p, md| p.search(md, haystack.as_bytes())) {
             Ok(m) => m,
             Err(_) => self
                 .inner
@@ -564,7 +571,7 @@ impl Regex {
     pub fn search_spans(&self, haystack: &str, spans: &mut Vec<Option<(usize, usize)>>) -> bool {
         spans.clear();
         if haystack.len() <= LONG_HAYSTACK {
-            let (re, pool) = self.inner.quick.get_or_init(|| {
+            let quick = self.inner.quick.get_or_init(|| {
                 let pattern = match &self.inner.rest_of_line {
                     Some((short, _)) => short.clone(),
                     None => self.translated(),
@@ -572,14 +579,10 @@ impl Regex {
                 let src = format!(
                     "(*LIMIT_MATCH={QUICK_MATCH_LIMIT})(*LIMIT_DEPTH={QUICK_MATCH_LIMIT}){pattern}"
                 );
-                let re = jit_program(&src);
-                let pool = LocationPool::new(&re);
-                (re, pool)
+                jit_program(&src)
             });
-            let mut locs = pool.0.get();
-            match re.captures_read(&mut locs, haystack.as_bytes()) {
-                Ok(Some(_)) => {
-                    spans.extend((0..locs.len()).map(|i| locs.get(i)));
+            match quick.spans_into(haystack, spans) {
+                Ok(true) => {
                     let Some((_, index)) = &self.inner.rest_of_line else {
                         return true;
                     };
@@ -603,7 +606,7 @@ impl Regex {
                     spans.clear();
                 }
                 // No way through the emptied pattern: none through the whole one either.
-                Ok(None) => return false,
+                Ok(false) => return false,
                 Err(_) => {}
             }
         }
@@ -619,16 +622,11 @@ impl Regex {
     /// The search of [`Regex::search_spans`] after its gate (the caller knows the gate
     /// matches `haystack`): `spans` is empty on entry.
     fn spans_into(&self, haystack: &str, spans: &mut Vec<Option<(usize, usize)>>) -> bool {
-        if haystack.len() <= LONG_HAYSTACK {
-            let mut locs = self.locations();
-            let result = self.pcre().captures_read(&mut locs, haystack.as_bytes());
-            if let Ok(Some(_)) = &result {
-                spans.extend((0..locs.len()).map(|i| locs.get(i)));
-            }
-            drop(locs);
-            if result.is_ok() {
-                return !spans.is_empty();
-            }
+        // (an exhausted budget appends nothing)
+        if haystack.len() <= LONG_HAYSTACK
+            && let Ok(found) = self.pcre().spans_into(haystack, spans)
+        {
+            return found;
         }
         match self.spans(haystack) {
             Some(v) => {
@@ -671,16 +669,10 @@ impl Regex {
         {
             return linear_spans(exact, haystack);
         }
-        let mut locs = self.locations();
-        let result = self.pcre().captures_read(&mut locs, haystack.as_bytes());
-        let spans = match &result {
-            Ok(Some(_)) => Some((0..locs.len()).map(|i| locs.get(i)).collect()),
-            _ => None,
-        };
-        drop(locs);
-        match result {
-            Ok(Some(_)) => spans,
-            Ok(None) => None,
+        let mut spans = Vec::new();
+        match self.pcre().spans_into(haystack, &mut spans) {
+            Ok(true) => Some(spans),
+            Ok(false) => None,
             // Budget exhausted (match limit, JIT stack): linear time if exact, else no match.
             Err(_) => linear_spans(self.inner.derived().gate.exact_for(haystack)?, haystack),
         }
