@@ -13,9 +13,10 @@
 //! line, against 0.4 MB cut), and a line the cut gate lets through is decided by PCRE2 (within
 //! its step budget; a hostile line goes behind the whole linear-time gate as before).
 
+use regex_automata::hybrid::LazyStateID;
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::nfa::thompson;
-use regex_automata::{Anchored, Input, MatchKind, PatternSet};
+use regex_automata::{Anchored, Input, MatchKind};
 use regex_syntax::hir::{Hir, HirKind};
 
 use crate::{Regex, gate};
@@ -45,7 +46,6 @@ pub struct GateSet {
 /// Reusable per-caller state of [`GateSet::candidates`] (no allocation per search).
 #[derive(Debug, Clone)]
 pub struct GateSetScratch {
-    patterns: PatternSet,
     cache: Cache,
     plain: PlainPass,
     /// The cache of [`GateSet`]'s leftmost-first automaton (made on first use).
@@ -202,7 +202,6 @@ impl GateSet {
     /// Scratch space for [`GateSet::candidates`].
     pub fn scratch(&self) -> GateSetScratch {
         GateSetScratch {
-            patterns: PatternSet::new(self.set.pattern_len()),
             cache: self.set.create_cache(),
             plain: PlainPass::default(),
             first: None,
@@ -255,19 +254,52 @@ impl GateSet {
                 Ok(Some(_)) => {}
             }
         }
-        // (cleared only here: most lines are answered by the plain pass)
-        scratch.patterns.clear();
-        if self
-            .set
-            .try_which_overlapping_matches(&mut scratch.cache, &input, &mut scratch.patterns)
-            .is_err()
-        {
-            return false;
+        self.every_match(&mut scratch.cache, &input, out).is_some()
+    }
+
+    /// Marks in `out` the regex of every pattern of the set that matches `input` (its whole
+    /// haystack): the answer of the lazy DFA's overlapping search (`MatchKind::All`: each
+    /// match state names every pattern that matches there, one byte late), walked state by
+    /// state, which stops where no pattern can match any more (the dead state). `None` when
+    /// the automaton cannot answer (a quit byte: non-ASCII next to a Unicode `\b`; a cache
+    /// that gave up).
+    ///
+    /// The library's overlapping search returns to its caller at each match state and
+    /// resumes from a saved position, with its bookkeeping on every byte; this walk is the
+    /// plain loop of its documentation's example (`hybrid::dfa::DFA::next_state`).
+    fn every_match(&self, cache: &mut Cache, input: &Input<'_>, out: &mut [bool]) -> Option<()> {
+        let dfa = &self.set;
+        let note = |cache: &Cache, sid: LazyStateID, out: &mut [bool]| {
+            for k in 0..dfa.match_len(cache, sid) {
+                out[self.of_pattern[dfa.match_pattern(cache, sid, k).as_usize()]] = true;
+            }
+        };
+        let mut sid = dfa.start_state_forward(cache, input).ok()?;
+        if sid.is_tagged() {
+            if sid.is_dead() {
+                return Some(());
+            }
+            if sid.is_quit() {
+                return None;
+            }
         }
-        for p in scratch.patterns.iter() {
-            out[self.of_pattern[p.as_usize()]] = true;
+        for &b in input.haystack() {
+            sid = dfa.next_state(cache, sid, b).ok()?;
+            if sid.is_tagged() {
+                if sid.is_match() {
+                    note(cache, sid, out);
+                } else if sid.is_dead() {
+                    return Some(());
+                } else if sid.is_quit() {
+                    return None;
+                }
+            }
         }
-        true
+        sid = dfa.next_eoi_state(cache, sid).ok()?;
+        if sid.is_match() {
+            note(cache, sid, out);
+        }
+        Some(())
     }
 
     /// The first candidate [`GateSet::candidates`] would report on `haystack` (the lowest
