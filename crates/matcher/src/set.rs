@@ -31,6 +31,9 @@ pub struct GateSet {
     /// `gated[i]`: regex `i` is in `set` (the others, without a usable gate, are always
     /// candidates).
     gated: Vec<bool>,
+    /// `!gated[i]`: the answer of [`GateSet::candidates`] before the search (copied, not
+    /// computed, on every line).
+    ungated: Vec<bool>,
     /// `cut[i]`: the set holds only the leading part of regex `i`'s gate.
     cut: Vec<bool>,
     /// Every gate in `set` only matches at the start: the search is anchored (it stops as
@@ -189,6 +192,7 @@ impl GateSet {
         });
         Some(GateSet {
             first_ungated: gated.iter().position(|g| !g),
+            ungated: gated.iter().map(|g| !g).collect(),
             cut,
             regexes: regexes.to_vec(),
             anchored,
@@ -230,7 +234,7 @@ impl GateSet {
         out: &mut Vec<bool>,
     ) -> bool {
         out.clear();
-        out.extend(self.gated.iter().map(|g| !g));
+        out.extend_from_slice(&self.ungated);
         let mut input = Input::new(haystack);
         if self.anchored {
             input = input.anchored(Anchored::Yes);
