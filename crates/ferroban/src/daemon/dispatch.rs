@@ -116,10 +116,7 @@ async fn run(state: &Shared, argv: &[String], command: Command<'_>) -> Res {
             Ok(Value::Null)
         }
         C::StopAll => {
-            let names: Vec<String> = jail_names(state);
-            for n in names {
-                super::server::stop_jail(state, &n).await;
-            }
+            super::server::stop_all_jails(state).await;
             Ok(Value::Null)
         }
         C::StopJail(name) => {

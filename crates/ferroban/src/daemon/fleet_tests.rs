@@ -111,7 +111,7 @@ fn state_on(dir: &Path, clock: &ManualClock, dbfile: Option<PathBuf>) -> Shared 
         metrics: crate::metrics::Metrics::new(crate::metrics::MetricsOptions { compat: false }),
         reloading: false,
         readers: Vec::new(),
-        starting: Vec::new(),
+        starting: Default::default(),
     }))
 }
 
@@ -768,6 +768,22 @@ async fn started(dir: &Path, clock: &ManualClock) -> Shared {
     state
 }
 
+/// Sends control request `argv` in a task of its own; its answer.
+fn spawn_request(
+    state: &Shared,
+    argv: &[&str],
+) -> tokio::task::JoinHandle<Result<serde_json::Value, String>> {
+    let s = state.clone();
+    let argv: Vec<String> = argv.iter().map(|w| w.to_string()).collect();
+    tokio::task::spawn_local(async move { super::super::dispatch::handle(&s, &argv).await })
+}
+
+/// Until jail `name` is among the jails starting (it waits for its start-up reads).
+fn starting(state: &Shared, name: &'static str) -> impl FnMut() -> bool {
+    let s = state.clone();
+    move || s.borrow().starting.has(name)
+}
+
 /// Sends control request `argv` (in a task of its own) while the store thread is held; over the
 /// next 60 ms, `status` answers within `limit` of `held_at`. The request's task.
 async fn request_while_held(
@@ -776,10 +792,7 @@ async fn request_while_held(
     held_at: Instant,
     limit: Duration,
 ) -> tokio::task::JoinHandle<Result<serde_json::Value, String>> {
-    let s = state.clone();
-    let argv: Vec<String> = argv.iter().map(|w| w.to_string()).collect();
-    let request =
-        tokio::task::spawn_local(async move { super::super::dispatch::handle(&s, &argv).await });
+    let request = spawn_request(state, argv);
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(20)).await;
         status_within(state, held_at, limit).await;
@@ -881,5 +894,69 @@ fn jails_start_and_reload_while_the_store_thread_writes() {
             .await
             .expect("web runs");
         assert_eq!(logpath, dir.join("test2.log").display().to_string());
+    });
+}
+
+/// A jail waiting for its start-up reads (the store thread held: a slow disk) is reached by
+/// `stop <jail>` and by the shutdown: each waits for the start to end, then stops the jail, so
+/// nothing of it runs on (its actions stopped, its state written before the store closes).
+/// Were they to miss it, `stop extra` would answer that the jail does not exist and the
+/// shutdown would leave jail `other` running once its reads came.
+#[test]
+fn a_jail_waiting_for_its_start_up_reads_is_stopped_by_stop_and_by_the_shutdown() {
+    let d = tree("store-held-stop");
+    let dir = d.0.clone();
+    let clock = ManualClock::new(T0);
+    run(async move {
+        let state = started(&dir, &clock).await;
+        // `stop extra` while `add extra` waits for its reads.
+        let release = hold_store(&state);
+        let add = spawn_request(&state, &["add", "extra", "polling"]);
+        wait_for("extra waits for its reads", starting(&state, "extra")).await;
+        let stop = spawn_request(&state, &["stop", "extra"]);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!stop.is_finished(), "stop answered before extra started");
+        drop(release);
+        assert_eq!(add.await.unwrap(), Ok(serde_json::json!("extra")));
+        assert_eq!(stop.await.unwrap(), Ok(serde_json::Value::Null));
+        assert_eq!(state.borrow().jail_names(), [JAIL]);
+        // The shutdown while a `reload` starts jail `other`.
+        std::fs::write(
+            dir.join("jail.conf"),
+            format!(
+                "[DEFAULT]\nbantime = 10m\nfindtime = 10m\nmaxretry = 3\n\n[{JAIL}]\nenabled = true\nfilter = test\nbackend = polling\nlogpath = {0}\naction = record\n\n[other]\nenabled = true\nfilter = test\nbackend = polling\nlogpath = {0}\naction = record\n",
+                dir.join("test.log").display()
+            ),
+        )
+        .unwrap();
+        let release = hold_store(&state);
+        let reload = spawn_request(&state, &["reload"]);
+        wait_for("other waits for its reads", starting(&state, "other")).await;
+        let s = state.clone();
+        let down = tokio::task::spawn_local(async move { server::shut_down(&s).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !down.is_finished(),
+            "the shutdown ended before other started"
+        );
+        drop(release);
+        down.await.unwrap();
+        assert_eq!(reload.await.unwrap(), Ok(serde_json::json!("OK")));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let st = state.borrow();
+        assert!(
+            st.jail_names().is_empty(),
+            "{:?} still run",
+            st.jail_names()
+        );
+        assert!(st.starting.names().is_empty());
+        assert!(st.store.is_none(), "the store is closed");
+        drop(st);
+        // Both jails' positions were written before the store closed.
+        let s = ferroban_bans::Store::open(db(&dir), Default::default()).unwrap();
+        for jail in [JAIL, "other"] {
+            let positions = s.positions(jail).unwrap();
+            assert_eq!(positions.len(), 1, "{jail}: {positions:?}");
+        }
     });
 }

@@ -505,7 +505,7 @@ fn take_writes(st: &State, rt: &mut JailRt) -> Vec<StoreWrite> {
         .filter(|j| j.name() != jail)
         .map(JailHandle::sender)
         .collect();
-    if !others.is_empty() || !st.starting.is_empty() {
+    if !others.is_empty() || !st.starting.jails.is_empty() {
         let changes: Rc<[HistoryChange]> = writes.iter().map(StoreWrite::history_change).collect();
         let from: Rc<str> = jail.into();
         for s in others {
@@ -513,7 +513,7 @@ fn take_writes(st: &State, rt: &mut JailRt) -> Vec<StoreWrite> {
             s.post(move |rt, _| rt.jail.history_changed(&from, &changes));
         }
         // The jails starting get them once they read their history.
-        for (_, wait) in st.starting.iter().filter(|(n, _)| n != jail) {
+        for (_, wait) in st.starting.jails.iter().filter(|(n, _)| n != jail) {
             wait.borrow_mut()
                 .push(Waited::Changes(from.clone(), changes.clone()));
         }

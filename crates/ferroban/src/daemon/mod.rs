@@ -421,7 +421,7 @@ async fn serve(settings: Settings, ready: Option<std::fs::File>) -> u8 {
         metrics: metrics.clone(),
         reloading: false,
         readers: Vec::new(),
-        starting: Vec::new(),
+        starting: Default::default(),
     }));
     // The control socket's tasks are queued before the jails' tasks (a request is served as
     // soon as it is read, ahead of jails woken at the same time); they first run once
@@ -475,16 +475,9 @@ async fn serve(settings: Settings, ready: Option<std::fs::File>) -> u8 {
         }
     }
     flog!(Info, "server", "Shutdown in progress...");
-    let names: Vec<String> = state.borrow().jail_names();
-    for n in names {
-        server::stop_jail(&state, &n).await;
-    }
-    // The store thread writes what was sent, closes the database (its WAL folded back) and
-    // ends before the process does.
-    let store = state.borrow_mut().store.take();
-    if let Some(s) = store {
-        s.close();
-    }
+    // Every jail stops, also one waiting for its start-up reads (once started); the store
+    // thread then writes what was sent, closes the database and ends before the process does.
+    server::shut_down(&state).await;
     if let Some(t) = metrics_thread {
         t.stop();
     }
@@ -719,7 +712,7 @@ async fn purge_task(state: Shared) {
                         j.sender()
                             .post(move |rt, _| rt.jail.purge_history(limit, factor));
                     }
-                    for (_, wait) in &st.starting {
+                    for (_, wait) in &st.starting.jails {
                         wait.borrow_mut()
                             .push(jailtask::Waited::Purge(limit, factor));
                     }

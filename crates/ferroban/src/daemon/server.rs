@@ -89,9 +89,80 @@ pub struct State {
     pub reloading: bool,
     /// Shared readers that have not read yet (a jail starting may join one).
     pub(super) readers: Vec<super::shared::SharedSource>,
-    /// Jails starting while the daemon serves, waiting for their start-up reads: the history
-    /// changes other jails make meanwhile, kept for them.
-    pub(super) starting: Vec<(String, jailtask::HistoryWait)>,
+    /// Jails starting while the daemon serves (see [`Starts`]).
+    pub(super) starting: Starts,
+}
+
+/// The jails starting while the daemon serves, from the start's beginning until the jail's
+/// tasks run (or the start failed): a `stop` of one, or the shutdown, waits for its start to
+/// end, then stops it.
+#[derive(Default)]
+pub struct Starts {
+    /// Each starting jail's name, with the history changes other jails make while it waits for
+    /// its start-up reads, kept for it.
+    pub(super) jails: Vec<(String, jailtask::HistoryWait)>,
+    /// Wakes those waiting for a start to end.
+    ended: Rc<Notify>,
+    /// The daemon is shutting down: no jail starts any more.
+    closed: bool,
+}
+
+impl Starts {
+    /// Whether jail `name` is starting.
+    pub fn has(&self, name: &str) -> bool {
+        self.jails.iter().any(|(n, _)| n == name)
+    }
+
+    /// The names of the jails starting.
+    pub fn names(&self) -> Vec<String> {
+        self.jails.iter().map(|(n, _)| n.clone()).collect()
+    }
+}
+
+/// A start under way (see [`Starts`]): it ends when dropped, whichever way the start went.
+struct StartGuard {
+    state: Shared,
+    wait: jailtask::HistoryWait,
+}
+
+impl StartGuard {
+    /// Begins the start of jail `name`; an error once the daemon is shutting down.
+    fn begin(state: &Shared, name: &str) -> Result<StartGuard, String> {
+        let mut st = state.borrow_mut();
+        if st.starting.closed {
+            return Err("the server is shutting down".to_string());
+        }
+        let wait = jailtask::HistoryWait::default();
+        st.starting.jails.push((name.to_string(), wait.clone()));
+        Ok(StartGuard {
+            state: state.clone(),
+            wait,
+        })
+    }
+}
+
+impl Drop for StartGuard {
+    fn drop(&mut self) {
+        // Never borrowed here but while a panic unwinds; the entry then stays.
+        if let Ok(mut st) = self.state.try_borrow_mut() {
+            let wait = &self.wait;
+            st.starting.jails.retain(|(_, w)| !Rc::ptr_eq(w, wait));
+            st.starting.ended.notify_waiters();
+        }
+    }
+}
+
+/// Waits until no start of jail `name` is under way.
+async fn start_ended(state: &Shared, name: &str) {
+    loop {
+        let ended = state.borrow().starting.ended.clone();
+        // Registered before the check: a start that ends after it wakes this wait.
+        let woken = ended.notified();
+        if !state.borrow().starting.has(name) {
+            return;
+        }
+        woken.await;
+    }
 }
 
 /// The shared state.
@@ -608,7 +679,7 @@ pub async fn start_jail_async(state: &Shared, def: JailDef) -> Result<(), String
 /// `add <JAIL> [<BACKEND>]`: creates and starts an empty jail named `name` (no filter, no log
 /// path, no action; fail2ban's defaults) that follows its logs with `backend`.
 pub async fn add_jail(state: &Shared, name: &str, backend: &str) -> Result<(), String> {
-    if state.borrow().starting.iter().any(|(n, _)| n == name) {
+    if state.borrow().starting.has(name) {
         return Err(crate::control::proto::duplicate_jail(name));
     }
     let def = JailDef {
@@ -650,30 +721,18 @@ pub async fn add_jail(state: &Shared, name: &str, backend: &str) -> Result<(), S
 /// awaited message to the store thread. Meanwhile the changes other jails make to the ban
 /// history are kept for it (it is not among the jails yet), and applied to the history it read.
 async fn start_jail_with(state: &Shared, def: JailDef, source: JailSource) -> Result<(), String> {
+    // From here until the jail's tasks run, its name is among the jails starting: a `stop` of
+    // it or the shutdown waits for this start to end, then stops the jail.
+    let guard = StartGuard::begin(state, &def.name)?;
     let starting = Starting::new(state, def, source)?;
-    let name = starting.def.name.clone();
     let what = starting.reads();
-    let wait = jailtask::HistoryWait::default();
-    let asked = {
-        let mut st = state.borrow_mut();
-        let rx = what.ask(&st);
-        if rx.is_some() {
-            st.starting.push((name, wait.clone()));
-        }
-        rx
-    };
+    let asked = what.ask(&state.borrow());
     let answer = match asked {
-        Some(rx) => {
-            let answer = rx.await.unwrap_or_default();
-            state
-                .borrow_mut()
-                .starting
-                .retain(|(_, w)| !Rc::ptr_eq(w, &wait));
-            answer
-        }
+        Some(rx) => rx.await.unwrap_or_default(),
         None => StartAnswer::default(),
     };
-    starting.finish(state, answer, Some(&wait));
+    starting.finish(state, answer, Some(&guard.wait));
+    drop(guard);
     Ok(())
 }
 
@@ -825,6 +884,8 @@ impl Starting {
 /// Stops jail `name`: its task ends (after the messages queued before), its actions flush and
 /// stop; bans stay in the store.
 pub async fn stop_jail(state: &Shared, name: &str) -> bool {
+    // A jail still starting is stopped once started.
+    start_ended(state, name).await;
     let mut handle = {
         let mut st = state.borrow_mut();
         match st.jails.iter().position(|j| j.name() == name) {
@@ -864,6 +925,40 @@ pub async fn stop_jail(state: &Shared, name: &str) -> bool {
     }
     flog!(Info, "jail", "Jail '{name}' stopped");
     true
+}
+
+/// Stops every jail, also those still starting (each once started); `stop --all`.
+pub async fn stop_all_jails(state: &Shared) {
+    let names: Vec<String> = {
+        let st = state.borrow();
+        let mut names = st.jail_names();
+        names.extend(st.starting.names());
+        names
+    };
+    for n in names {
+        stop_jail(state, &n).await;
+    }
+}
+
+/// The shutdown: no jail starts any more, every jail stops (those still starting once
+/// started), then the store thread writes what was sent, closes the database (its WAL folded
+/// back) and ends.
+pub async fn shut_down(state: &Shared) {
+    state.borrow_mut().starting.closed = true;
+    loop {
+        let idle = {
+            let st = state.borrow();
+            st.jails.is_empty() && st.starting.jails.is_empty()
+        };
+        if idle {
+            break;
+        }
+        stop_all_jails(state).await;
+    }
+    let store = state.borrow_mut().store.take();
+    if let Some(s) = store {
+        s.close();
+    }
 }
 
 /// While the store cannot write, tries every 2 s to write what it queued; logs the recovery.
