@@ -129,6 +129,8 @@ async fn run(state: &Shared, argv: &[String], command: Command<'_>) -> Res {
         // fail2ban 1.0.2 starts only a jail the server has: after `stop <jail>` the jail is
         // gone ("does not exist") until `reload` (or `reload --if-exists <jail>`) re-creates it.
         C::StartJail(name) => {
+            // A jail still starting (`add`, a reload) is answered once started.
+            super::server::start_ended(state, name).await;
             if state.borrow().jail(name).is_some() {
                 Ok(Value::Null)
             } else {
@@ -139,11 +141,12 @@ async fn run(state: &Shared, argv: &[String], command: Command<'_>) -> Res {
             let only: Vec<String> = jails.iter().map(|w| w.to_string()).collect();
             // As fail2ban 1.0.2: a named jail must be running (a stopped jail "does not
             // exist"), unless `--if-exists`, which then starts it when it is configured.
-            if let Some(j) = only.first()
-                && state.borrow().jail(j).is_none()
-                && !opts.if_exists
-            {
-                return Err(unknown_jail(j));
+            if let Some(j) = only.first() {
+                // A jail still starting (`add`, another reload) takes the reload once started.
+                super::server::start_ended(state, j).await;
+                if state.borrow().jail(j).is_none() && !opts.if_exists {
+                    return Err(unknown_jail(j));
+                }
             }
             super::reload_jails_with(state, &only, opts).await;
             Ok(json!("OK"))

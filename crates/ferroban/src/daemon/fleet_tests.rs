@@ -897,6 +897,41 @@ fn jails_start_and_reload_while_the_store_thread_writes() {
     });
 }
 
+/// The daemon on the tree in `dir` with its jail started ([`started`]), the store thread held
+/// ([`hold_store`]) and `add extra` waiting for its start-up reads: the state, the hold and
+/// the request.
+async fn adding_extra(
+    dir: &Path,
+    clock: &ManualClock,
+) -> (
+    Shared,
+    std::sync::mpsc::Sender<()>,
+    tokio::task::JoinHandle<Result<serde_json::Value, String>>,
+) {
+    let state = started(dir, clock).await;
+    let release = hold_store(&state);
+    let add = spawn_request(&state, &["add", "extra", "polling"]);
+    wait_for("extra waits for its reads", starting(&state, "extra")).await;
+    (state, release, add)
+}
+
+/// Configures the tree in `dir` with a second jail, `name`, like the first on the same file.
+fn with_second_jail(dir: &Path, name: &str) {
+    let log = dir.join("test.log");
+    let jail = |n: &str| {
+        format!(
+            "[{n}]\nenabled = true\nfilter = test\nbackend = polling\nlogpath = {}\naction = record\n",
+            log.display()
+        )
+    };
+    let conf = format!(
+        "[DEFAULT]\nbantime = 10m\nfindtime = 10m\nmaxretry = 3\n\n{}\n{}",
+        jail(JAIL),
+        jail(name)
+    );
+    std::fs::write(dir.join("jail.conf"), conf).unwrap();
+}
+
 /// A jail waiting for its start-up reads (the store thread held: a slow disk) is reached by
 /// `stop <jail>` and by the shutdown: each waits for the start to end, then stops the jail, so
 /// nothing of it runs on (its actions stopped, its state written before the store closes).
@@ -908,11 +943,8 @@ fn a_jail_waiting_for_its_start_up_reads_is_stopped_by_stop_and_by_the_shutdown(
     let dir = d.0.clone();
     let clock = ManualClock::new(T0);
     run(async move {
-        let state = started(&dir, &clock).await;
         // `stop extra` while `add extra` waits for its reads.
-        let release = hold_store(&state);
-        let add = spawn_request(&state, &["add", "extra", "polling"]);
-        wait_for("extra waits for its reads", starting(&state, "extra")).await;
+        let (state, release, add) = adding_extra(&dir, &clock).await;
         let stop = spawn_request(&state, &["stop", "extra"]);
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!stop.is_finished(), "stop answered before extra started");
@@ -921,14 +953,7 @@ fn a_jail_waiting_for_its_start_up_reads_is_stopped_by_stop_and_by_the_shutdown(
         assert_eq!(stop.await.unwrap(), Ok(serde_json::Value::Null));
         assert_eq!(state.borrow().jail_names(), [JAIL]);
         // The shutdown while a `reload` starts jail `other`.
-        std::fs::write(
-            dir.join("jail.conf"),
-            format!(
-                "[DEFAULT]\nbantime = 10m\nfindtime = 10m\nmaxretry = 3\n\n[{JAIL}]\nenabled = true\nfilter = test\nbackend = polling\nlogpath = {0}\naction = record\n\n[other]\nenabled = true\nfilter = test\nbackend = polling\nlogpath = {0}\naction = record\n",
-                dir.join("test.log").display()
-            ),
-        )
-        .unwrap();
+        with_second_jail(&dir, "other");
         let release = hold_store(&state);
         let reload = spawn_request(&state, &["reload"]);
         wait_for("other waits for its reads", starting(&state, "other")).await;
@@ -958,5 +983,49 @@ fn a_jail_waiting_for_its_start_up_reads_is_stopped_by_stop_and_by_the_shutdown(
             let positions = s.positions(jail).unwrap();
             assert_eq!(positions.len(), 1, "{jail}: {positions:?}");
         }
+    });
+}
+
+/// A jail's name is taken from the moment its start begins: with the store thread held (a slow
+/// disk), while `add extra` waits for its start-up reads, a second `add extra` is refused as
+/// fail2ban refuses an existing jail, and a `reload` whose configuration has a jail `extra`
+/// waits for that start, then reloads that jail (it takes the configuration's log file), and
+/// `start extra` answers once it runs. Were the name free until the start ends, the reload
+/// would start a second jail `extra`.
+#[test]
+fn a_jail_name_is_taken_while_its_jail_waits_for_its_start_up_reads() {
+    let d = tree("store-held-name");
+    let dir = d.0.clone();
+    let clock = ManualClock::new(T0);
+    run(async move {
+        let (state, release, add) = adding_extra(&dir, &clock).await;
+        let again = spawn_request(&state, &["add", "extra", "polling"]);
+        assert_eq!(
+            again.await.unwrap(),
+            Err(crate::control::proto::duplicate_jail("extra"))
+        );
+        with_second_jail(&dir, "extra");
+        let reload = spawn_request(&state, &["reload"]);
+        // `start extra` finds the jail once started (fail2ban: it runs, nothing to do).
+        let start = spawn_request(&state, &["start", "extra"]);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!reload.is_finished(), "reload ended before extra started");
+        assert!(!start.is_finished(), "start answered before extra started");
+        drop(release);
+        assert_eq!(add.await.unwrap(), Ok(serde_json::json!("extra")));
+        assert_eq!(reload.await.unwrap(), Ok(serde_json::json!("OK")));
+        assert_eq!(start.await.unwrap(), Ok(serde_json::Value::Null));
+        assert_eq!(state.borrow().jail_names(), [JAIL, "extra"]);
+        let logpath = server::call(&state, "extra", |rt, _| {
+            rt.jail
+                .def()
+                .logpath
+                .iter()
+                .map(|l| l.path.clone())
+                .collect::<Vec<_>>()
+        })
+        .await
+        .expect("extra runs");
+        assert_eq!(logpath, [dir.join("test.log").display().to_string()]);
     });
 }

@@ -667,6 +667,9 @@ async fn reload_inner(state: &Shared, only: &[String], opts: ReloadOptions) {
             continue;
         }
         let name = def.name.clone();
+        // A jail of that name still starting (`add`, another reload) takes this reload once
+        // started.
+        server::start_ended(state, &name).await;
         let r = if state.borrow().jail(&name).is_some() {
             server::reload_jail(state, def).await
         } else {

@@ -126,11 +126,16 @@ struct StartGuard {
 }
 
 impl StartGuard {
-    /// Begins the start of jail `name`; an error once the daemon is shutting down.
+    /// Begins the start of jail `name`, which reserves the name: an error when a jail of that
+    /// name runs or is starting (fail2ban's error for an existing jail), or once the daemon is
+    /// shutting down.
     fn begin(state: &Shared, name: &str) -> Result<StartGuard, String> {
         let mut st = state.borrow_mut();
         if st.starting.closed {
             return Err("the server is shutting down".to_string());
+        }
+        if st.jail(name).is_some() || st.starting.has(name) {
+            return Err(crate::control::proto::duplicate_jail(name));
         }
         let wait = jailtask::HistoryWait::default();
         st.starting.jails.push((name.to_string(), wait.clone()));
@@ -153,7 +158,7 @@ impl Drop for StartGuard {
 }
 
 /// Waits until no start of jail `name` is under way.
-async fn start_ended(state: &Shared, name: &str) {
+pub(super) async fn start_ended(state: &Shared, name: &str) {
     loop {
         let ended = state.borrow().starting.ended.clone();
         // Registered before the check: a start that ends after it wakes this wait.
