@@ -259,7 +259,6 @@ async fn status_jail(state: &Shared, name: &str, flavor: &str) -> Res {
 
 /// `status <jail> [flavor]` of jail `rt` (on its task).
 fn status_of(rt: &JailRt, st: &State, flavor: &str) -> Value {
-    let name = rt.jail.name();
     let c = rt.jail.counts();
     let (what, list) = rt.source.status_entry();
     let mut filter = vec![
@@ -296,7 +295,7 @@ fn status_of(rt: &JailRt, st: &State, flavor: &str) -> Value {
     }
     // Fleet mode only (fail2ban's layout otherwise): the remote bans enforced in this jail.
     if let (Some(remote), Some(list)) = (
-        super::fleet::remote_status(name, st.clock.now()),
+        super::fleet::remote_status(rt.remote.as_ref(), st.clock.now()),
         actions.as_array_mut(),
     ) {
         list.insert(1, json!(["Remote banned", remote]));

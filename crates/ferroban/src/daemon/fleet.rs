@@ -18,10 +18,12 @@
 //!   end time, whatever the action (a shell action has no kernel timeout to end them). Natural
 //!   expiry publishes nothing.
 //!
-//! The fleet handle and the remote-ban table live here (the daemon is single-threaded; the
-//! handle is shared with the control commands), so the jail state machine knows nothing of the
-//! fleet. The remote bans of each jail are a [`BanManager`], the jail's own ban bookkeeping: a
-//! lookup per address and the same unban schedule (`next_deadline`, `expire`).
+//! The fleet handle lives here (the daemon is single-threaded; the handle is shared with the
+//! control commands), so the jail state machine knows nothing of the fleet. The remote bans of
+//! each jail are a [`RemoteJail`] owned by the jail's task (`JailRt::remote`, the only one that
+//! touches them: remote decisions reach them as messages to the task): a [`BanManager`], the
+//! jail's own ban bookkeeping, with a lookup per address and the same unban schedule
+//! (`next_deadline`, `expire`).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -41,9 +43,10 @@ use crate::ip::HostId;
 static HANDLE: OnceLock<FleetHandle> = OnceLock::new();
 
 /// The remote bans enforced in one jail: the jail's own ban bookkeeping (an index by address,
-/// the unban schedule by end), with the origin of each.
+/// the unban schedule by end), with the origin of each. Owned by the jail's task, from its
+/// first remote ban until the jail stops (`None` before: no `/metrics` series).
 #[derive(Debug, Default)]
-struct RemoteJail {
+pub struct RemoteJail {
     bans: BanManager<HostId>,
     origins: HashMap<HostId, String>,
 }
@@ -80,8 +83,6 @@ impl RemoteJail {
 }
 
 thread_local! {
-    /// Per jail name.
-    static REMOTE: RefCell<HashMap<String, RemoteJail>> = RefCell::new(HashMap::new());
     static RESTORED: RefCell<Vec<Apply>> = const { RefCell::new(Vec::new()) };
     static APPLIES: RefCell<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<Apply>>>> =
         const { RefCell::new(None) };
@@ -386,18 +387,17 @@ pub fn started(state: &Shared) {
 /// since its stop to come back at its next start, are dropped from memory.
 pub fn forget_jail(jail: &str) {
     RESTORED.with(|r| r.borrow_mut().retain(|a| a.jail != jail));
-    REMOTE.with(|r| r.borrow_mut().remove(jail));
-    sync_count(jail);
+    sync_count(jail, None);
 }
 
 /// Remote bans in force per jail, for `/metrics` (`ferroban_jail_remote_banned_current`; the
-/// metrics thread reads it, the remote table is the daemon thread's).
+/// metrics thread reads it, the remote tables are the jails' tasks').
 static REMOTE_COUNTS: std::sync::Mutex<BTreeMap<String, usize>> =
     std::sync::Mutex::new(BTreeMap::new());
 
-/// Copies the size of `jail`'s remote table into [`REMOTE_COUNTS`] (no entry: no series).
-fn sync_count(jail: &str) {
-    let n = REMOTE.with(|r| r.borrow().get(jail).map(|rj| rj.bans.len()));
+/// Copies the size of `jail`'s remote table `remote` into [`REMOTE_COUNTS`] (none: no series).
+fn sync_count(jail: &str, remote: Option<&RemoteJail>) {
+    let n = remote.map(|rj| rj.bans.len());
     let mut c = REMOTE_COUNTS.lock().unwrap_or_else(|e| e.into_inner());
     match (n, c.get_mut(jail)) {
         (Some(n), Some(v)) => *v = n,
@@ -426,8 +426,14 @@ pub fn wake(store: Option<&StoreHandle>) {
 }
 
 /// `unbanip`: publish the unban of this node's own ban, and drop the remote ban of the same
-/// address here (the operator asked for it gone on this node).
-pub fn local_unban(store: Option<&mut StoreHandle>, jail: &str, id: &HostId) {
+/// address here from `remote`, the jail's remote bans (the operator asked for it gone on this
+/// node).
+pub fn local_unban(
+    store: Option<&mut StoreHandle>,
+    jail: &str,
+    remote: &mut Option<RemoteJail>,
+    id: &HostId,
+) {
     if let Some(h) = handle()
         && id.is_ip()
     {
@@ -443,86 +449,83 @@ pub fn local_unban(store: Option<&mut StoreHandle>, jail: &str, id: &HostId) {
             }
         }
     }
-    remove_remote(jail, id);
+    remove_remote(jail, remote, id);
 }
 
-/// Drops the remote ban of `id` in `jail` here; returns it with its origin.
-fn remove_remote(jail: &str, id: &HostId) -> Option<(Ban, String)> {
-    let b = REMOTE.with(|r| r.borrow_mut().get_mut(jail).and_then(|rj| rj.remove(id)));
+/// Drops the remote ban of `id` from `remote`, the remote bans of `jail`; returns it with its
+/// origin.
+fn remove_remote(
+    jail: &str,
+    remote: &mut Option<RemoteJail>,
+    id: &HostId,
+) -> Option<(Ban, String)> {
+    let b = remote.as_mut().and_then(|rj| rj.remove(id));
     if b.is_some() {
-        sync_count(jail);
+        sync_count(jail, remote.as_ref());
     }
     b
 }
 
-/// Records the remote ban of `id` in `jail` (on the unban schedule).
-fn add_remote(jail: &str, id: HostId, ends_at: Option<f64>, origin: &str, now: f64) {
-    REMOTE.with(|r| {
-        r.borrow_mut()
-            .entry(jail.to_string())
-            .or_default()
-            .ban(id, ends_at, origin, now)
-    });
-    sync_count(jail);
+/// Records the remote ban of `id` in `remote`, the remote bans of `jail` (on the unban
+/// schedule).
+fn add_remote(
+    jail: &str,
+    remote: &mut Option<RemoteJail>,
+    id: HostId,
+    ends_at: Option<f64>,
+    origin: &str,
+    now: f64,
+) {
+    remote.get_or_insert_default().ban(id, ends_at, origin, now);
+    sync_count(jail, remote.as_ref());
 }
 
-/// Whether a remote ban of `id` in `jail` still holds after `now` (then a local unban leaves
-/// the firewall element alone; the remote ban's own end removes it). Empty when the fleet is
-/// off.
-pub fn held_remotely(jail: &str, id: &HostId, now: f64) -> bool {
-    REMOTE.with(|r| {
-        r.borrow()
-            .get(jail)
-            .and_then(|rj| rj.bans.get(id))
-            .is_some_and(|b| b.end().is_none_or(|e| e > now))
+/// Whether a remote ban of `id` among a jail's remote bans `remote` still holds after `now`
+/// (then a local unban leaves the firewall element alone; the remote ban's own end removes
+/// it). Empty when the fleet is off.
+pub fn held_remotely(remote: Option<&RemoteJail>, id: &HostId, now: f64) -> bool {
+    remote
+        .and_then(|rj| rj.bans.get(id))
+        .is_some_and(|b| b.end().is_none_or(|e| e > now))
+}
+
+/// Live remote bans among a jail's remote bans `remote` (for `status`).
+pub fn remote_count(remote: Option<&RemoteJail>, now: f64) -> usize {
+    remote.map_or(0, |rj| {
+        rj.bans
+            .by_start()
+            .filter(|(_, b)| b.end().is_none_or(|e| e > now))
+            .count()
     })
 }
 
-/// Live remote bans per jail (for `status`).
-pub fn remote_count(jail: &str, now: f64) -> usize {
-    REMOTE.with(|r| {
-        r.borrow().get(jail).map_or(0, |rj| {
-            rj.bans
-                .by_start()
-                .filter(|(_, b)| b.end().is_none_or(|e| e > now))
-                .count()
-        })
-    })
-}
-
-/// When the next remote ban ends (in any jail): the unban timer wakes for it.
-pub fn next_remote_deadline() -> Option<f64> {
-    REMOTE.with(|r| {
-        r.borrow()
-            .values()
-            .filter_map(|rj| rj.bans.next_deadline())
-            .min_by(f64::total_cmp)
-    })
+/// When the next of a jail's remote bans `remote` ends: the unban timer wakes for it.
+pub fn next_remote_deadline(remote: Option<&RemoteJail>) -> Option<f64> {
+    remote.and_then(|rj| rj.bans.next_deadline())
 }
 
 /// The unban timer: the remote bans of `jail` that ended at `now` leave the remote table and,
 /// unless a local ban of the same address still holds (its own end unbans it then), become
 /// [`Event::Unban`]s for the jail's actions, as its own expired bans do. Nothing is published:
 /// natural expiry makes no fleet traffic. Call it before the jail's own expiry, so that an
-/// address whose local and remote bans end together is unbanned once.
-pub fn expire_remote(jail: &Jail, now: f64) -> Vec<Event> {
+/// address whose local and remote bans end together is unbanned once. `remote`: the jail's
+/// remote bans.
+pub fn expire_remote(jail: &Jail, remote: &mut Option<RemoteJail>, now: f64) -> Vec<Event> {
     let name = jail.name();
-    let ended: Vec<(HostId, Ban, String)> = REMOTE.with(|r| {
-        let mut r = r.borrow_mut();
-        let Some(rj) = r.get_mut(name) else {
-            return Vec::new();
-        };
-        rj.bans
+    let ended: Vec<(HostId, Ban, String)> = match remote.as_mut() {
+        None => Vec::new(),
+        Some(rj) => rj
+            .bans
             .expire(now)
             .into_iter()
             .map(|(id, b)| {
                 let o = rj.origins.remove(&id).unwrap_or_default();
                 (id, b, o)
             })
-            .collect()
-    });
+            .collect(),
+    };
     if !ended.is_empty() {
-        sync_count(name);
+        sync_count(name, remote.as_ref());
     }
     let mut out = Vec::new();
     for (id, b, origin) in ended {
@@ -539,18 +542,13 @@ pub fn expire_remote(jail: &Jail, now: f64) -> Vec<Event> {
     out
 }
 
-/// Takes the remote bans of `jail` at its stop, as tickets for the stop job (each action takes
-/// them out of the firewall with the jail's own bans, `local`: an address among them is not
-/// unbanned twice). They are kept to be restored, if still live, when the jail starts again
-/// (`reload --restart`, `start <jail>`).
-pub fn stop_remote(jail: &str, local: &[Ticket]) -> Vec<Ticket> {
-    let taken = REMOTE.with(|r| {
-        r.borrow_mut()
-            .remove(jail)
-            .map(|mut rj| rj.take_all())
-            .unwrap_or_default()
-    });
-    sync_count(jail);
+/// Takes `remote`, the remote bans of `jail`, at its stop, as tickets for the stop job (each
+/// action takes them out of the firewall with the jail's own bans, `local`: an address among
+/// them is not unbanned twice). They are kept to be restored, if still live, when the jail
+/// starts again (`reload --restart`, `start <jail>`).
+pub fn stop_remote(jail: &str, remote: Option<RemoteJail>, local: &[Ticket]) -> Vec<Ticket> {
+    let taken = remote.map(|mut rj| rj.take_all()).unwrap_or_default();
+    sync_count(jail, None);
     let local: std::collections::HashSet<&HostId> = local.iter().map(|t| &t.id).collect();
     let mut out = Vec::with_capacity(taken.len());
     RESTORED.with(|rest| {
@@ -570,17 +568,15 @@ pub fn stop_remote(jail: &str, local: &[Ticket]) -> Vec<Ticket> {
     out
 }
 
-/// The remote bans in force in `jail` of addresses it does not ban itself, as tickets (a
-/// reload's new actions get them with the jail's own).
-pub fn remote_tickets(jail: &Jail) -> Vec<Ticket> {
-    REMOTE.with(|r| {
-        r.borrow().get(jail.name()).map_or_else(Vec::new, |rj| {
-            rj.bans
-                .by_start()
-                .filter(|(id, _)| !jail.is_banned(id))
-                .map(|(id, b)| ban_ticket(id.clone(), b))
-                .collect()
-        })
+/// The remote bans in force in `jail` (`remote`) of addresses it does not ban itself, as
+/// tickets (a reload's new actions get them with the jail's own).
+pub fn remote_tickets(jail: &Jail, remote: Option<&RemoteJail>) -> Vec<Ticket> {
+    remote.map_or_else(Vec::new, |rj| {
+        rj.bans
+            .by_start()
+            .filter(|(id, _)| !jail.is_banned(id))
+            .map(|(id, b)| ban_ticket(id.clone(), b))
+            .collect()
     })
 }
 
@@ -609,7 +605,13 @@ fn ticket(id: HostId, now: f64, ends_at: Option<f64>) -> Ticket {
 /// The stored remote bans of `jail`, to restore with its local ones (`local`: a local ban of
 /// the same address that ends later wins). Bans of addresses in its `ignoreip` are refused.
 /// Those stopped with the jail earlier in this run ([`stop_remote`]) come back the same way.
-pub fn restored_for(jail: &mut Jail, now: f64, local: &[Ticket]) -> Vec<BanJob> {
+/// They go into `remote`, the jail's remote bans (its task's from then on).
+pub fn restored_for(
+    jail: &mut Jail,
+    remote: &mut Option<RemoteJail>,
+    now: f64,
+    local: &[Ticket],
+) -> Vec<BanJob> {
     let h = handle();
     let name = jail.name().to_string();
     if let Some(h) = h {
@@ -643,7 +645,7 @@ pub fn restored_for(jail: &mut Jail, now: f64, local: &[Ticket]) -> Vec<BanJob> 
             }
             continue;
         }
-        add_remote(&name, id.clone(), ends_at, &a.origin, now);
+        add_remote(&name, remote, id.clone(), ends_at, &a.origin, now);
         let local_end = local_ends.get(&id).copied();
         if local_end.is_some_and(|l| later_or_same(l, ends_at)) {
             continue;
@@ -668,8 +670,9 @@ fn later_or_same(a: Option<f64>, b: Option<f64>) -> bool {
 }
 
 /// Shared failure counting: hands the failures `jail` counted since the last call, of
-/// addresses neither it nor a remote ban holds (at `now`), to the fleet (counted here and sent to the other nodes).
-pub fn local_failures(jail: &mut super::jail::Jail, now: f64) {
+/// addresses neither it nor a remote ban of it (`remote`) holds at `now`, to the fleet (counted
+/// here and sent to the other nodes).
+pub fn local_failures(jail: &mut super::jail::Jail, remote: Option<&RemoteJail>, now: f64) {
     let counted = jail.take_counted();
     if counted.is_empty() {
         return;
@@ -679,7 +682,7 @@ pub fn local_failures(jail: &mut super::jail::Jail, now: f64) {
     // Its limits may have changed (`set <jail> maxretry`).
     h.failure_limits(name, jail.maxretry(), jail.findtime());
     for (id, at, n) in counted {
-        if !jail.is_banned(&id) && !held_remotely(name, &id, now) {
+        if !jail.is_banned(&id) && !held_remotely(remote, &id, now) {
             h.local_failure(name, &id.to_string(), at, n);
         }
     }
@@ -697,7 +700,7 @@ fn failures_reached(
     let now = st.clock.now();
     let id = HostId::parse(&a.ip);
     let jail = &mut rt.jail;
-    if jail.is_banned(&id) || held_remotely(&a.jail, &id, now) {
+    if jail.is_banned(&id) || held_remotely(rt.remote.as_ref(), &id, now) {
         return;
     }
     if jail.ignore.check(&id, now).is_some() {
@@ -784,8 +787,8 @@ fn apply_in(
                     );
                     continue;
                 }
-                let was_held = held_remotely(&a.jail, &id, now);
-                add_remote(&a.jail, id.clone(), ends_at, &a.origin, now);
+                let was_held = held_remotely(rt.remote.as_ref(), &id, now);
+                add_remote(&a.jail, &mut rt.remote, id.clone(), ends_at, &a.origin, now);
                 scheduled = true;
                 let local_end = rt.jail.ban_of(&id).map(Ban::end);
                 if local_end.is_some_and(|l| later_or_same(l, ends_at)) {
@@ -822,7 +825,7 @@ fn apply_in(
             }
             ApplyKind::Failures { .. } => {}
             ApplyKind::Unban => {
-                let had = remove_remote(&a.jail, &id).is_some();
+                let had = remove_remote(&a.jail, &mut rt.remote, &id).is_some();
                 if had && !rt.jail.is_banned(&id) {
                     flog!(
                         Notice,
@@ -848,9 +851,10 @@ fn apply_in(
     }
 }
 
-/// `status <jail>`'s remote count, only in fleet mode (else fail2ban's layout is unchanged).
-pub fn remote_status(jail: &str, now: f64) -> Option<usize> {
-    handle().map(|_| remote_count(jail, now))
+/// `status <jail>`'s remote count (`remote`: the jail's remote bans), only in fleet mode (else
+/// fail2ban's layout is unchanged).
+pub fn remote_status(remote: Option<&RemoteJail>, now: f64) -> Option<usize> {
+    handle().map(|_| remote_count(remote, now))
 }
 
 /// `fleet status`: the fleet's status with the remote bans per jail.
@@ -859,13 +863,15 @@ pub async fn status_json(state: &Shared) -> Result<serde_json::Value, String> {
         "fleet mode is off (no [Fleet] in fail2ban.local, or it failed to start: see the log)",
     )?;
     let mut v = serde_json::to_value(h.status()).map_err(|e| e.to_string())?;
-    let local = super::server::call_each(state, |rt, _| rt.jail.banned().len()).await;
-    let now = state.borrow().clock.now();
-    let jails: serde_json::Map<String, serde_json::Value> = local
+    let counts = super::server::call_each(state, |rt, st| {
+        let remote = remote_count(rt.remote.as_ref(), st.clock.now());
+        (rt.jail.banned().len(), remote)
+    })
+    .await;
+    let jails: serde_json::Map<String, serde_json::Value> = counts
         .into_iter()
         .filter(|(name, _)| h.shares(name))
-        .map(|(name, local)| {
-            let remote = remote_count(&name, now);
+        .map(|(name, (local, remote))| {
             (
                 name,
                 serde_json::json!({
@@ -978,16 +984,16 @@ pub fn status_text(v: &serde_json::Value) -> String {
 /// from this node, which the others refuse and count (an origin lifts only its own bans).
 pub fn unban_remote_in(
     st: &mut super::server::State,
-    rt: &super::jailtask::JailRt,
+    rt: &mut super::jailtask::JailRt,
     id: &HostId,
 ) -> bool {
     let now = st.clock.now();
     let super::server::State { store, metrics, .. } = st;
     let jail = rt.jail.name();
-    if !REMOTE.with(|r| r.borrow().get(jail).is_some_and(|rj| rj.bans.is_banned(id))) {
+    if !rt.remote.as_ref().is_some_and(|rj| rj.bans.is_banned(id)) {
         return false;
     }
-    local_unban(store.as_mut(), jail, id);
+    local_unban(store.as_mut(), jail, &mut rt.remote, id);
     wake(store.as_ref());
     if let Some(h) = handle() {
         // Not restored at the next start either.

@@ -115,6 +115,15 @@ fn state_on(dir: &Path, clock: &ManualClock, dbfile: Option<PathBuf>) -> Shared 
     }))
 }
 
+/// The jail's live remote bans, on its task (none when it does not run).
+async fn remote_in(state: &Shared) -> usize {
+    server::call(state, JAIL, |rt, st| {
+        remote_count(rt.remote.as_ref(), st.clock.now())
+    })
+    .await
+    .unwrap_or(0)
+}
+
 /// Bans `id` by hand in the jail, on its task.
 async fn ban_in(state: &Shared, id: HostId) -> bool {
     server::call(state, JAIL, move |rt, st| jailtask::ban_in(st, rt, id))
@@ -261,7 +270,7 @@ fn remote_bans_end_with_actionunban_on_the_unban_timer() {
         )
         .await;
         recorded(&dir, &["ban 198.51.100.1", "ban 198.51.100.2"]).await;
-        assert_eq!(remote_count(JAIL, clock.now()), 2);
+        assert_eq!(remote_in(&state).await, 2);
         // The unban timer wakes for the first remote end.
         assert_eq!(server::expire_all(&state).await, Some(T0 + 600.0));
         // A local ban of .2 (by hand at T0+400, 10 minutes: ends T0+1000) outlasts its remote
@@ -279,10 +288,10 @@ fn remote_bans_end_with_actionunban_on_the_unban_timer() {
             "unban 198.51.100.1",
         ];
         recorded(&dir, &want).await;
-        assert_eq!(remote_count(JAIL, clock.now()), 1);
+        assert_eq!(remote_in(&state).await, 1);
         clock.set(T0 + 900.0);
         assert_eq!(server::expire_all(&state).await, Some(T0 + 1000.0));
-        assert_eq!(remote_count(JAIL, clock.now()), 0);
+        assert_eq!(remote_in(&state).await, 0);
         clock.set(T0 + 1000.0);
         assert_eq!(server::expire_all(&state).await, None);
         want.push("unban 198.51.100.2");
@@ -361,7 +370,7 @@ fn stored_remote_bans_come_back_on_the_timer_after_a_restart_and_a_jail_restart(
         let state = state(&dir, &clock);
         start_jail(&state);
         recorded(&dir, &["ban 198.51.100.7", "ban 198.51.100.8"]).await;
-        assert_eq!(remote_count(JAIL, clock.now()), 2);
+        assert_eq!(remote_in(&state).await, 2);
         assert_eq!(
             metric(
                 &state,
@@ -379,12 +388,12 @@ fn stored_remote_bans_come_back_on_the_timer_after_a_restart_and_a_jail_restart(
         assert!(server::stop_jail(&state, JAIL).await);
         want.push("unban 198.51.100.8");
         recorded(&dir, &want).await;
-        assert_eq!(remote_count(JAIL, clock.now()), 0);
+        assert_eq!(remote_in(&state).await, 0);
         clock.set(T0 + 600.0);
         start_jail(&state);
         want.push("ban 198.51.100.8");
         recorded(&dir, &want).await;
-        assert_eq!(remote_count(JAIL, clock.now()), 1);
+        assert_eq!(remote_in(&state).await, 1);
         assert_eq!(server::expire_all(&state).await, Some(T0 + 3600.0));
         clock.set(T0 + 3600.0);
         assert_eq!(server::expire_all(&state).await, None);
@@ -542,7 +551,7 @@ fn a_remote_ban_lifted_here_by_hand_is_not_restored_at_the_next_start() {
         assert!(lifted.await.unwrap());
         want.push("unban 198.51.100.30");
         recorded(&dir, &want).await;
-        assert_eq!(remote_count(JAIL, clock.now()), 1);
+        assert_eq!(remote_in(&state).await, 1);
         wait_for("the lift is stored", || {
             FleetDb::open(Some(&db(&dir)))
                 .unwrap()
@@ -562,7 +571,7 @@ fn a_remote_ban_lifted_here_by_hand_is_not_restored_at_the_next_start() {
         start_jail(&state);
         want.push("ban 198.51.100.31");
         recorded(&dir, &want).await;
-        assert_eq!(remote_count(JAIL, clock.now()), 1);
+        assert_eq!(remote_in(&state).await, 1);
         h.stop();
     });
 }

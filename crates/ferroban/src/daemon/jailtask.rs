@@ -59,6 +59,8 @@ pub struct JailRt {
     /// What waits for the store thread before the jail's next message or read: bans to hand to
     /// the actions once committed, answers to send after them ([`settle`]).
     after: Vec<After>,
+    /// The fleet's remote bans enforced in the jail (see [`super::fleet`]).
+    pub(super) remote: Option<super::fleet::RemoteJail>,
 }
 
 /// Work the jail's task does once the store thread committed what was sent before it.
@@ -121,6 +123,7 @@ impl JailRt {
             shared_at,
             source_gen: 0,
             after: Vec::new(),
+            remote: None,
         }
     }
 
@@ -430,7 +433,7 @@ fn dispatch_with(st: &mut State, rt: &mut JailRt, events: Vec<Event>, mut matche
                 }))
             }
             // A remote ban of the same address that still holds keeps the element.
-            Event::Unban(t) if super::fleet::held_remotely(rt.jail.name(), &t.id, now) => {
+            Event::Unban(t) if super::fleet::held_remotely(rt.remote.as_ref(), &t.id, now) => {
                 continue;
             }
             Event::Prolong(t) => {
@@ -569,7 +572,7 @@ pub fn unban_in(st: &mut State, rt: &mut JailRt, id: &HostId) -> bool {
     let ev = rt.jail.unban(id);
     write_store(st, rt);
     if ev.is_some() {
-        super::fleet::local_unban(st.store.as_mut(), rt.jail.name(), id);
+        super::fleet::local_unban(st.store.as_mut(), rt.jail.name(), &mut rt.remote, id);
     }
     match ev {
         Some(ev) => {
@@ -817,7 +820,7 @@ impl SliceRead {
 /// Hands the events of a read at `now` to the actions (after its commit): the shared failure
 /// counting (fleet) takes its failures of addresses not banned first.
 fn dispatch_read(st: &mut State, rt: &mut JailRt, events: Vec<Event>, now: f64) {
-    super::fleet::local_failures(&mut rt.jail, now);
+    super::fleet::local_failures(&mut rt.jail, rt.remote.as_ref(), now);
     dispatch(st, rt, events);
 }
 
@@ -840,7 +843,7 @@ impl Commit {
         };
         let st = &mut state.borrow_mut();
         if let Some(now) = self.failures_at {
-            super::fleet::local_failures(&mut rt.jail, now);
+            super::fleet::local_failures(&mut rt.jail, rt.remote.as_ref(), now);
         }
         dispatch_with(st, rt, self.events, matches);
     }
@@ -952,11 +955,15 @@ fn set_positions(store: &mut ferroban_bans::Store, jail: &str, positions: &[LogP
 pub fn expire(st: &mut State, rt: &mut JailRt) -> Option<f64> {
     let now = st.clock.now();
     // Remote bans first: one whose address a local ban still holds is left to it.
-    let mut events = super::fleet::expire_remote(&rt.jail, now);
+    let mut events = super::fleet::expire_remote(&rt.jail, &mut rt.remote, now);
     events.extend(rt.jail.expire(now));
     if !events.is_empty() {
         metric_events(st, rt, &events, crate::metrics::BanOrigin::Log, None);
     }
     dispatch(st, rt, events);
-    rt.jail.next_deadline()
+    rt.jail
+        .next_deadline()
+        .into_iter()
+        .chain(super::fleet::next_remote_deadline(rt.remote.as_ref()))
+        .min_by(f64::total_cmp)
 }

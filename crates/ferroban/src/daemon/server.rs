@@ -251,7 +251,6 @@ pub async fn expire_all(state: &Shared) -> Option<f64> {
     let next = call_each(state, |rt, st| jailtask::expire(st, rt)).await;
     next.into_iter()
         .filter_map(|(_, d)| d)
-        .chain(super::fleet::next_remote_deadline())
         .min_by(f64::total_cmp)
 }
 
@@ -621,7 +620,7 @@ pub async fn reload_jail(state: &Shared, def: JailDef) -> Result<(), String> {
             rt.history_matches = history_matches;
             let (done, done_rx) = oneshot::channel();
             let mut tickets = rt.jail.tickets_in_force();
-            tickets.extend(super::fleet::remote_tickets(&rt.jail));
+            tickets.extend(super::fleet::remote_tickets(&rt.jail, rt.remote.as_ref()));
             let job = Job::Reload {
                 actions: wanted,
                 tickets,
@@ -844,7 +843,8 @@ impl Starting {
         let jail_metrics = metrics.jail(&name, jail.bantime(), jail.findtime(), jail.maxretry());
         jail_metrics.restored(&metrics, &restored, now);
         // The fleet's stored remote bans join the same restore batch (one reconciliation).
-        let remote = super::fleet::restored_for(&mut jail, now, &restored);
+        let mut remote_bans = None;
+        let remote = super::fleet::restored_for(&mut jail, &mut remote_bans, now, &restored);
         let remote_tickets: Vec<Ticket> = remote.iter().map(|b| b.ticket.clone()).collect();
         jail_metrics.restored(&metrics, &remote_tickets, now);
         super::lean::jail_starting();
@@ -869,7 +869,7 @@ impl Starting {
             tokio::task::spawn_local(actions::worker(name.clone(), built, rx, clock, hook));
         let c = jail.counts();
         jail_metrics.set_current(c.currently_failed, c.currently_banned);
-        let rt = JailRt::new(
+        let mut rt = JailRt::new(
             jail,
             source,
             tx,
@@ -877,6 +877,7 @@ impl Starting {
             jail_metrics,
             history_matches,
         );
+        rt.remote = remote_bans;
         let handle = jailtask::spawn(state, rt, action_task);
         let mut st = state.borrow_mut();
         st.jails.push(handle);
@@ -908,7 +909,7 @@ pub async fn stop_jail(state: &Shared, name: &str) -> bool {
         super::shared::leave(name, &rt.source);
         let mut tickets = rt.jail.take_all();
         // Remote bans leave the firewall with the jail's own (kept to restore at its next start).
-        let remote = super::fleet::stop_remote(name, &tickets);
+        let remote = super::fleet::stop_remote(name, rt.remote.take(), &tickets);
         tickets.extend(remote);
         let reason = if st.reloading {
             crate::metrics::UnbanReason::Reload
