@@ -487,6 +487,12 @@ impl Jail {
         self.history = history;
     }
 
+    /// Whether the jail holds a history of every jail's bans (`bantime.overalljails`): the one
+    /// that [`Jail::history_changed`] keeps the other jails' changes in.
+    pub fn keeps_all_history(&self) -> bool {
+        self.history.as_ref().is_some_and(|h| h.is_all())
+    }
+
     /// Jail `jail` (another one) changed the history: kept when this jail reads every jail's.
     pub fn history_changed(&mut self, jail: &str, changes: &[HistoryChange]) {
         if jail == self.name {

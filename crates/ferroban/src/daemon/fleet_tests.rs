@@ -1038,3 +1038,88 @@ fn a_jail_name_is_taken_while_its_jail_waits_for_its_start_up_reads() {
         assert_eq!(logpath, [dir.join("test.log").display().to_string()]);
     });
 }
+
+/// Only the jails that keep every jail's ban history (`bantime.overalljails`) are sent the
+/// other jails' history changes: `web` (overalljails) is, and counts `other`'s ban of an
+/// address in the bantime of its own ban of it (the second multiplier); `other`
+/// (`bantime.increment` alone, which reads its own bans only) is not, until
+/// `set other bantime.overalljails true` makes it want them.
+#[test]
+fn only_jails_reading_every_jails_history_are_sent_its_changes() {
+    let d = tree("overalljails");
+    let dir = d.0.clone();
+    let jail = |name: &str, extra: &str| {
+        format!(
+            "[{name}]\nenabled = true\nfilter = test\nbackend = polling\nlogpath = {}\naction = record\n{extra}\n",
+            dir.join(format!("{name}.log")).display()
+        )
+    };
+    std::fs::write(
+        dir.join("jail.conf"),
+        format!(
+            "[DEFAULT]\nbantime = 100\nfindtime = 10m\nmaxretry = 3\nbantime.increment = true\nbantime.factor = 1\nbantime.multipliers = 1 2 4 8\n\n{}\n{}",
+            jail(JAIL, "bantime.overalljails = true"),
+            jail("other", "")
+        ),
+    )
+    .unwrap();
+    for name in [JAIL, "other"] {
+        std::fs::write(dir.join(format!("{name}.log")), "").unwrap();
+    }
+    let clock = ManualClock::new(T0);
+    run(async move {
+        let state = state(&dir, &clock);
+        let conf = state.borrow().settings.conf.clone();
+        for def in server::load_jails(&conf).unwrap().jails {
+            let name = def.name.clone();
+            server::start_jail(&state, def).unwrap();
+            // Its first read is done: the lines written next are new.
+            server::call(&state, &name, |_, _| ()).await.unwrap();
+        }
+        let takes = |name: &str| state.borrow().jail(name).unwrap().takes_all_history();
+        assert!(takes(JAIL));
+        assert!(!takes("other"));
+        let id = HostId::parse("192.0.2.1");
+        let bantime_in = |name: &'static str| {
+            let (state, id) = (state.clone(), id.clone());
+            async move {
+                let t = Instant::now();
+                loop {
+                    let id = id.clone();
+                    let b = server::call(&state, name, move |rt, _| {
+                        rt.jail.ban_of(&id).map(|b| b.bantime)
+                    })
+                    .await
+                    .expect("the jail runs");
+                    if let Some(b) = b {
+                        return b;
+                    }
+                    assert!(
+                        t.elapsed() < Duration::from_secs(20),
+                        "{name} banned nothing"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        };
+        let fail = |name: &str| {
+            std::fs::write(
+                dir.join(format!("{name}.log")),
+                "FAIL from 192.0.2.1\n".repeat(3),
+            )
+            .unwrap()
+        };
+        fail("other");
+        assert_eq!(bantime_in("other").await, 100.0);
+        // Failures after that ban (a known offender's earlier ones do not count).
+        clock.advance(10.0);
+        fail(JAIL);
+        assert_eq!(bantime_in(JAIL).await, 200.0);
+        let set = ["set", "other", "bantime.overalljails", "true"];
+        assert_eq!(
+            spawn_request(&state, &set).await.unwrap(),
+            Ok(serde_json::json!(true))
+        );
+        assert!(takes("other"));
+    });
+}

@@ -61,6 +61,17 @@ pub struct JailRt {
     after: Vec<After>,
     /// The fleet's remote bans enforced in the jail (see [`super::fleet`]).
     pub(super) remote: Option<super::fleet::RemoteJail>,
+    /// Whether the other jails' history changes can matter to it (see [`keeps_all`]): written
+    /// by its task only, read by the others through its [`JailHandle`].
+    all_history: Rc<std::cell::Cell<bool>>,
+}
+
+/// Whether `jail` keeps every jail's ban history or wants it (`bantime.overalljails`): only
+/// then do the other jails' history changes reach it ([`Jail::history_changed`] keeps them only
+/// in a history of every jail, and a jail that comes to want one reads it from the store after
+/// the writes sent before).
+fn keeps_all(jail: &Jail) -> bool {
+    jail.keeps_all_history() || jail.history_wanted() == Some(true)
 }
 
 /// Work the jail's task does once the store thread committed what was sent before it.
@@ -124,6 +135,7 @@ impl JailRt {
             source_gen: 0,
             after: Vec::new(),
             remote: None,
+            all_history: Rc::new(std::cell::Cell::new(false)),
         }
     }
 
@@ -186,6 +198,7 @@ async fn settle(state: &Shared, rt: &mut JailRt) {
             After::Read(read) => {
                 let f = read.await;
                 f(rt, &mut state.borrow_mut());
+                rt.all_history.set(keeps_all(&rt.jail));
             }
         }
     }
@@ -242,6 +255,8 @@ impl JailSender {
 pub struct JailHandle {
     name: String,
     sender: JailSender,
+    /// The jail's [`keeps_all`] as its task last saw it.
+    all_history: Rc<std::cell::Cell<bool>>,
     /// The jail's task.
     pub task: Option<tokio::task::JoinHandle<()>>,
     /// Its action task.
@@ -258,16 +273,24 @@ impl JailHandle {
     pub fn sender(&self) -> JailSender {
         self.sender.clone()
     }
+
+    /// Whether the other jails' ban history changes go to it (`bantime.overalljails`).
+    pub fn takes_all_history(&self) -> bool {
+        self.all_history.get()
+    }
 }
 
 /// Starts the task owning `rt`; returns its handle.
 pub fn spawn(state: &Shared, rt: JailRt, action_task: tokio::task::JoinHandle<()>) -> JailHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let name = rt.name().to_string();
+    rt.all_history.set(keeps_all(&rt.jail));
+    let all_history = rt.all_history.clone();
     let task = tokio::task::spawn_local(jail_task(state.clone(), rt, rx));
     JailHandle {
         name,
         sender: JailSender(tx),
+        all_history,
         task: Some(task),
         action_task: Some(action_task),
     }
@@ -300,6 +323,9 @@ async fn handle(state: &Shared, rt: &mut JailRt, msg: JailMsg) -> Option<oneshot
         JailMsg::With(f) => {
             let mut st = state.borrow_mut();
             f(rt, &mut st);
+            // Before anything else runs: a history it now reads from the store holds the writes
+            // sent before, those sent after reach it as messages.
+            rt.all_history.set(keeps_all(&rt.jail));
         }
         JailMsg::Lines(read) => {
             super::shared::take_lines(&mut state.borrow_mut(), rt, &read);
@@ -479,8 +505,8 @@ fn ban_job_data(rt: &JailRt, t: Ticket, matches: &mut Matches) -> actions::BanJo
 /// store's open batch: the caller ends the batch (commits) before it dispatches the events of
 /// those calls, so a ban logged as `Ban` is in the database. A write that fails is logged (the
 /// store returns its error once, keeps the write and what follows in memory and writes them
-/// when it can). The changes go to the other jails too: one that reads every jail's history
-/// (`bantime.overalljails`) keeps them.
+/// when it can). The changes go to the other jails that read every jail's history
+/// (`bantime.overalljails`) too, and to the jails starting.
 pub fn write_store(st: &mut State, rt: &mut JailRt) {
     let writes = take_writes(st, rt);
     if let Some(store) = st.store.as_mut()
@@ -492,7 +518,7 @@ pub fn write_store(st: &mut State, rt: &mut JailRt) {
 }
 
 /// Takes the jail's store writes ([`Jail::take_writes`]; none without a store) and hands their
-/// changes to the other jails (see [`write_store`]).
+/// changes to the other jails that keep them (see [`write_store`]).
 fn take_writes(st: &State, rt: &mut JailRt) -> Vec<StoreWrite> {
     if !rt.jail.has_writes() {
         return Vec::new();
@@ -502,10 +528,11 @@ fn take_writes(st: &State, rt: &mut JailRt) -> Vec<StoreWrite> {
         return Vec::new();
     }
     let jail = rt.jail.name();
+    // Only the jails that keep every jail's history (or come to want one) take them.
     let others: Vec<JailSender> = st
         .jails
         .iter()
-        .filter(|j| j.name() != jail)
+        .filter(|j| j.name() != jail && j.takes_all_history())
         .map(JailHandle::sender)
         .collect();
     if !others.is_empty() || !st.starting.jails.is_empty() {
