@@ -18,13 +18,17 @@ fn a_deaf_journalctl_is_restarted_when_the_journal_changed_under_it() {
     let real = journalctl().expect("journalctl installed");
     let bin = tempfile::tempdir().unwrap();
     let wrapper = bin.path().join("journalctl");
+    // Created once the wrapper's journalctl has printed what exists and ended: from then on
+    // the child is deaf (entries written before that could still be printed by it).
+    let deaf_mark = bin.path().join("deaf");
     std::fs::write(
         &wrapper,
         format!(
             "#!/bin/bash\n# Prints what exists; with --follow it then waits without reading on.\n\
              a=(); f=0\nfor x in \"$@\"; do if [[ $x == --follow ]]; then f=1; else a+=(\"$x\"); fi; done\n\
-             {} \"${{a[@]}}\"\nif [[ $f == 1 ]]; then exec sleep 600; fi\n",
-            real.display()
+             {} \"${{a[@]}}\"\nif [[ $f == 1 ]]; then : > {}; exec sleep 600; fi\n",
+            real.display(),
+            deaf_mark.display()
         ),
     )
     .unwrap();
@@ -40,6 +44,14 @@ fn a_deaf_journalctl_is_restarted_when_the_journal_changed_under_it() {
     let mut w = Writer::start(d.path());
     let seq = |i: u32| ("seq", 1, format!("n{i}"));
     w.send(&[seq(0)]);
+    // The source lists the journal files when it starts: the writer's file must exist by then
+    // (under load it may appear later, which the source rightly takes for a change of files
+    // and answers with a restart of its own, not the one this test is about).
+    let t = Instant::now();
+    while !w.path.exists() {
+        assert!(t.elapsed() < Duration::from_secs(20), "no journal file");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let sel = JournalSelection {
         path: Some(d.path().to_path_buf()),
         rotated: true,
@@ -50,23 +62,36 @@ fn a_deaf_journalctl_is_restarted_when_the_journal_changed_under_it() {
     let first = read_until(&mut src, 20, |g, r| g.len() == 1 && r.caught_up);
     assert_eq!(first, vec!["srv seq[1]: n0"]);
     let deaf = src.reader_pid().unwrap();
+    // The child must have gone deaf before the next writes (under load its journalctl may
+    // still be reading the file, and would print them).
+    let t = Instant::now();
+    while !deaf_mark.exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the wrapper never went deaf"
+        );
+        src.poll(&mut |l: JournalLine<'_>| panic!("unexpected entry {}", l.text));
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     // Written after the child went deaf: only a restart delivers them.
     w.send(&[seq(1), seq(2), seq(3)]);
     let mut quiet = false;
+    let mut seen = Vec::new();
     let t = Instant::now();
     let got = read_until(&mut src, 30, |g, r| {
         quiet |= r
             .notices
             .iter()
             .any(|n| matches!(n, JournalNotice::Quiet { .. }));
+        seen.extend(r.notices.iter().map(ToString::to_string));
         g.len() >= 3
     });
     assert_eq!(
         got,
         vec!["srv seq[1]: n1", "srv seq[1]: n2", "srv seq[1]: n3"]
     );
-    assert!(quiet, "the restart was announced");
+    assert!(quiet, "the restart was announced; notices: {seen:?}");
     assert_ne!(src.reader_pid(), Some(deaf), "restarted");
     eprintln!("delivered {:?} after the write", t.elapsed());
 
