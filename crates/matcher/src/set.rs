@@ -28,11 +28,9 @@ pub struct GateSet {
     set: DFA,
     /// Regex index of each pattern of `set`.
     of_pattern: Vec<usize>,
-    /// `gated[i]`: regex `i` is in `set` (the others, without a usable gate, are always
-    /// candidates).
-    gated: Vec<bool>,
-    /// `!gated[i]`: the answer of [`GateSet::candidates`] before the search (copied, not
-    /// computed, on every line).
+    /// `ungated[i]`: regex `i` is not in `set` (it has no usable gate, so it is always a
+    /// candidate): the answer of [`GateSet::candidates`] before the search (copied on every
+    /// line).
     ungated: Vec<bool>,
     /// `cut[i]`: the set holds only the leading part of regex `i`'s gate.
     cut: Vec<bool>,
@@ -177,9 +175,9 @@ impl GateSet {
         }
         let set = set?;
         let cut = cuts.iter().map(Option::is_some).collect();
-        let mut gated = vec![false; regexes.len()];
+        let mut ungated = vec![true; regexes.len()];
         for &i in &of_pattern {
-            gated[i] = true;
+            ungated[i] = false;
         }
         let anchored = set.get_nfa().is_always_start_anchored();
         // Anchored, every match starts at 0, so leftmost-first reports the gate of highest
@@ -191,15 +189,14 @@ impl GateSet {
                 .ok()
         });
         Some(GateSet {
-            first_ungated: gated.iter().position(|g| !g),
-            ungated: gated.iter().map(|g| !g).collect(),
+            first_ungated: ungated.iter().position(|&u| u),
             cut,
             regexes: regexes.to_vec(),
             anchored,
             first: first.flatten(),
             set,
             of_pattern,
-            gated,
+            ungated,
         })
     }
 
@@ -342,7 +339,7 @@ impl GateSet {
     ) -> Option<bool> {
         let r = &self.regexes[index];
         spans.clear();
-        if !self.gated[index] {
+        if self.ungated[index] {
             return r.is_match(haystack).then_some(false);
         }
         if !self.cut[index] && r.inner.derived().gate.gate_is_exact_for(haystack) {
@@ -356,7 +353,7 @@ impl GateSet {
     /// reported it (its gate is not searched again).
     pub fn search<'h>(&self, index: usize, haystack: &'h str) -> Option<crate::Captures<'h>> {
         let r = &self.regexes[index];
-        if !self.gated[index] {
+        if self.ungated[index] {
             return r.search(haystack);
         }
         let spans = r.spans(haystack)?;
